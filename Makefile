@@ -1,0 +1,116 @@
+# logbridge - see README.md. `make` builds build/logbridge.
+#
+# Sources are found by wildcard so that a new module or test needs no edit
+# here: bridge/*.c and parsers/*.c make the binary, tests/unit/test_*.c and
+# tests/integration/test_*.c each make one cmocka test binary.
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BUILD   ?= build
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 -Wvla
+STD     := -std=c11 -D_GNU_SOURCE
+OPT     ?= -O2 -g
+CFLAGS_ALL = $(STD) $(WARN) $(OPT) -MMD -MP -Iparsers -Ibridge -I$(BUILD)/gen -Itests/support $(CFLAGS) $(EXTRA_CFLAGS)
+LIBS    := -lhiredis -lcjson -lz -lm
+TLIBS   := -lcmocka
+
+PARSER_SRC  := $(sort $(wildcard parsers/*.c))
+BRIDGE_SRC  := $(sort $(filter-out bridge/main.c,$(wildcard bridge/*.c)))
+SUPPORT_SRC := $(sort $(wildcard tests/support/*.c))
+UNIT_SRC    := $(sort $(wildcard tests/unit/test_*.c))
+INTEG_SRC   := $(sort $(wildcard tests/integration/test_*.c))
+FUZZ_SRC    := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+
+OBJ  = $(BUILD)/obj
+CORE_OBJ    = $(PARSER_SRC:%.c=$(OBJ)/%.o) $(BRIDGE_SRC:%.c=$(OBJ)/%.o)
+SUPPORT_OBJ = $(SUPPORT_SRC:%.c=$(OBJ)/%.o)
+UNIT_BIN    = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
+INTEG_BIN   = $(INTEG_SRC:tests/integration/%.c=$(BUILD)/tests/integration/%)
+
+.PHONY: all test check fuzz bench demo install clean deps unit integration tests-build
+all: $(BUILD)/logbridge
+
+$(BUILD)/logbridge: $(OBJ)/bridge/main.o $(CORE_OBJ)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LIBS) $(LDFLAGS)
+
+# The batch script is kept as Lua for reading and compiled in as a C string.
+$(BUILD)/gen/sink_script.h: bridge/sink_script.lua
+	@mkdir -p $(dir $@)
+	{ echo '#define LB_SINK_SCRIPT \'; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/    "/' -e 's/$$/\\n" \\/' $<; \
+	  echo '    ""'; } > $@
+$(OBJ)/bridge/sink.o: $(BUILD)/gen/sink_script.h
+
+$(OBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+$(BUILD)/tests/unit/%: tests/unit/%.c $(CORE_OBJ) $(SUPPORT_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LIBS) $(TLIBS) $(LDFLAGS)
+
+$(BUILD)/tests/integration/%: tests/integration/%.c $(CORE_OBJ) $(SUPPORT_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LIBS) $(TLIBS) $(LDFLAGS)
+
+tests-build: $(BUILD)/logbridge $(UNIT_BIN) $(INTEG_BIN)
+
+# `make test`: every unit and integration test against real redis-servers that
+# the tests start themselves. tests/run.sh prints "N passed, N failed".
+test: deps tests-build
+	LOGBRIDGE_BIN=$(abspath $(BUILD)/logbridge) sh tests/run.sh $(UNIT_BIN) $(INTEG_BIN)
+
+unit: tests-build
+	LOGBRIDGE_BIN=$(abspath $(BUILD)/logbridge) sh tests/run.sh $(UNIT_BIN)
+
+integration: tests-build
+	LOGBRIDGE_BIN=$(abspath $(BUILD)/logbridge) sh tests/run.sh $(INTEG_BIN)
+
+# `make check`: the same tests built with ASan + UBSan, in their own tree.
+check: deps
+	$(MAKE) BUILD=build/san OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
+	    LDFLAGS="-fsanitize=address,undefined" test
+
+# `make fuzz`: libFuzzer harnesses over the parsers, FUZZ_SECONDS each.
+FUZZ_SECONDS ?= 20
+fuzz: deps
+	@mkdir -p $(BUILD)/fuzz
+	@set -e; for f in $(FUZZ_SRC); do \
+	    n=$$(basename $$f .c); \
+	    clang -std=c11 -D_GNU_SOURCE -g -O1 -Iparsers -fsanitize=fuzzer,address,undefined \
+	        -fno-sanitize-recover=all -o $(BUILD)/fuzz/$$n $$f $(PARSER_SRC); \
+	    mkdir -p $(BUILD)/fuzz/corpus-$$n; \
+	    echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
+	    $(BUILD)/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	        $(BUILD)/fuzz/corpus-$$n fixtures/ 2>&1 | tail -n 3; \
+	done
+
+bench: deps all
+	sh contrib/bench/run.sh
+
+demo: deps all
+	sh contrib/demo.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0755 $(BUILD)/logbridge $(DESTDIR)$(PREFIX)/bin/logbridge
+	if [ -f contrib/logbridge.1 ]; then install -m 0644 contrib/logbridge.1 $(DESTDIR)$(PREFIX)/share/man/man1/logbridge.1; fi
+
+# Installs from Debian's packages only what is missing; does nothing otherwise.
+DEPS_PKGS := libhiredis-dev libcjson-dev zlib1g-dev libcmocka-dev redis-server redis-tools clang libclang-rt-14-dev
+deps:
+	@missing=""; for p in $(DEPS_PKGS); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "deps: installing$$missing"; \
+	    if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO=sudo; fi; \
+	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,151 @@
+/*
+ * log.c - the process logger and lb_error_set.
+ *
+ * The logger is process state by design (STYLE.md allows it): every job logs
+ * through it, and SIGHUP reopens its file. Writes are one write(2) per line
+ * so that lines from a crashing process are whole.
+ */
+#include "log.h"
+#include "error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static struct {
+    enum lb_log_level level;
+    int json;
+    int fd;
+    char *path;
+} lb_logger = {LB_LOG_INFO, 0, 2, NULL};
+
+static const char *const lb_level_names[] = {"error", "warn", "info", "debug"};
+
+int lb_error_set(struct lb_error *err, int code, const char *fmt, ...)
+{
+    if (err != NULL) {
+        va_list ap;
+        err->code = code;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+int lb_log_level_parse(const char *name, enum lb_log_level *out)
+{
+    for (int i = 0; i < 4; i++) {
+        if (strcmp(name, lb_level_names[i]) == 0) {
+            *out = (enum lb_log_level)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int lb_log_openfd(const char *path)
+{
+    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+}
+
+int lb_log_open(enum lb_log_level level, int json, const char *path)
+{
+    lb_logger.level = level;
+    lb_logger.json = json;
+    if (path == NULL)
+        return 0;
+    int fd = lb_log_openfd(path);
+    if (fd < 0)
+        return -1;
+    lb_log_close();
+    lb_logger.fd = fd;
+    lb_logger.path = strdup(path);
+    return 0;
+}
+
+int lb_log_reopen(void)
+{
+    if (lb_logger.path == NULL)
+        return 0;
+    int fd = lb_log_openfd(lb_logger.path);
+    if (fd < 0)
+        return -1;
+    int old = lb_logger.fd;
+    lb_logger.fd = fd;
+    close(old);
+    return 0;
+}
+
+void lb_log_close(void)
+{
+    if (lb_logger.path != NULL) {
+        close(lb_logger.fd);
+        free(lb_logger.path);
+        lb_logger.path = NULL;
+    }
+    lb_logger.fd = 2;
+}
+
+int lb_log_enabled(enum lb_log_level level)
+{
+    return level <= lb_logger.level;
+}
+
+/* JSON string body escaping for the message (log lines are not hot). */
+static size_t lb_log_json_escape(const char *s, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (; *s != '\0' && o + 7 < cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)c;
+        } else if (c < 0x20) {
+            o += (size_t)snprintf(out + o, cap - o, "\\u%04x", c);
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    return o;
+}
+
+void lb_log(enum lb_log_level level, const char *fmt, ...)
+{
+    if (!lb_log_enabled(level))
+        return;
+    int saved = errno;
+    char msg[2048], line[4400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char when[96];
+    snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+
+    size_t n;
+    if (lb_logger.json) {
+        n = (size_t)snprintf(line, sizeof(line), "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":\"",
+                             when, lb_level_names[level]);
+        n += lb_log_json_escape(msg, line + n, sizeof(line) - n - 4);
+        n += (size_t)snprintf(line + n, sizeof(line) - n, "\"}\n");
+    } else {
+        n = (size_t)snprintf(line, sizeof(line), "%s logbridge %s: %s\n", when,
+                             lb_level_names[level], msg);
+    }
+    if (n >= sizeof(line))
+        n = sizeof(line) - 1;
+    ssize_t w = write(lb_logger.fd, line, n);
+    (void)w;
+    errno = saved;
+}

@@ -1,0 +1,516 @@
+/*
+ * sink.c - builds one EVALSHA per batch and reads its single reply.
+ *
+ * The argument vector points into the caller's line buffer; the few strings
+ * we make per line (numbers, template keys, JSON payloads) go into one arena
+ * that is reset per batch, so the hot path does not allocate once warm.
+ * Arena strings are recorded as offsets and resolved at commit, because the
+ * arena may move while it grows.
+ */
+#include "sink.h"
+#include "log.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sink_script.h" /* LB_SINK_SCRIPT, generated from sink_script.lua */
+
+#define LB_SINK_HEADER 11       /* ARGV[1..11] */
+#define LB_SINK_MAX_KEYS 256    /* distinct template streams in one batch */
+#define LB_NO_ARENA ((size_t)-1)
+
+struct lb_sink {
+    struct lb_sink_opts o;
+    char ckpt_key[LB_KEY_MAX], dlq_key[LB_KEY_MAX];
+    int is_template;
+    char sha[41];
+
+    /* the batch */
+    const char *src;
+    unsigned long long dev, ino;
+    char prev_id[48];
+    size_t lines;
+    uint64_t first_off_small[64]; /* entry offsets < 1 KiB, for the fp map */
+    size_t n_small;
+
+    /* entry arguments */
+    const char **argv;
+    size_t *lens;
+    size_t *aoff; /* arena offset, or LB_NO_ARENA */
+    size_t argc, argcap;
+
+    char *arena;
+    size_t alen, acap;
+
+    size_t keys_aoff[LB_SINK_MAX_KEYS];
+    size_t keys_len[LB_SINK_MAX_KEYS];
+    size_t nkeys;
+
+    /* the full vector at commit */
+    const char **cargv;
+    size_t *clens;
+    size_t ccap;
+};
+
+static const char *const lb_keyidx_str[] = {"3"}; /* the only stream of a plain name */
+
+struct lb_sink *lb_sink_create(const struct lb_sink_opts *opts, struct lb_error *err)
+{
+    struct lb_sink *k = calloc(1, sizeof(*k));
+    if (k == NULL) {
+        lb_error_set(err, LB_ENOMEM, "out of memory");
+        return NULL;
+    }
+    k->o = *opts;
+    if (k->o.batch_max == 0)
+        k->o.batch_max = 1000;
+    if (k->o.json_field == NULL)
+        k->o.json_field = "json_payload";
+    lb_key_derive(opts->stream, "ckpt", k->ckpt_key, sizeof(k->ckpt_key));
+    lb_key_derive(opts->stream, "dlq", k->dlq_key, sizeof(k->dlq_key));
+    k->is_template = strstr(opts->stream, "%{type}") != NULL || strstr(opts->stream, "%{role}");
+    return k;
+}
+
+void lb_sink_destroy(struct lb_sink *k)
+{
+    if (k == NULL)
+        return;
+    free(k->argv);
+    free(k->lens);
+    free(k->aoff);
+    free(k->arena);
+    free(k->cargv);
+    free(k->clens);
+    free(k);
+}
+
+const char *lb_sink_ckpt_key(const struct lb_sink *k)
+{
+    return k->ckpt_key;
+}
+
+const char *lb_sink_dlq_key(const struct lb_sink *k)
+{
+    return k->dlq_key;
+}
+
+void lb_sink_reset(struct lb_sink *k)
+{
+    k->argc = 0;
+    k->alen = 0;
+    k->lines = 0;
+    k->nkeys = 0;
+    k->n_small = 0;
+}
+
+void lb_sink_begin(struct lb_sink *k, const char *src, unsigned long long dev,
+                   unsigned long long ino, const char *prev_id)
+{
+    lb_sink_reset(k);
+    k->src = src;
+    k->dev = dev;
+    k->ino = ino;
+    snprintf(k->prev_id, sizeof(k->prev_id), "%s", prev_id ? prev_id : "");
+}
+
+size_t lb_sink_pending(const struct lb_sink *k)
+{
+    return k->lines;
+}
+
+int lb_sink_full(const struct lb_sink *k)
+{
+    return k->lines >= k->o.batch_max || k->nkeys >= LB_SINK_MAX_KEYS ||
+           k->n_small >= sizeof(k->first_off_small) / sizeof(k->first_off_small[0]);
+}
+
+/* ---- argument building -------------------------------------------------------- */
+
+static int lb_sink_grow_argv(struct lb_sink *k, size_t more)
+{
+    if (k->argc + more <= k->argcap)
+        return 0;
+    size_t cap = k->argcap ? k->argcap * 2 : 4096;
+    while (cap < k->argc + more)
+        cap *= 2;
+    const char **a = realloc(k->argv, cap * sizeof(*a));
+    if (a == NULL)
+        return LB_ENOMEM;
+    k->argv = a;
+    size_t *l = realloc(k->lens, cap * sizeof(*l));
+    if (l == NULL)
+        return LB_ENOMEM;
+    k->lens = l;
+    size_t *o = realloc(k->aoff, cap * sizeof(*o));
+    if (o == NULL)
+        return LB_ENOMEM;
+    k->aoff = o;
+    k->argcap = cap;
+    return 0;
+}
+
+static char *lb_sink_arena(struct lb_sink *k, size_t n)
+{
+    if (k->alen + n > k->acap) {
+        size_t cap = k->acap ? k->acap * 2 : 64 * 1024;
+        while (cap < k->alen + n)
+            cap *= 2;
+        char *a = realloc(k->arena, cap);
+        if (a == NULL)
+            return NULL;
+        k->arena = a;
+        k->acap = cap;
+    }
+    return k->arena + k->alen;
+}
+
+static void lb_sink_push(struct lb_sink *k, const char *p, size_t n)
+{
+    k->argv[k->argc] = p;
+    k->lens[k->argc] = n;
+    k->aoff[k->argc] = LB_NO_ARENA;
+    k->argc++;
+}
+
+/* Push the last n arena bytes as an argument. */
+static void lb_sink_push_arena(struct lb_sink *k, size_t n)
+{
+    k->argv[k->argc] = NULL;
+    k->lens[k->argc] = n;
+    k->aoff[k->argc] = k->alen;
+    k->argc++;
+    k->alen += n;
+}
+
+static size_t lb_u64_str(uint64_t v, char *out)
+{
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+static int lb_sink_push_u64(struct lb_sink *k, uint64_t v)
+{
+    char *p = lb_sink_arena(k, 24);
+    if (p == NULL)
+        return LB_ENOMEM;
+    lb_sink_push_arena(k, lb_u64_str(v, p));
+    return 0;
+}
+
+/* Render the stream key of a record and return its index in KEYS (from 3). */
+static int lb_sink_key_index(struct lb_sink *k, const struct lb_record *rec)
+{
+    const char *t = k->o.stream;
+    size_t tl = strlen(t);
+    size_t need = tl + rec->type.n + rec->role.n + 1;
+    /* Render into the arena's free space; keep it only if the key is new. */
+    char *p = lb_sink_arena(k, need);
+    if (p == NULL)
+        return LB_ENOMEM;
+    size_t o = 0;
+    for (size_t i = 0; i < tl;) {
+        if (t[i] == '%' && strncmp(t + i, "%{type}", 7) == 0) {
+            memcpy(p + o, rec->type.p, rec->type.n);
+            o += rec->type.n;
+            i += 7;
+        } else if (t[i] == '%' && strncmp(t + i, "%{role}", 7) == 0) {
+            memcpy(p + o, rec->role.p, rec->role.n);
+            o += rec->role.n;
+            i += 7;
+        } else {
+            p[o++] = t[i++];
+        }
+    }
+    for (size_t j = 0; j < k->nkeys; j++)
+        if (k->keys_len[j] == o && memcmp(k->arena + k->keys_aoff[j], p, o) == 0)
+            return (int)j + 3;
+    k->keys_aoff[k->nkeys] = k->alen;
+    k->keys_len[k->nkeys] = o;
+    k->alen += o;
+    k->nkeys++;
+    return (int)k->nkeys + 2;
+}
+
+static int lb_sink_note_small(struct lb_sink *k, uint64_t off)
+{
+    if (off < LB_FP_LEN)
+        k->first_off_small[k->n_small++] = off;
+    return 0;
+}
+
+int lb_sink_add(struct lb_sink *k, const struct lb_record *rec, uint64_t off, uint64_t line)
+{
+    if (lb_sink_grow_argv(k, 9) != 0)
+        return LB_ENOMEM;
+    const char kind = k->o.json_encoding ? 'j' : 'v';
+    int keyidx = 3;
+    if (k->is_template && (keyidx = lb_sink_key_index(k, rec)) < 0)
+        return keyidx;
+    lb_sink_push(k, kind == 'v' ? "v" : "j", 1);
+    if (lb_sink_push_u64(k, line) || lb_sink_push_u64(k, off))
+        return LB_ENOMEM;
+    if (keyidx == 3) {
+        lb_sink_push(k, lb_keyidx_str[0], 1);
+    } else if (lb_sink_push_u64(k, (uint64_t)keyidx)) {
+        return LB_ENOMEM;
+    }
+    if (k->o.id_ts) {
+        if (lb_sink_push_u64(k, rec->ts_ms < 0 ? 0 : (uint64_t)rec->ts_ms))
+            return LB_ENOMEM;
+    } else {
+        lb_sink_push(k, "0", 1);
+    }
+    if (kind == 'v') {
+        lb_sink_push(k, rec->role.p, rec->role.n);
+        lb_sink_push(k, rec->ts.p, rec->ts.n);
+        lb_sink_push(k, rec->type.p, rec->type.n);
+        lb_sink_push(k, rec->data.p, rec->data.n);
+    } else {
+        /* {"role":…,"timestamp":…,"type":…,"data":…,"src":…,"off":N} */
+        size_t srcn = strlen(k->src);
+        size_t need = 96 + lb_json_escaped_len(rec->role.p, rec->role.n) +
+                      lb_json_escaped_len(rec->ts.p, rec->ts.n) +
+                      lb_json_escaped_len(rec->type.p, rec->type.n) +
+                      lb_json_escaped_len(rec->data.p, rec->data.n) +
+                      lb_json_escaped_len(k->src, srcn);
+        char *p = lb_sink_arena(k, need);
+        if (p == NULL)
+            return LB_ENOMEM;
+        size_t o = 0;
+#define LB_LIT(s) (memcpy(p + o, s, sizeof(s) - 1), o += sizeof(s) - 1)
+        LB_LIT("{\"role\":\"");
+        o += lb_json_escape(rec->role.p, rec->role.n, p + o);
+        LB_LIT("\",\"timestamp\":\"");
+        o += lb_json_escape(rec->ts.p, rec->ts.n, p + o);
+        LB_LIT("\",\"type\":\"");
+        o += lb_json_escape(rec->type.p, rec->type.n, p + o);
+        LB_LIT("\",\"data\":\"");
+        o += lb_json_escape(rec->data.p, rec->data.n, p + o);
+        if (k->o.provenance) {
+            LB_LIT("\",\"src\":\"");
+            o += lb_json_escape(k->src, srcn, p + o);
+            LB_LIT("\",\"off\":");
+            o += lb_u64_str(off, p + o);
+            LB_LIT("}");
+        } else {
+            LB_LIT("\"}");
+        }
+#undef LB_LIT
+        lb_sink_push_arena(k, o);
+    }
+    k->lines++;
+    return lb_sink_note_small(k, off);
+}
+
+int lb_sink_add_bad(struct lb_sink *k, enum lb_reason reason, const char *raw, size_t n,
+                    size_t raw_len, uint64_t off, uint64_t line)
+{
+    if (lb_sink_grow_argv(k, 6) != 0)
+        return LB_ENOMEM;
+    lb_sink_push(k, "b", 1);
+    if (lb_sink_push_u64(k, line) || lb_sink_push_u64(k, off))
+        return LB_ENOMEM;
+    const char *name = lb_reason_name(reason);
+    lb_sink_push(k, name, strlen(name));
+    lb_sink_push(k, raw, n);
+    if (lb_sink_push_u64(k, raw_len))
+        return LB_ENOMEM;
+    k->lines++;
+    return lb_sink_note_small(k, off);
+}
+
+/* ---- commit -------------------------------------------------------------------- */
+
+static int lb_sink_load_script(struct lb_sink *k, struct lb_redis *r, struct lb_error *err)
+{
+    const char *argv[3] = {"SCRIPT", "LOAD", LB_SINK_SCRIPT};
+    redisReply *rep = lb_redis_cmd(r, 3, argv, NULL, err);
+    if (rep == NULL)
+        return LB_EREDIS;
+    int rc = 0;
+    if (rep->type == REDIS_REPLY_STRING && rep->len == 40)
+        memcpy(k->sha, rep->str, 41);
+    else
+        rc = lb_error_set(err, LB_EREPLY, "SCRIPT LOAD: %s",
+                          rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+    freeReplyObject(rep);
+    return rc;
+}
+
+static int lb_sink_reply_u64(const redisReply *e, uint64_t *out)
+{
+    if (e->type == REDIS_REPLY_INTEGER) {
+        *out = (uint64_t)e->integer;
+        return 0;
+    }
+    if (e->type == REDIS_REPLY_STRING) {
+        char *end;
+        *out = strtoull(e->str, &end, 10);
+        return end == e->str ? -1 : 0;
+    }
+    return -1;
+}
+
+int lb_sink_commit(struct lb_sink *k, struct lb_redis *r, uint64_t end_off, uint64_t end_line,
+                   lb_sink_fp_fn fp, void *fp_ctx, struct lb_sink_result *res,
+                   struct lb_error *err)
+{
+    memset(res, 0, sizeof(*res));
+    int rc;
+    char fp_end[LB_FP_HEX], ckpre[128], sbuf[7][32], fpmap[64 * 40 + 2], flags[4];
+    size_t nf = 0;
+
+    if (fp(fp_ctx, end_off, fp_end) != 0) {
+        lb_sink_reset(k);
+        return lb_error_set(err, LB_EIO, "cannot fingerprint %s", k->src);
+    }
+    size_t fm = 0;
+    fpmap[fm++] = ';';
+    for (size_t i = 0; i < k->n_small; i++) {
+        char h[LB_FP_HEX];
+        if (fp(fp_ctx, k->first_off_small[i], h) == 0)
+            fm += (size_t)snprintf(fpmap + fm, sizeof(fpmap) - fm, "%" PRIu64 "=%s;",
+                                   k->first_off_small[i], h);
+    }
+    if (k->n_small == 0)
+        fm = 0;
+    fpmap[fm] = '\0';
+    snprintf(ckpre, sizeof(ckpre), "{\"dev\":%llu,\"ino\":%llu,\"fp\":\"", k->dev, k->ino);
+    if (k->o.id_ts)
+        flags[nf++] = 't';
+    if (k->o.provenance)
+        flags[nf++] = 'p';
+    if (!k->o.trim_ignore_groups)
+        flags[nf++] = 'g';
+    flags[nf] = '\0';
+
+    size_t nkeys = 2 + (k->is_template ? k->nkeys : 1);
+    size_t total = 3 + nkeys + LB_SINK_HEADER + k->argc;
+    if (total > k->ccap) {
+        const char **a = realloc(k->cargv, total * sizeof(*a));
+        size_t *l = a ? realloc(k->clens, total * sizeof(*l)) : NULL;
+        if (a != NULL)
+            k->cargv = a;
+        if (l == NULL) {
+            lb_sink_reset(k);
+            return lb_error_set(err, LB_ENOMEM, "out of memory");
+        }
+        k->clens = l;
+        k->ccap = total;
+    }
+    const char **v = k->cargv;
+    size_t *vl = k->clens, c = 0;
+#define LB_ARG(p, n) (v[c] = (p), vl[c] = (n), c++)
+#define LB_STR(s) LB_ARG((s), strlen(s))
+    LB_STR("EVALSHA");
+    LB_STR(k->sha);
+    snprintf(sbuf[0], sizeof(sbuf[0]), "%zu", nkeys);
+    LB_STR(sbuf[0]);
+    LB_STR(k->ckpt_key);
+    LB_STR(k->dlq_key);
+    if (k->is_template) {
+        for (size_t j = 0; j < k->nkeys; j++)
+            LB_ARG(k->arena + k->keys_aoff[j], k->keys_len[j]);
+    } else {
+        LB_STR(k->o.stream);
+    }
+    LB_STR(k->src);
+    LB_STR(ckpre);
+    LB_STR(fp_end);
+    LB_STR(fpmap);
+    snprintf(sbuf[1], sizeof(sbuf[1]), "%" PRIu64, end_off);
+    LB_STR(sbuf[1]);
+    snprintf(sbuf[2], sizeof(sbuf[2]), "%" PRIu64, end_line);
+    LB_STR(sbuf[2]);
+    LB_STR(k->prev_id);
+    LB_STR(flags);
+    LB_STR(k->o.json_field);
+    snprintf(sbuf[3], sizeof(sbuf[3]), "%lld", k->o.maxlen);
+    LB_STR(sbuf[3]);
+    snprintf(sbuf[4], sizeof(sbuf[4]), "%zu", k->lines);
+    LB_STR(sbuf[4]);
+    for (size_t i = 0; i < k->argc; i++)
+        LB_ARG(k->aoff[i] == LB_NO_ARENA ? k->argv[i] : k->arena + k->aoff[i], k->lens[i]);
+#undef LB_ARG
+#undef LB_STR
+
+    redisReply *rep = NULL;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (k->sha[0] == '\0' && (rc = lb_sink_load_script(k, r, err)) != 0) {
+            if (rc != LB_EREDIS)
+                lb_sink_reset(k);
+            return rc;
+        }
+        v[1] = k->sha;
+        vl[1] = strlen(k->sha);
+        rep = lb_redis_cmd(r, (int)c, v, vl, err);
+        if (rep == NULL)
+            return LB_EREDIS; /* the batch is kept: the caller may send it again */
+        /* A restarted server has forgotten the script; it did not run. */
+        if (rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
+            freeReplyObject(rep);
+            rep = NULL;
+            k->sha[0] = '\0';
+            continue;
+        }
+        break;
+    }
+    lb_sink_reset(k);
+    if (rep == NULL)
+        return lb_error_set(err, LB_EREPLY, "EVALSHA: script not loaded");
+    if (rep->type == REDIS_REPLY_ERROR) {
+        int code = lb_redis_is_auth_error(rep->str) ? LB_EAUTH : LB_EREPLY;
+        /* Errors raised before the script ran (OOM, READONLY, BUSY, LOADING)
+         * leave nothing written: the caller retries from the checkpoint. */
+        if (strncmp(rep->str, "LOADING", 7) == 0 || strncmp(rep->str, "BUSY", 4) == 0 ||
+            strncmp(rep->str, "READONLY", 8) == 0 || strncmp(rep->str, "MASTERDOWN", 10) == 0 ||
+            strncmp(rep->str, "TRYAGAIN", 8) == 0)
+            code = LB_EREDIS;
+        lb_error_set(err, code, "redis at %s: %s", lb_redis_addr(r), rep->str);
+        freeReplyObject(rep);
+        return code;
+    }
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 8) {
+        freeReplyObject(rep);
+        return lb_error_set(err, LB_EREPLY, "unexpected reply from the batch script");
+    }
+    uint64_t w = 0, b = 0, ro = 0, tb = 0;
+    redisReply **e = rep->element;
+    if (lb_sink_reply_u64(e[0], &w) || lb_sink_reply_u64(e[1], &b) ||
+        lb_sink_reply_u64(e[3], &ro) || lb_sink_reply_u64(e[5], &tb) ||
+        e[2]->type != REDIS_REPLY_STRING || e[4]->type != REDIS_REPLY_STRING) {
+        freeReplyObject(rep);
+        return lb_error_set(err, LB_EREPLY, "unexpected reply from the batch script");
+    }
+    res->written = (size_t)w;
+    res->bad = (size_t)b;
+    res->reordered = (size_t)ro;
+    res->trim_blocked = (int)tb;
+    snprintf(res->last_id, sizeof(res->last_id), "%s", e[2]->str);
+    if (e[4]->len > 0) {
+        /* A write inside the script failed: it stopped there, and so did the
+         * checkpoint. Report it; the caller decides (exit 3, or retry). */
+        res->failed = 1;
+        lb_sink_reply_u64(e[6], &res->ck_off);
+        lb_sink_reply_u64(e[7], &res->ck_line);
+        lb_error_set(err, LB_EREPLY, "redis at %s refused a write: %s", lb_redis_addr(r),
+                     e[4]->str);
+        freeReplyObject(rep);
+        return LB_EREPLY;
+    }
+    res->ck_off = end_off;
+    res->ck_line = end_line;
+    snprintf(k->prev_id, sizeof(k->prev_id), "%s", res->last_id);
+    freeReplyObject(rep);
+    return 0;
+}

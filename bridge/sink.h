@@ -1,0 +1,87 @@
+/*
+ * sink.h - the batched, atomic write of a file's lines to Redis.
+ *
+ * A batch is the lines of one src: its XADDs, its DLQ entries and its
+ * checkpoint update travel as ONE EVALSHA (one round trip) and are applied
+ * atomically by a Lua script. The script checks every write it makes; if one
+ * fails, the checkpoint is set just before that line, so it never moves past
+ * a line that was not written (DESIGN.md section 4.1).
+ *
+ * Arguments point into the caller's read buffer (no copy per line) until
+ * lb_sink_commit returns.
+ */
+#ifndef LB_SINK_H
+#define LB_SINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "checkpoint.h"
+#include "error.h"
+#include "record.h"
+#include "redis.h"
+
+struct lb_sink_opts {
+    const char *stream;     /* a name, or a template with %{type} / %{role} */
+    int id_ts;              /* --id ts */
+    int provenance;         /* src and off fields */
+    int json_encoding;      /* --encoding json */
+    const char *json_field; /* --json-field */
+    long long maxlen;       /* 0 = no trimming */
+    int trim_ignore_groups;
+    size_t batch_max;       /* lines per batch */
+};
+
+struct lb_sink_result {
+    size_t written;     /* stream entries */
+    size_t bad;         /* DLQ entries */
+    size_t reordered;   /* --id ts lines older than the stream's top */
+    int trim_blocked;   /* a group held trimming back */
+    int failed;         /* a write failed: the checkpoint stops before it */
+    uint64_t ck_off, ck_line; /* where the checkpoint now stands */
+    char last_id[48];
+};
+
+/* Returns the fingerprint of the first min(off, 1 KiB) bytes of the file. */
+typedef int (*lb_sink_fp_fn)(void *ctx, uint64_t off, char hex[LB_FP_HEX]);
+
+struct lb_sink;
+
+/* Copies nothing from opts but the pointers: strings must outlive the sink. */
+struct lb_sink *lb_sink_create(const struct lb_sink_opts *opts, struct lb_error *err);
+void lb_sink_destroy(struct lb_sink *k);
+
+/* The keys derived from the stream (or template). */
+const char *lb_sink_ckpt_key(const struct lb_sink *k);
+const char *lb_sink_dlq_key(const struct lb_sink *k);
+
+/* Start a batch for src, whose checkpoint identity is dev/ino and whose last
+ * written entry id is prev_id ("" if none). */
+void lb_sink_begin(struct lb_sink *k, const char *src, unsigned long long dev,
+                   unsigned long long ino, const char *prev_id);
+
+/* Queue a valid record (slices must stay valid until commit). */
+int lb_sink_add(struct lb_sink *k, const struct lb_record *rec, uint64_t off, uint64_t line);
+
+/* Queue a bad line for the DLQ: raw holds its first bytes, raw_len its length. */
+int lb_sink_add_bad(struct lb_sink *k, enum lb_reason reason, const char *raw, size_t n,
+                    size_t raw_len, uint64_t off, uint64_t line);
+
+size_t lb_sink_pending(const struct lb_sink *k);
+int lb_sink_full(const struct lb_sink *k);
+
+/* Send the batch and move the checkpoint of src to (end_off, end_line).
+ * With nothing queued it still writes the checkpoint (blank lines advance it).
+ * Returns 0, LB_EREDIS (connection lost: the outcome is unknown; reconnect,
+ * reload the checkpoint, and commit again if it did not move: the batch is
+ * kept for that), LB_EAUTH, or LB_EREPLY (res->failed: a write inside the
+ * script was refused and the checkpoint stops before that line). Except for
+ * LB_EREDIS the batch is cleared. */
+int lb_sink_commit(struct lb_sink *k, struct lb_redis *r, uint64_t end_off, uint64_t end_line,
+                   lb_sink_fp_fn fp, void *fp_ctx, struct lb_sink_result *res,
+                   struct lb_error *err);
+
+/* Drop what is queued (after a failure, before re-reading from a checkpoint). */
+void lb_sink_reset(struct lb_sink *k);
+
+#endif

@@ -1,0 +1,153 @@
+-- logbridge batch script: a file's lines, its bad lines and its checkpoint in
+-- one atomic step. Loaded with SCRIPT LOAD, run with EVALSHA (see sink.c).
+--
+-- KEYS[1] checkpoint hash, KEYS[2] DLQ stream, KEYS[3..] target streams.
+-- ARGV[1] src  ARGV[2] checkpoint prefix '{"dev":N,"ino":N,"fp":"'
+-- ARGV[3] fingerprint at the batch's end  ARGV[4] ';off=fp;...' for offsets < 1 KiB
+-- ARGV[5] end offset  ARGV[6] end line  ARGV[7] last id before the batch
+-- ARGV[8] flags: t = --id ts, p = provenance, g = trimming respects groups
+-- ARGV[9] json field  ARGV[10] maxlen (0 = none)  ARGV[11] entry count
+-- entries from ARGV[12]:
+--   v line off keyidx ms role timestamp type data   (fields encoding)
+--   j line off keyidx ms payload                    (json encoding)
+--   b line off reason raw raw_len                   (dead letter)
+-- Returns {written, bad, last_id, reordered, error, trim_blocked, ck_off, ck_line}.
+local src, flags = ARGV[1], ARGV[8]
+local idts = string.find(flags, 't', 1, true) ~= nil
+local prov = string.find(flags, 'p', 1, true) ~= nil
+local respect = string.find(flags, 'g', 1, true) ~= nil
+local jfield, maxlen, n = ARGV[9], tonumber(ARGV[10]), tonumber(ARGV[11])
+local lastid = ARGV[7]
+
+for k = 1, #KEYS do
+  local t = redis.call('TYPE', KEYS[k])['ok']
+  local want = 'stream'
+  if k == 1 then want = 'hash' end
+  if t ~= 'none' and t ~= want then
+    return {0, 0, lastid, 0, 'WRONGTYPE ' .. KEYS[k] .. ' holds a ' .. t .. ', not a ' .. want, 0,
+            '', ''}
+  end
+end
+
+local function split_id(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+
+-- The stream's last generated id: XADD refuses anything at or below it.
+local function top_ms(key)
+  local info = redis.call('XINFO', 'STREAM', key)
+  for x = 1, #info, 2 do
+    if info[x] == 'last-generated-id' then
+      local ms = split_id(info[x + 1])
+      return ms
+    end
+  end
+  return 0
+end
+
+local function add(kind, key, xid, base, off)
+  if kind == 'v' then
+    if prov then
+      return redis.pcall('XADD', key, xid, 'role', ARGV[base + 5], 'timestamp', ARGV[base + 6],
+                         'type', ARGV[base + 7], 'data', ARGV[base + 8], 'src', src, 'off', off)
+    end
+    return redis.pcall('XADD', key, xid, 'role', ARGV[base + 5], 'timestamp', ARGV[base + 6],
+                       'type', ARGV[base + 7], 'data', ARGV[base + 8])
+  end
+  return redis.pcall('XADD', key, xid, jfield, ARGV[base + 5])
+end
+
+local written, bad, reordered = 0, 0, 0
+local err, err_off, err_line = nil, nil, nil
+local i = 12
+for e = 1, n do
+  local kind, line, off = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local r
+  if kind == 'b' then
+    r = redis.pcall('XADD', KEYS[2], '*', 'src', src, 'off', off, 'line', line,
+                    'reason', ARGV[i + 3], 'raw', ARGV[i + 4], 'raw_len', ARGV[i + 5])
+    i = i + 6
+    if type(r) == 'table' and r.err then
+      err, err_off, err_line = r.err, off, line
+      break
+    end
+    bad = bad + 1
+  else
+    local key = KEYS[tonumber(ARGV[i + 3])]
+    local id = '*'
+    if idts then id = ARGV[i + 4] .. '-*' end
+    r = add(kind, key, id, i, off)
+    if idts and type(r) == 'table' and r.err and string.find(r.err, 'equal or smaller', 1, true) then
+      -- Older than the stream's top: written at the top's millisecond, and
+      -- counted; the timestamp field keeps the truth.
+      r = add(kind, key, string.format('%.0f', top_ms(key)) .. '-*', i, off)
+      reordered = reordered + 1
+    end
+    if kind == 'v' then i = i + 9 else i = i + 6 end
+    if type(r) == 'table' and r.err then
+      err, err_off, err_line = r.err, off, line
+      break
+    end
+    lastid = r
+    written = written + 1
+  end
+end
+
+local ck_off, ck_line = ARGV[5], ARGV[6]
+if err then
+  ck_off, ck_line = err_off, string.format('%.0f', tonumber(err_line) - 1)
+end
+local fp = ARGV[3]
+if ck_off ~= ARGV[5] then
+  local m = string.match(ARGV[4], ';' .. ck_off .. '=(%x+);')
+  if m then fp = m end
+end
+redis.call('HSET', KEYS[1], src, ARGV[2] .. fp .. '","off":' .. ck_off .. ',"line":' .. ck_line ..
+           ',"id":"' .. lastid .. '"}')
+
+-- Trimming: never below what a consumer group has not yet delivered and
+-- acknowledged, unless told to ignore groups (DESIGN.md section 4.6).
+local blocked = 0
+if maxlen > 0 then
+  for k = 3, #KEYS do
+    local key = KEYS[k]
+    local len = redis.call('XLEN', key)
+    if len > maxlen then
+      local groups = {}
+      if respect then groups = redis.call('XINFO', 'GROUPS', key) end
+      if #groups == 0 then
+        redis.call('XTRIM', key, 'MAXLEN', '~', maxlen)
+      else
+        local fms, fseq = nil, nil
+        for g = 1, #groups do
+          local gi, name, ldi = groups[g], nil, nil
+          for x = 1, #gi, 2 do
+            if gi[x] == 'name' then name = gi[x + 1] end
+            if gi[x] == 'last-delivered-id' then ldi = gi[x + 1] end
+          end
+          local ms, seq = split_id(ldi)
+          seq = seq + 1
+          local p = redis.call('XPENDING', key, name)
+          if p[1] > 0 then
+            local pms, pseq = split_id(p[2])
+            if pms < ms or (pms == ms and pseq < seq) then ms, seq = pms, pseq end
+          end
+          if fms == nil or ms < fms or (ms == fms and seq < fseq) then fms, fseq = ms, seq end
+        end
+        local want = len - maxlen
+        if want > 10000 then want = 10000 end
+        local r = redis.call('XRANGE', key, '-', '+', 'COUNT', want + 1)
+        local cms, cseq = split_id(r[#r][1])
+        if #r <= want then cms, cseq = cms, cseq + 1 end
+        if fms < cms or (fms == cms and fseq < cseq) then
+          cms, cseq = fms, fseq
+          blocked = 1
+        end
+        redis.call('XTRIM', key, 'MINID', '~', string.format('%.0f-%.0f', cms, cseq))
+      end
+    end
+  end
+end
+
+return {written, bad, lastid, reordered, err or '', blocked, ck_off, ck_line}
