@@ -463,10 +463,8 @@ enum lb_reason lb_jsonl_parse(const char *line, size_t n, struct lb_record *rec,
 
     /* A stand-in so that scratch + used is never arithmetic on NULL. */
     char none[1];
-    struct jl j = {.p = line,
-                   .end = line + n,
-                   .out = scratch ? scratch : none,
-                   .cap = scratch ? cap : 0};
+    struct jl j = {
+        .p = line, .end = line + n, .out = scratch ? scratch : none, .cap = scratch ? cap : 0};
     jl_skip_ws(&j);
     if (j.p == j.end)
         return LB_REASON_FIELDS;

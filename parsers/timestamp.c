@@ -34,9 +34,9 @@ static int64_t ts_days_from_civil(int64_t y, int m, int d)
 {
     y -= m <= 2;
     const int64_t era = (y >= 0 ? y : y - 399) / 400;
-    const int64_t yoe = y - era * 400;                            /* [0, 399] */
+    const int64_t yoe = y - era * 400;                                   /* [0, 399] */
     const int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1; /* [0, 365] */
-    const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;    /* [0, 146096] */
+    const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;           /* [0, 146096] */
     return era * 146097 + doe - 719468;
 }
 
@@ -106,7 +106,8 @@ static int ts_parse_datetime(const char *s, size_t n, int64_t *ms)
         return -1;
     if (s[10] != 'T' && s[10] != 't' && s[10] != ' ')
         return -1;
-    const int64_t year = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
+    const int64_t year =
+        (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
     const int mon = ts_2d(s + 5), day = ts_2d(s + 8);
     const int hh = ts_2d(s + 11), mi = ts_2d(s + 14), ss = ts_2d(s + 17);
     if (mon < 1 || mon > 12 || day < 1 || day > ts_days_in_month(year, mon))

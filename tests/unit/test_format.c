@@ -204,26 +204,26 @@ static void format_utf8_accepts_well_formed(void **state)
 static void format_utf8_rejects_ill_formed(void **state)
 {
     (void)state;
-    assert_false(valid("\x80"));             /* lone continuation */
+    assert_false(valid("\x80")); /* lone continuation */
     assert_false(valid("\xbf"));
-    assert_false(valid("\xc0\x80"));         /* overlong NUL */
-    assert_false(valid("\xc1\xbf"));         /* overlong U+007F */
-    assert_false(valid("\xe0\x80\x80"));     /* overlong */
-    assert_false(valid("\xe0\x9f\xbf"));     /* overlong U+07FF */
-    assert_false(valid("\xf0\x80\x80\x80")); /* overlong */
-    assert_false(valid("\xf0\x8f\xbf\xbf")); /* overlong U+FFFF */
-    assert_false(valid("\xed\xa0\x80"));     /* U+D800 surrogate */
-    assert_false(valid("\xed\xbf\xbf"));     /* U+DFFF surrogate */
+    assert_false(valid("\xc0\x80"));                 /* overlong NUL */
+    assert_false(valid("\xc1\xbf"));                 /* overlong U+007F */
+    assert_false(valid("\xe0\x80\x80"));             /* overlong */
+    assert_false(valid("\xe0\x9f\xbf"));             /* overlong U+07FF */
+    assert_false(valid("\xf0\x80\x80\x80"));         /* overlong */
+    assert_false(valid("\xf0\x8f\xbf\xbf"));         /* overlong U+FFFF */
+    assert_false(valid("\xed\xa0\x80"));             /* U+D800 surrogate */
+    assert_false(valid("\xed\xbf\xbf"));             /* U+DFFF surrogate */
     assert_false(valid("\xed\xa0\xbd\xed\xb8\x80")); /* CESU-8 pair */
     assert_false(valid("\xf4\x90\x80\x80"));         /* U+110000 */
     assert_false(valid("\xf5\x80\x80\x80"));
     assert_false(valid("\xf8\x88\x80\x80\x80"));
     assert_false(valid("\xfe"));
     assert_false(valid("\xff"));
-    assert_false(valid("\xc3"));             /* truncated */
+    assert_false(valid("\xc3")); /* truncated */
     assert_false(valid("\xe2\x82"));
     assert_false(valid("\xf0\x9f\x98"));
-    assert_false(valid("\xe2\x28\xa1"));     /* bad continuation */
+    assert_false(valid("\xe2\x28\xa1")); /* bad continuation */
     assert_false(valid("\xe2\x82\x28"));
     assert_false(valid("\xf0\x9f\x28\x80"));
     assert_false(valid("\xf0\x9f\x98\x28"));
@@ -232,7 +232,8 @@ static void format_utf8_rejects_ill_formed(void **state)
     assert_false(valid("0123456789abcdef\xc0\x80"));
     assert_false(valid("0123456789abcdef\xe2\x82"));
     assert_false(valid("0123456\x80"));
-    assert_false(valid("01234567\xff" "89abcdef"));
+    assert_false(valid("01234567\xff"
+                       "89abcdef"));
 }
 
 /* An independent, slow decoder: code point by bit pattern, then the rules. */

@@ -179,8 +179,8 @@ static void jsonl_data_strings_inside_values_stay_escaped(void **state)
 static void jsonl_data_scalars_keep_their_text(void **state)
 {
     (void)state;
-    static const char *const vals[] = {"42",   "-1.5e3", "0",     "-0",    "1E+2",
-                                       "1e-7", "true",   "false", "null",  "0.000"};
+    static const char *const vals[] = {"42",   "-1.5e3", "0",     "-0",   "1E+2",
+                                       "1e-7", "true",   "false", "null", "0.000"};
     for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
         char line[256];
         snprintf(line, sizeof(line), REC(",\"data\": %s "), vals[i]);
@@ -220,8 +220,9 @@ static void jsonl_wrong_types_are_json(void **state)
     struct parsed p;
     assert_int_equal(parse(&p, "{\"role\":1,\"timestamp\":\"0\",\"type\":\"t\",\"data\":1}"),
                      LB_REASON_JSON);
-    assert_int_equal(parse(&p, "{\"role\":\"r\",\"timestamp\":1750240800,\"type\":\"t\",\"data\":1}"),
-                     LB_REASON_JSON);
+    assert_int_equal(
+        parse(&p, "{\"role\":\"r\",\"timestamp\":1750240800,\"type\":\"t\",\"data\":1}"),
+        LB_REASON_JSON);
     assert_int_equal(parse(&p, "{\"role\":\"r\",\"timestamp\":\"0\",\"type\":null,\"data\":1}"),
                      LB_REASON_JSON);
     assert_int_equal(parse(&p, "{\"role\":[\"r\"],\"timestamp\":\"0\",\"type\":\"t\",\"data\":1}"),
@@ -365,8 +366,9 @@ static void jsonl_escaped_key_names_match(void **state)
     slice_is(p.rec.role, "r");
     slice_is(p.rec.type, "t");
     /* a long escaped key is simply another key */
-    assert_int_equal(parse(&p, REC(",\"data\":1,\"\\u0061aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\":1")),
-                     LB_PARSE_OK);
+    assert_int_equal(
+        parse(&p, REC(",\"data\":1,\"\\u0061aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\":1")),
+        LB_PARSE_OK);
 }
 
 static void jsonl_checks_role_timestamp_type(void **state)
@@ -415,11 +417,11 @@ static void jsonl_role_is_at_most_255_bytes(void **state)
         char role[300];
         memset(role, 'r', len);
         role[len] = '\0';
-        snprintf(line, sizeof(line), "{\"role\":\"%s\",\"timestamp\":\"0\",\"type\":\"%s\",\"data\":1}",
-                 role, "t");
+        snprintf(line, sizeof(line),
+                 "{\"role\":\"%s\",\"timestamp\":\"0\",\"type\":\"%s\",\"data\":1}", role, "t");
         assert_int_equal(parse(&p, line), len <= 255 ? LB_PARSE_OK : LB_REASON_ROLE);
-        snprintf(line, sizeof(line), "{\"role\":\"r\",\"timestamp\":\"0\",\"type\":\"%s\",\"data\":1}",
-                 role);
+        snprintf(line, sizeof(line),
+                 "{\"role\":\"r\",\"timestamp\":\"0\",\"type\":\"%s\",\"data\":1}", role);
         assert_int_equal(parse(&p, line), len <= 255 ? LB_PARSE_OK : LB_REASON_TYPE);
     }
 }

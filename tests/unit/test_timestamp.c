@@ -16,7 +16,8 @@
 
 /* Reports the input and the caller's line, which a bare assert in a helper
  * would not. */
-static void timestamp_expect(const char *s, int want_rc, int64_t want_ms, const char *file, int line)
+static void timestamp_expect(const char *s, int want_rc, int64_t want_ms, const char *file,
+                             int line)
 {
     int64_t ms = INT64_C(0x5a5a5a5a);
     int rc = lb_ts_parse(s, strlen(s), &ms);
@@ -272,7 +273,7 @@ static void timestamp_epoch_seconds_up_to_11_digits(void **state)
     (void)state;
     TIMESTAMP_OK("0", 0);
     TIMESTAMP_OK("5", 5000);
-    TIMESTAMP_OK("1750240800", INT64_C(1750240800000));  /* 10 digits */
+    TIMESTAMP_OK("1750240800", INT64_C(1750240800000));   /* 10 digits */
     TIMESTAMP_OK("10000000000", INT64_C(10000000000000)); /* 11 digits */
     TIMESTAMP_OK("99999999999", INT64_C(99999999999000));
     TIMESTAMP_OK("0001750240800", INT64_C(1750240800)); /* leading zeros count: 13 = ms */
@@ -292,11 +293,11 @@ static void timestamp_epoch_seconds_with_fraction(void **state)
 static void timestamp_epoch_ms_us_ns(void **state)
 {
     (void)state;
-    TIMESTAMP_OK("1750240800123", INT64_C(1750240800123));                 /* 13: ms */
-    TIMESTAMP_OK("1750240800123456", INT64_C(1750240800123));              /* 16: us */
-    TIMESTAMP_OK("1750240800123999", INT64_C(1750240800123));              /* truncated */
-    TIMESTAMP_OK("1750240800123456789", INT64_C(1750240800123));           /* 19: ns */
-    TIMESTAMP_OK("9999999999999999999", INT64_C(9999999999999));           /* > INT64_MAX ns */
+    TIMESTAMP_OK("1750240800123", INT64_C(1750240800123));       /* 13: ms */
+    TIMESTAMP_OK("1750240800123456", INT64_C(1750240800123));    /* 16: us */
+    TIMESTAMP_OK("1750240800123999", INT64_C(1750240800123));    /* truncated */
+    TIMESTAMP_OK("1750240800123456789", INT64_C(1750240800123)); /* 19: ns */
+    TIMESTAMP_OK("9999999999999999999", INT64_C(9999999999999)); /* > INT64_MAX ns */
     TIMESTAMP_OK("0000000000000", 0);
 }
 

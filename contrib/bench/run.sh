@@ -1,0 +1,12 @@
+#!/bin/sh
+# `make bench`: runs every contrib/bench/bench_*.sh in turn. Each starts its
+# own throwaway redis-server and prints its figures. BENCH_LINES scales the
+# data sets (default 1000000).
+set -e
+cd "$(dirname "$0")/../.."
+export LOGBRIDGE_BIN="$(pwd)/build/logbridge"
+for b in contrib/bench/bench_*.sh; do
+    [ -f "$b" ] || continue
+    echo "=== $b"
+    sh "$b"
+done
