@@ -7,6 +7,7 @@
 #include "metrics.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@ struct lb_series {
 };
 
 struct lb_metrics {
+    pthread_mutex_t lock; /* `run` updates one registry from several job threads */
     char *path;
     struct lb_series *s;
     size_t n, cap;
@@ -50,6 +52,7 @@ struct lb_metrics *lb_metrics_create(const char *path)
         free(m);
         return NULL;
     }
+    pthread_mutex_init(&m->lock, NULL);
     m->last_write = lb_mono();
     return m;
 }
@@ -64,6 +67,7 @@ void lb_metrics_destroy(struct lb_metrics *m)
     }
     free(m->s);
     free(m->path);
+    pthread_mutex_destroy(&m->lock);
     free(m);
 }
 
@@ -134,26 +138,34 @@ void lb_metrics_add(struct lb_metrics *m, const char *name, const char *labels, 
 {
     if (m == NULL || m->path == NULL)
         return;
+    pthread_mutex_lock(&m->lock);
     struct lb_series *s = lb_metrics_find(m, name, labels ? labels : "", 1);
     if (s != NULL)
         s->v += v;
+    pthread_mutex_unlock(&m->lock);
 }
 
 void lb_metrics_set(struct lb_metrics *m, const char *name, const char *labels, double v)
 {
     if (m == NULL || m->path == NULL)
         return;
+    pthread_mutex_lock(&m->lock);
     struct lb_series *s = lb_metrics_find(m, name, labels ? labels : "", 1);
     if (s != NULL)
         s->v = v;
+    pthread_mutex_unlock(&m->lock);
 }
 
 double lb_metrics_get(const struct lb_metrics *m, const char *name, const char *labels)
 {
     if (m == NULL || m->path == NULL)
         return 0;
-    struct lb_series *s = lb_metrics_find((struct lb_metrics *)m, name, labels ? labels : "", 0);
-    return s ? s->v : 0;
+    struct lb_metrics *mm = (struct lb_metrics *)m;
+    pthread_mutex_lock(&mm->lock);
+    struct lb_series *s = lb_metrics_find(mm, name, labels ? labels : "", 0);
+    double v = s ? s->v : 0;
+    pthread_mutex_unlock(&mm->lock);
+    return v;
 }
 
 void lb_metrics_observe_batch(struct lb_metrics *m, double seconds)
@@ -163,9 +175,11 @@ void lb_metrics_observe_batch(struct lb_metrics *m, double seconds)
     int i = 0;
     while (i < LB_HIST_N && seconds > lb_hist_bounds[i])
         i++;
+    pthread_mutex_lock(&m->lock);
     m->hist[i]++;
     m->hist_sum += seconds;
     m->hist_count++;
+    pthread_mutex_unlock(&m->lock);
 }
 
 static int lb_metrics_typed(const char *name, const char *const *done, size_t ndone)
@@ -176,10 +190,20 @@ static int lb_metrics_typed(const char *name, const char *const *done, size_t nd
     return 0;
 }
 
+static int lb_metrics_write_locked(struct lb_metrics *m, struct lb_error *err);
+
 int lb_metrics_write(struct lb_metrics *m, struct lb_error *err)
 {
     if (m == NULL || m->path == NULL)
         return 0;
+    pthread_mutex_lock(&m->lock);
+    int rc = lb_metrics_write_locked(m, err);
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+static int lb_metrics_write_locked(struct lb_metrics *m, struct lb_error *err)
+{
     m->last_write = lb_mono();
     char tmp[4200];
     snprintf(tmp, sizeof(tmp), "%s.tmp.%d", m->path, (int)getpid());
