@@ -48,6 +48,9 @@ struct lb_file_stats {
     int skipped;
 };
 
+#define LB_IMPORT_FLIGHT 2 /* batches in flight: Redis runs one while we parse the next */
+#define LB_IMPORT_REWOUND 100 /* not an error: reading restarts at the checkpoint */
+
 struct lb_import {
     const struct lb_import_opts *o;
     struct lb_redis *r;
@@ -66,6 +69,14 @@ struct lb_import {
 
     double t0, last_progress;
     uint64_t lines_total;
+
+    /* Pipelining: batches sent whose replies are pending, oldest first. */
+    struct {
+        uint64_t off, line, written, bad, blank;
+    } fl[LB_IMPORT_FLIGHT];
+    int nfl;
+    uint64_t sent_off, sent_line; /* end of the last batch sent */
+    const char *path;
 };
 
 static double lb_now(void)
@@ -130,8 +141,108 @@ static void lb_import_landed(struct lb_import *im)
     lb_feed_reset(im->feed);
 }
 
-/* Commit the open batch, riding out lost connections (DESIGN.md 4.1, 4.5). */
-static int lb_import_commit(struct lb_import *im, struct lb_error *err)
+static void lb_import_flight_landed(struct lb_import *im, int i)
+{
+    im->st->imported += im->fl[i].written;
+    im->st->bad += im->fl[i].bad;
+    im->st->blank += im->fl[i].blank;
+    im->lines_total += im->fl[i].written + im->fl[i].bad + im->fl[i].blank;
+    im->ck_off = im->fl[i].off;
+    im->ck_line = im->fl[i].line;
+}
+
+/* After a lost connection with batches in flight: reconnect, ask Redis where
+ * the checkpoint stands (it must be where we were, or the end of one of the
+ * batches in flight), count what landed, and reopen the file there. */
+static int lb_import_rewind(struct lb_import *im, struct lb_error *err)
+{
+    lb_warn("%s; src=%s off=%" PRIu64 "; resuming from the checkpoint in Redis", err->msg,
+            im->src, im->ck_off);
+    lb_sink_forget(im->sink);
+    lb_feed_reset(im->feed);
+    im->q_written = im->q_bad = im->q_blank = 0;
+    struct lb_ckpt ck;
+    int rc;
+    do {
+        rc = lb_redis_connect_retry(im->r, im->o->retry_for, &lb_stop_flag, err);
+        if (rc != 0)
+            return rc;
+        rc = lb_ckpt_load(im->r, lb_sink_ckpt_key(im->sink), im->src, &ck, err);
+    } while (rc == LB_EREDIS);
+    if (rc != 0)
+        return rc;
+    uint64_t off = ck.present ? ck.off : 0, line = ck.present ? ck.line : 0;
+    int landed = -1;
+    if (!(off == im->ck_off && line == im->ck_line)) {
+        for (int i = 0; i < im->nfl; i++)
+            if (im->fl[i].off == off && im->fl[i].line == line)
+                landed = i;
+        if (landed < 0)
+            return lb_error_set(err, LB_ECKPT,
+                                "checkpoint of src=%s moved to off=%" PRIu64
+                                " while batches were in flight: is another logbridge writing it?",
+                                im->src, off);
+    }
+    for (int i = 0; i <= landed; i++)
+        lb_import_flight_landed(im, i);
+    im->nfl = 0;
+    dev_t dev = lb_source_dev(im->s);
+    ino_t ino = lb_source_ino(im->s);
+    lb_source_close(im->s);
+    im->s = lb_source_open(im->path, im->o->c.max_line, err);
+    if (im->s == NULL)
+        return err->code;
+    if (lb_source_dev(im->s) != dev || lb_source_ino(im->s) != ino)
+        return lb_error_set(err, LB_EIO, "%s was replaced while importing it", im->path);
+    if ((rc = lb_source_skip_to(im->s, off, err)) != 0)
+        return rc;
+    im->end_off = im->sent_off = off;
+    im->end_line = im->sent_line = line;
+    return LB_IMPORT_REWOUND;
+}
+
+/* Send the open batch (if anything moved) and read replies until at most
+ * `keep` batches are in flight. */
+static int lb_import_flush(struct lb_import *im, int keep, struct lb_error *err)
+{
+    int rc;
+    if (lb_sink_pending(im->sink) > 0 || im->end_off != im->sent_off ||
+        im->end_line != im->sent_line) {
+        rc = lb_sink_send(im->sink, im->r, im->end_off, im->end_line, lb_import_fp, im, err);
+        lb_feed_reset(im->feed);
+        if (rc == LB_EREDIS)
+            return lb_import_rewind(im, err);
+        if (rc != 0)
+            return rc;
+        im->fl[im->nfl].off = im->end_off;
+        im->fl[im->nfl].line = im->end_line;
+        im->fl[im->nfl].written = im->q_written;
+        im->fl[im->nfl].bad = im->q_bad;
+        im->fl[im->nfl].blank = im->q_blank;
+        im->nfl++;
+        im->q_written = im->q_bad = im->q_blank = 0;
+        im->sent_off = im->end_off;
+        im->sent_line = im->end_line;
+    }
+    while (im->nfl > keep) {
+        struct lb_sink_result res;
+        rc = lb_sink_recv(im->sink, im->r, &res, err);
+        if (rc == LB_EREDIS)
+            return lb_import_rewind(im, err);
+        if (rc != 0)
+            return rc;
+        im->reordered += res.reordered;
+        lb_import_flight_landed(im, 0);
+        im->nfl--;
+        memmove(im->fl, im->fl + 1, (size_t)im->nfl * sizeof(im->fl[0]));
+    }
+    return 0;
+}
+
+/* Commit the open batch and wait for it, riding out lost connections
+ * (DESIGN.md 4.1, 4.5): the batch is kept and sent again when the checkpoint
+ * says it did not land. Used for stdin, which cannot be read twice. */
+static int lb_import_commit_sync(struct lb_import *im, struct lb_error *err)
 {
     if (im->o->dry_run) {
         lb_sink_reset(im->sink);
@@ -189,6 +300,15 @@ static int lb_import_commit(struct lb_import *im, struct lb_error *err)
     }
 }
 
+/* Hand the open batch over: pipelined for files (`keep` batches may stay in
+ * flight), synchronously for stdin. */
+static int lb_import_commit(struct lb_import *im, int keep, struct lb_error *err)
+{
+    if (im->o->dry_run || lb_source_kind(im->s) == LB_SOURCE_STDIN)
+        return lb_import_commit_sync(im, err);
+    return lb_import_flush(im, keep, err);
+}
+
 enum { LB_LINE_GO = 0, LB_LINE_STRICT = 1 };
 
 static int lb_import_line(struct lb_import *im, const struct lb_line *line, struct lb_error *err)
@@ -197,7 +317,7 @@ static int lb_import_line(struct lb_import *im, const struct lb_line *line, stru
     struct lb_record rec;
     enum lb_reason why = lb_feed_classify(im->feed, line, &rec);
     if (why >= LB_REASON_FIELDS && im->o->strict) {
-        int rc = lb_import_commit(im, err);
+        int rc = lb_import_commit(im, 0, err);
         if (rc != 0)
             return rc;
         lb_error_log("strict: bad line src=%s line=%" PRIu64 " off=%" PRIu64 " reason=%s; "
@@ -219,7 +339,7 @@ static int lb_import_line(struct lb_import *im, const struct lb_line *line, stru
     im->end_off = line->end;
     im->end_line = no;
     if (lb_sink_full(im->sink) || (im->o->dry_run && im->q_written + im->q_bad > 4096))
-        return lb_import_commit(im, err);
+        return lb_import_commit(im, LB_IMPORT_FLIGHT - 1, err);
     return LB_LINE_GO;
 }
 
@@ -278,21 +398,33 @@ static int lb_import_file(struct lb_import *im, const char *path, struct lb_file
     lb_sink_begin(im->sink, im->src, (unsigned long long)lb_source_dev(im->s),
                   (unsigned long long)lb_source_ino(im->s), ck.id);
 
+    im->path = path;
+    im->nfl = 0;
+    im->sent_off = ck.off;
+    im->sent_line = ck.line;
     int rc = 0;
     for (;;) {
         struct lb_line line;
         while (rc == 0 && lb_source_next(im->s, &line))
             rc = lb_import_line(im, &line, err);
+        /* The lines are slices of the buffer that fill() reuses: send them
+         * first (their reply may still be pending). */
         if (rc == 0)
-            rc = lb_import_commit(im, err);
+            rc = lb_import_commit(im, LB_IMPORT_FLIGHT - 1, err);
+        if (rc == 0 && lb_stop_flag) {
+            rc = lb_import_commit(im, 0, err);
+            if (rc == 0)
+                rc = lb_error_set(err, LB_ESTOP,
+                                  "interrupted at src=%s off=%" PRIu64
+                                  "; run the import again to resume",
+                                  im->src, im->ck_off);
+        }
+        if (rc == LB_IMPORT_REWOUND) {
+            rc = 0;
+            continue;
+        }
         if (rc != 0)
             break;
-        if (lb_stop_flag) {
-            rc = lb_error_set(err, LB_ESTOP, "interrupted at src=%s off=%" PRIu64
-                                             "; run the import again to resume",
-                              im->src, im->ck_off);
-            break;
-        }
         long got = lb_source_fill(im->s, err);
         if (got < 0) {
             rc = (int)got;
@@ -305,11 +437,8 @@ static int lb_import_file(struct lb_import *im, const char *path, struct lb_file
          * the input is final (history, stdin). */
         if (lb_source_pending(im->s) > 0) {
             if (o->final || lb_source_kind(im->s) == LB_SOURCE_STDIN) {
-                if (lb_source_take_partial(im->s, &line)) {
+                if (lb_source_take_partial(im->s, &line))
                     rc = lb_import_line(im, &line, err);
-                    if (rc == 0)
-                        rc = lb_import_commit(im, err);
-                }
             } else {
                 st->partial = 1;
                 lb_warn("src=%s: the last line (%" PRIu64 " bytes at off=%" PRIu64
@@ -317,6 +446,12 @@ static int lb_import_file(struct lb_import *im, const char *path, struct lb_file
                         "that will not grow)",
                         im->src, lb_source_pending(im->s), lb_source_offset(im->s));
             }
+        }
+        if (rc == 0)
+            rc = lb_import_commit(im, 0, err);
+        if (rc == LB_IMPORT_REWOUND) {
+            rc = 0;
+            continue;
         }
         break;
     }

@@ -20,6 +20,7 @@
 #define LB_SINK_HEADER 11       /* ARGV[1..11] */
 #define LB_SINK_MAX_KEYS 256    /* distinct template streams in one batch */
 #define LB_NO_ARENA ((size_t)-1)
+#define LB_SINK_MAX_INFLIGHT 4
 
 struct lb_sink {
     struct lb_sink_opts o;
@@ -48,10 +49,15 @@ struct lb_sink {
     size_t keys_len[LB_SINK_MAX_KEYS];
     size_t nkeys;
 
-    /* the full vector at commit */
+    /* the full vector at commit, and the strings it points to */
     const char **cargv;
     size_t *clens;
     size_t ccap;
+    char fp_end[LB_FP_HEX], ckpre[128], nums[5][32], fpmap[64 * 40 + 2], flags[4];
+
+    /* batches sent whose replies are still to be read, oldest first */
+    uint64_t flight_off[LB_SINK_MAX_INFLIGHT], flight_line[LB_SINK_MAX_INFLIGHT];
+    size_t inflight;
 };
 
 static const char *const lb_keyidx_str[] = {"3"}; /* the only stream of a plain name */
@@ -361,31 +367,29 @@ static int lb_sink_reply_u64(const redisReply *e, uint64_t *out)
     return -1;
 }
 
-int lb_sink_commit(struct lb_sink *k, struct lb_redis *r, uint64_t end_off, uint64_t end_line,
-                   lb_sink_fp_fn fp, void *fp_ctx, struct lb_sink_result *res,
-                   struct lb_error *err)
+/* Build the EVALSHA vector of the queued batch in k->cargv/k->clens.
+ * Returns the argument count, or a negative lb_err. */
+static int lb_sink_build(struct lb_sink *k, uint64_t end_off, uint64_t end_line, lb_sink_fp_fn fp,
+                         void *fp_ctx, struct lb_error *err)
 {
-    memset(res, 0, sizeof(*res));
-    int rc;
-    char fp_end[LB_FP_HEX], ckpre[128], sbuf[7][32], fpmap[64 * 40 + 2], flags[4];
     size_t nf = 0;
+    char fp_end[LB_FP_HEX], flags[4];
 
-    if (fp(fp_ctx, end_off, fp_end) != 0) {
-        lb_sink_reset(k);
+    if (fp(fp_ctx, end_off, fp_end) != 0)
         return lb_error_set(err, LB_EIO, "cannot fingerprint %s", k->src);
-    }
     size_t fm = 0;
-    fpmap[fm++] = ';';
+    k->fpmap[fm++] = ';';
     for (size_t i = 0; i < k->n_small; i++) {
         char h[LB_FP_HEX];
         if (fp(fp_ctx, k->first_off_small[i], h) == 0)
-            fm += (size_t)snprintf(fpmap + fm, sizeof(fpmap) - fm, "%" PRIu64 "=%s;",
+            fm += (size_t)snprintf(k->fpmap + fm, sizeof(k->fpmap) - fm, "%" PRIu64 "=%s;",
                                    k->first_off_small[i], h);
     }
     if (k->n_small == 0)
         fm = 0;
-    fpmap[fm] = '\0';
-    snprintf(ckpre, sizeof(ckpre), "{\"dev\":%llu,\"ino\":%llu,\"fp\":\"", k->dev, k->ino);
+    k->fpmap[fm] = '\0';
+    memcpy(k->fp_end, fp_end, LB_FP_HEX);
+    snprintf(k->ckpre, sizeof(k->ckpre), "{\"dev\":%llu,\"ino\":%llu,\"fp\":\"", k->dev, k->ino);
     if (k->o.id_ts)
         flags[nf++] = 't';
     if (k->o.provenance)
@@ -393,18 +397,18 @@ int lb_sink_commit(struct lb_sink *k, struct lb_redis *r, uint64_t end_off, uint
     if (!k->o.trim_ignore_groups)
         flags[nf++] = 'g';
     flags[nf] = '\0';
+    memcpy(k->flags, flags, sizeof(flags));
 
     size_t nkeys = 2 + (k->is_template ? k->nkeys : 1);
     size_t total = 3 + nkeys + LB_SINK_HEADER + k->argc;
     if (total > k->ccap) {
         const char **a = realloc(k->cargv, total * sizeof(*a));
-        size_t *l = a ? realloc(k->clens, total * sizeof(*l)) : NULL;
-        if (a != NULL)
-            k->cargv = a;
-        if (l == NULL) {
-            lb_sink_reset(k);
+        if (a == NULL)
             return lb_error_set(err, LB_ENOMEM, "out of memory");
-        }
+        k->cargv = a;
+        size_t *l = realloc(k->clens, total * sizeof(*l));
+        if (l == NULL)
+            return lb_error_set(err, LB_ENOMEM, "out of memory");
         k->clens = l;
         k->ccap = total;
     }
@@ -414,8 +418,8 @@ int lb_sink_commit(struct lb_sink *k, struct lb_redis *r, uint64_t end_off, uint
 #define LB_STR(s) LB_ARG((s), strlen(s))
     LB_STR("EVALSHA");
     LB_STR(k->sha);
-    snprintf(sbuf[0], sizeof(sbuf[0]), "%zu", nkeys);
-    LB_STR(sbuf[0]);
+    snprintf(k->nums[0], sizeof(k->nums[0]), "%zu", nkeys);
+    LB_STR(k->nums[0]);
     LB_STR(k->ckpt_key);
     LB_STR(k->dlq_key);
     if (k->is_template) {
@@ -425,73 +429,77 @@ int lb_sink_commit(struct lb_sink *k, struct lb_redis *r, uint64_t end_off, uint
         LB_STR(k->o.stream);
     }
     LB_STR(k->src);
-    LB_STR(ckpre);
-    LB_STR(fp_end);
-    LB_STR(fpmap);
-    snprintf(sbuf[1], sizeof(sbuf[1]), "%" PRIu64, end_off);
-    LB_STR(sbuf[1]);
-    snprintf(sbuf[2], sizeof(sbuf[2]), "%" PRIu64, end_line);
-    LB_STR(sbuf[2]);
+    LB_STR(k->ckpre);
+    LB_STR(k->fp_end);
+    LB_STR(k->fpmap);
+    snprintf(k->nums[1], sizeof(k->nums[1]), "%" PRIu64, end_off);
+    LB_STR(k->nums[1]);
+    snprintf(k->nums[2], sizeof(k->nums[2]), "%" PRIu64, end_line);
+    LB_STR(k->nums[2]);
     LB_STR(k->prev_id);
-    LB_STR(flags);
+    LB_STR(k->flags);
     LB_STR(k->o.json_field);
-    snprintf(sbuf[3], sizeof(sbuf[3]), "%lld", k->o.maxlen);
-    LB_STR(sbuf[3]);
-    snprintf(sbuf[4], sizeof(sbuf[4]), "%zu", k->lines);
-    LB_STR(sbuf[4]);
+    snprintf(k->nums[3], sizeof(k->nums[3]), "%lld", k->o.maxlen);
+    LB_STR(k->nums[3]);
+    snprintf(k->nums[4], sizeof(k->nums[4]), "%zu", k->lines);
+    LB_STR(k->nums[4]);
     for (size_t i = 0; i < k->argc; i++)
         LB_ARG(k->aoff[i] == LB_NO_ARENA ? k->argv[i] : k->arena + k->aoff[i], k->lens[i]);
 #undef LB_ARG
 #undef LB_STR
+    return (int)c;
+}
 
-    redisReply *rep = NULL;
-    for (int attempt = 0; attempt < 2; attempt++) {
-        if (k->sha[0] == '\0' && (rc = lb_sink_load_script(k, r, err)) != 0) {
-            if (rc != LB_EREDIS)
-                lb_sink_reset(k);
-            return rc;
-        }
-        v[1] = k->sha;
-        vl[1] = strlen(k->sha);
-        rep = lb_redis_cmd(r, (int)c, v, vl, err);
-        if (rep == NULL)
-            return LB_EREDIS; /* the batch is kept: the caller may send it again */
-        /* A restarted server has forgotten the script; it did not run. */
-        if (rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
-            freeReplyObject(rep);
-            rep = NULL;
-            k->sha[0] = '\0';
-            continue;
-        }
-        break;
+/* Append the built vector to the connection's output and write it all. */
+static int lb_sink_write(struct lb_sink *k, struct lb_redis *r, int c, struct lb_error *err)
+{
+    redisContext *ctx = lb_redis_ctx(r);
+    if (ctx == NULL)
+        return lb_error_set(err, LB_EREDIS, "redis at %s: not connected", lb_redis_addr(r));
+    k->cargv[1] = k->sha;
+    k->clens[1] = strlen(k->sha);
+    if (redisAppendCommandArgv(ctx, c, k->cargv, k->clens) != REDIS_OK) {
+        lb_error_set(err, LB_EREDIS, "redis at %s: %s", lb_redis_addr(r), ctx->errstr);
+        lb_redis_drop(r);
+        return LB_EREDIS;
     }
-    lb_sink_reset(k);
-    if (rep == NULL)
-        return lb_error_set(err, LB_EREPLY, "EVALSHA: script not loaded");
+    int done = 0;
+    do {
+        if (redisBufferWrite(ctx, &done) != REDIS_OK) {
+            lb_error_set(err, LB_EREDIS, "redis at %s: %s", lb_redis_addr(r), ctx->errstr);
+            lb_redis_drop(r);
+            return LB_EREDIS;
+        }
+    } while (!done);
+    return 0;
+}
+
+/* Decode the script's reply (or error) into res. */
+static int lb_sink_decode(struct lb_sink *k, struct lb_redis *r, redisReply *rep,
+                          uint64_t end_off, uint64_t end_line, struct lb_sink_result *res,
+                          struct lb_error *err)
+{
+    memset(res, 0, sizeof(*res));
     if (rep->type == REDIS_REPLY_ERROR) {
         int code = lb_redis_is_auth_error(rep->str) ? LB_EAUTH : LB_EREPLY;
-        /* Errors raised before the script ran (OOM, READONLY, BUSY, LOADING)
-         * leave nothing written: the caller retries from the checkpoint. */
-        if (strncmp(rep->str, "LOADING", 7) == 0 || strncmp(rep->str, "BUSY", 4) == 0 ||
-            strncmp(rep->str, "READONLY", 8) == 0 || strncmp(rep->str, "MASTERDOWN", 10) == 0 ||
-            strncmp(rep->str, "TRYAGAIN", 8) == 0)
+        /* Errors raised before the script ran (NOSCRIPT after a restart, OOM,
+         * READONLY, BUSY, LOADING) leave nothing written: like a lost
+         * connection, the checkpoint in Redis says where to go on. */
+        if (strncmp(rep->str, "NOSCRIPT", 8) == 0 || strncmp(rep->str, "LOADING", 7) == 0 ||
+            strncmp(rep->str, "BUSY", 4) == 0 || strncmp(rep->str, "READONLY", 8) == 0 ||
+            strncmp(rep->str, "MASTERDOWN", 10) == 0 || strncmp(rep->str, "TRYAGAIN", 8) == 0)
             code = LB_EREDIS;
-        lb_error_set(err, code, "redis at %s: %s", lb_redis_addr(r), rep->str);
-        freeReplyObject(rep);
-        return code;
-    }
-    if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 8) {
-        freeReplyObject(rep);
-        return lb_error_set(err, LB_EREPLY, "unexpected reply from the batch script");
+        if (strncmp(rep->str, "NOSCRIPT", 8) == 0)
+            k->sha[0] = '\0';
+        return lb_error_set(err, code, "redis at %s: %s", lb_redis_addr(r), rep->str);
     }
     uint64_t w = 0, b = 0, ro = 0, tb = 0;
     redisReply **e = rep->element;
-    if (lb_sink_reply_u64(e[0], &w) || lb_sink_reply_u64(e[1], &b) ||
-        lb_sink_reply_u64(e[3], &ro) || lb_sink_reply_u64(e[5], &tb) ||
-        e[2]->type != REDIS_REPLY_STRING || e[4]->type != REDIS_REPLY_STRING) {
-        freeReplyObject(rep);
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 8 || lb_sink_reply_u64(e[0], &w) ||
+        lb_sink_reply_u64(e[1], &b) || lb_sink_reply_u64(e[3], &ro) ||
+        lb_sink_reply_u64(e[5], &tb) || e[2]->type != REDIS_REPLY_STRING ||
+        e[4]->type != REDIS_REPLY_STRING)
         return lb_error_set(err, LB_EREPLY, "unexpected reply from the batch script");
-    }
     res->written = (size_t)w;
     res->bad = (size_t)b;
     res->reordered = (size_t)ro;
@@ -503,14 +511,95 @@ int lb_sink_commit(struct lb_sink *k, struct lb_redis *r, uint64_t end_off, uint
         res->failed = 1;
         lb_sink_reply_u64(e[6], &res->ck_off);
         lb_sink_reply_u64(e[7], &res->ck_line);
-        lb_error_set(err, LB_EREPLY, "redis at %s refused a write: %s", lb_redis_addr(r),
-                     e[4]->str);
-        freeReplyObject(rep);
-        return LB_EREPLY;
+        return lb_error_set(err, LB_EREPLY, "redis at %s refused a write: %s", lb_redis_addr(r),
+                            e[4]->str);
     }
     res->ck_off = end_off;
     res->ck_line = end_line;
-    snprintf(k->prev_id, sizeof(k->prev_id), "%s", res->last_id);
-    freeReplyObject(rep);
     return 0;
+}
+
+int lb_sink_send(struct lb_sink *k, struct lb_redis *r, uint64_t end_off, uint64_t end_line,
+                 lb_sink_fp_fn fp, void *fp_ctx, struct lb_error *err)
+{
+    if (k->inflight == LB_SINK_MAX_INFLIGHT) {
+        lb_sink_reset(k);
+        return lb_error_set(err, LB_EUSAGE, "too many batches in flight");
+    }
+    int rc = 0;
+    if (k->sha[0] == '\0')
+        rc = lb_sink_load_script(k, r, err);
+    int c = rc == 0 ? lb_sink_build(k, end_off, end_line, fp, fp_ctx, err) : rc;
+    rc = c < 0 ? c : lb_sink_write(k, r, c, err);
+    lb_sink_reset(k);
+    if (rc == 0) {
+        k->flight_off[k->inflight] = end_off;
+        k->flight_line[k->inflight] = end_line;
+        k->inflight++;
+    }
+    return rc;
+}
+
+int lb_sink_recv(struct lb_sink *k, struct lb_redis *r, struct lb_sink_result *res,
+                 struct lb_error *err)
+{
+    memset(res, 0, sizeof(*res));
+    if (k->inflight == 0)
+        return lb_error_set(err, LB_EUSAGE, "no batch in flight");
+    uint64_t end_off = k->flight_off[0], end_line = k->flight_line[0];
+    redisReply *rep = lb_redis_get_reply(r, err);
+    if (rep == NULL) {
+        k->inflight = 0; /* the connection is gone, and with it every reply */
+        return LB_EREDIS;
+    }
+    k->inflight--;
+    memmove(k->flight_off, k->flight_off + 1, k->inflight * sizeof(k->flight_off[0]));
+    memmove(k->flight_line, k->flight_line + 1, k->inflight * sizeof(k->flight_line[0]));
+    int rc = lb_sink_decode(k, r, rep, end_off, end_line, res, err);
+    freeReplyObject(rep);
+    return rc;
+}
+
+size_t lb_sink_inflight(const struct lb_sink *k)
+{
+    return k->inflight;
+}
+
+void lb_sink_forget(struct lb_sink *k)
+{
+    k->inflight = 0;
+    lb_sink_reset(k);
+}
+
+int lb_sink_commit(struct lb_sink *k, struct lb_redis *r, uint64_t end_off, uint64_t end_line,
+                   lb_sink_fp_fn fp, void *fp_ctx, struct lb_sink_result *res,
+                   struct lb_error *err)
+{
+    memset(res, 0, sizeof(*res));
+    int rc = 0;
+    if (k->sha[0] == '\0')
+        rc = lb_sink_load_script(k, r, err);
+    int c = rc == 0 ? lb_sink_build(k, end_off, end_line, fp, fp_ctx, err) : rc;
+    if (c < 0) {
+        if (c != LB_EREDIS)
+            lb_sink_reset(k);
+        return c;
+    }
+    for (int attempt = 0; attempt < 2; attempt++) {
+        rc = lb_sink_write(k, r, c, err);
+        if (rc != 0)
+            return rc; /* the batch is kept: the caller may send it again */
+        redisReply *rep = lb_redis_get_reply(r, err);
+        if (rep == NULL)
+            return LB_EREDIS;
+        rc = lb_sink_decode(k, r, rep, end_off, end_line, res, err);
+        freeReplyObject(rep);
+        /* A restarted server has forgotten the script; it did not run. */
+        if (rc == LB_EREDIS && k->sha[0] == '\0' && (rc = lb_sink_load_script(k, r, err)) == 0)
+            continue;
+        break;
+    }
+    if (rc != LB_EREDIS)
+        lb_sink_reset(k);
+    return rc;
 }

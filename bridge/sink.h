@@ -84,4 +84,20 @@ int lb_sink_commit(struct lb_sink *k, struct lb_redis *r, uint64_t end_off, uint
 /* Drop what is queued (after a failure, before re-reading from a checkpoint). */
 void lb_sink_reset(struct lb_sink *k);
 
+/*
+ * Pipelined use: send a batch without waiting for its reply, so that the
+ * next batch is read and parsed while Redis runs this one. The batch's
+ * arguments are copied into the connection's buffer, so the caller's lines
+ * are free once lb_sink_send returns. Replies come back in order through
+ * lb_sink_recv. After LB_EREDIS from either, the outcome of every batch in
+ * flight is unknown: reconnect, lb_sink_forget, and re-read the file from
+ * the checkpoint held in Redis (it is one of the batches' ends).
+ */
+int lb_sink_send(struct lb_sink *k, struct lb_redis *r, uint64_t end_off, uint64_t end_line,
+                 lb_sink_fp_fn fp, void *fp_ctx, struct lb_error *err);
+int lb_sink_recv(struct lb_sink *k, struct lb_redis *r, struct lb_sink_result *res,
+                 struct lb_error *err);
+size_t lb_sink_inflight(const struct lb_sink *k);
+void lb_sink_forget(struct lb_sink *k);
+
 #endif

@@ -4,7 +4,7 @@
 -- KEYS[1] checkpoint hash, KEYS[2] DLQ stream, KEYS[3..] target streams.
 -- ARGV[1] src  ARGV[2] checkpoint prefix '{"dev":N,"ino":N,"fp":"'
 -- ARGV[3] fingerprint at the batch's end  ARGV[4] ';off=fp;...' for offsets < 1 KiB
--- ARGV[5] end offset  ARGV[6] end line  ARGV[7] last id before the batch
+-- ARGV[5] end offset  ARGV[6] end line  ARGV[7] last id if src has no checkpoint
 -- ARGV[8] flags: t = --id ts, p = provenance, g = trimming respects groups
 -- ARGV[9] json field  ARGV[10] maxlen (0 = none)  ARGV[11] entry count
 -- entries from ARGV[12]:
@@ -17,7 +17,11 @@ local idts = string.find(flags, 't', 1, true) ~= nil
 local prov = string.find(flags, 'p', 1, true) ~= nil
 local respect = string.find(flags, 'g', 1, true) ~= nil
 local jfield, maxlen, n = ARGV[9], tonumber(ARGV[10]), tonumber(ARGV[11])
+-- The last id written for src is in its checkpoint (batches may be
+-- pipelined, so the caller's idea of it can be one batch old).
 local lastid = ARGV[7]
+local prev = redis.call('HGET', KEYS[1], src)
+if prev then lastid = string.match(prev, '"id":"([^"]*)"') or lastid end
 
 for k = 1, #KEYS do
   local t = redis.call('TYPE', KEYS[k])['ok']

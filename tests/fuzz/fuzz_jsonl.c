@@ -6,6 +6,12 @@
  * scratch, ROLE and TYPE obey their limits, ts_ms is what lb_ts_parse says,
  * and the record survives a round trip: its four values, escaped with
  * lb_json_escape into a fresh object, parse back to the same bytes.
+ *
+ * Compaction has its own oracle: the input is also spliced raw as the data
+ * value of an object; when that parses and the value is not a string, data
+ * must be the input with JSON whitespace outside strings removed (or a prefix
+ * of that, when the input held ",\"k\":v" too), and must be its own compact
+ * form.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -94,6 +100,68 @@ static void check_round_trip(const struct lb_record *r)
     free(scratch);
 }
 
+/* JSON whitespace outside strings removed: what compaction should give,
+ * computed without a JSON parser. */
+static size_t strip_ws(const char *s, size_t n, char *out)
+{
+    size_t o = 0;
+    int in_str = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char c = s[i];
+        if (in_str) {
+            out[o++] = c;
+            if (c == '\\' && i + 1 < n)
+                out[o++] = s[++i];
+            else if (c == '"')
+                in_str = 0;
+        } else if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+            out[o++] = c;
+            in_str = c == '"';
+        }
+    }
+    return o;
+}
+
+/* DATA text v spliced raw into an object; returns the parse result. */
+static enum lb_reason parse_spliced(const char *v, size_t n, struct lb_record *r, char **bufs)
+{
+    static const char head[] = "{\"role\":\"r\",\"timestamp\":\"0\",\"type\":\"t\",\"data\":";
+    const size_t len = sizeof(head) - 1 + n + 1;
+    bufs[0] = malloc(len);
+    bufs[1] = malloc(len);
+    CHECK(bufs[0] != NULL && bufs[1] != NULL);
+    memcpy(bufs[0], head, sizeof(head) - 1);
+    if (n > 0)
+        memcpy(bufs[0] + sizeof(head) - 1, v, n);
+    bufs[0][len - 1] = '}';
+    return lb_jsonl_parse(bufs[0], len, r, bufs[1], len);
+}
+
+static void check_compaction(const char *v, size_t n)
+{
+    char *b1[2], *b2[2];
+    struct lb_record r, r2;
+    if (parse_spliced(v, n, &r, b1) == LB_PARSE_OK) {
+        size_t i = 0;
+        while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == '\n' || v[i] == '\r'))
+            i++;
+        if (i < n && v[i] != '"') { /* a string is unescaped, not compacted */
+            char *want = malloc(n + 1);
+            CHECK(want != NULL);
+            const size_t wn = strip_ws(v, n, want);
+            CHECK(r.data.n > 0 && r.data.n <= wn && memcmp(r.data.p, want, r.data.n) == 0);
+            free(want);
+            /* compact text is valid JSON and its own compact form */
+            CHECK(parse_spliced(r.data.p, r.data.n, &r2, b2) == LB_PARSE_OK);
+            CHECK(same(r.data, r2.data));
+            free(b2[0]);
+            free(b2[1]);
+        }
+    }
+    free(b1[0]);
+    free(b1[1]);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -118,6 +186,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(lb_ts_parse(r.ts.p, r.ts.n, &ms) == 0 && ms == r.ts_ms);
         check_round_trip(&r);
     }
+    check_compaction(line, size);
     free(scratch);
     return 0;
 }
