@@ -17,7 +17,7 @@
 
 #include "sink_script.h" /* LB_SINK_SCRIPT, generated from sink_script.lua */
 
-#define LB_SINK_HEADER 11       /* ARGV[1..11] */
+#define LB_SINK_HEADER 13       /* ARGV[1..13] */
 #define LB_SINK_MAX_KEYS 256    /* distinct template streams in one batch */
 #define LB_NO_ARENA ((size_t)-1)
 #define LB_SINK_MAX_INFLIGHT 4
@@ -30,6 +30,7 @@ struct lb_sink {
 
     /* the batch */
     const char *src;
+    size_t srcn;
     unsigned long long dev, ino;
     char prev_id[48];
     size_t lines;
@@ -53,10 +54,18 @@ struct lb_sink {
     const char **cargv;
     size_t *clens;
     size_t ccap;
-    char fp_end[LB_FP_HEX], ckpre[128], nums[5][32], fpmap[64 * 40 + 2], flags[4];
+    char fp_end[LB_FP_HEX], ckpre[128], nums[6][32], fpmap[64 * 40 + 2], flags[4];
+
+    /* the fast path: valid lines as plain XADDs in RESP */
+    int fast;
+    char *resp;
+    size_t rlen, rcap;
+    size_t nat;
+    char nat_last_off[24];
 
     /* batches sent whose replies are still to be read, oldest first */
     uint64_t flight_off[LB_SINK_MAX_INFLIGHT], flight_line[LB_SINK_MAX_INFLIGHT];
+    size_t flight_nat[LB_SINK_MAX_INFLIGHT];
     size_t inflight;
 };
 
@@ -77,6 +86,13 @@ struct lb_sink *lb_sink_create(const struct lb_sink_opts *opts, struct lb_error 
     lb_key_derive(opts->stream, "ckpt", k->ckpt_key, sizeof(k->ckpt_key));
     lb_key_derive(opts->stream, "dlq", k->dlq_key, sizeof(k->dlq_key));
     k->is_template = strstr(opts->stream, "%{type}") != NULL || strstr(opts->stream, "%{role}");
+    /* Plain XADDs with '*' into one stream cannot fail one by one (only all
+     * together, when the key is not a stream), so they can run natively in a
+     * MULTI with the script after them; --id ts and templates need the
+     * script's per-entry checks. LOGBRIDGE_SINK_MODE=script forces the
+     * script path (tests cover both). */
+    const char *mode = getenv("LOGBRIDGE_SINK_MODE");
+    k->fast = !k->o.id_ts && !k->is_template && !(mode != NULL && strcmp(mode, "script") == 0);
     return k;
 }
 
@@ -90,6 +106,7 @@ void lb_sink_destroy(struct lb_sink *k)
     free(k->arena);
     free(k->cargv);
     free(k->clens);
+    free(k->resp);
     free(k);
 }
 
@@ -110,6 +127,9 @@ void lb_sink_reset(struct lb_sink *k)
     k->lines = 0;
     k->nkeys = 0;
     k->n_small = 0;
+    k->rlen = 0;
+    k->nat = 0;
+    k->nat_last_off[0] = '\0';
 }
 
 void lb_sink_begin(struct lb_sink *k, const char *src, unsigned long long dev,
@@ -117,6 +137,7 @@ void lb_sink_begin(struct lb_sink *k, const char *src, unsigned long long dev,
 {
     lb_sink_reset(k);
     k->src = src;
+    k->srcn = strlen(src);
     k->dev = dev;
     k->ino = ino;
     snprintf(k->prev_id, sizeof(k->prev_id), "%s", prev_id ? prev_id : "");
@@ -254,8 +275,134 @@ static int lb_sink_note_small(struct lb_sink *k, uint64_t off)
     return 0;
 }
 
+/* Write the JSON payload of a record at p (room: lb_sink_json_len). */
+static size_t lb_sink_json_len(const struct lb_sink *k, const struct lb_record *rec)
+{
+    return 96 + lb_json_escaped_len(rec->role.p, rec->role.n) +
+           lb_json_escaped_len(rec->ts.p, rec->ts.n) +
+           lb_json_escaped_len(rec->type.p, rec->type.n) +
+           lb_json_escaped_len(rec->data.p, rec->data.n) + lb_json_escaped_len(k->src, k->srcn);
+}
+
+static size_t lb_sink_json(const struct lb_sink *k, const struct lb_record *rec, uint64_t off,
+                           char *p)
+{
+    /* {"role":…,"timestamp":…,"type":…,"data":…,"src":…,"off":N} */
+    size_t o = 0;
+#define LB_LIT(s) (memcpy(p + o, s, sizeof(s) - 1), o += sizeof(s) - 1)
+    LB_LIT("{\"role\":\"");
+    o += lb_json_escape(rec->role.p, rec->role.n, p + o);
+    LB_LIT("\",\"timestamp\":\"");
+    o += lb_json_escape(rec->ts.p, rec->ts.n, p + o);
+    LB_LIT("\",\"type\":\"");
+    o += lb_json_escape(rec->type.p, rec->type.n, p + o);
+    LB_LIT("\",\"data\":\"");
+    o += lb_json_escape(rec->data.p, rec->data.n, p + o);
+    if (k->o.provenance) {
+        LB_LIT("\",\"src\":\"");
+        o += lb_json_escape(k->src, k->srcn, p + o);
+        LB_LIT("\",\"off\":");
+        o += lb_u64_str(off, p + o);
+        LB_LIT("}");
+    } else {
+        LB_LIT("\"}");
+    }
+#undef LB_LIT
+    return o;
+}
+
+/* ---- the fast path: plain XADDs in RESP, written straight into one buffer */
+
+static char *lb_resp_room(struct lb_sink *k, size_t n)
+{
+    if (k->rlen + n > k->rcap) {
+        size_t cap = k->rcap ? k->rcap * 2 : 256 * 1024;
+        while (cap < k->rlen + n)
+            cap *= 2;
+        char *r = realloc(k->resp, cap);
+        if (r == NULL)
+            return NULL;
+        k->resp = r;
+        k->rcap = cap;
+    }
+    return k->resp + k->rlen;
+}
+
+static char *lb_resp_bulk(char *p, const char *s, size_t n)
+{
+    *p++ = '$';
+    p += lb_u64_str(n, p);
+    *p++ = '\r';
+    *p++ = '\n';
+    memcpy(p, s, n);
+    p += n;
+    *p++ = '\r';
+    *p++ = '\n';
+    return p;
+}
+
+#define LB_RESP_LIT(p, s) (memcpy((p), (s), sizeof(s) - 1), (p) += sizeof(s) - 1)
+
+static int lb_sink_add_fast(struct lb_sink *k, const struct lb_record *rec, uint64_t off)
+{
+    char offs[24];
+    size_t offn = lb_u64_str(off, offs);
+    size_t slen = strlen(k->o.stream);
+    if (k->o.json_encoding) {
+        size_t need = lb_sink_json_len(k, rec);
+        char *j = lb_sink_arena(k, need);
+        if (j == NULL)
+            return LB_ENOMEM;
+        size_t jn = lb_sink_json(k, rec, off, j);
+        size_t fl = strlen(k->o.json_field);
+        char *p = lb_resp_room(k, 64 + slen + fl + jn);
+        if (p == NULL)
+            return LB_ENOMEM;
+        char *p0 = p;
+        LB_RESP_LIT(p, "*5\r\n$4\r\nXADD\r\n");
+        p = lb_resp_bulk(p, k->o.stream, slen);
+        LB_RESP_LIT(p, "$1\r\n*\r\n");
+        p = lb_resp_bulk(p, k->o.json_field, fl);
+        p = lb_resp_bulk(p, j, jn);
+        k->rlen += (size_t)(p - p0);
+    } else {
+        size_t need = 200 + slen + rec->role.n + rec->ts.n + rec->type.n + rec->data.n + k->srcn;
+        char *p = lb_resp_room(k, need);
+        if (p == NULL)
+            return LB_ENOMEM;
+        char *p0 = p;
+        if (k->o.provenance)
+            LB_RESP_LIT(p, "*15\r\n$4\r\nXADD\r\n");
+        else
+            LB_RESP_LIT(p, "*11\r\n$4\r\nXADD\r\n");
+        p = lb_resp_bulk(p, k->o.stream, slen);
+        LB_RESP_LIT(p, "$1\r\n*\r\n$4\r\nrole\r\n");
+        p = lb_resp_bulk(p, rec->role.p, rec->role.n);
+        LB_RESP_LIT(p, "$9\r\ntimestamp\r\n");
+        p = lb_resp_bulk(p, rec->ts.p, rec->ts.n);
+        LB_RESP_LIT(p, "$4\r\ntype\r\n");
+        p = lb_resp_bulk(p, rec->type.p, rec->type.n);
+        LB_RESP_LIT(p, "$4\r\ndata\r\n");
+        p = lb_resp_bulk(p, rec->data.p, rec->data.n);
+        if (k->o.provenance) {
+            LB_RESP_LIT(p, "$3\r\nsrc\r\n");
+            p = lb_resp_bulk(p, k->src, k->srcn);
+            LB_RESP_LIT(p, "$3\r\noff\r\n");
+            p = lb_resp_bulk(p, offs, offn);
+        }
+        k->rlen += (size_t)(p - p0);
+    }
+    memcpy(k->nat_last_off, offs, offn);
+    k->nat_last_off[offn] = '\0';
+    k->nat++;
+    k->lines++;
+    return lb_sink_note_small(k, off);
+}
+
 int lb_sink_add(struct lb_sink *k, const struct lb_record *rec, uint64_t off, uint64_t line)
 {
+    if (k->fast)
+        return lb_sink_add_fast(k, rec, off);
     if (lb_sink_grow_argv(k, 9) != 0)
         return LB_ENOMEM;
     const char kind = k->o.json_encoding ? 'j' : 'v';
@@ -282,37 +429,10 @@ int lb_sink_add(struct lb_sink *k, const struct lb_record *rec, uint64_t off, ui
         lb_sink_push(k, rec->type.p, rec->type.n);
         lb_sink_push(k, rec->data.p, rec->data.n);
     } else {
-        /* {"role":…,"timestamp":…,"type":…,"data":…,"src":…,"off":N} */
-        size_t srcn = strlen(k->src);
-        size_t need = 96 + lb_json_escaped_len(rec->role.p, rec->role.n) +
-                      lb_json_escaped_len(rec->ts.p, rec->ts.n) +
-                      lb_json_escaped_len(rec->type.p, rec->type.n) +
-                      lb_json_escaped_len(rec->data.p, rec->data.n) +
-                      lb_json_escaped_len(k->src, srcn);
-        char *p = lb_sink_arena(k, need);
+        char *p = lb_sink_arena(k, lb_sink_json_len(k, rec));
         if (p == NULL)
             return LB_ENOMEM;
-        size_t o = 0;
-#define LB_LIT(s) (memcpy(p + o, s, sizeof(s) - 1), o += sizeof(s) - 1)
-        LB_LIT("{\"role\":\"");
-        o += lb_json_escape(rec->role.p, rec->role.n, p + o);
-        LB_LIT("\",\"timestamp\":\"");
-        o += lb_json_escape(rec->ts.p, rec->ts.n, p + o);
-        LB_LIT("\",\"type\":\"");
-        o += lb_json_escape(rec->type.p, rec->type.n, p + o);
-        LB_LIT("\",\"data\":\"");
-        o += lb_json_escape(rec->data.p, rec->data.n, p + o);
-        if (k->o.provenance) {
-            LB_LIT("\",\"src\":\"");
-            o += lb_json_escape(k->src, srcn, p + o);
-            LB_LIT("\",\"off\":");
-            o += lb_u64_str(off, p + o);
-            LB_LIT("}");
-        } else {
-            LB_LIT("\"}");
-        }
-#undef LB_LIT
-        lb_sink_push_arena(k, o);
+        lb_sink_push_arena(k, lb_sink_json(k, rec, off, p));
     }
     k->lines++;
     return lb_sink_note_small(k, off);
@@ -416,8 +536,13 @@ static int lb_sink_build(struct lb_sink *k, uint64_t end_off, uint64_t end_line,
     size_t *vl = k->clens, c = 0;
 #define LB_ARG(p, n) (v[c] = (p), vl[c] = (n), c++)
 #define LB_STR(s) LB_ARG((s), strlen(s))
-    LB_STR("EVALSHA");
-    LB_STR(k->sha);
+    if (k->fast) {
+        LB_STR("EVAL");
+        LB_ARG(LB_SINK_SCRIPT, sizeof(LB_SINK_SCRIPT) - 1);
+    } else {
+        LB_STR("EVALSHA");
+        LB_STR(k->sha);
+    }
     snprintf(k->nums[0], sizeof(k->nums[0]), "%zu", nkeys);
     LB_STR(k->nums[0]);
     LB_STR(k->ckpt_key);
@@ -441,8 +566,11 @@ static int lb_sink_build(struct lb_sink *k, uint64_t end_off, uint64_t end_line,
     LB_STR(k->o.json_field);
     snprintf(k->nums[3], sizeof(k->nums[3]), "%lld", k->o.maxlen);
     LB_STR(k->nums[3]);
-    snprintf(k->nums[4], sizeof(k->nums[4]), "%zu", k->lines);
+    snprintf(k->nums[4], sizeof(k->nums[4]), "%zu", k->lines - k->nat);
     LB_STR(k->nums[4]);
+    snprintf(k->nums[5], sizeof(k->nums[5]), "%zu", k->nat);
+    LB_STR(k->nums[5]);
+    LB_STR(k->nat_last_off);
     for (size_t i = 0; i < k->argc; i++)
         LB_ARG(k->aoff[i] == LB_NO_ARENA ? k->argv[i] : k->arena + k->aoff[i], k->lens[i]);
 #undef LB_ARG
@@ -456,9 +584,24 @@ static int lb_sink_write(struct lb_sink *k, struct lb_redis *r, int c, struct lb
     redisContext *ctx = lb_redis_ctx(r);
     if (ctx == NULL)
         return lb_error_set(err, LB_EREDIS, "redis at %s: not connected", lb_redis_addr(r));
-    k->cargv[1] = k->sha;
-    k->clens[1] = strlen(k->sha);
-    if (redisAppendCommandArgv(ctx, c, k->cargv, k->clens) != REDIS_OK) {
+    int ok = REDIS_OK;
+    if (k->fast) {
+        /* MULTI, the plain XADDs, the script (EVAL: a script cache emptied by a
+         * restart must not fail inside EXEC after the XADDs ran), EXEC. */
+        static const char multi[] = "*1\r\n$5\r\nMULTI\r\n", exec[] = "*1\r\n$4\r\nEXEC\r\n";
+        ok = redisAppendFormattedCommand(ctx, multi, sizeof(multi) - 1);
+        if (ok == REDIS_OK && k->rlen > 0)
+            ok = redisAppendFormattedCommand(ctx, k->resp, k->rlen);
+        if (ok == REDIS_OK)
+            ok = redisAppendCommandArgv(ctx, c, k->cargv, k->clens);
+        if (ok == REDIS_OK)
+            ok = redisAppendFormattedCommand(ctx, exec, sizeof(exec) - 1);
+    } else {
+        k->cargv[1] = k->sha;
+        k->clens[1] = strlen(k->sha);
+        ok = redisAppendCommandArgv(ctx, c, k->cargv, k->clens);
+    }
+    if (ok != REDIS_OK) {
         lb_error_set(err, LB_EREDIS, "redis at %s: %s", lb_redis_addr(r), ctx->errstr);
         lb_redis_drop(r);
         return LB_EREDIS;
@@ -527,16 +670,67 @@ int lb_sink_send(struct lb_sink *k, struct lb_redis *r, uint64_t end_off, uint64
         return lb_error_set(err, LB_EUSAGE, "too many batches in flight");
     }
     int rc = 0;
-    if (k->sha[0] == '\0')
+    if (k->sha[0] == '\0' && !k->fast)
         rc = lb_sink_load_script(k, r, err);
     int c = rc == 0 ? lb_sink_build(k, end_off, end_line, fp, fp_ctx, err) : rc;
     rc = c < 0 ? c : lb_sink_write(k, r, c, err);
-    lb_sink_reset(k);
     if (rc == 0) {
         k->flight_off[k->inflight] = end_off;
         k->flight_line[k->inflight] = end_line;
+        k->flight_nat[k->inflight] = k->nat;
         k->inflight++;
     }
+    lb_sink_reset(k);
+    return rc;
+}
+
+/* Read and decode the replies of one batch: one for the script path; for the
+ * fast path OK, a QUEUED per command, then EXEC's array (the script's reply
+ * last). A queued command refused (OOM, READONLY) makes EXEC abort whole. */
+static int lb_sink_read(struct lb_sink *k, struct lb_redis *r, size_t nat, uint64_t end_off,
+                        uint64_t end_line, struct lb_sink_result *res, struct lb_error *err)
+{
+    memset(res, 0, sizeof(*res));
+    if (!k->fast) {
+        redisReply *rep = lb_redis_get_reply(r, err);
+        if (rep == NULL)
+            return LB_EREDIS;
+        int rc = lb_sink_decode(k, r, rep, end_off, end_line, res, err);
+        freeReplyObject(rep);
+        return rc;
+    }
+    char first_err[200] = "";
+    for (size_t i = 0; i < nat + 2; i++) {
+        redisReply *rep = lb_redis_get_reply(r, err);
+        if (rep == NULL)
+            return LB_EREDIS;
+        if (rep->type == REDIS_REPLY_ERROR && first_err[0] == '\0')
+            snprintf(first_err, sizeof(first_err), "%s", rep->str);
+        freeReplyObject(rep);
+    }
+    redisReply *rep = lb_redis_get_reply(r, err);
+    if (rep == NULL)
+        return LB_EREDIS;
+    int rc;
+    if (rep->type == REDIS_REPLY_ERROR) {
+        /* EXECABORT: nothing ran. Redis said why in the first refused command. */
+        int code = lb_redis_is_auth_error(first_err) ? LB_EAUTH : LB_EREPLY;
+        if (strncmp(first_err, "LOADING", 7) == 0 || strncmp(first_err, "BUSY", 4) == 0 ||
+            strncmp(first_err, "READONLY", 8) == 0 || strncmp(first_err, "MASTERDOWN", 10) == 0)
+            code = LB_EREDIS;
+        rc = lb_error_set(err, code, "redis at %s: %s (%s)", lb_redis_addr(r), rep->str,
+                          first_err[0] ? first_err : "no reason given");
+    } else if (rep->type != REDIS_REPLY_ARRAY || rep->elements != nat + 1) {
+        rc = lb_error_set(err, LB_EREPLY, "unexpected EXEC reply from redis at %s",
+                          lb_redis_addr(r));
+    } else {
+        rc = lb_sink_decode(k, r, rep->element[nat], end_off, end_line, res, err);
+        /* An error reply from the script itself (not a refused write, which
+         * it reports in its array) means it stopped half way: fatal. */
+        if (rc == LB_EREDIS)
+            rc = LB_EREPLY;
+    }
+    freeReplyObject(rep);
     return rc;
 }
 
@@ -547,16 +741,14 @@ int lb_sink_recv(struct lb_sink *k, struct lb_redis *r, struct lb_sink_result *r
     if (k->inflight == 0)
         return lb_error_set(err, LB_EUSAGE, "no batch in flight");
     uint64_t end_off = k->flight_off[0], end_line = k->flight_line[0];
-    redisReply *rep = lb_redis_get_reply(r, err);
-    if (rep == NULL) {
-        k->inflight = 0; /* the connection is gone, and with it every reply */
-        return LB_EREDIS;
-    }
+    size_t nat = k->flight_nat[0];
     k->inflight--;
     memmove(k->flight_off, k->flight_off + 1, k->inflight * sizeof(k->flight_off[0]));
     memmove(k->flight_line, k->flight_line + 1, k->inflight * sizeof(k->flight_line[0]));
-    int rc = lb_sink_decode(k, r, rep, end_off, end_line, res, err);
-    freeReplyObject(rep);
+    memmove(k->flight_nat, k->flight_nat + 1, k->inflight * sizeof(k->flight_nat[0]));
+    int rc = lb_sink_read(k, r, nat, end_off, end_line, res, err);
+    if (rc == LB_EREDIS)
+        k->inflight = 0; /* the connection is gone, and with it every reply */
     return rc;
 }
 
@@ -577,7 +769,7 @@ int lb_sink_commit(struct lb_sink *k, struct lb_redis *r, uint64_t end_off, uint
 {
     memset(res, 0, sizeof(*res));
     int rc = 0;
-    if (k->sha[0] == '\0')
+    if (k->sha[0] == '\0' && !k->fast)
         rc = lb_sink_load_script(k, r, err);
     int c = rc == 0 ? lb_sink_build(k, end_off, end_line, fp, fp_ctx, err) : rc;
     if (c < 0) {
@@ -589,13 +781,10 @@ int lb_sink_commit(struct lb_sink *k, struct lb_redis *r, uint64_t end_off, uint
         rc = lb_sink_write(k, r, c, err);
         if (rc != 0)
             return rc; /* the batch is kept: the caller may send it again */
-        redisReply *rep = lb_redis_get_reply(r, err);
-        if (rep == NULL)
-            return LB_EREDIS;
-        rc = lb_sink_decode(k, r, rep, end_off, end_line, res, err);
-        freeReplyObject(rep);
+        rc = lb_sink_read(k, r, k->nat, end_off, end_line, res, err);
         /* A restarted server has forgotten the script; it did not run. */
-        if (rc == LB_EREDIS && k->sha[0] == '\0' && (rc = lb_sink_load_script(k, r, err)) == 0)
+        if (rc == LB_EREDIS && !k->fast && k->sha[0] == '\0' && lb_redis_ctx(r) != NULL &&
+            (rc = lb_sink_load_script(k, r, err)) == 0)
             continue;
         break;
     }

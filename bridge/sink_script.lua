@@ -7,7 +7,11 @@
 -- ARGV[5] end offset  ARGV[6] end line  ARGV[7] last id if src has no checkpoint
 -- ARGV[8] flags: t = --id ts, p = provenance, g = trimming respects groups
 -- ARGV[9] json field  ARGV[10] maxlen (0 = none)  ARGV[11] entry count
--- entries from ARGV[12]:
+-- ARGV[12] native count: in the fast path (plain stream, --id auto) the
+--   batch's valid lines are plain XADDs queued before this script in the same
+--   MULTI/EXEC; they either all landed or, when KEYS[3] is not a stream, none
+--   did. ARGV[13] the offset of the last of them (to verify, with provenance).
+-- entries from ARGV[14]:
 --   v line off keyidx ms role timestamp type data   (fields encoding)
 --   j line off keyidx ms payload                    (json encoding)
 --   b line off reason raw raw_len                   (dead letter)
@@ -17,20 +21,60 @@ local idts = string.find(flags, 't', 1, true) ~= nil
 local prov = string.find(flags, 'p', 1, true) ~= nil
 local respect = string.find(flags, 'g', 1, true) ~= nil
 local jfield, maxlen, n = ARGV[9], tonumber(ARGV[10]), tonumber(ARGV[11])
--- The last id written for src is in its checkpoint (batches may be
--- pipelined, so the caller's idea of it can be one batch old).
+local nat = tonumber(ARGV[12])
 local lastid = ARGV[7]
-local prev = redis.call('HGET', KEYS[1], src)
-if prev then lastid = string.match(prev, '"id":"([^"]*)"') or lastid end
+local written, bad, reordered = 0, 0, 0
+local dlq_ids = {}
 
+local function field(kv, name)
+  for x = 1, #kv, 2 do
+    if kv[x] == name then return kv[x + 1] end
+  end
+  return nil
+end
+
+-- Undo this batch (fast path only): the native XADDs and any DLQ entries.
+local function rollback()
+  if nat > 0 then
+    local r = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', nat)
+    for x = 1, #r, 1000 do
+      local ids = {}
+      for y = x, math.min(x + 999, #r) do ids[#ids + 1] = r[y][1] end
+      redis.call('XDEL', KEYS[3], unpack(ids))
+    end
+  end
+  for x = 1, #dlq_ids, 1000 do
+    redis.call('XDEL', KEYS[2], unpack(dlq_ids, x, math.min(x + 999, #dlq_ids)))
+  end
+end
+
+local bad_key = nil
 for k = 1, #KEYS do
   local t = redis.call('TYPE', KEYS[k])['ok']
   local want = 'stream'
   if k == 1 then want = 'hash' end
-  if t ~= 'none' and t ~= want then
-    return {0, 0, lastid, 0, 'WRONGTYPE ' .. KEYS[k] .. ' holds a ' .. t .. ', not a ' .. want, 0,
-            '', ''}
+  if t ~= 'none' and t ~= want and bad_key == nil then
+    bad_key = 'WRONGTYPE ' .. KEYS[k] .. ' holds a ' .. t .. ', not a ' .. want
+    if k == 3 then nat = 0 end -- the native XADDs failed with it: nothing to undo
   end
+end
+if bad_key then
+  rollback()
+  return {0, 0, lastid, 0, bad_key, 0, '', ''}
+end
+
+-- The last id written for src is in its checkpoint (batches may be
+-- pipelined, so the caller's idea of it can be one batch old).
+local prev = redis.call('HGET', KEYS[1], src)
+if prev then lastid = string.match(prev, '"id":"([^"]*)"') or lastid end
+
+if nat > 0 then
+  local top = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
+  if #top == 0 or (prov and (field(top[1][2], 'src') ~= src or field(top[1][2], 'off') ~= ARGV[13])) then
+    return {0, 0, lastid, 0, 'the batch is not at the top of ' .. KEYS[3], 0, '', ''}
+  end
+  lastid = top[1][1]
+  written = nat
 end
 
 local function split_id(id)
@@ -62,9 +106,8 @@ local function add(kind, key, xid, base, off)
   return redis.pcall('XADD', key, xid, jfield, ARGV[base + 5])
 end
 
-local written, bad, reordered = 0, 0, 0
 local err, err_off, err_line = nil, nil, nil
-local i = 12
+local i = 14
 for e = 1, n do
   local kind, line, off = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local r
@@ -76,6 +119,7 @@ for e = 1, n do
       err, err_off, err_line = r.err, off, line
       break
     end
+    if nat > 0 then dlq_ids[#dlq_ids + 1] = r end
     bad = bad + 1
   else
     local key = KEYS[tonumber(ARGV[i + 3])]
@@ -96,6 +140,12 @@ for e = 1, n do
     lastid = r
     written = written + 1
   end
+end
+
+if err and nat > 0 then
+  -- The fast path is all or nothing: the checkpoint stays where it was.
+  rollback()
+  return {0, 0, ARGV[7], 0, err, 0, '', ''}
 end
 
 local ck_off, ck_line = ARGV[5], ARGV[6]
