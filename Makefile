@@ -83,8 +83,10 @@ fuzz: deps
 	        -fno-sanitize-recover=all -o $(BUILD)/fuzz/$$n $$f $(PARSER_SRC); \
 	    mkdir -p $(BUILD)/fuzz/corpus-$$n; \
 	    echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
-	    $(BUILD)/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-	        $(BUILD)/fuzz/corpus-$$n fixtures/ 2>&1 | tail -n 3; \
+	    rc=0; $(BUILD)/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	        $(BUILD)/fuzz/corpus-$$n fixtures/ > $(BUILD)/fuzz/$$n.log 2>&1 || rc=$$?; \
+	    grep -E '^stat::number_of_executed_units|^Done' $(BUILD)/fuzz/$$n.log || true; \
+	    if [ $$rc -ne 0 ]; then tail -n 40 $(BUILD)/fuzz/$$n.log; echo "fuzz: $$n FAILED"; exit 1; fi; \
 	done
 
 bench: deps all
