@@ -44,9 +44,14 @@ struct lb_source {
     /* The first bytes of the content, for fingerprints of .gz and stdin. */
     char head[LB_FP_LEN];
     size_t head_len;
+
+    /* A small-start buffer (lb_source_from_fd_small): cap_min > 0; it grows
+     * up to cap_max on demand and lb_source_shrink returns it to cap_min. */
+    size_t cap_min, cap_max;
+    int last_full; /* the last read filled all the room it was given */
 };
 
-static struct lb_source *lb_source_alloc(size_t max_line, struct lb_error *err)
+static struct lb_source *lb_source_alloc(size_t max_line, size_t initial, struct lb_error *err)
 {
     struct lb_source *s = calloc(1, sizeof(*s));
     if (s == NULL) {
@@ -56,6 +61,10 @@ static struct lb_source *lb_source_alloc(size_t max_line, struct lb_error *err)
     s->fd = -1; /* close is safe from here on */
     s->max_line = max_line;
     s->cap = max_line + 1 + LB_SOURCE_CHUNK;
+    if (initial > 0 && initial < s->cap) {
+        s->cap_max = s->cap;
+        s->cap_min = s->cap = initial;
+    }
     s->buf = malloc(s->cap);
     if (s->buf == NULL) {
         lb_source_close(s);
@@ -90,7 +99,13 @@ static int lb_source_identify(struct lb_source *s, struct lb_error *err)
 
 struct lb_source *lb_source_from_fd(int fd, size_t max_line, struct lb_error *err)
 {
-    struct lb_source *s = lb_source_alloc(max_line, err);
+    return lb_source_from_fd_small(fd, max_line, 0, err);
+}
+
+struct lb_source *lb_source_from_fd_small(int fd, size_t max_line, size_t initial,
+                                          struct lb_error *err)
+{
+    struct lb_source *s = lb_source_alloc(max_line, initial, err);
     if (s == NULL) {
         close(fd);
         return NULL;
@@ -106,7 +121,7 @@ struct lb_source *lb_source_from_fd(int fd, size_t max_line, struct lb_error *er
 
 struct lb_source *lb_source_open(const char *path, size_t max_line, struct lb_error *err)
 {
-    struct lb_source *s = lb_source_alloc(max_line, err);
+    struct lb_source *s = lb_source_alloc(max_line, 0, err);
     if (s == NULL)
         return NULL;
     if (strcmp(path, "-") == 0) {
@@ -187,6 +202,18 @@ long lb_source_fill(struct lb_source *s, struct lb_error *err)
         s->start = 0;
         s->scan = s->scan > s->end ? s->end : s->scan;
     }
+    /* A small-start buffer doubles when it is full (a line longer than it)
+     * or when the last read filled it (input comes fast: read more at once). */
+    if (s->cap < s->cap_max && (s->end == s->cap || s->last_full)) {
+        size_t cap = s->cap * 2 < s->cap_max ? s->cap * 2 : s->cap_max;
+        char *b = realloc(s->buf, cap);
+        if (b == NULL && s->end == s->cap)
+            return lb_error_set(err, LB_ENOMEM, "out of memory for a %zu-byte buffer", cap);
+        if (b != NULL) {
+            s->buf = b;
+            s->cap = cap;
+        }
+    }
     size_t room = s->cap - s->end;
     if (room > LB_SOURCE_CHUNK)
         room = LB_SOURCE_CHUNK;
@@ -195,6 +222,7 @@ long lb_source_fill(struct lb_source *s, struct lb_error *err)
     ssize_t r = lb_source_read(s, s->buf + s->end, room, err);
     if (r < 0)
         return (long)r;
+    s->last_full = (size_t)r == room;
     if (r == 0) {
         s->eof = 1;
         return 0;
@@ -264,6 +292,31 @@ int lb_source_next(struct lb_source *s, struct lb_line *line)
     s->scan = s->start;
     line->end = s->base + s->start;
     return 1;
+}
+
+void lb_source_shrink(struct lb_source *s)
+{
+    if (s->cap_min == 0 || s->skipping)
+        return;
+    if (s->long_head != NULL) {
+        free(s->long_head);
+        s->long_head = NULL;
+    }
+    s->last_full = 0;
+    if (s->cap <= s->cap_min || s->end - s->start > s->cap_min / 2)
+        return;
+    if (s->start > 0) {
+        memmove(s->buf, s->buf + s->start, s->end - s->start);
+        s->base += s->start;
+        s->end -= s->start;
+        s->scan = s->scan > s->start ? s->scan - s->start : 0;
+        s->start = 0;
+    }
+    char *b = realloc(s->buf, s->cap_min);
+    if (b != NULL) { /* else keep the larger buffer: nothing is lost */
+        s->buf = b;
+        s->cap = s->cap_min;
+    }
 }
 
 int lb_source_take_partial(struct lb_source *s, struct lb_line *line)

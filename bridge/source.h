@@ -44,6 +44,21 @@ struct lb_source *lb_source_open(const char *path, size_t max_line, struct lb_er
 struct lb_source *lb_source_from_fd(int fd, size_t max_line, struct lb_error *err);
 void lb_source_close(struct lb_source *s);
 
+/* Like lb_source_from_fd, but the buffer starts at `initial` bytes and grows
+ * on demand (doubling when a read fills it or a line does not fit) up to the
+ * usual max_line + 1 + 256 KiB, so that many mostly idle files (tail) hold
+ * little memory. initial 0 = the usual size from the start. */
+struct lb_source *lb_source_from_fd_small(int fd, size_t max_line, size_t initial,
+                                          struct lb_error *err);
+
+/* Give a small-start buffer back (to its initial size) when what it holds
+ * fits, e.g. when a tailed file has been read to its end; also frees the
+ * head kept for a too-long line that is finished. No-op for other sources.
+ * Like lb_source_fill, it invalidates lines returned so far. Reading again
+ * after lb_source_fill returned 0 (end of input for now) picks up what a
+ * growing file gained since. */
+void lb_source_shrink(struct lb_source *s);
+
 /* 1 and *line set when a complete line is buffered; 0 when more input is
  * needed (call lb_source_fill after sending the batch). */
 int lb_source_next(struct lb_source *s, struct lb_line *line);

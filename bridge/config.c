@@ -1,0 +1,592 @@
+/*
+ * config.c - the JSON config of `run` / `check-config`: shape checks and the
+ * translation of each job entry into its job's argv (see config.h).
+ *
+ * The values of job options are judged by the jobs' own option parsers
+ * (lb_tail_opts_parse, lb_mirror_opts_parse) with the entry's name as prefix,
+ * so that "maxlen": 0 and --maxlen 0 get the same message. This file judges
+ * what a command line cannot express: JSON syntax, unknown or duplicate keys,
+ * value types, required keys, top-level common options, and two mistakes
+ * that only show in a whole config (two mirrors writing one file; a file
+ * tailed and mirrored into the same stream without loop prevention).
+ */
+#include "config.h"
+
+#include "checkpoint.h"
+#include "redis.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the keys ----------------------------------------------------------------- */
+
+enum lb_ktype {
+    LB_K_STR,    /* a string */
+    LB_K_STRNUM, /* a string or a number ("from": 0) */
+    LB_K_NUM,    /* a number, or a string that the job's parser will judge */
+    LB_K_BOOL,   /* true -> --flag; false -> nothing */
+    LB_K_STRS,   /* a string or an array of strings -> the option repeated */
+    LB_K_PATHS,  /* a non-empty array of strings -> positional arguments */
+    LB_K_JOBS    /* "tail", "mirror": arrays of entries */
+};
+
+enum { LB_K_TOP = 1, LB_K_TAIL = 2, LB_K_MIRROR = 4 };
+
+struct lb_key {
+    const char *name;
+    enum lb_ktype type;
+    unsigned where;
+};
+
+/* Common options at the top level apply to every job whose parser knows
+ * them; an entry may set the job-level ones for itself. The log and metrics
+ * options belong to the process, so only the top level may set them. */
+static const struct lb_key lb_keys[] = {
+    {"redis", LB_K_STR, LB_K_TOP | LB_K_TAIL | LB_K_MIRROR},
+    {"format", LB_K_STR, LB_K_TOP | LB_K_TAIL},
+    {"encoding", LB_K_STR, LB_K_TOP | LB_K_TAIL},
+    {"json_field", LB_K_STR, LB_K_TOP | LB_K_TAIL | LB_K_MIRROR},
+    {"no_provenance", LB_K_BOOL, LB_K_TOP | LB_K_TAIL},
+    {"max_line", LB_K_NUM, LB_K_TOP | LB_K_TAIL},
+    {"log_level", LB_K_STR, LB_K_TOP},
+    {"log_format", LB_K_STR, LB_K_TOP},
+    {"log_file", LB_K_STR, LB_K_TOP},
+    {"metrics_file", LB_K_STR, LB_K_TOP},
+    {"tail", LB_K_JOBS, LB_K_TOP},
+    {"mirror", LB_K_JOBS, LB_K_TOP},
+    {"stream", LB_K_STR, LB_K_TAIL | LB_K_MIRROR},
+    {"from", LB_K_STRNUM, LB_K_TAIL | LB_K_MIRROR},
+    {"once", LB_K_BOOL, LB_K_TAIL | LB_K_MIRROR},
+    {"paths", LB_K_PATHS, LB_K_TAIL},
+    {"batch", LB_K_NUM, LB_K_TAIL | LB_K_MIRROR},
+    {"maxlen", LB_K_NUM, LB_K_TAIL},
+    {"trim_ignore_groups", LB_K_BOOL, LB_K_TAIL},
+    {"rotate_wait", LB_K_NUM, LB_K_TAIL},
+    {"name", LB_K_STR, LB_K_TAIL},
+    {"file", LB_K_STR, LB_K_MIRROR},
+    {"exclude_src", LB_K_STRS, LB_K_MIRROR},
+    {"fsync", LB_K_STR, LB_K_MIRROR},
+};
+
+static const struct lb_key *lb_key_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof(lb_keys) / sizeof(lb_keys[0]); i++)
+        if (strcmp(lb_keys[i].name, name) == 0)
+            return &lb_keys[i];
+    return NULL;
+}
+
+/* ---- owned strings ---------------------------------------------------------------- */
+
+static char *lb_config_keep(struct lb_config *cfg, char *s)
+{
+    if (s == NULL)
+        return NULL;
+    if (cfg->nstrs == cfg->capstrs) {
+        size_t cap = cfg->capstrs ? cfg->capstrs * 2 : 64;
+        char **p = realloc(cfg->strs, cap * sizeof(*p));
+        if (p == NULL) {
+            free(s);
+            return NULL;
+        }
+        cfg->strs = p;
+        cfg->capstrs = cap;
+    }
+    cfg->strs[cfg->nstrs++] = s;
+    return s;
+}
+
+static char *lb_config_printf(struct lb_config *cfg, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static char *lb_config_printf(struct lb_config *cfg, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    int n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    return n < 0 ? NULL : lb_config_keep(cfg, s);
+}
+
+void lb_config_destroy(struct lb_config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    for (int i = 0; i < cfg->njobs; i++)
+        free(cfg->jobs[i].argv);
+    free(cfg->jobs);
+    for (size_t i = 0; i < cfg->nstrs; i++)
+        free(cfg->strs[i]);
+    free(cfg->strs);
+    free(cfg);
+}
+
+/* ---- values ------------------------------------------------------------------------ */
+
+/* A JSON number as an option value: integers without a fraction or exponent,
+ * so that the job's integer parsers accept 100000 (cJSON keeps a double). */
+static void lb_config_num(const cJSON *v, char *out, size_t cap)
+{
+    double d = v->valuedouble;
+    if (d == floor(d) && fabs(d) < 1e15)
+        snprintf(out, cap, "%.0f", d);
+    else
+        snprintf(out, cap, "%.17g", d);
+}
+
+/* Check the JSON type of value v of key k. Returns NULL when it fits, else
+ * what was expected. */
+static const char *lb_config_type_error(const struct lb_key *k, const cJSON *v)
+{
+    switch (k->type) {
+    case LB_K_STR:
+        return cJSON_IsString(v) ? NULL : "expected a string";
+    case LB_K_STRNUM:
+        return cJSON_IsString(v) || cJSON_IsNumber(v) ? NULL : "expected a string or a number";
+    case LB_K_NUM:
+        return cJSON_IsString(v) || cJSON_IsNumber(v) ? NULL : "expected a number";
+    case LB_K_BOOL:
+        return cJSON_IsBool(v) ? NULL : "expected true or false";
+    case LB_K_STRS:
+        if (cJSON_IsString(v))
+            return NULL;
+        if (!cJSON_IsArray(v))
+            return "expected a string or an array of strings";
+        for (const cJSON *x = v->child; x != NULL; x = x->next)
+            if (!cJSON_IsString(x))
+                return "expected a string or an array of strings";
+        return NULL;
+    case LB_K_PATHS:
+        if (!cJSON_IsArray(v) || v->child == NULL)
+            return "expected a non-empty array of paths or globs";
+        for (const cJSON *x = v->child; x != NULL; x = x->next)
+            if (!cJSON_IsString(x) || x->valuestring[0] == '\0')
+                return "expected a non-empty array of paths or globs (strings)";
+        return NULL;
+    case LB_K_JOBS:
+        if (!cJSON_IsArray(v))
+            return "expected an array of job objects";
+        return NULL;
+    }
+    return "unexpected type";
+}
+
+/* The text of a scalar value (string or number) in buf. */
+static const char *lb_config_scalar(const cJSON *v, char *buf, size_t cap)
+{
+    if (cJSON_IsString(v))
+        return v->valuestring;
+    lb_config_num(v, buf, cap);
+    return buf;
+}
+
+static int lb_config_dup_key(const cJSON *obj, const cJSON *item)
+{
+    for (const cJSON *x = obj->child; x != NULL && x != item; x = x->next)
+        if (strcmp(x->string, item->string) == 0)
+            return 1;
+    return 0;
+}
+
+/* ---- the top level ------------------------------------------------------------------ */
+
+static int lb_config_top_value(struct lb_config *cfg, const cJSON *v, struct lb_error *err)
+{
+    const char *k = v->string;
+    char num[64];
+    const char *s =
+        cJSON_IsString(v) || cJSON_IsNumber(v) ? lb_config_scalar(v, num, sizeof(num)) : NULL;
+    struct lb_common *c = &cfg->c;
+    if (strcmp(k, "redis") == 0) {
+        struct lb_redis_cfg rc;
+        struct lb_error e = {0};
+        if (lb_redis_url_parse(s, &rc, &e) != 0)
+            return lb_error_set(err, LB_EUSAGE, "redis: %s", e.msg);
+        c->redis_url = lb_config_printf(cfg, "%s", s);
+    } else if (strcmp(k, "format") == 0) {
+        if (strcmp(s, "pipe") != 0 && strcmp(s, "jsonl") != 0)
+            return lb_error_set(err, LB_EUSAGE, "format: expected pipe or jsonl, got '%s'", s);
+        c->jsonl = strcmp(s, "jsonl") == 0;
+    } else if (strcmp(k, "encoding") == 0) {
+        if (strcmp(s, "fields") != 0 && strcmp(s, "json") != 0)
+            return lb_error_set(err, LB_EUSAGE, "encoding: expected fields or json, got '%s'", s);
+        c->json_encoding = strcmp(s, "json") == 0;
+    } else if (strcmp(k, "json_field") == 0) {
+        if (*s == '\0')
+            return lb_error_set(err, LB_EUSAGE, "json_field: expected a field name");
+        c->json_field = lb_config_printf(cfg, "%s", s);
+    } else if (strcmp(k, "no_provenance") == 0) {
+        c->provenance = !cJSON_IsTrue(v);
+    } else if (strcmp(k, "max_line") == 0) {
+        long long n;
+        if (lb_parse_ll(s, 16, 256LL * 1024 * 1024, &n) != 0)
+            return lb_error_set(err, LB_EUSAGE,
+                                "max_line: expected a number of bytes from 16 to 268435456, "
+                                "got '%s'",
+                                s);
+        c->max_line = (size_t)n;
+    } else if (strcmp(k, "log_level") == 0) {
+        if (lb_log_level_parse(s, &c->log_level) != 0)
+            return lb_error_set(err, LB_EUSAGE,
+                                "log_level: expected error, warn, info or debug, got '%s'", s);
+    } else if (strcmp(k, "log_format") == 0) {
+        if (strcmp(s, "text") != 0 && strcmp(s, "json") != 0)
+            return lb_error_set(err, LB_EUSAGE, "log_format: expected text or json, got '%s'", s);
+        c->log_json = strcmp(s, "json") == 0;
+    } else if (strcmp(k, "log_file") == 0 || strcmp(k, "metrics_file") == 0) {
+        if (*s == '\0')
+            return lb_error_set(err, LB_EUSAGE, "%s: expected a path", k);
+        char *p = lb_config_printf(cfg, "%s", s);
+        if (k[0] == 'l')
+            c->log_file = p;
+        else
+            c->metrics_file = p;
+    }
+    /* lb_config_printf returns NULL only when out of memory */
+    if (c->redis_url == NULL || c->json_field == NULL ||
+        (strcmp(k, "log_file") == 0 && c->log_file == NULL) ||
+        (strcmp(k, "metrics_file") == 0 && c->metrics_file == NULL))
+        return lb_error_set(err, LB_ENOMEM, "out of memory");
+    return 0;
+}
+
+/* ---- job entries ------------------------------------------------------------------- */
+
+struct lb_argv {
+    char **v;
+    int n, cap;
+};
+
+static int lb_argv_push(struct lb_argv *a, char *s)
+{
+    if (s == NULL)
+        return LB_ENOMEM;
+    if (a->n + 2 > a->cap) {
+        int cap = a->cap ? a->cap * 2 : 16;
+        char **p = realloc(a->v, (size_t)cap * sizeof(*p));
+        if (p == NULL)
+            return LB_ENOMEM;
+        a->v = p;
+        a->cap = cap;
+    }
+    a->v[a->n++] = s;
+    a->v[a->n] = NULL;
+    return 0;
+}
+
+/* Append the option(s) of key k = value v: --opt=value, --flag, repeated. */
+static int lb_config_push_opt(struct lb_config *cfg, struct lb_argv *a, const struct lb_key *k,
+                              const cJSON *v)
+{
+    char opt[64];
+    size_t i = 0;
+    for (; k->name[i] != '\0' && i + 1 < sizeof(opt); i++)
+        opt[i] = k->name[i] == '_' ? '-' : k->name[i];
+    opt[i] = '\0';
+    char num[64];
+    switch (k->type) {
+    case LB_K_BOOL:
+        return cJSON_IsTrue(v) ? lb_argv_push(a, lb_config_printf(cfg, "--%s", opt)) : 0;
+    case LB_K_STRS:
+        if (cJSON_IsString(v))
+            return lb_argv_push(a, lb_config_printf(cfg, "--%s=%s", opt, v->valuestring));
+        for (const cJSON *x = v->child; x != NULL; x = x->next)
+            if (lb_argv_push(a, lb_config_printf(cfg, "--%s=%s", opt, x->valuestring)) != 0)
+                return LB_ENOMEM;
+        return 0;
+    case LB_K_PATHS:
+    case LB_K_JOBS:
+        return 0; /* not options */
+    default:
+        return lb_argv_push(
+            a, lb_config_printf(cfg, "--%s=%s", opt, lb_config_scalar(v, num, sizeof(num))));
+    }
+}
+
+static int lb_config_entry(struct lb_config *cfg, const cJSON *root, const cJSON *e,
+                           enum lb_config_kind kind, int idx, struct lb_error *err)
+{
+    const char *kname = kind == LB_CONFIG_TAIL ? "tail" : "mirror";
+    unsigned bit = kind == LB_CONFIG_TAIL ? LB_K_TAIL : LB_K_MIRROR;
+    struct lb_config_job *job = &cfg->jobs[cfg->njobs];
+    memset(job, 0, sizeof(*job));
+    job->kind = kind;
+    snprintf(job->prefix, sizeof(job->prefix), "%s[%d]", kname, idx);
+    const char *pre = job->prefix;
+    if (!cJSON_IsObject(e))
+        return lb_error_set(err, LB_EUSAGE, "%s: expected an object with the options of a %s job",
+                            pre, kname);
+
+    for (const cJSON *v = e->child; v != NULL; v = v->next) {
+        const struct lb_key *k = lb_key_find(v->string);
+        if (k == NULL || !(k->where & bit)) {
+            if (k != NULL && k->where == LB_K_TOP)
+                return lb_error_set(err, LB_EUSAGE,
+                                    "%s.%s: is a process-wide option: set it at the top level "
+                                    "of the config",
+                                    pre, v->string);
+            return lb_error_set(err, LB_EUSAGE, "%s.%s: unknown key for a %s job", pre, v->string,
+                                kname);
+        }
+        if (lb_config_dup_key(e, v))
+            return lb_error_set(err, LB_EUSAGE, "%s.%s: duplicate key", pre, v->string);
+        const char *why = lb_config_type_error(k, v);
+        if (why != NULL)
+            return lb_error_set(err, LB_EUSAGE, "%s.%s: %s", pre, v->string, why);
+    }
+    const char *required[2] = {"stream", kind == LB_CONFIG_TAIL ? "paths" : "file"};
+    for (int i = 0; i < 2; i++)
+        if (cJSON_GetObjectItemCaseSensitive(e, required[i]) == NULL)
+            return lb_error_set(err, LB_EUSAGE, "%s.%s: is required", pre, required[i]);
+
+    struct lb_argv a = {0};
+    int rc = lb_argv_push(&a, lb_config_printf(cfg, "%s", kname));
+    /* top-level common options first, unless the entry sets its own */
+    for (const cJSON *v = root->child; v != NULL && rc == 0; v = v->next) {
+        const struct lb_key *k = lb_key_find(v->string);
+        if (k != NULL && k->type != LB_K_JOBS && (k->where & LB_K_TOP) &&
+            cJSON_GetObjectItemCaseSensitive(e, v->string) == NULL)
+            rc = lb_config_push_opt(cfg, &a, k, v);
+    }
+    for (const cJSON *v = e->child; v != NULL && rc == 0; v = v->next)
+        rc = lb_config_push_opt(cfg, &a, lb_key_find(v->string), v);
+    const cJSON *paths = cJSON_GetObjectItemCaseSensitive(e, "paths");
+    if (rc == 0 && paths != NULL) {
+        /* after "--": a path that starts with '-' is still a path */
+        rc = lb_argv_push(&a, lb_config_printf(cfg, "--"));
+        for (const cJSON *x = paths->child; x != NULL && rc == 0; x = x->next)
+            rc = lb_argv_push(&a, lb_config_printf(cfg, "%s", x->valuestring));
+    }
+    job->argv = a.v;
+    job->argc = a.n;
+    cfg->njobs++; /* from here on destroy frees argv */
+    if (rc != 0)
+        return lb_error_set(err, LB_ENOMEM, "out of memory");
+    return 0;
+}
+
+/* ---- whole-config checks ------------------------------------------------------------- */
+
+static const char *lb_config_str(const cJSON *e, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static int lb_config_excludes(const cJSON *m, const char *src)
+{
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(m, "exclude_src");
+    if (cJSON_IsString(x))
+        return strcmp(x->valuestring, src) == 0;
+    for (const cJSON *y = x ? x->child : NULL; y != NULL; y = y->next)
+        if (strcmp(y->valuestring, src) == 0)
+            return 1;
+    return 0;
+}
+
+/* Two mirrors appending to one file would interleave and corrupt each
+ * other's checkpoints; a file that is tailed into S and mirrored from S
+ * without exclude_src feeds its own lines back forever. */
+static int lb_config_cross_check(const cJSON *tails, const cJSON *mirrors, struct lb_error *err)
+{
+    char fa[PATH_MAX], fb[PATH_MAX], pa[PATH_MAX];
+    int mi = 0;
+    for (const cJSON *m = mirrors ? mirrors->child : NULL; m != NULL; m = m->next, mi++) {
+        if (lb_abs_path(lb_config_str(m, "file"), fa, sizeof(fa)) != 0)
+            continue;
+        int mj = 0;
+        for (const cJSON *n = mirrors->child; n != m; n = n->next, mj++)
+            if (lb_abs_path(lb_config_str(n, "file"), fb, sizeof(fb)) == 0 && strcmp(fa, fb) == 0)
+                return lb_error_set(err, LB_EUSAGE,
+                                    "mirror[%d].file: %s is already the file of mirror[%d]", mi, fa,
+                                    mj);
+        int ti = 0;
+        for (const cJSON *t = tails ? tails->child : NULL; t != NULL; t = t->next, ti++) {
+            if (strcmp(lb_config_str(t, "stream"), lb_config_str(m, "stream")) != 0)
+                continue;
+            const cJSON *paths = cJSON_GetObjectItemCaseSensitive(t, "paths");
+            for (const cJSON *p = paths->child; p != NULL; p = p->next) {
+                if (lb_abs_path(p->valuestring, pa, sizeof(pa)) != 0 || strcmp(pa, fa) != 0)
+                    continue;
+                const char *src = lb_config_str(t, "name") ? lb_config_str(t, "name") : pa;
+                if (lb_config_excludes(m, src))
+                    continue;
+                return lb_error_set(err, LB_EUSAGE,
+                                    "mirror[%d].file: %s is also tailed by tail[%d] into stream "
+                                    "'%s', so its lines would come back forever: add "
+                                    "\"exclude_src\": [\"%s\"] to mirror[%d]",
+                                    mi, fa, ti, lb_config_str(m, "stream"), src, mi);
+            }
+        }
+    }
+    return 0;
+}
+
+/* ---- parse ----------------------------------------------------------------------------- */
+
+static int lb_config_syntax_error(const char *text, size_t n, const char *at, struct lb_error *err)
+{
+    size_t pos = at != NULL && at >= text && at <= text + n ? (size_t)(at - text) : 0;
+    long line = 1;
+    size_t bol = 0;
+    for (size_t i = 0; i < pos; i++)
+        if (text[i] == '\n') {
+            line++;
+            bol = i + 1;
+        }
+    char near[32];
+    size_t k = 0;
+    for (size_t i = pos; i < n && k + 1 < sizeof(near) && text[i] != '\n'; i++)
+        near[k++] = (unsigned char)text[i] < 0x20 ? ' ' : text[i];
+    near[k] = '\0';
+    if (k == 0)
+        return lb_error_set(err, LB_EUSAGE,
+                            "line %ld: invalid JSON: unexpected end of the file (an unclosed { "
+                            "or [?)",
+                            line);
+    return lb_error_set(err, LB_EUSAGE, "line %ld: invalid JSON at column %zu, near '%s'", line,
+                        pos - bol + 1, near);
+}
+
+struct lb_config *lb_config_parse(const char *text, size_t n, struct lb_error *err)
+{
+    const char *nul = memchr(text, '\0', n);
+    if (nul != NULL) {
+        lb_config_syntax_error(text, n, nul, err);
+        lb_error_set(err, LB_EUSAGE, "%.200s (a NUL byte)", err->msg);
+        return NULL;
+    }
+    /* cJSON wants the terminating NUL inside the length to accept the end */
+    char *buf = malloc(n + 1);
+    struct lb_config *cfg = calloc(1, sizeof(*cfg));
+    if (buf == NULL || cfg == NULL) {
+        free(buf);
+        free(cfg);
+        lb_error_set(err, LB_ENOMEM, "out of memory");
+        return NULL;
+    }
+    memcpy(buf, text, n);
+    buf[n] = '\0';
+    lb_common_defaults(&cfg->c);
+
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(buf, n + 1, &end, 1);
+    int rc = 0;
+    if (root == NULL) {
+        rc = lb_config_syntax_error(buf, n, end, err);
+        goto done;
+    }
+    if (!cJSON_IsObject(root)) {
+        rc = lb_error_set(err, LB_EUSAGE,
+                          "expected a JSON object ({\"tail\": [...], \"mirror\": [...]})");
+        goto done;
+    }
+    for (const cJSON *v = root->child; v != NULL && rc == 0; v = v->next) {
+        const struct lb_key *k = lb_key_find(v->string);
+        const char *why;
+        if (k == NULL)
+            rc = lb_error_set(err, LB_EUSAGE, "%s: unknown key", v->string);
+        else if (!(k->where & LB_K_TOP))
+            rc = lb_error_set(err, LB_EUSAGE,
+                              "%s: is an option of a job: set it inside a tail or mirror entry",
+                              v->string);
+        else if (lb_config_dup_key(root, v))
+            rc = lb_error_set(err, LB_EUSAGE, "%s: duplicate key", v->string);
+        else if ((why = lb_config_type_error(k, v)) != NULL)
+            rc = lb_error_set(err, LB_EUSAGE, "%s: %s", v->string, why);
+        else if (k->type != LB_K_JOBS)
+            rc = lb_config_top_value(cfg, v, err);
+    }
+    if (rc != 0)
+        goto done;
+
+    const cJSON *tails = cJSON_GetObjectItemCaseSensitive(root, "tail");
+    const cJSON *mirrors = cJSON_GetObjectItemCaseSensitive(root, "mirror");
+    int nt = cJSON_GetArraySize(tails), nm = cJSON_GetArraySize(mirrors);
+    if (nt + nm == 0) {
+        rc = lb_error_set(err, LB_EUSAGE,
+                          "no jobs: expected at least one entry in \"tail\" or \"mirror\"");
+        goto done;
+    }
+    cfg->jobs = calloc((size_t)(nt + nm), sizeof(*cfg->jobs));
+    if (cfg->jobs == NULL) {
+        rc = lb_error_set(err, LB_ENOMEM, "out of memory");
+        goto done;
+    }
+    int i = 0;
+    for (const cJSON *e = tails ? tails->child : NULL; e != NULL && rc == 0; e = e->next)
+        rc = lb_config_entry(cfg, root, e, LB_CONFIG_TAIL, i++, err);
+    i = 0;
+    for (const cJSON *e = mirrors ? mirrors->child : NULL; e != NULL && rc == 0; e = e->next)
+        rc = lb_config_entry(cfg, root, e, LB_CONFIG_MIRROR, i++, err);
+    cfg->ntail = nt;
+    cfg->nmirror = nm;
+    if (rc == 0)
+        rc = lb_config_cross_check(tails, mirrors, err);
+done:
+    cJSON_Delete(root);
+    free(buf);
+    if (rc != 0) {
+        lb_config_destroy(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+struct lb_config *lb_config_load(const char *path, struct lb_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        lb_error_set(err, LB_EIO, "cannot read it: %s", strerror(errno));
+        return NULL;
+    }
+    size_t cap = 8192, n = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (buf == NULL)
+            break;
+        size_t r = fread(buf + n, 1, cap - n, f);
+        n += r;
+        if (r == 0)
+            break;
+        if (n == cap) {
+            /* a config is small; anything near this size is a wrong file */
+            if (cap >= 16u * 1024 * 1024) {
+                free(buf);
+                fclose(f);
+                lb_error_set(err, LB_EUSAGE, "larger than 16 MiB: is this a config?");
+                return NULL;
+            }
+            char *p = realloc(buf, cap * 2);
+            if (p == NULL) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = p;
+            cap *= 2;
+        }
+    }
+    int bad = ferror(f);
+    int e = errno;
+    fclose(f);
+    if (buf == NULL) {
+        lb_error_set(err, LB_ENOMEM, "out of memory");
+        return NULL;
+    }
+    if (bad) {
+        free(buf);
+        lb_error_set(err, LB_EIO, "cannot read it: %s", strerror(e));
+        return NULL;
+    }
+    struct lb_config *cfg = lb_config_parse(buf, n, err);
+    free(buf);
+    return cfg;
+}

@@ -1,0 +1,1916 @@
+/*
+ * mirror.c - `logbridge mirror` (follow a stream into a legacy file, exactly
+ * once) and `logbridge export` (one-shot dump of a range as legacy lines).
+ *
+ * Both turn stream entries into ROLE|TIMESTAMP|TYPE|DATA lines the same way
+ * (lb_mirror_decode): the fields encoding is read straight from the hiredis
+ * reply without copying; an entry with no `role` field whose --json-field
+ * holds a JSON object is decoded with cJSON. An entry that cannot be a legacy
+ * line is skipped, counted, and named in a rate-limited warning.
+ *
+ * Exactly once (DESIGN.md 4.2), as numbered steps of one batch:
+ *   1. XREAD up to --batch entries after last_id;
+ *   2. format them into the batch buffer and write(2) it (one call per
+ *      LB_MIRROR_CHUNK bytes, so memory stays bounded by the largest entry);
+ *   3. fdatasync per --fsync;
+ *   4. HSET logbridge:mirror:{T} <abs path> {"id","size","dev","ino"}.
+ * A kill -9 between 2 and 4 leaves the file longer than the recorded size: at
+ * start it is cut back to that size and the entries after id are written
+ * again. A file that is shorter than recorded or is another inode was rotated
+ * away: a new generation, continued after id. While the process lives, its
+ * memory is the truth: a checkpoint lost with the connection is sent again.
+ */
+#include "mirror.h"
+
+#include "checkpoint.h"
+#include "log.h"
+#include "metrics.h"
+#include "record.h"
+#include "redis.h"
+#include "signals.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LB_MIRROR_BLOCK_MS 1000       /* XREAD BLOCK: how soon a stop is noticed */
+#define LB_MIRROR_CHUNK (1024 * 1024) /* write(2) when the buffer holds this much */
+#define LB_MIRROR_WARN_FREE 10        /* skipped entries warned about one by one */
+#define LB_MIRROR_WARN_EVERY 1000     /* then one warning per this many */
+#define LB_MIRROR_SYNC_ENTRIES 10000  /* a backlog is synced at least this often */
+#define LB_MIRROR_SYNC_SEC 0.1        /* ... and this often */
+#define LB_EXPORT_CONNECT_SEC 5.0     /* export gives up on Redis after this */
+#define LB_ID_MAX 48
+
+/* ---- stream IDs ------------------------------------------------------------ */
+
+struct lb_sid {
+    uint64_t ms, seq;
+};
+
+/* "ms-seq" or "ms" (seq 0). Returns 0 or -1. */
+static int lb_sid_parse(const char *s, size_t n, struct lb_sid *out)
+{
+    uint64_t v[2] = {0, 0};
+    int part = 0, digits = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '-' && part == 0 && digits > 0) {
+            part = 1;
+            digits = 0;
+            continue;
+        }
+        if (c < '0' || c > '9' || digits >= 20)
+            return -1;
+        uint64_t d = (uint64_t)(c - '0');
+        if (v[part] > (UINT64_MAX - d) / 10)
+            return -1;
+        v[part] = v[part] * 10 + d;
+        digits++;
+    }
+    if (digits == 0)
+        return -1;
+    out->ms = v[0];
+    out->seq = v[1];
+    return 0;
+}
+
+static int lb_sid_cmp(struct lb_sid a, struct lb_sid b)
+{
+    if (a.ms != b.ms)
+        return a.ms < b.ms ? -1 : 1;
+    if (a.seq != b.seq)
+        return a.seq < b.seq ? -1 : 1;
+    return 0;
+}
+
+static void lb_sid_format(struct lb_sid id, char out[LB_ID_MAX])
+{
+    snprintf(out, LB_ID_MAX, "%" PRIu64 "-%" PRIu64, id.ms, id.seq);
+}
+
+/* ---- decoding an entry ------------------------------------------------------ */
+
+enum lb_dec { LB_DEC_LINE = 0, LB_DEC_EXCLUDED, LB_DEC_SKIPPED };
+
+struct lb_dec_ctx {
+    const char *json_field;
+    size_t json_field_len;
+    const char *const *exclude;
+    int nexclude;
+    cJSON *json;     /* the last decoded JSON entry: rec points into it */
+    char *json_data; /* a non-string JSON data as compact text */
+    char *json_ts;   /* a non-string JSON timestamp as compact text */
+    char ts[32];     /* a timestamp taken from the ID */
+};
+
+static void lb_dec_release(struct lb_dec_ctx *d)
+{
+    cJSON_Delete(d->json);
+    d->json = NULL;
+    free(d->json_data);
+    d->json_data = NULL;
+    free(d->json_ts);
+    d->json_ts = NULL;
+}
+
+static int lb_slice_eq(const char *p, size_t n, const char *lit, size_t litn)
+{
+    return n == litn && memcmp(p, lit, n) == 0;
+}
+
+static int lb_dec_excluded(const struct lb_dec_ctx *d, const char *src, size_t n)
+{
+    for (int i = 0; i < d->nexclude; i++)
+        if (strlen(d->exclude[i]) == n && memcmp(d->exclude[i], src, n) == 0)
+            return 1;
+    return 0;
+}
+
+/* A JSON member as text: a string as is, anything else (but null) as its
+ * compact JSON, kept in *own until the next entry. 0 when absent or null. */
+static int lb_dec_json_text(const cJSON *root, const char *key, struct lb_slice *out, char **own)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (it == NULL || cJSON_IsNull(it))
+        return 0;
+    if (cJSON_IsString(it)) {
+        out->p = it->valuestring;
+        out->n = strlen(it->valuestring);
+        return 1;
+    }
+    *own = cJSON_PrintUnformatted(it);
+    if (*own == NULL)
+        return 0;
+    out->p = *own;
+    out->n = strlen(*own);
+    return 1;
+}
+
+/*
+ * Turn one XREAD/XRANGE entry ([id, [f, v, ...]]) into a record. Returns
+ * LB_DEC_LINE (rec filled; its slices live until the next call), or
+ * LB_DEC_EXCLUDED, or LB_DEC_SKIPPED with *why set.
+ */
+static enum lb_dec lb_mirror_decode(struct lb_dec_ctx *d, const redisReply *e,
+                                    struct lb_record *rec, const char **why)
+{
+    lb_dec_release(d);
+    memset(rec, 0, sizeof(*rec));
+    if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
+        e->element[0]->type != REDIS_REPLY_STRING) {
+        *why = "not a stream entry";
+        return LB_DEC_SKIPPED;
+    }
+    const redisReply *f = e->element[1];
+    if (f->type != REDIS_REPLY_ARRAY) {
+        *why = "entry without fields";
+        return LB_DEC_SKIPPED;
+    }
+    int has_role = 0, has_ts = 0, has_type = 0, has_src = 0;
+    struct lb_slice src = {NULL, 0}, json = {NULL, 0};
+    int has_json = 0;
+    /* The first occurrence of a field name wins (XADD allows repeats). */
+    for (size_t i = 0; i + 1 < f->elements; i += 2) {
+        const redisReply *k = f->element[i], *v = f->element[i + 1];
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+            continue;
+        const char *kp = k->str;
+        size_t kn = k->len;
+        struct lb_slice val = {v->str, v->len};
+        if (!has_role && lb_slice_eq(kp, kn, "role", 4)) {
+            rec->role = val;
+            has_role = 1;
+        } else if (!has_type && lb_slice_eq(kp, kn, "type", 4)) {
+            rec->type = val;
+            has_type = 1;
+        } else if (!has_ts && lb_slice_eq(kp, kn, "timestamp", 9)) {
+            rec->ts = val;
+            has_ts = 1;
+        } else if (rec->data.p == NULL && lb_slice_eq(kp, kn, "data", 4)) {
+            rec->data = val;
+        } else if (!has_src && lb_slice_eq(kp, kn, "src", 3)) {
+            src = val;
+            has_src = 1;
+        } else if (!has_json && lb_slice_eq(kp, kn, d->json_field, d->json_field_len)) {
+            json = val;
+            has_json = 1;
+        }
+    }
+    if (!has_role && has_json) {
+        /* The json encoding: decode the object; its strings live in d->json. */
+        const char *end = NULL;
+        d->json = cJSON_ParseWithLengthOpts(json.p, json.n, &end, 0);
+        if (d->json == NULL || !cJSON_IsObject(d->json)) {
+            *why = "no role field, and the json field is not a JSON object";
+            return LB_DEC_SKIPPED;
+        }
+        memset(rec, 0, sizeof(*rec));
+        has_ts = has_type = has_src = 0;
+        const cJSON *it = cJSON_GetObjectItemCaseSensitive(d->json, "role");
+        if (cJSON_IsString(it)) {
+            rec->role.p = it->valuestring;
+            rec->role.n = strlen(it->valuestring);
+            has_role = 1;
+        }
+        it = cJSON_GetObjectItemCaseSensitive(d->json, "type");
+        if (cJSON_IsString(it)) {
+            rec->type.p = it->valuestring;
+            rec->type.n = strlen(it->valuestring);
+            has_type = 1;
+        }
+        has_ts = lb_dec_json_text(d->json, "timestamp", &rec->ts, &d->json_ts);
+        lb_dec_json_text(d->json, "data", &rec->data, &d->json_data);
+        it = cJSON_GetObjectItemCaseSensitive(d->json, "src");
+        if (cJSON_IsString(it)) {
+            src.p = it->valuestring;
+            src.n = strlen(it->valuestring);
+            has_src = 1;
+        }
+    }
+    if (has_src && d->nexclude > 0 && lb_dec_excluded(d, src.p, src.n))
+        return LB_DEC_EXCLUDED;
+    if (!has_role) {
+        *why = "no role";
+        return LB_DEC_SKIPPED;
+    }
+    if (!has_type) {
+        *why = "no type";
+        return LB_DEC_SKIPPED;
+    }
+    if (!lb_format_field_ok(rec->role.p, rec->role.n)) {
+        *why = rec->role.n == 0             ? "empty role"
+               : rec->role.n > LB_FIELD_MAX ? "role longer than 255 bytes"
+                                            : "role contains '|', CR or LF";
+        return LB_DEC_SKIPPED;
+    }
+    if (!lb_format_field_ok(rec->type.p, rec->type.n)) {
+        *why = rec->type.n == 0             ? "empty type"
+               : rec->type.n > LB_FIELD_MAX ? "type longer than 255 bytes"
+                                            : "type contains '|', CR or LF";
+        return LB_DEC_SKIPPED;
+    }
+    if (has_ts && rec->ts.n > 0 && memchr(rec->ts.p, '|', rec->ts.n) != NULL) {
+        /* A '|' in TIMESTAMP would shift TYPE and DATA when the line is read. */
+        *why = "timestamp contains '|'";
+        return LB_DEC_SKIPPED;
+    }
+    if (!has_ts || rec->ts.n == 0) {
+        /* No (or an empty) timestamp: the entry ID's milliseconds. */
+        struct lb_sid id;
+        const redisReply *idr = e->element[0];
+        if (lb_sid_parse(idr->str, idr->len, &id) != 0 || id.ms > (uint64_t)INT64_MAX) {
+            *why = "no timestamp, and the ID's milliseconds are out of range";
+            return LB_DEC_SKIPPED;
+        }
+        rec->ts.n = lb_ts_format_ms((int64_t)id.ms, d->ts);
+        rec->ts.p = d->ts;
+    }
+    return LB_DEC_LINE;
+}
+
+/* ---- outcome counters ---------------------------------------------------------- */
+
+/* Counted per batch and added to the metrics once per batch. `escaped` counts
+ * written entries that needed at least one CR/LF escape (a subset of written). */
+struct lb_mirror_counts {
+    uint64_t written, skipped, excluded, escaped;
+};
+
+static void lb_counts_flush(struct lb_metrics *m, const char *file, struct lb_mirror_counts *n)
+{
+    static const char *const names[] = {"written", "skipped", "excluded", "escaped"};
+    const uint64_t v[] = {n->written, n->skipped, n->excluded, n->escaped};
+    for (int i = 0; i < 4; i++) {
+        char labels[PATH_MAX + 64];
+        /* Create every series at the first flush, so that a 0 is visible. */
+        lb_metrics_add(m, "logbridge_mirror_entries_total",
+                       lb_metrics_labels(labels, sizeof(labels), "file", file, "outcome", names[i],
+                                         (const char *)NULL),
+                       (double)v[i]);
+    }
+    memset(n, 0, sizeof(*n));
+}
+
+/* Rate-limited warning for a skipped entry: the first few one by one, then one
+ * per LB_MIRROR_WARN_EVERY, each naming the entry. */
+static void lb_warn_skipped(const char *what, uint64_t total, const char *id, const char *why)
+{
+    if (total <= LB_MIRROR_WARN_FREE || total % LB_MIRROR_WARN_EVERY == 0)
+        lb_warn("%s: skipped entry id=%s: %s (it cannot be a legacy line); %" PRIu64
+                " skipped so far%s",
+                what, id, why, total,
+                total == LB_MIRROR_WARN_FREE ? "; from now on one warning per 1000" : "");
+}
+
+/* ---- the output buffer ---------------------------------------------------------- */
+
+struct lb_buf {
+    char *p;
+    size_t n, cap;
+};
+
+static int lb_buf_reserve(struct lb_buf *b, size_t more)
+{
+    if (b->n + more <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 64 * 1024;
+    while (cap < b->n + more)
+        cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (p == NULL)
+        return -1;
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+/* write(2) all of p, through EINTR and short writes. Returns 0 or -1 (errno). */
+static int lb_write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* ---- replies without malloc ------------------------------------------------------ */
+
+/*
+ * hiredis builds a reply with one calloc per element and a malloc per string:
+ * ~15 of each per entry, which was 40% of mirror's CPU. For the XREAD/XRANGE
+ * replies (and only those) the reader's object functions are swapped for
+ * these, which carve the same struct redisReply tree out of an arena that is
+ * reset before each reply. Such a reply is never given to freeReplyObject.
+ * The arena holds one reply at a time: bounded by --batch x entry size.
+ */
+struct lb_arena_blk {
+    struct lb_arena_blk *next;
+    size_t cap, used;
+    max_align_t data[];
+};
+
+struct lb_arena {
+    struct lb_arena_blk *head; /* the block being filled; older ones follow */
+    struct lb_arena_blk *spare;
+};
+
+#define LB_ARENA_BLK (256 * 1024)
+#define LB_ARENA_KEEP 16 /* blocks kept across resets (4 MiB) */
+
+static void *lb_arena_alloc(struct lb_arena *a, size_t n)
+{
+    n = (n + 15) & ~(size_t)15;
+    struct lb_arena_blk *b = a->head;
+    if (b == NULL || b->cap - b->used < n) {
+        if (a->spare != NULL && a->spare->cap >= n) {
+            b = a->spare;
+            a->spare = b->next;
+        } else {
+            size_t cap = n > LB_ARENA_BLK ? n : LB_ARENA_BLK;
+            b = malloc(sizeof(*b) + cap);
+            if (b == NULL)
+                return NULL;
+            b->cap = cap;
+        }
+        b->used = 0;
+        b->next = a->head;
+        a->head = b;
+    }
+    void *p = (char *)b->data + b->used;
+    b->used += n;
+    return p;
+}
+
+/* Forget every reply carved so far; keep a few blocks for the next one. */
+static void lb_arena_reset(struct lb_arena *a)
+{
+    int kept = 0;
+    for (struct lb_arena_blk *b = a->spare; b != NULL; b = b->next)
+        kept++;
+    while (a->head != NULL) {
+        struct lb_arena_blk *b = a->head;
+        a->head = b->next;
+        if (kept < LB_ARENA_KEEP && b->cap == LB_ARENA_BLK) {
+            b->next = a->spare;
+            a->spare = b;
+            kept++;
+        } else {
+            free(b);
+        }
+    }
+}
+
+static void lb_arena_free(struct lb_arena *a)
+{
+    lb_arena_reset(a);
+    while (a->spare != NULL) {
+        struct lb_arena_blk *b = a->spare;
+        a->spare = b->next;
+        free(b);
+    }
+}
+
+static redisReply *lb_arena_obj(const redisReadTask *task, int type)
+{
+    redisReply *r = lb_arena_alloc(task->privdata, sizeof(*r));
+    if (r == NULL)
+        return NULL;
+    memset(r, 0, sizeof(*r));
+    r->type = type;
+    if (task->parent != NULL) {
+        redisReply *parent = task->parent->obj;
+        parent->element[task->idx] = r;
+    }
+    return r;
+}
+
+static void *lb_arena_string(const redisReadTask *task, char *str, size_t len)
+{
+    redisReply *r = lb_arena_obj(task, task->type);
+    char *buf = r != NULL ? lb_arena_alloc(task->privdata, len + 1) : NULL;
+    if (buf == NULL)
+        return NULL;
+    memcpy(buf, str, len);
+    buf[len] = '\0';
+    r->str = buf;
+    r->len = len;
+    return r;
+}
+
+static void *lb_arena_array(const redisReadTask *task, int elements)
+{
+    redisReply *r = lb_arena_obj(task, REDIS_REPLY_ARRAY);
+    if (r == NULL)
+        return NULL;
+    if (elements > 0) {
+        size_t n = (size_t)elements * sizeof(redisReply *);
+        if ((r->element = lb_arena_alloc(task->privdata, n)) == NULL)
+            return NULL;
+        memset(r->element, 0, n);
+        r->elements = (size_t)elements;
+    }
+    return r;
+}
+
+static void *lb_arena_integer(const redisReadTask *task, long long value)
+{
+    redisReply *r = lb_arena_obj(task, REDIS_REPLY_INTEGER);
+    if (r != NULL)
+        r->integer = value;
+    return r;
+}
+
+static void *lb_arena_nil(const redisReadTask *task)
+{
+    return lb_arena_obj(task, REDIS_REPLY_NIL);
+}
+
+static void lb_arena_noop_free(void *obj)
+{
+    (void)obj; /* the arena owns it */
+}
+
+static redisReplyObjectFunctions lb_arena_fns = {lb_arena_string, lb_arena_array, lb_arena_integer,
+                                                 lb_arena_nil, lb_arena_noop_free};
+
+/* Send a command now (without reading its reply), so that Redis works on it
+ * while we work on the previous reply. 0 or LB_EREDIS (connection dropped). */
+static int lb_send(struct lb_redis *r, int argc, const char **argv, const size_t *lens,
+                   struct lb_error *err)
+{
+    redisContext *c = lb_redis_ctx(r);
+    if (c == NULL)
+        return lb_error_set(err, LB_EREDIS, "redis at %s: not connected", lb_redis_addr(r));
+    if (redisAppendCommandArgv(c, argc, argv, lens) != REDIS_OK)
+        return lb_error_set(err, LB_ENOMEM, "out of memory");
+    int done = 0;
+    while (!done) {
+        if (redisBufferWrite(c, &done) != REDIS_OK) {
+            lb_error_set(err, LB_EREDIS, "redis at %s: %s", lb_redis_addr(r), c->errstr);
+            lb_redis_drop(r);
+            return LB_EREDIS;
+        }
+    }
+    return 0;
+}
+
+/* Read the next reply into the arena (reset first). NULL with err set when
+ * the connection died (it is dropped while the arena functions are still
+ * installed, so a half-built reply is "freed" by the no-op). */
+static redisReply *lb_arena_reply(struct lb_redis *r, struct lb_arena *a, struct lb_error *err)
+{
+    redisContext *c = lb_redis_ctx(r);
+    if (c == NULL) {
+        lb_error_set(err, LB_EREDIS, "redis at %s: not connected", lb_redis_addr(r));
+        return NULL;
+    }
+    lb_arena_reset(a);
+    redisReplyObjectFunctions *saved = c->reader->fn;
+    void *saved_priv = c->reader->privdata;
+    c->reader->fn = &lb_arena_fns;
+    c->reader->privdata = a;
+    void *rep = NULL;
+    if (redisGetReply(c, &rep) != REDIS_OK || rep == NULL) {
+        lb_error_set(err, LB_EREDIS, "redis at %s: %s", lb_redis_addr(r),
+                     c->errstr[0] ? c->errstr : "connection lost");
+        lb_redis_drop(r);
+        return NULL;
+    }
+    c->reader->fn = saved;
+    c->reader->privdata = saved_priv;
+    return rep;
+}
+
+/* ---- mirror: options ----------------------------------------------------------- */
+
+enum {
+    LB_MIR_STREAM = LB_OPT_FIRST_JOB,
+    LB_MIR_FILE,
+    LB_MIR_FROM,
+    LB_MIR_EXCLUDE_SRC,
+    LB_MIR_FSYNC,
+    LB_MIR_ONCE,
+    LB_MIR_BATCH,
+    LB_MIR_TO
+};
+
+static const struct option lb_mirror_longopts[] = {
+    LB_COMMON_LONGOPTS,
+    {"stream", required_argument, NULL, LB_MIR_STREAM},
+    {"file", required_argument, NULL, LB_MIR_FILE},
+    {"from", required_argument, NULL, LB_MIR_FROM},
+    {"exclude-src", required_argument, NULL, LB_MIR_EXCLUDE_SRC},
+    {"fsync", required_argument, NULL, LB_MIR_FSYNC},
+    {"once", no_argument, NULL, LB_MIR_ONCE},
+    {"batch", required_argument, NULL, LB_MIR_BATCH},
+    {NULL, 0, NULL, 0},
+};
+
+static const char lb_mirror_usage[] =
+    "Usage: logbridge mirror --stream S --file F [options]\n"
+    "Follow stream S and append each entry to F as a ROLE|TIMESTAMP|TYPE|DATA line,\n"
+    "exactly once across restarts (progress is kept in logbridge:mirror:{T}).\n"
+    "Entries of either encoding are read without being told.\n"
+    "\n"
+    "  --stream S           the stream to follow\n"
+    "  --file F             the legacy file (created if missing; never a symlink)\n"
+    "  --from 0|$|ID        where to start when F has no checkpoint: the whole stream\n"
+    "                       (0, default), only new entries ($), or after ID\n"
+    "  --exclude-src NAME   skip entries whose src is NAME (repeatable; loop prevention)\n"
+    "  --fsync batch|always|never  fdatasync per batch (default), per entry, or never\n"
+    "  --batch N            entries per read and write (default 1000)\n"
+    "  --once               write what the stream holds now, then exit\n"
+    "SIGHUP reopens F (after logrotate); SIGTERM finishes the batch and exits 0.\n"
+    "\n" LB_COMMON_HELP;
+
+/* "0", "$", "ms" or "ms-seq". */
+static int lb_from_ok(const char *s)
+{
+    struct lb_sid id;
+    return strcmp(s, "$") == 0 || lb_sid_parse(s, strlen(s), &id) == 0;
+}
+
+int lb_mirror_opts_parse(struct lb_mirror_opts *o, int argc, char **argv, const struct lb_cli *cli)
+{
+    memset(o, 0, sizeof(*o));
+    lb_common_defaults(&o->c);
+    o->from = "0";
+    o->count = 1000;
+    o->fsync = LB_FSYNC_BATCH;
+    optind = 0; /* GNU getopt: start over (run parses one argv per job) */
+    int id;
+    long long v;
+    while ((id = lb_getopt(argc, argv, lb_mirror_longopts, cli)) != -1) {
+        int h = lb_common_option(&o->c, id, optarg, cli);
+        if (h < 0)
+            return LB_EXIT_USAGE;
+        if (h > 0) {
+            if (id == LB_OPT_JSON_FIELD)
+                o->json_field = optarg;
+            continue;
+        }
+        switch (id) {
+        case LB_OPT_HELP:
+            fputs(lb_mirror_usage, stdout);
+            return -1;
+        case LB_OPT_VERSION:
+            printf("logbridge %s\n", LB_VERSION);
+            return -1;
+        case LB_MIR_STREAM:
+            if (*optarg == '\0')
+                return lb_cli_error(cli, "stream", "expected a stream name");
+            if (strstr(optarg, "%{") != NULL)
+                return lb_cli_error(cli, "stream",
+                                    "mirror follows one stream, not a template ('%s')", optarg);
+            o->stream = optarg;
+            break;
+        case LB_MIR_FILE:
+            if (*optarg == '\0')
+                return lb_cli_error(cli, "file", "expected a path");
+            o->file = optarg;
+            break;
+        case LB_MIR_FROM:
+            if (!lb_from_ok(optarg))
+                return lb_cli_error(cli, "from", "expected 0, $ or a stream ID (ms-seq), got '%s'",
+                                    optarg);
+            o->from = optarg;
+            break;
+        case LB_MIR_EXCLUDE_SRC:
+            if (*optarg == '\0')
+                return lb_cli_error(cli, "exclude-src", "expected a src name");
+            if (o->nexclude == LB_MIRROR_EXCLUDE_MAX)
+                return lb_cli_error(cli, "exclude-src", "can be given at most %d times",
+                                    LB_MIRROR_EXCLUDE_MAX);
+            o->exclude[o->nexclude++] = optarg;
+            break;
+        case LB_MIR_FSYNC:
+            if (strcmp(optarg, "batch") == 0)
+                o->fsync = LB_FSYNC_BATCH;
+            else if (strcmp(optarg, "always") == 0)
+                o->fsync = LB_FSYNC_ALWAYS;
+            else if (strcmp(optarg, "never") == 0)
+                o->fsync = LB_FSYNC_NEVER;
+            else
+                return lb_cli_error(cli, "fsync", "expected batch, always or never, got '%s'",
+                                    optarg);
+            break;
+        case LB_MIR_ONCE:
+            o->once = 1;
+            break;
+        case LB_MIR_BATCH:
+            if (lb_parse_ll(optarg, 1, 100000, &v) != 0)
+                return lb_cli_error(cli, "batch", "expected a number from 1 to 100000, got '%s'",
+                                    optarg);
+            o->count = v;
+            break;
+        default:
+            if (cli->prefix == NULL)
+                fprintf(stderr, "Try 'logbridge %s --help'.\n", cli->cmd);
+            return LB_EXIT_USAGE;
+        }
+    }
+    if (optind < argc)
+        return lb_cli_error(cli, NULL, "unexpected argument '%s'", argv[optind]);
+    if (o->stream == NULL)
+        return lb_cli_error(cli, "stream", "is required");
+    if (o->file == NULL)
+        return lb_cli_error(cli, "file", "is required");
+    return 0;
+}
+
+/* ---- mirror: state ------------------------------------------------------------- */
+
+struct lb_mirror {
+    const struct lb_mirror_opts *o;
+    const struct lb_job_env *env;
+    struct lb_metrics *metrics;
+    int want_metrics;
+    struct lb_redis *r;
+    struct lb_dec_ctx dec;
+    struct lb_buf buf;
+
+    char path[PATH_MAX]; /* absolute: the checkpoint's field and the metrics' label */
+    char key[LB_KEY_MAX];
+    char lbl_file[PATH_MAX + 16];
+    char what[PATH_MAX + 16]; /* "mirror /abs/path", for warnings */
+
+    int fd;
+    unsigned long long dev, ino;
+    uint64_t size;  /* file offset just past our last write */
+    int dir_synced; /* the directory entry of a created file is durable */
+
+    char last_id[LB_ID_MAX]; /* the last entry handled (written, skipped or excluded) */
+    struct lb_sid last;
+    /* The checkpoint is pending while ck_seq != ck_saved: ck_seq counts the
+     * changes (batches, reopens), ck_saved is the change Redis confirmed. */
+    uint64_t ck_seq, ck_saved, hset_seq;
+    int hset_inflight;  /* an HSET was sent, its reply not read yet */
+    int xread_inflight; /* an XREAD was sent ahead (pipelined) */
+    struct lb_arena arena;
+    double top_at; /* last pass through the top of the loop (flags, lag) */
+    /* Entries written since the last sync + checkpoint: while a backlog is
+     * read ahead, one batch spans several reads (fewer fdatasyncs). Only
+     * non-zero while an XREAD is in flight. */
+    uint64_t unsynced;
+    double batch_t0;
+
+    struct lb_sid end; /* --once: the stream's last ID at start */
+
+    /* Lag: pos = the entries-added index of last (see lb_mirror_observe). */
+    int pos_known;
+    uint64_t pos;
+    double lag_at;
+    struct lb_sid lost;       /* the largest max-deleted-entry-id seen */
+    struct lb_sid lost_first; /* the first retained ID seen past last_id */
+    int lost_quiet;           /* no checkpoint: the first look only records it */
+
+    struct lb_mirror_counts counts;
+    uint64_t skipped_total;
+    unsigned long reconnects_seen;
+    sig_atomic_t hup_seen;
+};
+
+static double lb_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int lb_mirror_stopping(const struct lb_job_env *env)
+{
+    if (env->stop != NULL && *env->stop)
+        return 1;
+    if (env->stop_fd >= 0) {
+        /* Only look: the eventfd may be shared by every job of `run`. */
+        struct pollfd p = {env->stop_fd, POLLIN, 0};
+        if (poll(&p, 1, 0) > 0 && (p.revents & POLLIN))
+            return 1;
+    }
+    return 0;
+}
+
+static void lb_mirror_set_last(struct lb_mirror *m, const char *id, size_t n)
+{
+    if (n >= LB_ID_MAX)
+        n = LB_ID_MAX - 1;
+    memcpy(m->last_id, id, n);
+    m->last_id[n] = '\0';
+    if (lb_sid_parse(m->last_id, n, &m->last) != 0)
+        memset(&m->last, 0, sizeof(m->last));
+}
+
+/* ---- mirror: the file ------------------------------------------------------------ */
+
+/* Open F for appending, never through a symlink; fill dev/ino/size. */
+static int lb_mirror_open(struct lb_mirror *m, struct lb_error *err)
+{
+    int created = 0;
+    int fd = open(m->o->file, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+        fd =
+            open(m->o->file, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_CREAT | O_EXCL, 0644);
+        created = fd >= 0;
+        if (fd < 0 && errno == EEXIST) /* created by someone else meanwhile */
+            fd = open(m->o->file, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+    }
+    if (fd < 0) {
+        int e = errno;
+        if (e == ELOOP)
+            return lb_error_set(err, LB_EIO, "%s is a symbolic link; mirror never follows one",
+                                m->path);
+        return lb_error_set(err, LB_EIO, "cannot open %s: %s", m->path, strerror(e));
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return lb_error_set(err, LB_EIO, "fstat %s: %s", m->path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return lb_error_set(err, LB_EIO, "%s is not a regular file", m->path);
+    }
+    m->fd = fd;
+    m->dev = (unsigned long long)st.st_dev;
+    m->ino = (unsigned long long)st.st_ino;
+    m->size = (uint64_t)st.st_size;
+    m->dir_synced = !created;
+    return 0;
+}
+
+/* A new file's name is only durable once its directory is synced. */
+static void lb_mirror_sync_dir(struct lb_mirror *m)
+{
+    if (m->dir_synced || m->o->fsync == LB_FSYNC_NEVER)
+        return;
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", m->path);
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL)
+        return;
+    if (slash == dir)
+        slash[1] = '\0';
+    else
+        *slash = '\0';
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    m->dir_synced = 1;
+}
+
+static int lb_mirror_write(struct lb_mirror *m, const char *p, size_t n, struct lb_error *err)
+{
+    if (n == 0)
+        return 0;
+    if (lb_write_all(m->fd, p, n) != 0) {
+        int e = errno;
+        /* Best effort: leave no partial batch behind (a restart would cut it
+         * back anyway, since the checkpoint has not moved). */
+        if (ftruncate(m->fd, (off_t)m->size) != 0) {
+            /* nothing more to do: the next start cuts back */
+        }
+        return lb_error_set(err, LB_EIO, "write to %s: %s", m->path, strerror(e));
+    }
+    /* O_APPEND put our bytes at the end: the offset is just past them. */
+    off_t pos = lseek(m->fd, 0, SEEK_CUR);
+    m->size = pos >= 0 ? (uint64_t)pos : m->size + n;
+    return 0;
+}
+
+static int lb_mirror_sync(struct lb_mirror *m, struct lb_error *err)
+{
+    if (m->o->fsync == LB_FSYNC_NEVER)
+        return 0;
+    if (fdatasync(m->fd) != 0)
+        return lb_error_set(err, LB_EIO, "fdatasync %s: %s", m->path, strerror(errno));
+    lb_mirror_sync_dir(m);
+    return 0;
+}
+
+/* ---- mirror: checkpoint ------------------------------------------------------------ */
+
+struct lb_mirror_ckpt {
+    int present;
+    char id[LB_ID_MAX];
+    uint64_t size;
+    unsigned long long dev, ino;
+};
+
+/* The number after "key": in s, exactly (cJSON keeps a double, which would
+ * round an inode number past 2^53). 0, or -1 when absent or malformed. */
+static int lb_json_raw_u64(const char *s, size_t n, const char *key, unsigned long long *out)
+{
+    char pat[16];
+    int pn = snprintf(pat, sizeof(pat), "\"%s\"", key);
+    const char *end = s + n;
+    for (const char *p = s; p != NULL && p < end;) {
+        p = memmem(p, (size_t)(end - p), pat, (size_t)pn);
+        if (p == NULL)
+            return -1;
+        p += pn;
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+            p++;
+        if (p >= end || *p != ':')
+            continue; /* the text inside a value, not a key */
+        p++;
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+            p++;
+        unsigned long long v = 0;
+        const char *d = p;
+        while (p < end && *p >= '0' && *p <= '9' && v <= (ULLONG_MAX - 9) / 10)
+            v = v * 10 + (unsigned long long)(*p++ - '0');
+        if (p == d || (p < end && *p >= '0' && *p <= '9'))
+            return -1;
+        *out = v;
+        return 0;
+    }
+    return -1;
+}
+
+static int lb_mirror_ckpt_parse(const char *s, size_t n, struct lb_mirror_ckpt *ck)
+{
+    memset(ck, 0, sizeof(*ck));
+    cJSON *root = cJSON_ParseWithLength(s, n);
+    int ok = 0;
+    if (cJSON_IsObject(root)) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
+        const cJSON *size = cJSON_GetObjectItemCaseSensitive(root, "size");
+        const cJSON *dev = cJSON_GetObjectItemCaseSensitive(root, "dev");
+        const cJSON *ino = cJSON_GetObjectItemCaseSensitive(root, "ino");
+        struct lb_sid sid;
+        if (cJSON_IsString(id) && strlen(id->valuestring) < LB_ID_MAX &&
+            lb_sid_parse(id->valuestring, strlen(id->valuestring), &sid) == 0 &&
+            cJSON_IsNumber(size) && size->valuedouble >= 0 && cJSON_IsNumber(dev) &&
+            dev->valuedouble >= 0 && cJSON_IsNumber(ino) && ino->valuedouble >= 0) {
+            unsigned long long sz = 0;
+            snprintf(ck->id, sizeof(ck->id), "%s", id->valuestring);
+            ok = lb_json_raw_u64(s, n, "size", &sz) == 0 &&
+                 lb_json_raw_u64(s, n, "dev", &ck->dev) == 0 &&
+                 lb_json_raw_u64(s, n, "ino", &ck->ino) == 0;
+            ck->size = sz;
+            ck->present = ok;
+        }
+    }
+    cJSON_Delete(root);
+    return ok ? 0 : -1;
+}
+
+/* HGET the checkpoint. 0, LB_EREDIS, LB_EAUTH, LB_EREPLY or LB_ECKPT. */
+static int lb_mirror_ckpt_load(struct lb_mirror *m, struct lb_mirror_ckpt *ck, struct lb_error *err)
+{
+    const char *argv[3] = {"HGET", m->key, m->path};
+    redisReply *rep = lb_redis_cmd(m->r, 3, argv, NULL, err);
+    if (rep == NULL)
+        return err->code;
+    int rc = 0;
+    memset(ck, 0, sizeof(*ck));
+    if (rep->type == REDIS_REPLY_STRING) {
+        if (lb_mirror_ckpt_parse(rep->str, rep->len, ck) != 0)
+            rc = lb_error_set(err, LB_ECKPT,
+                              "checkpoint %s field %s is not {\"id\",\"size\",\"dev\",\"ino\"}: "
+                              "fix or HDEL it",
+                              m->key, m->path);
+    } else if (rep->type == REDIS_REPLY_ERROR) {
+        rc = lb_error_set(err, lb_redis_is_auth_error(rep->str) ? LB_EAUTH : LB_EREPLY,
+                          "HGET %s: %s", m->key, rep->str);
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
+#define lb_ck_pending(m) ((m)->ck_seq != (m)->ck_saved)
+
+static int lb_mirror_hset_check(struct lb_mirror *m, redisReply *rep, struct lb_error *err)
+{
+    int rc = 0;
+    if (rep->type == REDIS_REPLY_ERROR)
+        rc = lb_error_set(err, lb_redis_is_auth_error(rep->str) ? LB_EAUTH : LB_EREPLY,
+                          "HSET %s: %s", m->key, rep->str);
+    freeReplyObject(rep);
+    return rc;
+}
+
+/* Send HSET key path {last_id, size, dev, ino} without waiting for it (its
+ * reply is read by lb_mirror_ckpt_reply). 0 or LB_EREDIS. */
+static int lb_mirror_ckpt_send(struct lb_mirror *m, struct lb_error *err)
+{
+    char val[256];
+    int n =
+        snprintf(val, sizeof(val), "{\"id\":\"%s\",\"size\":%" PRIu64 ",\"dev\":%llu,\"ino\":%llu}",
+                 m->last_id, m->size, m->dev, m->ino);
+    const char *argv[4] = {"HSET", m->key, m->path, val};
+    size_t lens[4] = {4, strlen(m->key), strlen(m->path), (size_t)n};
+    int rc = lb_send(m->r, 4, argv, lens, err);
+    if (rc == 0) {
+        m->hset_inflight = 1;
+        m->hset_seq = m->ck_seq;
+    }
+    return rc;
+}
+
+static int lb_mirror_ckpt_reply(struct lb_mirror *m, struct lb_error *err)
+{
+    m->hset_inflight = 0;
+    redisReply *rep = lb_redis_get_reply(m->r, err);
+    if (rep == NULL)
+        return err->code;
+    int rc = lb_mirror_hset_check(m, rep, err);
+    if (rc == 0)
+        m->ck_saved = m->hset_seq;
+    return rc;
+}
+
+/* Record the checkpoint and wait for Redis to confirm it. */
+static int lb_mirror_ckpt_save(struct lb_mirror *m, struct lb_error *err)
+{
+    int rc = lb_mirror_ckpt_send(m, err);
+    return rc != 0 ? rc : lb_mirror_ckpt_reply(m, err);
+}
+
+/* ---- mirror: lag -------------------------------------------------------------------- */
+
+struct lb_xinfo {
+    int ok;
+    long long length;
+    long long entries_added; /* -1: Redis < 7 */
+    struct lb_sid last_generated;
+    struct lb_sid first; /* first entry's ID (0-0 when empty) */
+    int has_first;
+    struct lb_sid max_deleted; /* Redis >= 7: the largest ID ever trimmed or deleted */
+};
+
+static const redisReply *lb_map_get(const redisReply *r, const char *key)
+{
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+        return NULL;
+    for (size_t i = 0; i + 1 < r->elements; i += 2)
+        if (r->element[i]->type == REDIS_REPLY_STRING && strcmp(r->element[i]->str, key) == 0)
+            return r->element[i + 1];
+    return NULL;
+}
+
+/* XINFO STREAM (O(1) without FULL). A missing key is an empty stream. */
+static int lb_xinfo(struct lb_redis *r, const char *stream, struct lb_xinfo *xi,
+                    struct lb_error *err)
+{
+    memset(xi, 0, sizeof(*xi));
+    xi->entries_added = -1;
+    const char *argv[3] = {"XINFO", "STREAM", stream};
+    redisReply *rep = lb_redis_cmd(r, 3, argv, NULL, err);
+    if (rep == NULL)
+        return err->code;
+    if (rep->type == REDIS_REPLY_ERROR) {
+        int missing = strstr(rep->str, "no such key") != NULL;
+        int code = missing
+                       ? 0
+                       : lb_error_set(err, lb_redis_is_auth_error(rep->str) ? LB_EAUTH : LB_EREPLY,
+                                      "XINFO STREAM %s: %s", stream, rep->str);
+        if (missing) {
+            xi->ok = 1;
+            xi->entries_added = 0;
+        }
+        freeReplyObject(rep);
+        return code;
+    }
+    const redisReply *v;
+    if ((v = lb_map_get(rep, "length")) != NULL && v->type == REDIS_REPLY_INTEGER)
+        xi->length = v->integer;
+    if ((v = lb_map_get(rep, "entries-added")) != NULL && v->type == REDIS_REPLY_INTEGER)
+        xi->entries_added = v->integer;
+    if ((v = lb_map_get(rep, "last-generated-id")) != NULL && v->type == REDIS_REPLY_STRING)
+        lb_sid_parse(v->str, v->len, &xi->last_generated);
+    if ((v = lb_map_get(rep, "max-deleted-entry-id")) != NULL && v->type == REDIS_REPLY_STRING)
+        lb_sid_parse(v->str, v->len, &xi->max_deleted);
+    if ((v = lb_map_get(rep, "first-entry")) != NULL && v->type == REDIS_REPLY_ARRAY &&
+        v->elements >= 1 && v->element[0]->type == REDIS_REPLY_STRING)
+        xi->has_first = lb_sid_parse(v->element[0]->str, v->element[0]->len, &xi->first) == 0;
+    xi->ok = 1;
+    freeReplyObject(rep);
+    return 0;
+}
+
+/*
+ * One XINFO STREAM (O(1) without FULL) feeds two things:
+ *
+ * 1. A warning when entries after last_id were trimmed (MAXLEN) or deleted
+ *    (XDEL) before the mirror read them: a first retained entry past last_id,
+ *    or max-deleted-entry-id > last_id (Redis >= 7). They cannot be written;
+ *    said once per new loss.
+ *
+ * 2. logbridge_mirror_lag_entries: the entries in the stream after last_id.
+ *    An exact count would be an O(lag) XRANGE, so, like Redis's own
+ *    consumer-group lag, it is arithmetic on entries-added (Redis >= 7):
+ *    - last_id >= last-generated-id: caught up, lag 0, pos = entries-added;
+ *    - last_id before the first retained entry: every retained entry is
+ *      ahead, lag = length, pos = entries-added - length;
+ *    - otherwise pos (the entries-added index of last_id) is known only when
+ *      it was known before: each entry read adds 1. lag = entries-added - pos.
+ *    Until pos is known (a resume in the middle of a stream) the gauge is not
+ *    set; entries deleted with XDEL after last_id make it an overestimate.
+ *
+ * Asked at most once a second with metrics, every 5 s without.
+ */
+static int lb_mirror_observe(struct lb_mirror *m, int force, struct lb_error *err)
+{
+    double now = lb_mono();
+    if (!force && now - m->lag_at < (m->want_metrics ? 1.0 : 5.0))
+        return 0;
+    m->lag_at = now;
+    struct lb_xinfo xi;
+    int rc = lb_xinfo(m->r, m->o->stream, &xi, err);
+    if (rc != 0)
+        return rc == LB_EREPLY ? 0 : rc;
+    /* Lost: deleted (XDEL) after last_id, or trimmed past it. With pos known
+     * the trimmed count is exact: entries-added - length entries are gone
+     * from the head, pos of them were read. */
+    long long trimmed = -1;
+    if (xi.has_first && lb_sid_cmp(m->last, xi.first) < 0) {
+        if (m->pos_known && xi.entries_added >= 0)
+            trimmed = xi.entries_added - xi.length - (long long)m->pos;
+        else
+            trimmed = lb_sid_cmp(xi.first, m->lost_first) > 0 ? 1 : 0;
+    }
+    int deleted =
+        lb_sid_cmp(xi.max_deleted, m->last) > 0 && lb_sid_cmp(xi.max_deleted, m->lost) > 0;
+    if (m->lost_quiet) {
+        /* A new mirror starts from what the stream retains: what was trimmed
+         * or deleted before it existed is not its loss. */
+        m->lost_quiet = 0;
+    } else if (trimmed > 0 || deleted) {
+        char first[LB_ID_MAX];
+        lb_sid_format(xi.first, first);
+        if (trimmed > 0 && m->pos_known)
+            lb_warn("%s: %lld entries after id=%s were trimmed from stream %s before they were "
+                    "mirrored (it now starts at id=%s): they cannot be written",
+                    m->what, trimmed, m->last_id, m->o->stream, first);
+        else if (trimmed > 0)
+            lb_warn("%s: stream %s now starts at id=%s, after the last mirrored id=%s: entries "
+                    "between them, if there were any, were trimmed before they were mirrored",
+                    m->what, m->o->stream, first, m->last_id);
+        if (deleted)
+            lb_warn("%s: entries after id=%s were deleted from stream %s before they were "
+                    "mirrored (up to id=%" PRIu64 "-%" PRIu64 "): they cannot be written",
+                    m->what, m->last_id, m->o->stream, xi.max_deleted.ms, xi.max_deleted.seq);
+    }
+    if (xi.has_first && lb_sid_cmp(m->last, xi.first) < 0)
+        m->lost_first = xi.first;
+    if (lb_sid_cmp(xi.max_deleted, m->lost) > 0)
+        m->lost = xi.max_deleted;
+    if (!m->want_metrics)
+        return 0;
+    long long lag = -1;
+    if (lb_sid_cmp(m->last, xi.last_generated) >= 0) {
+        lag = 0;
+        if (xi.entries_added >= 0) {
+            m->pos = (uint64_t)xi.entries_added;
+            m->pos_known = 1;
+        }
+    } else if (!xi.has_first || lb_sid_cmp(m->last, xi.first) < 0) {
+        lag = xi.length;
+        if (xi.entries_added >= 0) {
+            m->pos = (uint64_t)(xi.entries_added - xi.length);
+            m->pos_known = 1;
+        }
+    } else if (m->pos_known && xi.entries_added >= 0) {
+        lag = xi.entries_added - (long long)m->pos;
+        if (lag < 0)
+            lag = 0;
+    }
+    if (lag >= 0)
+        lb_metrics_set(m->metrics, "logbridge_mirror_lag_entries", m->lbl_file, (double)lag);
+    return 0;
+}
+
+/* ---- mirror: start ------------------------------------------------------------------- */
+
+/* The ID of the stream's last entry (0-0 when empty or missing). */
+static int lb_stream_last_id(struct lb_redis *r, const char *stream, char out[LB_ID_MAX],
+                             struct lb_error *err)
+{
+    const char *argv[6] = {"XREVRANGE", stream, "+", "-", "COUNT", "1"};
+    redisReply *rep = lb_redis_cmd(r, 6, argv, NULL, err);
+    if (rep == NULL)
+        return err->code;
+    int rc = 0;
+    snprintf(out, LB_ID_MAX, "0-0");
+    if (rep->type == REDIS_REPLY_ERROR)
+        rc = lb_error_set(err, lb_redis_is_auth_error(rep->str) ? LB_EAUTH : LB_EREPLY,
+                          "XREVRANGE %s: %s", stream, rep->str);
+    else if (rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 &&
+             rep->element[0]->type == REDIS_REPLY_ARRAY && rep->element[0]->elements > 0 &&
+             rep->element[0]->element[0]->type == REDIS_REPLY_STRING)
+        snprintf(out, LB_ID_MAX, "%s", rep->element[0]->element[0]->str);
+    freeReplyObject(rep);
+    return rc;
+}
+
+/*
+ * Reconcile the file with its checkpoint and record where we are, before
+ * anything is written. Safe to run again from the top after a lost
+ * connection: a cut back is idempotent, and nothing is written here.
+ */
+static int lb_mirror_start(struct lb_mirror *m, struct lb_error *err)
+{
+    struct lb_mirror_ckpt ck;
+    int rc = lb_mirror_ckpt_load(m, &ck, err);
+    if (rc != 0)
+        return rc;
+    if (m->fd < 0 && (rc = lb_mirror_open(m, err)) != 0)
+        return rc;
+    if (ck.present) {
+        lb_mirror_set_last(m, ck.id, strlen(ck.id));
+        if (ck.dev == m->dev && ck.ino == m->ino && m->size > ck.size) {
+            /* Written after the last checkpoint, then killed: those entries
+             * come again after ck.id. */
+            if (ftruncate(m->fd, (off_t)ck.size) != 0)
+                return lb_error_set(err, LB_EIO, "cannot cut %s back to %" PRIu64 " bytes: %s",
+                                    m->path, ck.size, strerror(errno));
+            if (m->o->fsync != LB_FSYNC_NEVER && fdatasync(m->fd) != 0)
+                return lb_error_set(err, LB_EIO, "fdatasync %s: %s", m->path, strerror(errno));
+            lb_info("mirror %s: cut back %" PRIu64 " bytes written after the last checkpoint "
+                    "(id=%s size=%" PRIu64 "); writing the entries after id again",
+                    m->path, m->size - ck.size, ck.id, ck.size);
+            m->size = ck.size;
+        } else if (ck.dev != m->dev || ck.ino != m->ino) {
+            lb_info("mirror %s: a new generation (the checkpoint was for dev=%llu ino=%llu, the "
+                    "file is dev=%llu ino=%llu, %" PRIu64 " bytes): continuing after id=%s",
+                    m->path, ck.dev, ck.ino, m->dev, m->ino, m->size, ck.id);
+        } else if (m->size < ck.size) {
+            lb_info("mirror %s: a new generation (%" PRIu64 " bytes, shorter than the %" PRIu64
+                    " recorded: truncated by logrotate?): continuing after id=%s",
+                    m->path, m->size, ck.size, ck.id);
+        } else {
+            lb_info("mirror %s: resuming after id=%s at size=%" PRIu64, m->path, ck.id, m->size);
+        }
+        if (ck.dev != m->dev || ck.ino != m->ino || ck.size != m->size)
+            m->ck_seq++;
+    } else {
+        char id[LB_ID_MAX];
+        if (strcmp(m->o->from, "$") == 0) {
+            /* Resolved now, so that nothing added between this start and the
+             * first XREAD is missed; recorded below, so a restart keeps it. */
+            if ((rc = lb_stream_last_id(m->r, m->o->stream, id, err)) != 0)
+                return rc;
+        } else {
+            struct lb_sid sid;
+            lb_sid_parse(m->o->from, strlen(m->o->from), &sid);
+            lb_sid_format(sid, id);
+        }
+        lb_mirror_set_last(m, id, strlen(id));
+        m->lost_quiet = 1;
+        lb_info("mirror %s: no checkpoint; starting after id=%s (--from %s), file size=%" PRIu64,
+                m->path, id, m->o->from, m->size);
+        m->ck_seq++;
+    }
+    if (lb_ck_pending(m) && (rc = lb_mirror_ckpt_save(m, err)) != 0)
+        return rc;
+    if (m->o->once) {
+        char end[LB_ID_MAX];
+        if ((rc = lb_stream_last_id(m->r, m->o->stream, end, err)) != 0)
+            return rc;
+        lb_sid_parse(end, strlen(end), &m->end);
+    }
+    m->pos_known = 0;
+    return lb_mirror_observe(m, 1, err);
+}
+
+/* SIGHUP: F may have been renamed away by logrotate; open F anew and record
+ * its identity, so that a restart does not take it for a crash. */
+static int lb_mirror_reopen(struct lb_mirror *m, struct lb_error *err)
+{
+    unsigned long long odev = m->dev, oino = m->ino;
+    if (m->fd >= 0)
+        close(m->fd);
+    m->fd = -1;
+    int rc = lb_mirror_open(m, err);
+    if (rc != 0)
+        return rc;
+    if (odev != m->dev || oino != m->ino)
+        lb_info("mirror %s: reopened after SIGHUP: a new file (dev=%llu ino=%llu, %" PRIu64
+                " bytes), continuing after id=%s",
+                m->path, m->dev, m->ino, m->size, m->last_id);
+    else
+        lb_info("mirror %s: reopened after SIGHUP (the same file)", m->path);
+    m->ck_seq++;
+    return 0;
+}
+
+/* ---- mirror: one batch ----------------------------------------------------------------- */
+
+/* Room for the line of rec: the CR/LF escape at most doubles a value, so
+ * this bound saves a second pass over the bytes (lb_format_line measures). */
+static size_t lb_line_bound(const struct lb_record *rec)
+{
+    return 2 * (rec->role.n + rec->ts.n + rec->type.n + rec->data.n) + 4;
+}
+
+/* Write every entry of one XREAD reply and sync them as --fsync says. The
+ * checkpoint is the caller's next step. */
+static int lb_mirror_batch(struct lb_mirror *m, const redisReply *entries, struct lb_error *err)
+{
+    struct lb_buf *b = &m->buf;
+    b->n = 0;
+    int rc;
+    const redisReply *last = NULL;
+    for (size_t i = 0; i < entries->elements; i++) {
+        const redisReply *e = entries->element[i];
+        struct lb_record rec;
+        const char *why = NULL;
+        enum lb_dec d = lb_mirror_decode(&m->dec, e, &rec, &why);
+        const redisReply *idr = e->type == REDIS_REPLY_ARRAY && e->elements > 0 &&
+                                        e->element[0]->type == REDIS_REPLY_STRING
+                                    ? e->element[0]
+                                    : NULL;
+        if (idr != NULL)
+            last = idr;
+        if (d == LB_DEC_LINE) {
+            size_t len = lb_line_bound(&rec);
+            if (b->n > 0 && b->n + len > LB_MIRROR_CHUNK) {
+                /* Bounded memory: write what we have; the checkpoint still
+                 * waits for the end of the batch. */
+                if ((rc = lb_mirror_write(m, b->p, b->n, err)) != 0)
+                    return rc;
+                b->n = 0;
+            }
+            if (lb_buf_reserve(b, len) != 0) {
+                lb_dec_release(&m->dec);
+                return lb_error_set(err, LB_ENOMEM, "out of memory for a %zu-byte line", len);
+            }
+            size_t esc = 0;
+            b->n += lb_format_line(&rec, b->p + b->n, b->cap - b->n, &esc);
+            m->counts.written++;
+            m->counts.escaped += esc > 0;
+            if (m->o->fsync == LB_FSYNC_ALWAYS) {
+                if ((rc = lb_mirror_write(m, b->p, b->n, err)) != 0 ||
+                    (rc = lb_mirror_sync(m, err)) != 0)
+                    return rc;
+                b->n = 0;
+            }
+        } else if (d == LB_DEC_EXCLUDED) {
+            m->counts.excluded++;
+        } else {
+            m->counts.skipped++;
+            m->skipped_total++;
+            lb_warn_skipped(m->what, m->skipped_total, idr != NULL ? idr->str : "?", why);
+        }
+    }
+    lb_dec_release(&m->dec);
+    if ((rc = lb_mirror_write(m, b->p, b->n, err)) != 0)
+        return rc;
+    b->n = 0;
+    /* Shrink a buffer that a huge entry blew up, so memory does not stay high. */
+    if (b->cap > 4 * LB_MIRROR_CHUNK) {
+        free(b->p);
+        b->p = NULL;
+        b->cap = 0;
+    }
+    if (last != NULL)
+        lb_mirror_set_last(m, last->str, last->len);
+    if (m->pos_known)
+        m->pos += entries->elements;
+    m->unsynced += entries->elements;
+    return 0;
+}
+
+/* End the open batch: fdatasync (--fsync batch), then the checkpoint is due. */
+static int lb_mirror_close_batch(struct lb_mirror *m, struct lb_error *err)
+{
+    if (m->unsynced == 0)
+        return 0;
+    int rc;
+    if (m->o->fsync == LB_FSYNC_BATCH && (rc = lb_mirror_sync(m, err)) != 0)
+        return rc;
+    lb_metrics_observe_batch(m->metrics, lb_mono() - m->batch_t0);
+    m->unsynced = 0;
+    m->ck_seq++;
+    return 0;
+}
+
+/* ---- mirror: the loop -------------------------------------------------------------------- */
+
+static int lb_mirror_transient(const char *msg)
+{
+    return strncmp(msg, "LOADING", 7) == 0 || strncmp(msg, "BUSY", 4) == 0 ||
+           strncmp(msg, "MASTERDOWN", 10) == 0 || strncmp(msg, "TRYAGAIN", 8) == 0 ||
+           strncmp(msg, "CLUSTERDOWN", 11) == 0;
+}
+
+static void lb_mirror_metrics(struct lb_mirror *m)
+{
+    lb_counts_flush(m->metrics, m->path, &m->counts);
+    unsigned long rc = lb_redis_reconnects(m->r);
+    if (rc != m->reconnects_seen) {
+        lb_metrics_add(m->metrics, "logbridge_redis_reconnects_total", "",
+                       (double)(rc - m->reconnects_seen));
+        m->reconnects_seen = rc;
+    }
+}
+
+/* Send XREAD for the entries after `after`; block only when caught up. */
+static int lb_mirror_xread_send(struct lb_mirror *m, const char *after, int block,
+                                struct lb_error *err)
+{
+    char count[24], bms[24];
+    snprintf(count, sizeof(count), "%lld", m->o->count);
+    snprintf(bms, sizeof(bms), "%d", LB_MIRROR_BLOCK_MS);
+    const char *argv[9];
+    int argc = 0;
+    argv[argc++] = "XREAD";
+    argv[argc++] = "COUNT";
+    argv[argc++] = count;
+    if (block) {
+        argv[argc++] = "BLOCK";
+        argv[argc++] = bms;
+    }
+    argv[argc++] = "STREAMS";
+    argv[argc++] = m->o->stream;
+    argv[argc++] = after;
+    int rc = lb_send(m->r, argc, argv, NULL, err);
+    m->xread_inflight = rc == 0;
+    return rc;
+}
+
+/* Reconnect (forever, until a stop), then redo the start if it never
+ * finished, or send a checkpoint lost in flight again (our memory is the
+ * truth; the same value if it had landed). Returns 0, LB_ESTOP, or a fatal
+ * code. */
+static int lb_mirror_recover(struct lb_mirror *m, int started, struct lb_error *err)
+{
+    volatile sig_atomic_t never = 0;
+    volatile sig_atomic_t *stop = m->env->stop != NULL ? m->env->stop : &never;
+    m->xread_inflight = m->hset_inflight = 0; /* lost with the connection */
+    for (unsigned attempt = 0;; attempt++) {
+        if (lb_mirror_stopping(m->env))
+            return LB_ESTOP;
+        /* A server that accepts and then drops us (restarting, loading)
+         * must not turn this loop into a busy one. */
+        if (attempt > 0 && lb_redis_backoff_sleep(attempt - 1, stop) == LB_ESTOP)
+            return LB_ESTOP;
+        int rc = lb_redis_connect_retry(m->r, -1, stop, err);
+        if (rc == 0)
+            rc = lb_mirror_close_batch(m, err);
+        if (rc != 0)
+            return rc;
+        if (!started)
+            rc = lb_mirror_start(m, err);
+        else
+            rc = lb_ck_pending(m) ? lb_mirror_ckpt_save(m, err) : 0;
+        if (rc != LB_EREDIS)
+            return rc;
+        m->xread_inflight = m->hset_inflight = 0;
+        lb_warn("%s: %s; reconnecting", m->what, err->msg);
+    }
+}
+
+/*
+ * The top of the loop, with nothing in flight: stop, SIGHUP, a pending
+ * checkpoint, metrics. Returns 0 to go on, 1 to stop, or an error code.
+ */
+static int lb_mirror_top(struct lb_mirror *m, struct lb_error *err)
+{
+    const struct lb_job_env *env = m->env;
+    int rc;
+    m->top_at = lb_mono();
+    if ((rc = lb_mirror_close_batch(m, err)) != 0)
+        return rc;
+    if (lb_mirror_stopping(env))
+        return 1;
+    if (env->hup != NULL && *env->hup != m->hup_seen) {
+        if (env->stop_fd < 0) {
+            /* Standalone: we own the signals, so the log is ours to reopen,
+             * and the flag ours to re-arm. */
+            *env->hup = 0;
+            lb_log_reopen();
+        }
+        m->hup_seen = *env->hup;
+        if ((rc = lb_mirror_reopen(m, err)) != 0)
+            return rc;
+    }
+    if (lb_ck_pending(m) && (rc = lb_mirror_ckpt_save(m, err)) != 0)
+        return rc;
+    if (m->o->once && lb_sid_cmp(m->last, m->end) >= 0)
+        return 1;
+    lb_mirror_metrics(m);
+    lb_metrics_tick(m->metrics, NULL);
+    return lb_mirror_observe(m, 0, err);
+}
+
+/* Pipeline the next read while this batch is written? Only when the batch
+ * was full (more is waiting: no BLOCK needed), and not when the top of the
+ * loop is due (flags are looked at least every 200 ms). */
+static int lb_mirror_read_ahead(struct lb_mirror *m, size_t got, struct lb_sid next_after)
+{
+    if (got < (size_t)m->o->count || lb_mirror_stopping(m->env))
+        return 0;
+    if (m->env->hup != NULL && *m->env->hup != m->hup_seen)
+        return 0;
+    if (m->o->once && lb_sid_cmp(next_after, m->end) >= 0)
+        return 0;
+    return lb_mono() - m->top_at < 0.2;
+}
+
+/*
+ * One turn: [top] XREAD -> reply; [read ahead] the next XREAD; write the
+ * batch; send its HSET. On the wire: XREAD(k+1) goes out before HSET(k), so
+ * their replies come back in that order. Returns 0, 1 (stop), or an error.
+ */
+static int lb_mirror_turn(struct lb_mirror *m, struct lb_error *err)
+{
+    int rc;
+    if (!m->xread_inflight) {
+        if (m->hset_inflight && (rc = lb_mirror_ckpt_reply(m, err)) != 0)
+            return rc;
+        if ((rc = lb_mirror_top(m, err)) != 0)
+            return rc;
+        if ((rc = lb_mirror_xread_send(m, m->last_id, !m->o->once, err)) != 0)
+            return rc;
+    }
+    redisReply *rep = lb_arena_reply(m->r, &m->arena, err);
+    m->xread_inflight = 0;
+    if (rep == NULL)
+        return err->code;
+    if (m->hset_inflight && (rc = lb_mirror_ckpt_reply(m, err)) != 0)
+        return rc;
+    if (rep->type == REDIS_REPLY_ERROR) {
+        if (lb_mirror_transient(rep->str)) {
+            lb_warn("%s: XREAD: %s; retrying", m->what, rep->str);
+            lb_redis_drop(m->r);
+            lb_redis_backoff_sleep(3, m->env->stop);
+            return lb_error_set(err, LB_EREDIS, "redis at %s: %s", lb_redis_addr(m->r), rep->str);
+        }
+        return lb_error_set(err, lb_redis_is_auth_error(rep->str) ? LB_EAUTH : LB_EREPLY,
+                            "XREAD %s: %s", m->o->stream, rep->str);
+    }
+    const redisReply *s =
+        rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 ? rep->element[0] : NULL;
+    if (s == NULL || s->type != REDIS_REPLY_ARRAY || s->elements != 2 ||
+        s->element[1]->type != REDIS_REPLY_ARRAY || s->element[1]->elements == 0) {
+        /* nil: nothing new within BLOCK (or, with --once, nothing at all) */
+        return m->o->once ? 1 : 0;
+    }
+    const redisReply *entries = s->element[1];
+    const redisReply *lastr = entries->element[entries->elements - 1];
+    struct lb_sid next_after = m->last;
+    char next_id[LB_ID_MAX];
+    if (lastr->type == REDIS_REPLY_ARRAY && lastr->elements > 0 &&
+        lastr->element[0]->type == REDIS_REPLY_STRING &&
+        lb_sid_parse(lastr->element[0]->str, lastr->element[0]->len, &next_after) == 0 &&
+        lb_mirror_read_ahead(m, entries->elements, next_after)) {
+        lb_sid_format(next_after, next_id);
+        if ((rc = lb_mirror_xread_send(m, next_id, 0, err)) != 0)
+            return rc;
+    }
+    if (m->unsynced == 0)
+        m->batch_t0 = lb_mono();
+    if ((rc = lb_mirror_batch(m, entries, err)) != 0)
+        return rc;
+    if (m->xread_inflight && m->unsynced < LB_MIRROR_SYNC_ENTRIES &&
+        lb_mono() - m->batch_t0 < LB_MIRROR_SYNC_SEC)
+        return 0; /* more is on its way: keep the batch open */
+    if ((rc = lb_mirror_close_batch(m, err)) != 0)
+        return rc;
+    return lb_mirror_ckpt_send(m, err);
+}
+
+/* On the way out: read what is in flight, so that the last checkpoint is
+ * known to have landed (if it did not, the next start cuts back). */
+static void lb_mirror_drain(struct lb_mirror *m, struct lb_error *err)
+{
+    if (lb_redis_ctx(m->r) == NULL)
+        return;
+    if (m->xread_inflight && lb_arena_reply(m->r, &m->arena, err) == NULL)
+        return;
+    m->xread_inflight = 0;
+    if (lb_mirror_close_batch(m, err) != 0)
+        return;
+    if (m->hset_inflight && lb_mirror_ckpt_reply(m, err) != 0)
+        return;
+    if (lb_ck_pending(m) && lb_mirror_ckpt_save(m, err) != 0)
+        return;
+    lb_mirror_observe(m, 1, err);
+}
+
+int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
+                  const struct lb_job_env *env)
+{
+    struct lb_mirror m;
+    memset(&m, 0, sizeof(m));
+    m.fd = -1;
+    m.o = o;
+    m.env = env;
+    m.metrics = env->metrics;
+    m.want_metrics = env->metrics != NULL; /* NULL: no --metrics-file */
+    m.dec.json_field = o->json_field != NULL ? o->json_field : c->json_field;
+    m.dec.json_field_len = strlen(m.dec.json_field);
+    m.dec.exclude = o->exclude;
+    m.dec.nexclude = o->nexclude;
+    m.hup_seen = env->hup != NULL ? *env->hup : 0;
+    struct lb_error err = {0};
+    int exit_code = LB_EXIT_OK;
+
+    if (lb_abs_path(o->file, m.path, sizeof(m.path)) != 0) {
+        lb_error_log("mirror: %s: path too long", o->file);
+        return LB_EXIT_RUNTIME;
+    }
+    snprintf(m.what, sizeof(m.what), "mirror %s", m.path);
+    lb_key_derive(o->stream, "mirror", m.key, sizeof(m.key));
+    lb_metrics_labels(m.lbl_file, sizeof(m.lbl_file), "file", m.path, (const char *)NULL);
+
+    struct lb_redis_cfg cfg;
+    if (lb_redis_url_parse(c->redis_url, &cfg, &err) != 0) {
+        lb_error_log("%s: --redis: %s", m.what, err.msg);
+        return LB_EXIT_USAGE;
+    }
+    m.r = lb_redis_create(&cfg);
+    if (m.r == NULL) {
+        lb_error_log("out of memory");
+        return LB_EXIT_RUNTIME;
+    }
+    lb_info("%s: following stream %s at %s (checkpoint %s)", m.what, o->stream, lb_redis_addr(m.r),
+            m.key);
+    /* Every series exists from the start, so that dashboards see zeros. */
+    lb_mirror_metrics(&m);
+    lb_metrics_add(m.metrics, "logbridge_redis_reconnects_total", "", 0);
+
+    int rc = lb_mirror_recover(&m, 0, &err);
+    while (rc == 0) {
+        rc = lb_mirror_turn(&m, &err);
+        if (rc == LB_EREDIS) {
+            lb_warn("%s: %s; reconnecting (resuming after id=%s)", m.what, err.msg, m.last_id);
+            rc = lb_mirror_recover(&m, 1, &err);
+        }
+    }
+    if (rc == 1 || rc == LB_ESTOP)
+        rc = 0;
+    if (rc != 0) {
+        lb_error_log("%s: %s", m.what, err.msg);
+        exit_code = LB_EXIT_RUNTIME;
+    } else {
+        lb_mirror_drain(&m, &err);
+        lb_info("%s: stopped after id=%s (size=%" PRIu64 ")%s", m.what, m.last_id, m.size,
+                lb_ck_pending(&m) ? "; its checkpoint could not be recorded: the next start "
+                                    "cuts the file back to the last one and writes again"
+                                  : "");
+    }
+    lb_mirror_metrics(&m);
+    lb_metrics_write(m.metrics, NULL);
+    lb_dec_release(&m.dec);
+    free(m.buf.p);
+    if (m.fd >= 0)
+        close(m.fd);
+    lb_redis_destroy(m.r);
+    lb_arena_free(&m.arena);
+    return exit_code;
+}
+
+int lb_cmd_mirror(int argc, char **argv)
+{
+    struct lb_cli cli = {"mirror", NULL};
+    struct lb_mirror_opts o;
+    int rc = lb_mirror_opts_parse(&o, argc, argv, &cli);
+    if (rc != 0)
+        return rc < 0 ? LB_EXIT_OK : rc;
+    if ((rc = lb_common_start(&o.c, &cli)) != 0)
+        return rc;
+    lb_signals_install();
+    /* No --metrics-file: no registry at all, so the job skips the XINFO
+     * calls that only feed the lag gauge. */
+    struct lb_metrics *metrics = NULL;
+    if (o.c.metrics_file != NULL && (metrics = lb_metrics_create(o.c.metrics_file)) == NULL) {
+        lb_error_log("out of memory");
+        lb_log_close();
+        return LB_EXIT_RUNTIME;
+    }
+    struct lb_job_env env = {-1, &lb_stop_flag, &lb_hup_flag, metrics};
+    rc = lb_mirror_run(&o, &o.c, &env);
+    lb_metrics_destroy(metrics);
+    lb_log_close();
+    return rc;
+}
+
+/* ---- export ------------------------------------------------------------------------------ */
+
+struct lb_export_opts {
+    struct lb_common c;
+    const char *stream, *from, *to, *file;
+};
+
+enum { LB_EXP_STREAM = LB_OPT_FIRST_JOB, LB_EXP_FROM, LB_EXP_TO, LB_EXP_FILE };
+
+static const struct option lb_export_longopts[] = {
+    LB_COMMON_LONGOPTS,
+    {"stream", required_argument, NULL, LB_EXP_STREAM},
+    {"from", required_argument, NULL, LB_EXP_FROM},
+    {"to", required_argument, NULL, LB_EXP_TO},
+    {"file", required_argument, NULL, LB_EXP_FILE},
+    {NULL, 0, NULL, 0},
+};
+
+static const char lb_export_usage[] =
+    "Usage: logbridge export --stream S [--from ID] [--to ID] [--file F]\n"
+    "Write the entries of S from ID to ID (inclusive, as XRANGE; - and + by default)\n"
+    "as ROLE|TIMESTAMP|TYPE|DATA lines, to stdout or to F (created or truncated).\n"
+    "No checkpoint is kept. Entries of either encoding are read without being told.\n"
+    "\n" LB_COMMON_HELP;
+
+/* "-", "+", "ms" or "ms-seq" (as XRANGE takes them). */
+static int lb_range_ok(const char *s)
+{
+    struct lb_sid id;
+    return strcmp(s, "-") == 0 || strcmp(s, "+") == 0 || lb_sid_parse(s, strlen(s), &id) == 0;
+}
+
+static int lb_export_parse(struct lb_export_opts *o, int argc, char **argv)
+{
+    struct lb_cli cli = {"export", NULL};
+    memset(o, 0, sizeof(*o));
+    lb_common_defaults(&o->c);
+    o->from = "-";
+    o->to = "+";
+    optind = 0;
+    int id;
+    while ((id = lb_getopt(argc, argv, lb_export_longopts, &cli)) != -1) {
+        int h = lb_common_option(&o->c, id, optarg, &cli);
+        if (h < 0)
+            return LB_EXIT_USAGE;
+        if (h > 0)
+            continue;
+        switch (id) {
+        case LB_OPT_HELP:
+            fputs(lb_export_usage, stdout);
+            return -1;
+        case LB_OPT_VERSION:
+            printf("logbridge %s\n", LB_VERSION);
+            return -1;
+        case LB_EXP_STREAM:
+            if (*optarg == '\0')
+                return lb_cli_error(&cli, "stream", "expected a stream name");
+            if (strstr(optarg, "%{") != NULL)
+                return lb_cli_error(&cli, "stream",
+                                    "export reads one stream, not a template ('%s')", optarg);
+            o->stream = optarg;
+            break;
+        case LB_EXP_FROM:
+            if (!lb_range_ok(optarg))
+                return lb_cli_error(&cli, "from", "expected -, + or a stream ID (ms-seq), got '%s'",
+                                    optarg);
+            o->from = optarg;
+            break;
+        case LB_EXP_TO:
+            if (!lb_range_ok(optarg))
+                return lb_cli_error(&cli, "to", "expected -, + or a stream ID (ms-seq), got '%s'",
+                                    optarg);
+            o->to = optarg;
+            break;
+        case LB_EXP_FILE:
+            if (*optarg == '\0')
+                return lb_cli_error(&cli, "file", "expected a path");
+            o->file = optarg;
+            break;
+        default:
+            fprintf(stderr, "Try 'logbridge export --help'.\n");
+            return LB_EXIT_USAGE;
+        }
+    }
+    if (optind < argc)
+        return lb_cli_error(&cli, NULL, "unexpected argument '%s'", argv[optind]);
+    if (o->stream == NULL)
+        return lb_cli_error(&cli, "stream", "is required");
+    return 0;
+}
+
+/* The ID right after id, for the next XRANGE page (works on Redis < 6.2,
+ * which has no exclusive "(id"). 0, or -1 when id is the largest ID. */
+static int lb_sid_next(struct lb_sid *id)
+{
+    if (id->seq < UINT64_MAX) {
+        id->seq++;
+        return 0;
+    }
+    if (id->ms == UINT64_MAX)
+        return -1;
+    id->ms++;
+    id->seq = 0;
+    return 0;
+}
+
+int lb_cmd_export(int argc, char **argv)
+{
+    struct lb_export_opts o;
+    int rc = lb_export_parse(&o, argc, argv);
+    if (rc != 0)
+        return rc < 0 ? LB_EXIT_OK : rc;
+    struct lb_cli cli = {"export", NULL};
+    if ((rc = lb_common_start(&o.c, &cli)) != 0)
+        return rc;
+
+    struct lb_error err = {0};
+    struct lb_redis *r = NULL;
+    struct lb_buf b = {NULL, 0, 0};
+    struct lb_dec_ctx dec;
+    memset(&dec, 0, sizeof(dec));
+    dec.json_field = o.c.json_field;
+    dec.json_field_len = strlen(o.c.json_field);
+    struct lb_mirror_counts counts = {0, 0, 0, 0};
+    struct lb_arena arena = {NULL, NULL};
+    uint64_t written = 0, skipped = 0;
+    int fd = 1, exit_code = LB_EXIT_OK;
+    char label[PATH_MAX + 16] = "stdout";
+    const char *what = "export";
+    struct lb_metrics *metrics = lb_metrics_create(o.c.metrics_file);
+    double t0 = lb_mono();
+
+    struct lb_redis_cfg cfg;
+    lb_redis_url_parse(o.c.redis_url, &cfg, NULL);
+    r = lb_redis_create(&cfg);
+    if (r == NULL || metrics == NULL) {
+        lb_error_log("out of memory");
+        exit_code = LB_EXIT_RUNTIME;
+        goto done;
+    }
+    if (o.file != NULL) {
+        if (lb_abs_path(o.file, label, sizeof(label)) != 0)
+            snprintf(label, sizeof(label), "%s", o.file);
+        what = label;
+        fd = open(o.file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            lb_error_log("export: %s: %s", label,
+                         errno == ELOOP ? "a symbolic link; export never follows one"
+                                        : strerror(errno));
+            exit_code = LB_EXIT_RUNTIME;
+            goto done;
+        }
+    }
+    if ((rc = lb_redis_connect_retry(r, LB_EXPORT_CONNECT_SEC, NULL, &err)) != 0) {
+        lb_error_log("export: %s", err.msg);
+        exit_code = LB_EXIT_RUNTIME;
+        goto done;
+    }
+
+    /* Pages of XRANGE; the next page is asked for (pipelined) before this
+     * one is formatted and written. Reads have no side effect, so after a
+     * lost connection the same page is simply asked for again. */
+    char start[LB_ID_MAX + 1];
+    snprintf(start, sizeof(start), "%s", o.from);
+    int inflight = 0;
+    for (;;) {
+        if (!inflight) {
+            const char *args[6] = {"XRANGE", o.stream, start, o.to, "COUNT", "1000"};
+            rc = lb_send(r, 6, args, NULL, &err);
+        }
+        redisReply *rep = rc == 0 ? lb_arena_reply(r, &arena, &err) : NULL;
+        inflight = 0;
+        if (rep == NULL) {
+            lb_warn("export: %s; reconnecting", err.msg);
+            if ((rc = lb_redis_connect_retry(r, LB_EXPORT_CONNECT_SEC, NULL, &err)) != 0) {
+                lb_error_log("export: %s", err.msg);
+                exit_code = LB_EXIT_RUNTIME;
+                break;
+            }
+            continue;
+        }
+        if (rep->type != REDIS_REPLY_ARRAY) {
+            lb_error_log("export: XRANGE %s: %s", o.stream,
+                         rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+            exit_code = LB_EXIT_RUNTIME;
+            break;
+        }
+        const redisReply *lastr = rep->elements > 0 ? rep->element[rep->elements - 1] : NULL;
+        struct lb_sid next = {0, 0};
+        int more = rep->elements == 1000 && lastr->type == REDIS_REPLY_ARRAY &&
+                   lastr->elements > 0 && lastr->element[0]->type == REDIS_REPLY_STRING &&
+                   lb_sid_parse(lastr->element[0]->str, lastr->element[0]->len, &next) == 0 &&
+                   lb_sid_next(&next) == 0;
+        if (more) {
+            lb_sid_format(next, start);
+            const char *args[6] = {"XRANGE", o.stream, start, o.to, "COUNT", "1000"};
+            /* A failure here shows up as a lost connection at the next read. */
+            inflight = lb_send(r, 6, args, NULL, &err) == 0;
+        }
+        b.n = 0;
+        for (size_t i = 0; i < rep->elements; i++) {
+            const redisReply *e = rep->element[i];
+            struct lb_record rec;
+            const char *why = NULL;
+            enum lb_dec d = lb_mirror_decode(&dec, e, &rec, &why);
+            if (d == LB_DEC_LINE) {
+                size_t len = lb_line_bound(&rec);
+                if (lb_buf_reserve(&b, len) != 0) {
+                    lb_error_log("export: out of memory for a %zu-byte line", len);
+                    exit_code = LB_EXIT_RUNTIME;
+                    break;
+                }
+                size_t esc = 0;
+                b.n += lb_format_line(&rec, b.p + b.n, b.cap - b.n, &esc);
+                counts.written++;
+                counts.escaped += esc > 0;
+                written++;
+            } else {
+                const char *id = e->type == REDIS_REPLY_ARRAY && e->elements > 0 &&
+                                         e->element[0]->type == REDIS_REPLY_STRING
+                                     ? e->element[0]->str
+                                     : "?";
+                counts.skipped++;
+                skipped++;
+                lb_warn_skipped(what, skipped, id, why);
+            }
+        }
+        lb_dec_release(&dec);
+        if (exit_code != LB_EXIT_OK)
+            break;
+        if (lb_write_all(fd, b.p, b.n) != 0) {
+            lb_error_log("export: write to %s: %s", label, strerror(errno));
+            exit_code = LB_EXIT_RUNTIME;
+            break;
+        }
+        if (b.cap > 4 * LB_MIRROR_CHUNK) {
+            free(b.p);
+            b.p = NULL;
+            b.cap = 0;
+        }
+        if (!more)
+            break;
+        if (!inflight)
+            rc = 0; /* ask again from the top; the send error is a lost connection */
+    }
+    if (exit_code == LB_EXIT_OK && o.file != NULL && fdatasync(fd) != 0) {
+        lb_error_log("export: fdatasync %s: %s", label, strerror(errno));
+        exit_code = LB_EXIT_RUNTIME;
+    }
+    if (exit_code == LB_EXIT_OK)
+        lb_info("export: %" PRIu64 " entries written to %s, %" PRIu64 " skipped, in %.2f s",
+                written, label, skipped, lb_mono() - t0);
+    lb_counts_flush(metrics, label, &counts);
+    lb_metrics_write(metrics, NULL);
+done:
+    if (fd > 1)
+        close(fd);
+    free(b.p);
+    lb_dec_release(&dec);
+    lb_redis_destroy(r);
+    lb_arena_free(&arena);
+    lb_metrics_destroy(metrics);
+    lb_log_close();
+    return exit_code;
+}

@@ -1,0 +1,417 @@
+/*
+ * parity_report.c - the three forms of a parity report: a short text for
+ * people, one JSON object for scripts, JUnit XML for CI.
+ *
+ * Compared lines are arbitrary bytes (the legacy format does not promise
+ * UTF-8), but JSON and XML must be valid: every writer decodes UTF-8 strictly
+ * and writes U+FFFD for a byte that does not start a valid sequence (and, in
+ * XML, for the control characters XML 1.0 cannot carry at all). The text form
+ * shows control bytes as \xNN so that a hostile line cannot drive a terminal.
+ */
+#include "parity.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+#define LB_TEXT_EXAMPLE_MAX 240 /* bytes of a line shown in the text report */
+
+static const char lb_replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */
+
+const char *lb_parity_kind_name(enum lb_parity_kind k)
+{
+    switch (k) {
+    case LB_PK_MISSING:
+        return "missing_in_stream";
+    case LB_PK_EXTRA:
+        return "extra_in_stream";
+    case LB_PK_MISMATCHED:
+        return "mismatched";
+    case LB_PK_OOO:
+        return "out_of_order";
+    }
+    return "unknown";
+}
+
+int lb_parity_equal(const struct lb_parity_counts *c)
+{
+    return c->missing == 0 && c->extra == 0 && c->mismatched == 0 && c->ooo == 0;
+}
+
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 when p[0] does not
+ * start one (Unicode table 3-7: no overlongs, surrogates or > U+10FFFF). */
+static size_t lb_utf8_seq(const unsigned char *p, size_t n)
+{
+    unsigned char c = p[0];
+    if (c < 0x80)
+        return 1;
+    unsigned char lo = 0x80, hi = 0xBF;
+    size_t len;
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+    } else {
+        return 0;
+    }
+    if (n < len || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    return len;
+}
+
+/* ---- JSON ------------------------------------------------------------------- */
+
+static void lb_json_str(FILE *out, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
+    fputc('"', out);
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = p[i];
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+            size_t j = i + 1;
+            while (j < n && p[j] >= 0x20 && p[j] < 0x7f && p[j] != '"' && p[j] != '\\')
+                j++;
+            fwrite(p + i, 1, j - i, out);
+            i = j;
+            continue;
+        }
+        if (c == '"' || c == '\\') {
+            fputc('\\', out);
+            fputc(c, out);
+            i++;
+        } else if (c < 0x20 || c == 0x7f) {
+            switch (c) {
+            case '\n':
+                fputs("\\n", out);
+                break;
+            case '\r':
+                fputs("\\r", out);
+                break;
+            case '\t':
+                fputs("\\t", out);
+                break;
+            default:
+                fputs("\\u00", out);
+                fputc(hex[c >> 4], out);
+                fputc(hex[c & 15], out);
+            }
+            i++;
+        } else {
+            size_t len = lb_utf8_seq(p + i, n - i);
+            if (len == 0) {
+                fputs(lb_replacement, out);
+                i++;
+            } else {
+                fwrite(p + i, 1, len, out);
+                i += len;
+            }
+        }
+    }
+    fputc('"', out);
+}
+
+static void lb_json_cstr(FILE *out, const char *s)
+{
+    lb_json_str(out, s, strlen(s));
+}
+
+int lb_parity_write_json(FILE *out, const struct lb_parity_report *r)
+{
+    const struct lb_parity_counts *c = &r->c;
+    fprintf(out,
+            "{\"equal\":%s,\"file_lines\":%" PRIu64 ",\"stream_entries\":%" PRIu64
+            ",\"matched\":%" PRIu64 ",\"missing_in_stream\":%" PRIu64
+            ",\"extra_in_stream\":%" PRIu64 ",\"mismatched\":%" PRIu64
+            ",\"out_of_order\":%" PRIu64 ",\"trimmed\":%" PRIu64 ",\"bad_lines\":%" PRIu64
+            ",\"examples\":[",
+            lb_parity_equal(c) ? "true" : "false", c->file_lines, c->stream_entries, c->matched,
+            c->missing, c->extra, c->mismatched, c->ooo, c->trimmed, c->bad);
+    for (size_t i = 0; i < r->nexamples; i++) {
+        const struct lb_parity_example *e = &r->examples[i];
+        fputs(i ? ",{\"kind\":" : "{\"kind\":", out);
+        lb_json_cstr(out, lb_parity_kind_name(e->kind));
+        fputs(",\"file\":", out);
+        if (e->file >= 0 && e->file < r->nfiles)
+            lb_json_cstr(out, r->files[e->file].path);
+        else
+            fputs("null", out);
+        if (e->line > 0)
+            fprintf(out, ",\"line\":%" PRIu64, e->line);
+        else
+            fputs(",\"line\":null", out);
+        if (e->has_id)
+            fprintf(out, ",\"id\":\"%" PRIu64 "-%" PRIu64 "\"", e->ms, e->seq);
+        else
+            fputs(",\"id\":null", out);
+        fputs(",\"expected\":", out);
+        if (e->expected != NULL)
+            lb_json_str(out, e->expected, e->expected_n);
+        else
+            fputs("null", out);
+        fputs(",\"actual\":", out);
+        if (e->actual != NULL)
+            lb_json_str(out, e->actual, e->actual_n);
+        else
+            fputs("null", out);
+        fputc('}', out);
+    }
+    fputs("]}\n", out);
+    return ferror(out) ? -1 : 0;
+}
+
+/* ---- text --------------------------------------------------------------------- */
+
+/* A line for a terminal: printable bytes as they are, control bytes as \xNN,
+ * at most LB_TEXT_EXAMPLE_MAX bytes of it. */
+static void lb_text_line(FILE *out, const char *s, size_t n)
+{
+    size_t shown = n > LB_TEXT_EXAMPLE_MAX ? LB_TEXT_EXAMPLE_MAX : n;
+    for (size_t i = 0; i < shown; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f)
+            fprintf(out, "\\x%02x", c);
+        else
+            fputc(c, out);
+    }
+    if (shown < n)
+        fprintf(out, "... (%zu bytes)", n);
+}
+
+static void lb_text_example(FILE *out, const struct lb_parity_report *r,
+                            const struct lb_parity_example *e)
+{
+    fprintf(out, "  %-18s", lb_parity_kind_name(e->kind));
+    if (e->file >= 0 && e->file < r->nfiles) {
+        fputc(' ', out);
+        lb_text_line(out, r->files[e->file].path, strlen(r->files[e->file].path));
+        if (e->line > 0)
+            fprintf(out, ":%" PRIu64, e->line);
+    }
+    if (e->has_id)
+        fprintf(out, " id=%" PRIu64 "-%" PRIu64, e->ms, e->seq);
+    fputc('\n', out);
+    if (e->expected != NULL) {
+        fputs("      expected: ", out);
+        lb_text_line(out, e->expected, e->expected_n);
+        fputc('\n', out);
+    }
+    if (e->actual != NULL) {
+        fputs("      actual:   ", out);
+        lb_text_line(out, e->actual, e->actual_n);
+        fputc('\n', out);
+    }
+}
+
+int lb_parity_write_text(FILE *out, const struct lb_parity_report *r)
+{
+    const struct lb_parity_counts *c = &r->c;
+    int eq = lb_parity_equal(c);
+    fputs(eq ? "EQUAL" : "DIFFERENT", out);
+    fputs(": stream ", out);
+    lb_text_line(out, r->stream, strlen(r->stream));
+    fprintf(out, " vs %d file%s (order %s, aligned by %s)\n", r->nfiles, r->nfiles == 1 ? "" : "s",
+            r->order_any ? "any" : "strict",
+            r->order_any ? "content" : r->aligned_by ? "src/off" : "content");
+    const struct {
+        const char *name;
+        uint64_t v;
+    } rows[] = {
+        {"file_lines", c->file_lines}, {"stream_entries", c->stream_entries},
+        {"matched", c->matched},       {"missing_in_stream", c->missing},
+        {"extra_in_stream", c->extra}, {"mismatched", c->mismatched},
+        {"out_of_order", c->ooo},      {"trimmed", c->trimmed},
+        {"bad_lines", c->bad},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+        fprintf(out, "  %-18s %" PRIu64 "\n", rows[i].name, rows[i].v);
+    if (c->trimmed > 0)
+        fprintf(out, "  (%" PRIu64 " line%s older than the stream's retained entries: trimmed, "
+                     "not missing)\n",
+                c->trimmed, c->trimmed == 1 ? " is" : "s are");
+    if (c->outside > 0)
+        fprintf(out, "  (%" PRIu64 " line%s outside the --from/--to window, not compared)\n",
+                c->outside, c->outside == 1 ? "" : "s");
+    if (r->nexamples > 0) {
+        uint64_t diffs = c->missing + c->extra + c->mismatched + c->ooo;
+        fprintf(out, "examples (%zu of %" PRIu64 "):\n", r->nexamples, diffs);
+        for (size_t i = 0; i < r->nexamples; i++)
+            lb_text_example(out, r, &r->examples[i]);
+    }
+    return ferror(out) ? -1 : 0;
+}
+
+/* ---- JUnit XML ------------------------------------------------------------------- */
+
+/* XML 1.0 text or attribute value: markup escaped, invalid UTF-8 and the
+ * characters XML cannot carry (controls other than tab, LF, CR; U+FFFE/F)
+ * replaced by U+FFFD. In attributes, tab/LF/CR become character references
+ * so that attribute normalisation keeps them. */
+static void lb_xml_str(FILE *out, const char *s, size_t n, int attr)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = p[i];
+        switch (c) {
+        case '&':
+            fputs("&amp;", out);
+            i++;
+            continue;
+        case '<':
+            fputs("&lt;", out);
+            i++;
+            continue;
+        case '>':
+            fputs("&gt;", out);
+            i++;
+            continue;
+        case '"':
+            fputs(attr ? "&quot;" : "\"", out);
+            i++;
+            continue;
+        case '\'':
+            fputs(attr ? "&apos;" : "'", out);
+            i++;
+            continue;
+        case '\t':
+        case '\n':
+        case '\r':
+            if (attr)
+                fprintf(out, "&#%d;", c);
+            else if (c == '\r')
+                fputs("&#13;", out); /* a raw CR would be normalised away */
+            else
+                fputc(c, out);
+            i++;
+            continue;
+        default:
+            break;
+        }
+        if (c < 0x20 || c == 0x7f) {
+            /* 0x7f is allowed by XML 1.0 but discouraged; controls are not. */
+            if (c == 0x7f)
+                fputs("&#127;", out);
+            else
+                fputs(lb_replacement, out);
+            i++;
+            continue;
+        }
+        size_t len = lb_utf8_seq(p + i, n - i);
+        if (len == 0) {
+            fputs(lb_replacement, out);
+            i++;
+        } else if (len == 3 && p[i] == 0xEF && p[i + 1] == 0xBF && (p[i + 2] == 0xBE || p[i + 2] == 0xBF)) {
+            fputs(lb_replacement, out); /* U+FFFE, U+FFFF: not XML characters */
+            i += 3;
+        } else {
+            fwrite(p + i, 1, len, out);
+            i += len;
+        }
+    }
+}
+
+static void lb_xml_cstr(FILE *out, const char *s, int attr)
+{
+    lb_xml_str(out, s, strlen(s), attr);
+}
+
+static void lb_junit_counts(FILE *out, const struct lb_parity_counts *c)
+{
+    fprintf(out,
+            "file_lines=%" PRIu64 " matched=%" PRIu64 " missing_in_stream=%" PRIu64
+            " mismatched=%" PRIu64 " out_of_order=%" PRIu64 " trimmed=%" PRIu64
+            " bad_lines=%" PRIu64 "\n",
+            c->file_lines, c->matched, c->missing, c->mismatched, c->ooo, c->trimmed, c->bad);
+}
+
+static void lb_junit_example(FILE *out, const struct lb_parity_report *r,
+                             const struct lb_parity_example *e)
+{
+    lb_xml_cstr(out, lb_parity_kind_name(e->kind), 0);
+    if (e->file >= 0 && e->file < r->nfiles) {
+        fputc(' ', out);
+        lb_xml_cstr(out, r->files[e->file].path, 0);
+        if (e->line > 0)
+            fprintf(out, ":%" PRIu64, e->line);
+    }
+    if (e->has_id)
+        fprintf(out, " id=%" PRIu64 "-%" PRIu64, e->ms, e->seq);
+    fputc('\n', out);
+    if (e->expected != NULL) {
+        fputs("  expected: ", out);
+        lb_xml_str(out, e->expected, e->expected_n, 0);
+        fputc('\n', out);
+    }
+    if (e->actual != NULL) {
+        fputs("  actual:   ", out);
+        lb_xml_str(out, e->actual, e->actual_n, 0);
+        fputc('\n', out);
+    }
+}
+
+int lb_parity_write_junit(FILE *out, const struct lb_parity_report *r)
+{
+    int failures = r->c.extra > 0;
+    for (int i = 0; i < r->nfiles; i++) {
+        const struct lb_parity_counts *f = &r->files[i].c;
+        failures += f->missing + f->mismatched + f->ooo > 0;
+    }
+    fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"logbridge parity ", out);
+    lb_xml_cstr(out, r->stream, 1);
+    fprintf(out, "\" tests=\"%d\" failures=\"%d\" errors=\"0\" skipped=\"0\" time=\"%.3f\">\n",
+            r->nfiles + 1, failures, r->seconds);
+    for (int i = 0; i < r->nfiles; i++) {
+        const struct lb_parity_counts *f = &r->files[i].c;
+        fputs("  <testcase classname=\"logbridge.parity\" name=\"", out);
+        lb_xml_cstr(out, r->files[i].path, 1);
+        fputs("\">\n", out);
+        if (f->missing + f->mismatched + f->ooo > 0) {
+            fprintf(out,
+                    "    <failure type=\"parity\" message=\"missing_in_stream=%" PRIu64
+                    " mismatched=%" PRIu64 " out_of_order=%" PRIu64 "\">",
+                    f->missing, f->mismatched, f->ooo);
+            lb_junit_counts(out, f);
+            for (size_t k = 0; k < r->nexamples; k++)
+                if (r->examples[k].file == i)
+                    lb_junit_example(out, r, &r->examples[k]);
+            fputs("</failure>\n", out);
+        }
+        fputs("    <system-out>", out);
+        lb_junit_counts(out, f);
+        fputs("</system-out>\n  </testcase>\n", out);
+    }
+    /* Entries that belong to no line cannot be pinned on a file. */
+    fputs("  <testcase classname=\"logbridge.parity\" name=\"stream ", out);
+    lb_xml_cstr(out, r->stream, 1);
+    fputs("\">\n", out);
+    if (r->c.extra > 0) {
+        fprintf(out,
+                "    <failure type=\"parity\" message=\"extra_in_stream=%" PRIu64 "\">"
+                "stream_entries=%" PRIu64 " extra_in_stream=%" PRIu64 "\n",
+                r->c.extra, r->c.stream_entries, r->c.extra);
+        for (size_t k = 0; k < r->nexamples; k++)
+            if (r->examples[k].kind == LB_PK_EXTRA)
+                lb_junit_example(out, r, &r->examples[k]);
+        fputs("</failure>\n", out);
+    }
+    fprintf(out,
+            "    <system-out>stream_entries=%" PRIu64 " extra_in_stream=%" PRIu64
+            "</system-out>\n  </testcase>\n</testsuite>\n",
+            r->c.stream_entries, r->c.extra);
+    return ferror(out) ? -1 : 0;
+}

@@ -1,0 +1,469 @@
+/*
+ * run.c - `logbridge run --config FILE` and `logbridge check-config`.
+ *
+ * `run` is the service form: every tail and mirror entry of the config runs
+ * in its own thread with its own Redis connection, and the main thread owns
+ * the process: signals, the metrics file and the fate of the jobs.
+ *
+ *  1. The config is checked whole before anything starts (config.c for its
+ *     shape, then each entry through its job's own option parser), so a bad
+ *     config is exit 2 with nothing half-started.
+ *  2. SIGINT, SIGTERM and SIGHUP are blocked before the first thread exists,
+ *     so every thread inherits the mask and the signals wait for the main
+ *     thread's signalfd: no job is ever interrupted by a handler.
+ *  3. SIGINT/SIGTERM: set the stop flag and write each job's eventfd; each
+ *     job commits what it has read and returns 0; join them all, write the
+ *     metrics, exit 0. SIGHUP: reopen logbridge's own log and bump the hup
+ *     counter, on which mirror jobs reopen their files.
+ *  4. A job that returns non-zero (a fatal error it has logged) stops the
+ *     others the same way, and run exits 3: a supervisor (systemd
+ *     Restart=on-failure) restarts the whole set, and every job resumes from
+ *     its checkpoint.
+ *  5. The metrics file is written by the main thread every 5 s (timerfd) and
+ *     once more after the jobs are joined.
+ */
+#include "jobs.h"
+
+#include "cli.h"
+#include "config.h"
+#include "error.h"
+#include "log.h"
+#include "metrics.h"
+#include "mirror.h"
+#include "signals.h"
+#include "tail.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+/* The jobs live in files of their own; a build without one of them still
+ * links, and a config that uses it is refused (the same pattern as main.c). */
+#pragma weak lb_tail_opts_parse
+#pragma weak lb_tail_run
+#pragma weak lb_mirror_opts_parse
+#pragma weak lb_mirror_run
+
+#define LB_RUN_METRICS_SEC 5
+
+struct lb_run;
+
+struct lb_run_job {
+    const struct lb_config_job *cj;
+    union {
+        struct lb_tail_opts tail;
+        struct lb_mirror_opts mirror;
+    } o;
+    struct lb_job_env env;
+    struct lb_run *run;
+    pthread_t thread;
+    int started;
+    int rc; /* written by the job's thread before `finished` */
+    atomic_int finished;
+};
+
+struct lb_run {
+    struct lb_config *cfg;
+    struct lb_run_job *jobs;
+    int njobs;
+    struct lb_metrics *metrics;
+    volatile sig_atomic_t stop;
+    volatile sig_atomic_t hup;
+    int metrics_failing; /* warn once when writes start failing, not every 5 s */
+    int done_fd;         /* eventfd: a job's thread has returned */
+    int sig_fd;
+    int timer_fd;
+};
+
+/* ---- options ------------------------------------------------------------------- */
+
+enum { LB_RUN_CONFIG = LB_OPT_FIRST_JOB };
+
+static const struct option lb_run_longopts[] = {
+    {"config", required_argument, NULL, LB_RUN_CONFIG},
+    {"help", no_argument, NULL, LB_OPT_HELP},
+    {"version", no_argument, NULL, LB_OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+static const char lb_run_usage[] =
+    "Usage: logbridge run --config FILE\n"
+    "       logbridge check-config --config FILE\n"
+    "Run every tail and mirror job of a JSON config in one process (run), or only\n"
+    "check the config (check-config: exit 0 and \"config OK: N tail, M mirror jobs\",\n"
+    "or exit 2 naming the config path of the first error).\n"
+    "\n"
+    "  --config FILE        the JSON config: top-level common options (redis,\n"
+    "                       format, encoding, json_field, no_provenance, max_line,\n"
+    "                       log_level, log_format, log_file, metrics_file) and the\n"
+    "                       arrays \"tail\" and \"mirror\" whose entries hold the long\n"
+    "                       options of those commands with '-' -> '_' (\"paths\": the\n"
+    "                       files and globs of a tail entry)\n"
+    "  -h, --help           this help;  --version  the version\n"
+    "\n"
+    "Signals: SIGHUP reopens the log file and the mirror files; SIGINT/SIGTERM\n"
+    "commit what was read and exit 0. A job that fails stops the others: exit 3.\n";
+
+/* Returns 0 with *path set, -1 after --help/--version, or LB_EXIT_USAGE. */
+static int lb_run_parse(int argc, char **argv, const char *cmd, const char **path)
+{
+    struct lb_cli cli = {cmd, NULL};
+    *path = NULL;
+    optind = 0; /* a full reset of GNU getopt's state */
+    int id;
+    while ((id = lb_getopt(argc, argv, lb_run_longopts, &cli)) != -1) {
+        switch (id) {
+        case LB_OPT_HELP:
+            fputs(lb_run_usage, stdout);
+            return -1;
+        case LB_OPT_VERSION:
+            printf("logbridge %s\n", LB_VERSION);
+            return -1;
+        case LB_RUN_CONFIG:
+            if (*optarg == '\0')
+                return lb_cli_error(&cli, "config", "expected a path");
+            *path = optarg;
+            break;
+        default:
+            fprintf(stderr, "Try 'logbridge %s --help'.\n", cmd);
+            return LB_EXIT_USAGE;
+        }
+    }
+    if (optind < argc)
+        return lb_cli_error(&cli, NULL, "unexpected argument '%s'", argv[optind]);
+    if (*path == NULL)
+        return lb_cli_error(&cli, "config", "is required");
+    return 0;
+}
+
+/* ---- preparing the jobs -------------------------------------------------------------- */
+
+static void lb_run_destroy(struct lb_run *run)
+{
+    if (run == NULL)
+        return;
+    for (int i = 0; i < run->njobs; i++)
+        if (run->jobs[i].env.stop_fd >= 0)
+            close(run->jobs[i].env.stop_fd);
+    free(run->jobs);
+    if (run->done_fd >= 0)
+        close(run->done_fd);
+    if (run->sig_fd >= 0)
+        close(run->sig_fd);
+    if (run->timer_fd >= 0)
+        close(run->timer_fd);
+    lb_metrics_destroy(run->metrics);
+    lb_config_destroy(run->cfg);
+    free(run);
+}
+
+/* Load the config and parse every entry with its job's parser. Returns 0, or
+ * LB_EXIT_USAGE after printing "logbridge CMD: FILE: path: message". */
+static int lb_run_prepare(const char *cmd, const char *path, struct lb_run **out)
+{
+    *out = NULL;
+    struct lb_run *run = calloc(1, sizeof(*run));
+    if (run == NULL) {
+        fprintf(stderr, "logbridge %s: out of memory\n", cmd);
+        return LB_EXIT_RUNTIME;
+    }
+    run->done_fd = run->sig_fd = run->timer_fd = -1;
+    struct lb_error err = {0};
+    run->cfg = lb_config_load(path, &err);
+    if (run->cfg == NULL) {
+        fprintf(stderr, "logbridge %s: %s: %s\n", cmd, path, err.msg);
+        lb_run_destroy(run);
+        return err.code == LB_ENOMEM ? LB_EXIT_RUNTIME : LB_EXIT_USAGE;
+    }
+    run->jobs = calloc((size_t)run->cfg->njobs, sizeof(*run->jobs));
+    if (run->jobs == NULL) {
+        fprintf(stderr, "logbridge %s: out of memory\n", cmd);
+        lb_run_destroy(run);
+        return LB_EXIT_RUNTIME;
+    }
+    for (int i = 0; i < run->cfg->njobs; i++)
+        run->jobs[i].env.stop_fd = -1; /* destroy is safe from here on */
+    run->njobs = run->cfg->njobs;
+
+    /* Messages of the jobs' parsers read "logbridge run: FILE: tail[0].maxlen: ..." */
+    char label[PATH_MAX + 64];
+    snprintf(label, sizeof(label), "%s: %s", cmd, path);
+    for (int i = 0; i < run->njobs; i++) {
+        struct lb_run_job *j = &run->jobs[i];
+        j->cj = &run->cfg->jobs[i];
+        j->run = run;
+        struct lb_cli cli = {label, j->cj->prefix};
+        int rc;
+        optind = 0;
+        if (j->cj->kind == LB_CONFIG_TAIL) {
+            if (lb_tail_opts_parse == NULL || lb_tail_run == NULL) {
+                fprintf(stderr, "logbridge %s: %s: %s: tail is not part of this build\n", cmd, path,
+                        j->cj->prefix);
+                rc = LB_EXIT_USAGE;
+            } else {
+                rc = lb_tail_opts_parse(&j->o.tail, j->cj->argc, j->cj->argv, &cli);
+            }
+        } else {
+            if (lb_mirror_opts_parse == NULL || lb_mirror_run == NULL) {
+                fprintf(stderr, "logbridge %s: %s: %s: mirror is not part of this build\n", cmd,
+                        path, j->cj->prefix);
+                rc = LB_EXIT_USAGE;
+            } else {
+                rc = lb_mirror_opts_parse(&j->o.mirror, j->cj->argc, j->cj->argv, &cli);
+            }
+        }
+        if (rc != 0) {
+            /* -1 would be --help: the config cannot say that, but be sure */
+            lb_run_destroy(run);
+            return LB_EXIT_USAGE;
+        }
+    }
+    *out = run;
+    return 0;
+}
+
+/* ---- running ---------------------------------------------------------------------- */
+
+static void *lb_run_thread(void *arg)
+{
+    struct lb_run_job *j = arg;
+    int rc;
+    if (j->cj->kind == LB_CONFIG_TAIL)
+        rc = lb_tail_run(&j->o.tail, &j->o.tail.c, &j->env);
+    else
+        rc = lb_mirror_run(&j->o.mirror, &j->o.mirror.c, &j->env);
+    j->rc = rc;
+    atomic_store_explicit(&j->finished, 1, memory_order_release);
+    uint64_t one = 1;
+    ssize_t w = write(j->run->done_fd, &one, sizeof(one));
+    (void)w; /* an eventfd write of 1 cannot fail short of overflow */
+    return NULL;
+}
+
+static void lb_run_stop_all(struct lb_run *run)
+{
+    if (run->stop)
+        return;
+    run->stop = 1;
+    lb_stop_flag = 1; /* for any wait that watches the process-wide flag */
+    uint64_t one = 1;
+    for (int i = 0; i < run->njobs; i++) {
+        ssize_t w = write(run->jobs[i].env.stop_fd, &one, sizeof(one));
+        (void)w;
+    }
+}
+
+static void lb_run_write_metrics(struct lb_run *run)
+{
+    struct lb_error err = {0};
+    if (lb_metrics_write(run->metrics, &err) != 0) {
+        if (!run->metrics_failing)
+            lb_warn("%s; retrying every %d s", err.msg, LB_RUN_METRICS_SEC);
+        run->metrics_failing = 1;
+    } else if (run->metrics_failing) {
+        lb_info("metrics file %s written again", run->cfg->c.metrics_file);
+        run->metrics_failing = 0;
+    }
+}
+
+/* Create the fds and start the threads. Returns 0 or LB_EXIT_RUNTIME (logged;
+ * threads already started are stopped and joined by the caller). */
+static int lb_run_start(struct lb_run *run)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    /* before the first thread: every job thread inherits this mask */
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    run->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    run->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (run->sig_fd < 0 || run->done_fd < 0) {
+        lb_error_log("signalfd/eventfd: %s", strerror(errno));
+        return LB_EXIT_RUNTIME;
+    }
+    if (run->cfg->c.metrics_file != NULL) {
+        run->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+        struct itimerspec its = {{LB_RUN_METRICS_SEC, 0}, {LB_RUN_METRICS_SEC, 0}};
+        if (run->timer_fd < 0 || timerfd_settime(run->timer_fd, 0, &its, NULL) != 0) {
+            lb_error_log("timerfd: %s", strerror(errno));
+            return LB_EXIT_RUNTIME;
+        }
+    }
+    for (int i = 0; i < run->njobs; i++) {
+        struct lb_run_job *j = &run->jobs[i];
+        j->env.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (j->env.stop_fd < 0) {
+            lb_error_log("eventfd: %s", strerror(errno));
+            return LB_EXIT_RUNTIME;
+        }
+        j->env.stop = &run->stop;
+        j->env.hup = &run->hup;
+        j->env.metrics = run->metrics;
+    }
+    for (int i = 0; i < run->njobs; i++) {
+        struct lb_run_job *j = &run->jobs[i];
+        int e = pthread_create(&j->thread, NULL, lb_run_thread, j);
+        if (e != 0) {
+            lb_error_log("%s: cannot start a thread: %s", j->cj->prefix, strerror(e));
+            return LB_EXIT_RUNTIME;
+        }
+        j->started = 1;
+    }
+    return 0;
+}
+
+static void lb_run_drain(int fd)
+{
+    uint64_t v;
+    while (read(fd, &v, sizeof(v)) > 0)
+        ;
+}
+
+/* The main thread's loop: signals, the metrics timer, finished jobs.
+ * Returns the exit code once every job has returned. */
+static int lb_run_loop(struct lb_run *run)
+{
+    int exit_code = LB_EXIT_OK;
+    int left = run->njobs;
+    for (int i = 0; i < run->njobs; i++)
+        left -= !run->jobs[i].started;
+    while (left > 0) {
+        struct pollfd pf[3] = {
+            {run->sig_fd, POLLIN, 0}, {run->done_fd, POLLIN, 0}, {run->timer_fd, POLLIN, 0}};
+        int n = poll(pf, run->timer_fd >= 0 ? 3 : 2, -1);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            lb_error_log("poll: %s", strerror(errno));
+            lb_run_stop_all(run);
+            exit_code = LB_EXIT_RUNTIME;
+            break;
+        }
+        if (pf[0].revents & POLLIN) {
+            struct signalfd_siginfo si;
+            while (read(run->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+                if (si.ssi_signo == SIGHUP) {
+                    if (lb_log_reopen() != 0)
+                        lb_warn("SIGHUP: cannot reopen the log file: %s", strerror(errno));
+                    run->hup++;
+                    lb_info("SIGHUP: reopened the log; mirror jobs reopen their files");
+                } else if (!run->stop) {
+                    lb_info("%s: stopping %d jobs (each commits what it has read)",
+                            strsignal((int)si.ssi_signo), left);
+                    lb_run_stop_all(run);
+                }
+            }
+        }
+        if (pf[2].revents & POLLIN) {
+            lb_run_drain(run->timer_fd);
+            lb_run_write_metrics(run);
+        }
+        if (pf[1].revents & POLLIN) {
+            lb_run_drain(run->done_fd);
+            for (int i = 0; i < run->njobs; i++) {
+                struct lb_run_job *j = &run->jobs[i];
+                if (!j->started || !atomic_load_explicit(&j->finished, memory_order_acquire))
+                    continue;
+                pthread_join(j->thread, NULL);
+                j->started = 0;
+                left--;
+                if (j->rc != 0) {
+                    exit_code = LB_EXIT_RUNTIME;
+                    if (!run->stop)
+                        lb_error_log("%s failed (exit %d); stopping the other jobs: a restart "
+                                     "resumes every job from its checkpoint",
+                                     j->cj->prefix, j->rc);
+                    else
+                        lb_error_log("%s failed (exit %d) while stopping", j->cj->prefix, j->rc);
+                    lb_run_stop_all(run);
+                } else {
+                    lb_debug("%s finished", j->cj->prefix);
+                }
+            }
+        }
+    }
+    return exit_code;
+}
+
+static void lb_run_join_all(struct lb_run *run)
+{
+    lb_run_stop_all(run);
+    for (int i = 0; i < run->njobs; i++) {
+        if (run->jobs[i].started) {
+            pthread_join(run->jobs[i].thread, NULL);
+            run->jobs[i].started = 0;
+        }
+    }
+}
+
+int lb_cmd_run(int argc, char **argv)
+{
+    const char *path;
+    int rc = lb_run_parse(argc, argv, "run", &path);
+    if (rc != 0)
+        return rc < 0 ? LB_EXIT_OK : rc;
+    struct lb_run *run;
+    if ((rc = lb_run_prepare("run", path, &run)) != 0)
+        return rc;
+    /* The log file first, so that a bad one is named as the config names it. */
+    const struct lb_common *c = &run->cfg->c;
+    if (lb_log_open(c->log_level, c->log_json, c->log_file) != 0) {
+        fprintf(stderr, "logbridge run: %s: log_file: %s: %s\n", path, c->log_file,
+                strerror(errno));
+        lb_run_destroy(run);
+        return LB_EXIT_USAGE;
+    }
+    struct lb_cli cli = {"run", NULL};
+    if ((rc = lb_common_start(c, &cli)) != 0) {
+        lb_run_destroy(run);
+        lb_log_close();
+        return rc;
+    }
+    lb_signals_install(); /* SIGPIPE ignored; the others are blocked just below */
+    run->metrics = lb_metrics_create(run->cfg->c.metrics_file);
+    if (run->metrics == NULL) {
+        lb_error_log("out of memory");
+        lb_run_destroy(run);
+        lb_log_close();
+        return LB_EXIT_RUNTIME;
+    }
+    lb_info("run: %d tail and %d mirror jobs from %s", run->cfg->ntail, run->cfg->nmirror, path);
+    rc = lb_run_start(run);
+    if (rc == 0) {
+        rc = lb_run_loop(run);
+    } else {
+        lb_run_join_all(run);
+    }
+    lb_run_write_metrics(run);
+    lb_info("run: stopped (exit %d)", rc);
+    lb_run_destroy(run);
+    lb_log_close();
+    return rc;
+}
+
+int lb_cmd_check_config(int argc, char **argv)
+{
+    const char *path;
+    int rc = lb_run_parse(argc, argv, "check-config", &path);
+    if (rc != 0)
+        return rc < 0 ? LB_EXIT_OK : rc;
+    struct lb_run *run;
+    if ((rc = lb_run_prepare("check-config", path, &run)) != 0)
+        return rc;
+    printf("config OK: %d tail, %d mirror jobs\n", run->cfg->ntail, run->cfg->nmirror);
+    lb_run_destroy(run);
+    return LB_EXIT_OK;
+}

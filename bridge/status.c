@@ -1,0 +1,522 @@
+/*
+ * status.c - `logbridge status --stream S [--json]`: checkpoints, lag,
+ * consumer groups and mirrors of one stream, at a glance.
+ *
+ * Read-only: XINFO STREAM / XINFO GROUPS for the stream, HGETALL of
+ * logbridge:ckpt:{T} (one field per src) and logbridge:mirror:{T} (one field
+ * per mirror file). The report is built once as a JSON tree; --json prints
+ * it (DESIGN.md section 5 fixes its keys), otherwise it is rendered as tables.
+ *
+ * What the numbers mean where DESIGN.md leaves it open:
+ *  - sources[].size: the size of the file at the src path on this host when
+ *    it is a regular file; null when it is not (another host, a --name that is
+ *    not a path, stdin) and for gzip files, whose checkpoint counts
+ *    decompressed bytes.
+ *  - sources[].lag_bytes: size - offset when the file is the one the
+ *    checkpoint describes (same dev/inode) and not shorter than the offset;
+ *    the whole size when the path now holds another file (rotated: the new
+ *    generation is unread; bytes left in the old one are not counted) or a
+ *    truncated one. null when size is null.
+ *  - groups[].lag: Redis 7's own lag (null when Redis cannot tell, e.g. after
+ *    XDEL, or on Redis < 7).
+ *  - mirrors[].behind: entries of the stream after the recorded id, counted
+ *    exactly (XRANGE from the id in pages) up to LB_STATUS_BEHIND_CAP; a
+ *    mirror further behind shows the cap (">=" in the table). Before the
+ *    first entry or at the last one the count is exact at any size (XLEN / 0).
+ *  - mirrors[].size: the size of the mirror file on this host (null if not).
+ */
+#include "jobs.h"
+
+#include "checkpoint.h"
+#include "cli.h"
+#include "error.h"
+#include "redis.h"
+
+#include <cjson/cJSON.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define LB_STATUS_BEHIND_CAP 100000
+#define LB_STATUS_PAGE 1000
+
+enum { LB_ST_STREAM = LB_OPT_FIRST_JOB, LB_ST_JSON };
+
+static const struct option lb_status_longopts[] = {
+    LB_COMMON_LONGOPTS,
+    {"stream", required_argument, NULL, LB_ST_STREAM},
+    {"json", no_argument, NULL, LB_ST_JSON},
+    {NULL, 0, NULL, 0},
+};
+
+static const char lb_status_usage[] =
+    "Usage: logbridge status --stream S [--json]\n"
+    "Show stream S at a glance: its length and last ID, its consumer groups (lag,\n"
+    "pending), the checkpoint of every source file (committed offset and line,\n"
+    "last ID, current size and lag in bytes where the file is on this host) and\n"
+    "every mirror file (recorded ID, size, entries behind).\n"
+    "\n"
+    "  --stream S           the stream (or the template a tail writes with)\n"
+    "  --json               one JSON object instead of tables:\n"
+    "                       {\"stream\",\"length\",\"last_id\",\"groups\":[{\"name\",\"lag\",\n"
+    "                       \"pending\"}],\"sources\":[{\"src\",\"offset\",\"line\",\"id\",\n"
+    "                       \"size\",\"lag_bytes\"}],\"mirrors\":[{\"file\",\"id\",\"size\",\n"
+    "                       \"behind\"}]}\n"
+    "\n"
+    "Exit codes: 0 shown, 2 bad options, 3 Redis unreachable or a Redis error.\n"
+    "\n" LB_COMMON_HELP;
+
+struct lb_status_opts {
+    struct lb_common c;
+    const char *stream;
+    int json;
+};
+
+static int lb_status_parse(struct lb_status_opts *o, int argc, char **argv)
+{
+    struct lb_cli cli = {"status", NULL};
+    memset(o, 0, sizeof(*o));
+    lb_common_defaults(&o->c);
+    optind = 0;
+    int id;
+    while ((id = lb_getopt(argc, argv, lb_status_longopts, &cli)) != -1) {
+        int h = lb_common_option(&o->c, id, optarg, &cli);
+        if (h < 0)
+            return LB_EXIT_USAGE;
+        if (h > 0)
+            continue;
+        switch (id) {
+        case LB_OPT_HELP:
+            fputs(lb_status_usage, stdout);
+            return -1;
+        case LB_OPT_VERSION:
+            printf("logbridge %s\n", LB_VERSION);
+            return -1;
+        case LB_ST_STREAM:
+            if (*optarg == '\0')
+                return lb_cli_error(&cli, "stream", "expected a stream name");
+            o->stream = optarg;
+            break;
+        case LB_ST_JSON:
+            o->json = 1;
+            break;
+        default:
+            fprintf(stderr, "Try 'logbridge status --help'.\n");
+            return LB_EXIT_USAGE;
+        }
+    }
+    if (optind < argc)
+        return lb_cli_error(&cli, NULL, "unexpected argument '%s'", argv[optind]);
+    if (o->stream == NULL)
+        return lb_cli_error(&cli, "stream", "is required");
+    return 0;
+}
+
+/* ---- reading Redis ------------------------------------------------------------------- */
+
+/* The value after key name in a flat key/value array reply (RESP2 maps). */
+static const redisReply *lb_status_map_get(const redisReply *r, const char *name)
+{
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+        return NULL;
+    for (size_t i = 0; i + 1 < r->elements; i += 2)
+        if (r->element[i]->type == REDIS_REPLY_STRING || r->element[i]->type == REDIS_REPLY_STATUS)
+            if (strcmp(r->element[i]->str, name) == 0)
+                return r->element[i + 1];
+    return NULL;
+}
+
+/* A reply as a JSON number (integers, or strings holding one), else null. */
+static cJSON *lb_status_num(const redisReply *v)
+{
+    if (v != NULL && v->type == REDIS_REPLY_INTEGER)
+        return cJSON_CreateNumber((double)v->integer);
+    if (v != NULL && v->type == REDIS_REPLY_STRING) {
+        long long n;
+        if (lb_parse_ll(v->str, 0, INT64_MAX, &n) == 0)
+            return cJSON_CreateNumber((double)n);
+    }
+    return cJSON_CreateNull();
+}
+
+/* Compare stream IDs "ms-seq". */
+static int lb_status_idcmp(const char *a, const char *b)
+{
+    unsigned long long am = 0, as = 0, bm = 0, bs = 0;
+    sscanf(a, "%llu-%llu", &am, &as);
+    sscanf(b, "%llu-%llu", &bm, &bs);
+    if (am != bm)
+        return am < bm ? -1 : 1;
+    if (as != bs)
+        return as < bs ? -1 : 1;
+    return 0;
+}
+
+/* Run a command; returns the reply or NULL with err set (connection lost, or
+ * an error reply: the message names the command). */
+static redisReply *lb_status_cmd(struct lb_redis *r, int argc, const char **argv,
+                                 struct lb_error *err, int allow_error)
+{
+    redisReply *rep = lb_redis_cmd(r, argc, argv, NULL, err);
+    if (rep == NULL)
+        return NULL;
+    if (rep->type == REDIS_REPLY_ERROR && !allow_error) {
+        lb_error_set(err, LB_EREPLY, "redis at %s: %s %s: %s", lb_redis_addr(r), argv[0],
+                     argc > 1 ? argv[1] : "", rep->str);
+        freeReplyObject(rep);
+        return NULL;
+    }
+    return rep;
+}
+
+/* Entries of S after id: exact up to LB_STATUS_BEHIND_CAP (see the top). */
+static int lb_status_behind(struct lb_redis *r, const char *stream, const char *id,
+                            long long length, const char *first_id, const char *last_id,
+                            long long *out, struct lb_error *err)
+{
+    if (length == 0 || last_id == NULL || lb_status_idcmp(id, last_id) >= 0) {
+        *out = 0;
+        return 0;
+    }
+    if (id[0] == '\0' || (first_id != NULL && lb_status_idcmp(id, first_id) < 0)) {
+        *out = length;
+        return 0;
+    }
+    char from[64];
+    snprintf(from, sizeof(from), "(%s", id);
+    long long n = 0;
+    while (n < LB_STATUS_BEHIND_CAP) {
+        const char *argv[6] = {"XRANGE", stream, from, "+", "COUNT", "1000"};
+        redisReply *rep = lb_status_cmd(r, 6, argv, err, 0);
+        if (rep == NULL)
+            return err->code;
+        size_t got = rep->type == REDIS_REPLY_ARRAY ? rep->elements : 0;
+        if (got > 0) {
+            const redisReply *lastent = rep->element[got - 1];
+            if (lastent->type == REDIS_REPLY_ARRAY && lastent->elements > 0)
+                snprintf(from, sizeof(from), "(%s", lastent->element[0]->str);
+        }
+        freeReplyObject(rep);
+        n += (long long)got;
+        if (got < LB_STATUS_PAGE)
+            break;
+    }
+    *out = n < LB_STATUS_BEHIND_CAP ? n : LB_STATUS_BEHIND_CAP;
+    return 0;
+}
+
+/* Does the file start with the gzip magic? */
+static int lb_status_is_gzip(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return 0;
+    unsigned char m[2];
+    int gz = read(fd, m, 2) == 2 && m[0] == 0x1f && m[1] == 0x8b;
+    close(fd);
+    return gz;
+}
+
+static void lb_status_source(cJSON *arr, const char *src, const char *val, size_t len)
+{
+    struct lb_ckpt ck;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "src", src);
+    if (lb_ckpt_parse(val, len, &ck, NULL) != 0) {
+        /* shown, not hidden: an unreadable checkpoint is worth seeing */
+        cJSON_AddNullToObject(o, "offset");
+        cJSON_AddNullToObject(o, "line");
+        cJSON_AddNullToObject(o, "id");
+        cJSON_AddNullToObject(o, "size");
+        cJSON_AddNullToObject(o, "lag_bytes");
+        cJSON_AddItemToArray(arr, o);
+        return;
+    }
+    cJSON_AddNumberToObject(o, "offset", (double)ck.off);
+    cJSON_AddNumberToObject(o, "line", (double)ck.line);
+    cJSON_AddStringToObject(o, "id", ck.id);
+    struct stat st;
+    if (src[0] == '/' && stat(src, &st) == 0 && S_ISREG(st.st_mode) && !lb_status_is_gzip(src)) {
+        uint64_t size = (uint64_t)st.st_size;
+        int same =
+            ck.dev == (unsigned long long)st.st_dev && ck.ino == (unsigned long long)st.st_ino;
+        uint64_t lag = same && size >= ck.off ? size - ck.off : size;
+        cJSON_AddNumberToObject(o, "size", (double)size);
+        cJSON_AddNumberToObject(o, "lag_bytes", (double)lag);
+    } else {
+        cJSON_AddNullToObject(o, "size");
+        cJSON_AddNullToObject(o, "lag_bytes");
+    }
+    cJSON_AddItemToArray(arr, o);
+}
+
+static int lb_status_cmp_pairs(const void *a, const void *b)
+{
+    const redisReply *const *x = a, *const *y = b;
+    return strcmp((*x)->str, (*y)->str);
+}
+
+/* HGETALL key -> the field replies sorted by name (pointers into rep). */
+static redisReply *lb_status_hgetall(struct lb_redis *r, const char *key,
+                                     const redisReply ***fields, size_t *n, struct lb_error *err)
+{
+    const char *argv[2] = {"HGETALL", key};
+    redisReply *rep = lb_status_cmd(r, 2, argv, err, 0);
+    *fields = NULL;
+    *n = 0;
+    if (rep == NULL)
+        return NULL;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements == 0)
+        return rep;
+    /* sort field indexes by name for a stable report: pairs (field, value) */
+    size_t np = rep->elements / 2;
+    const redisReply **f = calloc(np, sizeof(*f));
+    if (f == NULL) {
+        freeReplyObject(rep);
+        lb_error_set(err, LB_ENOMEM, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < np; i++)
+        f[i] = rep->element[2 * i];
+    qsort(f, np, sizeof(*f), lb_status_cmp_pairs);
+    *fields = f;
+    *n = np;
+    return rep;
+}
+
+/* The value reply that follows field f in an HGETALL reply. */
+static const redisReply *lb_status_value_of(const redisReply *rep, const redisReply *f)
+{
+    for (size_t i = 0; i + 1 < rep->elements; i += 2)
+        if (rep->element[i] == f)
+            return rep->element[i + 1];
+    return NULL;
+}
+
+static int lb_status_collect(struct lb_redis *r, const char *stream, cJSON *root,
+                             struct lb_error *err)
+{
+    cJSON_AddStringToObject(root, "stream", stream);
+    const char *xi[3] = {"XINFO", "STREAM", stream};
+    redisReply *info = lb_status_cmd(r, 3, xi, err, 1);
+    if (info == NULL)
+        return err->code;
+    long long length = 0;
+    char last_id[48] = "", first_id[48] = "";
+    int exists = info->type != REDIS_REPLY_ERROR;
+    if (!exists && strstr(info->str, "no such key") == NULL) {
+        lb_error_set(err, LB_EREPLY, "redis at %s: XINFO STREAM %s: %s", lb_redis_addr(r), stream,
+                     info->str);
+        freeReplyObject(info);
+        return LB_EREPLY;
+    }
+    if (exists) {
+        const redisReply *v = lb_status_map_get(info, "length");
+        length = v && v->type == REDIS_REPLY_INTEGER ? v->integer : 0;
+        v = lb_status_map_get(info, "last-generated-id");
+        if (v != NULL && v->type == REDIS_REPLY_STRING)
+            snprintf(last_id, sizeof(last_id), "%s", v->str);
+        v = lb_status_map_get(info, "first-entry");
+        if (v != NULL && v->type == REDIS_REPLY_ARRAY && v->elements > 0 &&
+            v->element[0]->type == REDIS_REPLY_STRING)
+            snprintf(first_id, sizeof(first_id), "%s", v->element[0]->str);
+    }
+    freeReplyObject(info);
+    cJSON_AddNumberToObject(root, "length", (double)length);
+    if (exists)
+        cJSON_AddStringToObject(root, "last_id", last_id);
+    else
+        cJSON_AddNullToObject(root, "last_id");
+
+    cJSON *groups = cJSON_AddArrayToObject(root, "groups");
+    if (exists) {
+        const char *xg[3] = {"XINFO", "GROUPS", stream};
+        redisReply *g = lb_status_cmd(r, 3, xg, err, 0);
+        if (g == NULL)
+            return err->code;
+        for (size_t i = 0; g->type == REDIS_REPLY_ARRAY && i < g->elements; i++) {
+            const redisReply *name = lb_status_map_get(g->element[i], "name");
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "name", name && name->str ? name->str : "");
+            cJSON_AddItemToObject(o, "lag", lb_status_num(lb_status_map_get(g->element[i], "lag")));
+            cJSON_AddItemToObject(o, "pending",
+                                  lb_status_num(lb_status_map_get(g->element[i], "pending")));
+            cJSON_AddItemToArray(groups, o);
+        }
+        freeReplyObject(g);
+    }
+
+    char key[LB_KEY_MAX];
+    const redisReply **fields;
+    size_t n;
+    cJSON *sources = cJSON_AddArrayToObject(root, "sources");
+    lb_key_derive(stream, "ckpt", key, sizeof(key));
+    redisReply *h = lb_status_hgetall(r, key, &fields, &n, err);
+    if (h == NULL)
+        return err->code;
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *v = lb_status_value_of(h, fields[i]);
+        lb_status_source(sources, fields[i]->str, v ? v->str : "", v ? v->len : 0);
+    }
+    free(fields);
+    freeReplyObject(h);
+
+    cJSON *mirrors = cJSON_AddArrayToObject(root, "mirrors");
+    lb_key_derive(stream, "mirror", key, sizeof(key));
+    h = lb_status_hgetall(r, key, &fields, &n, err);
+    if (h == NULL)
+        return err->code;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const redisReply *v = lb_status_value_of(h, fields[i]);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddItemToArray(mirrors, o);
+        cJSON_AddStringToObject(o, "file", fields[i]->str);
+        cJSON *mv = v ? cJSON_ParseWithLength(v->str, v->len) : NULL;
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(mv, "id");
+        if (!cJSON_IsString(id)) {
+            cJSON_AddNullToObject(o, "id");
+            cJSON_AddNullToObject(o, "size");
+            cJSON_AddNullToObject(o, "behind");
+            cJSON_Delete(mv);
+            continue;
+        }
+        cJSON_AddStringToObject(o, "id", id->valuestring);
+        struct stat st;
+        if (fields[i]->str[0] == '/' && stat(fields[i]->str, &st) == 0 && S_ISREG(st.st_mode))
+            cJSON_AddNumberToObject(o, "size", (double)st.st_size);
+        else
+            cJSON_AddNullToObject(o, "size");
+        long long behind = 0;
+        rc = lb_status_behind(r, stream, id->valuestring, length, first_id[0] ? first_id : NULL,
+                              exists ? last_id : NULL, &behind, err);
+        cJSON_AddNumberToObject(o, "behind", (double)behind);
+        cJSON_Delete(mv);
+    }
+    free(fields);
+    freeReplyObject(h);
+    return rc;
+}
+
+/* ---- the table ------------------------------------------------------------------------ */
+
+/* A cell: a number, a string, or "-" for null. */
+static const char *lb_status_cell(const cJSON *o, const char *key, char *buf, size_t cap)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (cJSON_IsString(v))
+        return v->valuestring[0] ? v->valuestring : "-";
+    if (cJSON_IsNumber(v)) {
+        snprintf(buf, cap, "%.0f", v->valuedouble);
+        return buf;
+    }
+    return "-";
+}
+
+static int lb_status_width(const cJSON *arr, const char *key, int min)
+{
+    int w = min;
+    char buf[64];
+    for (const cJSON *o = arr->child; o != NULL; o = o->next) {
+        int n = (int)strlen(lb_status_cell(o, key, buf, sizeof(buf)));
+        if (n > w)
+            w = n;
+    }
+    return w;
+}
+
+static void lb_status_table(const cJSON *root)
+{
+    char b1[64], b2[64], b3[64], b4[64], b5[64], b6[64];
+    const cJSON *groups = cJSON_GetObjectItemCaseSensitive(root, "groups");
+    const cJSON *sources = cJSON_GetObjectItemCaseSensitive(root, "sources");
+    const cJSON *mirrors = cJSON_GetObjectItemCaseSensitive(root, "mirrors");
+    const cJSON *last = cJSON_GetObjectItemCaseSensitive(root, "last_id");
+    printf("stream %s: %s entries, last id %s\n",
+           cJSON_GetObjectItemCaseSensitive(root, "stream")->valuestring,
+           lb_status_cell(root, "length", b1, sizeof(b1)),
+           cJSON_IsString(last) ? last->valuestring : "- (no such stream)");
+
+    printf("\nconsumer groups:%s\n", groups->child ? "" : " none");
+    if (groups->child) {
+        int w = lb_status_width(groups, "name", 4);
+        printf("  %-*s %12s %12s\n", w, "NAME", "LAG", "PENDING");
+        for (const cJSON *g = groups->child; g; g = g->next)
+            printf("  %-*s %12s %12s\n", w, lb_status_cell(g, "name", b1, sizeof(b1)),
+                   lb_status_cell(g, "lag", b2, sizeof(b2)),
+                   lb_status_cell(g, "pending", b3, sizeof(b3)));
+    }
+
+    printf("\nsources (checkpoints):%s\n", sources->child ? "" : " none");
+    if (sources->child) {
+        int w = lb_status_width(sources, "src", 3);
+        printf("  %-*s %12s %10s %12s %12s  %s\n", w, "SRC", "OFFSET", "LINE", "SIZE", "LAG_BYTES",
+               "LAST_ID");
+        for (const cJSON *s = sources->child; s; s = s->next)
+            printf("  %-*s %12s %10s %12s %12s  %s\n", w, lb_status_cell(s, "src", b1, sizeof(b1)),
+                   lb_status_cell(s, "offset", b2, sizeof(b2)),
+                   lb_status_cell(s, "line", b3, sizeof(b3)),
+                   lb_status_cell(s, "size", b4, sizeof(b4)),
+                   lb_status_cell(s, "lag_bytes", b5, sizeof(b5)),
+                   lb_status_cell(s, "id", b6, sizeof(b6)));
+    }
+
+    printf("\nmirrors:%s\n", mirrors->child ? "" : " none");
+    if (mirrors->child) {
+        int w = lb_status_width(mirrors, "file", 4);
+        int wi = lb_status_width(mirrors, "id", 2);
+        printf("  %-*s %-*s %12s %10s\n", w, "FILE", wi, "ID", "SIZE", "BEHIND");
+        for (const cJSON *m = mirrors->child; m; m = m->next) {
+            const cJSON *bh = cJSON_GetObjectItemCaseSensitive(m, "behind");
+            char behind[72];
+            if (cJSON_IsNumber(bh) && bh->valuedouble >= LB_STATUS_BEHIND_CAP)
+                snprintf(behind, sizeof(behind), ">=%d", LB_STATUS_BEHIND_CAP);
+            else
+                snprintf(behind, sizeof(behind), "%s", lb_status_cell(m, "behind", b4, sizeof(b4)));
+            printf("  %-*s %-*s %12s %10s\n", w, lb_status_cell(m, "file", b1, sizeof(b1)), wi,
+                   lb_status_cell(m, "id", b2, sizeof(b2)),
+                   lb_status_cell(m, "size", b3, sizeof(b3)), behind);
+        }
+    }
+}
+
+int lb_cmd_status(int argc, char **argv)
+{
+    struct lb_status_opts o;
+    int rc = lb_status_parse(&o, argc, argv);
+    if (rc != 0)
+        return rc < 0 ? LB_EXIT_OK : rc;
+    struct lb_cli cli = {"status", NULL};
+    if ((rc = lb_common_start(&o.c, &cli)) != 0)
+        return rc;
+
+    struct lb_error err = {0};
+    struct lb_redis_cfg cfg;
+    lb_redis_url_parse(o.c.redis_url, &cfg, NULL);
+    struct lb_redis *r = lb_redis_create(&cfg);
+    cJSON *root = cJSON_CreateObject();
+    int exit_code = LB_EXIT_OK;
+    if (r == NULL || root == NULL) {
+        fprintf(stderr, "logbridge status: out of memory\n");
+        exit_code = LB_EXIT_RUNTIME;
+    } else if (lb_redis_connect(r, &err) != 0 || lb_status_collect(r, o.stream, root, &err) != 0) {
+        /* one line naming the address (the messages of redis.c start with it) */
+        fprintf(stderr, "logbridge status: %s\n", err.msg);
+        exit_code = LB_EXIT_RUNTIME;
+    } else if (o.json) {
+        char *s = cJSON_PrintUnformatted(root);
+        if (s != NULL)
+            printf("%s\n", s);
+        free(s);
+    } else {
+        lb_status_table(root);
+    }
+    cJSON_Delete(root);
+    lb_redis_destroy(r);
+    lb_log_close();
+    return exit_code;
+}

@@ -1,0 +1,2038 @@
+/*
+ * tail.c - `logbridge tail`: follow live files and append each line to a
+ * stream, exactly once (DESIGN.md sections 4 and 5).
+ *
+ * One job is one event loop: epoll over an inotify fd (tail_watch.c), a
+ * signalfd (or, under `run`, the stop eventfd) and a timerfd that is armed
+ * only when something is due (a rotated generation's --rotate-wait, the
+ * Redis backoff, metrics). An idle job sleeps in epoll_wait and uses no CPU.
+ *
+ * Terms. A route (tfile) is a name we follow: a PATH, or a file a GLOB
+ * matched; its src is that absolute path (or --name). A generation (gen) is
+ * one inode that was at that path: rotation makes new generations. Redis
+ * holds one checkpoint per src, so a route reads one generation at a time:
+ * the current one (cur), then those queued behind it, each from byte 0.
+ *
+ * Reading. A file with data is "dirty": service() reads what is available,
+ * queues its lines in the sink and commits them (lines, DLQ entries and the
+ * checkpoint in one atomic script) before each read, because lines are
+ * slices of the read buffer. So a batch is what one read brought (capped by
+ * --batch): small and immediate at low rates, large at high rates. An
+ * unterminated last line stays in the buffer and the checkpoint stays before
+ * it.
+ *
+ * Rotation, as the kernel shows it to us:
+ *  - rename + create: the dir reports the name moved away and a new file
+ *    created; the old inode (we keep its fd) is read to its end and for
+ *    --rotate-wait seconds after its last change (late writers), its last
+ *    unterminated line is then taken as a line, and the new generation starts
+ *    at byte 0 (its first commit switches the checkpoint to its dev/ino);
+ *  - delete (+ create): the same, the old inode being unlinked;
+ *  - copytruncate: the file is shorter than what we read (or its first bytes
+ *    changed): the bytes past the checkpoint are read from the rotated copy
+ *    (found by fingerprint, tail_rotate.c), then the file from byte 0;
+ *  - while we were stopped: at start the checkpointed generation is looked
+ *    for in the same directory and finished first.
+ * What cannot be recovered is logged at warn with a byte count and counted
+ * in logbridge_lost_bytes_total.
+ *
+ * Redis down: reading stops (the file is the buffer). The backoff timer
+ * retries; then the checkpoint in Redis says whether the batch in flight
+ * landed; if not, the route is rewound to the checkpoint and read again.
+ */
+#include "tail.h"
+#include "tail_int.h"
+
+#include "checkpoint.h"
+#include "feed.h"
+#include "log.h"
+#include "metrics.h"
+#include "redis.h"
+#include "sink.h"
+#include "source.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LB_TAIL_BUF_INITIAL 4096 /* per file; grows while a file is busy */
+#define LB_TAIL_TURN_FILLS 4     /* reads per file per turn: busy files take turns */
+#define LB_TAIL_TURN_FILES 64    /* files serviced between two looks at epoll */
+#define LB_FILE_MASK (IN_MODIFY | IN_ATTRIB | IN_MOVE_SELF | IN_DELETE_SELF)
+#define LB_DIR_MASK                                                                                \
+    (IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF |         \
+     IN_ONLYDIR)
+
+enum { LB_T_OK = 0, LB_T_MORE = 1, LB_T_BLOCKED = 2, LB_T_FATAL = 3 };
+enum { LB_EV_INOTIFY = 1, LB_EV_SIGNAL, LB_EV_TIMER, LB_EV_STOP };
+
+struct lb_tfile;
+
+/* One generation (inode) of a route. */
+struct lb_gen {
+    struct lb_source *s;
+    struct lb_tfile *tf;
+    unsigned long long dev, ino;       /* the open file */
+    unsigned long long ck_dev, ck_ino; /* the identity its checkpoint carries */
+    int wd;                            /* inotify watch, -1 when none */
+    struct lb_gen *wd_next;            /* other generations of the same inode */
+    struct lb_gen *next;               /* the route's queue */
+    int is_copy;                       /* a rotated copy read for recovery: never grows */
+    int gz;
+    char *where;                    /* path it was opened at (messages, reopen) */
+    uint64_t start_off, start_line; /* where reading began */
+    int start_commit;               /* switch the checkpoint to it before reading */
+    uint64_t seen;                  /* the largest size seen */
+    /* Its first bytes, as read: fingerprints without touching the file (which
+     * copytruncate may have emptied), and the check that it was not. */
+    unsigned char head[LB_FP_LEN];
+    size_t head_n;
+    char fp_cache[LB_FP_HEX];
+    int fp_cached;
+};
+
+struct lb_tdir;
+
+/* A route: one src. */
+struct lb_tfile {
+    char *src, *path;
+    const char *base; /* in path */
+    struct lb_tdir *dir;
+    struct lb_tfile *dir_next;
+    struct lb_gen *cur, *queue;
+    int moved;          /* cur is no longer at path */
+    double last_change; /* of a moved cur (monotonic s), for --rotate-wait */
+    int initial;        /* named or matched at start: --from applies */
+    int inited;         /* its checkpoint was loaded */
+
+    /* The checkpoint in Redis. ck_is_cur: it describes cur's position (not
+     * an older generation, or the content of the same inode before it was
+     * truncated). */
+    int ck_present, ck_is_cur;
+    unsigned long long ck_dev, ck_ino;
+    uint64_t ck_off, ck_line;
+    char ck_fp[LB_FP_HEX];
+    char prev_id[48];
+    /* The batch: lines queued up to end_off/end_line. */
+    uint64_t end_off, end_line;
+    uint64_t q_written, q_bad, q_blank, q_bytes;
+
+    int dirty;
+    struct lb_tfile *dnext;
+    char *l_src, *l_written, *l_bad, *l_blank;
+};
+
+struct lb_tdir {
+    char *path;
+    int wd;
+    struct lb_tfile *files;
+    char **globs; /* patterns of the file name */
+    size_t nglobs;
+    struct lb_tdir *next;
+};
+
+/* A batch sent whose reply is still to be read: where it ends, what it holds. */
+struct lb_flight {
+    uint64_t off, line;
+    uint64_t written, bad, blank, bytes;
+    double t0;
+};
+
+#define LB_TAIL_FLIGHTS 2 /* batches in flight (the sink allows up to 4) */
+
+struct lb_tail {
+    const struct lb_tail_opts *o;
+    const struct lb_common *c;
+    const struct lb_job_env *env;
+    struct lb_redis *r;
+    struct lb_sink *sink;
+    struct lb_feed *feed;
+    struct lb_metrics *m;
+    int own_metrics;
+    double metrics_next;
+
+    int ep, sfd, tfd;
+    struct lb_watchset *ws;
+    double armed;
+
+    struct lb_tfile **f;
+    size_t nf, capf;
+    struct lb_tdir *dirs;
+    struct lb_tfile *dhead, *dtail;
+    size_t nmoved;
+
+    int up;
+    unsigned attempt;
+    double next_try;
+    struct lb_flight fl[LB_TAIL_FLIGHTS]; /* of the route being serviced */
+    int nfl;
+    struct lb_tfile *inflight; /* down: the route whose batches' outcome is unknown */
+    int need_init, rescan;
+    unsigned long reconnects_seen;
+
+    unsigned long long *retired; /* dev, ino pairs of finished generations */
+    size_t nret, capret;
+
+    int stop, fatal, trim_blocked;
+    char l_stream[1200];
+    struct lb_error err;
+};
+
+/* ---- small helpers ------------------------------------------------------------ */
+
+static double lb_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double lb_real(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int lb_has_glob(const char *s)
+{
+    return strpbrk(s, "*?[") != NULL;
+}
+
+static char *lb_strdup_labels(const char *src, const char *outcome)
+{
+    char buf[PATH_MAX * 2 + 64];
+    if (outcome != NULL)
+        lb_metrics_labels(buf, sizeof(buf), "src", src, "outcome", outcome, NULL);
+    else
+        lb_metrics_labels(buf, sizeof(buf), "src", src, NULL);
+    return strdup(buf);
+}
+
+static ssize_t lb_pread_full(int fd, void *buf, size_t n, uint64_t off)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, (char *)buf + got, n - got, (off_t)(off + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
+/* The offset just past the last '\n' before size (--from end starts at a
+ * line boundary, so a line being written is read whole). */
+static uint64_t lb_last_line_end(int fd, uint64_t size)
+{
+    char buf[4096];
+    uint64_t pos = size;
+    while (pos > 0) {
+        size_t n = pos < sizeof(buf) ? (size_t)pos : sizeof(buf);
+        pos -= n;
+        if (lb_pread_full(fd, buf, n, pos) != (ssize_t)n)
+            return 0;
+        for (size_t i = n; i > 0; i--)
+            if (buf[i - 1] == '\n')
+                return pos + i;
+    }
+    return 0;
+}
+
+/* ---- generations ----------------------------------------------------------------- */
+
+static void lb_gen_unwatch(struct lb_tail *j, struct lb_gen *g)
+{
+    if (g->wd < 0 || j->ws == NULL)
+        return;
+    struct lb_gen *head = lb_watchset_get(j->ws, g->wd, NULL);
+    if (head == g) {
+        if (g->wd_next == NULL)
+            lb_watchset_remove(j->ws, g->wd);
+        else
+            lb_watchset_set(j->ws, g->wd, g->wd_next);
+    } else {
+        for (struct lb_gen *x = head; x != NULL; x = x->wd_next)
+            if (x->wd_next == g) {
+                x->wd_next = g->wd_next;
+                break;
+            }
+    }
+    g->wd = -1;
+    g->wd_next = NULL;
+}
+
+static void lb_gen_free(struct lb_tail *j, struct lb_gen *g)
+{
+    if (g == NULL)
+        return;
+    lb_gen_unwatch(j, g);
+    lb_source_close(g->s);
+    free(g->where);
+    free(g);
+}
+
+static struct lb_gen *lb_gen_new(struct lb_tfile *tf, struct lb_source *s, const char *where)
+{
+    struct lb_gen *g = calloc(1, sizeof(*g));
+    if (g == NULL) {
+        lb_source_close(s);
+        return NULL;
+    }
+    g->wd = -1;
+    g->s = s;
+    g->tf = tf;
+    g->dev = g->ck_dev = (unsigned long long)lb_source_dev(s);
+    g->ino = g->ck_ino = (unsigned long long)lb_source_ino(s);
+    g->gz = lb_source_kind(s) == LB_SOURCE_GZ;
+    g->where = strdup(where);
+    return g;
+}
+
+/* Watch the inode of an open generation: through /proc/self/fd, so that it
+ * is the inode we hold even if the name moved meanwhile. */
+static int lb_gen_watch(struct lb_tail *j, struct lb_gen *g)
+{
+    if (j->ws == NULL || g->gz || g->is_copy)
+        return 0;
+    char p[64];
+    snprintf(p, sizeof(p), "/proc/self/fd/%d", lb_source_fd(g->s));
+    int wd;
+    int rc = lb_watchset_add(j->ws, p, LB_FILE_MASK, LB_WATCH_FILE, g, lb_watchset_count(j->ws) + 1,
+                             &wd, &j->err);
+    if (rc < 0)
+        return rc;
+    g->wd = wd;
+    if (rc == 1) {
+        struct lb_gen *head = lb_watchset_get(j->ws, wd, NULL);
+        if (head == NULL) {
+            lb_watchset_set(j->ws, wd, g);
+        } else {
+            g->wd_next = head->wd_next;
+            head->wd_next = g;
+        }
+    }
+    return 0;
+}
+
+/* Open a file of a route: NULL when it is absent or not a regular file
+ * (*fatal set when the process is out of file descriptors). */
+static struct lb_gen *lb_gen_open(struct lb_tail *j, struct lb_tfile *tf, const char *path,
+                                  int *fatal)
+{
+    *fatal = 0;
+    /* O_NONBLOCK: a FIFO at the path must not hang the job in open(2). */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        if (errno == EMFILE || errno == ENFILE) {
+            struct rlimit rl;
+            getrlimit(RLIMIT_NOFILE, &rl);
+            lb_error_set(&j->err, LB_EIO,
+                         "open %s: %s: this job holds one descriptor per followed file (and per "
+                         "rotated generation being finished); raise the open files limit "
+                         "(RLIMIT_NOFILE, now %llu: ulimit -n, or LimitNOFILE= in the unit)",
+                         path, strerror(errno), (unsigned long long)rl.rlim_cur);
+            *fatal = 1;
+        } else if (errno != ENOENT && errno != ENOTDIR) {
+            lb_warn("src=%s: cannot open %s: %s", tf->src, path, strerror(errno));
+        }
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        lb_warn("src=%s: %s is not a regular file; not followed", tf->src, path);
+        close(fd);
+        return NULL;
+    }
+    struct lb_error e;
+    struct lb_source *s = lb_source_from_fd_small(fd, j->c->max_line, LB_TAIL_BUF_INITIAL, &e);
+    if (s == NULL) {
+        lb_error_set(&j->err, LB_ENOMEM, "%s", e.msg);
+        *fatal = 1;
+        return NULL;
+    }
+    struct lb_gen *g = lb_gen_new(tf, s, path);
+    if (g == NULL) {
+        lb_error_set(&j->err, LB_ENOMEM, "out of memory");
+        *fatal = 1;
+    }
+    return g;
+}
+
+/* Position a generation at off (a line start) and learn its first bytes. */
+static int lb_gen_seek(struct lb_gen *g, uint64_t off, struct lb_error *err)
+{
+    if (lb_source_skip_to(g->s, off, err) != 0)
+        return LB_EIO;
+    if (off > 0 && !g->gz) {
+        size_t want = off < LB_FP_LEN ? (size_t)off : LB_FP_LEN;
+        ssize_t r = lb_pread_full(lb_source_fd(g->s), g->head, want, 0);
+        g->head_n = r > 0 ? (size_t)r : 0;
+    }
+    return 0;
+}
+
+static int lb_gen_same(const struct lb_gen *g, const struct stat *st)
+{
+    return g->dev == (unsigned long long)st->st_dev && g->ino == (unsigned long long)st->st_ino;
+}
+
+/* The fingerprint of the first min(off, 1 KiB) bytes, for the checkpoint. */
+static int lb_tail_fp(void *ctx, uint64_t off, char hex[LB_FP_HEX])
+{
+    struct lb_gen *g = ctx;
+    if (off >= LB_FP_LEN && g->fp_cached) {
+        memcpy(hex, g->fp_cache, LB_FP_HEX);
+        return 0;
+    }
+    size_t want = off < LB_FP_LEN ? (size_t)off : LB_FP_LEN;
+    if (g->head_n >= want)
+        lb_fp_hex(g->head, want, hex);
+    else if (lb_source_fingerprint(g->s, off, hex) != 0)
+        return LB_EIO;
+    if (off >= LB_FP_LEN) {
+        memcpy(g->fp_cache, hex, LB_FP_HEX);
+        g->fp_cached = 1;
+    }
+    return 0;
+}
+
+/* Keep the bytes of a line that fall in the first 1 KiB. */
+static void lb_gen_note(struct lb_gen *g, const struct lb_line *line)
+{
+    if (g->head_n >= LB_FP_LEN || line->off != g->head_n)
+        return;
+    size_t room = LB_FP_LEN - g->head_n;
+    size_t k = line->n < room ? line->n : room;
+    memcpy(g->head + g->head_n, line->p, k);
+    g->head_n += k;
+    if (k == line->full_len && g->head_n < LB_FP_LEN && line->end > line->off + line->full_len)
+        g->head[g->head_n++] = '\n';
+}
+
+/* Did the file lose its first bytes (truncated, and maybe written again past
+ * where we were)? Checked after every read that brought data. */
+static int lb_gen_truncated(const struct lb_gen *g)
+{
+    if (g->is_copy || g->gz || g->head_n == 0)
+        return 0;
+    unsigned char tmp[LB_FP_LEN];
+    ssize_t r = lb_pread_full(lb_source_fd(g->s), tmp, g->head_n, 0);
+    return r != (ssize_t)g->head_n || memcmp(tmp, g->head, g->head_n) != 0;
+}
+
+/* Forget what was read of g past off and read from there again. */
+static int lb_gen_rewind(struct lb_tail *j, struct lb_gen *g, uint64_t off)
+{
+    if (g->gz) {
+        struct lb_source *s = lb_source_open(g->where, j->c->max_line, &j->err);
+        if (s == NULL)
+            return LB_EIO;
+        lb_source_close(g->s);
+        g->s = s;
+    }
+    return lb_source_skip_to(g->s, off, &j->err);
+}
+
+/* ---- routes ------------------------------------------------------------------------ */
+
+static void lb_tail_dirty(struct lb_tail *j, struct lb_tfile *tf)
+{
+    if (tf->dirty)
+        return;
+    tf->dirty = 1;
+    tf->dnext = NULL;
+    if (j->dtail != NULL)
+        j->dtail->dnext = tf;
+    else
+        j->dhead = tf;
+    j->dtail = tf;
+}
+
+static struct lb_tfile *lb_tail_pop_dirty(struct lb_tail *j)
+{
+    struct lb_tfile *tf = j->dhead;
+    if (tf != NULL) {
+        j->dhead = tf->dnext;
+        if (j->dhead == NULL)
+            j->dtail = NULL;
+        tf->dnext = NULL;
+    }
+    return tf;
+}
+
+static void lb_tail_push_front(struct lb_tail *j, struct lb_tfile *tf)
+{
+    tf->dnext = j->dhead;
+    j->dhead = tf;
+    if (j->dtail == NULL)
+        j->dtail = tf;
+}
+
+static void lb_tail_set_moved(struct lb_tail *j, struct lb_tfile *tf, int moved, double when)
+{
+    if (moved && !tf->moved) {
+        tf->moved = 1;
+        tf->last_change = when;
+        j->nmoved++;
+    } else if (!moved && tf->moved) {
+        tf->moved = 0;
+        j->nmoved--;
+    }
+}
+
+static void lb_tfile_free(struct lb_tail *j, struct lb_tfile *tf)
+{
+    if (tf == NULL)
+        return;
+    lb_gen_free(j, tf->cur);
+    while (tf->queue != NULL) {
+        struct lb_gen *g = tf->queue;
+        tf->queue = g->next;
+        lb_gen_free(j, g);
+    }
+    free(tf->src);
+    free(tf->path);
+    free(tf->l_src);
+    free(tf->l_written);
+    free(tf->l_bad);
+    free(tf->l_blank);
+    free(tf);
+}
+
+static struct lb_tdir *lb_tail_dir(struct lb_tail *j, const char *path)
+{
+    for (struct lb_tdir *d = j->dirs; d != NULL; d = d->next)
+        if (strcmp(d->path, path) == 0)
+            return d;
+    struct lb_tdir *d = calloc(1, sizeof(*d));
+    if (d == NULL || (d->path = strdup(path)) == NULL) {
+        free(d);
+        return NULL;
+    }
+    d->wd = -1;
+    d->next = j->dirs;
+    j->dirs = d;
+    return d;
+}
+
+static struct lb_tfile *lb_tail_find(struct lb_tail *j, const char *path)
+{
+    for (size_t i = 0; i < j->nf; i++)
+        if (strcmp(j->f[i]->path, path) == 0)
+            return j->f[i];
+    return NULL;
+}
+
+/* A route for the absolute path (src: name, or the path). */
+static struct lb_tfile *lb_tail_add(struct lb_tail *j, const char *path, const char *name,
+                                    int initial)
+{
+    struct lb_tfile *tf = lb_tail_find(j, path);
+    if (tf != NULL)
+        return tf;
+    if (j->nf == j->capf) {
+        size_t cap = j->capf ? j->capf * 2 : 16;
+        struct lb_tfile **f = realloc(j->f, cap * sizeof(*f));
+        if (f == NULL)
+            return NULL;
+        j->f = f;
+        j->capf = cap;
+    }
+    tf = calloc(1, sizeof(*tf));
+    if (tf == NULL)
+        return NULL;
+    tf->src = strdup(name != NULL ? name : path);
+    tf->path = strdup(path);
+    if (tf->src == NULL || tf->path == NULL) {
+        lb_tfile_free(j, tf);
+        return NULL;
+    }
+    tf->l_src = lb_strdup_labels(tf->src, NULL);
+    tf->l_written = lb_strdup_labels(tf->src, "written");
+    tf->l_bad = lb_strdup_labels(tf->src, "bad");
+    tf->l_blank = lb_strdup_labels(tf->src, "blank");
+    char *slash = strrchr(tf->path, '/');
+    tf->base = slash + 1;
+    char dir[PATH_MAX];
+    size_t dn = slash == tf->path ? 1 : (size_t)(slash - tf->path);
+    snprintf(dir, sizeof(dir), "%.*s", (int)dn, tf->path);
+    tf->dir = lb_tail_dir(j, dir);
+    if (tf->l_src == NULL || tf->l_written == NULL || tf->l_bad == NULL || tf->l_blank == NULL ||
+        tf->dir == NULL) {
+        lb_tfile_free(j, tf);
+        return NULL;
+    }
+    tf->initial = initial;
+    tf->dir_next = tf->dir->files;
+    tf->dir->files = tf;
+    j->f[j->nf++] = tf;
+    return tf;
+}
+
+static int lb_tail_retired(const struct lb_tail *j, unsigned long long dev, unsigned long long ino)
+{
+    for (size_t i = 0; i + 1 < j->nret; i += 2)
+        if (j->retired[i] == dev && j->retired[i + 1] == ino)
+            return 1;
+    return 0;
+}
+
+static void lb_tail_retire(struct lb_tail *j, const struct lb_gen *g)
+{
+    if (lb_tail_retired(j, g->dev, g->ino))
+        return;
+    if (j->nret + 2 > j->capret) {
+        size_t cap = j->capret ? j->capret * 2 : 32;
+        unsigned long long *r = realloc(j->retired, cap * sizeof(*r));
+        if (r == NULL)
+            return;
+        j->retired = r;
+        j->capret = cap;
+    }
+    j->retired[j->nret++] = g->dev;
+    j->retired[j->nret++] = g->ino;
+}
+
+/* Is this inode a generation some route holds (e.g. a rotated file whose new
+ * name a glob also matches)? */
+static int lb_tail_held(const struct lb_tail *j, const struct stat *st)
+{
+    if (lb_tail_retired(j, (unsigned long long)st->st_dev, (unsigned long long)st->st_ino))
+        return 1;
+    for (size_t i = 0; i < j->nf; i++) {
+        if (j->f[i]->cur != NULL && lb_gen_same(j->f[i]->cur, st))
+            return 1;
+        for (struct lb_gen *g = j->f[i]->queue; g != NULL; g = g->next)
+            if (lb_gen_same(g, st))
+                return 1;
+    }
+    return 0;
+}
+
+/* ---- committing --------------------------------------------------------------------- */
+
+static void lb_tail_trim_state(struct lb_tail *j, int blocked)
+{
+    if (j->o->maxlen <= 0)
+        return;
+    if (blocked && !j->trim_blocked)
+        lb_warn("stream=%s: trimming to --maxlen %lld is held back by a consumer group that has "
+                "not read (and acknowledged) the oldest entries; the stream stays longer "
+                "meanwhile",
+                j->o->stream, j->o->maxlen);
+    else if (!blocked && j->trim_blocked)
+        lb_info("stream=%s: trimming to --maxlen %lld is no longer held back", j->o->stream,
+                j->o->maxlen);
+    j->trim_blocked = blocked;
+    lb_metrics_set(j->m, "logbridge_trim_blocked", j->l_stream, blocked);
+}
+
+/* Batch fl of tf (lines of g) is in Redis with its checkpoint. */
+static void lb_tail_landed(struct lb_tail *j, struct lb_tfile *tf, struct lb_gen *g,
+                           const struct lb_flight *fl, const char *last_id)
+{
+    lb_metrics_add(j->m, "logbridge_lines_total", tf->l_written, (double)fl->written);
+    lb_metrics_add(j->m, "logbridge_lines_total", tf->l_bad, (double)fl->bad);
+    lb_metrics_add(j->m, "logbridge_lines_total", tf->l_blank, (double)fl->blank);
+    lb_metrics_add(j->m, "logbridge_bytes_read_total", tf->l_src, (double)fl->bytes);
+    tf->ck_present = 1;
+    tf->ck_is_cur = 1;
+    tf->ck_dev = g->ck_dev;
+    tf->ck_ino = g->ck_ino;
+    tf->ck_off = fl->off;
+    tf->ck_line = fl->line;
+    if (lb_tail_fp(g, fl->off, tf->ck_fp) != 0)
+        tf->ck_fp[0] = '\0';
+    g->start_commit = 0;
+    if (last_id != NULL && last_id[0] != '\0')
+        snprintf(tf->prev_id, sizeof(tf->prev_id), "%s", last_id);
+}
+
+static void lb_tail_down(struct lb_tail *j, struct lb_tfile *tf)
+{
+    j->up = 0;
+    j->inflight = tf;
+    j->attempt = 0;
+    j->next_try = lb_mono() + 0.1;
+    lb_sink_forget(j->sink);
+    lb_feed_reset(j->feed);
+    if (tf != NULL)
+        lb_warn("%s; src=%s off=%" PRIu64 ": reading paused, retrying with backoff (<= 5 s) "
+                "until redis is back",
+                j->err.msg, tf->src, tf->ck_off);
+    else
+        lb_warn("%s; reading paused, retrying with backoff (<= 5 s) until redis is back",
+                j->err.msg);
+}
+
+/* Read the reply of the oldest batch in flight. */
+static int lb_tail_recv(struct lb_tail *j, struct lb_tfile *tf, struct lb_gen *g)
+{
+    struct lb_sink_result res;
+    int rc = lb_sink_recv(j->sink, j->r, &res, &j->err);
+    if (rc == LB_EREDIS) {
+        lb_tail_down(j, tf);
+        return LB_T_BLOCKED;
+    }
+    if (rc != 0) {
+        lb_error_log("src=%s off=%" PRIu64 ": %s", tf->src, tf->ck_off, j->err.msg);
+        j->fatal = 1;
+        return LB_T_FATAL;
+    }
+    lb_metrics_observe_batch(j->m, lb_mono() - j->fl[0].t0);
+    lb_tail_landed(j, tf, g, &j->fl[0], res.last_id);
+    lb_tail_trim_state(j, res.trim_blocked);
+    j->nfl--;
+    memmove(j->fl, j->fl + 1, (size_t)j->nfl * sizeof(j->fl[0]));
+    return LB_T_OK;
+}
+
+/* Send the open batch of tf (lines of g) when it moves anything (an empty
+ * one still moves the checkpoint, or switches it to g), then read replies
+ * until at most `keep` batches are in flight: with keep 1 the next batch is
+ * read and parsed while Redis runs this one. The sink copies a batch into
+ * the connection's buffer, so the lines may go once it is sent. */
+static int lb_tail_send(struct lb_tail *j, struct lb_tfile *tf, struct lb_gen *g, int keep)
+{
+    int moved;
+    if (lb_sink_pending(j->sink) > 0)
+        moved = 1;
+    else if (j->nfl > 0)
+        moved = tf->end_off != j->fl[j->nfl - 1].off || tf->end_line != j->fl[j->nfl - 1].line;
+    else if (tf->ck_is_cur)
+        moved = tf->end_off != tf->ck_off || tf->end_line != tf->ck_line;
+    else /* nothing committed for g yet: worth a commit unless there is nothing to say */
+        moved = tf->ck_present || tf->end_off != 0 || tf->end_line != 0;
+    int rc;
+    if (moved) {
+        if (j->nfl == LB_TAIL_FLIGHTS && (rc = lb_tail_recv(j, tf, g)) != LB_T_OK)
+            return rc;
+        rc = lb_sink_send(j->sink, j->r, tf->end_off, tf->end_line, lb_tail_fp, g, &j->err);
+        lb_feed_reset(j->feed);
+        if (rc == LB_EREDIS) {
+            lb_tail_down(j, tf);
+            return LB_T_BLOCKED;
+        }
+        if (rc != 0) {
+            lb_error_log("src=%s off=%" PRIu64 ": %s", tf->src, tf->ck_off, j->err.msg);
+            j->fatal = 1;
+            return LB_T_FATAL;
+        }
+        struct lb_flight *f = &j->fl[j->nfl++];
+        f->off = tf->end_off;
+        f->line = tf->end_line;
+        f->written = tf->q_written;
+        f->bad = tf->q_bad;
+        f->blank = tf->q_blank;
+        f->bytes = tf->q_bytes;
+        f->t0 = lb_mono();
+        tf->q_written = tf->q_bad = tf->q_blank = tf->q_bytes = 0;
+    }
+    while (j->nfl > keep)
+        if ((rc = lb_tail_recv(j, tf, g)) != LB_T_OK)
+            return rc;
+    return LB_T_OK;
+}
+
+/* Commit the open batch and wait until everything sent has landed. */
+static int lb_tail_commit(struct lb_tail *j, struct lb_tfile *tf, struct lb_gen *g)
+{
+    return lb_tail_send(j, tf, g, 0);
+}
+
+static int lb_tail_line(struct lb_tail *j, struct lb_tfile *tf, struct lb_gen *g,
+                        const struct lb_line *line)
+{
+    uint64_t no = tf->end_line + 1;
+    struct lb_record rec;
+    enum lb_reason why = lb_feed_classify(j->feed, line, &rec);
+    if (lb_feed_queue(j->sink, why, &rec, line, no) != 0) {
+        lb_error_log("src=%s: out of memory", tf->src);
+        j->fatal = 1;
+        return LB_T_FATAL;
+    }
+    if (why == LB_PARSE_OK)
+        tf->q_written++;
+    else if (why == LB_PARSE_BLANK)
+        tf->q_blank++;
+    else
+        tf->q_bad++;
+    tf->q_bytes += line->end - line->off;
+    tf->end_off = line->end;
+    tf->end_line = no;
+    lb_gen_note(g, line);
+    if (lb_sink_full(j->sink))
+        return lb_tail_send(j, tf, g, 1);
+    return LB_T_OK;
+}
+
+/* A checkpoint load that treats "redis is loading" as a connection problem. */
+static int lb_tail_ckpt_load(struct lb_tail *j, const char *src, struct lb_ckpt *ck)
+{
+    int rc = lb_ckpt_load(j->r, lb_sink_ckpt_key(j->sink), src, ck, &j->err);
+    if (rc == LB_EREPLY &&
+        (strstr(j->err.msg, "LOADING") != NULL || strstr(j->err.msg, "BUSY") != NULL ||
+         strstr(j->err.msg, "MASTERDOWN") != NULL || strstr(j->err.msg, "TRYAGAIN") != NULL)) {
+        lb_redis_drop(j->r);
+        rc = LB_EREDIS;
+    }
+    return rc;
+}
+
+/* ---- generation changes ------------------------------------------------------------- */
+
+/* g becomes the generation tf reads. */
+static void lb_tail_make_current(struct lb_tail *j, struct lb_tfile *tf, struct lb_gen *g)
+{
+    tf->cur = g;
+    tf->end_off = g->start_off;
+    tf->end_line = g->start_line;
+    tf->q_written = tf->q_bad = tf->q_blank = tf->q_bytes = 0;
+    tf->ck_is_cur = tf->ck_present && tf->ck_dev == g->ck_dev && tf->ck_ino == g->ck_ino &&
+                    tf->ck_off == g->start_off && tf->ck_line == g->start_line && !g->start_commit;
+    lb_tail_dirty(j, tf);
+}
+
+/* Where a generation that appears at the path starts: its checkpoint when
+ * the checkpoint describes it, else byte 0 (it is new: --from applies only
+ * to files found at start). */
+static void lb_tail_place_new(struct lb_tail *j, struct lb_tfile *tf, struct lb_gen *g)
+{
+    if (tf->ck_present && tf->ck_dev == g->dev && tf->ck_ino == g->ino) {
+        struct lb_ckpt ck = {.present = 1,
+                             .dev = tf->ck_dev,
+                             .ino = tf->ck_ino,
+                             .off = tf->ck_off,
+                             .line = tf->ck_line};
+        memcpy(ck.fp, tf->ck_fp, LB_FP_HEX);
+        char why[256];
+        if (lb_ckpt_trust(&ck, g->s, why, sizeof(why)) && lb_gen_seek(g, ck.off, &j->err) == 0) {
+            g->start_off = ck.off;
+            g->start_line = ck.line;
+            return;
+        }
+        lb_gen_seek(g, 0, &j->err);
+    }
+    g->start_off = g->start_line = 0;
+    g->start_commit = tf->ck_present;
+}
+
+/* Look at the path again and reconcile what we hold with what is there. */
+static int lb_tail_reconcile(struct lb_tail *j, struct lb_tfile *tf)
+{
+    if (!tf->inited)
+        return 0;
+    struct stat st;
+    int at = stat(tf->path, &st) == 0 && S_ISREG(st.st_mode);
+    if (!at) {
+        if (tf->cur != NULL && !tf->moved)
+            lb_tail_set_moved(j, tf, 1, lb_mono());
+        return 0;
+    }
+    if (tf->cur != NULL && lb_gen_same(tf->cur, &st) && !tf->cur->is_copy) {
+        lb_tail_set_moved(j, tf, 0, 0); /* e.g. moved away and back */
+        return 0;
+    }
+    for (struct lb_gen *q = tf->queue; q != NULL; q = q->next)
+        if (lb_gen_same(q, &st))
+            return 0;
+    int fatal;
+    struct lb_gen *g = lb_gen_open(j, tf, tf->path, &fatal);
+    if (g == NULL)
+        return fatal ? LB_EIO : 0;
+    int known = tf->cur != NULL && tf->cur->dev == g->dev && tf->cur->ino == g->ino;
+    for (struct lb_gen *q = tf->queue; q != NULL && !known; q = q->next)
+        known = q->dev == g->dev && q->ino == g->ino;
+    if (known) { /* the name moved between stat and open */
+        lb_gen_free(j, g);
+        return 0;
+    }
+    if (lb_gen_watch(j, g) != 0) {
+        lb_gen_free(j, g);
+        return LB_EIO;
+    }
+    if (tf->cur == NULL) {
+        lb_tail_place_new(j, tf, g);
+        lb_debug("src=%s: following dev=%llu ino=%llu from off=%" PRIu64, tf->src, g->dev, g->ino,
+                 g->start_off);
+        lb_tail_make_current(j, tf, g);
+        return 0;
+    }
+    g->start_off = g->start_line = 0;
+    g->start_commit = 1;
+    struct lb_gen **pp = &tf->queue;
+    while (*pp != NULL)
+        pp = &(*pp)->next;
+    *pp = g;
+    lb_info("src=%s: rotated: a new file dev=%llu ino=%llu is at the path; the old one "
+            "(ino=%llu) is read to its end first",
+            tf->src, g->dev, g->ino, tf->cur->ino);
+    if (!tf->moved)
+        lb_tail_set_moved(j, tf, 1, lb_mono());
+    return 0;
+}
+
+/* The current generation is done (rotated away and quiet, a copy read to its
+ * end, or deleted for good): take its unterminated last line, which nothing
+ * will complete now, commit, and go on with the next generation. */
+static int lb_tail_finish(struct lb_tail *j, struct lb_tfile *tf)
+{
+    struct lb_gen *g = tf->cur;
+    struct lb_line line;
+    int rc;
+    if (lb_source_take_partial(g->s, &line) && (rc = lb_tail_line(j, tf, g, &line)) != LB_T_OK)
+        return rc;
+    if ((rc = lb_tail_commit(j, tf, g)) != LB_T_OK)
+        return rc;
+    lb_info("src=%s: finished %s generation dev=%llu ino=%llu at off=%" PRIu64 " line=%" PRIu64,
+            tf->src, g->is_copy ? "the rotated copy of the" : "the rotated", g->dev, g->ino,
+            tf->ck_off, tf->ck_line);
+    if (!g->is_copy)
+        lb_tail_retire(j, g);
+    struct lb_gen *next = tf->queue;
+    tf->cur = NULL;
+    lb_gen_free(j, g);
+    lb_tail_set_moved(j, tf, 0, 0);
+    if (next == NULL)
+        return LB_T_OK;
+    tf->queue = next->next;
+    next->next = NULL;
+    lb_tail_make_current(j, tf, next);
+    struct stat st;
+    if (!(stat(tf->path, &st) == 0 && lb_gen_same(next, &st)))
+        lb_tail_set_moved(j, tf, 1, lb_mono());
+    return LB_T_MORE;
+}
+
+/* A generation that a rotation left behind (found by lb_rot_find) becomes
+ * current, read from the checkpoint; pending (if any) is queued after it. */
+static int lb_tail_adopt_old(struct lb_tail *j, struct lb_tfile *tf, struct lb_rot_found *fo,
+                             int is_copy, const struct lb_ckpt *ck, struct lb_gen *pending)
+{
+    struct lb_gen *o = lb_gen_new(tf, fo->s, fo->path);
+    fo->s = NULL;
+    if (o == NULL) {
+        lb_error_set(&j->err, LB_ENOMEM, "out of memory");
+        return LB_EIO;
+    }
+    o->is_copy = is_copy;
+    o->ck_dev = ck->dev;
+    o->ck_ino = ck->ino;
+    if (ck->off >= LB_FP_LEN) {
+        memcpy(o->fp_cache, ck->fp, LB_FP_HEX);
+        o->fp_cached = 1;
+    }
+    if (lb_gen_seek(o, ck->off, &j->err) != 0) {
+        lb_warn("src=%s: %s ends before the checkpoint offset %" PRIu64 ": %s", tf->src, fo->path,
+                ck->off, j->err.msg);
+        lb_gen_free(j, o);
+        return 1;
+    }
+    if (lb_gen_watch(j, o) != 0) {
+        lb_gen_free(j, o);
+        return LB_EIO;
+    }
+    o->start_off = ck->off;
+    o->start_line = ck->line;
+    if (pending != NULL) {
+        pending->start_off = pending->start_line = 0;
+        pending->start_commit = 1;
+        pending->next = tf->queue;
+        tf->queue = pending;
+    }
+    lb_tail_make_current(j, tf, o);
+    /* A file that has not changed for --rotate-wait is finished at its end;
+     * a compressed copy or a copy never grows. */
+    double age = lb_real() - fo->mtime;
+    lb_tail_set_moved(j, tf, 1, is_copy || fo->gz ? -1e9 : lb_mono() - (age > 0 ? age : 0));
+    return 0;
+}
+
+/* The file was truncated under us (copytruncate, or `> file`). Everything
+ * complete before the read that noticed it is committed; the bytes past the
+ * checkpoint are looked for in the rotated copy. */
+static int lb_tail_truncated(struct lb_tail *j, struct lb_tfile *tf, uint64_t read_to)
+{
+    struct lb_gen *g = tf->cur;
+    uint64_t seen = g->seen > read_to ? g->seen : read_to;
+    uint64_t past = seen > tf->ck_off ? seen - tf->ck_off : 0;
+    int found = 0;
+    struct lb_rot_found fo;
+    if (tf->ck_is_cur && g->head_n > 0) {
+        struct lb_rot_want w = {0};
+        w.skip = 1;
+        w.skip_dev = g->dev;
+        w.skip_ino = g->ino;
+        w.off = tf->ck_off;
+        w.fp_len = g->head_n;
+        lb_fp_hex(g->head, g->head_n, w.fp);
+        found = lb_rot_find(tf->dir->path, tf->base, &w, j->c->max_line, &fo);
+    }
+    /* The file restarts at byte 0: a new generation of the same inode. */
+    if (lb_gen_seek(g, 0, &j->err) != 0) {
+        lb_error_log("src=%s: %s", tf->src, j->err.msg);
+        if (found)
+            lb_source_close(fo.s);
+        j->fatal = 1;
+        return LB_T_FATAL;
+    }
+    unsigned char head[LB_FP_LEN];
+    size_t head_n = g->head_n;
+    memcpy(head, g->head, head_n);
+    g->head_n = 0;
+    g->fp_cached = 0;
+    g->seen = 0;
+    g->start_off = g->start_line = 0;
+    g->start_commit = 1;
+    tf->ck_is_cur = 0;
+    if (found) {
+        struct lb_ckpt ck = {.present = 1,
+                             .dev = g->ck_dev,
+                             .ino = g->ck_ino,
+                             .off = tf->ck_off,
+                             .line = tf->ck_line};
+        memcpy(ck.fp, tf->ck_fp, LB_FP_HEX);
+        /* The copy becomes current; g (from byte 0) then what was queued. */
+        struct lb_gen *q = tf->queue;
+        tf->cur = NULL;
+        tf->queue = NULL;
+        int rc = lb_tail_adopt_old(j, tf, &fo, 1, &ck, g);
+        if (rc < 0) {
+            lb_error_log("src=%s: %s", tf->src, j->err.msg);
+            j->fatal = 1;
+            return LB_T_FATAL;
+        }
+        if (rc == 0) {
+            /* its identity and first bytes are those of the truncated file */
+            memcpy(tf->cur->head, head, head_n);
+            tf->cur->head_n = head_n;
+            g->next = q;
+            lb_info("src=%s was truncated; reading what followed off=%" PRIu64
+                    " from its rotated copy %s first",
+                    tf->src, tf->ck_off, fo.path);
+            return LB_T_MORE;
+        }
+        tf->queue = q; /* the copy was not usable after all */
+    }
+    if (past > 0) {
+        lb_warn("src=%s was truncated below what was read, and no rotated copy holding its "
+                "bytes past off=%" PRIu64 " was found in %s: at least %" PRIu64
+                " bytes are lost; reading it again from the start",
+                tf->src, tf->ck_off, tf->dir->path, past);
+        lb_metrics_add(j->m, "logbridge_lost_bytes_total", tf->l_src, (double)past);
+    } else {
+        lb_info("src=%s was truncated; reading it again from the start", tf->src);
+    }
+    tf->cur = NULL;
+    lb_tail_make_current(j, tf, g);
+    return LB_T_MORE;
+}
+
+/* ---- reading -------------------------------------------------------------------------- */
+
+static int lb_tail_finish_due(const struct lb_tail *j, const struct lb_tfile *tf)
+{
+    const struct lb_gen *g = tf->cur;
+    return g->is_copy || g->gz || lb_mono() >= tf->last_change + j->o->rotate_wait;
+}
+
+static void lb_tail_lag(struct lb_tail *j, struct lb_tfile *tf)
+{
+    if (tf->cur == NULL)
+        return;
+    uint64_t base = tf->ck_is_cur ? tf->ck_off : 0;
+    double lag = tf->cur->seen > base ? (double)(tf->cur->seen - base) : 0;
+    lb_metrics_set(j->m, "logbridge_lag_bytes", tf->l_src, lag);
+}
+
+/* Read what tf's current generation has, in batches. LB_T_OK: at its end;
+ * LB_T_MORE: more to do (its turn is over); LB_T_BLOCKED: Redis is down. */
+static int lb_tail_service(struct lb_tail *j, struct lb_tfile *tf)
+{
+    struct lb_gen *g = tf->cur;
+    if (g == NULL)
+        return LB_T_OK;
+    int rc;
+    lb_sink_begin(j->sink, tf->src, g->ck_dev, g->ck_ino, tf->prev_id);
+    if (g->start_commit && (rc = lb_tail_commit(j, tf, g)) != LB_T_OK)
+        return rc;
+    for (int fills = 0;; fills++) {
+        struct lb_line line;
+        while (lb_source_next(g->s, &line))
+            if ((rc = lb_tail_line(j, tf, g, &line)) != LB_T_OK)
+                return rc;
+        if (fills == LB_TAIL_TURN_FILLS) {
+            /* its turn is over: settle everything before another route's */
+            rc = lb_tail_commit(j, tf, g);
+            return rc != LB_T_OK ? rc : LB_T_MORE;
+        }
+        /* Send what the last read brought; read on while Redis runs it. */
+        if ((rc = lb_tail_send(j, tf, g, 1)) != LB_T_OK)
+            return rc;
+        long got = lb_source_fill(g->s, &j->err);
+        if (got < 0) {
+            lb_error_log("src=%s: reading %s: %s; it is no longer followed", tf->src, g->where,
+                         j->err.msg);
+            if ((rc = lb_tail_commit(j, tf, g)) != LB_T_OK)
+                return rc;
+            tf->cur = NULL;
+            lb_gen_free(j, g);
+            lb_tail_set_moved(j, tf, 0, 0);
+            if (tf->queue != NULL) {
+                struct lb_gen *next = tf->queue;
+                tf->queue = next->next;
+                next->next = NULL;
+                lb_tail_make_current(j, tf, next);
+                return LB_T_MORE;
+            }
+            return LB_T_OK;
+        }
+        uint64_t pos = (uint64_t)lb_source_raw_pos(g->s);
+        if (got > 0) {
+            if (tf->moved && !g->is_copy && !g->gz)
+                tf->last_change = lb_mono();
+            if (lb_gen_truncated(g)) {
+                if ((rc = lb_tail_commit(j, tf, g)) != LB_T_OK)
+                    return rc;
+                return lb_tail_truncated(j, tf, pos - (uint64_t)got);
+            }
+            continue;
+        }
+        /* At the end of what is there now: wait for what was sent. */
+        if ((rc = lb_tail_commit(j, tf, g)) != LB_T_OK)
+            return rc;
+        if (!g->is_copy && !g->gz) {
+            long long size = lb_source_size(g->s);
+            if (size >= 0 && (uint64_t)size < pos)
+                return lb_tail_truncated(j, tf, pos);
+            if (size >= 0 && (uint64_t)size > g->seen)
+                g->seen = (uint64_t)size;
+        } else if (pos > g->seen) {
+            g->seen = pos;
+        }
+        lb_tail_lag(j, tf);
+        if (tf->moved && lb_tail_finish_due(j, tf))
+            return lb_tail_finish(j, tf);
+        lb_source_shrink(g->s);
+        return LB_T_OK;
+    }
+}
+
+/* ---- start of a route ------------------------------------------------------------------ */
+
+/* Load tf's checkpoint and decide where each generation starts. */
+static int lb_tail_init(struct lb_tail *j, struct lb_tfile *tf)
+{
+    struct lb_ckpt ck;
+    int rc = lb_tail_ckpt_load(j, tf->src, &ck);
+    if (rc == LB_EREDIS) {
+        lb_tail_down(j, NULL);
+        return LB_T_BLOCKED;
+    }
+    if (rc == LB_ECKPT) {
+        lb_warn("src=%s: %s; treating it as absent", tf->src, j->err.msg);
+        memset(&ck, 0, sizeof(ck));
+    } else if (rc != 0) {
+        lb_error_log("src=%s: %s", tf->src, j->err.msg);
+        j->fatal = 1;
+        return LB_T_FATAL;
+    }
+    tf->inited = 1;
+    tf->ck_present = ck.present;
+    tf->ck_dev = ck.dev;
+    tf->ck_ino = ck.ino;
+    tf->ck_off = ck.off;
+    tf->ck_line = ck.line;
+    memcpy(tf->ck_fp, ck.fp, LB_FP_HEX);
+    snprintf(tf->prev_id, sizeof(tf->prev_id), "%s", ck.id);
+
+    int fatal;
+    struct lb_gen *g = lb_gen_open(j, tf, tf->path, &fatal);
+    if (fatal) {
+        lb_error_log("%s", j->err.msg);
+        j->fatal = 1;
+        return LB_T_FATAL;
+    }
+    if (g != NULL && lb_gen_watch(j, g) != 0) {
+        lb_gen_free(j, g);
+        lb_error_log("%s", j->err.msg);
+        j->fatal = 1;
+        return LB_T_FATAL;
+    }
+    if (!ck.present) {
+        if (g == NULL)
+            return LB_T_OK; /* followed when it appears */
+        uint64_t start = 0;
+        if (j->o->from_end && tf->initial) {
+            long long size = lb_source_size(g->s);
+            start = lb_last_line_end(lb_source_fd(g->s), size > 0 ? (uint64_t)size : 0);
+        }
+        if (lb_gen_seek(g, start, &j->err) != 0) {
+            lb_gen_free(j, g);
+            lb_error_log("src=%s: %s", tf->src, j->err.msg);
+            j->fatal = 1;
+            return LB_T_FATAL;
+        }
+        g->start_off = start;
+        /* --from end: the start is recorded at once, so that a restart does
+         * not skip what was written meanwhile. */
+        g->start_commit = start > 0;
+        lb_tail_make_current(j, tf, g);
+        return LB_T_OK;
+    }
+    char why[256];
+    if (g != NULL && g->dev == ck.dev && g->ino == ck.ino) {
+        if (lb_ckpt_trust(&ck, g->s, why, sizeof(why)) && lb_gen_seek(g, ck.off, &j->err) == 0) {
+            g->start_off = ck.off;
+            g->start_line = ck.line;
+            if (ck.off >= LB_FP_LEN) {
+                memcpy(g->fp_cache, ck.fp, LB_FP_HEX);
+                g->fp_cached = 1;
+            }
+            lb_tail_make_current(j, tf, g);
+            return LB_T_OK;
+        }
+        /* Same inode, other content: truncated (copytruncate) while we were
+         * stopped. The bytes past the checkpoint may be in the rotated copy. */
+        struct lb_rot_want w = {0};
+        w.skip = 1;
+        w.skip_dev = g->dev;
+        w.skip_ino = g->ino;
+        w.off = ck.off;
+        w.fp_len = ck.off < LB_FP_LEN ? (size_t)ck.off : LB_FP_LEN;
+        memcpy(w.fp, ck.fp, LB_FP_HEX);
+        struct lb_rot_found fo;
+        if (ck.off > 0 && lb_rot_find(tf->dir->path, tf->base, &w, j->c->max_line, &fo)) {
+            lb_info("src=%s: %s; reading what followed off=%" PRIu64 " from the rotated copy "
+                    "%s first",
+                    tf->src, why, ck.off, fo.path);
+            rc = lb_tail_adopt_old(j, tf, &fo, 1, &ck, g);
+            if (rc == 0)
+                return LB_T_OK;
+            if (rc < 0) {
+                lb_error_log("src=%s: %s", tf->src, j->err.msg);
+                j->fatal = 1;
+                return LB_T_FATAL;
+            }
+            tf->queue = NULL; /* adopt_old did not keep g */
+        }
+        if (ck.off > 0)
+            lb_warn("src=%s: %s (truncated while logbridge was stopped?) and no rotated copy of "
+                    "it was found in %s: whatever followed off=%" PRIu64 " of the old content "
+                    "is lost (byte count unknown); reading the file from the start",
+                    tf->src, why, tf->dir->path, ck.off);
+        lb_gen_seek(g, 0, &j->err);
+        g->start_commit = 1;
+        lb_tail_make_current(j, tf, g);
+        return LB_T_OK;
+    }
+    /* The checkpointed generation is not at the path: rotated (or deleted)
+     * while we were stopped. */
+    struct lb_rot_want w = {0};
+    w.by_inode = 1;
+    w.dev = ck.dev;
+    w.ino = ck.ino;
+    if (g != NULL) {
+        w.skip = 1;
+        w.skip_dev = g->dev;
+        w.skip_ino = g->ino;
+    }
+    w.off = ck.off;
+    w.fp_len = ck.off < LB_FP_LEN ? (size_t)ck.off : LB_FP_LEN;
+    memcpy(w.fp, ck.fp, LB_FP_HEX);
+    struct lb_rot_found fo;
+    if (lb_rot_find(tf->dir->path, tf->base, &w, j->c->max_line, &fo)) {
+        lb_info("src=%s: the checkpointed file (dev=%llu ino=%llu) was rotated while logbridge "
+                "was stopped; reading it from off=%" PRIu64 " in %s first",
+                tf->src, ck.dev, ck.ino, ck.off, fo.path);
+        rc = lb_tail_adopt_old(j, tf, &fo, 0, &ck, g);
+        if (rc == 0)
+            return LB_T_OK;
+        if (rc < 0) {
+            lb_error_log("src=%s: %s", tf->src, j->err.msg);
+            j->fatal = 1;
+            return LB_T_FATAL;
+        }
+    }
+    lb_warn("src=%s: the checkpointed file (dev=%llu ino=%llu) is no longer in %s (deleted, or "
+            "compressed into a form we cannot match?): anything it held past off=%" PRIu64
+            " was not read (byte count unknown)%s",
+            tf->src, ck.dev, ck.ino, tf->dir->path, ck.off,
+            g != NULL ? "; reading the file now at the path from the start" : "");
+    if (g != NULL) {
+        g->start_commit = 1;
+        lb_tail_make_current(j, tf, g);
+    }
+    return LB_T_OK;
+}
+
+/* ---- globs and events --------------------------------------------------------------------- */
+
+static int lb_tail_glob_match(struct lb_tail *j, struct lb_tdir *d, const char *name, int initial)
+{
+    char path[PATH_MAX];
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", strcmp(d->path, "/") ? d->path : "", name) >=
+        sizeof(path))
+        return 0;
+    if (lb_tail_find(j, path) != NULL)
+        return 0;
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || lb_tail_held(j, &st))
+        return 0;
+    struct lb_tfile *tf = lb_tail_add(j, path, NULL, initial);
+    if (tf == NULL) {
+        lb_error_set(&j->err, LB_ENOMEM, "out of memory");
+        return LB_ENOMEM;
+    }
+    if (!initial)
+        lb_info("src=%s: a new file matches the glob; following it", tf->src);
+    j->need_init = 1;
+    return 0;
+}
+
+/* Match the globs of d against what the directory holds now. */
+static int lb_tail_glob_scan(struct lb_tail *j, struct lb_tdir *d, int initial)
+{
+    if (d->nglobs == 0)
+        return 0;
+    struct dirent **names = NULL;
+    int n = scandir(d->path, &names, NULL, alphasort);
+    if (n < 0)
+        return 0;
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        for (size_t k = 0; rc == 0 && k < d->nglobs; k++)
+            if (fnmatch(d->globs[k], names[i]->d_name, FNM_PERIOD) == 0) {
+                rc = lb_tail_glob_match(j, d, names[i]->d_name, initial);
+                break;
+            }
+        free(names[i]);
+    }
+    free(names);
+    return rc;
+}
+
+static void lb_tail_on_event(void *ctx, const struct inotify_event *ev)
+{
+    struct lb_tail *j = ctx;
+    if (ev->mask & IN_Q_OVERFLOW) {
+        lb_warn("the inotify queue overflowed; rescanning every file");
+        j->rescan = 1;
+        return;
+    }
+    enum lb_watch_kind kind;
+    void *obj = lb_watchset_get(j->ws, ev->wd, &kind);
+    if (obj == NULL)
+        return;
+    if (kind == LB_WATCH_FILE) {
+        if (ev->mask & IN_IGNORED) {
+            for (struct lb_gen *g = obj, *n; g != NULL; g = n) {
+                n = g->wd_next;
+                g->wd = -1;
+                g->wd_next = NULL;
+            }
+            lb_watchset_forget(j->ws, ev->wd);
+            return;
+        }
+        for (struct lb_gen *g = obj; g != NULL; g = g->wd_next) {
+            struct lb_tfile *tf = g->tf;
+            if (ev->mask & (IN_ATTRIB | IN_MOVE_SELF | IN_DELETE_SELF)) {
+                if (lb_tail_reconcile(j, tf) != 0) {
+                    lb_error_log("%s", j->err.msg);
+                    j->fatal = 1;
+                }
+                if (g == tf->cur)
+                    lb_tail_dirty(j, tf);
+            }
+            if ((ev->mask & IN_MODIFY) && g == tf->cur) {
+                if (tf->moved)
+                    tf->last_change = lb_mono();
+                lb_tail_dirty(j, tf);
+            }
+        }
+        return;
+    }
+    struct lb_tdir *d = obj;
+    if (ev->mask & IN_IGNORED) {
+        lb_warn("directory %s is gone: its files are no longer followed", d->path);
+        lb_watchset_forget(j->ws, ev->wd);
+        d->wd = -1;
+        return;
+    }
+    if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF)) {
+        lb_warn("directory %s was %s: new files in it are no longer seen", d->path,
+                ev->mask & IN_MOVE_SELF ? "moved" : "deleted");
+        return;
+    }
+    if (ev->len == 0)
+        return;
+    for (struct lb_tfile *tf = d->files; tf != NULL; tf = tf->dir_next) {
+        if (strcmp(tf->base, ev->name) != 0)
+            continue;
+        if (lb_tail_reconcile(j, tf) != 0) {
+            lb_error_log("%s", j->err.msg);
+            j->fatal = 1;
+        }
+        if (tf->cur != NULL)
+            lb_tail_dirty(j, tf);
+    }
+    if (ev->mask & (IN_CREATE | IN_MOVED_TO))
+        for (size_t k = 0; k < d->nglobs; k++)
+            if (fnmatch(d->globs[k], ev->name, FNM_PERIOD) == 0) {
+                if (lb_tail_glob_match(j, d, ev->name, 0) != 0)
+                    j->fatal = 1;
+                break;
+            }
+}
+
+static void lb_tail_rescan(struct lb_tail *j)
+{
+    for (size_t i = 0; i < j->nf; i++) {
+        struct lb_tfile *tf = j->f[i];
+        if (lb_tail_reconcile(j, tf) != 0) {
+            lb_error_log("%s", j->err.msg);
+            j->fatal = 1;
+            return;
+        }
+        if (tf->cur != NULL)
+            lb_tail_dirty(j, tf);
+    }
+    for (struct lb_tdir *d = j->dirs; d != NULL; d = d->next)
+        if (lb_tail_glob_scan(j, d, 0) != 0) {
+            lb_error_log("%s", j->err.msg);
+            j->fatal = 1;
+            return;
+        }
+}
+
+/* ---- Redis state ------------------------------------------------------------------------- */
+
+static double lb_backoff(unsigned attempt)
+{
+    double s = 0.1;
+    for (unsigned i = 0; i < attempt && s < 5.0; i++)
+        s *= 2;
+    return s > 5.0 ? 5.0 : s;
+}
+
+/* After a reconnect: which of the batches in flight landed? The checkpoint
+ * in Redis is where we were, or the end of one of them; what did not land is
+ * read again from the file. */
+static int lb_tail_recover(struct lb_tail *j)
+{
+    struct lb_tfile *tf = j->inflight;
+    if (tf == NULL) {
+        j->nfl = 0;
+        return 0;
+    }
+    struct lb_gen *g = tf->cur;
+    struct lb_ckpt ck;
+    int rc = lb_tail_ckpt_load(j, tf->src, &ck);
+    if (rc != 0)
+        return rc;
+    int match = -2; /* -1: where we were; i: the end of batch i */
+    if (ck.present ? tf->ck_present && ck.dev == tf->ck_dev && ck.ino == tf->ck_ino &&
+                         ck.off == tf->ck_off && ck.line == tf->ck_line
+                   : !tf->ck_present)
+        match = -1;
+    for (int i = 0; i < j->nfl; i++)
+        if (ck.present && ck.dev == g->ck_dev && ck.ino == g->ck_ino && ck.off == j->fl[i].off &&
+            ck.line == j->fl[i].line)
+            match = i;
+    if (match == -2)
+        return lb_error_set(&j->err, LB_ECKPT,
+                            "checkpoint of src=%s moved to off=%" PRIu64
+                            " while batches were in flight: is another logbridge writing it?",
+                            tf->src, ck.off);
+    for (int i = 0; i <= match; i++)
+        lb_tail_landed(j, tf, g, &j->fl[i], i == match ? ck.id : NULL);
+    if (match >= 0)
+        lb_info("src=%s: the batches up to off=%" PRIu64 " had landed", tf->src, ck.off);
+    j->nfl = 0;
+    j->inflight = NULL;
+    /* Forget the rest and read it again from the file. */
+    lb_sink_forget(j->sink);
+    lb_feed_reset(j->feed);
+    tf->q_written = tf->q_bad = tf->q_blank = tf->q_bytes = 0;
+    uint64_t off = tf->ck_is_cur ? tf->ck_off : g->start_off;
+    uint64_t line = tf->ck_is_cur ? tf->ck_line : g->start_line;
+    if (!tf->ck_is_cur)
+        g->start_commit = tf->ck_present || g->start_off > 0;
+    if (lb_gen_rewind(j, g, off) != 0)
+        return lb_error_set(&j->err, LB_EIO, "src=%s: cannot read %s again from off=%" PRIu64,
+                            tf->src, g->where, off);
+    tf->end_off = off;
+    tf->end_line = line;
+    lb_tail_dirty(j, tf);
+    return 0;
+}
+
+static void lb_tail_reconnect(struct lb_tail *j)
+{
+    int rc = lb_redis_connect(j->r, &j->err);
+    if (rc == 0)
+        rc = lb_tail_recover(j);
+    if (rc == 0) {
+        j->up = 1;
+        unsigned long n = lb_redis_reconnects(j->r);
+        if (n > j->reconnects_seen)
+            lb_metrics_add(j->m, "logbridge_redis_reconnects_total", "",
+                           (double)(n - j->reconnects_seen));
+        j->reconnects_seen = n;
+        lb_info("redis at %s is reachable again after %u attempts; reading resumes",
+                lb_redis_addr(j->r), j->attempt + 1);
+        return;
+    }
+    if (rc == LB_EREDIS) {
+        j->attempt++;
+        j->next_try = lb_mono() + lb_backoff(j->attempt);
+        return;
+    }
+    lb_error_log("%s", j->err.msg);
+    j->fatal = 1;
+}
+
+/* ---- the loop ------------------------------------------------------------------------------ */
+
+static void lb_tail_metrics(struct lb_tail *j)
+{
+    for (size_t i = 0; i < j->nf; i++) {
+        struct lb_tfile *tf = j->f[i];
+        if (tf->cur != NULL && !tf->cur->gz) {
+            long long size = lb_source_size(tf->cur->s);
+            if (size >= 0 && (uint64_t)size > tf->cur->seen)
+                tf->cur->seen = (uint64_t)size;
+            lb_tail_lag(j, tf);
+        }
+    }
+    struct lb_error e;
+    if (lb_metrics_write(j->m, &e) != 0)
+        lb_warn("%s", e.msg);
+    j->metrics_next = lb_mono() + 5.0;
+}
+
+/* Arm the timerfd for the earliest thing due; disarm it when nothing is. */
+static void lb_tail_arm(struct lb_tail *j)
+{
+    double due = INFINITY;
+    if (!j->up)
+        due = j->next_try;
+    if (j->own_metrics && j->metrics_next < due)
+        due = j->metrics_next;
+    if (j->nmoved > 0 && !j->o->once)
+        for (size_t i = 0; i < j->nf; i++) {
+            struct lb_tfile *tf = j->f[i];
+            if (tf->moved && tf->cur != NULL && !tf->dirty &&
+                tf->last_change + j->o->rotate_wait < due)
+                due = tf->last_change + j->o->rotate_wait;
+        }
+    if (due == j->armed)
+        return;
+    struct itimerspec its;
+    memset(&its, 0, sizeof(its));
+    if (due != INFINITY) {
+        if (due < 1e-3)
+            due = 1e-3;
+        its.it_value.tv_sec = (time_t)due;
+        its.it_value.tv_nsec = (long)((due - (double)(time_t)due) * 1e9);
+        if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
+            its.it_value.tv_nsec = 1;
+    }
+    timerfd_settime(j->tfd, TFD_TIMER_ABSTIME, &its, NULL);
+    j->armed = due;
+}
+
+/* What is due now: expired rotate-waits make their routes dirty. */
+static void lb_tail_due(struct lb_tail *j)
+{
+    double now = lb_mono();
+    if (!j->up && now >= j->next_try)
+        lb_tail_reconnect(j);
+    if (j->own_metrics && now >= j->metrics_next)
+        lb_tail_metrics(j);
+    if (j->nmoved > 0 && !j->o->once)
+        for (size_t i = 0; i < j->nf; i++) {
+            struct lb_tfile *tf = j->f[i];
+            if (tf->moved && tf->cur != NULL && now >= tf->last_change + j->o->rotate_wait)
+                lb_tail_dirty(j, tf);
+        }
+}
+
+static void lb_tail_work(struct lb_tail *j)
+{
+    if (j->rescan) {
+        j->rescan = 0;
+        lb_tail_rescan(j);
+    }
+    if (j->need_init) {
+        for (size_t i = 0; i < j->nf && j->up && !j->fatal; i++)
+            if (!j->f[i]->inited && lb_tail_init(j, j->f[i]) != LB_T_OK)
+                return;
+        j->need_init = 0;
+    }
+    for (int n = 0; n < LB_TAIL_TURN_FILES && j->up && !j->fatal && j->dhead != NULL; n++) {
+        struct lb_tfile *tf = lb_tail_pop_dirty(j);
+        int rc = lb_tail_service(j, tf);
+        if (rc == LB_T_OK) {
+            tf->dirty = 0;
+        } else if (rc == LB_T_MORE) {
+            tf->dirty = 0;
+            lb_tail_dirty(j, tf);
+        } else if (rc == LB_T_BLOCKED) {
+            lb_tail_push_front(j, tf);
+            return;
+        } else {
+            tf->dirty = 0;
+            return;
+        }
+    }
+}
+
+static int lb_tail_events(struct lb_tail *j, int timeout_ms)
+{
+    struct epoll_event evs[8];
+    int n = epoll_wait(j->ep, evs, 8, timeout_ms);
+    if (n < 0)
+        return errno == EINTR ? 0 : -1;
+    for (int i = 0; i < n; i++) {
+        switch (evs[i].data.u32) {
+        case LB_EV_INOTIFY:
+            if (lb_watchset_drain(j->ws, lb_tail_on_event, j, &j->err) != 0) {
+                lb_error_log("%s", j->err.msg);
+                j->fatal = 1;
+            }
+            break;
+        case LB_EV_SIGNAL: {
+            struct signalfd_siginfo si;
+            while (read(j->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+                if (si.ssi_signo == SIGHUP) {
+                    if (lb_log_reopen() != 0)
+                        lb_warn("cannot reopen the log file: %s", strerror(errno));
+                } else {
+                    j->stop = 1;
+                }
+            }
+            break;
+        }
+        case LB_EV_TIMER: {
+            uint64_t x;
+            if (read(j->tfd, &x, sizeof(x)) < 0 && errno != EAGAIN)
+                lb_debug("timerfd: %s", strerror(errno));
+            j->armed = -1; /* fired (or about to): re-arm */
+            break;
+        }
+        case LB_EV_STOP:
+            /* The run's eventfd is shared with its other jobs: not read. */
+            j->stop = 1;
+            break;
+        }
+    }
+    return 0;
+}
+
+static int lb_tail_loop(struct lb_tail *j)
+{
+    for (;;) {
+        if (j->env->stop != NULL && *j->env->stop)
+            j->stop = 1;
+        if (j->fatal || j->stop)
+            break;
+        if (j->up)
+            lb_tail_work(j);
+        if (j->fatal || j->stop)
+            break;
+        if (j->o->once && j->up && j->dhead == NULL && !j->need_init && !j->rescan)
+            break;
+        lb_tail_arm(j);
+        int busy = j->up && (j->dhead != NULL || j->need_init || j->rescan);
+        if (lb_tail_events(j, busy ? 0 : -1) != 0) {
+            lb_error_log("epoll_wait: %s", strerror(errno));
+            j->fatal = 1;
+            break;
+        }
+        lb_tail_due(j);
+    }
+    if (!j->up && j->inflight != NULL && !j->fatal)
+        lb_warn("stopping while redis at %s is unreachable: src=%s is committed up to off=%" PRIu64
+                "; the rest is read again on the next start",
+                lb_redis_addr(j->r), j->inflight->src, j->inflight->ck_off);
+    return j->fatal ? LB_EXIT_RUNTIME : LB_EXIT_OK;
+}
+
+/* ---- setup ---------------------------------------------------------------------------------- */
+
+static int lb_tail_epoll_add(struct lb_tail *j, int fd, uint32_t tag)
+{
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.events = EPOLLIN;
+    ev.data.u32 = tag;
+    return epoll_ctl(j->ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
+/* Routes from the PATHs and GLOBs; directories to watch. */
+static int lb_tail_routes(struct lb_tail *j)
+{
+    const struct lb_tail_opts *o = j->o;
+    for (int i = 0; i < o->npaths; i++) {
+        char abs[PATH_MAX];
+        if (lb_abs_path(o->paths[i], abs, sizeof(abs)) != 0)
+            return lb_error_set(&j->err, LB_EIO, "%s: path too long", o->paths[i]);
+        char *slash = strrchr(abs, '/');
+        const char *base = slash + 1;
+        if (*base == '\0')
+            return lb_error_set(&j->err, LB_EIO, "%s: not a file name", o->paths[i]);
+        if (lb_has_glob(base)) {
+            char dir[PATH_MAX];
+            size_t dn = slash == abs ? 1 : (size_t)(slash - abs);
+            snprintf(dir, sizeof(dir), "%.*s", (int)dn, abs);
+            struct lb_tdir *d = lb_tail_dir(j, dir);
+            char **g = d ? realloc(d->globs, (d->nglobs + 1) * sizeof(*g)) : NULL;
+            if (g == NULL)
+                return lb_error_set(&j->err, LB_ENOMEM, "out of memory");
+            d->globs = g;
+            if ((d->globs[d->nglobs] = strdup(base)) == NULL)
+                return lb_error_set(&j->err, LB_ENOMEM, "out of memory");
+            d->nglobs++;
+        } else if (lb_tail_add(j, abs, o->name, 1) == NULL) {
+            return lb_error_set(&j->err, LB_ENOMEM, "out of memory");
+        }
+    }
+    if (j->ws != NULL) {
+        size_t ndirs = 0;
+        for (struct lb_tdir *d = j->dirs; d != NULL; d = d->next)
+            ndirs++;
+        for (struct lb_tdir *d = j->dirs; d != NULL; d = d->next) {
+            int wd;
+            int rc = lb_watchset_add(j->ws, d->path, LB_DIR_MASK, LB_WATCH_DIR, d, ndirs + j->nf,
+                                     &wd, &j->err);
+            if (rc < 0)
+                return rc;
+            if (rc == 1) {
+                /* the same directory under another name: its twin gets the events */
+                lb_warn("%s is the same directory as another one followed; use one name for it",
+                        d->path);
+                continue;
+            }
+            d->wd = wd;
+        }
+    }
+    for (struct lb_tdir *d = j->dirs; d != NULL; d = d->next)
+        if (lb_tail_glob_scan(j, d, 1) != 0)
+            return LB_ENOMEM;
+    j->need_init = 1;
+    return 0;
+}
+
+static void lb_tail_raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static void lb_tail_free(struct lb_tail *j)
+{
+    for (size_t i = 0; i < j->nf; i++)
+        lb_tfile_free(j, j->f[i]);
+    free(j->f);
+    while (j->dirs != NULL) {
+        struct lb_tdir *d = j->dirs;
+        j->dirs = d->next;
+        for (size_t k = 0; k < d->nglobs; k++)
+            free(d->globs[k]);
+        free(d->globs);
+        free(d->path);
+        free(d);
+    }
+    free(j->retired);
+    lb_watchset_destroy(j->ws);
+    if (j->ep >= 0)
+        close(j->ep);
+    if (j->sfd >= 0)
+        close(j->sfd);
+    if (j->tfd >= 0)
+        close(j->tfd);
+    lb_sink_destroy(j->sink);
+    lb_feed_destroy(j->feed);
+    lb_redis_destroy(j->r);
+    if (j->own_metrics)
+        lb_metrics_destroy(j->m);
+}
+
+int lb_tail_run(const struct lb_tail_opts *o, const struct lb_common *c,
+                const struct lb_job_env *env)
+{
+    struct lb_tail j;
+    memset(&j, 0, sizeof(j));
+    j.o = o;
+    j.c = c;
+    j.env = env;
+    j.ep = j.sfd = j.tfd = -1;
+    j.armed = INFINITY;
+    int rc = LB_EXIT_RUNTIME;
+    lb_tail_raise_nofile();
+
+    struct lb_redis_cfg cfg;
+    if (lb_redis_url_parse(c->redis_url, &cfg, &j.err) != 0) {
+        lb_error_log("--redis: %s", j.err.msg);
+        return LB_EXIT_USAGE;
+    }
+    struct lb_sink_opts so = {
+        .stream = o->stream,
+        .provenance = c->provenance,
+        .json_encoding = c->json_encoding,
+        .json_field = c->json_field,
+        .maxlen = o->maxlen,
+        .trim_ignore_groups = o->trim_ignore_groups,
+        .batch_max = (size_t)o->batch,
+    };
+    j.r = lb_redis_create(&cfg);
+    j.sink = lb_sink_create(&so, &j.err);
+    j.feed = lb_feed_create(c->jsonl, c->json_encoding, c->max_line + 1 + 256 * 1024, &j.err);
+    if (env->metrics != NULL) {
+        j.m = env->metrics;
+    } else {
+        j.m = lb_metrics_create(c->metrics_file);
+        j.own_metrics = c->metrics_file != NULL;
+        if (j.m != NULL && !j.own_metrics) {
+            lb_metrics_destroy(j.m);
+            j.m = NULL;
+        }
+    }
+    j.metrics_next = lb_mono() + 5.0;
+    lb_metrics_labels(j.l_stream, sizeof(j.l_stream), "stream", o->stream, NULL);
+    if (j.r == NULL || j.sink == NULL || j.feed == NULL || (c->metrics_file && j.m == NULL)) {
+        lb_error_log("out of memory");
+        goto done;
+    }
+
+    j.ep = epoll_create1(EPOLL_CLOEXEC);
+    j.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (j.ep < 0 || j.tfd < 0 || lb_tail_epoll_add(&j, j.tfd, LB_EV_TIMER) != 0) {
+        lb_error_log("epoll/timerfd: %s", strerror(errno));
+        goto done;
+    }
+    if (env->stop_fd >= 0) {
+        if (lb_tail_epoll_add(&j, env->stop_fd, LB_EV_STOP) != 0) {
+            lb_error_log("epoll: %s", strerror(errno));
+            goto done;
+        }
+    } else {
+        /* Standalone: signals arrive through the loop, never mid-write. */
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGINT);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGHUP);
+        sigprocmask(SIG_BLOCK, &set, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        j.sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+        if (j.sfd < 0 || lb_tail_epoll_add(&j, j.sfd, LB_EV_SIGNAL) != 0) {
+            lb_error_log("signalfd: %s", strerror(errno));
+            goto done;
+        }
+    }
+    if (!o->once) {
+        j.ws = lb_watchset_create(&j.err);
+        if (j.ws == NULL || lb_tail_epoll_add(&j, lb_watchset_fd(j.ws), LB_EV_INOTIFY) != 0) {
+            lb_error_log("%s", j.ws == NULL ? j.err.msg : strerror(errno));
+            goto done;
+        }
+    }
+    if (lb_tail_routes(&j) != 0) {
+        lb_error_log("%s", j.err.msg);
+        goto done;
+    }
+    int crc = lb_redis_connect(j.r, &j.err);
+    if (crc == 0) {
+        j.up = 1;
+    } else if (crc == LB_EREDIS) {
+        lb_tail_down(&j, NULL);
+    } else {
+        lb_error_log("%s", j.err.msg);
+        goto done;
+    }
+    lb_info("tail: following %zu file(s) into stream=%s%s", j.nf, o->stream,
+            o->once ? " (once)" : "");
+    rc = lb_tail_loop(&j);
+done:
+    if (j.own_metrics && j.m != NULL) {
+        lb_tail_metrics(&j);
+    }
+    lb_tail_free(&j);
+    return rc;
+}
+
+/* ---- options --------------------------------------------------------------------------------- */
+
+enum {
+    LB_TAIL_STREAM = LB_OPT_FIRST_JOB,
+    LB_TAIL_FROM,
+    LB_TAIL_BATCH,
+    LB_TAIL_MAXLEN,
+    LB_TAIL_TRIM_IGNORE,
+    LB_TAIL_ROTATE_WAIT,
+    LB_TAIL_NAME,
+    LB_TAIL_ONCE
+};
+
+static const struct option lb_tail_longopts[] = {
+    LB_COMMON_LONGOPTS,
+    {"stream", required_argument, NULL, LB_TAIL_STREAM},
+    {"from", required_argument, NULL, LB_TAIL_FROM},
+    {"batch", required_argument, NULL, LB_TAIL_BATCH},
+    {"maxlen", required_argument, NULL, LB_TAIL_MAXLEN},
+    {"trim-ignore-groups", no_argument, NULL, LB_TAIL_TRIM_IGNORE},
+    {"rotate-wait", required_argument, NULL, LB_TAIL_ROTATE_WAIT},
+    {"name", required_argument, NULL, LB_TAIL_NAME},
+    {"once", no_argument, NULL, LB_TAIL_ONCE},
+    {NULL, 0, NULL, 0},
+};
+
+static const char lb_tail_usage[] =
+    "Usage: logbridge tail --stream S [options] PATH|GLOB...\n"
+    "Follow live files (inotify) and append each line to stream S, exactly once,\n"
+    "across restarts, rotation (rename, copytruncate, delete) and Redis outages.\n"
+    "A GLOB (wildcards in the file name only, e.g. '/var/log/app/*.log') also\n"
+    "picks up files created later.\n"
+    "\n"
+    "  --stream S           target stream, or a template such as 'events:%{type}'\n"
+    "  --from start|end     where a file without a checkpoint starts (default start)\n"
+    "  --batch N            most lines per atomic batch (default 1000)\n"
+    "  --maxlen N           trim the stream to about N entries, never dropping\n"
+    "                       entries a consumer group has not read and acknowledged\n"
+    "  --trim-ignore-groups trim to --maxlen even past unread entries\n"
+    "  --rotate-wait SEC    keep reading a rotated-away file for SEC s after its\n"
+    "                       last change (default 5)\n"
+    "  --name NAME          src name instead of the absolute path (one PATH only)\n"
+    "  --once               read what is there now, commit, exit\n"
+    "\n" LB_COMMON_HELP;
+
+int lb_tail_opts_parse(struct lb_tail_opts *o, int argc, char **argv, const struct lb_cli *cli)
+{
+    memset(o, 0, sizeof(*o));
+    lb_common_defaults(&o->c);
+    o->batch = LB_TAIL_DEFAULT_BATCH;
+    o->rotate_wait = LB_TAIL_DEFAULT_ROTATE_WAIT;
+    optind = 1;
+    int id;
+    long long v;
+    while ((id = lb_getopt(argc, argv, lb_tail_longopts, cli)) != -1) {
+        int h = lb_common_option(&o->c, id, optarg, cli);
+        if (h < 0)
+            return LB_EXIT_USAGE;
+        if (h > 0)
+            continue;
+        switch (id) {
+        case LB_OPT_HELP:
+            fputs(lb_tail_usage, stdout);
+            return -1;
+        case LB_OPT_VERSION:
+            printf("logbridge %s\n", LB_VERSION);
+            return -1;
+        case LB_TAIL_STREAM:
+            if (*optarg == '\0')
+                return lb_cli_error(cli, "stream", "expected a stream name");
+            o->stream = optarg;
+            break;
+        case LB_TAIL_FROM:
+            if (strcmp(optarg, "start") == 0)
+                o->from_end = 0;
+            else if (strcmp(optarg, "end") == 0)
+                o->from_end = 1;
+            else
+                return lb_cli_error(cli, "from", "expected start or end, got '%s'", optarg);
+            break;
+        case LB_TAIL_BATCH:
+            if (lb_parse_ll(optarg, 1, 100000, &v) != 0)
+                return lb_cli_error(cli, "batch", "expected a number from 1 to 100000, got '%s'",
+                                    optarg);
+            o->batch = v;
+            break;
+        case LB_TAIL_MAXLEN:
+            if (lb_parse_ll(optarg, 1, LLONG_MAX, &v) != 0)
+                return lb_cli_error(cli, "maxlen", "expected a positive integer, got '%s'", optarg);
+            o->maxlen = v;
+            break;
+        case LB_TAIL_TRIM_IGNORE:
+            o->trim_ignore_groups = 1;
+            break;
+        case LB_TAIL_ROTATE_WAIT:
+            if (lb_parse_double(optarg, 0, 86400, &o->rotate_wait) != 0)
+                return lb_cli_error(cli, "rotate-wait",
+                                    "expected seconds from 0 to 86400, got '%s'", optarg);
+            break;
+        case LB_TAIL_NAME:
+            if (*optarg == '\0')
+                return lb_cli_error(cli, "name", "expected a name");
+            o->name = optarg;
+            break;
+        case LB_TAIL_ONCE:
+            o->once = 1;
+            break;
+        default:
+            if (cli->prefix == NULL)
+                fprintf(stderr, "Try 'logbridge tail --help'.\n");
+            return LB_EXIT_USAGE;
+        }
+    }
+    if (o->stream == NULL)
+        return lb_cli_error(cli, "stream", "is required");
+    o->paths = argv + optind;
+    o->npaths = argc - optind;
+    const char *paths_opt = cli->prefix != NULL ? "paths" : NULL;
+    if (o->npaths == 0)
+        return lb_cli_error(cli, paths_opt, "expected at least one PATH or GLOB");
+    for (int i = 0; i < o->npaths; i++) {
+        const char *p = o->paths[i];
+        const char *slash = strrchr(p, '/');
+        if (*p == '\0' || (slash != NULL && slash[1] == '\0'))
+            return lb_cli_error(cli, paths_opt, "'%s' is not a file name", p);
+        if (slash != NULL && strpbrk(p, "*?[") != NULL && strpbrk(p, "*?[") < slash)
+            return lb_cli_error(cli, paths_opt,
+                                "'%s': wildcards are supported in the file name only, not in "
+                                "directories",
+                                p);
+    }
+    if (o->name != NULL && (o->npaths > 1 || lb_has_glob(o->paths[0])))
+        return lb_cli_error(cli, "name", "applies to a single file (one PATH, not a GLOB)");
+    return 0;
+}
+
+int lb_cmd_tail(int argc, char **argv)
+{
+    struct lb_tail_opts o;
+    struct lb_cli cli = {"tail", NULL};
+    int rc = lb_tail_opts_parse(&o, argc, argv, &cli);
+    if (rc != 0)
+        return rc < 0 ? LB_EXIT_OK : rc;
+    if ((rc = lb_common_start(&o.c, &cli)) != 0)
+        return rc;
+    struct lb_job_env env = {.stop_fd = -1, .stop = NULL, .hup = NULL, .metrics = NULL};
+    rc = lb_tail_run(&o, &o.c, &env);
+    lb_log_close();
+    return rc;
+}

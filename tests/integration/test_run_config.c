@@ -1,0 +1,224 @@
+/*
+ * test_run_config.c - `run` and `check-config` refuse a bad config with exit
+ * 2 and a message naming the config path, before anything starts (no Redis
+ * is needed to be refused); a good config is "config OK".
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "lbtest.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct fx {
+    char dir[256];
+    char cfg[320];
+};
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    if (f == NULL || lbt_mkdtemp(f->dir, sizeof(f->dir)) != 0)
+        return -1;
+    snprintf(f->cfg, sizeof(f->cfg), "%s/app.json", f->dir);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    lbt_rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+static char out[65536], err[65536];
+
+/* Run `cmd --config FILE` with text as the config. Returns the exit code. */
+static int with_config(struct fx *f, const char *cmd, const char *text)
+{
+    assert_int_equal(lbt_write_file(f->cfg, text, strlen(text)), 0);
+    const char *args[] = {cmd, "--config", f->cfg, NULL};
+    return lbt_run(args, out, sizeof(out), err, sizeof(err), NULL, 0);
+}
+
+/* Both commands refuse text with exit 2, one line on stderr naming the
+ * config file and containing want, nothing on stdout. */
+static void refused(struct fx *f, const char *text, const char *want)
+{
+    static const char *const cmds[] = {"check-config", "run"};
+    for (int i = 0; i < 2; i++) {
+        int rc = with_config(f, cmds[i], text);
+        if (rc != 2)
+            fail_msg("%s exited %d (want 2) for:\n%s\nstderr: %s", cmds[i], rc, text, err);
+        if (strstr(err, want) == NULL)
+            fail_msg("%s: stderr lacks '%s':\n%s", cmds[i], want, err);
+        if (strstr(err, f->cfg) == NULL)
+            fail_msg("%s: stderr does not name the config file:\n%s", cmds[i], err);
+        const char *nl = strchr(err, '\n');
+        if (nl == NULL || nl[1] != '\0')
+            fail_msg("%s: expected one line on stderr:\n%s", cmds[i], err);
+        assert_string_equal(out, "");
+    }
+}
+
+/* A Redis that is not there: a config error must not wait for it. */
+#define NOREDIS "\"redis\": \"unix:///nonexistent/lbtest-redis.sock\""
+
+static void run_config_unknown_key_names_its_path(void **state)
+{
+    struct fx *f = *state;
+    refused(f,
+            "{" NOREDIS ",\n \"tail\": [{\"paths\": [\"/tmp/a.log\"], \"stream\": \"S\"},\n"
+            "          {\"pathz\": [\"/tmp/b.log\"], \"stream\": \"S\"}]}\n",
+            "tail[1].pathz: unknown key");
+    refused(f, "{" NOREDIS ", \"mirrors\": []}\n", "mirrors: unknown key");
+}
+
+static void run_config_wrong_type_names_its_path(void **state)
+{
+    struct fx *f = *state;
+    refused(f,
+            "{" NOREDIS ", \"tail\": [{\"paths\": [\"/tmp/a.log\"], \"stream\": \"S\", "
+            "\"maxlen\": true}]}",
+            "tail[0].maxlen: expected a number");
+    refused(f, "{" NOREDIS ", \"tail\": [{\"paths\": \"/tmp/a.log\", \"stream\": \"S\"}]}",
+            "tail[0].paths: expected a non-empty array");
+    refused(f,
+            "{" NOREDIS ", \"mirror\": [{\"stream\": \"S\", \"file\": \"/tmp/m\", \"once\": "
+            "\"no\"}]}",
+            "mirror[0].once: expected true or false");
+}
+
+/* Values are judged by the jobs' own option parsers, named as config keys */
+static void run_config_bad_value_names_its_path(void **state)
+{
+    struct fx *f = *state;
+    refused(f,
+            "{" NOREDIS ", \"tail\": [{\"paths\": [\"/tmp/a.log\"], \"stream\": \"S\", "
+            "\"maxlen\": 0}]}",
+            "tail[0].maxlen: expected a positive integer");
+    refused(f,
+            "{" NOREDIS ", \"tail\": [{\"paths\": [\"/tmp/a.log\"], \"stream\": \"S\"},\n"
+            "  {\"paths\": [\"/tmp/b.log\"], \"stream\": \"S\", \"rotate_wait\": -1}]}",
+            "tail[1].rotate_wait:");
+    refused(f,
+            "{" NOREDIS ", \"mirror\": [{\"stream\": \"S\", \"file\": \"/tmp/m\", \"fsync\": "
+            "\"sometimes\"}]}",
+            "mirror[0].fsync:");
+    refused(f,
+            "{" NOREDIS ", \"tail\": [{\"paths\": [\"/tmp/a.log\"], \"stream\": \"S\", "
+            "\"from\": \"middle\"}]}",
+            "tail[0].from:");
+    refused(f, "{\"redis\": \"http://x\", \"mirror\": [{\"stream\": \"S\", \"file\": \"/m\"}]}",
+            "redis:");
+    refused(f,
+            "{" NOREDIS ", \"log_level\": \"loud\", \"mirror\": [{\"stream\": \"S\", \"file\": "
+            "\"/m\"}]}",
+            "log_level: expected error, warn, info or debug");
+}
+
+static void run_config_missing_stream_names_its_path(void **state)
+{
+    struct fx *f = *state;
+    refused(f, "{" NOREDIS ", \"tail\": [{\"paths\": [\"/tmp/a.log\"]}]}",
+            "tail[0].stream: is required");
+    refused(f, "{" NOREDIS ", \"mirror\": [{\"file\": \"/tmp/m\"}]}",
+            "mirror[0].stream: is required");
+    refused(f, "{" NOREDIS "}", "no jobs");
+}
+
+static void run_config_invalid_json_names_its_line(void **state)
+{
+    struct fx *f = *state;
+    refused(f,
+            "{\n  " NOREDIS ",\n  \"tail\": [\n    {\"paths\": [\"/tmp/a.log\"] \"stream\": "
+            "\"S\"}\n  ]\n}\n",
+            "line 4: invalid JSON");
+    refused(f, "{\n  \"tail\": [\n", "line 3: invalid JSON");
+    refused(f, "", "line 1: invalid JSON");
+}
+
+static void run_config_unreadable_file_is_exit_2(void **state)
+{
+    struct fx *f = *state;
+    char path[400];
+    snprintf(path, sizeof(path), "%s/none.json", f->dir);
+    const char *args[] = {"run", "--config", path, NULL};
+    assert_int_equal(lbt_run(args, out, sizeof(out), err, sizeof(err), NULL, 0), 2);
+    assert_non_null(strstr(err, path));
+    const char *a2[] = {"run", NULL};
+    assert_int_equal(lbt_run(a2, out, sizeof(out), err, sizeof(err), NULL, 0), 2);
+    assert_non_null(strstr(err, "--config"));
+    const char *a3[] = {"run", "--config", path, "extra", NULL};
+    assert_int_equal(lbt_run(a3, out, sizeof(out), err, sizeof(err), NULL, 0), 2);
+    const char *a4[] = {"check-config", "--bogus", NULL};
+    assert_int_equal(lbt_run(a4, out, sizeof(out), err, sizeof(err), NULL, 0), 2);
+    const char *a5[] = {"run", "--help", NULL};
+    assert_int_equal(lbt_run(a5, out, sizeof(out), err, sizeof(err), NULL, 0), 0);
+    assert_non_null(strstr(out, "--config FILE"));
+}
+
+static void run_config_unwritable_log_file_is_exit_2(void **state)
+{
+    struct fx *f = *state;
+    char text[1024];
+    snprintf(text, sizeof(text),
+             "{" NOREDIS ", \"log_file\": \"%s/no/such/dir/x.log\",\n"
+             " \"mirror\": [{\"stream\": \"S\", \"file\": \"%s/m.log\"}]}\n",
+             f->dir, f->dir);
+    assert_int_equal(with_config(f, "run", text), 2);
+    assert_non_null(strstr(err, "log_file: "));
+    assert_non_null(strstr(err, "no/such/dir/x.log"));
+}
+
+static void run_check_config_accepts_a_good_config(void **state)
+{
+    struct fx *f = *state;
+    int rc = with_config(
+        f, "check-config",
+        "{" NOREDIS ", \"metrics_file\": \"/tmp/m.prom\", \"log_format\": \"json\",\n"
+        " \"tail\": [{\"paths\": [\"/var/log/a.log\", \"/var/log/b-*.log\"], \"stream\": \"S\",\n"
+        "            \"maxlen\": 100000, \"rotate_wait\": 2.5, \"trim_ignore_groups\": true},\n"
+        "          {\"paths\": [\"/var/log/c.log\"], \"stream\": \"{x}:%{type}\", \"name\": "
+        "\"c\", \"once\": false}],\n"
+        " \"mirror\": [{\"stream\": \"S\", \"file\": \"/srv/legacy.log\", \"from\": 0,\n"
+        "              \"exclude_src\": [\"/var/log/a.log\"], \"fsync\": \"always\"}]}\n");
+    if (rc != 0)
+        fail_msg("check-config exited %d: %s", rc, err);
+    assert_string_equal(out, "config OK: 2 tail, 1 mirror jobs\n");
+    /* the shipped examples are valid too */
+    static const char *const examples[] = {
+        "contrib/config/phase1-tail-parity.json",
+        "contrib/config/phase2-mirror.json",
+        "contrib/config/phase3-cutover.json",
+    };
+    for (size_t i = 0; i < sizeof(examples) / sizeof(examples[0]); i++) {
+        const char *args[] = {"check-config", "--config", examples[i], NULL};
+        rc = lbt_run(args, out, sizeof(out), err, sizeof(err), NULL, 0);
+        if (rc != 0)
+            fail_msg("%s: exit %d: %s", examples[i], rc, err);
+        assert_non_null(strstr(out, "config OK"));
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(run_config_unknown_key_names_its_path, setup, teardown),
+        cmocka_unit_test_setup_teardown(run_config_wrong_type_names_its_path, setup, teardown),
+        cmocka_unit_test_setup_teardown(run_config_bad_value_names_its_path, setup, teardown),
+        cmocka_unit_test_setup_teardown(run_config_missing_stream_names_its_path, setup, teardown),
+        cmocka_unit_test_setup_teardown(run_config_invalid_json_names_its_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(run_config_unreadable_file_is_exit_2, setup, teardown),
+        cmocka_unit_test_setup_teardown(run_config_unwritable_log_file_is_exit_2, setup, teardown),
+        cmocka_unit_test_setup_teardown(run_check_config_accepts_a_good_config, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,213 @@
+/*
+ * test_tail_rotate.c - `logbridge tail` across rotations done under a writer
+ * that never stops (DESIGN.md section 4.4): rename + create with writes going
+ * on to the old descriptor (late writers) and to the new file, and
+ * copytruncate. At least 20k lines cross the rotations; afterwards every line
+ * is in the stream exactly once, in order within its generation (and overall
+ * for copytruncate, where generations follow each other).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "lbtest.h"
+#include "tail_util.h"
+
+struct t {
+    struct lbt_redis r;
+    redisContext *c;
+    char dir[256];
+    char path[512], log[512];
+    pid_t pid, writer;
+    long lines;    /* written in all */
+    int rotations; /* how many */
+    int late;      /* lines after a rename that go to the old descriptor (every other one) */
+    int per_ms;    /* pace: lines per millisecond */
+};
+
+static int setup(void **state)
+{
+    struct t *t = calloc(1, sizeof(*t));
+    if (t == NULL || lbt_redis_start(&t->r, 0) != 0 || lbt_mkdtemp(t->dir, sizeof(t->dir)) != 0)
+        return -1;
+    t->c = lbt_connect(&t->r);
+    if (t->c == NULL)
+        return -1;
+    snprintf(t->path, sizeof(t->path), "%s/app.log", t->dir);
+    snprintf(t->log, sizeof(t->log), "%s/logbridge.log", t->dir);
+    *state = t;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct t *t = *state;
+    if (t == NULL)
+        return 0;
+    int bad = 0;
+    if (t->writer > 0) {
+        kill(t->writer, SIGKILL);
+        lbt_wait(t->writer);
+    }
+    if (t->pid > 0) {
+        kill(t->pid, SIGKILL);
+        lbt_wait(t->pid);
+    }
+    bad = tu_log_sane(t->log);
+    if (t->c)
+        redisFree(t->c);
+    lbt_redis_stop(&t->r, 1);
+    lbt_rmdir(t->dir);
+    free(t);
+    return bad;
+}
+
+/* Writes lines 1..lines-1; rotates by rename at even intervals. After each
+ * rename the next `late` lines alternate between the old descriptor (a late
+ * writer, tagged with the old generation) and the new file. */
+static int writer_rename(void *ctx)
+{
+    struct t *t = ctx;
+    int fd = open(t->path, O_WRONLY | O_CREAT | O_APPEND, 0644), oldfd = -1;
+    if (fd < 0)
+        return 1;
+    long every = t->lines / (t->rotations + 1);
+    int gen = 0, late = 0;
+    char buf[256];
+    for (long i = 1; i < t->lines; i++) {
+        if (i > 0 && i % every == 0 && gen < t->rotations) {
+            char rot[600];
+            snprintf(rot, sizeof(rot), "%s.%d", t->path, gen + 1);
+            if (rename(t->path, rot) != 0)
+                return 2;
+            if (oldfd >= 0)
+                close(oldfd);
+            oldfd = fd;
+            fd = open(t->path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+            if (fd < 0)
+                return 3;
+            gen++;
+            late = t->late;
+        }
+        int to_old = late > 0 && (late-- % 2) == 0;
+        size_t n = tu_line(buf, sizeof(buf), to_old ? gen - 1 : gen, i, (int)(i % 37));
+        if (tu_write_all(to_old ? oldfd : fd, buf, n) != 0)
+            return 4;
+        if (i % t->per_ms == 0)
+            lbt_sleep_ms(1);
+    }
+    close(fd);
+    if (oldfd >= 0)
+        close(oldfd);
+    return 0;
+}
+
+/* Writes lines 1..lines-1; copytruncate at even intervals, done between two
+ * writes (as logrotate does it, but without its window in which lines
+ * written after the copy are lost with the truncation). */
+static int writer_copytruncate(void *ctx)
+{
+    struct t *t = ctx;
+    int fd = open(t->path, O_RDWR | O_CREAT | O_APPEND, 0644);
+    if (fd < 0)
+        return 1;
+    long every = t->lines / (t->rotations + 1);
+    int gen = 0;
+    char buf[256];
+    for (long i = 1; i < t->lines; i++) {
+        if (i > 0 && i % every == 0 && gen < t->rotations) {
+            /* app.log.1 -> app.log.2, copy app.log -> app.log.1, truncate */
+            char r1[600], r2[600];
+            snprintf(r1, sizeof(r1), "%s.1", t->path);
+            snprintf(r2, sizeof(r2), "%s.2", t->path);
+            rename(r1, r2);
+            size_t n = 0;
+            char *all = lbt_read_file(t->path, &n);
+            if (all == NULL || lbt_write_file(r1, all, n) != 0)
+                return 2;
+            free(all);
+            if (ftruncate(fd, 0) != 0)
+                return 3;
+            gen++;
+        }
+        size_t n = tu_line(buf, sizeof(buf), gen, i, (int)(i % 37));
+        if (tu_write_all(fd, buf, n) != 0)
+            return 4;
+        if (i % t->per_ms == 0)
+            lbt_sleep_ms(1);
+    }
+    close(fd);
+    return 0;
+}
+
+static void run_rotation(struct t *t, int (*writer)(void *), int strict)
+{
+    assert_int_equal(lbt_write_file(t->path, "", 0), 0);
+    const char *args[] = {"tail", "--redis", t->r.url, "--stream", "s", "--rotate-wait",
+                          "0.5",  "--batch", "500",    t->path,    NULL};
+    t->pid = lbt_spawn(args, t->log);
+    assert_true(t->pid > 0);
+    /* line 0 first: once it is in the stream, logbridge is watching */
+    assert_int_equal(tu_append_lines(t->path, 0, 0, 1, 0), 0);
+    if (!tu_wait_xlen(t->c, "s", 1, 20000)) {
+        tu_dump(t->log, 4000);
+        fail_msg("logbridge did not start");
+    }
+    t->writer = tu_fork(writer, t);
+    assert_true(t->writer > 0);
+    int code = lbt_wait(t->writer);
+    t->writer = 0;
+    assert_int_equal(code, 0);
+    if (!tu_wait_xlen(t->c, "s", t->lines, 30000)) {
+        tu_dump(t->log, 4000);
+        fail_msg("XLEN s = %lld, expected %ld", lbt_xlen(t->c, "s"), t->lines);
+    }
+    kill(t->pid, SIGTERM);
+    assert_int_equal(lbt_wait(t->pid), 0);
+    t->pid = 0;
+    char why[512];
+    if (tu_check_seq(t->c, "s", t->path, t->lines, strict, why, sizeof(why)) != 0) {
+        tu_dump(t->log, 4000);
+        fail_msg("%s", why);
+    }
+    assert_int_equal(lbt_xlen(t->c, "s"), t->lines);
+    assert_int_equal(lbt_xlen(t->c, "logbridge:dlq:{s}"), 0);
+}
+
+static void tail_rename_rotation_under_writer(void **state)
+{
+    struct t *t = *state;
+    t->lines = 24000L * tu_scale();
+    t->rotations = 3;
+    t->late = 1000;
+    t->per_ms = 12;
+    run_rotation(t, writer_rename, 0);
+}
+
+static void tail_copytruncate_rotation_under_writer(void **state)
+{
+    struct t *t = *state;
+    t->lines = 24000L * tu_scale();
+    t->rotations = 3;
+    t->per_ms = 12;
+    run_rotation(t, writer_copytruncate, 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(tail_rename_rotation_under_writer, setup, teardown),
+        cmocka_unit_test_setup_teardown(tail_copytruncate_rotation_under_writer, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

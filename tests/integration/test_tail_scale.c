@@ -1,0 +1,203 @@
+/*
+ * test_tail_scale.c - `logbridge tail` with many files: an idle job uses no
+ * CPU (no polling: 200 quiet files, the process's utime+stime must not grow
+ * over a few seconds), and 1,000 files followed by one process all arrive
+ * (through a glob; the machine's inotify limits are raised when we are root,
+ * else the test is skipped with the reason).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "lbtest.h"
+#include "tail_util.h"
+
+struct t {
+    struct lbt_redis r;
+    redisContext *c;
+    char dir[256];
+    char log[512];
+    pid_t pid;
+};
+
+static int setup(void **state)
+{
+    struct t *t = calloc(1, sizeof(*t));
+    if (t == NULL || lbt_redis_start(&t->r, 0) != 0 || lbt_mkdtemp(t->dir, sizeof(t->dir)) != 0)
+        return -1;
+    t->c = lbt_connect(&t->r);
+    if (t->c == NULL)
+        return -1;
+    snprintf(t->log, sizeof(t->log), "%s/logbridge.log", t->dir);
+    *state = t;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct t *t = *state;
+    if (t == NULL)
+        return 0;
+    int bad = 0;
+    if (t->pid > 0) {
+        kill(t->pid, SIGKILL);
+        lbt_wait(t->pid);
+    }
+    bad = tu_log_sane(t->log);
+    if (t->c)
+        redisFree(t->c);
+    lbt_redis_stop(&t->r, 1);
+    lbt_rmdir(t->dir);
+    free(t);
+    return bad;
+}
+
+static void make_files(struct t *t, int n, long from, long to)
+{
+    for (int i = 0; i < n; i++) {
+        char p[600];
+        snprintf(p, sizeof(p), "%s/f%04d.log", t->dir, i);
+        assert_int_equal(tu_append_lines(p, 0, from, to, 10), 0);
+    }
+}
+
+static void spawn_glob(struct t *t)
+{
+    char pat[600];
+    snprintf(pat, sizeof(pat), "%s/*.log", t->dir);
+    const char *args[] = {"tail", "--redis", t->r.url, "--stream", "s", pat, NULL};
+    t->pid = lbt_spawn(args, t->log);
+    assert_true(t->pid > 0);
+}
+
+static void wait_xlen(struct t *t, long long n)
+{
+    if (!tu_wait_xlen(t->c, "s", n, 60000)) {
+        tu_dump(t->log, 3000);
+        fail_msg("XLEN s = %lld, expected %lld", lbt_xlen(t->c, "s"), n);
+    }
+}
+
+static void tail_idle_uses_no_cpu(void **state)
+{
+    struct t *t = *state;
+    make_files(t, 200, 0, 5);
+    spawn_glob(t);
+    wait_xlen(t, 1000);
+    long long before = tu_cpu_ticks(t->pid);
+    assert_true(before >= 0);
+    /* a measuring window, not a wait for a result */
+    lbt_sleep_ms(3000);
+    long long after = tu_cpu_ticks(t->pid);
+    printf("idle with 200 files: %lld clock ticks of CPU in 3 s\n", after - before);
+    assert_true(after - before <= 1);
+    /* and it still reacts */
+    char p[600];
+    snprintf(p, sizeof(p), "%s/f0100.log", t->dir);
+    assert_int_equal(tu_append_lines(p, 0, 5, 6, 10), 0);
+    wait_xlen(t, 1001);
+    kill(t->pid, SIGTERM);
+    assert_int_equal(lbt_wait(t->pid), 0);
+    t->pid = 0;
+}
+
+static long read_proc_long(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    long v = -1;
+    if (f != NULL) {
+        if (fscanf(f, "%ld", &v) != 1)
+            v = -1;
+        fclose(f);
+    }
+    return v;
+}
+
+static int write_proc_long(const char *path, long v)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        return -1;
+    int ok = fprintf(f, "%ld\n", v) > 0;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+static void tail_thousand_files(void **state)
+{
+    struct t *t = *state;
+    const int n = 1000;
+    const char *wpath = "/proc/sys/fs/inotify/max_user_watches";
+    long watches = read_proc_long(wpath);
+    /* other processes of this user hold watches too: leave room */
+    if (watches >= 0 && watches < n + 10000) {
+        if (geteuid() != 0 || write_proc_long(wpath, n + 10000) != 0) {
+            char why[200];
+            snprintf(why, sizeof(why),
+                     "%s is %ld, below the %d this test needs, and cannot be "
+                     "raised (not root)",
+                     wpath, watches, n + 10000);
+            printf("skip: %s\n", why);
+            skip();
+        }
+    }
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY &&
+        rl.rlim_max < (rlim_t)n + 64) {
+        printf("skip: the hard open files limit (%llu) is below %d\n",
+               (unsigned long long)rl.rlim_max, n + 64);
+        skip();
+    }
+    make_files(t, n, 0, 3);
+    spawn_glob(t);
+    wait_xlen(t, 3L * n);
+    make_files(t, n, 3, 5);
+    wait_xlen(t, 5L * n);
+    printf("1000 files followed: VmRSS %ld KiB\n", tu_rss_kib(t->pid));
+    kill(t->pid, SIGTERM);
+    assert_int_equal(lbt_wait(t->pid), 0);
+    t->pid = 0;
+    assert_int_equal(lbt_xlen(t->c, "s"), 5L * n);
+    /* every file's lines, once each, in order: one scan of the stream */
+    struct lbt_entry *e;
+    long ne = lbt_xrange_all(t->c, "s", &e);
+    assert_int_equal(ne, 5L * n);
+    int *count = calloc((size_t)n, sizeof(int));
+    long *last = calloc((size_t)n, sizeof(long));
+    for (int i = 0; i < n; i++)
+        last[i] = -1;
+    for (long k = 0; k < ne; k++) {
+        const char *src = lbt_field(&e[k], "src");
+        assert_non_null(src);
+        const char *f = strrchr(src, '/');
+        assert_non_null(f);
+        int i = atoi(f + 2);
+        assert_true(i >= 0 && i < n);
+        long seq = strtol(lbt_field(&e[k], "data"), NULL, 10);
+        assert_int_equal(seq, last[i] + 1);
+        last[i] = seq;
+        count[i]++;
+    }
+    for (int i = 0; i < n; i++)
+        assert_int_equal(count[i], 5);
+    free(count);
+    free(last);
+    lbt_entries_free(e, ne);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(tail_idle_uses_no_cpu, setup, teardown),
+        cmocka_unit_test_setup_teardown(tail_thousand_files, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
