@@ -33,7 +33,7 @@ INTEG_BIN   = $(INTEG_SRC:tests/integration/%.c=$(BUILD)/tests/integration/%)
 all: $(BUILD)/logbridge
 
 $(BUILD)/logbridge: $(OBJ)/bridge/main.o $(CORE_OBJ)
-	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LIBS) $(LDFLAGS)
+	$(CC) $(CFLAGS_ALL) -o $@ $(filter %.o,$^) $(LIBS) $(LDFLAGS)
 
 # The batch script is kept as Lua for reading and compiled in as a C string.
 $(BUILD)/gen/sink_script.h: bridge/sink_script.lua
@@ -49,11 +49,11 @@ $(OBJ)/%.o: %.c
 
 $(BUILD)/tests/unit/%: tests/unit/%.c $(CORE_OBJ) $(SUPPORT_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LIBS) $(TLIBS) $(LDFLAGS)
+	$(CC) $(CFLAGS_ALL) -o $@ $(filter %.c %.o,$^) $(LIBS) $(TLIBS) $(LDFLAGS)
 
 $(BUILD)/tests/integration/%: tests/integration/%.c $(CORE_OBJ) $(SUPPORT_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LIBS) $(TLIBS) $(LDFLAGS)
+	$(CC) $(CFLAGS_ALL) -o $@ $(filter %.c %.o,$^) $(LIBS) $(TLIBS) $(LDFLAGS)
 
 tests-build: $(BUILD)/logbridge $(UNIT_BIN) $(INTEG_BIN)
 

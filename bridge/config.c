@@ -391,12 +391,68 @@ static int lb_config_excludes(const cJSON *m, const char *src)
     return 0;
 }
 
+static int lb_config_has_glob(const char *p)
+{
+    return strpbrk(p, "*?[") != NULL;
+}
+
+/* The src a tail entry gives path p: its name, or the absolute path. */
+static const char *lb_config_src(const cJSON *t, const char *p, char *abs, size_t cap)
+{
+    const char *name = lb_config_str(t, "name");
+    if (name != NULL)
+        return name;
+    return lb_abs_path(p, abs, cap) == 0 ? abs : NULL;
+}
+
+/* Two tail paths that name one src into streams that share a checkpoint
+ * hash (the same hash tag) would race on one checkpoint field. Each literal
+ * path is compared with the ones before it; globs can only be checked when
+ * the jobs run. */
+static int lb_config_tail_check(const cJSON *tails, struct lb_error *err)
+{
+    char ta[LB_KEY_MAX], tb[LB_KEY_MAX], pa[PATH_MAX], pb[PATH_MAX];
+    int ti = 0;
+    for (const cJSON *t = tails ? tails->child : NULL; t != NULL; t = t->next, ti++) {
+        lb_key_tag(lb_config_str(t, "stream"), ta, sizeof(ta));
+        const cJSON *paths = cJSON_GetObjectItemCaseSensitive(t, "paths");
+        for (const cJSON *p = paths->child; p != NULL; p = p->next) {
+            const char *sa = lb_config_src(t, p->valuestring, pa, sizeof(pa));
+            if (sa == NULL || lb_config_has_glob(p->valuestring))
+                continue;
+            /* every (entry, path) before this one */
+            int tj = 0, done = 0;
+            for (const cJSON *u = tails->child; u != NULL && !done; u = u->next, tj++) {
+                lb_key_tag(lb_config_str(u, "stream"), tb, sizeof(tb));
+                const cJSON *qs = cJSON_GetObjectItemCaseSensitive(u, "paths");
+                for (const cJSON *q = qs->child; q != NULL; q = q->next) {
+                    if (q == p) {
+                        done = 1;
+                        break;
+                    }
+                    const char *sb = lb_config_src(u, q->valuestring, pb, sizeof(pb));
+                    if (sb != NULL && !lb_config_has_glob(q->valuestring) && strcmp(ta, tb) == 0 &&
+                        strcmp(sa, sb) == 0)
+                        return lb_error_set(err, LB_EUSAGE,
+                                            "tail[%d].paths: src %s is already read by tail[%d] "
+                                            "under the same checkpoint key; the two would race "
+                                            "on one checkpoint",
+                                            ti, sa, tj);
+                }
+            }
+        }
+    }
+    return 0;
+}
+
 /* Two mirrors appending to one file would interleave and corrupt each
  * other's checkpoints; a file that is tailed into S and mirrored from S
  * without exclude_src feeds its own lines back forever. */
 static int lb_config_cross_check(const cJSON *tails, const cJSON *mirrors, struct lb_error *err)
 {
     char fa[PATH_MAX], fb[PATH_MAX], pa[PATH_MAX];
+    if (lb_config_tail_check(tails, err) != 0)
+        return LB_EUSAGE;
     int mi = 0;
     for (const cJSON *m = mirrors ? mirrors->child : NULL; m != NULL; m = m->next, mi++) {
         if (lb_abs_path(lb_config_str(m, "file"), fa, sizeof(fa)) != 0)

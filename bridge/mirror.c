@@ -1053,10 +1053,10 @@ static int lb_xinfo(struct lb_redis *r, const char *stream, struct lb_xinfo *xi,
 /*
  * One XINFO STREAM (O(1) without FULL) feeds two things:
  *
- * 1. A warning when entries after last_id were trimmed (MAXLEN) or deleted
- *    (XDEL) before the mirror read them: a first retained entry past last_id,
- *    or max-deleted-entry-id > last_id (Redis >= 7). They cannot be written;
- *    said once per new loss.
+ * 1. A warning when entries were trimmed (MAXLEN) or deleted (XDEL) before
+ *    the mirror read them (they cannot be written), said once per loss:
+ *    counted exactly when pos (below) is known, else guessed from a first
+ *    retained entry past last_id or max-deleted-entry-id > last_id.
  *
  * 2. logbridge_mirror_lag_entries: the entries in the stream after last_id.
  *    An exact count would be an O(lag) XRANGE, so, like Redis's own
@@ -1081,52 +1081,54 @@ static int lb_mirror_observe(struct lb_mirror *m, int force, struct lb_error *er
     int rc = lb_xinfo(m->r, m->o->stream, &xi, err);
     if (rc != 0)
         return rc == LB_EREPLY ? 0 : rc;
-    /* Lost: deleted (XDEL) after last_id, or trimmed past it. With pos known
-     * the trimmed count is exact: entries-added - length entries are gone
-     * from the head, pos of them were read. */
-    long long trimmed = -1;
-    if (xi.has_first && lb_sid_cmp(m->last, xi.first) < 0) {
-        if (m->pos_known && xi.entries_added >= 0)
-            trimmed = xi.entries_added - xi.length - (long long)m->pos;
-        else
-            trimmed = lb_sid_cmp(xi.first, m->lost_first) > 0 ? 1 : 0;
+    /* Lost entries: trimmed past last_id or deleted after it before they
+     * were read. With pos known the count is exact: caught up, every entry
+     * ever added should have been read (entries-added - pos were not); in
+     * the gap (last_id before the first retained entry), entries-added -
+     * length left from the head and pos of them were read. */
+    int gap = xi.has_first && lb_sid_cmp(m->last, xi.first) < 0;
+    int caught_up = lb_sid_cmp(m->last, xi.last_generated) >= 0;
+    long long lost = 0;
+    if (m->pos_known && xi.entries_added >= 0) {
+        if (caught_up)
+            lost = xi.entries_added - (long long)m->pos;
+        else if (gap)
+            lost = xi.entries_added - xi.length - (long long)m->pos;
     }
-    int deleted =
-        lb_sid_cmp(xi.max_deleted, m->last) > 0 && lb_sid_cmp(xi.max_deleted, m->lost) > 0;
     if (m->lost_quiet) {
         /* A new mirror starts from what the stream retains: what was trimmed
          * or deleted before it existed is not its loss. */
         m->lost_quiet = 0;
-    } else if (trimmed > 0 || deleted) {
-        char first[LB_ID_MAX];
-        lb_sid_format(xi.first, first);
-        if (trimmed > 0 && m->pos_known)
-            lb_warn("%s: %lld entries after id=%s were trimmed from stream %s before they were "
-                    "mirrored (it now starts at id=%s): they cannot be written",
-                    m->what, trimmed, m->last_id, m->o->stream, first);
-        else if (trimmed > 0)
-            lb_warn("%s: stream %s now starts at id=%s, after the last mirrored id=%s: entries "
-                    "between them, if there were any, were trimmed before they were mirrored",
-                    m->what, m->o->stream, first, m->last_id);
-        if (deleted)
-            lb_warn("%s: entries after id=%s were deleted from stream %s before they were "
-                    "mirrored (up to id=%" PRIu64 "-%" PRIu64 "): they cannot be written",
-                    m->what, m->last_id, m->o->stream, xi.max_deleted.ms, xi.max_deleted.seq);
+    } else if (lost > 0) {
+        lb_warn("%s: %lld entries were trimmed or deleted from stream %s before they were "
+                "mirrored (the mirror is at id=%s): they cannot be written",
+                m->what, lost, m->o->stream, m->last_id);
+    } else if (!m->pos_known && gap && lb_sid_cmp(xi.first, m->lost_first) > 0) {
+        lb_warn("%s: stream %s now starts at id=%" PRIu64 "-%" PRIu64 ", after the last mirrored "
+                "id=%s: entries between them, if there were any, were trimmed before they were "
+                "mirrored",
+                m->what, m->o->stream, xi.first.ms, xi.first.seq, m->last_id);
+    } else if (!m->pos_known && lb_sid_cmp(xi.max_deleted, m->last) > 0 &&
+               lb_sid_cmp(xi.max_deleted, m->lost) > 0) {
+        lb_warn("%s: entries after id=%s were deleted from stream %s before they were mirrored "
+                "(up to id=%" PRIu64 "-%" PRIu64 "): they cannot be written",
+                m->what, m->last_id, m->o->stream, xi.max_deleted.ms, xi.max_deleted.seq);
     }
-    if (xi.has_first && lb_sid_cmp(m->last, xi.first) < 0)
+    if (lost > 0)
+        m->pos += (uint64_t)lost; /* accounted for: said once */
+    if (gap)
         m->lost_first = xi.first;
     if (lb_sid_cmp(xi.max_deleted, m->lost) > 0)
         m->lost = xi.max_deleted;
-    if (!m->want_metrics)
-        return 0;
+
     long long lag = -1;
-    if (lb_sid_cmp(m->last, xi.last_generated) >= 0) {
+    if (caught_up) {
         lag = 0;
         if (xi.entries_added >= 0) {
             m->pos = (uint64_t)xi.entries_added;
             m->pos_known = 1;
         }
-    } else if (!xi.has_first || lb_sid_cmp(m->last, xi.first) < 0) {
+    } else if (!xi.has_first || gap) {
         lag = xi.length;
         if (xi.entries_added >= 0) {
             m->pos = (uint64_t)(xi.entries_added - xi.length);
@@ -1137,6 +1139,8 @@ static int lb_mirror_observe(struct lb_mirror *m, int force, struct lb_error *er
         if (lag < 0)
             lag = 0;
     }
+    if (!m->want_metrics)
+        return 0;
     if (lag >= 0)
         lb_metrics_set(m->metrics, "logbridge_mirror_lag_entries", m->lbl_file, (double)lag);
     return 0;
@@ -1782,7 +1786,12 @@ int lb_cmd_export(int argc, char **argv)
     double t0 = lb_mono();
 
     struct lb_redis_cfg cfg;
-    lb_redis_url_parse(o.c.redis_url, &cfg, NULL);
+    if (lb_redis_url_parse(o.c.redis_url, &cfg, &err) != 0) {
+        /* only LOGBRIDGE_REDIS can get here: --redis was checked */
+        lb_error_log("export: redis URL '%s' (LOGBRIDGE_REDIS): %s", o.c.redis_url, err.msg);
+        exit_code = LB_EXIT_USAGE;
+        goto done;
+    }
     r = lb_redis_create(&cfg);
     if (r == NULL || metrics == NULL) {
         lb_error_log("out of memory");

@@ -55,7 +55,7 @@ struct lb_align_item {
     uint64_t off;  /* file: offset of the line; entry: its off field */
     uint64_t ms;   /* entry: ID */
     uint64_t seq;
-    uint32_t file; /* file: index of the FILE argument */
+    uint32_t file;  /* file: index of the FILE argument */
     uint32_t flags; /* set by the aligner */
     uint64_t n;     /* set by the aligner: position in its own sequence */
     uint64_t next;  /* set by the aligner */
@@ -106,7 +106,7 @@ size_t lb_align_pending(const struct lb_align *a);
 struct lb_mset;
 struct lb_mset *lb_mset_create(void);
 void lb_mset_destroy(struct lb_mset *m);
-int lb_mset_add(struct lb_mset *m, uint64_t h); /* 0 or LB_ENOMEM */
+int lb_mset_add(struct lb_mset *m, uint64_t h);  /* 0 or LB_ENOMEM */
 int lb_mset_take(struct lb_mset *m, uint64_t h); /* 1 when one was there (and is taken) */
 uint64_t lb_mset_total(const struct lb_mset *m); /* values left */
 size_t lb_mset_bytes(const struct lb_mset *m);
@@ -142,7 +142,7 @@ struct lb_parity_counts {
 };
 
 struct lb_parity_file {
-    const char *path; /* as given on the command line */
+    const char *path;          /* as given on the command line */
     struct lb_parity_counts c; /* per file: everything but stream_entries and extra */
 };
 

@@ -136,9 +136,8 @@ int lb_parity_write_json(FILE *out, const struct lb_parity_report *r)
     fprintf(out,
             "{\"equal\":%s,\"file_lines\":%" PRIu64 ",\"stream_entries\":%" PRIu64
             ",\"matched\":%" PRIu64 ",\"missing_in_stream\":%" PRIu64
-            ",\"extra_in_stream\":%" PRIu64 ",\"mismatched\":%" PRIu64
-            ",\"out_of_order\":%" PRIu64 ",\"trimmed\":%" PRIu64 ",\"bad_lines\":%" PRIu64
-            ",\"examples\":[",
+            ",\"extra_in_stream\":%" PRIu64 ",\"mismatched\":%" PRIu64 ",\"out_of_order\":%" PRIu64
+            ",\"trimmed\":%" PRIu64 ",\"bad_lines\":%" PRIu64 ",\"examples\":[",
             lb_parity_equal(c) ? "true" : "false", c->file_lines, c->stream_entries, c->matched,
             c->missing, c->extra, c->mismatched, c->ooo, c->trimmed, c->bad);
     for (size_t i = 0; i < r->nexamples; i++) {
@@ -226,7 +225,9 @@ int lb_parity_write_text(FILE *out, const struct lb_parity_report *r)
     lb_text_line(out, r->stream, strlen(r->stream));
     fprintf(out, " vs %d file%s (order %s, aligned by %s)\n", r->nfiles, r->nfiles == 1 ? "" : "s",
             r->order_any ? "any" : "strict",
-            r->order_any ? "content" : r->aligned_by ? "src/off" : "content");
+            r->order_any    ? "content"
+            : r->aligned_by ? "src/off"
+                            : "content");
     const struct {
         const char *name;
         uint64_t v;
@@ -240,8 +241,9 @@ int lb_parity_write_text(FILE *out, const struct lb_parity_report *r)
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
         fprintf(out, "  %-18s %" PRIu64 "\n", rows[i].name, rows[i].v);
     if (c->trimmed > 0)
-        fprintf(out, "  (%" PRIu64 " line%s older than the stream's retained entries: trimmed, "
-                     "not missing)\n",
+        fprintf(out,
+                "  (%" PRIu64 " line%s older than the stream's retained entries: trimmed, "
+                "not missing)\n",
                 c->trimmed, c->trimmed == 1 ? " is" : "s are");
     if (c->outside > 0)
         fprintf(out, "  (%" PRIu64 " line%s outside the --from/--to window, not compared)\n",
@@ -315,7 +317,8 @@ static void lb_xml_str(FILE *out, const char *s, size_t n, int attr)
         if (len == 0) {
             fputs(lb_replacement, out);
             i++;
-        } else if (len == 3 && p[i] == 0xEF && p[i + 1] == 0xBF && (p[i + 2] == 0xBE || p[i + 2] == 0xBF)) {
+        } else if (len == 3 && p[i] == 0xEF && p[i + 1] == 0xBF &&
+                   (p[i + 2] == 0xBE || p[i + 2] == 0xBF)) {
             fputs(lb_replacement, out); /* U+FFFE, U+FFFF: not XML characters */
             i += 3;
         } else {

@@ -684,6 +684,42 @@ int lb_sink_send(struct lb_sink *k, struct lb_redis *r, uint64_t end_off, uint64
     return rc;
 }
 
+/* XDEL the entries that the fast path's XADDs created (their IDs are the
+ * first nat elements of the EXEC reply). Best effort: logs what it could not
+ * undo, because that many entries would then be written again on retry. */
+static void lb_sink_undo(struct lb_sink *k, struct lb_redis *r, const redisReply *exec, size_t nat)
+{
+    size_t undone = 0;
+    for (size_t i = 0; i < nat;) {
+        const char *argv[1002];
+        size_t lens[1002], c = 0;
+        argv[c] = "XDEL";
+        lens[c++] = 4;
+        argv[c] = k->o.stream;
+        lens[c++] = strlen(k->o.stream);
+        for (; i < nat && c < 1002; i++) {
+            const redisReply *e = exec->element[i];
+            if (e->type == REDIS_REPLY_STRING) {
+                argv[c] = e->str;
+                lens[c++] = e->len;
+            }
+        }
+        if (c == 2)
+            continue;
+        struct lb_error e2;
+        redisReply *rep = lb_redis_cmd(r, (int)c, argv, lens, &e2);
+        if (rep != NULL && rep->type == REDIS_REPLY_INTEGER)
+            undone += (size_t)rep->integer;
+        freeReplyObject(rep);
+        if (rep == NULL)
+            break;
+    }
+    if (undone < nat)
+        lb_error_log("src=%s: %zu entries of a failed batch could not be removed from %s; they "
+                     "will be written again",
+                     k->src, nat - undone, k->o.stream);
+}
+
 /* Read and decode the replies of one batch: one for the script path; for the
  * fast path OK, a QUEUED per command, then EXEC's array (the script's reply
  * last). A queued command refused (OOM, READONLY) makes EXEC abort whole. */
@@ -723,10 +759,16 @@ static int lb_sink_read(struct lb_sink *k, struct lb_redis *r, size_t nat, uint6
     } else if (rep->type != REDIS_REPLY_ARRAY || rep->elements != nat + 1) {
         rc = lb_error_set(err, LB_EREPLY, "unexpected EXEC reply from redis at %s",
                           lb_redis_addr(r));
+    } else if (rep->element[nat]->type == REDIS_REPLY_ERROR) {
+        /* The script itself failed (e.g. an ACL that forbids a command it
+         * calls): the XADDs before it ran but no checkpoint was written. Undo
+         * them, or a retry would write them twice. Not atomic with the EXEC,
+         * so this is a repair of last resort, and logged as such. */
+        rc = lb_error_set(err, LB_EREPLY, "redis at %s: the batch script failed: %s",
+                          lb_redis_addr(r), rep->element[nat]->str);
+        lb_sink_undo(k, r, rep, nat);
     } else {
         rc = lb_sink_decode(k, r, rep->element[nat], end_off, end_line, res, err);
-        /* An error reply from the script itself (not a refused write, which
-         * it reports in its array) means it stopped half way: fatal. */
         if (rc == LB_EREDIS)
             rc = LB_EREPLY;
     }

@@ -62,7 +62,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -71,7 +73,7 @@
 #include <unistd.h>
 
 #define LB_TAIL_BUF_INITIAL 4096 /* per file; grows while a file is busy */
-#define LB_TAIL_TURN_FILLS 4     /* reads per file per turn: busy files take turns */
+#define LB_TAIL_TURN_FILLS 8     /* reads per file per turn: busy files take turns */
 #define LB_TAIL_TURN_FILES 64    /* files serviced between two looks at epoll */
 #define LB_FILE_MASK (IN_MODIFY | IN_ATTRIB | IN_MOVE_SELF | IN_DELETE_SELF)
 #define LB_DIR_MASK                                                                                \
@@ -79,7 +81,7 @@
      IN_ONLYDIR)
 
 enum { LB_T_OK = 0, LB_T_MORE = 1, LB_T_BLOCKED = 2, LB_T_FATAL = 3 };
-enum { LB_EV_INOTIFY = 1, LB_EV_SIGNAL, LB_EV_TIMER, LB_EV_STOP };
+enum { LB_EV_INOTIFY = 1, LB_EV_SIGNAL, LB_EV_TIMER, LB_EV_STOP, LB_EV_REDIS };
 
 struct lb_tfile;
 
@@ -179,8 +181,10 @@ struct lb_tail {
     int up;
     unsigned attempt;
     double next_try;
-    struct lb_flight fl[LB_TAIL_FLIGHTS]; /* of the route being serviced */
+    struct lb_flight fl[LB_TAIL_FLIGHTS]; /* all of one route: fl_tf, lines of fl_g */
     int nfl;
+    struct lb_tfile *fl_tf;
+    struct lb_gen *fl_g;
     struct lb_tfile *inflight; /* down: the route whose batches' outcome is unknown */
     int need_init, rescan;
     unsigned long reconnects_seen;
@@ -674,6 +678,9 @@ static void lb_tail_down(struct lb_tail *j, struct lb_tfile *tf)
     j->inflight = tf;
     j->attempt = 0;
     j->next_try = lb_mono() + 0.1;
+    /* Whatever the connection still holds is of no use now (and a reply
+     * arriving on it would keep epoll awake): close it, reconnect later. */
+    lb_redis_drop(j->r);
     lb_sink_forget(j->sink);
     lb_feed_reset(j->feed);
     if (tf != NULL)
@@ -738,6 +745,8 @@ static int lb_tail_send(struct lb_tail *j, struct lb_tfile *tf, struct lb_gen *g
             j->fatal = 1;
             return LB_T_FATAL;
         }
+        j->fl_tf = tf;
+        j->fl_g = g;
         struct lb_flight *f = &j->fl[j->nfl++];
         f->off = tf->end_off;
         f->line = tf->end_line;
@@ -758,6 +767,60 @@ static int lb_tail_send(struct lb_tail *j, struct lb_tfile *tf, struct lb_gen *g
 static int lb_tail_commit(struct lb_tail *j, struct lb_tfile *tf, struct lb_gen *g)
 {
     return lb_tail_send(j, tf, g, 0);
+}
+
+/* Wait for every batch in flight (before another command on the connection,
+ * or before the generation they belong to changes). */
+static int lb_tail_drain(struct lb_tail *j)
+{
+    int rc;
+    while (j->nfl > 0)
+        if ((rc = lb_tail_recv(j, j->fl_tf, j->fl_g)) != LB_T_OK)
+            return rc;
+    return LB_T_OK;
+}
+
+/* Follow the connection in epoll: replies are read when they come, and a
+ * server that goes away while we are idle is noticed at once. */
+static void lb_tail_watch_redis(struct lb_tail *j)
+{
+    redisContext *ctx = lb_redis_ctx(j->r);
+    if (ctx == NULL)
+        return;
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.events = EPOLLIN;
+    ev.data.u32 = LB_EV_REDIS;
+    if (epoll_ctl(j->ep, EPOLL_CTL_ADD, ctx->fd, &ev) != 0 && errno == EEXIST)
+        epoll_ctl(j->ep, EPOLL_CTL_MOD, ctx->fd, &ev);
+}
+
+/* The connection is readable: replies of batches in flight (as many as have
+ * come), or, with none in flight, the server closing it. */
+static void lb_tail_on_redis(struct lb_tail *j)
+{
+    redisContext *ctx = lb_redis_ctx(j->r);
+    if (!j->up || ctx == NULL) {
+        lb_redis_drop(j->r);
+        return;
+    }
+    if (j->nfl == 0) {
+        char c;
+        ssize_t n = recv(ctx->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return;
+        lb_error_set(&j->err, LB_EREDIS, "redis at %s closed the connection", lb_redis_addr(j->r));
+        lb_redis_drop(j->r);
+        lb_tail_down(j, NULL);
+        return;
+    }
+    while (lb_tail_recv(j, j->fl_tf, j->fl_g) == LB_T_OK && j->nfl > 0) {
+        /* another reply already buffered by hiredis, or on the socket? */
+        ctx = lb_redis_ctx(j->r);
+        struct pollfd pfd = {ctx->fd, POLLIN, 0};
+        if (ctx->reader->pos >= ctx->reader->len && poll(&pfd, 1, 0) <= 0)
+            return;
+    }
 }
 
 static int lb_tail_line(struct lb_tail *j, struct lb_tfile *tf, struct lb_gen *g,
@@ -1073,6 +1136,10 @@ static int lb_tail_service(struct lb_tail *j, struct lb_tfile *tf)
     if (g == NULL)
         return LB_T_OK;
     int rc;
+    /* Batches of another route in flight: settle them first (the sink and
+     * the flight records follow one route at a time). */
+    if (j->nfl > 0 && (j->fl_tf != tf || j->fl_g != g) && (rc = lb_tail_drain(j)) != LB_T_OK)
+        return rc;
     lb_sink_begin(j->sink, tf->src, g->ck_dev, g->ck_ino, tf->prev_id);
     if (g->start_commit && (rc = lb_tail_commit(j, tf, g)) != LB_T_OK)
         return rc;
@@ -1082,8 +1149,9 @@ static int lb_tail_service(struct lb_tail *j, struct lb_tfile *tf)
             if ((rc = lb_tail_line(j, tf, g, &line)) != LB_T_OK)
                 return rc;
         if (fills == LB_TAIL_TURN_FILLS) {
-            /* its turn is over: settle everything before another route's */
-            rc = lb_tail_commit(j, tf, g);
+            /* its turn is over (the next route's service settles what is in
+             * flight, unless it is this one again) */
+            rc = lb_tail_send(j, tf, g, 1);
             return rc != LB_T_OK ? rc : LB_T_MORE;
         }
         /* Send what the last read brought; read on while Redis runs it. */
@@ -1118,13 +1186,15 @@ static int lb_tail_service(struct lb_tail *j, struct lb_tfile *tf)
             }
             continue;
         }
-        /* At the end of what is there now: wait for what was sent. */
-        if ((rc = lb_tail_commit(j, tf, g)) != LB_T_OK)
-            return rc;
+        /* At the end of what is there now. The last batch may still be in
+         * flight: its reply is read when it comes (lb_tail_on_redis). */
         if (!g->is_copy && !g->gz) {
             long long size = lb_source_size(g->s);
-            if (size >= 0 && (uint64_t)size < pos)
+            if (size >= 0 && (uint64_t)size < pos) {
+                if ((rc = lb_tail_commit(j, tf, g)) != LB_T_OK)
+                    return rc;
                 return lb_tail_truncated(j, tf, pos);
+            }
             if (size >= 0 && (uint64_t)size > g->seen)
                 g->seen = (uint64_t)size;
         } else if (pos > g->seen) {
@@ -1494,6 +1564,7 @@ static void lb_tail_reconnect(struct lb_tail *j)
         rc = lb_tail_recover(j);
     if (rc == 0) {
         j->up = 1;
+        lb_tail_watch_redis(j);
         unsigned long n = lb_redis_reconnects(j->r);
         if (n > j->reconnects_seen)
             lb_metrics_add(j->m, "logbridge_redis_reconnects_total", "",
@@ -1585,6 +1656,9 @@ static void lb_tail_work(struct lb_tail *j)
         lb_tail_rescan(j);
     }
     if (j->need_init) {
+        /* the checkpoint loads share the connection with the batches */
+        if (lb_tail_drain(j) != LB_T_OK)
+            return;
         for (size_t i = 0; i < j->nf && j->up && !j->fatal; i++)
             if (!j->f[i]->inited && lb_tail_init(j, j->f[i]) != LB_T_OK)
                 return;
@@ -1645,6 +1719,9 @@ static int lb_tail_events(struct lb_tail *j, int timeout_ms)
             /* The run's eventfd is shared with its other jobs: not read. */
             j->stop = 1;
             break;
+        case LB_EV_REDIS:
+            lb_tail_on_redis(j);
+            break;
         }
     }
     return 0;
@@ -1661,8 +1738,11 @@ static int lb_tail_loop(struct lb_tail *j)
             lb_tail_work(j);
         if (j->fatal || j->stop)
             break;
-        if (j->o->once && j->up && j->dhead == NULL && !j->need_init && !j->rescan)
+        if (j->o->once && j->up && j->dhead == NULL && !j->need_init && !j->rescan) {
+            if (lb_tail_drain(j) != LB_T_OK)
+                continue; /* down: wait for redis, then read again */
             break;
+        }
         lb_tail_arm(j);
         int busy = j->up && (j->dhead != NULL || j->need_init || j->rescan);
         if (lb_tail_events(j, busy ? 0 : -1) != 0) {
@@ -1672,6 +1752,9 @@ static int lb_tail_loop(struct lb_tail *j)
         }
         lb_tail_due(j);
     }
+    /* Stopping: what was read is committed. */
+    if (j->up && !j->fatal && j->nfl > 0)
+        lb_tail_drain(j);
     if (!j->up && j->inflight != NULL && !j->fatal)
         lb_warn("stopping while redis at %s is unreachable: src=%s is committed up to off=%" PRIu64
                 "; the rest is read again on the next start",
@@ -1869,6 +1952,7 @@ int lb_tail_run(const struct lb_tail_opts *o, const struct lb_common *c,
     int crc = lb_redis_connect(j.r, &j.err);
     if (crc == 0) {
         j.up = 1;
+        lb_tail_watch_redis(&j);
     } else if (crc == LB_EREDIS) {
         lb_tail_down(&j, NULL);
     } else {

@@ -88,8 +88,8 @@ static void *lat_reader(void *p)
     char last[64] = "$";
     L->reader_ready = 1;
     while (L->got < L->total) {
-        redisReply *r = redisCommand(c, "XREAD COUNT 1000 BLOCK 5000 STREAMS %s %s", L->stream,
-                                     last);
+        redisReply *r =
+            redisCommand(c, "XREAD COUNT 1000 BLOCK 5000 STREAMS %s %s", L->stream, last);
         int64_t t = now_ns(CLOCK_REALTIME);
         if (r == NULL) {
             fprintf(stderr, "XREAD failed\n");

@@ -1033,6 +1033,26 @@ static void import_bad_options_exit_2_naming_the_option(void **state)
     assert_int_equal(iu_dbsize(t->c), 0);
 }
 
+/* --progress writes to stderr only: stdout stays the summary alone. */
+static void import_progress_goes_to_stderr(void **state)
+{
+    struct fx *t = *state;
+    struct iu_rng rng = {11};
+    struct iu_gen g = {30000, 10, 5, 5, 0, 0};
+    iu_fix_gen(&t->f, &g, &rng);
+    write_fix(t);
+    int rc = RUN(t, "--stream", "pg", "--progress", "--summary", "json", t->path);
+    expect_rc(rc, 0);
+    cJSON *sum = cJSON_Parse(out);
+    if (sum == NULL)
+        fail_msg("stdout is not one JSON object: %.300s", out);
+    cJSON_Delete(sum);
+    check_summary(t, 0, t->f.n, 0);
+    if (strstr(err, "lines/s") == NULL)
+        fail_msg("no progress line on stderr: %.500s", err);
+    verify(t, "pg", "logbridge:dlq:{pg}", t->path, 0, t->f.n);
+}
+
 static void import_missing_file_exits_3_naming_it(void **state)
 {
     struct fx *t = *state;
@@ -1129,8 +1149,12 @@ static void import_name_overrides_src(void **state)
     snprintf(bin, sizeof(bin), "%s", lbt_bin());
     int rc2 = bin[0] == '/' ? lbt_run(a.v, out, sizeof(out), err, sizeof(err), NULL, 0) : -2;
     assert_int_equal(chdir(cwd), 0);
-    if (rc2 == -2)
-        skip(); /* LOGBRIDGE_BIN is relative: cannot run it from another directory */
+    if (rc2 == -2) {
+        print_message("skipped: LOGBRIDGE_BIN (%s) is relative, so it cannot be run from "
+                      "another directory\n",
+                      bin);
+        skip();
+    }
     expect_rc(rc2, 0);
     verify(t, "rel", "logbridge:dlq:{rel}", t->path, 0, t->f.n);
 }
@@ -1165,6 +1189,7 @@ int main(void)
         T(import_strict_commits_before_the_bad_line),
         T(import_dry_run_writes_nothing),
         T(import_bad_options_exit_2_naming_the_option),
+        T(import_progress_goes_to_stderr),
         T(import_missing_file_exits_3_naming_it),
         T(import_files_in_the_order_given),
         T(import_name_overrides_src),

@@ -283,6 +283,60 @@ static void import_script_path_exactly_once_across_kill9(void **state)
     unsetenv("LOGBRIDGE_SINK_MODE");
 }
 
+/* SIGTERM (an operator's Ctrl-C): logbridge stops by itself at a batch
+ * boundary, says so, and does not claim success; the rerun finishes. */
+static void import_sigterm_stops_at_a_batch_boundary(void **state)
+{
+    struct crash *t = *state;
+    t->rng.s = iu_seed("import_sigterm_stops_at_a_batch_boundary");
+    struct iu_gen g = {100000L * iu_scale(), 10, 3, 5, 0, 0};
+    iu_fix_gen(&t->f, &g, &t->rng);
+    snprintf(t->path, sizeof(t->path), "%s/term.log", t->dir);
+    assert_int_equal(iu_fix_write(&t->f, t->path), 0);
+    snprintf(t->src, sizeof(t->src), "%s", t->path);
+    struct crash_run cr = {"tm",  "logbridge:dlq:{tm}", "logbridge:ckpt:{tm}", t->path, 1, 0,
+                           "4096"};
+    int sigs[] = {SIGTERM, SIGINT};
+    for (int k = 0; k < 2; k++) {
+        struct iu_args a;
+        crash_args(&a, t, &cr, "500");
+        pid_t pid = lbt_spawn(a.v, t->log);
+        int code = -1;
+        uint64_t target = t->f.len / 4 * (uint64_t)(k + 1);
+        if (crash_wait_progress(t, &cr, pid, target, &code))
+            fail_msg("logbridge ended (%d) before the signal", code);
+        kill(pid, sigs[k]);
+        code = lbt_wait(pid);
+        if (code == 0 || code >= 128) {
+            crash_dump_log(t);
+            fail_msg("after signal %d logbridge exited %d: want a non-zero exit of its own "
+                     "(the import is not finished)",
+                     sigs[k], code);
+        }
+        size_t line;
+        char why[1024];
+        if (iu_check_prefix(t->c, &t->f, cr.stream, cr.dlq, cr.ckpt, t->src, &line, why,
+                            sizeof(why)) != 0)
+            fail_msg("%s", why);
+        printf("  signal %d: stopped at line %zu of %zu, exit %d\n", sigs[k], line, t->f.n, code);
+    }
+    size_t n;
+    char *log = lbt_read_file(t->log, &n);
+    assert_non_null(log);
+    assert_true(iu_count_lines_with(log, "interrupted") >= 2);
+    free(log);
+    struct iu_args a;
+    crash_args(&a, t, &cr, "1000");
+    static char out[65536], err[65536];
+    int rc = lbt_run(a.v, out, sizeof(out), err, sizeof(err), NULL, 0);
+    if (rc != 0)
+        fail_msg("rerun exited %d: %s", rc, err);
+    struct iu_expect x = {cr.stream, cr.dlq, t->src, 1, 0, NULL, 0, 0, t->f.n, 0, 0};
+    char why[2048];
+    if (iu_verify(t->c, &t->f, &x, why, sizeof(why)) != 0)
+        fail_msg("%s", why);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -293,6 +347,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(import_id_ts_exactly_once_across_kill9, crash_setup,
                                         crash_teardown),
         cmocka_unit_test_setup_teardown(import_script_path_exactly_once_across_kill9, crash_setup,
+                                        crash_teardown),
+        cmocka_unit_test_setup_teardown(import_sigterm_stops_at_a_batch_boundary, crash_setup,
                                         crash_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

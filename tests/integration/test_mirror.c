@@ -44,6 +44,7 @@ struct fx {
     char log[400];
     const char *stream;
     char key[64];
+    pid_t pid; /* a spawned mirror, killed by teardown if a test failed first */
 };
 
 static int setup_aof(void **state, int aof)
@@ -77,6 +78,10 @@ static int teardown(void **state)
     struct fx *f = *state;
     if (f == NULL)
         return 0;
+    if (f->pid > 0) {
+        kill(f->pid, SIGKILL);
+        lbt_wait(f->pid);
+    }
     if (f->c != NULL)
         redisFree(f->c);
     lbt_redis_stop(&f->r, 1);
@@ -221,7 +226,16 @@ static pid_t spawn_mirror(struct fx *f, ...)
     args[n] = NULL;
     pid_t p = lbt_spawn(args, f->log);
     assert_true(p > 0);
+    f->pid = p;
     return p;
+}
+
+/* Wait for the spawned mirror (after a signal); returns its exit code. */
+static int reap(struct fx *f, pid_t p)
+{
+    int rc = lbt_wait(p);
+    f->pid = 0;
+    return rc;
 }
 
 /* The checkpoint JSON of f->file (parsed; NULL when absent). */
@@ -624,7 +638,7 @@ static void mirror_live_follows_new_entries(void **state)
     assert_true(lbt_wait_for(ckpt_is, &w, WAIT_MS));
     int64_t t0 = lbt_now_ms();
     kill(p, SIGTERM);
-    assert_int_equal(lbt_wait(p), 0);
+    assert_int_equal(reap(f, p), 0);
     /* BLOCK <= 1000 ms: a stop is noticed quickly */
     assert_true(lbt_now_ms() - t0 < 5000);
     assert_ckpt(f, id);
@@ -658,7 +672,7 @@ static void mirror_survives_redis_restart(void **state)
     last_id(f, w.want, sizeof(w.want));
     assert_true(lbt_wait_for(ckpt_is, &w, WAIT_MS));
     kill(p, SIGTERM);
-    assert_int_equal(lbt_wait(p), 0);
+    assert_int_equal(reap(f, p), 0);
     assert_file_equals(f->file, want, wn);
     free(want);
     assert_true(metric(metrics, "logbridge_redis_reconnects_total", NULL) >= 1);
@@ -702,7 +716,7 @@ static void mirror_rotation_rename_and_sighup(void **state)
     last_id(f, w.want, sizeof(w.want));
     assert_true(lbt_wait_for(ckpt_is, &w, WAIT_MS));
     kill(p, SIGTERM);
-    assert_int_equal(lbt_wait(p), 0);
+    assert_int_equal(reap(f, p), 0);
     assert_file_equals(f->file, want, wn);
     free(want);
     want = std_lines(0, 150, &wn);
@@ -815,7 +829,7 @@ static void mirror_from_dollar_writes_only_new_entries(void **state)
     last_id(f, w.want, sizeof(w.want));
     assert_true(lbt_wait_for(ckpt_is, &w, WAIT_MS));
     kill(p, SIGKILL);
-    lbt_wait(p);
+    reap(f, p);
     assert_file_equals(f->file, want, wn);
     free(want);
     /* entries added while it is down are not lost by a restart with --from $:
@@ -840,7 +854,7 @@ static void mirror_from_dollar_on_missing_stream(void **state)
     char *want = std_lines(0, 3, &wn);
     wait_size(f->file, wn);
     kill(p, SIGTERM);
-    assert_int_equal(lbt_wait(p), 0);
+    assert_int_equal(reap(f, p), 0);
     assert_file_equals(f->file, want, wn);
     free(want);
 }
@@ -1011,14 +1025,14 @@ static void mirror_warns_when_trimmed_while_running(void **state)
     wait_size(f->file, 2000);
     redisReply *r = redisCommand(f->c, "XTRIM %s MAXLEN 1000", f->stream);
     freeReplyObject(r);
-    struct log_wait lw = {f->log, "were trimmed from stream"};
+    struct log_wait lw = {f->log, "entries were trimmed or deleted"};
     if (!lbt_wait_for(log_has, &lw, WAIT_MS))
         fail_msg("no warning about entries trimmed while the mirror ran");
     struct ck_wait w = {f, ""};
     last_id(f, w.want, sizeof(w.want));
     assert_true(lbt_wait_for(ckpt_is, &w, 60000));
     kill(p, SIGTERM);
-    assert_int_equal(lbt_wait(p), 0);
+    assert_int_equal(reap(f, p), 0);
     /* the file: a prefix of the lines, then exactly the 1000 retained */
     size_t got_n, tail_n;
     char *got = lbt_read_file(f->file, &got_n);
@@ -1034,7 +1048,7 @@ static void mirror_warns_when_trimmed_while_running(void **state)
     assert_memory_equal(got, head, head_n);
     /* the warning gave the exact count of lost entries */
     char want[128];
-    snprintf(want, sizeof(want), "%ld entries after id=", n - 1000 - k);
+    snprintf(want, sizeof(want), "%ld entries were trimmed or deleted", n - 1000 - k);
     size_t ln;
     char *log = lbt_read_file(f->log, &ln);
     if (strstr(log, want) == NULL)
@@ -1043,6 +1057,34 @@ static void mirror_warns_when_trimmed_while_running(void **state)
     free(got);
     free(tail);
     free(head);
+}
+
+static void mirror_refused_password_exits_3_at_once(void **state)
+{
+    struct fx *f = *state;
+    char url[400], err[4096];
+    snprintf(url, sizeof(url), "unix://%s", f->r.sock);
+    /* lbtest starts servers without a password; set one now (this
+     * connection stays authenticated) */
+    redisReply *r = redisCommand(f->c, "CONFIG SET requirepass s3cret");
+    assert_true(r != NULL && r->type == REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+    const char *args[] = {"mirror", "--redis", url, "--stream", f->stream, "--file", f->file, NULL};
+    setenv("LOGBRIDGE_REDIS_PASSWORD", "wrong", 1);
+    int64_t t0 = lbt_now_ms();
+    int rc = lbt_run(args, NULL, 0, err, sizeof(err), NULL, 0);
+    unsetenv("LOGBRIDGE_REDIS_PASSWORD");
+    assert_int_equal(rc, 3);
+    assert_true(lbt_now_ms() - t0 < 5000); /* not retried */
+    assert_non_null(strstr(err, f->r.sock));
+    assert_non_null(strstr(err, "default")); /* the user */
+    /* the right password works */
+    setenv("LOGBRIDGE_REDIS_PASSWORD", "s3cret", 1);
+    const char *ok[] = {"mirror", "--redis", url,      "--stream", f->stream,
+                        "--file", f->file,   "--once", NULL};
+    rc = lbt_run(ok, NULL, 0, err, sizeof(err), NULL, 0);
+    unsetenv("LOGBRIDGE_REDIS_PASSWORD");
+    assert_int_equal(rc, 0);
 }
 
 static void mirror_damaged_checkpoint_exits_3(void **state)
@@ -1195,7 +1237,7 @@ static void mirror_lag_counts_entries_behind(void **state)
                            "always", "--metrics-file", metrics, NULL);
     wait_size(f->file, 1000);
     kill(p, SIGTERM);
-    assert_int_equal(lbt_wait(p), 0);
+    assert_int_equal(reap(f, p), 0);
     size_t n;
     char *got = lbt_read_file(f->file, &n);
     long lines = 0;
@@ -1225,7 +1267,7 @@ static void mirror_sigterm_in_a_backlog_exits_0_consistent(void **state)
                            "always", NULL);
     wait_size(f->file, 1000);
     kill(p, SIGTERM);
-    assert_int_equal(lbt_wait(p), 0);
+    assert_int_equal(reap(f, p), 0);
     /* what was written is whole lines, a prefix of the stream, and recorded */
     size_t n, wn;
     char *got = lbt_read_file(f->file, &n);
@@ -1413,6 +1455,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(mirror_warns_when_unread_entries_were_trimmed, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(mirror_warns_when_trimmed_while_running, setup, teardown),
+        cmocka_unit_test_setup_teardown(mirror_refused_password_exits_3_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(mirror_damaged_checkpoint_exits_3, setup, teardown),
         cmocka_unit_test_setup_teardown(mirror_checkpoint_numbers_are_exact, setup, teardown),
         cmocka_unit_test_setup_teardown(mirror_round_trip_with_import, setup, teardown),

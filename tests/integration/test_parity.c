@@ -434,7 +434,8 @@ static const struct {
     {"--no-provenance", "--encoding=json"},
 };
 
-/* ---- equal ------------------------------------------------------------------------------------- */
+/* ---- equal -------------------------------------------------------------------------------------
+ */
 
 static void parity_equal_after_import(void **state)
 {
@@ -455,7 +456,8 @@ static void parity_equal_after_import(void **state)
     pres_free(&r);
 }
 
-/* ---- one discrepancy at a time ----------------------------------------------------------------- */
+/* ---- one discrepancy at a time -----------------------------------------------------------------
+ */
 
 static void parity_xdel_is_one_missing(void **state)
 {
@@ -702,7 +704,8 @@ static void parity_missing_head_without_trim_is_missing(void **state)
     pres_free(&r);
 }
 
-/* ---- the file side: bad, blank, CRLF, partial, gz --------------------------------------------- */
+/* ---- the file side: bad, blank, CRLF, partial, gz ---------------------------------------------
+ */
 
 static void parity_bad_blank_crlf_lines(void **state)
 {
@@ -762,8 +765,8 @@ static void parity_partial_last_line_counts(void **state)
     expect_report(&r, (struct want){101, 101, 101, 0, 0, 0, 0, 0, 0});
     /* Without --final import holds the last line back: parity sees it missing. */
     struct args a = {{0}, 0};
-    const char *v[] = {"import", "--redis", g_redis.url, "--stream", "pl2", "--no-progress", p,
-                       NULL};
+    const char *v[] = {"import", "--redis",       g_redis.url, "--stream",
+                       "pl2",    "--no-progress", p,           NULL};
     for (int i = 0; v[i] != NULL; i++)
         args_add(&a, v[i]);
     assert_int_equal(lbt_run(a.v, NULL, 0, NULL, 0, NULL, 0), 0);
@@ -798,8 +801,8 @@ static void parity_rotated_gz_chain(void **state)
         expect_report(&r, (struct want){850, 850, 850, 0, 0, 0, 0, 0, 0});
         struct ids ids;
         ids_load(f->c, s, &ids);
-        xdel(f->c, s, ids.id[42]);   /* from the .gz generation */
-        xdel(f->c, s, ids.id[700]);  /* from the live file */
+        xdel(f->c, s, ids.id[42]);  /* from the .gz generation */
+        xdel(f->c, s, ids.id[700]); /* from the live file */
         parity(&r, "--stream", s, p2, p1, p0, NULL);
         expect_report(&r, (struct want){850, 848, 848, 2, 0, 0, 0, 0, 0});
         assert_string_equal(ex_str(example(&r, 0), "file"), p2);
@@ -955,7 +958,8 @@ static void parity_src_filter(void **state)
     pres_free(&r);
 }
 
-/* ---- the ID window ----------------------------------------------------------------------------- */
+/* ---- the ID window -----------------------------------------------------------------------------
+ */
 
 static void parity_from_to_window(void **state)
 {
@@ -987,7 +991,8 @@ static void parity_from_to_window(void **state)
     pres_free(&r);
 }
 
-/* ---- what mirror writes: missing timestamps, CR/LF escapes ------------------------------------- */
+/* ---- what mirror writes: missing timestamps, CR/LF escapes -------------------------------------
+ */
 
 static void parity_mirror_escapes_and_id_timestamps(void **state)
 {
@@ -1004,8 +1009,8 @@ static void parity_mirror_escapes_and_id_timestamps(void **state)
         for (int i = 0; i < 20; i++) {
             char line[200], ts[40];
             int n = snprintf(line, sizeof(line), "web|x|pay|row %d\rcr\nlf end", i);
-            xadd_line(f->c, s, UINT64_C(1750240800000) + (uint64_t)i * 1001, 0, line, (size_t)n,
-                      0, &cr);
+            xadd_line(f->c, s, UINT64_C(1750240800000) + (uint64_t)i * 1001, 0, line, (size_t)n, 0,
+                      &cr);
             lb_ts_format_ms(INT64_C(1750240800000) + i * 1001, ts);
             len += (size_t)snprintf(file + len, sizeof(file) - len,
                                     "web|%s|pay|row %d\\rcr\\nlf end\n", ts, i);
@@ -1015,6 +1020,44 @@ static void parity_mirror_escapes_and_id_timestamps(void **state)
         expect_report(&r, (struct want){20, 20, 20, 0, 0, 0, 0, 0, 0});
         parity(&r, "--stream", s, "--order", "any", p, NULL);
         expect_report(&r, (struct want){20, 20, 20, 0, 0, 0, 0, 0, 0});
+    }
+    pres_free(&r);
+}
+
+/* --format jsonl on both sides; and the json encoding's UTF-8 rule: a line
+ * that is not UTF-8 went to the DLQ, so parity counts it bad, not missing. */
+static void parity_jsonl_and_utf8_rule(void **state)
+{
+    struct fx *f = *state;
+    char pj[300], pu[300];
+    path_in(f, "j.jsonl", pj, sizeof(pj));
+    path_in(f, "u.log", pu, sizeof(pu));
+    const char *jl =
+        "{\"role\":\"web\",\"timestamp\":\"2025-06-18T10:00:00Z\",\"type\":\"login\","
+        "\"data\":{\"a\": 1, \"b\":[1, 2]}}\n"
+        "{\"role\":\"web\",\"timestamp\":\"2025-06-18T10:00:01Z\",\"type\":\"t\","
+        "\"data\":\"x\\ny\\r\"}\n"
+        "{\"role\":\"api\",\"timestamp\":\"1750240800123\",\"type\":\"t\",\"data\":null}\n"
+        "not json\n\n";
+    assert_int_equal(lbt_write_file(pj, jl, strlen(jl)), 0);
+    const char *ul = "web|2025-06-18T10:00:00Z|login|ok\n"
+                     "web|2025-06-18T10:00:01Z|login|bad \xff byte\n"
+                     "web|2025-06-18T10:00:02Z|login|ok2\n";
+    assert_int_equal(lbt_write_file(pu, ul, strlen(ul)), 0);
+    struct pres r = {0};
+    for (size_t m = 0; m < 4; m++) {
+        char s[32], s2[32];
+        snprintf(s, sizeof(s), "jl%zu", m);
+        snprintf(s2, sizeof(s2), "ut%zu", m);
+        import(s, g_modes[m].prov, g_modes[m].enc, "--format=jsonl", pj, NULL);
+        parity(&r, "--stream", s, "--format", "jsonl", pj, NULL);
+        expect_report(&r, (struct want){3, 3, 3, 0, 0, 0, 0, 0, 1});
+        parity(&r, "--stream", s, "--format", "jsonl", "--order", "any", pj, NULL);
+        expect_report(&r, (struct want){3, 3, 3, 0, 0, 0, 0, 0, 1});
+        import(s2, g_modes[m].prov, g_modes[m].enc, pu, NULL);
+        int json = g_modes[m].enc != NULL;
+        parity(&r, "--stream", s2, pu, NULL);
+        expect_report(&r, (struct want){3 - json, 3 - json, 3 - json, 0, 0, 0, 0, 0, json});
     }
     pres_free(&r);
 }
@@ -1221,8 +1264,8 @@ static void parity_errors_exit_codes(void **state)
     char err[4096];
     /* Redis unreachable: exit 3, one line naming the address. */
     snprintf(url, sizeof(url), "unix://%s/none.sock", f->dir);
-    char *out = run_capture(&rc, err, sizeof(err), "parity", "--redis", url, "--stream", "s", p,
-                            NULL);
+    char *out =
+        run_capture(&rc, err, sizeof(err), "parity", "--redis", url, "--stream", "s", p, NULL);
     assert_int_equal(rc, 3);
     assert_non_null(strstr(err, "none.sock"));
     assert_non_null(strchr(err, '\n'));
@@ -1252,8 +1295,8 @@ static void parity_errors_exit_codes(void **state)
         {"parity", "--stream", "s", "-", NULL},
         {"parity", "--stream", "s", "--bogus", p},
     };
-    static const char *const names[] = {"--stream", "FILE", "--order", "--report",
-                                        "--from",   "--max-examples", "stdin", "--bogus"};
+    static const char *const names[] = {"--stream", "FILE",           "--order", "--report",
+                                        "--from",   "--max-examples", "stdin",   "--bogus"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct args a = {{0}, 0};
         for (int k = 0; k < 6 && bad[i][k] != NULL; k++)
@@ -1286,6 +1329,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(parity_src_filter, setup, teardown),
         cmocka_unit_test_setup_teardown(parity_from_to_window, setup, teardown),
         cmocka_unit_test_setup_teardown(parity_mirror_escapes_and_id_timestamps, setup, teardown),
+        cmocka_unit_test_setup_teardown(parity_jsonl_and_utf8_rule, setup, teardown),
         cmocka_unit_test_setup_teardown(parity_junit_report_is_valid_xml, setup, teardown),
         cmocka_unit_test_setup_teardown(parity_text_report_and_out_file, setup, teardown),
         cmocka_unit_test_setup_teardown(parity_max_examples, setup, teardown),

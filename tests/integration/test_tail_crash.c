@@ -230,7 +230,7 @@ static void tail_redis_restart_with_aof(void **state)
     lbt_redis_kill(&t->r, SIGKILL);
     redisFree(t->c);
     t->c = NULL;
-    lbt_sleep_ms(1500);
+    lbt_sleep_ms(2500);
     assert_int_equal(lbt_redis_restart(&t->r), 0);
     t->c = lbt_connect(&t->r);
     assert_non_null(t->c);

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,11 +194,53 @@ static void tail_thousand_files(void **state)
     lbt_entries_free(e, ne);
 }
 
+/* logbridge in a child whose open files limit is nofile (soft and hard). */
+static int run_limited(const char *const *args, rlim_t nofile, char *err, size_t cap)
+{
+    char ep[600];
+    snprintf(ep, sizeof(ep), "%s.err", args[5]);
+    pid_t p = fork();
+    if (p == 0) {
+        struct rlimit rl = {nofile, nofile};
+        setrlimit(RLIMIT_NOFILE, &rl);
+        int fd = open(ep, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0)
+            dup2(fd, 2);
+        const char *argv[16];
+        argv[0] = lbt_bin();
+        for (int i = 0; args[i] != NULL && i < 14; i++)
+            argv[i + 1] = args[i], argv[i + 2] = NULL;
+        execv(lbt_bin(), (char *const *)argv);
+        _exit(127);
+    }
+    int rc = lbt_wait(p);
+    char *s = lbt_read_file(ep, NULL);
+    snprintf(err, cap, "%s", s ? s : "");
+    free(s);
+    unlink(ep);
+    return rc;
+}
+
+static void tail_names_the_open_files_limit(void **state)
+{
+    struct t *t = *state;
+    make_files(t, 100, 0, 1);
+    char pat[600], err[4096];
+    snprintf(pat, sizeof(pat), "%s/*.log", t->dir);
+    const char *args[] = {"tail", "--redis", t->r.url, "--stream", "s", pat, NULL};
+    int rc = run_limited(args, 40, err, sizeof(err));
+    if (rc != 3)
+        fail_msg("exit %d, expected 3; stderr:\n%s", rc, err);
+    assert_non_null(strstr(err, "RLIMIT_NOFILE"));
+    assert_int_equal(tu_text_sane(err), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(tail_idle_uses_no_cpu, setup, teardown),
         cmocka_unit_test_setup_teardown(tail_thousand_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(tail_names_the_open_files_limit, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -43,6 +43,7 @@ static void derive_is(const char *stream, const char *kind, const char *want)
 static void key_tag_follows_the_cluster_rule(void **state)
 {
     (void)state;
+    tag_is("{app}:x", "app");
     tag_is("{app}:messages", "app");
     tag_is("messages", "messages");
     tag_is("a{}b", "a{}b");

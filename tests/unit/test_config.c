@@ -267,6 +267,32 @@ static void config_refuses_a_mirror_loop(void **state)
     lb_config_destroy(cfg);
 }
 
+static void config_refuses_one_src_in_two_tails(void **state)
+{
+    (void)state;
+    parse_bad("{\"tail\": [{\"paths\": [\"/var/log/a.log\"], \"stream\": \"S\"},\n"
+              "          {\"paths\": [\"/var/log/b.log\", \"/var/log/../log/a.log\"], "
+              "\"stream\": \"S\"}]}",
+              "tail[1].paths: src /var/log/a.log is already read by tail[0]");
+    /* within one entry */
+    parse_bad("{\"tail\": [{\"paths\": [\"/var/log/a.log\", \"/var/log/a.log\"], \"stream\": "
+              "\"S\"}]}",
+              "tail[0].paths: src /var/log/a.log is already read by tail[0]");
+    /* one checkpoint hash for streams with the same hash tag */
+    parse_bad("{\"tail\": [{\"paths\": [\"/var/log/a.log\"], \"stream\": \"{app}:x\"},\n"
+              "          {\"paths\": [\"/var/log/a.log\"], \"stream\": \"{app}:y\"}]}",
+              "tail[1].paths: src /var/log/a.log is already read by tail[0]");
+    /* other streams, other names, or globs: fine */
+    struct lb_config *cfg =
+        parse_ok("{\"tail\": [{\"paths\": [\"/var/log/a.log\"], \"stream\": \"S\"},\n"
+                 "          {\"paths\": [\"/var/log/a.log\"], \"stream\": \"T\"},\n"
+                 "          {\"paths\": [\"/var/log/a.log\"], \"stream\": \"S\", \"name\": "
+                 "\"a2\"},\n"
+                 "          {\"paths\": [\"/var/log/*.log\"], \"stream\": \"S\"}]}");
+    assert_int_equal(cfg->ntail, 4);
+    lb_config_destroy(cfg);
+}
+
 static void config_load_reads_a_file(void **state)
 {
     (void)state;
@@ -309,6 +335,7 @@ int main(void)
         cmocka_unit_test(config_invalid_json_names_the_line),
         cmocka_unit_test(config_refuses_two_mirrors_on_one_file),
         cmocka_unit_test(config_refuses_a_mirror_loop),
+        cmocka_unit_test(config_refuses_one_src_in_two_tails),
         cmocka_unit_test(config_load_reads_a_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

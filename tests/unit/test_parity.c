@@ -24,8 +24,8 @@
 
 /* ---- text and hash ---------------------------------------------------------------- */
 
-static struct lb_record rec_of(const char *role, const char *ts, const char *type,
-                               const char *data, size_t data_n)
+static struct lb_record rec_of(const char *role, const char *ts, const char *type, const char *data,
+                               size_t data_n)
 {
     struct lb_record r;
     memset(&r, 0, sizeof(r));
@@ -39,11 +39,11 @@ static struct lb_record rec_of(const char *role, const char *ts, const char *typ
 static void parity_text_is_format_line_without_newline(void **state)
 {
     (void)state;
-    static const char *const datas[] = {"", "plain", "a\rb", "a\nb", "\r\n", "x\r\ny\n",
-                                        "back\\slash \\r stays", "|||", "\r"};
+    static const char *const datas[] = {
+        "", "plain", "a\rb", "a\nb", "\r\n", "x\r\ny\n", "back\\slash \\r stays", "|||", "\r"};
     for (size_t i = 0; i < sizeof(datas) / sizeof(datas[0]); i++) {
-        struct lb_record r = rec_of("web", "2025-06-18T10:00:00Z", "login", datas[i],
-                                    strlen(datas[i]));
+        struct lb_record r =
+            rec_of("web", "2025-06-18T10:00:00Z", "login", datas[i], strlen(datas[i]));
         char a[256], b[256];
         size_t la = lb_format_line(&r, a, sizeof(a), NULL);
         assert_true(la > 0);
@@ -170,8 +170,7 @@ static void run_align(const struct val *fv, size_t nf, const struct val *sv, siz
     assert_int_equal(c[LB_ALIGN_MATCH] + c[LB_ALIGN_MISMATCH] + c[LB_ALIGN_OOO] +
                          c[LB_ALIGN_MISSING] + c[LB_ALIGN_HEAD] + c[LB_ALIGN_TAIL],
                      nf);
-    assert_int_equal(c[LB_ALIGN_MATCH] + c[LB_ALIGN_MISMATCH] + c[LB_ALIGN_OOO] +
-                         c[LB_ALIGN_EXTRA],
+    assert_int_equal(c[LB_ALIGN_MATCH] + c[LB_ALIGN_MISMATCH] + c[LB_ALIGN_OOO] + c[LB_ALIGN_EXTRA],
                      ns);
     memcpy(out, h.counts, sizeof(h.counts));
     lb_align_destroy(a);
@@ -490,11 +489,11 @@ static void report_fixture(struct lb_parity_report *r, struct lb_parity_file *fi
     r->c.missing = 1;
     r->c.mismatched = 1;
     r->c.extra = 1;
-    ex[0] = (struct lb_parity_example){LB_PK_MISSING, 0, 3, 120, 0, 0, 0, plain, strlen(plain),
-                                       NULL, 0};
-    ex[1] = (struct lb_parity_example){LB_PK_MISMATCHED, 0, 7, 400, 1, 17, 2, plain,
-                                       strlen(plain), hostile, sizeof(hostile) - 1};
-    ex[2] = (struct lb_parity_example){LB_PK_EXTRA, -1, 0, 0, 1, 18, 0, NULL, 0, hostile,
+    ex[0] = (struct lb_parity_example){LB_PK_MISSING, 0,    3, 120, 0, 0, 0, plain,
+                                       strlen(plain), NULL, 0};
+    ex[1] = (struct lb_parity_example){
+        LB_PK_MISMATCHED, 0, 7, 400, 1, 17, 2, plain, strlen(plain), hostile, sizeof(hostile) - 1};
+    ex[2] = (struct lb_parity_example){LB_PK_EXTRA,        -1, 0, 0, 1, 18, 0, NULL, 0, hostile,
                                        sizeof(hostile) - 1};
     r->examples = ex;
     r->nexamples = 3;
@@ -511,10 +510,10 @@ static void report_json_has_exactly_the_keys(void **state)
     char *s = report_to_string(lb_parity_write_json, &r, &n);
     cJSON *root = cJSON_ParseWithLength(s, n);
     assert_non_null(root);
-    static const char *const keys[] = {"equal",         "file_lines",      "stream_entries",
-                                       "matched",       "missing_in_stream", "extra_in_stream",
-                                       "mismatched",    "out_of_order",    "trimmed",
-                                       "bad_lines",     "examples"};
+    static const char *const keys[] = {"equal",      "file_lines",        "stream_entries",
+                                       "matched",    "missing_in_stream", "extra_in_stream",
+                                       "mismatched", "out_of_order",      "trimmed",
+                                       "bad_lines",  "examples"};
     assert_int_equal(cJSON_GetArraySize(root), 11);
     for (size_t i = 0; i < 11; i++)
         assert_non_null(cJSON_GetObjectItemCaseSensitive(root, keys[i]));
@@ -570,8 +569,8 @@ static void report_junit_is_well_formed_xml(void **state)
 
     /* The checker itself rejects what it must. */
     static const char *const bad[] = {
-        "<a>", "<a></b>", "<a x='1' x='2'/>", "<a>&foo;</a>", "<a>\x01</a>", "<a b=\"<\"/>",
-        "<a>\xff</a>", "<a/><b/>", "<a>&#1;</a>", "<a>]]></a>",
+        "<a>",          "<a></b>",     "<a x='1' x='2'/>", "<a>&foo;</a>", "<a>\x01</a>",
+        "<a b=\"<\"/>", "<a>\xff</a>", "<a/><b/>",         "<a>&#1;</a>",  "<a>]]></a>",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct pxml_node *x = pxml_parse(bad[i], strlen(bad[i]), why, sizeof(why));

@@ -1,0 +1,174 @@
+#!/bin/sh
+# bench_parity.sh - `logbridge parity` of a BENCH_LINES-line file against the
+# stream `logbridge import` made of it: wall time and peak RSS.
+#
+# One throwaway redis-server (unix socket, no persistence) in a temp dir,
+# stopped by PID at the end. Runs:
+#   strict      the headline: --order strict, aligned by src/off
+#   content     --order strict --no-provenance: aligned by content
+#   any         --order any: the multiset (memory O(distinct entries))
+#   1000 XDELs  strict again after deleting 1000 scattered entries: the cost
+#               of differences (and a check that all 1000 are found)
+#   json        (BENCH_JSON=1) the same file imported with --encoding json
+#
+# Targets (the issue): strict <= 2 s and peak RSS <= 64 MiB for 1M lines.
+#
+#   BENCH_LINES    lines in the fixture (default 1000000)
+#   BENCH_RUNS     runs of each figure, best time kept (default 3)
+#   BENCH_JSON=1   also the json encoding (one more import)
+#   BENCH_KEEP=1   keep the temp dir
+#   LOGBRIDGE_BIN  the binary (default build/logbridge)
+set -eu
+
+LINES=${BENCH_LINES:-1000000}
+RUNS=${BENCH_RUNS:-3}
+BIN=${LOGBRIDGE_BIN:-build/logbridge}
+case $BIN in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
+
+for tool in redis-server redis-cli awk; do
+    command -v "$tool" >/dev/null 2>&1 || { echo "bench_parity: $tool is missing" >&2; exit 1; }
+done
+[ -x "$BIN" ] || { echo "bench_parity: $BIN is missing (make first)" >&2; exit 1; }
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench_parity.XXXXXX")
+SOCK=$TMP/redis.sock
+URL=unix://$SOCK
+RPID=
+cleanup() {
+    if [ -n "$RPID" ]; then kill "$RPID" 2>/dev/null || true; wait "$RPID" 2>/dev/null || true; fi
+    if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT INT TERM
+
+redis-server --port 0 --unixsocket "$SOCK" --unixsocketperm 700 --dir "$TMP" --save "" \
+    --appendonly no --daemonize no >"$TMP/redis.log" 2>&1 &
+RPID=$!
+i=0
+until redis-cli -s "$SOCK" ping >/dev/null 2>&1; do
+    i=$((i + 1))
+    [ $i -lt 200 ] || { echo "bench_parity: redis-server did not start" >&2; exit 1; }
+    sleep 0.05
+done
+rcli() { redis-cli -s "$SOCK" "$@"; }
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+
+# ---- the fixture: realistic lines, 60-200 bytes of DATA with '|' now and then
+FIX=$TMP/app.log
+echo "generating $LINES lines..."
+LC_ALL=C awk -v n="$LINES" 'BEGIN {
+    srand(20250618);
+    split("web worker billing api-7 batch_job cron", roles, " ");
+    split("login click pay logout error view search", types, " ");
+    alpha = "abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789=:,.-_/";
+    al = length(alpha);
+    pool = "";
+    for (k = 0; k < 4096; k++) {
+        c = int(rand() * 100);
+        pool = pool (c < 2 ? "|" : substr(alpha, int(rand() * al) + 1, 1));
+    }
+    t = 1750240800000;
+    for (i = 0; i < n; i++) {
+        t += int(rand() * 3);
+        s = int(t / 1000); ms = t % 1000;
+        d = s - 1750204800;
+        printf "%s|2025-06-18T%02d:%02d:%02d.%03dZ|%s|", roles[int(rand() * 6) + 1],
+               int(d / 3600) % 24, int(d / 60) % 60, d % 60, ms, types[int(rand() * 7) + 1];
+        len = 60 + int(rand() * 141);
+        print substr(pool, int(rand() * (4096 - len)) + 1, len);
+    }
+}' >"$FIX"
+BYTES=$(wc -c <"$FIX" | tr -d ' ')
+
+import() { # stream [extra args]
+    s=$1; shift
+    t0=$(now)
+    "$BIN" import --redis "$URL" --stream "$s" --final --no-progress "$@" "$FIX" >"$TMP/imp.out" \
+        2>"$TMP/imp.err" || { echo "bench_parity: import $* failed:" >&2; cat "$TMP/imp.err" >&2; return 1; }
+    t1=$(now)
+    echo "imported into $s ($*): $(rcli XLEN "$s") entries in $(elapsed "$t0" "$t1") s"
+}
+
+# ---- one parity run: prints "seconds peak_rss_kib exit_code"
+TIMEV=
+[ -x /usr/bin/time ] && TIMEV=/usr/bin/time
+run_parity() { # args...
+    t0=$(now)
+    rc=0
+    if [ -n "$TIMEV" ]; then
+        "$TIMEV" -f '%M' -o "$TMP/time.out" "$BIN" parity --redis "$URL" --report json "$@" \
+            "$FIX" >"$TMP/par.out" 2>"$TMP/par.err" || rc=$?
+        rss=$(tail -n 1 "$TMP/time.out")
+    else
+        "$BIN" parity --redis "$URL" --report json "$@" "$FIX" >"$TMP/par.out" 2>"$TMP/par.err" &
+        lp=$!
+        rss=0
+        while kill -0 "$lp" 2>/dev/null; do
+            r=$(awk '/^VmHWM/ { print $2 }' "/proc/$lp/status" 2>/dev/null || echo 0)
+            [ -n "$r" ] && [ "$r" -gt "$rss" ] && rss=$r
+            sleep 0.01
+        done
+        wait "$lp" || rc=$?
+    fi
+    t1=$(now)
+    echo "$(elapsed "$t0" "$t1") $rss $rc"
+}
+
+# key of the JSON report (numbers only)
+jkey() { sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p" "$TMP/par.out"; }
+
+# best of RUNS; checks the exit code and the matched / missing counts
+best() { # label want_rc want_matched want_missing args...
+    label=$1; wrc=$2; wm=$3; wmiss=$4; shift 4
+    bs=; brss=0
+    n=0
+    while [ $n -lt "$RUNS" ]; do
+        n=$((n + 1))
+        set -- $(run_parity "$@") "$@"
+        s=$1; rss=$2; rc=$3; shift 3
+        if [ "$rc" != "$wrc" ] || [ "$(jkey matched)" != "$wm" ] ||
+            [ "$(jkey missing_in_stream)" != "$wmiss" ]; then
+            echo "bench_parity: $label: exit $rc, report:" >&2
+            cat "$TMP/par.out" "$TMP/par.err" >&2
+            exit 1
+        fi
+        if [ -z "$bs" ] || awk -v a="$s" -v b="$bs" 'BEGIN { exit !(a < b) }'; then bs=$s; fi
+        [ "$rss" -gt "$brss" ] && brss=$rss
+    done
+    printf '%-46s %9s %9s KiB\n' "$label" "$bs" "$brss"
+    LAST_S=$bs
+    LAST_RSS=$brss
+}
+
+import prov
+echo "fixture: $LINES lines, $BYTES bytes; redis-server $(redis-server --version | awk '{print $3}')"
+echo
+printf '%-46s %9s %13s\n' "parity run (best of $RUNS)" "seconds" "peak RSS"
+best "strict, aligned by src/off" 0 "$LINES" 0 --stream prov
+S_STRICT=$LAST_S
+RSS_STRICT=$LAST_RSS
+best "strict --no-provenance (aligned by content)" 0 "$LINES" 0 --stream prov --no-provenance
+best "--order any" 0 "$LINES" 0 --stream prov --order any
+
+# ---- differences: 1000 entries deleted, spread over the stream
+STEP=$((LINES / 1000))
+[ "$STEP" -ge 1 ] || STEP=1
+rcli XRANGE prov - + | awk -v step="$STEP" '/^[0-9]+-[0-9]+$/ { if (n++ % step == step / 2) print "XDEL prov " $0 }' |
+    head -n 1000 >"$TMP/xdel.txt"
+NDEL=$(wc -l <"$TMP/xdel.txt" | tr -d ' ')
+redis-cli -s "$SOCK" <"$TMP/xdel.txt" >/dev/null
+best "strict, $NDEL entries deleted" 1 $((LINES - NDEL)) "$NDEL" --stream prov
+best "--order any, $NDEL entries deleted" 1 $((LINES - NDEL)) "$NDEL" --stream prov --order any
+best "content, $NDEL entries deleted" 1 $((LINES - NDEL)) "$NDEL" --stream prov --no-provenance
+
+if [ "${BENCH_JSON:-0}" = 1 ]; then
+    rcli DEL prov >/dev/null
+    if import jsonenc --encoding json; then
+        best "strict, json encoding" 0 "$LINES" 0 --stream jsonenc
+    fi
+fi
+
+echo
+T=$(awk -v s="$S_STRICT" 'BEGIN { print (s <= 2.0 ? "met" : "MISSED") }')
+M=$(awk -v k="$RSS_STRICT" 'BEGIN { print (k > 0 && k <= 65536 ? "met" : "MISSED") }')
+echo "strict parity of $LINES lines: $S_STRICT s (target <= 2 s: $T), peak RSS $RSS_STRICT KiB (target <= 65536 KiB: $M)"
