@@ -38,12 +38,34 @@ void lb_key_derive(const char *stream, const char *kind, char *out, size_t cap)
     snprintf(out, cap, "logbridge:%s:{%s}", kind, tag);
 }
 
-static int lb_json_u64(const cJSON *o, const char *name, unsigned long long *out)
+/* Read "name":<digits> from the raw JSON text: dev and ino can exceed 2^53
+ * (XFS, btrfs), which cJSON's double would round. cJSON has already checked
+ * that the text is a JSON object with a number at that key. */
+static int lb_json_u64(const cJSON *o, const char *json, size_t n, const char *name,
+                       unsigned long long *out)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
     if (!cJSON_IsNumber(v) || v->valuedouble < 0)
         return -1;
-    /* cJSON keeps a double: exact up to 2^53 bytes, far past any log file. */
+    char key[32];
+    int kl = snprintf(key, sizeof(key), "\"%s\"", name);
+    for (const char *p = json; p + kl < json + n; p++) {
+        if (memcmp(p, key, (size_t)kl) != 0)
+            continue;
+        const char *q = p + kl;
+        while (q < json + n && (*q == ' ' || *q == ':' || *q == '\t'))
+            q++;
+        unsigned long long x = 0;
+        int digits = 0;
+        while (q < json + n && *q >= '0' && *q <= '9') {
+            x = x * 10 + (unsigned long long)(*q++ - '0');
+            digits++;
+        }
+        if (digits > 0 && digits <= 20) {
+            *out = x;
+            return 0;
+        }
+    }
     *out = (unsigned long long)v->valuedouble;
     return 0;
 }
@@ -59,8 +81,8 @@ int lb_ckpt_parse(const char *json, size_t n, struct lb_ckpt *ck, struct lb_erro
     unsigned long long off = 0, line = 0;
     const cJSON *fp = cJSON_GetObjectItemCaseSensitive(o, "fp");
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id");
-    int bad = lb_json_u64(o, "dev", &ck->dev) || lb_json_u64(o, "ino", &ck->ino) ||
-              lb_json_u64(o, "off", &off) || lb_json_u64(o, "line", &line) ||
+    int bad = lb_json_u64(o, json, n, "dev", &ck->dev) || lb_json_u64(o, json, n, "ino", &ck->ino) ||
+              lb_json_u64(o, json, n, "off", &off) || lb_json_u64(o, json, n, "line", &line) ||
               !cJSON_IsString(fp) || strlen(fp->valuestring) >= sizeof(ck->fp) ||
               (id != NULL && (!cJSON_IsString(id) || strlen(id->valuestring) >= sizeof(ck->id)));
     if (!bad) {

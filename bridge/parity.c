@@ -1350,6 +1350,8 @@ struct lb_group {
     struct lb_align *a;
     /* --order any: the state of the walk over the lines */
     int seen_match;
+    /* an operator's likely mistake, told once at the end */
+    uint64_t last_off, restarts;
 };
 
 struct lb_pfile {
@@ -1388,6 +1390,8 @@ struct lb_parity {
 
     struct lb_parity_report rep;
     struct lb_parity_file *fst;
+    uint64_t other_src; /* entries whose src names no FILE */
+    char other_src_name[128];
     size_t excap;
 };
 
@@ -1996,9 +2000,16 @@ static int lb_parity_route(struct lb_parity *p, const struct lb_entry *e, struct
         return rc;
     if (g == NULL) {
         /* Provenance names no FILE given (or is incomplete): no line can be its. */
+        if (e->has_src && p->other_src++ == 0)
+            snprintf(p->other_src_name, sizeof(p->other_src_name), "%.*s",
+                     (int)(e->src.n < 120 ? e->src.n : 120), e->src.p);
         lb_parity_outcome(p, 0, LB_ALIGN_EXTRA, NULL, &it);
         return 0;
     }
+    /* Offsets that fall back to the start: several generations under one src. */
+    if (g->ordered && g->entries > 0 && e->off < g->last_off / 2)
+        g->restarts++;
+    g->last_off = e->off;
     g->entries++;
     g->dirty = 1;
     if (lb_align_push(g->a, &it) != 0)
@@ -2656,6 +2667,16 @@ int lb_cmd_parity(int argc, char **argv)
     rc = o.order_any ? lb_parity_any(&p, &err) : lb_parity_strict(&p, &err);
     if (rc != 0)
         goto fail;
+    for (int j = 0; j < p.ngroups; j++)
+        if (p.groups[j].restarts > 0)
+            lb_warn("entries of src=%s go back to the start of a file (%" PRIu64 "x): a rotated "
+                    "chain written by tail, where every generation keeps the live path's name? "
+                    "Then give all generations, oldest first, with --src %s",
+                    p.groups[j].src, p.groups[j].restarts, p.groups[j].src);
+    if (p.other_src > 0)
+        lb_warn("%" PRIu64 " entries come from a src that is none of the FILEs (e.g. src=%s): "
+                "they count as extra_in_stream; --src NAME compares one src only",
+                p.other_src, p.other_src_name);
     lb_parity_examples_sort(&p);
     if ((rc = lb_parity_fill(&p, &err)) != 0)
         goto fail;

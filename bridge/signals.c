@@ -17,7 +17,7 @@ static void lb_on_stop(int sig)
 static void lb_on_hup(int sig)
 {
     (void)sig;
-    lb_hup_flag = 1;
+    lb_hup_flag++; /* a generation counter: jobs compare it with what they saw */
 }
 
 void lb_signals_install(void)

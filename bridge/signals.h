@@ -7,7 +7,7 @@
 #include <signal.h>
 
 extern volatile sig_atomic_t lb_stop_flag; /* SIGINT/SIGTERM: commit and exit */
-extern volatile sig_atomic_t lb_hup_flag;  /* SIGHUP: reopen files */
+extern volatile sig_atomic_t lb_hup_flag;  /* SIGHUP count: reopen files when it changes */
 
 /* Install handlers for SIGINT, SIGTERM and SIGHUP (no SA_RESTART, so that a
  * blocking read returns EINTR), and ignore SIGPIPE. */

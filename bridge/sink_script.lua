@@ -68,9 +68,24 @@ end
 local prev = redis.call('HGET', KEYS[1], src)
 if prev then lastid = string.match(prev, '"id":"([^"]*)"') or lastid end
 
+-- src and off of an entry in either encoding.
+local function provenance(kv)
+  local s, o = field(kv, 'src'), field(kv, 'off')
+  if s == nil then
+    local ok, j = pcall(cjson.decode, field(kv, jfield) or '')
+    if ok and type(j) == 'table' then
+      s = j.src
+      if type(j.off) == 'number' then o = string.format('%.0f', j.off) end
+    end
+  end
+  return s, o
+end
+
 if nat > 0 then
   local top = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
-  if #top == 0 or (prov and (field(top[1][2], 'src') ~= src or field(top[1][2], 'off') ~= ARGV[13])) then
+  local tsrc, toff = nil, nil
+  if #top > 0 then tsrc, toff = provenance(top[1][2]) end
+  if #top == 0 or (prov and (tsrc ~= src or toff ~= ARGV[13])) then
     return {0, 0, lastid, 0, 'the batch is not at the top of ' .. KEYS[3], 0, '', ''}
   end
   lastid = top[1][1]

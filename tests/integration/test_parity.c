@@ -870,6 +870,21 @@ static void parity_rotated_chain_with_src(void **state)
         parity(&r, "--stream", s, "--src", "/nope", p2, p1, p0, NULL);
         expect_report(&r, (struct want){600, 0, 0, 600, 0, 0, 0, 0, 0});
     }
+    /* The same chain under the live file's own path, compared without --src:
+     * parity cannot know the generations share it, and says how to fix that. */
+    char ap0[PATH_MAX];
+    abs_of(p0, ap0, sizeof(ap0));
+    struct craft live = {1, 0, 0, ap0};
+    uint64_t ms = 1000;
+    for (int g = 0; g < 3; g++)
+        for (size_t i = 0; i < fl[g].n; i++)
+            xadd_flines(f->c, "rclive", ms++, &fl[g], i, &live);
+    parity(&r, "--stream", "rclive", p2, p1, p0, NULL);
+    assert_int_equal(r.rc, 1);
+    if (strstr(r.err, "--src") == NULL)
+        fail_msg("no hint about --src: %s", r.err);
+    parity(&r, "--stream", "rclive", "--src", ap0, p2, p1, p0, NULL);
+    expect_report(&r, (struct want){600, 600, 600, 0, 0, 0, 0, 0, 0});
     for (int g = 0; g < 3; g++)
         flines_free(&fl[g]);
     pres_free(&r);
@@ -976,12 +991,14 @@ static void parity_from_to_window(void **state)
         ids_load(f->c, s, &ids);
         parity(&r, "--stream", s, "--from", ids.id[100], "--to", ids.id[199], p, NULL);
         expect_report(&r, (struct want){100, 100, 100, 0, 0, 0, 0, 0, 0});
-        parity(&r, "--stream", s, "--order", "any", "--from", ids.id[100], "--to", ids.id[199], p,
-               NULL);
-        expect_report(&r, (struct want){100, 100, 100, 0, 0, 0, 0, 0, 0});
-        /* the window's bounds as - and + compare everything */
-        parity(&r, "--stream", s, "--from", "-", "--to", "+", p, NULL);
-        expect_report(&r, (struct want){1000, 1000, 1000, 0, 0, 0, 0, 0, 0});
+        if (m == 0 || m == 3) { /* the other forms, in two of the four modes */
+            parity(&r, "--stream", s, "--order", "any", "--from", ids.id[100], "--to", ids.id[199],
+                   p, NULL);
+            expect_report(&r, (struct want){100, 100, 100, 0, 0, 0, 0, 0, 0});
+            /* the window's bounds as - and + compare everything */
+            parity(&r, "--stream", s, "--from", "-", "--to", "+", p, NULL);
+            expect_report(&r, (struct want){1000, 1000, 1000, 0, 0, 0, 0, 0, 0});
+        }
         xdel(f->c, s, ids.id[150]);
         parity(&r, "--stream", s, "--from", ids.id[100], "--to", ids.id[199], p, NULL);
         expect_report(&r, (struct want){100, 99, 99, 1, 0, 0, 0, 0, 0});

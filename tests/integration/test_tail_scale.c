@@ -195,10 +195,9 @@ static void tail_thousand_files(void **state)
 }
 
 /* logbridge in a child whose open files limit is nofile (soft and hard). */
-static int run_limited(const char *const *args, rlim_t nofile, char *err, size_t cap)
+static int run_limited(const char *const *args, rlim_t nofile, const char *ep, char *err,
+                       size_t cap)
 {
-    char ep[600];
-    snprintf(ep, sizeof(ep), "%s.err", args[5]);
     pid_t p = fork();
     if (p == 0) {
         struct rlimit rl = {nofile, nofile};
@@ -228,7 +227,9 @@ static void tail_names_the_open_files_limit(void **state)
     char pat[600], err[4096];
     snprintf(pat, sizeof(pat), "%s/*.log", t->dir);
     const char *args[] = {"tail", "--redis", t->r.url, "--stream", "s", pat, NULL};
-    int rc = run_limited(args, 40, err, sizeof(err));
+    char ep[600];
+    snprintf(ep, sizeof(ep), "%s/limited.err", t->dir);
+    int rc = run_limited(args, 40, ep, err, sizeof(err));
     if (rc != 3)
         fail_msg("exit %d, expected 3; stderr:\n%s", rc, err);
     assert_non_null(strstr(err, "RLIMIT_NOFILE"));
