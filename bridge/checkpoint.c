@@ -15,8 +15,11 @@
 void lb_key_tag(const char *stream, char *out, size_t cap)
 {
     /* Redis Cluster's rule: the bytes between the first '{' and the first '}'
-     * after it, when not empty. */
-    const char *l = strchr(stream, '{');
+     * after it, when not empty; a template's %{type} / %{role} placeholders
+     * are not tags. */
+    const char *l = stream;
+    while ((l = strchr(l, '{')) != NULL && l > stream && l[-1] == '%')
+        l++;
     if (l != NULL) {
         const char *r = strchr(l + 1, '}');
         if (r != NULL && r > l + 1) {
