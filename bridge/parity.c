@@ -23,10 +23,32 @@
  * --order any counts the stream's texts in a hash table, then takes the
  * files' lines out of it: memory is O(distinct entries), 12 bytes each.
  *
- * Decisions where DESIGN.md is silent are listed at lb_parity_usage and in
- * the report to the lead; the important ones: trimmed lines never break
- * equality and are bounded by the deletions Redis reports (entries-added -
- * length); --from/--to cut the file side to the span their entries cover.
+ * Decisions where DESIGN.md is silent:
+ *  - The counts partition both sides: file_lines = matched + mismatched +
+ *    out_of_order + missing_in_stream + trimmed, and stream_entries =
+ *    matched + mismatched + out_of_order + extra_in_stream. A line found out
+ *    of position is out_of_order, not matched; moved and changed, mismatched.
+ *  - trimmed: lines before their group's first entry, while Redis reports
+ *    deletions to account for them (entries-added - length, one fewer when
+ *    the largest deleted ID lies inside the retained range: an XDEL there);
+ *    beyond that they are missing. Deleting the very first entries by XDEL
+ *    cannot be told from trimming. Redis < 7 has no entries-added: nothing
+ *    counts as trimmed there. Trimmed lines keep `equal` true and are no
+ *    examples (neither are bad lines).
+ *  - --from/--to cut the file side only where they cut the stream (--from
+ *    after its first entry, --to before its last): lines before the first
+ *    / after the last line that has an entry in the window are in no count.
+ *    Without --to the range ends at the last entry XINFO saw, and lines
+ *    after it (a lagging tail) are missing: on a live system, give a --to.
+ *  - Provenance is used when the first entry compared carries src and off
+ *    and its src is one of the FILEs' (absolute paths, or --src); then an
+ *    entry from any other src is extra. --no-provenance forces content.
+ *  - The json encoding cannot carry lines that are not UTF-8 (import sends
+ *    them to the DLQ): with --encoding json, or when the stream's first entry
+ *    is json, such lines are bad lines here too.
+ *  - Examples are the first --max-examples differences in report order
+ *    (lines by FILE and line number, then extra entries by ID), not in the
+ *    order found. stdin is refused as a FILE: examples re-read the FILEs.
  */
 #include "parity.h"
 
@@ -1885,9 +1907,9 @@ static void lb_parity_window(struct lb_parity *p)
     p->from_cuts = o->from != NULL && p->has_first && lb_pid_cmp(from, p->first) > 0;
     p->to_cuts = o->to != NULL && p->has_last && lb_pid_cmp(to, p->last) < 0;
     snprintf(p->range_start, sizeof(p->range_start), "%s", o->from != NULL ? o->from : "-");
-    /* Without --to, stop at the last entry XINFO saw, so that what we read
-     * agrees with what it told us about the head and the deletions. */
-    if (o->to != NULL)
+    /* Without --to (or with one past it), stop at the last entry XINFO saw,
+     * so that what we read agrees with what it said about head and deletions. */
+    if (o->to != NULL && (p->to_cuts || !p->has_last))
         snprintf(p->range_end, sizeof(p->range_end), "%s", o->to);
     else if (p->has_last)
         snprintf(p->range_end, sizeof(p->range_end), "%" PRIu64 "-%" PRIu64, p->last.ms,
@@ -2387,7 +2409,10 @@ static const char lb_parity_usage[] =
     "the stream's first entry count as trimmed (not missing) as far as Redis\n"
     "reports deleted entries; trimmed lines do not make the result different.\n"
     "Alignment uses src/off when the entries carry them (and --no-provenance is\n"
-    "not given), else the content of the lines.\n"
+    "not given), else the content of the lines. Lines after the stream's last entry\n"
+    "are missing: on a stream still being written, give --to an ID older than its\n"
+    "newest entry, and later lines are not compared. With --encoding json, or a\n"
+    "json stream, lines that are not UTF-8 are bad lines (import sent them to the DLQ).\n"
     "\n" LB_COMMON_HELP;
 
 static int lb_parity_parse(struct lb_parity_opts *o, int argc, char **argv)

@@ -86,6 +86,10 @@ if nat > 0 then
   local tsrc, toff = nil, nil
   if #top > 0 then tsrc, toff = provenance(top[1][2]) end
   if #top == 0 or (prov and (tsrc ~= src or toff ~= ARGV[13])) then
+    -- Nothing runs between the XADDs and this script, so the top entries
+    -- are the batch's whatever they say: undo them rather than keep entries
+    -- that no checkpoint covers.
+    rollback()
     return {0, 0, lastid, 0, 'the batch is not at the top of ' .. KEYS[3], 0, '', ''}
   end
   lastid = top[1][1]

@@ -344,6 +344,34 @@ static void import_too_long_raw_is_the_first_64k(void **state)
     verify(t, "tl", "logbridge:dlq:{tl}", t->path, 0, f->n);
 }
 
+/* Hundreds of lines inside the first KiB (whose checkpoints each need their
+ * own fingerprint), then ordinary ones. */
+static void import_many_short_lines_in_the_first_kib(void **state)
+{
+    struct fx *t = *state;
+    for (int i = 0; i < 700; i++) {
+        if (i % 3 == 0)
+            iu_fix_add(&t->f, "", 0, "\n", IU_BLANK, NULL, INT64_MIN);
+        else
+            iu_fix_add(&t->f, "x", 1, "\n", IU_BAD, "fields", INT64_MIN);
+    }
+    for (int i = 0; i < 3000; i++)
+        iu_fix_valid(&t->f, "w", "1750240800", T0, "t", i % 2 ? "" : "d");
+    write_fix(t);
+    for (int k = 0; k < 2; k++) {
+        const char *stream = k ? "sh1" : "sh0";
+        char dlq[64], ck[64];
+        snprintf(dlq, sizeof(dlq), "logbridge:dlq:{%s}", stream);
+        snprintf(ck, sizeof(ck), "logbridge:ckpt:{%s}", stream);
+        int rc =
+            RUN(t, "--stream", stream, "--batch", k ? "7" : "1000", "--summary", "json", t->path);
+        expect_rc(rc, 0);
+        check_summary(t, 0, t->f.n, 0);
+        verify(t, stream, dlq, t->path, 0, t->f.n);
+        check_ckpt(t, ck, t->path, t->f.n, t->path, NULL);
+    }
+}
+
 static void import_binary_data_is_kept_verbatim(void **state)
 {
     struct fx *t = *state;
@@ -1167,6 +1195,7 @@ int main(void)
         T(import_invalid_utf8_only_with_json_encoding),
         T(import_jsonl_reasons_and_fields),
         T(import_too_long_raw_is_the_first_64k),
+        T(import_many_short_lines_in_the_first_kib),
         T(import_binary_data_is_kept_verbatim),
         T(import_gz_offsets_are_decompressed_bytes),
         T(import_gz_resumes_from_its_checkpoint),

@@ -145,16 +145,8 @@ static void import(const char *stream, const char *opt1, const char *opt2, ...)
     va_start(ap, opt2);
     args_addv(&a, ap);
     va_end(ap);
-    /* The sink's fast path refuses json batches with provenance (its check of
-     * the top entry reads src/off as fields; reported to the lead): build
-     * those streams through the script path, which it keeps for that. */
-    int json_prov = opt1 == NULL && opt2 != NULL && strstr(opt2, "json") != NULL;
-    if (json_prov)
-        setenv("LOGBRIDGE_SINK_MODE", "script", 1);
     char err[4096];
     int rc = lbt_run(a.v, NULL, 0, err, sizeof(err), NULL, 0);
-    if (json_prov)
-        unsetenv("LOGBRIDGE_SINK_MODE");
     if (rc != 0)
         fail_msg("import exited %d: %s", rc, err);
 }
