@@ -36,6 +36,7 @@ struct lb_source {
 
     /* A too-long line being skipped: its head, where it began, its length. */
     int skipping;
+    int skip_pending; /* the line at start is too long: skip it at the next fill */
     char *long_head;
     size_t long_n;
     uint64_t long_off;
@@ -165,6 +166,8 @@ struct lb_source *lb_source_open(const char *path, size_t max_line, struct lb_er
 
 /* ---- reading ---------------------------------------------------------------- */
 
+static int lb_source_begin_skip(struct lb_source *s, struct lb_error *err);
+
 static ssize_t lb_source_read(struct lb_source *s, char *dst, size_t n, struct lb_error *err)
 {
     if (s->gz != NULL) {
@@ -193,6 +196,11 @@ static ssize_t lb_source_read(struct lb_source *s, char *dst, size_t n, struct l
 
 long lb_source_fill(struct lb_source *s, struct lb_error *err)
 {
+    if (s->skip_pending) {
+        int rc = lb_source_begin_skip(s, err);
+        if (rc != 0)
+            return rc;
+    }
     /* Lines handed out so far are dropped: the caller has sent them. */
     if (s->start > 0) {
         memmove(s->buf, s->buf + s->start, s->end - s->start);
@@ -241,17 +249,44 @@ long lb_source_fill(struct lb_source *s, struct lb_error *err)
     return (long)r;
 }
 
+/* Keep up to LB_SOURCE_RAW_MAX bytes of a line being skipped. */
+static void lb_source_keep_head(struct lb_source *s, const char *p, size_t n)
+{
+    size_t room = LB_SOURCE_RAW_MAX - s->long_n;
+    if (n > room)
+        n = room;
+    memcpy(s->long_head + s->long_n, p, n);
+    s->long_n += n;
+}
+
+/* Start skipping the too-long line at start: called from fill, that is after
+ * the caller has sent its batch, because the head buffer may still hold the
+ * previous too-long line returned in that batch. */
+static int lb_source_begin_skip(struct lb_source *s, struct lb_error *err)
+{
+    if (s->long_head == NULL && (s->long_head = malloc(LB_SOURCE_RAW_MAX)) == NULL)
+        return lb_error_set(err, LB_ENOMEM, "out of memory");
+    s->long_n = 0;
+    lb_source_keep_head(s, s->buf + s->start, s->end - s->start);
+    s->long_off = s->base + s->start;
+    s->long_len = s->end - s->start;
+    s->skipping = 1;
+    s->skip_pending = 0;
+    s->start = s->scan = s->end;
+    return 0;
+}
+
 int lb_source_next(struct lb_source *s, struct lb_line *line)
 {
     if (s->skipping) {
         char *nl = memchr(s->buf + s->start, '\n', s->end - s->start);
+        size_t k = nl ? (size_t)(nl - (s->buf + s->start)) : s->end - s->start;
+        lb_source_keep_head(s, s->buf + s->start, k);
+        s->long_len += k;
         if (nl == NULL) {
-            s->long_len += s->end - s->start;
             s->start = s->scan = s->end;
             return 0;
         }
-        size_t k = (size_t)(nl - (s->buf + s->start));
-        s->long_len += k;
         s->start = s->scan = k + 1 + s->start;
         s->skipping = 0;
         line->p = s->long_head;
@@ -267,17 +302,9 @@ int lb_source_next(struct lb_source *s, struct lb_line *line)
     char *nl = memchr(from, '\n', s->end - s->scan);
     if (nl == NULL) {
         s->scan = s->end;
-        if (avail > s->max_line) {
-            /* Too long to keep: remember its head, skip the rest as it comes. */
-            if (s->long_head == NULL && (s->long_head = malloc(LB_SOURCE_RAW_MAX)) == NULL)
-                return 0; /* out of memory: next() will retry after fill */
-            s->long_n = avail < LB_SOURCE_RAW_MAX ? avail : LB_SOURCE_RAW_MAX;
-            memcpy(s->long_head, s->buf + s->start, s->long_n);
-            s->long_off = s->base + s->start;
-            s->long_len = avail;
-            s->skipping = 1;
-            s->start = s->scan = s->end;
-        }
+        /* Too long to keep: the next fill keeps its head and skips the rest. */
+        if (avail > s->max_line)
+            s->skip_pending = 1;
         return 0;
     }
     size_t len = (size_t)(nl - (s->buf + s->start));
@@ -321,6 +348,7 @@ void lb_source_shrink(struct lb_source *s)
 
 int lb_source_take_partial(struct lb_source *s, struct lb_line *line)
 {
+    s->skip_pending = 0; /* still whole in the buffer: taken below as too_long */
     if (s->skipping) {
         line->p = s->long_head;
         line->n = s->long_n;
