@@ -180,7 +180,9 @@ int lb_getopt(int argc, char **argv, const struct option *opts, const struct lb_
         return '?';
     }
     if (id == ':') {
-        const char *bad = prev < argc ? argv[prev] : "?";
+        /* getopt may have permuted operands in front of the option: the
+         * option that lacks its value is the last one it consumed */
+        const char *bad = optind - 1 < argc && optind > 1 ? argv[optind - 1] : "?";
         fprintf(stderr, "logbridge %s: %s: expected a value\n", cli->cmd, bad);
         return '?';
     }

@@ -196,6 +196,7 @@ static int lb_import_rewind(struct lb_import *im, struct lb_error *err)
         return lb_error_set(err, LB_EIO, "%s was replaced while importing it", im->path);
     if ((rc = lb_source_skip_to(im->s, off, err)) != 0)
         return rc;
+    lb_sink_fence(im->sink, off, line);
     im->end_off = im->sent_off = off;
     im->end_line = im->sent_line = line;
     return LB_IMPORT_REWOUND;
@@ -296,7 +297,8 @@ static int lb_import_commit_sync(struct lb_import *im, struct lb_error *err)
                                 " while a batch was in flight: is another logbridge writing it?",
                                 im->src, ck.off);
         }
-        /* not landed: send the same batch again */
+        /* not landed: send the same batch again, from where it started */
+        lb_sink_fence(im->sink, im->ck_off, im->ck_line);
     }
 }
 
@@ -365,6 +367,8 @@ static int lb_import_file(struct lb_import *im, const char *path, struct lb_file
         return err->code;
 
     struct lb_ckpt ck = {0};
+    int fence = 1; /* the checkpoint in Redis is the one we start from */
+    uint64_t stale_off = 0, stale_line = 0;
     if (!o->dry_run) {
         int rc;
         while ((rc = lb_ckpt_load(im->r, lb_sink_ckpt_key(im->sink), im->src, &ck, err)) ==
@@ -376,6 +380,7 @@ static int lb_import_file(struct lb_import *im, const char *path, struct lb_file
         if (rc == LB_ECKPT) {
             lb_warn("src=%s: %s; reading the file from the start", im->src, err->msg);
             memset(&ck, 0, sizeof(ck));
+            fence = 0;
         } else if (rc != 0) {
             return rc;
         }
@@ -384,6 +389,9 @@ static int lb_import_file(struct lb_import *im, const char *path, struct lb_file
     if (ck.present && !lb_ckpt_trust(&ck, im->s, why, sizeof(why))) {
         lb_warn("src=%s: checkpoint not trusted (%s); reading the file from the start", im->src,
                 why);
+        /* The first batch replaces that checkpoint: fence it where it stands. */
+        stale_off = ck.off;
+        stale_line = ck.line;
         memset(&ck, 0, sizeof(ck));
     }
     im->ck_off = im->end_off = ck.off;
@@ -397,6 +405,8 @@ static int lb_import_file(struct lb_import *im, const char *path, struct lb_file
     }
     lb_sink_begin(im->sink, im->src, (unsigned long long)lb_source_dev(im->s),
                   (unsigned long long)lb_source_ino(im->s), ck.id);
+    if (fence)
+        lb_sink_fence(im->sink, ck.present ? ck.off : stale_off, ck.present ? ck.line : stale_line);
 
     im->path = path;
     im->nfl = 0;

@@ -349,9 +349,14 @@ int lb_redis_connect_retry(struct lb_redis *r, double give_up_sec, volatile sig_
             lb_warn("%s; retrying with backoff%s", err->msg,
                     give_up_sec >= 0 ? "" : " until it is back");
         }
-        if (give_up_sec >= 0 && lb_now() - start >= give_up_sec)
-            return lb_error_set(err, LB_ETIMEOUT, "redis at %s unreachable for %.0f s: %s",
-                                r->cfg.addr, give_up_sec, err->msg);
+        if (give_up_sec >= 0 && lb_now() - start >= give_up_sec) {
+            /* err->msg cannot be both the format's argument and its output */
+            char why[sizeof(err->msg)];
+            const char *m = err->msg, *colon = strstr(m, ": ");
+            snprintf(why, sizeof(why), "%s", colon != NULL ? colon + 2 : m);
+            return lb_error_set(err, LB_ETIMEOUT, "redis at %s unreachable for %g s: %s",
+                                r->cfg.addr, give_up_sec, why);
+        }
         if (lb_redis_backoff_sleep(attempt, stop) == LB_ESTOP)
             return lb_error_set(err, LB_ESTOP, "stopped while waiting for redis");
         attempt++;

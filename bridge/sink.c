@@ -17,7 +17,7 @@
 
 #include "sink_script.h" /* LB_SINK_SCRIPT, generated from sink_script.lua */
 
-#define LB_SINK_HEADER 13       /* ARGV[1..13] */
+#define LB_SINK_HEADER 15       /* ARGV[1..15] */
 #define LB_SINK_MAX_KEYS 256    /* distinct template streams in one batch */
 #define LB_NO_ARENA ((size_t)-1)
 #define LB_SINK_MAX_INFLIGHT 4
@@ -54,7 +54,7 @@ struct lb_sink {
     const char **cargv;
     size_t *clens;
     size_t ccap;
-    char fp_end[LB_FP_HEX], ckpre[128], nums[6][32], fpmap[64 * 40 + 2], flags[4];
+    char fp_end[LB_FP_HEX], ckpre[128], nums[8][32], fpmap[64 * 40 + 2], flags[4];
 
     /* the fast path: valid lines as plain XADDs in RESP */
     int fast;
@@ -62,6 +62,10 @@ struct lb_sink {
     size_t rlen, rcap;
     size_t nat;
     char nat_last_off[24];
+
+    /* where the checkpoint must stand for the next batch to apply */
+    int fenced;
+    uint64_t fence_off, fence_line;
 
     /* batches sent whose replies are still to be read, oldest first */
     uint64_t flight_off[LB_SINK_MAX_INFLIGHT], flight_line[LB_SINK_MAX_INFLIGHT];
@@ -141,6 +145,14 @@ void lb_sink_begin(struct lb_sink *k, const char *src, unsigned long long dev,
     k->dev = dev;
     k->ino = ino;
     snprintf(k->prev_id, sizeof(k->prev_id), "%s", prev_id ? prev_id : "");
+    k->fenced = 0;
+}
+
+void lb_sink_fence(struct lb_sink *k, uint64_t off, uint64_t line)
+{
+    k->fenced = 1;
+    k->fence_off = off;
+    k->fence_line = line;
 }
 
 size_t lb_sink_pending(const struct lb_sink *k)
@@ -571,6 +583,18 @@ static int lb_sink_build(struct lb_sink *k, uint64_t end_off, uint64_t end_line,
     snprintf(k->nums[5], sizeof(k->nums[5]), "%zu", k->nat);
     LB_STR(k->nums[5]);
     LB_STR(k->nat_last_off);
+    if (k->fenced) {
+        snprintf(k->nums[6], sizeof(k->nums[6]), "%" PRIu64, k->fence_off);
+        snprintf(k->nums[7], sizeof(k->nums[7]), "%" PRIu64, k->fence_line);
+    } else {
+        k->nums[6][0] = k->nums[7][0] = '\0';
+    }
+    LB_STR(k->nums[6]);
+    LB_STR(k->nums[7]);
+    /* the batch after this one applies only where this one ends (for a
+     * caller that fences: lb_sink_fence is opt-in) */
+    if (k->fenced)
+        lb_sink_fence(k, end_off, end_line);
     for (size_t i = 0; i < k->argc; i++)
         LB_ARG(k->aoff[i] == LB_NO_ARENA ? k->argv[i] : k->arena + k->aoff[i], k->lens[i]);
 #undef LB_ARG
@@ -802,6 +826,7 @@ size_t lb_sink_inflight(const struct lb_sink *k)
 void lb_sink_forget(struct lb_sink *k)
 {
     k->inflight = 0;
+    k->fenced = 0;
     lb_sink_reset(k);
 }
 

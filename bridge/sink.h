@@ -81,6 +81,16 @@ int lb_sink_commit(struct lb_sink *k, struct lb_redis *r, uint64_t end_off, uint
                    lb_sink_fp_fn fp, void *fp_ctx, struct lb_sink_result *res,
                    struct lb_error *err);
 
+/* The next batch applies only if the checkpoint of src in Redis stands at
+ * (off, line) - else it is refused whole - so that when a batch is refused,
+ * one sent after it in the same pipeline (or by another process importing
+ * the same file) cannot move the checkpoint past lines never written. Once
+ * set, each batch built moves the fence to its own end; lb_sink_begin and
+ * lb_sink_forget clear it (no check: callers that never call this are
+ * unaffected). After a lost connection, set it again to where the
+ * checkpoint in Redis stands before resending. */
+void lb_sink_fence(struct lb_sink *k, uint64_t off, uint64_t line);
+
 /* Drop what is queued (after a failure, before re-reading from a checkpoint). */
 void lb_sink_reset(struct lb_sink *k);
 

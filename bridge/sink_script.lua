@@ -11,7 +11,9 @@
 --   batch's valid lines are plain XADDs queued before this script in the same
 --   MULTI/EXEC; they either all landed or, when KEYS[3] is not a stream, none
 --   did. ARGV[13] the offset of the last of them (to verify, with provenance).
--- entries from ARGV[14]:
+-- ARGV[14] ARGV[15]: the offset and line where the checkpoint must stand for
+--   this batch to apply (the end of the batch before it); '' = unchecked.
+-- entries from ARGV[16]:
 --   v line off keyidx ms role timestamp type data   (fields encoding)
 --   j line off keyidx ms payload                    (json encoding)
 --   b line off reason raw raw_len                   (dead letter)
@@ -67,6 +69,22 @@ end
 -- pipelined, so the caller's idea of it can be one batch old).
 local prev = redis.call('HGET', KEYS[1], src)
 if prev then lastid = string.match(prev, '"id":"([^"]*)"') or lastid end
+
+-- A batch sent after one that was refused (pipelined), or by a second
+-- process importing the same file, must not apply: it would move the
+-- checkpoint past lines that were never written, or write lines twice.
+if ARGV[14] ~= '' then
+  local o, l = '0', '0'
+  if prev then
+    o = string.match(prev, '"off":(%d+)') or '?'
+    l = string.match(prev, '"line":(%d+)') or '?'
+  end
+  if o ~= ARGV[14] or l ~= ARGV[15] then
+    rollback()
+    return {0, 0, lastid, 0, 'the checkpoint of ' .. src .. ' stands at off ' .. o ..
+            ', not at the start of this batch (off ' .. ARGV[14] .. ')', 0, '', ''}
+  end
+end
 
 -- src and off of an entry in either encoding.
 local function provenance(kv)
@@ -126,7 +144,7 @@ local function add(kind, key, xid, base, off)
 end
 
 local err, err_off, err_line = nil, nil, nil
-local i = 14
+local i = 16
 for e = 1, n do
   local kind, line, off = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local r

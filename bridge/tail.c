@@ -13,13 +13,16 @@
  * holds one checkpoint per src, so a route reads one generation at a time:
  * the current one (cur), then those queued behind it, each from byte 0.
  *
- * Reading. A file with data is "dirty": service() reads what is available,
- * queues its lines in the sink and commits them (lines, DLQ entries and the
- * checkpoint in one atomic script) before each read, because lines are
- * slices of the read buffer. So a batch is what one read brought (capped by
- * --batch): small and immediate at low rates, large at high rates. An
- * unterminated last line stays in the buffer and the checkpoint stays before
- * it.
+ * Reading. A file with data is "dirty": service() reads what is available
+ * and queues its lines in the sink; each read's lines go out as one batch
+ * (lines, DLQ entries and the checkpoint, applied atomically by Redis), so a
+ * batch is what one read brought (capped by --batch): small and immediate at
+ * low rates, large at high rates. A batch is sent without waiting for its
+ * reply (the sink copies it out of the read buffer), so the next read is
+ * parsed while Redis runs it; replies are read as they come (the connection
+ * is in the epoll set). At most LB_TAIL_FLIGHTS batches, all of one route,
+ * are in flight. An unterminated last line stays in the buffer and the
+ * checkpoint stays before it.
  *
  * Rotation, as the kernel shows it to us:
  *  - rename + create: the dir reports the name moved away and a new file
@@ -37,8 +40,9 @@
  * in logbridge_lost_bytes_total.
  *
  * Redis down: reading stops (the file is the buffer). The backoff timer
- * retries; then the checkpoint in Redis says whether the batch in flight
- * landed; if not, the route is rewound to the checkpoint and read again.
+ * retries; then the checkpoint in Redis says which batches in flight landed
+ * (it is where we were, or the end of one of them), and the route is rewound
+ * to it and read again from the file.
  */
 #include "tail.h"
 #include "tail_int.h"
@@ -74,7 +78,7 @@
 
 #define LB_TAIL_BUF_INITIAL 4096 /* per file; grows while a file is busy */
 #define LB_TAIL_TURN_FILLS 8     /* reads per file per turn: busy files take turns */
-#define LB_TAIL_TURN_FILES 64    /* files serviced between two looks at epoll */
+#define LB_TAIL_TURN_FILES 16    /* turns between two looks at epoll (signals) */
 #define LB_FILE_MASK (IN_MODIFY | IN_ATTRIB | IN_MOVE_SELF | IN_DELETE_SELF)
 #define LB_DIR_MASK                                                                                \
     (IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF |         \
@@ -100,6 +104,7 @@ struct lb_gen {
     uint64_t start_off, start_line; /* where reading began */
     int start_commit;               /* switch the checkpoint to it before reading */
     uint64_t seen;                  /* the largest size seen */
+    double btime;                   /* birth time (-1: unknown): orders generations */
     /* Its first bytes, as read: fingerprints without touching the file (which
      * copytruncate may have emptied), and the check that it was not. */
     unsigned char head[LB_FP_LEN];
@@ -308,6 +313,7 @@ static struct lb_gen *lb_gen_new(struct lb_tfile *tf, struct lb_source *s, const
     g->dev = g->ck_dev = (unsigned long long)lb_source_dev(s);
     g->ino = g->ck_ino = (unsigned long long)lb_source_ino(s);
     g->gz = lb_source_kind(s) == LB_SOURCE_GZ;
+    g->btime = g->gz ? -1 : lb_rot_btime(lb_source_fd(s));
     g->where = strdup(where);
     return g;
 }
@@ -321,8 +327,13 @@ static int lb_gen_watch(struct lb_tail *j, struct lb_gen *g)
     char p[64];
     snprintf(p, sizeof(p), "/proc/self/fd/%d", lb_source_fd(g->s));
     int wd;
-    int rc = lb_watchset_add(j->ws, p, LB_FILE_MASK, LB_WATCH_FILE, g, lb_watchset_count(j->ws) + 1,
-                             &wd, &j->err);
+    /* one per file and directory, one more per rotated generation held */
+    size_t needed = j->nf + 1;
+    for (struct lb_tdir *d = j->dirs; d != NULL; d = d->next)
+        needed++;
+    if (needed < lb_watchset_count(j->ws) + 1)
+        needed = lb_watchset_count(j->ws) + 1;
+    int rc = lb_watchset_add(j->ws, p, LB_FILE_MASK, LB_WATCH_FILE, g, needed, &wd, &j->err);
     if (rc < 0)
         return rc;
     g->wd = wd;
@@ -351,10 +362,11 @@ static struct lb_gen *lb_gen_open(struct lb_tail *j, struct lb_tfile *tf, const 
             struct rlimit rl;
             getrlimit(RLIMIT_NOFILE, &rl);
             lb_error_set(&j->err, LB_EIO,
-                         "open %s: %s: this job holds one descriptor per followed file (and per "
-                         "rotated generation being finished); raise the open files limit "
-                         "(RLIMIT_NOFILE, now %llu: ulimit -n, or LimitNOFILE= in the unit)",
-                         path, strerror(errno), (unsigned long long)rl.rlim_cur);
+                         "open %s: %s: this job holds one descriptor per followed file (%zu "
+                         "files, and one per rotated generation being finished); raise the open "
+                         "files limit (RLIMIT_NOFILE, now %llu: ulimit -n, or LimitNOFILE= in "
+                         "the unit) to at least %zu",
+                         path, strerror(errno), j->nf, (unsigned long long)rl.rlim_cur, j->nf + 64);
             *fatal = 1;
         } else if (errno != ENOENT && errno != ENOTDIR) {
             lb_warn("src=%s: cannot open %s: %s", tf->src, path, strerror(errno));
@@ -631,6 +643,55 @@ static int lb_tail_held(const struct lb_tail *j, const struct stat *st)
                 return 1;
     }
     return 0;
+}
+
+static int lb_tail_known(void *ctx, unsigned long long dev, unsigned long long ino)
+{
+    struct stat st;
+    memset(&st, 0, sizeof(st));
+    st.st_dev = (dev_t)dev;
+    st.st_ino = (ino_t)ino;
+    return lb_tail_held(ctx, &st);
+}
+
+/* Generations of tf rotated away between `after` (a generation we hold) and
+ * a file born at `before` (-1: now) that we never saw at the path: opened,
+ * watched, each to be read from byte 0. Returns a chain (oldest first), or
+ * NULL; *fatal on out of memory or watches. */
+static struct lb_gen *lb_tail_between(struct lb_tail *j, struct lb_tfile *tf,
+                                      const struct lb_gen *after, double before, int *fatal)
+{
+    *fatal = 0;
+    if (after->btime <= 0 || after->gz || after->is_copy)
+        return NULL;
+    struct lb_rot_found *f;
+    size_t n = lb_rot_between(tf->dir->path, tf->base, after->btime, before, lb_tail_known, j,
+                              j->c->max_line, &f);
+    struct lb_gen *head = NULL, **pp = &head;
+    for (size_t i = 0; i < n; i++) {
+        struct lb_gen *g = *fatal ? NULL : lb_gen_new(tf, f[i].s, f[i].path);
+        if (g == NULL) {
+            if (!*fatal)
+                lb_error_set(&j->err, LB_ENOMEM, "out of memory");
+            else
+                lb_source_close(f[i].s);
+            *fatal = 1;
+            continue;
+        }
+        if (lb_gen_watch(j, g) != 0) {
+            lb_gen_free(j, g);
+            *fatal = 1;
+            continue;
+        }
+        g->start_commit = 1;
+        *pp = g;
+        pp = &g->next;
+        lb_info("src=%s: %s was rotated away before it was seen at the path; it is read in its "
+                "turn",
+                tf->src, f[i].path);
+    }
+    free(f);
+    return head;
 }
 
 /* ---- committing --------------------------------------------------------------------- */
@@ -943,7 +1004,24 @@ static int lb_tail_reconcile(struct lb_tail *j, struct lb_tfile *tf)
     }
     g->start_off = g->start_line = 0;
     g->start_commit = 1;
-    struct lb_gen **pp = &tf->queue;
+    struct lb_gen **pp = &tf->queue, *last = tf->cur;
+    while (*pp != NULL) {
+        last = *pp;
+        pp = &(*pp)->next;
+    }
+    /* rotated more than once since we last looked: the ones in between first */
+    int fatal2;
+    struct lb_gen *mid = lb_tail_between(j, tf, last, g->btime, &fatal2);
+    if (fatal2) {
+        while (mid != NULL) {
+            struct lb_gen *x = mid;
+            mid = x->next;
+            lb_gen_free(j, x);
+        }
+        lb_gen_free(j, g);
+        return LB_EIO;
+    }
+    *pp = mid;
     while (*pp != NULL)
         pp = &(*pp)->next;
     *pp = g;
@@ -1336,8 +1414,23 @@ static int lb_tail_init(struct lb_tail *j, struct lb_tfile *tf)
                 "was stopped; reading it from off=%" PRIu64 " in %s first",
                 tf->src, ck.dev, ck.ino, ck.off, fo.path);
         rc = lb_tail_adopt_old(j, tf, &fo, 0, &ck, g);
-        if (rc == 0)
+        if (rc == 0) {
+            /* rotated more than once meanwhile: the generations in between
+             * come before the file now at the path */
+            int fatal2;
+            struct lb_gen *mid = lb_tail_between(j, tf, tf->cur, g ? g->btime : -1, &fatal2);
+            struct lb_gen **pp = &mid;
+            while (*pp != NULL)
+                pp = &(*pp)->next;
+            *pp = tf->queue;
+            tf->queue = mid;
+            if (fatal2) {
+                lb_error_log("src=%s: %s", tf->src, j->err.msg);
+                j->fatal = 1;
+                return LB_T_FATAL;
+            }
             return LB_T_OK;
+        }
         if (rc < 0) {
             lb_error_log("src=%s: %s", tf->src, j->err.msg);
             j->fatal = 1;
@@ -2001,7 +2094,8 @@ static const char lb_tail_usage[] =
     "Follow live files (inotify) and append each line to stream S, exactly once,\n"
     "across restarts, rotation (rename, copytruncate, delete) and Redis outages.\n"
     "A GLOB (wildcards in the file name only, e.g. '/var/log/app/*.log') also\n"
-    "picks up files created later.\n"
+    "picks up files created later; let it match the live names only, not the\n"
+    "rotated ones (app.log.1): those are found and finished by the rotation logic.\n"
     "\n"
     "  --stream S           target stream, or a template such as 'events:%{type}'\n"
     "  --from start|end     where a file without a checkpoint starts (default start)\n"

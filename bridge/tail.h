@@ -43,7 +43,8 @@ int lb_tail_opts_parse(struct lb_tail_opts *o, int argc, char **argv, const stru
 
 /* Run one tail job until env->stop_fd becomes readable / *env->stop is set
  * (or, with --once, until what was there at start is committed): commit what
- * was read and return 0; LB_EXIT_RUNTIME (3) on a fatal error (logged).
+ * was read and return 0; LB_EXIT_RUNTIME (3) on a fatal error (logged);
+ * LB_EXIT_USAGE (2) when c->redis_url does not parse (e.g. from the env).
  * c: the common options in effect (Redis URL, format, encoding, max-line,
  * metrics file); lb_cmd_tail passes &o->c, `run` may pass its merged ones.
  * env->stop_fd = -1: the job blocks SIGINT/SIGTERM/SIGHUP with sigprocmask

@@ -79,4 +79,19 @@ struct lb_rot_found {
 int lb_rot_find(const char *dir, const char *base, const struct lb_rot_want *w, size_t max_line,
                 struct lb_rot_found *out);
 
+/* The birth time of an open file (statx STATX_BTIME, CLOCK_REALTIME
+ * seconds), or -1 when the file system does not keep it. */
+double lb_rot_btime(int fd);
+
+/* Generations rotated in between: the plain files of dir named base* (but
+ * not base itself) born from `after` to `before` (birth times, inclusive:
+ * they come from a coarse clock),
+ * oldest first, leaving out those skip() says are known. Sets *out to a
+ * malloc'ed array (each entry's source open; caller closes them and frees
+ * the array) and returns its length; 0 when there are none or birth times
+ * are unknown. */
+size_t lb_rot_between(const char *dir, const char *base, double after, double before,
+                      int (*skip)(void *ctx, unsigned long long dev, unsigned long long ino),
+                      void *ctx, size_t max_line, struct lb_rot_found **out);
+
 #endif

@@ -10,10 +10,14 @@
 #
 #   BENCH_LINES    lines in the fixture (default 1000000)
 #   BENCH_BATCHES  --batch values to compare (default "500 1000 5000")
-#   BENCH_RUNS     runs of the two headline figures, best kept (default 3:
-#                  the machine is shared, and one slow run says little)
+#   BENCH_RUNS     runs of each figure, the best kept (default 3: one slow
+#                  run on a shared machine says little)
 #   BENCH_KEEP=1   keep the temp dir (fixture, RESP file, logs)
 #   LOGBRIDGE_BIN  the binary (default build/logbridge)
+#
+# The run functions print "lines/s seconds rss"; `set -- $(f)` splits that
+# on purpose.
+# shellcheck disable=SC2046
 set -eu
 
 LINES=${BENCH_LINES:-1000000}
@@ -151,7 +155,7 @@ best_of() { # batch [extra args...] (none with spaces)
     bargs="$*"; br=0; bs=0; brss=0; k=0
     while [ $k -lt "$RUNS" ]; do
         k=$((k + 1))
-        # shellcheck disable=SC2086
+        # shellcheck disable=SC2086 # bargs holds options without spaces
         set -- $(run_logbridge history $bargs)
         if [ "$1" = FAILED ]; then echo "FAILED - -"; return 0; fi
         if [ "$1" -gt "$br" ]; then br=$1; bs=$2; fi

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -35,7 +36,18 @@ struct crash {
     char src[PATH_MAX];
     struct iu_fix f;
     struct iu_rng rng;
+    pid_t kids[64]; /* logbridges spawned, killed in teardown if still running */
+    int nkids;
 };
+
+static pid_t spawn_kid(struct crash *t, const char *const *args, const char *log)
+{
+    pid_t pid = lbt_spawn(args, log);
+    /* the last ones are the ones that may still run: keep those */
+    if (pid > 0)
+        t->kids[t->nkids++ % 64] = pid;
+    return pid;
+}
 
 static int crash_setup(void **state)
 {
@@ -58,6 +70,13 @@ static int crash_teardown(void **state)
         return 0;
     if (t->c)
         redisFree(t->c);
+    /* a failed assertion can leave a spawned logbridge running: only our
+     * own children that have not been reaped yet are killed */
+    for (int i = 0; i < t->nkids && i < 64; i++)
+        if (waitpid(t->kids[i], NULL, WNOHANG) == 0) {
+            kill(t->kids[i], SIGKILL);
+            waitpid(t->kids[i], NULL, 0);
+        }
     lbt_redis_stop(&t->r, 1);
     lbt_rmdir(t->dir);
     iu_fix_free(&t->f);
@@ -128,7 +147,7 @@ static void crash_rounds(struct crash *t, const struct crash_run *cr)
         const char *batch = batches[iu_below(&t->rng, 5)];
         struct iu_args a;
         crash_args(&a, t, cr, batch);
-        pid_t pid = lbt_spawn(a.v, t->log);
+        pid_t pid = spawn_kid(t, a.v, t->log);
         assert_true(pid > 0);
         int code = -1, ended = 0;
         int mode = (int)iu_below(&t->rng, 6);
@@ -300,7 +319,7 @@ static void import_sigterm_stops_at_a_batch_boundary(void **state)
     for (int k = 0; k < 2; k++) {
         struct iu_args a;
         crash_args(&a, t, &cr, "500");
-        pid_t pid = lbt_spawn(a.v, t->log);
+        pid_t pid = spawn_kid(t, a.v, t->log);
         int code = -1;
         uint64_t target = t->f.len / 4 * (uint64_t)(k + 1);
         if (crash_wait_progress(t, &cr, pid, target, &code))

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -35,7 +36,18 @@ struct fx {
     struct iu_fix f;
     struct iu_rng rng;
     int started;
+    pid_t kids[64]; /* logbridges spawned, killed in teardown if still running */
+    int nkids;
 };
+
+static pid_t spawn_kid(struct fx *t, const char *const *args, const char *log)
+{
+    pid_t pid = lbt_spawn(args, log);
+    /* the last ones are the ones that may still run: keep those */
+    if (pid > 0)
+        t->kids[t->nkids++ % 64] = pid;
+    return pid;
+}
 
 static char out[1 << 16], err[1 << 16];
 
@@ -74,6 +86,13 @@ static int fx_teardown(void **state)
         return 0;
     if (t->c)
         redisFree(t->c);
+    /* a failed assertion can leave a spawned logbridge running: only our
+     * own children that have not been reaped yet are killed */
+    for (int i = 0; i < t->nkids && i < 64; i++)
+        if (waitpid(t->kids[i], NULL, WNOHANG) == 0) {
+            kill(t->kids[i], SIGKILL);
+            waitpid(t->kids[i], NULL, 0);
+        }
     if (t->started)
         lbt_redis_stop(&t->r, 1);
     lbt_rmdir(t->dir);
@@ -177,7 +196,7 @@ static void import_survives_redis_sigkill_with_aof(void **state)
     iu_args_init(&a);
     iu_args_add(&a, "import", "--redis", t->r.url, "--stream", "rk", "--batch", "500", "--max-line",
                 "4096", "--retry-for", "60", "--no-progress", t->path, NULL);
-    pid_t pid = lbt_spawn(a.v, t->log);
+    pid_t pid = spawn_kid(t, a.v, t->log);
     assert_true(pid > 0);
     int kills = 3 * iu_scale(), done = 0, code = -1;
     for (int k = 0; k < kills && !done; k++) {
@@ -232,7 +251,7 @@ static void import_redis_down_past_retry_for_exits_3(void **state)
     iu_args_init(&a);
     iu_args_add(&a, "import", "--redis", t->r.url, "--stream", "rd", "--batch", "300", "--max-line",
                 "4096", "--retry-for", "1", "--no-progress", t->path, NULL);
-    pid_t pid = lbt_spawn(a.v, t->log);
+    pid_t pid = spawn_kid(t, a.v, t->log);
     int code = -1;
     uint64_t target = t->f.len / 4 + iu_below(&t->rng, t->f.len / 2);
     int w = wait_ckpt(t, "logbridge:ckpt:{rd}", t->path, target, pid, &code);
@@ -281,7 +300,7 @@ static void import_rides_out_killed_connections(void **state)
     iu_args_init(&a);
     iu_args_add(&a, "import", "--redis", t->r.url, "--stream", "ck", "--batch", "200", "--max-line",
                 "4096", "--retry-for", "30", "--no-progress", t->path, NULL);
-    pid_t pid = lbt_spawn(a.v, t->log);
+    pid_t pid = spawn_kid(t, a.v, t->log);
     int code = -1, kills = 0, ended = 0;
     for (int k = 0; k < 15 * iu_scale(); k++) {
         uint64_t target = t->f.len / 16 * (uint64_t)(k + 1) + iu_below(&t->rng, t->f.len / 32);
@@ -475,7 +494,7 @@ static void import_concurrent_runs_never_duplicate(void **state)
     iu_args_init(&a);
     iu_args_add(&a, "import", "--redis", t->r.url, "--stream", "cc", "--batch", "200",
                 "--no-progress", t->path, NULL);
-    pid_t p1 = lbt_spawn(a.v, t->log), p2 = lbt_spawn(a.v, t->log);
+    pid_t p1 = spawn_kid(t, a.v, t->log), p2 = spawn_kid(t, a.v, t->log);
     int c1 = wait_exit(p1, 120000), c2 = wait_exit(p2, 120000);
     printf("  exit codes %d and %d\n", c1, c2);
     assert_true(c1 == 0 || c1 == 3);

@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "lbtest.h"
+#include "tail_int.h"
 #include "tail_util.h"
 
 #define CK "logbridge:ckpt:{s}"
@@ -306,6 +307,62 @@ static void tail_rename_while_stopped(void **state)
     assert_int_equal(lbt_xlen(t->c, "s"), 300);
 }
 
+/* Two renames while logbridge was stopped (logrotate's numbering: .1 moves
+ * to .2 first): the generation in between is found by birth time. */
+static void tail_rotated_twice_while_stopped(void **state)
+{
+    struct t *t = *state;
+    char r1[600], r2[600], err[4096];
+    snprintf(r1, sizeof(r1), "%s/app.log.1", t->dir);
+    snprintf(r2, sizeof(r2), "%s/app.log.2", t->dir);
+    assert_int_equal(tu_append_lines(t->path, 0, 0, 100, 10), 0);
+    assert_int_equal(run_tail(t, err, sizeof(err), "--once", t->path, NULL), 0);
+    int fd = open(t->path, O_RDONLY);
+    assert_true(fd >= 0);
+    int has_btime = lb_rot_btime(fd) > 0;
+    close(fd);
+    if (!has_btime) {
+        printf("skip: the file system of %s keeps no birth times\n", t->dir);
+        skip();
+    }
+    /* file times tick every few ms: pace the rotations as a real writer
+     * would be paced (generations are born apart) */
+    assert_int_equal(tu_append_lines(t->path, 0, 100, 150, 10), 0);
+    assert_int_equal(rename(t->path, r1), 0);
+    lbt_sleep_ms(20);
+    assert_int_equal(tu_append_lines(t->path, 1, 150, 200, 10), 0);
+    assert_int_equal(rename(r1, r2), 0);
+    assert_int_equal(rename(t->path, r1), 0);
+    lbt_sleep_ms(20);
+    assert_int_equal(tu_append_lines(t->path, 2, 200, 230, 10), 0);
+    assert_int_equal(run_tail(t, err, sizeof(err), "--once", "--rotate-wait", "0", t->path, NULL),
+                     0);
+    assert_int_equal(lbt_xlen(t->c, "s"), 230);
+    check_seq(t, t->path, 230, 1);
+    /* and live: two rotations in a row, perhaps both before logbridge
+     * handles the events (then the one in between is found by birth time) */
+    spawn_tail(t, "--rotate-wait", "0.2", t->path, NULL);
+    assert_int_equal(tu_append_lines(t->path, 2, 230, 231, 10), 0);
+    wait_xlen(t, 231);
+    char r3[600], r4[600];
+    snprintf(r3, sizeof(r3), "%s/app.log.3", t->dir);
+    snprintf(r4, sizeof(r4), "%s/app.log.4", t->dir);
+    assert_int_equal(rename(r2, r3), 0);
+    assert_int_equal(rename(r1, r2), 0);
+    assert_int_equal(rename(t->path, r1), 0);
+    lbt_sleep_ms(20);
+    assert_int_equal(tu_append_lines(t->path, 3, 231, 260, 10), 0);
+    assert_int_equal(rename(r3, r4), 0);
+    assert_int_equal(rename(r2, r3), 0);
+    assert_int_equal(rename(r1, r2), 0);
+    assert_int_equal(rename(t->path, r1), 0);
+    lbt_sleep_ms(20);
+    assert_int_equal(tu_append_lines(t->path, 4, 260, 290, 10), 0);
+    wait_xlen(t, 290);
+    assert_int_equal(stop_tail(t, SIGTERM), 0);
+    check_seq(t, t->path, 290, 1);
+}
+
 static void tail_copytruncate_while_stopped(void **state)
 {
     struct t *t = *state;
@@ -470,6 +527,54 @@ static void tail_name_and_metrics(void **state)
     free(m);
 }
 
+/* Lines far longer than the small initial buffer (it grows), and one longer
+ * than --max-line (DLQ, too_long), read while they are being written. */
+static void tail_long_lines_grow_the_buffer(void **state)
+{
+    struct t *t = *state;
+    size_t sizes[] = {10, 5000, 70000, 150000, 300000, 20};
+    char *line = malloc(400000);
+    assert_non_null(line);
+    spawn_tail(t, "--max-line", "200000", t->path, NULL);
+    assert_int_equal(lbt_write_file(t->path, "", 0), 0);
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        int n = snprintf(line, 400000, "app|2025-06-18T10:00:00.000Z|g0|%zu ", i);
+        memset(line + n, 'x', sizes[i]);
+        line[n + (int)sizes[i]] = '\n';
+        /* in two writes: the first half waits in the buffer */
+        size_t len = (size_t)n + sizes[i] + 1;
+        assert_int_equal(lbt_append_file(t->path, line, len / 2), 0);
+        assert_int_equal(lbt_append_file(t->path, line + len / 2, len - len / 2), 0);
+    }
+    wait_xlen(t, 5);
+    struct stat st;
+    stat(t->path, &st);
+    assert_true(tu_wait_ckpt(t->c, CK, t->path, st.st_size, 20000));
+    assert_int_equal(stop_tail(t, SIGTERM), 0);
+    assert_int_equal(lbt_xlen(t->c, "s"), 5);
+    struct lbt_entry *e;
+    long ne = lbt_xrange_all(t->c, "s", &e);
+    size_t want[] = {10, 5000, 70000, 150000, 20};
+    for (long i = 0; i < ne; i++) {
+        const char *d = lbt_field(&e[i], "data");
+        size_t dl = 0;
+        for (size_t k = 0; k < e[i].nf; k++)
+            if (strcmp(e[i].names[k], "data") == 0)
+                dl = e[i].vlens[k];
+        assert_non_null(d);
+        assert_int_equal(dl, strlen(d));
+        assert_int_equal(strlen(strchr(d, ' ') + 1), want[i]);
+    }
+    lbt_entries_free(e, ne);
+    ne = lbt_xrange_all(t->c, DLQ, &e);
+    assert_int_equal(ne, 1);
+    assert_string_equal(lbt_field(&e[0], "reason"), "too_long");
+    assert_int_equal(strtol(lbt_field(&e[0], "raw_len"), NULL, 10),
+                     (long)(strlen("app|2025-06-18T10:00:00.000Z|g0|4 ") + 300000));
+    lbt_entries_free(e, ne);
+    free(line);
+}
+
 static void tail_usage_errors(void **state)
 {
     struct t *t = *state;
@@ -501,6 +606,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(tail_glob_gains_file, setup, teardown),
         cmocka_unit_test_setup_teardown(tail_delete_and_create, setup, teardown),
         cmocka_unit_test_setup_teardown(tail_rename_while_stopped, setup, teardown),
+        cmocka_unit_test_setup_teardown(tail_rotated_twice_while_stopped, setup, teardown),
         cmocka_unit_test_setup_teardown(tail_copytruncate_while_stopped, setup, teardown),
         cmocka_unit_test_setup_teardown(tail_rotated_and_compressed_while_stopped, setup, teardown),
         cmocka_unit_test_setup_teardown(tail_rotated_generation_gone_is_reported, setup, teardown),
@@ -509,6 +615,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(tail_sighup_reopens_log_and_sigterm_exits_0, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(tail_name_and_metrics, setup, teardown),
+        cmocka_unit_test_setup_teardown(tail_long_lines_grow_the_buffer, setup, teardown),
         cmocka_unit_test_setup_teardown(tail_usage_errors, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

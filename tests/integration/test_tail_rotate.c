@@ -150,6 +150,54 @@ static int writer_copytruncate(void *ctx)
     return 0;
 }
 
+/* As writer_rename, with logrotate's numbering: app.log.N -> app.log.N+1
+ * first, then app.log -> app.log.1. */
+static int writer_rename_shift(void *ctx)
+{
+    struct t *t = ctx;
+    int fd = open(t->path, O_WRONLY | O_CREAT | O_APPEND, 0644), oldfd = -1;
+    if (fd < 0)
+        return 1;
+    long every = t->lines / (t->rotations + 1);
+    int gen = 0, late = 0;
+    char buf[256];
+    for (long i = 1; i < t->lines; i++) {
+        if (i % every == 0 && gen < t->rotations) {
+            for (int k = gen; k >= 1; k--) {
+                char a[600], b[600];
+                snprintf(a, sizeof(a), "%s.%d", t->path, k);
+                snprintf(b, sizeof(b), "%s.%d", t->path, k + 1);
+                if (rename(a, b) != 0)
+                    return 2;
+            }
+            char r1[600];
+            snprintf(r1, sizeof(r1), "%s.1", t->path);
+            if (rename(t->path, r1) != 0)
+                return 2;
+            if (oldfd >= 0)
+                close(oldfd);
+            oldfd = fd;
+            /* generations are born apart (file times tick every few ms) */
+            lbt_sleep_ms(10);
+            fd = open(t->path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+            if (fd < 0)
+                return 3;
+            gen++;
+            late = t->late;
+        }
+        int to_old = late > 0 && (late-- % 2) == 0;
+        size_t n = tu_line(buf, sizeof(buf), to_old ? gen - 1 : gen, i, (int)(i % 37));
+        if (tu_write_all(to_old ? oldfd : fd, buf, n) != 0)
+            return 4;
+        if (i % t->per_ms == 0)
+            lbt_sleep_ms(1);
+    }
+    close(fd);
+    if (oldfd >= 0)
+        close(oldfd);
+    return 0;
+}
+
 static void run_rotation(struct t *t, int (*writer)(void *), int strict)
 {
     assert_int_equal(lbt_write_file(t->path, "", 0), 0);
@@ -203,11 +251,65 @@ static void tail_copytruncate_rotation_under_writer(void **state)
     run_rotation(t, writer_copytruncate, 1);
 }
 
+/* Rotations (logrotate numbering, late writers) while logbridge is kill -9'ed
+ * at random moments and restarted, sometimes after a pause long enough for
+ * a rotation or two to happen while it is down. */
+static void tail_rotation_across_kill9(void **state)
+{
+    struct t *t = *state;
+    uint64_t rng = tu_seed("tail_rotation_across_kill9");
+    t->lines = 24000L * tu_scale();
+    t->rotations = 10;
+    t->late = 300;
+    t->per_ms = 8;
+    assert_int_equal(tu_append_lines(t->path, 0, 0, 1, 0), 0);
+    const char *args[] = {"tail",          "--redis", t->r.url, "--stream", "s",
+                          "--rotate-wait", "0.3",     t->path,  NULL};
+    t->writer = tu_fork(writer_rename_shift, t);
+    assert_true(t->writer > 0);
+    int rounds = 0, code = 0, writer_done = 0;
+    while (rounds < 20 * tu_scale() || !writer_done) {
+        t->pid = lbt_spawn(args, t->log);
+        assert_true(t->pid > 0);
+        lbt_sleep_ms(5 + (int)(tu_rand(&rng) % 250));
+        kill(t->pid, SIGKILL);
+        lbt_wait(t->pid);
+        t->pid = 0;
+        rounds++;
+        if (tu_rand(&rng) % 4 == 0)
+            lbt_sleep_ms((int)(tu_rand(&rng) % 400)); /* down across a rotation */
+        if (!writer_done && tu_try_wait(t->writer, &code)) {
+            writer_done = 1;
+            t->writer = 0;
+            assert_int_equal(code, 0);
+        }
+    }
+    printf("tail_rotation_across_kill9: %d kill rounds, %d rotations\n", rounds, t->rotations);
+    char last[600];
+    snprintf(last, sizeof(last), "%s/last.log", t->dir);
+    t->pid = lbt_spawn(args, last);
+    assert_true(tu_wait_log(last, "following", 20000));
+    if (!tu_wait_xlen(t->c, "s", t->lines, 30000)) {
+        tu_dump(t->log, 6000);
+        fail_msg("XLEN s = %lld, expected %ld", lbt_xlen(t->c, "s"), t->lines);
+    }
+    kill(t->pid, SIGTERM);
+    assert_int_equal(lbt_wait(t->pid), 0);
+    t->pid = 0;
+    char why[512];
+    if (tu_check_seq(t->c, "s", t->path, t->lines, 0, why, sizeof(why)) != 0) {
+        tu_dump(t->log, 6000);
+        fail_msg("%s", why);
+    }
+    assert_int_equal(lbt_xlen(t->c, "s"), t->lines);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(tail_rename_rotation_under_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(tail_copytruncate_rotation_under_writer, setup, teardown),
+        cmocka_unit_test_setup_teardown(tail_rotation_across_kill9, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

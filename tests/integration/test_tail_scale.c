@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/resource.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -236,12 +237,71 @@ static void tail_names_the_open_files_limit(void **state)
     assert_int_equal(tu_text_sane(err), 0);
 }
 
+/* Holds every inotify instance user `nobody` may have, until killed. */
+static int hog_instances(void *ctx)
+{
+    int ready = *(int *)ctx;
+    if (setgid(65534) != 0 || setuid(65534) != 0)
+        return 1;
+    int n = 0;
+    while (inotify_init1(IN_CLOEXEC) >= 0 && n < 100000)
+        n++;
+    char c = 'x';
+    if (write(ready, &c, 1) != 1)
+        return 2;
+    pause();
+    return 0;
+}
+
+static void tail_names_the_inotify_instances_limit(void **state)
+{
+    struct t *t = *state;
+    if (geteuid() != 0) {
+        printf("skip: needs root, to run logbridge as another user whose inotify instances it "
+               "can use up without touching anyone else's\n");
+        skip();
+    }
+    int pfd[2];
+    assert_int_equal(pipe(pfd), 0);
+    pid_t hog = tu_fork(hog_instances, &pfd[1]);
+    char c;
+    assert_int_equal(read(pfd[0], &c, 1), 1);
+    close(pfd[0]);
+    close(pfd[1]);
+    char path[600], ep[600];
+    snprintf(path, sizeof(path), "%s/a.log", t->dir);
+    snprintf(ep, sizeof(ep), "%s/limited.err", t->dir);
+    make_files(t, 1, 0, 1);
+    int efd = open(ep, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(efd >= 0);
+    pid_t p = fork();
+    if (p == 0) {
+        dup2(efd, 2);
+        if (setgid(65534) != 0 || setuid(65534) != 0)
+            _exit(126);
+        execl(lbt_bin(), lbt_bin(), "tail", "--redis", t->r.url, "--stream", "s", path,
+              (char *)NULL);
+        _exit(127);
+    }
+    int rc = lbt_wait(p);
+    close(efd);
+    kill(hog, SIGKILL);
+    lbt_wait(hog);
+    char *err = lbt_read_file(ep, NULL);
+    assert_non_null(err);
+    if (rc != 3 || strstr(err, "/proc/sys/fs/inotify/max_user_instances") == NULL)
+        fail_msg("exit %d; stderr:\n%s", rc, err);
+    assert_int_equal(tu_text_sane(err), 0);
+    free(err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(tail_idle_uses_no_cpu, setup, teardown),
         cmocka_unit_test_setup_teardown(tail_thousand_files, setup, teardown),
         cmocka_unit_test_setup_teardown(tail_names_the_open_files_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(tail_names_the_inotify_instances_limit, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,13 +20,17 @@ struct lbt_redis {
     char sock[300]; /* unix socket path */
     char url[320];  /* unix:///.../redis.sock */
     int aof;
+    int aof_repairs;  /* torn AOFs repaired with redis-check-aof --fix */
     char extra[512]; /* extra redis-server arguments, space separated */
 };
 
 /* Start redis-server in a new temp dir (aof: appendonly yes, fsync always).
  * Returns 0, or -1 (the test should fail). */
 int lbt_redis_start(struct lbt_redis *r, int aof);
-/* Start again in the same dir (e.g. after lbt_redis_kill): AOF is replayed. */
+/* Start again in the same dir (e.g. after lbt_redis_kill): AOF is replayed.
+ * The server refuses a torn AOF (aof-load-truncated no); this repairs it with
+ * redis-check-aof --fix, as contrib/redis-aof.md tells operators, and counts
+ * it in aof_repairs. */
 int lbt_redis_restart(struct lbt_redis *r);
 /* SIGKILL the server (a crash) or SIGTERM it; waits for it to exit. */
 void lbt_redis_kill(struct lbt_redis *r, int sig);

@@ -392,3 +392,19 @@ int tu_log_sane(const char *path)
     free(s);
     return rc;
 }
+
+struct tu_log_ctx {
+    const char *path, *needle;
+};
+
+static int tu_log_has(void *p)
+{
+    struct tu_log_ctx *x = p;
+    return tu_file_has(x->path, x->needle);
+}
+
+int tu_wait_log(const char *path, const char *needle, int timeout_ms)
+{
+    struct tu_log_ctx x = {path, needle};
+    return lbt_wait_for(tu_log_has, &x, timeout_ms);
+}

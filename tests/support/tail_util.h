@@ -80,6 +80,10 @@ void tu_dump(const char *path, size_t last);
 int tu_text_sane(const char *text);
 int tu_log_sane(const char *path);
 
+/* Wait until the file holds needle (e.g. logbridge's "following" line: its
+ * signals are handled from then on). Returns 1 when it did. */
+int tu_wait_log(const char *path, const char *needle, int timeout_ms);
+
 /* 1 when file holds needle. */
 int tu_file_has(const char *path, const char *needle);
 
