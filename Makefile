@@ -29,6 +29,7 @@ SUPPORT_OBJ = $(SUPPORT_SRC:%.c=$(OBJ)/%.o)
 UNIT_BIN    = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
 INTEG_BIN   = $(INTEG_SRC:tests/integration/%.c=$(BUILD)/tests/integration/%)
 
+.SECONDARY:
 .PHONY: all test check fuzz bench demo install clean deps unit integration tests-build
 all: $(BUILD)/logbridge
 
