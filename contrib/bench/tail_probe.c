@@ -180,19 +180,20 @@ static void *floor_watcher(void *p)
 {
     struct floor_ctx *F = p;
     char ev[4096], buf[65536];
+    size_t have = 0; /* an incomplete line kept from the last read */
     while (F->got < F->total) {
         if (read(F->in, ev, sizeof(ev)) <= 0)
             break;
         ssize_t r;
-        while ((r = read(F->fd, buf, sizeof(buf))) > 0) {
+        while ((r = read(F->fd, buf + have, sizeof(buf) - have)) > 0) {
             int64_t t = now_ns(CLOCK_REALTIME);
-            for (char *q = buf; q < buf + r && F->got < F->total;) {
-                char *e = memchr(q, '\n', (size_t)(buf + r - q));
-                if (e == NULL)
-                    break;
+            size_t n = have + (size_t)r;
+            char *q = buf;
+            for (char *e; F->got < F->total && (e = memchr(q, '\n', (size_t)(buf + n - q)));
+                 q = e + 1)
                 F->samples[F->got++] = t - strtoll(q, NULL, 10);
-                q = e + 1;
-            }
+            have = (size_t)(buf + n - q);
+            memmove(buf, q, have);
         }
     }
     return NULL;
