@@ -1845,7 +1845,21 @@ static int lb_tail_loop(struct lb_tail *j)
         }
         lb_tail_due(j);
     }
-    /* Stopping: what was read is committed. */
+    /* Stopping: read what the files hold now and commit it (for at most
+     * 2 s, as a writer may never pause), so that what was written before the
+     * signal is in the stream, as an operator stopping a shipper expects. */
+    if (j->stop && !j->fatal && j->up) {
+        if (lb_watchset_drain(j->ws, lb_tail_on_event, j, &j->err) != 0)
+            lb_debug("%s", j->err.msg);
+        for (size_t i = 0; i < j->nf; i++)
+            lb_tail_dirty(j, j->f[i]);
+        double deadline = lb_mono() + 2.0;
+        while (j->up && !j->fatal && (j->dhead != NULL || j->need_init) && lb_mono() < deadline) {
+            if (j->nfl > 0 && lb_tail_drain(j) != LB_T_OK)
+                break;
+            lb_tail_work(j);
+        }
+    }
     if (j->up && !j->fatal && j->nfl > 0)
         lb_tail_drain(j);
     if (!j->up && j->inflight != NULL && !j->fatal)
