@@ -58,6 +58,8 @@ struct lb_sink {
 
     /* the fast path: valid lines as plain XADDs in RESP */
     int fast;
+    int sha_ok;            /* the script was loaded on connection sha_conn */
+    unsigned long sha_conn;
     char *resp;
     size_t rlen, rcap;
     size_t nat;
@@ -485,6 +487,28 @@ static int lb_sink_load_script(struct lb_sink *k, struct lb_redis *r, struct lb_
     return rc;
 }
 
+/* Have the script in the server's cache for this connection. The fast path
+ * sends EVALSHA inside its MULTI only when it loaded the script on this very
+ * connection (a restarted server means a new connection): a NOSCRIPT inside
+ * EXEC would come after the XADDs ran. Otherwise it sends the body (EVAL). */
+static int lb_sink_ensure_script(struct lb_sink *k, struct lb_redis *r, struct lb_error *err)
+{
+    if (!k->fast)
+        return k->sha[0] == '\0' ? lb_sink_load_script(k, r, err) : 0;
+    unsigned long conn = lb_redis_reconnects(r) + 1;
+    if (k->sha_ok && k->sha_conn == conn)
+        return 0;
+    k->sha_ok = 0;
+    if (k->inflight > 0)
+        return 0; /* replies pending: EVAL this time */
+    int rc = lb_sink_load_script(k, r, err);
+    if (rc == 0) {
+        k->sha_ok = 1;
+        k->sha_conn = conn;
+    }
+    return rc;
+}
+
 static int lb_sink_reply_u64(const redisReply *e, uint64_t *out)
 {
     if (e->type == REDIS_REPLY_INTEGER) {
@@ -548,7 +572,7 @@ static int lb_sink_build(struct lb_sink *k, uint64_t end_off, uint64_t end_line,
     size_t *vl = k->clens, c = 0;
 #define LB_ARG(p, n) (v[c] = (p), vl[c] = (n), c++)
 #define LB_STR(s) LB_ARG((s), strlen(s))
-    if (k->fast) {
+    if (k->fast && !k->sha_ok) {
         LB_STR("EVAL");
         LB_ARG(LB_SINK_SCRIPT, sizeof(LB_SINK_SCRIPT) - 1);
     } else {
@@ -609,9 +633,13 @@ static int lb_sink_write(struct lb_sink *k, struct lb_redis *r, int c, struct lb
     if (ctx == NULL)
         return lb_error_set(err, LB_EREDIS, "redis at %s: not connected", lb_redis_addr(r));
     int ok = REDIS_OK;
+    /* the vector was built with EVAL when the fast path cannot use the sha */
+    if (!k->fast || k->sha_ok) {
+        k->cargv[1] = k->sha;
+        k->clens[1] = strlen(k->sha);
+    }
     if (k->fast) {
-        /* MULTI, the plain XADDs, the script (EVAL: a script cache emptied by a
-         * restart must not fail inside EXEC after the XADDs ran), EXEC. */
+        /* MULTI, the plain XADDs, the script, EXEC. */
         static const char multi[] = "*1\r\n$5\r\nMULTI\r\n", exec[] = "*1\r\n$4\r\nEXEC\r\n";
         ok = redisAppendFormattedCommand(ctx, multi, sizeof(multi) - 1);
         if (ok == REDIS_OK && k->rlen > 0)
@@ -621,8 +649,6 @@ static int lb_sink_write(struct lb_sink *k, struct lb_redis *r, int c, struct lb
         if (ok == REDIS_OK)
             ok = redisAppendFormattedCommand(ctx, exec, sizeof(exec) - 1);
     } else {
-        k->cargv[1] = k->sha;
-        k->clens[1] = strlen(k->sha);
         ok = redisAppendCommandArgv(ctx, c, k->cargv, k->clens);
     }
     if (ok != REDIS_OK) {
@@ -693,9 +719,7 @@ int lb_sink_send(struct lb_sink *k, struct lb_redis *r, uint64_t end_off, uint64
         lb_sink_reset(k);
         return lb_error_set(err, LB_EUSAGE, "too many batches in flight");
     }
-    int rc = 0;
-    if (k->sha[0] == '\0' && !k->fast)
-        rc = lb_sink_load_script(k, r, err);
+    int rc = lb_sink_ensure_script(k, r, err);
     int c = rc == 0 ? lb_sink_build(k, end_off, end_line, fp, fp_ctx, err) : rc;
     rc = c < 0 ? c : lb_sink_write(k, r, c, err);
     if (rc == 0) {
@@ -835,9 +859,7 @@ int lb_sink_commit(struct lb_sink *k, struct lb_redis *r, uint64_t end_off, uint
                    struct lb_error *err)
 {
     memset(res, 0, sizeof(*res));
-    int rc = 0;
-    if (k->sha[0] == '\0' && !k->fast)
-        rc = lb_sink_load_script(k, r, err);
+    int rc = lb_sink_ensure_script(k, r, err);
     int c = rc == 0 ? lb_sink_build(k, end_off, end_line, fp, fp_ctx, err) : rc;
     if (c < 0) {
         if (c != LB_EREDIS)
