@@ -38,32 +38,6 @@ int lb_parity_equal(const struct lb_parity_counts *c)
     return c->missing == 0 && c->extra == 0 && c->mismatched == 0 && c->ooo == 0;
 }
 
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 when p[0] does not
- * start one (Unicode table 3-7: no overlongs, surrogates or > U+10FFFF). */
-static size_t lb_utf8_seq(const unsigned char *p, size_t n)
-{
-    unsigned char c = p[0];
-    if (c < 0x80)
-        return 1;
-    unsigned char lo = 0x80, hi = 0xBF;
-    size_t len;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-    } else {
-        return 0;
-    }
     if (n < len || p[1] < lo || p[1] > hi)
         return 0;
     for (size_t i = 2; i < len; i++)
@@ -112,7 +86,7 @@ static void lb_json_str(FILE *out, const char *s, size_t n)
             }
             i++;
         } else {
-            size_t len = lb_utf8_seq(p + i, n - i);
+            size_t len = lb_utf8_seq_len((const char *)p + i, n - i);
             if (len == 0) {
                 fputs(lb_replacement, out);
                 i++;
@@ -313,7 +287,7 @@ static void lb_xml_str(FILE *out, const char *s, size_t n, int attr)
             i++;
             continue;
         }
-        size_t len = lb_utf8_seq(p + i, n - i);
+        size_t len = lb_utf8_seq_len((const char *)p + i, n - i);
         if (len == 0) {
             fputs(lb_replacement, out);
             i++;

@@ -19,6 +19,41 @@
  * depends on the lead byte, which rules out overlongs (C0, C1, E0 80..9F,
  * F0 80..8F), surrogates (ED A0..BF) and code points above U+10FFFF (F4 90..,
  * F5..FF). */
+size_t lb_utf8_seq_len(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    if (n == 0)
+        return 0;
+    unsigned char c = p[0];
+    if (c < 0x80)
+        return 1;
+    unsigned char lo = 0x80, hi = 0xBF;
+    size_t len;
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0)
+            lo = 0xA0; /* no overlongs */
+        else if (c == 0xED)
+            hi = 0x9F; /* no surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F; /* nothing past U+10FFFF */
+    } else {
+        return 0;
+    }
+    if (n < len || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    return len;
+}
+
 int lb_utf8_valid(const char *s, size_t n)
 {
     if (n == 0) /* s may be NULL then */
@@ -35,35 +70,9 @@ int lb_utf8_valid(const char *s, size_t n)
                 continue;
             }
         }
-        const unsigned char c = *p;
-        if (c < 0x80) {
-            p++;
-            continue;
-        }
-        unsigned char lo = 0x80, hi = 0xBF;
-        size_t len;
-        if (c >= 0xC2 && c <= 0xDF) {
-            len = 2;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            len = 3;
-            if (c == 0xE0)
-                lo = 0xA0;
-            else if (c == 0xED)
-                hi = 0x9F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            len = 4;
-            if (c == 0xF0)
-                lo = 0x90;
-            else if (c == 0xF4)
-                hi = 0x8F;
-        } else {
+        size_t len = lb_utf8_seq_len((const char *)p, (size_t)(end - p));
+        if (len == 0)
             return 0;
-        }
-        if ((size_t)(end - p) < len || p[1] < lo || p[1] > hi)
-            return 0;
-        for (size_t i = 2; i < len; i++)
-            if ((p[i] & 0xC0) != 0x80)
-                return 0;
         p += len;
     }
     return 1;

@@ -80,6 +80,10 @@ enum lb_reason lb_jsonl_parse(const char *line, size_t n, struct lb_record *rec,
 
 /* ---- format.c: record -> legacy line, and small text helpers ---------- */
 
+/* Length (1..4) of the valid UTF-8 sequence at s, or 0 when none starts
+ * there (Unicode table 3-7: no overlongs, no surrogates, <= U+10FFFF). */
+size_t lb_utf8_seq_len(const char *s, size_t n);
+
 /* 1 when s is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
 int lb_utf8_valid(const char *s, size_t n);
 
