@@ -38,14 +38,6 @@ int lb_parity_equal(const struct lb_parity_counts *c)
     return c->missing == 0 && c->extra == 0 && c->mismatched == 0 && c->ooo == 0;
 }
 
-    if (n < len || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-    return len;
-}
-
 /* ---- JSON ------------------------------------------------------------------- */
 
 static void lb_json_str(FILE *out, const char *s, size_t n)
