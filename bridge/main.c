@@ -1,8 +1,5 @@
 /*
- * main.c - command dispatch.
- *
- * Commands live in their own files; a command whose file is not linked into
- * this build is reported as such (the weak references below are NULL then).
+ * main.c - command dispatch: each command lives in its own file (jobs.h).
  */
 #include "cli.h"
 #include "error.h"
@@ -10,14 +7,6 @@
 
 #include <stdio.h>
 #include <string.h>
-
-#pragma weak lb_cmd_tail
-#pragma weak lb_cmd_mirror
-#pragma weak lb_cmd_export
-#pragma weak lb_cmd_parity
-#pragma weak lb_cmd_status
-#pragma weak lb_cmd_run
-#pragma weak lb_cmd_check_config
 
 static const struct {
     const char *name;
@@ -40,8 +29,7 @@ static void lb_usage(FILE *out)
                  "Bridges legacy ROLE|TIMESTAMP|TYPE|DATA log files and Redis Streams,\n"
                  "exactly once in both directions.\n\nCommands:\n");
     for (size_t i = 0; i < sizeof(lb_commands) / sizeof(lb_commands[0]); i++)
-        if (lb_commands[i].fn != NULL)
-            fprintf(out, "  %-13s %s\n", lb_commands[i].name, lb_commands[i].what);
+        fprintf(out, "  %-13s %s\n", lb_commands[i].name, lb_commands[i].what);
     fprintf(out, "\n'logbridge COMMAND --help' lists a command's options.\n"
                  "Exit codes: 0 done, 1 differences (parity) or --strict met a bad line,\n"
                  "2 usage or config error, 3 runtime failure.\n");
@@ -63,13 +51,8 @@ int main(int argc, char **argv)
         return LB_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof(lb_commands) / sizeof(lb_commands[0]); i++) {
-        if (strcmp(cmd, lb_commands[i].name) != 0)
-            continue;
-        if (lb_commands[i].fn == NULL) {
-            fprintf(stderr, "logbridge: '%s' is not part of this build\n", cmd);
-            return LB_EXIT_USAGE;
-        }
-        return lb_commands[i].fn(argc - 1, argv + 1);
+        if (strcmp(cmd, lb_commands[i].name) == 0)
+            return lb_commands[i].fn(argc - 1, argv + 1);
     }
     fprintf(stderr, "logbridge: unknown command '%s'\n", cmd);
     lb_usage(stderr);

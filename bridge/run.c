@@ -48,13 +48,6 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-/* The jobs live in files of their own; a build without one of them still
- * links, and a config that uses it is refused (the same pattern as main.c). */
-#pragma weak lb_tail_opts_parse
-#pragma weak lb_tail_run
-#pragma weak lb_mirror_opts_parse
-#pragma weak lb_mirror_run
-
 #define LB_RUN_METRICS_SEC 5
 
 struct lb_run;
@@ -206,23 +199,10 @@ static int lb_run_prepare(const char *cmd, const char *path, struct lb_run **out
         struct lb_cli cli = {label, j->cj->prefix};
         int rc;
         optind = 0;
-        if (j->cj->kind == LB_CONFIG_TAIL) {
-            if (lb_tail_opts_parse == NULL || lb_tail_run == NULL) {
-                fprintf(stderr, "logbridge %s: %s: %s: tail is not part of this build\n", cmd, path,
-                        j->cj->prefix);
-                rc = LB_EXIT_USAGE;
-            } else {
-                rc = lb_tail_opts_parse(&j->o.tail, j->cj->argc, j->cj->argv, &cli);
-            }
-        } else {
-            if (lb_mirror_opts_parse == NULL || lb_mirror_run == NULL) {
-                fprintf(stderr, "logbridge %s: %s: %s: mirror is not part of this build\n", cmd,
-                        path, j->cj->prefix);
-                rc = LB_EXIT_USAGE;
-            } else {
-                rc = lb_mirror_opts_parse(&j->o.mirror, j->cj->argc, j->cj->argv, &cli);
-            }
-        }
+        if (j->cj->kind == LB_CONFIG_TAIL)
+            rc = lb_tail_opts_parse(&j->o.tail, j->cj->argc, j->cj->argv, &cli);
+        else
+            rc = lb_mirror_opts_parse(&j->o.mirror, j->cj->argc, j->cj->argv, &cli);
         if (rc != 0) {
             /* -1 would be --help: the config cannot say that, but be sure */
             lb_run_destroy(run);
