@@ -1021,6 +1021,17 @@ static int lb_tail_reconcile(struct lb_tail *j, struct lb_tfile *tf)
         lb_gen_free(j, g);
         return LB_EIO;
     }
+    /* Birth times tick coarsely, so the search is inclusive at `before`:
+     * when g itself was renamed away meanwhile, it is found there too. */
+    for (struct lb_gen **mp = &mid; *mp != NULL;) {
+        if ((*mp)->dev == g->dev && (*mp)->ino == g->ino) {
+            struct lb_gen *x = *mp;
+            *mp = x->next;
+            lb_gen_free(j, x);
+        } else {
+            mp = &(*mp)->next;
+        }
+    }
     *pp = mid;
     while (*pp != NULL)
         pp = &(*pp)->next;
