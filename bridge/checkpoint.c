@@ -84,9 +84,10 @@ int lb_ckpt_parse(const char *json, size_t n, struct lb_ckpt *ck, struct lb_erro
     unsigned long long off = 0, line = 0;
     const cJSON *fp = cJSON_GetObjectItemCaseSensitive(o, "fp");
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id");
-    int bad = lb_json_u64(o, json, n, "dev", &ck->dev) || lb_json_u64(o, json, n, "ino", &ck->ino) ||
-              lb_json_u64(o, json, n, "off", &off) || lb_json_u64(o, json, n, "line", &line) ||
-              !cJSON_IsString(fp) || strlen(fp->valuestring) >= sizeof(ck->fp) ||
+    int bad = lb_json_u64(o, json, n, "dev", &ck->dev) ||
+              lb_json_u64(o, json, n, "ino", &ck->ino) || lb_json_u64(o, json, n, "off", &off) ||
+              lb_json_u64(o, json, n, "line", &line) || !cJSON_IsString(fp) ||
+              strlen(fp->valuestring) >= sizeof(ck->fp) ||
               (id != NULL && (!cJSON_IsString(id) || strlen(id->valuestring) >= sizeof(ck->id)));
     if (!bad) {
         strcpy(ck->fp, fp->valuestring);
@@ -103,8 +104,8 @@ int lb_ckpt_parse(const char *json, size_t n, struct lb_ckpt *ck, struct lb_erro
 size_t lb_ckpt_format(const struct lb_ckpt *ck, char *out, size_t cap)
 {
     int n = snprintf(out, cap,
-                     "{\"dev\":%llu,\"ino\":%llu,\"fp\":\"%s\",\"off\":%" PRIu64 ",\"line\":%" PRIu64
-                     ",\"id\":\"%s\"}",
+                     "{\"dev\":%llu,\"ino\":%llu,\"fp\":\"%s\",\"off\":%" PRIu64
+                     ",\"line\":%" PRIu64 ",\"id\":\"%s\"}",
                      ck->dev, ck->ino, ck->fp, ck->off, ck->line, ck->id);
     return n < 0 ? 0 : (size_t)n;
 }
@@ -129,9 +130,8 @@ int lb_ckpt_load(struct lb_redis *r, const char *ckpt_key, const char *src, stru
 int lb_ckpt_trust(const struct lb_ckpt *ck, struct lb_source *s, char *why, size_t cap)
 {
     enum lb_source_kind kind = lb_source_kind(s);
-    if (kind != LB_SOURCE_STDIN &&
-        (ck->dev != (unsigned long long)lb_source_dev(s) ||
-         ck->ino != (unsigned long long)lb_source_ino(s))) {
+    if (kind != LB_SOURCE_STDIN && (ck->dev != (unsigned long long)lb_source_dev(s) ||
+                                    ck->ino != (unsigned long long)lb_source_ino(s))) {
         snprintf(why, cap, "checkpoint is for dev=%llu ino=%llu, the file is dev=%llu ino=%llu",
                  ck->dev, ck->ino, (unsigned long long)lb_source_dev(s),
                  (unsigned long long)lb_source_ino(s));

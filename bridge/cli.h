@@ -63,7 +63,10 @@ enum {
         {"metrics-file", required_argument, NULL, LB_OPT_METRICS_FILE},                            \
         {"log-file", required_argument, NULL, LB_OPT_LOG_FILE},                                    \
         {"max-line", required_argument, NULL, LB_OPT_MAX_LINE},                                    \
-        {"help", no_argument, NULL, LB_OPT_HELP}, {"version", no_argument, NULL, LB_OPT_VERSION}
+        {"help", no_argument, NULL, LB_OPT_HELP},                                                  \
+    {                                                                                              \
+        "version", no_argument, NULL, LB_OPT_VERSION                                               \
+    }
 
 #define LB_COMMON_HELP                                                                             \
     "Common options:\n"                                                                            \

@@ -34,11 +34,6 @@ int lb_error_set(struct lb_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Process exit codes, DESIGN.md section 5. */
-enum lb_exit {
-    LB_EXIT_OK = 0,
-    LB_EXIT_DIFF = 1,
-    LB_EXIT_USAGE = 2,
-    LB_EXIT_RUNTIME = 3
-};
+enum lb_exit { LB_EXIT_OK = 0, LB_EXIT_DIFF = 1, LB_EXIT_USAGE = 2, LB_EXIT_RUNTIME = 3 };
 
 #endif

@@ -48,7 +48,7 @@ struct lb_file_stats {
     int skipped;
 };
 
-#define LB_IMPORT_FLIGHT 2 /* batches in flight: Redis runs one while we parse the next */
+#define LB_IMPORT_FLIGHT 2    /* batches in flight: Redis runs one while we parse the next */
 #define LB_IMPORT_REWOUND 100 /* not an error: reading restarts at the checkpoint */
 
 struct lb_import {
@@ -59,8 +59,8 @@ struct lb_import {
 
     struct lb_source *s;
     char src[PATH_MAX];
-    uint64_t ck_off, ck_line;   /* committed in Redis */
-    uint64_t end_off, end_line; /* just past the last line queued */
+    uint64_t ck_off, ck_line;           /* committed in Redis */
+    uint64_t end_off, end_line;         /* just past the last line queued */
     uint64_t q_written, q_bad, q_blank; /* queued in the open batch */
     struct lb_file_stats *st;
     uint64_t reordered;
@@ -156,8 +156,8 @@ static void lb_import_flight_landed(struct lb_import *im, int i)
  * batches in flight), count what landed, and reopen the file there. */
 static int lb_import_rewind(struct lb_import *im, struct lb_error *err)
 {
-    lb_warn("%s; src=%s off=%" PRIu64 "; resuming from the checkpoint in Redis", err->msg,
-            im->src, im->ck_off);
+    lb_warn("%s; src=%s off=%" PRIu64 "; resuming from the checkpoint in Redis", err->msg, im->src,
+            im->ck_off);
     lb_sink_forget(im->sink);
     lb_feed_reset(im->feed);
     im->q_written = im->q_bad = im->q_blank = 0;
@@ -250,13 +250,12 @@ static int lb_import_commit_sync(struct lb_import *im, struct lb_error *err)
         lb_import_landed(im);
         return 0;
     }
-    if (lb_sink_pending(im->sink) == 0 && im->end_off == im->ck_off &&
-        im->end_line == im->ck_line)
+    if (lb_sink_pending(im->sink) == 0 && im->end_off == im->ck_off && im->end_line == im->ck_line)
         return 0;
     for (;;) {
         struct lb_sink_result res;
-        int rc = lb_sink_commit(im->sink, im->r, im->end_off, im->end_line, lb_import_fp, im, &res,
-                                err);
+        int rc =
+            lb_sink_commit(im->sink, im->r, im->end_off, im->end_line, lb_import_fp, im, &res, err);
         if (rc == 0) {
             im->reordered += res.reordered;
             lb_import_landed(im);
@@ -582,8 +581,7 @@ static int lb_import_parse(struct lb_import_opts *o, int argc, char **argv)
             break;
         case LB_IMP_RETRY_FOR:
             if (lb_parse_double(optarg, 0, 1e9, &o->retry_for) != 0)
-                return lb_cli_error(&cli, "retry-for", "expected seconds (>= 0), got '%s'",
-                                    optarg);
+                return lb_cli_error(&cli, "retry-for", "expected seconds (>= 0), got '%s'", optarg);
             break;
         case LB_IMP_PROGRESS:
             o->progress = 1;
@@ -611,8 +609,7 @@ static int lb_import_parse(struct lb_import_opts *o, int argc, char **argv)
     if (o->nfiles == 0)
         return lb_cli_error(&cli, NULL, "expected at least one FILE (- for stdin)");
     if (o->name != NULL && o->nfiles > 1)
-        return lb_cli_error(&cli, "name", "applies to a single file, and %d were given",
-                            o->nfiles);
+        return lb_cli_error(&cli, "name", "applies to a single file, and %d were given", o->nfiles);
     int stdin_count = 0;
     for (int i = 0; i < o->nfiles; i++)
         stdin_count += strcmp(o->files[i], "-") == 0;
@@ -667,8 +664,7 @@ static void lb_import_summary(const struct lb_import_opts *o, struct lb_file_sta
         printf("%s: %" PRIu64 " lines: %" PRIu64 " imported, %" PRIu64 " bad, %" PRIu64
                " blank, %" PRIu64 " partial; %" PRIu64 " bytes from offset %" PRIu64 "%s\n",
                st[i].path, st[i].lines, st[i].imported, st[i].bad, st[i].blank, st[i].partial,
-               st[i].bytes, st[i].resumed_at,
-               st[i].skipped ? " (already imported)" : "");
+               st[i].bytes, st[i].resumed_at, st[i].skipped ? " (already imported)" : "");
     }
     printf("total: %" PRIu64 " lines: %" PRIu64 " imported, %" PRIu64 " bad, %" PRIu64
            " blank, %" PRIu64 " partial in %.2f s%s\n",

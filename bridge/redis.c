@@ -260,9 +260,9 @@ int lb_redis_connect(struct lb_redis *r, struct lb_error *err)
         if (rep == NULL)
             return lb_redis_fail(r, err, "connection lost during AUTH");
         if (rep->type == REDIS_REPLY_ERROR) {
-            int code = lb_error_set(err, LB_EAUTH, "redis at %s refused the password for user %s: %s",
-                                    r->cfg.addr, r->cfg.user[0] ? r->cfg.user : "default",
-                                    rep->str);
+            int code =
+                lb_error_set(err, LB_EAUTH, "redis at %s refused the password for user %s: %s",
+                             r->cfg.addr, r->cfg.user[0] ? r->cfg.user : "default", rep->str);
             freeReplyObject(rep);
             lb_redis_drop(r);
             return code;

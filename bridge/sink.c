@@ -17,8 +17,8 @@
 
 #include "sink_script.h" /* LB_SINK_SCRIPT, generated from sink_script.lua */
 
-#define LB_SINK_HEADER 15       /* ARGV[1..15] */
-#define LB_SINK_MAX_KEYS 256    /* distinct template streams in one batch */
+#define LB_SINK_HEADER 15    /* ARGV[1..15] */
+#define LB_SINK_MAX_KEYS 256 /* distinct template streams in one batch */
 #define LB_NO_ARENA ((size_t)-1)
 #define LB_SINK_MAX_INFLIGHT 4
 
@@ -58,7 +58,7 @@ struct lb_sink {
 
     /* the fast path: valid lines as plain XADDs in RESP */
     int fast;
-    int sha_ok;            /* the script was loaded on connection sha_conn */
+    int sha_ok; /* the script was loaded on connection sha_conn */
     unsigned long sha_conn;
     char *resp;
     size_t rlen, rcap;
@@ -668,9 +668,8 @@ static int lb_sink_write(struct lb_sink *k, struct lb_redis *r, int c, struct lb
 }
 
 /* Decode the script's reply (or error) into res. */
-static int lb_sink_decode(struct lb_sink *k, struct lb_redis *r, redisReply *rep,
-                          uint64_t end_off, uint64_t end_line, struct lb_sink_result *res,
-                          struct lb_error *err)
+static int lb_sink_decode(struct lb_sink *k, struct lb_redis *r, redisReply *rep, uint64_t end_off,
+                          uint64_t end_line, struct lb_sink_result *res, struct lb_error *err)
 {
     memset(res, 0, sizeof(*res));
     if (rep->type == REDIS_REPLY_ERROR) {
@@ -855,8 +854,7 @@ void lb_sink_forget(struct lb_sink *k)
 }
 
 int lb_sink_commit(struct lb_sink *k, struct lb_redis *r, uint64_t end_off, uint64_t end_line,
-                   lb_sink_fp_fn fp, void *fp_ctx, struct lb_sink_result *res,
-                   struct lb_error *err)
+                   lb_sink_fp_fn fp, void *fp_ctx, struct lb_sink_result *res, struct lb_error *err)
 {
     memset(res, 0, sizeof(*res));
     int rc = lb_sink_ensure_script(k, r, err);

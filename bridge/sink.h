@@ -29,15 +29,15 @@ struct lb_sink_opts {
     const char *json_field; /* --json-field */
     long long maxlen;       /* 0 = no trimming */
     int trim_ignore_groups;
-    size_t batch_max;       /* lines per batch */
+    size_t batch_max; /* lines per batch */
 };
 
 struct lb_sink_result {
-    size_t written;     /* stream entries */
-    size_t bad;         /* DLQ entries */
-    size_t reordered;   /* --id ts lines older than the stream's top */
-    int trim_blocked;   /* a group held trimming back */
-    int failed;         /* a write failed: the checkpoint stops before it */
+    size_t written;           /* stream entries */
+    size_t bad;               /* DLQ entries */
+    size_t reordered;         /* --id ts lines older than the stream's top */
+    int trim_blocked;         /* a group held trimming back */
+    int failed;               /* a write failed: the checkpoint stops before it */
     uint64_t ck_off, ck_line; /* where the checkpoint now stands */
     char last_id[48];
 };

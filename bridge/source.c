@@ -28,10 +28,10 @@ struct lb_source {
 
     char *buf;
     size_t cap;
-    size_t start;     /* first byte not yet returned */
-    size_t scan;      /* bytes before this (from start) hold no '\n' */
-    size_t end;       /* bytes valid */
-    uint64_t base;    /* file offset of buf[0] */
+    size_t start;  /* first byte not yet returned */
+    size_t scan;   /* bytes before this (from start) hold no '\n' */
+    size_t end;    /* bytes valid */
+    uint64_t base; /* file offset of buf[0] */
     int eof;
 
     /* A too-long line being skipped: its head, where it began, its length. */

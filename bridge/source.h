@@ -23,11 +23,11 @@
 #define LB_FP_HEX 17                  /* 16 hex digits + NUL */
 
 struct lb_line {
-    const char *p;    /* the line without '\n' (for too_long: its first bytes) */
-    size_t n;         /* bytes at p */
-    size_t full_len;  /* the line's real length without '\n' */
-    uint64_t off;     /* offset of its first byte (decompressed for .gz) */
-    uint64_t end;     /* offset just past its '\n' (or its last byte if partial) */
+    const char *p;   /* the line without '\n' (for too_long: its first bytes) */
+    size_t n;        /* bytes at p */
+    size_t full_len; /* the line's real length without '\n' */
+    uint64_t off;    /* offset of its first byte (decompressed for .gz) */
+    uint64_t end;    /* offset just past its '\n' (or its last byte if partial) */
     int too_long;
 };
 

@@ -25,14 +25,14 @@ struct lb_slice {
  * every other value is a bad-line reason code (DESIGN.md section 3). */
 enum lb_reason {
     LB_PARSE_OK = 0,
-    LB_PARSE_BLANK,        /* empty line or "\r" alone: skipped, counted */
-    LB_REASON_FIELDS,      /* fewer than three '|' (or jsonl: a key missing) */
-    LB_REASON_ROLE,        /* ROLE empty, > 255 bytes, or has a control byte */
-    LB_REASON_TYPE,        /* TYPE empty, > 255 bytes, or has a control byte */
-    LB_REASON_TIMESTAMP,   /* TIMESTAMP does not parse */
-    LB_REASON_TOO_LONG,    /* longer than --max-line (decided by the reader) */
-    LB_REASON_INVALID_UTF8,/* json encoding only (decided by the caller) */
-    LB_REASON_JSON,        /* jsonl: not a JSON object, or a key of the wrong type */
+    LB_PARSE_BLANK,         /* empty line or "\r" alone: skipped, counted */
+    LB_REASON_FIELDS,       /* fewer than three '|' (or jsonl: a key missing) */
+    LB_REASON_ROLE,         /* ROLE empty, > 255 bytes, or has a control byte */
+    LB_REASON_TYPE,         /* TYPE empty, > 255 bytes, or has a control byte */
+    LB_REASON_TIMESTAMP,    /* TIMESTAMP does not parse */
+    LB_REASON_TOO_LONG,     /* longer than --max-line (decided by the reader) */
+    LB_REASON_INVALID_UTF8, /* json encoding only (decided by the caller) */
+    LB_REASON_JSON,         /* jsonl: not a JSON object, or a key of the wrong type */
 };
 
 /* "fields", "role", ... for the reason codes; "ok"/"blank" for the others. */
@@ -40,7 +40,7 @@ const char *lb_reason_name(enum lb_reason r);
 
 struct lb_record {
     struct lb_slice role;
-    struct lb_slice ts;   /* verbatim */
+    struct lb_slice ts; /* verbatim */
     struct lb_slice type;
     struct lb_slice data; /* may be empty; may contain '|' */
     int64_t ts_ms;        /* parsed TIMESTAMP, ms since epoch UTC, sub-ms truncated */

@@ -121,8 +121,9 @@ static int lbt_redis_ping(void *ctx)
         return 0;
     redisReply *rep = redisCommand(c, "PING");
     /* a server with requirepass answers NOAUTH: it is up all the same */
-    int ok = rep != NULL && (rep->type == REDIS_REPLY_STATUS ||
-                             (rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOAUTH", 6) == 0));
+    int ok =
+        rep != NULL && (rep->type == REDIS_REPLY_STATUS ||
+                        (rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOAUTH", 6) == 0));
     freeReplyObject(rep);
     redisFree(c);
     return ok;

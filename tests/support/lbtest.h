@@ -20,7 +20,7 @@ struct lbt_redis {
     char sock[300]; /* unix socket path */
     char url[320];  /* unix:///.../redis.sock */
     int aof;
-    int aof_repairs;  /* torn AOFs repaired with redis-check-aof --fix */
+    int aof_repairs; /* torn AOFs repaired with redis-check-aof --fix */
     char extra[512]; /* extra redis-server arguments, space separated */
 };
 
