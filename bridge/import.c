@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "feed.h"
 #include "log.h"
+#include "metrics.h"
 #include "redis.h"
 #include "signals.h"
 #include "sink.h"
@@ -671,6 +672,37 @@ static void lb_import_summary(const struct lb_import_opts *o, struct lb_file_sta
            lines, imported, bad, blank, partial, seconds, o->dry_run ? " (dry run)" : "");
 }
 
+/* --metrics-file: a one-shot job writes its counters once, at exit. */
+static void lb_import_metrics(const struct lb_import_opts *o, struct lb_import *im,
+                              const struct lb_file_stats *st, int n)
+{
+    struct lb_metrics *m = lb_metrics_create(o->c.metrics_file);
+    if (m == NULL)
+        return;
+    for (int i = 0; i < n; i++) {
+        char src[PATH_MAX], l[PATH_MAX + 64];
+        if (o->name != NULL)
+            snprintf(src, sizeof(src), "%s", o->name);
+        else if (strcmp(st[i].path, "-") == 0)
+            snprintf(src, sizeof(src), "stdin");
+        else if (lb_abs_path(st[i].path, src, sizeof(src)) != 0)
+            continue;
+        static const char *const outcome[] = {"written", "bad", "blank"};
+        const uint64_t count[] = {st[i].imported, st[i].bad, st[i].blank};
+        for (int k = 0; k < 3; k++)
+            lb_metrics_add(m, "logbridge_lines_total",
+                           lb_metrics_labels(l, sizeof(l), "src", src, "outcome", outcome[k], NULL),
+                           (double)count[k]);
+        lb_metrics_add(m, "logbridge_bytes_read_total",
+                       lb_metrics_labels(l, sizeof(l), "src", src, NULL), (double)st[i].bytes);
+    }
+    lb_metrics_set(m, "logbridge_redis_reconnects_total", NULL, (double)lb_redis_reconnects(im->r));
+    struct lb_error err;
+    if (lb_metrics_write(m, &err) != 0)
+        lb_warn("%s", err.msg);
+    lb_metrics_destroy(m);
+}
+
 int lb_cmd_import(int argc, char **argv)
 {
     struct lb_import_opts o;
@@ -738,6 +770,8 @@ int lb_cmd_import(int argc, char **argv)
                 "its millisecond (--id ts); their timestamp fields keep the truth",
                 im.reordered);
     lb_import_summary(&o, st, done_files, lb_now() - im.t0);
+    if (o.c.metrics_file != NULL && !o.dry_run)
+        lb_import_metrics(&o, &im, st, done_files);
 done:
     lb_sink_destroy(im.sink);
     lb_feed_destroy(im.feed);

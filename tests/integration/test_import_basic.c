@@ -1013,6 +1013,38 @@ static void import_dry_run_writes_nothing(void **state)
     assert_int_equal(iu_dbsize(t->c), 0);
 }
 
+/* --metrics-file: the counters say what the run did, in Prometheus text. */
+static void import_metrics_file_counts_lines(void **state)
+{
+    struct fx *t = *state;
+    struct iu_rng rng = {11};
+    struct iu_gen g = {3000, 10, 10, 10, 1024, 0};
+    iu_fix_gen(&t->f, &g, &rng);
+    write_fix(t);
+    char mpath[600];
+    snprintf(mpath, sizeof(mpath), "%s/m.prom", t->dir);
+    int rc = RUN(t, "--stream", "mx", "--max-line", "1024", "--metrics-file", mpath, t->path);
+    expect_rc(rc, 0);
+    size_t valid, bad, blank, n;
+    iu_fix_counts(&t->f, t->f.n, &valid, &bad, &blank);
+    char *m = lbt_read_file(mpath, &n);
+    assert_non_null(m);
+    char want[1200];
+    const char *outcome[] = {"written", "bad", "blank"};
+    size_t count[] = {valid, bad, blank};
+    for (int k = 0; k < 3; k++) {
+        snprintf(want, sizeof(want), "logbridge_lines_total{src=\"%s\",outcome=\"%s\"} %zu\n",
+                 t->path, outcome[k], count[k]);
+        if (strstr(m, want) == NULL)
+            fail_msg("metrics file lacks '%s':\n%s", want, m);
+    }
+    snprintf(want, sizeof(want), "logbridge_bytes_read_total{src=\"%s\"} %zu\n", t->path, t->f.len);
+    if (strstr(m, want) == NULL)
+        fail_msg("metrics file lacks '%s':\n%s", want, m);
+    assert_int_equal(lbt_xlen(t->c, "mx"), (long long)valid);
+    free(m);
+}
+
 static void import_bad_options_exit_2_naming_the_option(void **state)
 {
     struct fx *t = *state;
@@ -1217,6 +1249,7 @@ int main(void)
         T(import_rewritten_file_is_read_from_the_start),
         T(import_strict_commits_before_the_bad_line),
         T(import_dry_run_writes_nothing),
+        T(import_metrics_file_counts_lines),
         T(import_bad_options_exit_2_naming_the_option),
         T(import_progress_goes_to_stderr),
         T(import_missing_file_exits_3_naming_it),
