@@ -153,6 +153,21 @@ int lb_common_option(struct lb_common *c, int id, const char *arg, const struct 
     }
 }
 
+int lb_cli_common(struct lb_common *c, int id, const char *arg, const struct lb_cli *cli,
+                  const char *usage)
+{
+    if (id == LB_OPT_HELP) {
+        fputs(usage, stdout);
+        return LB_CLI_DONE;
+    }
+    if (id == LB_OPT_VERSION) {
+        printf("logbridge %s\n", LB_VERSION);
+        return LB_CLI_DONE;
+    }
+    int h = lb_common_option(c, id, arg, cli);
+    return h < 0 ? LB_CLI_BAD : h > 0 ? LB_CLI_NEXT : LB_CLI_MINE;
+}
+
 int lb_common_start(const struct lb_common *c, const struct lb_cli *cli)
 {
     if (lb_log_open(c->log_level, c->log_json, c->log_file) != 0)

@@ -91,6 +91,15 @@ void lb_common_defaults(struct lb_common *c);
  * to the caller (they return 0). */
 int lb_common_option(struct lb_common *c, int id, const char *arg, const struct lb_cli *cli);
 
+/* What every command's option loop does first: a common option, --help
+ * (usage on stdout) and --version. Returns LB_CLI_MINE when id is the
+ * command's own option, LB_CLI_NEXT when it was handled here, LB_CLI_DONE
+ * after --help or --version (the command exits 0), LB_CLI_BAD after printing
+ * a usage error (exit 2). */
+enum { LB_CLI_MINE = 0, LB_CLI_NEXT, LB_CLI_DONE, LB_CLI_BAD };
+int lb_cli_common(struct lb_common *c, int id, const char *arg, const struct lb_cli *cli,
+                  const char *usage);
+
 /* Print "logbridge CMD: --opt: message" (or "tail[0].opt: message") on
  * stderr and return LB_EXIT_USAGE. opt is the long option name. */
 int lb_cli_error(const struct lb_cli *cli, const char *opt, const char *fmt, ...)

@@ -535,18 +535,12 @@ static int lb_import_parse(struct lb_import_opts *o, int argc, char **argv)
     int id;
     long long v;
     while ((id = lb_getopt(argc, argv, lb_import_longopts, &cli)) != -1) {
-        int h = lb_common_option(&o->c, id, optarg, &cli);
-        if (h < 0)
-            return LB_EXIT_USAGE;
-        if (h > 0)
+        int h = lb_cli_common(&o->c, id, optarg, &cli, lb_import_usage);
+        if (h == LB_CLI_NEXT)
             continue;
+        if (h != LB_CLI_MINE)
+            return h == LB_CLI_DONE ? -1 : LB_EXIT_USAGE;
         switch (id) {
-        case LB_OPT_HELP:
-            fputs(lb_import_usage, stdout);
-            return -1;
-        case LB_OPT_VERSION:
-            printf("logbridge %s\n", LB_VERSION);
-            return -1;
         case LB_IMP_STREAM:
             if (*optarg == '\0')
                 return lb_cli_error(&cli, "stream", "expected a stream name");

@@ -599,21 +599,15 @@ int lb_mirror_opts_parse(struct lb_mirror_opts *o, int argc, char **argv, const 
     int id;
     long long v;
     while ((id = lb_getopt(argc, argv, lb_mirror_longopts, cli)) != -1) {
-        int h = lb_common_option(&o->c, id, optarg, cli);
-        if (h < 0)
-            return LB_EXIT_USAGE;
-        if (h > 0) {
+        int h = lb_cli_common(&o->c, id, optarg, cli, lb_mirror_usage);
+        if (h == LB_CLI_NEXT) {
             if (id == LB_OPT_JSON_FIELD)
                 o->json_field = optarg;
             continue;
         }
+        if (h != LB_CLI_MINE)
+            return h == LB_CLI_DONE ? -1 : LB_EXIT_USAGE;
         switch (id) {
-        case LB_OPT_HELP:
-            fputs(lb_mirror_usage, stdout);
-            return -1;
-        case LB_OPT_VERSION:
-            printf("logbridge %s\n", LB_VERSION);
-            return -1;
         case LB_MIR_STREAM:
             if (*optarg == '\0')
                 return lb_cli_error(cli, "stream", "expected a stream name");
@@ -1695,18 +1689,12 @@ static int lb_export_parse(struct lb_export_opts *o, int argc, char **argv)
     optind = 0;
     int id;
     while ((id = lb_getopt(argc, argv, lb_export_longopts, &cli)) != -1) {
-        int h = lb_common_option(&o->c, id, optarg, &cli);
-        if (h < 0)
-            return LB_EXIT_USAGE;
-        if (h > 0)
+        int h = lb_cli_common(&o->c, id, optarg, &cli, lb_export_usage);
+        if (h == LB_CLI_NEXT)
             continue;
+        if (h != LB_CLI_MINE)
+            return h == LB_CLI_DONE ? -1 : LB_EXIT_USAGE;
         switch (id) {
-        case LB_OPT_HELP:
-            fputs(lb_export_usage, stdout);
-            return -1;
-        case LB_OPT_VERSION:
-            printf("logbridge %s\n", LB_VERSION);
-            return -1;
         case LB_EXP_STREAM:
             if (*optarg == '\0')
                 return lb_cli_error(&cli, "stream", "expected a stream name");

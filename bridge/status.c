@@ -84,18 +84,12 @@ static int lb_status_parse(struct lb_status_opts *o, int argc, char **argv)
     optind = 0;
     int id;
     while ((id = lb_getopt(argc, argv, lb_status_longopts, &cli)) != -1) {
-        int h = lb_common_option(&o->c, id, optarg, &cli);
-        if (h < 0)
-            return LB_EXIT_USAGE;
-        if (h > 0)
+        int h = lb_cli_common(&o->c, id, optarg, &cli, lb_status_usage);
+        if (h == LB_CLI_NEXT)
             continue;
+        if (h != LB_CLI_MINE)
+            return h == LB_CLI_DONE ? -1 : LB_EXIT_USAGE;
         switch (id) {
-        case LB_OPT_HELP:
-            fputs(lb_status_usage, stdout);
-            return -1;
-        case LB_OPT_VERSION:
-            printf("logbridge %s\n", LB_VERSION);
-            return -1;
         case LB_ST_STREAM:
             if (*optarg == '\0')
                 return lb_cli_error(&cli, "stream", "expected a stream name");
