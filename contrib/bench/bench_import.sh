@@ -19,6 +19,7 @@
 # on purpose.
 # shellcheck disable=SC2046
 set -eu
+. "$(dirname "$0")/lib.sh"
 
 LINES=${BENCH_LINES:-1000000}
 BATCHES=${BENCH_BATCHES:-"500 1000 5000"}
@@ -32,7 +33,6 @@ done
 [ -x "$BIN" ] || { echo "bench_import: $BIN is missing (make first)" >&2; exit 1; }
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench_import.XXXXXX")
-SOCK=$TMP/redis.sock
 RPID=
 cleanup() {
     if [ -n "$RPID" ]; then kill "$RPID" 2>/dev/null || true; wait "$RPID" 2>/dev/null || true; fi
@@ -40,15 +40,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-redis-server --port 0 --unixsocket "$SOCK" --unixsocketperm 700 --dir "$TMP" --save "" \
-    --appendonly no --daemonize no >"$TMP/redis.log" 2>&1 &
-RPID=$!
-i=0
-until redis-cli -s "$SOCK" ping >/dev/null 2>&1; do
-    i=$((i + 1))
-    [ $i -lt 200 ] || { echo "bench_import: redis-server did not start" >&2; exit 1; }
-    sleep 0.05
-done
+bench_redis_start bench_import
 rcli() { redis-cli -s "$SOCK" "$@"; }
 
 now() { date +%s.%N; }
@@ -59,30 +51,7 @@ rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }';
 # ---- the fixture: roles, ISO-8601 ms timestamps, 60-200 byte DATA with '|' now and then
 FIX=$TMP/history.log
 echo "generating $LINES lines..."
-LC_ALL=C awk -v n="$LINES" 'BEGIN {
-    srand(20250618);
-    split("web worker billing api-7 batch_job cron", roles, " ");
-    split("login click pay logout error view search", types, " ");
-    alpha = "abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789=:,.-_/";
-    al = length(alpha);
-    # a pool of random text to cut DATA from (cheaper than a char at a time)
-    pool = "";
-    for (k = 0; k < 4096; k++) {
-        c = int(rand() * 100);
-        pool = pool (c < 2 ? "|" : substr(alpha, int(rand() * al) + 1, 1));
-    }
-    t = 1750240800000;
-    for (i = 0; i < n; i++) {
-        t += int(rand() * 3);
-        s = int(t / 1000); ms = t % 1000;
-        # 2025-06-18 plus the seconds of the day (the fixture spans < 1 day)
-        d = s - 1750204800;
-        printf "%s|2025-06-18T%02d:%02d:%02d.%03dZ|%s|", roles[int(rand() * 6) + 1],
-               int(d / 3600) % 24, int(d / 60) % 60, d % 60, ms, types[int(rand() * 7) + 1];
-        len = 60 + int(rand() * 141);
-        print substr(pool, int(rand() * (4096 - len)) + 1, len);
-    }
-}' >"$FIX"
+bench_gen_lines "$LINES" "$FIX"
 BYTES=$(wc -c <"$FIX" | tr -d ' ')
 
 # ---- the same entries as RESP XADDs, with src and off as logbridge writes them

@@ -7,6 +7,7 @@
 # Starts its own redis-server (unix socket, no persistence) in a temp dir and
 # stops it by PID. The streams are filled with redis-cli --pipe.
 set -eu
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/../.."
 BIN=${LOGBRIDGE_BIN:-$(pwd)/build/logbridge}
 N=${BENCH_LINES:-1000000}
@@ -18,16 +19,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-redis-server --port 0 --unixsocket "$TMP/redis.sock" --unixsocketperm 700 --dir "$TMP" \
-    --save '' --appendonly no >"$TMP/redis.log" 2>&1 &
-RPID=$!
-i=0
-until redis-cli -s "$TMP/redis.sock" PING >/dev/null 2>&1; do
-    i=$((i + 1))
-    [ $i -gt 200 ] && { echo "redis-server did not start"; exit 1; }
-    sleep 0.05
-done
-URL="unix://$TMP/redis.sock"
+bench_redis_start bench_mirror
 
 now() { date +%s.%N; }
 

@@ -19,6 +19,7 @@
 #   BENCH_KEEP=1   keep the temp dir
 #   LOGBRIDGE_BIN  the binary (default build/logbridge)
 set -eu
+. "$(dirname "$0")/lib.sh"
 
 LINES=${BENCH_LINES:-1000000}
 RUNS=${BENCH_RUNS:-3}
@@ -31,8 +32,6 @@ done
 [ -x "$BIN" ] || { echo "bench_parity: $BIN is missing (make first)" >&2; exit 1; }
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench_parity.XXXXXX")
-SOCK=$TMP/redis.sock
-URL=unix://$SOCK
 RPID=
 cleanup() {
     if [ -n "$RPID" ]; then kill "$RPID" 2>/dev/null || true; wait "$RPID" 2>/dev/null || true; fi
@@ -40,15 +39,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-redis-server --port 0 --unixsocket "$SOCK" --unixsocketperm 700 --dir "$TMP" --save "" \
-    --appendonly no --daemonize no >"$TMP/redis.log" 2>&1 &
-RPID=$!
-i=0
-until redis-cli -s "$SOCK" ping >/dev/null 2>&1; do
-    i=$((i + 1))
-    [ $i -lt 200 ] || { echo "bench_parity: redis-server did not start" >&2; exit 1; }
-    sleep 0.05
-done
+bench_redis_start bench_parity
 rcli() { redis-cli -s "$SOCK" "$@"; }
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
@@ -56,28 +47,7 @@ elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 # ---- the fixture: realistic lines, 60-200 bytes of DATA with '|' now and then
 FIX=$TMP/app.log
 echo "generating $LINES lines..."
-LC_ALL=C awk -v n="$LINES" 'BEGIN {
-    srand(20250618);
-    split("web worker billing api-7 batch_job cron", roles, " ");
-    split("login click pay logout error view search", types, " ");
-    alpha = "abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789=:,.-_/";
-    al = length(alpha);
-    pool = "";
-    for (k = 0; k < 4096; k++) {
-        c = int(rand() * 100);
-        pool = pool (c < 2 ? "|" : substr(alpha, int(rand() * al) + 1, 1));
-    }
-    t = 1750240800000;
-    for (i = 0; i < n; i++) {
-        t += int(rand() * 3);
-        s = int(t / 1000); ms = t % 1000;
-        d = s - 1750204800;
-        printf "%s|2025-06-18T%02d:%02d:%02d.%03dZ|%s|", roles[int(rand() * 6) + 1],
-               int(d / 3600) % 24, int(d / 60) % 60, d % 60, ms, types[int(rand() * 7) + 1];
-        len = 60 + int(rand() * 141);
-        print substr(pool, int(rand() * (4096 - len)) + 1, len);
-    }
-}' >"$FIX"
+bench_gen_lines "$LINES" "$FIX"
 BYTES=$(wc -c <"$FIX" | tr -d ' ')
 
 import() { # stream [extra args]

@@ -21,6 +21,7 @@
 # Starts its own redis-server (unix socket, no persistence) in a temp dir and
 # stops it by PID; builds contrib/bench/tail_probe.c with cc.
 set -eu
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/../.."
 BIN=${LOGBRIDGE_BIN:-$(pwd)/build/logbridge}
 N=${BENCH_LINES:-1000000}
@@ -38,17 +39,7 @@ trap cleanup EXIT INT TERM
 
 cc -O2 -pthread -o "$TMP/tail_probe" contrib/bench/tail_probe.c -lhiredis
 
-redis-server --port 0 --unixsocket "$TMP/redis.sock" --unixsocketperm 700 --dir "$TMP" \
-    --save '' --appendonly no >"$TMP/redis.log" 2>&1 &
-RPID=$!
-SOCK="$TMP/redis.sock"
-URL="unix://$SOCK"
-i=0
-until redis-cli -s "$SOCK" PING >/dev/null 2>&1; do
-    i=$((i + 1))
-    [ $i -gt 200 ] && { echo "redis-server did not start"; exit 1; }
-    sleep 0.05
-done
+bench_redis_start bench_tail
 R() { redis-cli -s "$SOCK" "$@"; }
 now() { date +%s.%N; }
 
