@@ -122,7 +122,9 @@ int lb_ckpt_load(struct lb_redis *r, const char *ckpt_key, const char *src, stru
     if (rep->type == REDIS_REPLY_STRING)
         rc = lb_ckpt_parse(rep->str, rep->len, ck, err);
     else if (rep->type == REDIS_REPLY_ERROR)
-        rc = lb_error_set(err, LB_EREPLY, "HGET %s: %s", ckpt_key, rep->str);
+        /* LOADING, BUSY, ...: like a lost connection, tried again later */
+        rc = lb_error_set(err, lb_redis_is_transient(rep->str) ? LB_EREDIS : LB_EREPLY,
+                          "redis at %s: HGET %s: %s", lb_redis_addr(r), ckpt_key, rep->str);
     freeReplyObject(rep);
     return rc;
 }

@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
 #include <time.h>
 
@@ -233,6 +234,17 @@ int lb_redis_is_auth_error(const char *msg)
  * server loading or busy, a replica or a master without its replicas, a
  * cluster moving or electing, memory full until something is freed. Waited
  * out with backoff, never a reason to exit. The one list of them. */
+int lb_redis_reply_ready(struct lb_redis *r)
+{
+    redisContext *ctx = lb_redis_ctx(r);
+    if (ctx == NULL)
+        return 0;
+    if (ctx->reader != NULL && ctx->reader->pos < ctx->reader->len)
+        return 1; /* buffered by hiredis already */
+    struct pollfd pfd = {ctx->fd, POLLIN, 0};
+    return poll(&pfd, 1, 0) > 0;
+}
+
 int lb_redis_is_transient(const char *msg)
 {
     static const char *const codes[] = {"OOM ",       "BUSY ",      "LOADING ",

@@ -70,6 +70,10 @@ redisReply *lb_redis_cmdf(struct lb_redis *r, struct lb_error *err, const char *
 /* Read the next reply of a pipelined command (after redisAppend*). */
 redisReply *lb_redis_get_reply(struct lb_redis *r, struct lb_error *err);
 
+/* 1 when a reply can be read without waiting (buffered, or on the socket;
+ * a closed socket counts: reading then reports it). */
+int lb_redis_reply_ready(struct lb_redis *r);
+
 /* 1 when the error reply is a refused password. */
 int lb_redis_is_auth_error(const char *msg);
 
