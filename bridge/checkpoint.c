@@ -331,6 +331,11 @@ static void lb_ckpt_consider(struct lb_ckpt_fps *f, const char *src, size_t srcl
                g->dev == (unsigned long long)lb_source_dev(f->s) &&
                g->ino == (unsigned long long)lb_source_ino(f->s);
     enum lb_ckpt_how how = same ? (done ? LB_CKPT_DONE_FILE : LB_CKPT_SAME_FILE) : LB_CKPT_SAME_BYTES;
+    /* A copy of a generation its src is still reading is that content only
+     * when it ends where the checkpoint stands: a longer file that merely
+     * starts with the same bytes is another file. */
+    if (how == LB_CKPT_SAME_BYTES && !done && size >= 0 && g->off != (uint64_t)size)
+        return;
     /* better: a smaller how (the file itself before a copy), then a larger off */
     if (m->how != LB_CKPT_NONE && (how > m->how || (how == m->how && g->off <= m->off)))
         return;

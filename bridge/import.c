@@ -455,10 +455,13 @@ static int lb_import_identify(struct lb_import *im, const char *path, struct lb_
         return LB_IMPORT_COVERED;
     }
     if (m->how == LB_CKPT_SAME_BYTES && !m->done) {
-        lb_warn("%s is a copy of the file that src=%s is reading (committed up to off=%" PRIu64
-                "); the bytes after that are left to that src, not imported",
-                path, m->src, m->off);
-        return LB_IMPORT_COVERED;
+        /* longer than what that src committed: another file that starts
+         * with the same bytes, not a copy (lb_ckpt_find checks plain files) */
+        if ((rc = lb_import_reopen(im, path, err)) != 0)
+            return rc;
+        im->st->covered_by[0] = '\0';
+        im->st->covered_to = 0;
+        goto from_start;
     }
     if (ck->present || own_unreadable) {
         lb_warn("%s is %s src=%s up to off=%" PRIu64 ", but the checkpoint of src=%s describes "

@@ -359,13 +359,17 @@ static void import_identity_copies_of_a_tailed_file_write_nothing(void **state)
 }
 
 /* The search does not swallow what it must not: a different file (other
- * identity, other first bytes) next to a tailed one is imported whole. */
+ * identity, other first bytes) next to a tailed one is imported whole, and
+ * so is a longer file that only starts with the bytes a src is reading (a
+ * copy is recognised by fingerprint and size), plain or .gz. */
 static void import_identity_other_content_is_imported(void **state)
 {
     struct fx *t = *state;
-    char live[512], other[512];
+    char live[512], other[512], longer[512], longer_gz[512];
     path_in(t, "app.log", live, sizeof(live));
     path_in(t, "other.log", other, sizeof(other));
+    path_in(t, "longer.log", longer, sizeof(longer));
+    path_in(t, "longer.log.gz", longer_gz, sizeof(longer_gz));
     gen_valid(&t->f1, 200, 7);
     gen_valid(&t->f2, 200, 8);
     assert_int_equal(iu_fix_write(&t->f1, live), 0);
@@ -373,6 +377,26 @@ static void import_identity_other_content_is_imported(void **state)
     expect_rc(TAIL(t, "--once", live), 0);
     expect_rc(IMPORT(t, "--summary", "json", other), 0);
     assert_int_equal(lbt_xlen(t->c, "s"), 400);
+    expect_covered_by(0, NULL);
+    gen_valid(&t->f1, 50, 15); /* f1 = the tailed 200 lines + 50 more */
+    assert_int_equal(iu_fix_write(&t->f1, longer), 0);
+    assert_int_equal(iu_fix_write_gz(&t->f1, longer_gz), 0);
+    expect_rc(IMPORT(t, "--summary", "json", longer_gz), 0);
+    assert_int_equal(lbt_xlen(t->c, "s"), 400 + 250);
+    expect_covered_by(0, NULL);
+    /* and the plain file with the same 250 lines is that .gz's content */
+    char sgz[PATH_MAX];
+    assert_int_equal(lb_abs_path(longer_gz, sgz, sizeof(sgz)), 0);
+    expect_rc(IMPORT(t, "--summary", "json", longer), 0);
+    assert_int_equal(lbt_xlen(t->c, "s"), 400 + 250);
+    expect_covered_by(0, sgz);
+    /* a plain file longer than every src's content is another file */
+    char longer2[512];
+    path_in(t, "longer2.log", longer2, sizeof(longer2));
+    gen_valid(&t->f1, 1, 16);
+    assert_int_equal(iu_fix_write(&t->f1, longer2), 0);
+    expect_rc(IMPORT(t, "--summary", "json", longer2), 0);
+    assert_int_equal(lbt_xlen(t->c, "s"), 400 + 250 + 251);
     expect_covered_by(0, NULL);
 }
 
