@@ -125,7 +125,8 @@ void lb_committer_begin(struct lb_committer *c, const struct lb_commit_source *s
         c->fp_cached = 1;
     }
     lb_sink_begin(c->k, s->src, s->dev, s->ino, s->ck.present ? s->ck.id : "");
-    lb_sink_fence(c->k, &c->ck);
+    if (!s->unfenced)
+        lb_sink_fence(c->k, &c->ck);
     lb_feed_reset(c->feed);
 }
 

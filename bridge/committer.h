@@ -48,6 +48,7 @@ struct lb_commit_source {
     const char *src;              /* must outlive the committer's use of it */
     unsigned long long dev, ino;  /* the identity its checkpoint will carry */
     struct lb_ckpt ck;            /* the checkpoint in Redis, as last read */
+    int unfenced;                 /* ck unreadable: the first batch replaces it unchecked */
     uint64_t off, line;           /* where reading starts (a line start) */
     uint64_t start_off, start_line; /* where this file's reading began: read again from
                                      * here when the checkpoint no longer describes it */

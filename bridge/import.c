@@ -48,14 +48,18 @@ struct lb_file_stats {
     const char *path;
     uint64_t lines, imported, bad, blank, partial, bytes, resumed_at;
     int skipped;
+    char covered_by[PATH_MAX]; /* another src whose checkpoint knows this file */
+    uint64_t covered_to;       /* ... up to this offset */
 };
 
 #define LB_IMPORT_FLIGHT 2    /* batches in flight: Redis runs one while we parse the next */
 #define LB_IMPORT_REWOUND 100 /* not an error: reading restarts at the checkpoint */
+#define LB_IMPORT_COVERED 101 /* not an error: other checkpoints cover the whole file */
 
 struct lb_import {
     const struct lb_import_opts *o;
     struct lb_redis *r;
+    int ckpts; /* checkpoints can be read (always, except a dry run without Redis) */
     struct lb_sink *sink;
     struct lb_feed *feed;
     struct lb_committer *cm;
@@ -71,6 +75,9 @@ struct lb_import {
     double trouble_since; /* 0, or when Redis started refusing or went away */
     unsigned attempt;
     const char *path;
+
+    struct lb_ckpt_match match; /* lb_import_identify's, kept off the stack */
+    char why[256];
 };
 
 static double lb_now(void)
@@ -224,6 +231,163 @@ static int lb_import_line(struct lb_import *im, const struct lb_line *line, stru
     return rc;
 }
 
+/* ---- which checkpoint describes this file ------------------------------------ */
+
+/* Reopen the file, read from its start again (after a look at its content). */
+static int lb_import_reopen(struct lb_import *im, const char *path, struct lb_error *err)
+{
+    lb_source_close(im->s);
+    im->s = lb_source_open(path, im->o->c.max_line, err);
+    return im->s == NULL ? err->code : 0;
+}
+
+/*
+ * Where to start reading the file, decided by identity rather than by name
+ * (a rotation renames files; tail may already have read a generation under
+ * the live path's src; a .gz is a copy of bytes read before):
+ *   1. the checkpoint of the file's own src, when it describes the file;
+ *   2. else every checkpoint of the tag (lb_ckpt_find): the file may be the
+ *      current generation of another src, which then goes on reading it
+ *      (im->src becomes that src), or a finished generation or a copy,
+ *      covered up to an offset. A covered file writes nothing; one with
+ *      bytes past the covered offset is imported from there under its own
+ *      src, whose first checkpoint is written (HSETNX) at that offset. The
+ *      checkpoint of a src that describes another file is never replaced
+ *      for a file recognised elsewhere;
+ *   3. else from the start (a checkpoint of its own src that describes
+ *      another file is replaced, as before: fenced where it stands).
+ * Returns 0 (*ck is where to resume, present or not; *held what Redis holds
+ * for im->src now, which the first batch is fenced on, unless *unfenced: an
+ * unreadable checkpoint is replaced), LB_IMPORT_COVERED, or an error.
+ */
+static int lb_import_identify(struct lb_import *im, const char *path, struct lb_ckpt *ck,
+                              struct lb_ckpt *held, int *unfenced, struct lb_error *err)
+{
+    const struct lb_import_opts *o = im->o;
+    const char *key = lb_sink_ckpt_key(im->sink);
+    int rc, own_unreadable = 0;
+    memset(ck, 0, sizeof(*ck));
+    memset(held, 0, sizeof(*held));
+    *unfenced = 0;
+    if (!im->ckpts)
+        return 0;
+    while ((rc = lb_ckpt_load(im->r, key, im->src, ck, err)) == LB_EREDIS) {
+        lb_warn("%s", err->msg);
+        if ((rc = lb_redis_connect_retry(im->r, o->retry_for, &lb_stop_flag, err)) != 0)
+            return rc;
+    }
+    if (rc == LB_ECKPT) {
+        memset(ck, 0, sizeof(*ck));
+        own_unreadable = 1;
+        *unfenced = 1;
+        snprintf(im->why, sizeof(im->why), "%s", err->msg);
+    } else if (rc != 0) {
+        return rc;
+    }
+    *held = *ck;
+    if (ck->present && lb_ckpt_trust(ck, im->s, im->why, sizeof(im->why)))
+        return 0;
+    if (lb_source_kind(im->s) == LB_SOURCE_STDIN)
+        goto from_start; /* no identity to match */
+
+    struct lb_ckpt_match *m = &im->match;
+    while ((rc = lb_ckpt_find(im->r, key, im->s, im->src, m, err)) == LB_EREDIS) {
+        lb_warn("%s", err->msg);
+        if ((rc = lb_redis_connect_retry(im->r, o->retry_for, &lb_stop_flag, err)) != 0)
+            return rc;
+    }
+    if (rc != 0)
+        return rc;
+    if (m->how == LB_CKPT_NONE)
+        goto from_start;
+    snprintf(im->st->covered_by, sizeof(im->st->covered_by), "%s", m->src);
+    im->st->covered_to = m->off;
+    if (m->how == LB_CKPT_SAME_FILE) {
+        lb_info("%s is the file that src=%s checkpoints (dev=%llu ino=%llu off=%" PRIu64
+                "); going on under that src",
+                path, m->src, m->ck.dev, m->ck.ino, m->off);
+        snprintf(im->src, sizeof(im->src), "%s", m->src);
+        *ck = m->ck;
+        *held = m->ck;
+        *unfenced = 0;
+        return 0;
+    }
+    /* A finished generation or a copy: covered up to m->off. Is there more? */
+    const char *what = m->how == LB_CKPT_DONE_FILE ? "a finished generation of"
+                                                   : "a copy of bytes committed by";
+    struct lb_ckpt seed = {.present = 1,
+                           .dev = (unsigned long long)lb_source_dev(im->s),
+                           .ino = (unsigned long long)lb_source_ino(im->s),
+                           .off = m->off,
+                           .line = m->line};
+    if (lb_source_fingerprint(im->s, m->off, seed.fp) != 0 ||
+        lb_source_skip_to(im->s, m->off, err) != 0) {
+        /* a .gz whose content is shorter than the match: not that file */
+        if ((rc = lb_import_reopen(im, path, err)) != 0)
+            return rc;
+        im->st->covered_by[0] = '\0';
+        im->st->covered_to = 0;
+        goto from_start;
+    }
+    long got = lb_source_fill(im->s, err); /* (a .gz may hold the rest in its buffer) */
+    if (got < 0)
+        return (int)got;
+    if (got == 0 && lb_source_pending(im->s) == 0) {
+        lb_info("%s is %s src=%s, which covers all of it (off=%" PRIu64 "); nothing to import",
+                path, what, m->src, m->off);
+        return LB_IMPORT_COVERED;
+    }
+    if (m->how == LB_CKPT_SAME_BYTES && !m->done) {
+        /* longer than what that src committed: another file that starts
+         * with the same bytes, not a copy (lb_ckpt_find checks plain files) */
+        if ((rc = lb_import_reopen(im, path, err)) != 0)
+            return rc;
+        im->st->covered_by[0] = '\0';
+        im->st->covered_to = 0;
+        goto from_start;
+    }
+    if (ck->present || own_unreadable) {
+        lb_warn("%s is %s src=%s up to off=%" PRIu64 ", but the checkpoint of src=%s describes "
+                "another file: the bytes after off=%" PRIu64 " are not imported (import them "
+                "with --name)",
+                path, what, m->src, m->off, im->src, m->off);
+        return LB_IMPORT_COVERED;
+    }
+    lb_info("%s is %s src=%s up to off=%" PRIu64 "; importing the rest under src=%s", path, what,
+            m->src, m->off, im->src);
+    if ((rc = lb_import_reopen(im, path, err)) != 0)
+        return rc;
+    if (!o->dry_run) {
+        while ((rc = lb_ckpt_seed(im->r, key, im->src, &seed, err)) == LB_EREDIS) {
+            lb_warn("%s", err->msg);
+            if ((rc = lb_redis_connect_retry(im->r, o->retry_for, &lb_stop_flag, err)) != 0)
+                return rc;
+        }
+        if (rc == 1)
+            return lb_error_set(err, LB_ECKPT,
+                                "the checkpoint of src=%s appeared while importing it: is "
+                                "another logbridge writing it?",
+                                im->src);
+        if (rc != 0)
+            return rc;
+    }
+    *ck = seed;
+    *held = seed;
+    *unfenced = 0;
+    return 0;
+
+from_start:
+    if (own_unreadable) {
+        lb_warn("src=%s: %s; reading the file from the start", im->src, im->why);
+    } else if (ck->present) {
+        lb_warn("src=%s: checkpoint not trusted (%s); reading the file from the start", im->src,
+                im->why);
+        /* the first batch replaces that checkpoint (*held): fenced on it */
+    }
+    memset(ck, 0, sizeof(*ck));
+    return 0;
+}
+
 static int lb_import_file(struct lb_import *im, const char *path, struct lb_file_stats *st,
                           struct lb_error *err)
 {
@@ -244,34 +408,21 @@ static int lb_import_file(struct lb_import *im, const char *path, struct lb_file
         return err->code;
 
     struct lb_ckpt ck = {0};
-    if (!o->dry_run) {
-        int rc;
-        while ((rc = lb_ckpt_load(im->r, lb_sink_ckpt_key(im->sink), im->src, &ck, err)) ==
-               LB_EREDIS) {
-            lb_warn("%s", err->msg);
-            if ((rc = lb_redis_connect_retry(im->r, o->retry_for, &lb_stop_flag, err)) != 0)
-                return rc;
-        }
-        if (rc == LB_ECKPT) {
-            /* unreadable: replaced by the first batch, which is not fenced */
-            lb_warn("src=%s: %s; reading the file from the start", im->src, err->msg);
-            memset(&ck, 0, sizeof(ck));
-        } else if (rc != 0) {
-            return rc;
-        }
+    struct lb_ckpt held;
+    int unfenced;
+    int idr = lb_import_identify(im, path, &ck, &held, &unfenced, err);
+    if (idr == LB_IMPORT_COVERED) {
+        st->skipped = 1;
+        st->resumed_at = st->covered_to;
+        lb_source_close(im->s);
+        im->s = NULL;
+        return 0;
     }
-    char why[256];
-    uint64_t start_off = 0, start_line = 0;
-    if (ck.present && lb_ckpt_trust(&ck, im->s, why, sizeof(why))) {
-        start_off = ck.off;
-        start_line = ck.line;
-    } else if (ck.present) {
-        /* The first batch replaces that checkpoint: it is fenced on it. */
-        lb_warn("src=%s: checkpoint not trusted (%s); reading the file from the start", im->src,
-                why);
-    }
+    if (idr != 0)
+        return idr;
+    uint64_t start_off = ck.off, start_line = ck.line;
     st->resumed_at = start_off;
-    im->ck_off = ck.present ? ck.off : 0;
+    im->ck_off = held.present ? held.off : 0;
     if (start_off > 0) {
         int rc = lb_source_skip_to(im->s, start_off, err);
         if (rc != 0)
@@ -283,7 +434,8 @@ static int lb_import_file(struct lb_import *im, const char *path, struct lb_file
         .src = im->src,
         .dev = (unsigned long long)lb_source_dev(im->s),
         .ino = (unsigned long long)lb_source_ino(im->s),
-        .ck = ck,
+        .ck = held,
+        .unfenced = unfenced,
         .off = start_off,
         .line = start_line,
         .start_off = 0,
@@ -526,6 +678,10 @@ static void lb_import_summary(const struct lb_import_opts *o, struct lb_file_sta
             cJSON_AddNumberToObject(f, "bytes", (double)st[i].bytes);
             cJSON_AddNumberToObject(f, "resumed_at", (double)st[i].resumed_at);
             cJSON_AddBoolToObject(f, "skipped_already_imported", st[i].skipped);
+            if (st[i].covered_by[0] != '\0') {
+                cJSON_AddStringToObject(f, "covered_by", st[i].covered_by);
+                cJSON_AddNumberToObject(f, "covered_to", (double)st[i].covered_to);
+            }
             cJSON_AddItemToArray(files, f);
         }
         cJSON_AddNumberToObject(root, "lines", (double)lines);
@@ -543,9 +699,13 @@ static void lb_import_summary(const struct lb_import_opts *o, struct lb_file_sta
     }
     for (int i = 0; i < n; i++) {
         printf("%s: %" PRIu64 " lines: %" PRIu64 " imported, %" PRIu64 " bad, %" PRIu64
-               " blank, %" PRIu64 " partial; %" PRIu64 " bytes from offset %" PRIu64 "%s\n",
+               " blank, %" PRIu64 " partial; %" PRIu64 " bytes from offset %" PRIu64 "%s",
                st[i].path, st[i].lines, st[i].imported, st[i].bad, st[i].blank, st[i].partial,
                st[i].bytes, st[i].resumed_at, st[i].skipped ? " (already imported)" : "");
+        if (st[i].covered_by[0] != '\0')
+            printf(" (covered by src=%s up to offset %" PRIu64 ")", st[i].covered_by,
+                   st[i].covered_to);
+        putchar('\n');
     }
     printf("total: %" PRIu64 " lines: %" PRIu64 " imported, %" PRIu64 " bad, %" PRIu64
            " blank, %" PRIu64 " partial in %.2f s%s\n",
@@ -626,6 +786,11 @@ int lb_cmd_import(int argc, char **argv)
             exit_code = LB_EXIT_RUNTIME;
             goto done;
         }
+        im.ckpts = 1;
+    } else if (lb_redis_connect(im.r, &err) == 0) {
+        im.ckpts = 1; /* a dry run reports what a real run would do */
+    } else {
+        lb_warn("dry run without checkpoints: %s", err.msg);
     }
     if (o.dry_run)
         lb_committer_dry_run(im.cm);

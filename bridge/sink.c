@@ -596,8 +596,9 @@ static int lb_sink_build(struct lb_sink *k, uint64_t end_off, uint64_t end_line,
     LB_STR(k->nat_last_off);
     lb_sink_fence_text(k, k->fence, sizeof(k->fence));
     LB_STR(k->fence);
-    /* the batch after this one applies only where this one ends */
-    if (k->fenced) {
+    /* the batch after this one applies only where this one ends (even
+     * after a first batch that replaced an unreadable checkpoint unchecked) */
+    {
         struct lb_ckpt at = {.present = 1, .dev = k->dev, .ino = k->ino};
         at.off = end_off;
         at.line = end_line;
