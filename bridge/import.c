@@ -421,7 +421,7 @@ static int lb_import_file(struct lb_import *im, const char *path, struct lb_file
          * first (their reply may still be pending). */
         if (rc == 0)
             rc = lb_import_commit(im, LB_IMPORT_FLIGHT - 1, err);
-        if (rc == 0 && lb_stop_flag) {
+        if (rc == 0 && atomic_load(&lb_stop_flag)) {
             rc = lb_import_commit(im, 0, err);
             if (rc == 0)
                 rc = lb_error_set(err, LB_ESTOP,

@@ -719,7 +719,7 @@ struct lb_mirror {
     struct lb_mirror_counts counts;
     uint64_t skipped_total;
     unsigned long reconnects_seen;
-    sig_atomic_t hup_seen;
+    unsigned hup_seen; /* the SIGHUP generation last acted on */
 };
 
 static double lb_mono(void)
@@ -731,7 +731,7 @@ static double lb_mono(void)
 
 static int lb_mirror_stopping(const struct lb_job_env *env)
 {
-    if (env->stop != NULL && *env->stop)
+    if (env->stop != NULL && atomic_load(env->stop))
         return 1;
     if (env->stop_fd >= 0) {
         /* Only look: the eventfd may be shared by every job of `run`. */
@@ -1395,8 +1395,8 @@ static int lb_mirror_xread_send(struct lb_mirror *m, const char *after, int bloc
  * code. */
 static int lb_mirror_recover(struct lb_mirror *m, int started, struct lb_error *err)
 {
-    volatile sig_atomic_t never = 0;
-    volatile sig_atomic_t *stop = m->env->stop != NULL ? m->env->stop : &never;
+    static atomic_int never; /* never set: read-only for every thread */
+    atomic_int *stop = m->env->stop != NULL ? m->env->stop : &never;
     m->xread_inflight = m->hset_inflight = 0; /* lost with the connection */
     for (unsigned attempt = 0;; attempt++) {
         if (lb_mirror_stopping(m->env))
@@ -1434,14 +1434,10 @@ static int lb_mirror_top(struct lb_mirror *m, struct lb_error *err)
         return rc;
     if (lb_mirror_stopping(env))
         return 1;
-    if (env->hup != NULL && *env->hup != m->hup_seen) {
-        if (env->stop_fd < 0) {
-            /* Standalone: we own the signals, so the log is ours to reopen,
-             * and the flag ours to re-arm. */
-            *env->hup = 0;
+    if (env->hup != NULL && lb_signals_hup_changed(env->hup, &m->hup_seen)) {
+        /* Standalone: we own the signals, so the log is ours to reopen. */
+        if (env->stop_fd < 0)
             lb_log_reopen();
-        }
-        m->hup_seen = *env->hup;
         if ((rc = lb_mirror_reopen(m, err)) != 0)
             return rc;
     }
@@ -1461,7 +1457,7 @@ static int lb_mirror_read_ahead(struct lb_mirror *m, size_t got, struct lb_sid n
 {
     if (got < (size_t)m->o->count || lb_mirror_stopping(m->env))
         return 0;
-    if (m->env->hup != NULL && *m->env->hup != m->hup_seen)
+    if (m->env->hup != NULL && atomic_load(m->env->hup) != m->hup_seen)
         return 0;
     if (m->o->once && lb_sid_cmp(next_after, m->end) >= 0)
         return 0;
@@ -1563,7 +1559,7 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
     m.dec.json_field_len = strlen(m.dec.json_field);
     m.dec.exclude = o->exclude;
     m.dec.nexclude = o->nexclude;
-    m.hup_seen = env->hup != NULL ? *env->hup : 0;
+    m.hup_seen = env->hup != NULL ? atomic_load(env->hup) : 0;
     struct lb_error err = {0};
     int exit_code = LB_EXIT_OK;
 

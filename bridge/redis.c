@@ -310,7 +310,7 @@ static double lb_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-int lb_redis_backoff_sleep(unsigned attempt, volatile sig_atomic_t *stop)
+int lb_redis_backoff_sleep(unsigned attempt, atomic_int *stop)
 {
     long ms = 100;
     for (unsigned i = 0; i < attempt && ms < 5000; i++)
@@ -319,7 +319,7 @@ int lb_redis_backoff_sleep(unsigned attempt, volatile sig_atomic_t *stop)
         ms = 5000;
     /* Sleep in slices so that a stop request is noticed quickly. */
     while (ms > 0) {
-        if (stop != NULL && *stop)
+        if (stop != NULL && atomic_load(stop))
             return LB_ESTOP;
         long slice = ms < 50 ? ms : 50;
         struct timespec ts = {0, slice * 1000000L};
@@ -329,7 +329,7 @@ int lb_redis_backoff_sleep(unsigned attempt, volatile sig_atomic_t *stop)
     return 0;
 }
 
-int lb_redis_connect_retry(struct lb_redis *r, double give_up_sec, volatile sig_atomic_t *stop,
+int lb_redis_connect_retry(struct lb_redis *r, double give_up_sec, atomic_int *stop,
                            struct lb_error *err)
 {
     double start = 0;

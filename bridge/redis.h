@@ -8,7 +8,7 @@
 #ifndef LB_REDIS_H
 #define LB_REDIS_H
 
-#include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <hiredis/hiredis.h>
 
@@ -44,7 +44,7 @@ int lb_redis_connect(struct lb_redis *r, struct lb_error *err);
  * works, *stop becomes non-zero (LB_ESTOP), or give_up_sec (< 0 = never)
  * seconds have passed since the first failure (LB_ETIMEOUT). Logs once when
  * the server becomes unreachable and once when it is back. */
-int lb_redis_connect_retry(struct lb_redis *r, double give_up_sec, volatile sig_atomic_t *stop,
+int lb_redis_connect_retry(struct lb_redis *r, double give_up_sec, atomic_int *stop,
                            struct lb_error *err);
 
 /* The live context, or NULL when not connected. */
@@ -75,6 +75,6 @@ int lb_redis_is_auth_error(const char *msg);
 
 /* Sleep for the backoff delay of attempt n (0-based): 100 ms * 2^n, <= 5 s.
  * Returns early (LB_ESTOP) when *stop is set. */
-int lb_redis_backoff_sleep(unsigned attempt, volatile sig_atomic_t *stop);
+int lb_redis_backoff_sleep(unsigned attempt, atomic_int *stop);
 
 #endif

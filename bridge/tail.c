@@ -1834,7 +1834,7 @@ static int lb_tail_events(struct lb_tail *j, int timeout_ms)
 static int lb_tail_loop(struct lb_tail *j)
 {
     for (;;) {
-        if (j->env->stop != NULL && *j->env->stop)
+        if (j->env->stop != NULL && atomic_load(j->env->stop))
             j->stop = 1;
         if (j->fatal || j->stop)
             break;
