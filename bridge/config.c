@@ -210,6 +210,7 @@ static int lb_config_top_value(struct lb_config *cfg, const cJSON *v, struct lb_
         if (lb_redis_url_parse(s, &rc, &e) != 0)
             return lb_error_set(err, LB_EUSAGE, "redis: %s", e.msg);
         c->redis_url = lb_config_printf(cfg, "%s", s);
+        c->redis_from = LB_REDIS_FROM_CONFIG;
     } else if (strcmp(k, "format") == 0) {
         if (strcmp(s, "pipe") != 0 && strcmp(s, "jsonl") != 0)
             return lb_error_set(err, LB_EUSAGE, "format: expected pipe or jsonl, got '%s'", s);

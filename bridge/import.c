@@ -531,7 +531,7 @@ static int lb_import_parse(struct lb_import_opts *o, int argc, char **argv)
     o->batch = 1000;
     o->retry_for = 30;
     o->progress = -1;
-    optind = 1;
+    lb_getopt_begin();
     int id;
     long long v;
     while ((id = lb_getopt(argc, argv, lb_import_longopts, &cli)) != -1) {

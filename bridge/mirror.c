@@ -595,7 +595,7 @@ int lb_mirror_opts_parse(struct lb_mirror_opts *o, int argc, char **argv, const 
     o->from = "0";
     o->count = 1000;
     o->fsync = LB_FSYNC_BATCH;
-    optind = 0; /* GNU getopt: start over (run parses one argv per job) */
+    lb_getopt_begin();
     int id;
     long long v;
     while ((id = lb_getopt(argc, argv, lb_mirror_longopts, cli)) != -1) {
@@ -1682,7 +1682,7 @@ static int lb_export_parse(struct lb_export_opts *o, int argc, char **argv)
     lb_common_defaults(&o->c);
     o->from = "-";
     o->to = "+";
-    optind = 0;
+    lb_getopt_begin();
     int id;
     while ((id = lb_getopt(argc, argv, lb_export_longopts, &cli)) != -1) {
         int h = lb_cli_common(&o->c, id, optarg, &cli, lb_export_usage);

@@ -2421,7 +2421,7 @@ static int lb_parity_parse(struct lb_parity_opts *o, int argc, char **argv)
     memset(o, 0, sizeof(*o));
     lb_common_defaults(&o->c);
     o->max_examples = 10;
-    optind = 1;
+    lb_getopt_begin();
     int id;
     struct lb_pid x;
     while ((id = lb_getopt(argc, argv, lb_parity_longopts, &cli)) != -1) {

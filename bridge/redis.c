@@ -91,10 +91,25 @@ int lb_redis_url_parse(const char *url, struct lb_redis_cfg *cfg, struct lb_erro
             return lb_error_set(err, LB_EUSAGE, "expected unix:///path/redis.sock[?db=N]");
         cfg->is_unix = 1;
         memcpy(cfg->path, p, plen);
-        if (q != NULL) {
-            if (strncmp(q, "?db=", 4) != 0 || lb_parse_uint(q + 4, strlen(q + 4), 1 << 20, &v))
-                return lb_error_set(err, LB_EUSAGE, "expected ?db=N after the socket path");
-            cfg->db = (int)v;
+        /* ?db=N&user=NAME: each optional, in any order, each at most once */
+        int have_db = 0, have_user = 0;
+        for (const char *k = q; k != NULL;) {
+            k++; /* past '?' or '&' */
+            const char *amp = strchr(k, '&');
+            size_t n = amp ? (size_t)(amp - k) : strlen(k);
+            if (n > 3 && strncmp(k, "db=", 3) == 0 && !have_db &&
+                lb_parse_uint(k + 3, n - 3, 1 << 20, &v) == 0) {
+                cfg->db = (int)v;
+                have_db = 1;
+            } else if (n > 5 && strncmp(k, "user=", 5) == 0 && !have_user &&
+                       lb_pct_decode(k + 5, n - 5, cfg->user, sizeof(cfg->user)) == 0) {
+                have_user = 1;
+            } else {
+                return lb_error_set(err, LB_EUSAGE,
+                                    "expected ?db=N&user=NAME (each optional, once) after the "
+                                    "socket path");
+            }
+            k = amp;
         }
         snprintf(cfg->addr, sizeof(cfg->addr), "unix:%s", cfg->path);
     } else if (strncmp(url, "redis://", 8) == 0) {
@@ -162,9 +177,21 @@ int lb_redis_url_parse(const char *url, struct lb_redis_cfg *cfg, struct lb_erro
     }
     if (cfg->pass[0] == '\0') {
         const char *envp = getenv("LOGBRIDGE_REDIS_PASSWORD");
-        if (envp != NULL && strlen(envp) < sizeof(cfg->pass))
+        if (envp != NULL && strlen(envp) >= sizeof(cfg->pass))
+            return lb_error_set(err, LB_EUSAGE, "LOGBRIDGE_REDIS_PASSWORD is longer than %zu bytes",
+                                sizeof(cfg->pass) - 1);
+        if (envp != NULL)
             strcpy(cfg->pass, envp);
     }
+    /* DESIGN section 7: without a password, AUTH is skipped and the server
+     * takes us as `default`, which may well be allowed to write: the named
+     * user's ACL would silently not apply. */
+    if (cfg->user[0] != '\0' && cfg->pass[0] == '\0')
+        return lb_error_set(err, LB_EUSAGE,
+                            "the URL names user '%.64s' but no password was found (in the URL "
+                            "or LOGBRIDGE_REDIS_PASSWORD); logbridge never logs in as default "
+                            "instead",
+                            cfg->user);
     return 0;
 }
 

@@ -26,8 +26,10 @@ struct lb_redis_cfg {
     char addr[1100]; /* "host:port" or "unix:/path" for messages (no password) */
 };
 
-/* Parse redis://[user[:password]@]host[:port][/db] or unix:///path[?db=N].
- * LOGBRIDGE_REDIS_PASSWORD fills the password when the URL has none. */
+/* Parse redis://[user[:password]@]host[:port][/db] or
+ * unix:///path[?db=N&user=NAME]. LOGBRIDGE_REDIS_PASSWORD fills the password
+ * when the URL has none. LB_EUSAGE for a bad form, and for a user without a
+ * password (DESIGN.md section 7: never a silent login as default). */
 int lb_redis_url_parse(const char *url, struct lb_redis_cfg *cfg, struct lb_error *err);
 
 struct lb_redis;

@@ -113,7 +113,7 @@ static int lb_run_parse(int argc, char **argv, const char *cmd, const char **pat
 {
     struct lb_cli cli = {cmd, NULL};
     *path = NULL;
-    optind = 0; /* a full reset of GNU getopt's state */
+    lb_getopt_begin();
     int id;
     while ((id = lb_getopt(argc, argv, lb_run_longopts, &cli)) != -1) {
         switch (id) {
@@ -192,13 +192,19 @@ static int lb_run_prepare(const char *cmd, const char *path, struct lb_run **out
     /* Messages of the jobs' parsers read "logbridge run: FILE: tail[0].maxlen: ..." */
     char label[PATH_MAX + 64];
     snprintf(label, sizeof(label), "%s: %s", cmd, path);
+    /* The URL every job without its own "redis" uses: the config's (checked
+     * when loaded) or LOGBRIDGE_REDIS (checked only here). */
+    struct lb_cli top = {label, NULL};
+    if (lb_common_check_redis(&run->cfg->c, &top) != 0) {
+        lb_run_destroy(run);
+        return LB_EXIT_USAGE;
+    }
     for (int i = 0; i < run->njobs; i++) {
         struct lb_run_job *j = &run->jobs[i];
         j->cj = &run->cfg->jobs[i];
         j->run = run;
         struct lb_cli cli = {label, j->cj->prefix};
         int rc;
-        optind = 0;
         if (j->cj->kind == LB_CONFIG_TAIL)
             rc = lb_tail_opts_parse(&j->o.tail, j->cj->argc, j->cj->argv, &cli);
         else

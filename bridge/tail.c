@@ -2140,7 +2140,7 @@ int lb_tail_opts_parse(struct lb_tail_opts *o, int argc, char **argv, const stru
     lb_common_defaults(&o->c);
     o->batch = LB_TAIL_DEFAULT_BATCH;
     o->rotate_wait = LB_TAIL_DEFAULT_ROTATE_WAIT;
-    optind = 1;
+    lb_getopt_begin();
     int id;
     long long v;
     while ((id = lb_getopt(argc, argv, lb_tail_longopts, cli)) != -1) {
