@@ -41,36 +41,40 @@ void lb_key_derive(const char *stream, const char *kind, char *out, size_t cap)
     snprintf(out, cap, "logbridge:%s:{%s}", kind, tag);
 }
 
-/* Read "name":<digits> from the raw JSON text: dev and ino can exceed 2^53
- * (XFS, btrfs), which cJSON's double would round. cJSON has already checked
- * that the text is a JSON object with a number at that key. */
-static int lb_json_u64(const cJSON *o, const char *json, size_t n, const char *name,
-                       unsigned long long *out)
+int lb_json_raw_u64(const char *s, size_t n, const char *key, unsigned long long *out)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-    if (!cJSON_IsNumber(v) || v->valuedouble < 0)
+    char pat[64];
+    int pn = snprintf(pat, sizeof(pat), "\"%s\"", key);
+    if (pn < 0 || (size_t)pn >= sizeof(pat))
         return -1;
-    char key[32];
-    int kl = snprintf(key, sizeof(key), "\"%s\"", name);
-    for (const char *p = json; p + kl < json + n; p++) {
-        if (memcmp(p, key, (size_t)kl) != 0)
-            continue;
-        const char *q = p + kl;
-        while (q < json + n && (*q == ' ' || *q == ':' || *q == '\t'))
-            q++;
-        unsigned long long x = 0;
-        int digits = 0;
-        while (q < json + n && *q >= '0' && *q <= '9') {
-            x = x * 10 + (unsigned long long)(*q++ - '0');
-            digits++;
+    const char *end = s + n;
+    for (const char *p = s; p != NULL && p < end;) {
+        p = memmem(p, (size_t)(end - p), pat, (size_t)pn);
+        if (p == NULL)
+            return -1;
+        p += pn;
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+            p++;
+        if (p >= end || *p != ':')
+            continue; /* the text inside a value, not a key */
+        p++;
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+            p++;
+        unsigned long long v = 0;
+        const char *d = p;
+        for (; p < end && *p >= '0' && *p <= '9'; p++) {
+            unsigned long long x = (unsigned long long)(*p - '0');
+            if (v > (ULLONG_MAX - x) / 10)
+                return -1; /* 20 digits past 2^64-1: refused, never wrapped */
+            v = v * 10 + x;
         }
-        if (digits > 0 && digits <= 20) {
-            *out = x;
-            return 0;
-        }
+        /* a whole non-negative integer: no sign, fraction or exponent */
+        if (p == d || (p < end && (*p == '.' || *p == 'e' || *p == 'E')))
+            return -1;
+        *out = v;
+        return 0;
     }
-    *out = (unsigned long long)v->valuedouble;
-    return 0;
+    return -1;
 }
 
 int lb_ckpt_parse(const char *json, size_t n, struct lb_ckpt *ck, struct lb_error *err)
@@ -84,9 +88,11 @@ int lb_ckpt_parse(const char *json, size_t n, struct lb_ckpt *ck, struct lb_erro
     unsigned long long off = 0, line = 0;
     const cJSON *fp = cJSON_GetObjectItemCaseSensitive(o, "fp");
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id");
-    int bad = lb_json_u64(o, json, n, "dev", &ck->dev) ||
-              lb_json_u64(o, json, n, "ino", &ck->ino) || lb_json_u64(o, json, n, "off", &off) ||
-              lb_json_u64(o, json, n, "line", &line) || !cJSON_IsString(fp) ||
+    /* cJSON checks the shape; the numbers are read from the text: dev and ino
+     * can exceed 2^53 (XFS, btrfs), which cJSON's double would round. */
+    int bad = lb_json_raw_u64(json, n, "dev", &ck->dev) ||
+              lb_json_raw_u64(json, n, "ino", &ck->ino) || lb_json_raw_u64(json, n, "off", &off) ||
+              lb_json_raw_u64(json, n, "line", &line) || !cJSON_IsString(fp) ||
               strlen(fp->valuestring) >= sizeof(ck->fp) ||
               (id != NULL && (!cJSON_IsString(id) || strlen(id->valuestring) >= sizeof(ck->id)));
     if (!bad) {

@@ -529,8 +529,12 @@ static redisReply *lb_arena_reply(struct lb_redis *r, struct lb_arena *a, struct
     c->reader->privdata = a;
     void *rep = NULL;
     if (redisGetReply(c, &rep) != REDIS_OK || rep == NULL) {
-        lb_error_set(err, LB_EREDIS, "redis at %s: %s", lb_redis_addr(r),
-                     c->errstr[0] ? c->errstr : "connection lost");
+        if (c->err == REDIS_ERR_OOM) /* the arena could not grow: not the connection */
+            lb_error_set(err, LB_ENOMEM, "out of memory while reading a reply from redis at %s",
+                         lb_redis_addr(r));
+        else
+            lb_error_set(err, LB_EREDIS, "redis at %s: %s", lb_redis_addr(r),
+                         c->errstr[0] ? c->errstr : "connection lost");
         lb_redis_drop(r);
         return NULL;
     }
@@ -851,37 +855,7 @@ struct lb_mirror_ckpt {
     unsigned long long dev, ino;
 };
 
-/* The number after "key": in s, exactly (cJSON keeps a double, which would
- * round an inode number past 2^53). 0, or -1 when absent or malformed. */
-static int lb_json_raw_u64(const char *s, size_t n, const char *key, unsigned long long *out)
-{
-    char pat[16];
-    int pn = snprintf(pat, sizeof(pat), "\"%s\"", key);
-    const char *end = s + n;
-    for (const char *p = s; p != NULL && p < end;) {
-        p = memmem(p, (size_t)(end - p), pat, (size_t)pn);
-        if (p == NULL)
-            return -1;
-        p += pn;
-        while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-            p++;
-        if (p >= end || *p != ':')
-            continue; /* the text inside a value, not a key */
-        p++;
-        while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-            p++;
-        unsigned long long v = 0;
-        const char *d = p;
-        while (p < end && *p >= '0' && *p <= '9' && v <= (ULLONG_MAX - 9) / 10)
-            v = v * 10 + (unsigned long long)(*p++ - '0');
-        if (p == d || (p < end && *p >= '0' && *p <= '9'))
-            return -1;
-        *out = v;
-        return 0;
-    }
-    return -1;
-}
-
+/* lb_json_raw_u64 (checkpoint.c) reads the numbers exactly. */
 static int lb_mirror_ckpt_parse(const char *s, size_t n, struct lb_mirror_ckpt *ck)
 {
     memset(ck, 0, sizeof(*ck));

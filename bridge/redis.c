@@ -258,6 +258,14 @@ int lb_redis_is_auth_error(const char *msg)
 
 static int lb_redis_fail(struct lb_redis *r, struct lb_error *err, const char *what)
 {
+    /* hiredis reports a failed allocation while building a reply as
+     * REDIS_ERR_OOM: our memory, not the connection (not retried as one) */
+    if (r->c != NULL && r->c->err == REDIS_ERR_OOM) {
+        lb_error_set(err, LB_ENOMEM, "out of memory while reading a reply from redis at %s",
+                     r->cfg.addr);
+        lb_redis_drop(r);
+        return LB_ENOMEM;
+    }
     int code = lb_error_set(err, LB_EREDIS, "redis at %s: %s", r->cfg.addr,
                             r->c && r->c->errstr[0] ? r->c->errstr : what);
     lb_redis_drop(r);
