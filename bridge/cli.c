@@ -195,8 +195,8 @@ int lb_common_start(const struct lb_common *c, const struct lb_cli *cli)
     /* Only a command-line --redis is in ps; the environment and a config file
      * are the places the warning recommends. */
     struct lb_redis_cfg cfg;
-    if (c->redis_from == LB_REDIS_FROM_OPTION && lb_redis_url_parse(c->redis_url, &cfg, NULL) == 0 &&
-        cfg.pass_in_url)
+    if (c->redis_from == LB_REDIS_FROM_OPTION &&
+        lb_redis_url_parse(c->redis_url, &cfg, NULL) == 0 && cfg.pass_in_url)
         lb_warn("the Redis password is on the command line, where ps shows it; "
                 "prefer the environment variable LOGBRIDGE_REDIS_PASSWORD");
     return 0;

@@ -262,9 +262,8 @@ int lb_redis_is_auth_error(const char *msg)
  * out with backoff, never a reason to exit. The one list of them. */
 int lb_redis_is_transient(const char *msg)
 {
-    static const char *const codes[] = {"OOM ",       "BUSY ",      "LOADING ",
-                                        "READONLY ",  "MASTERDOWN ", "NOREPLICAS ",
-                                        "TRYAGAIN ",  "CLUSTERDOWN "};
+    static const char *const codes[] = {"OOM ",        "BUSY ",       "LOADING ",  "READONLY ",
+                                        "MASTERDOWN ", "NOREPLICAS ", "TRYAGAIN ", "CLUSTERDOWN "};
     /* an EXECABORT names the refusal of the command that caused it */
     const char *why = strstr(msg, "because of: ");
     const char *m[2] = {msg, why != NULL ? why + 12 : NULL};

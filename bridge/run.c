@@ -71,8 +71,8 @@ struct lb_run {
     struct lb_run_job *jobs;
     int njobs;
     struct lb_metrics *metrics;
-    atomic_int stop; /* shared with every job's thread (env.stop) */
-    atomic_uint hup; /* SIGHUP generation, read by the mirror jobs (env.hup) */
+    atomic_int stop;     /* shared with every job's thread (env.stop) */
+    atomic_uint hup;     /* SIGHUP generation, read by the mirror jobs (env.hup) */
     int metrics_failing; /* warn once when writes start failing, not every 5 s */
     int done_fd;         /* eventfd: a job's thread has returned */
     int sig_fd;

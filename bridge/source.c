@@ -208,15 +208,14 @@ static ssize_t lb_source_read(struct lb_source *s, char *dst, size_t n, struct l
         if (r < 0) {
             int zerr;
             const char *m = gzerror(s->gz, &zerr);
-            return lb_error_set(err, LB_EIO, "%s%sgzip: %s", lb_source_pre(s), lb_source_sep(s),
-                                m);
+            return lb_error_set(err, LB_EIO, "%s%sgzip: %s", lb_source_pre(s), lb_source_sep(s), m);
         }
         if (r == 0) {
             int zerr;
             const char *m = gzerror(s->gz, &zerr);
             if (zerr != Z_OK)
                 return lb_error_set(err, LB_EIO, "%s%sgzip: %s", lb_source_pre(s), lb_source_sep(s),
-                                m);
+                                    m);
         }
         return r;
     }

@@ -112,15 +112,15 @@ static void common_user_without_password_is_a_usage_error(void **state)
     assert_int_equal(lbt_run(args, out, sizeof(out), err, sizeof(err), NULL, 0), 2);
     assert_non_null(strstr(err, "--redis: the URL names user 'someuser' but no password"));
     const char *tcp[] = {"import", "--redis", "redis://someuser@127.0.0.1:1", "--stream", "S",
-                         f->log, NULL};
+                         f->log,   NULL};
     assert_int_equal(lbt_run(tcp, out, sizeof(out), err, sizeof(err), NULL, 0), 2);
     assert_int_equal(lbt_xlen(f->c, "S"), 0);
 
     /* with the password in the environment, the user's login is attempted
      * (and refused: no such user), exit 3, nothing written */
     setenv("LOGBRIDGE_REDIS_PASSWORD", "pw", 1);
-    const char *withpw[] = {"import", "--redis", url, "--stream", "S", "--retry-for", "0",
-                            f->log, NULL};
+    const char *withpw[] = {"import",      "--redis", url,    "--stream", "S",
+                            "--retry-for", "0",       f->log, NULL};
     int rc = lbt_run(withpw, out, sizeof(out), err, sizeof(err), NULL, 0);
     if (rc != 3)
         fail_msg("import exited %d (want 3): %s", rc, err);

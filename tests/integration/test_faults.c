@@ -227,8 +227,8 @@ static void source_import_of_a_corrupt_gz_names_the_path(void **state)
 {
     struct fx *f = *state;
     /* a gzip header, then bytes that are no deflate stream */
-    static const unsigned char bad[] = {0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0x03,
-                                        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    static const unsigned char bad[] = {0x1f, 0x8b, 0x08, 0x00, 0,    0,    0,    0,    0x00,
+                                        0x03, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
     assert_int_equal(lbt_write_file(f->gz, bad, sizeof(bad)), 0);
     const char *args[] = {"import", "--redis", f->r.url, "--stream", "S", f->gz, NULL};
     int rc = lbt_run(args, out, sizeof(out), err, sizeof(err), NULL, 0);
