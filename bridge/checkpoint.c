@@ -160,6 +160,42 @@ static int lb_ckpt_fp(const cJSON *v, char out[LB_FP_HEX])
     return 0;
 }
 
+int lb_json_raw_u64(const char *s, size_t n, const char *key, unsigned long long *out)
+{
+    char pat[64];
+    int pn = snprintf(pat, sizeof(pat), "\"%s\"", key);
+    if (pn < 0 || (size_t)pn >= sizeof(pat))
+        return -1;
+    const char *end = s + n;
+    for (const char *p = s; p != NULL && p < end;) {
+        p = memmem(p, (size_t)(end - p), pat, (size_t)pn);
+        if (p == NULL)
+            return -1;
+        p += pn;
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+            p++;
+        if (p >= end || *p != ':')
+            continue; /* the text inside a value, not a key */
+        p++;
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+            p++;
+        unsigned long long v = 0;
+        const char *d = p;
+        for (; p < end && *p >= '0' && *p <= '9'; p++) {
+            unsigned long long x = (unsigned long long)(*p - '0');
+            if (v > (ULLONG_MAX - x) / 10)
+                return -1; /* 20 digits past 2^64-1: refused, never wrapped */
+            v = v * 10 + x;
+        }
+        /* a whole non-negative integer: no sign, fraction or exponent */
+        if (p == d || (p < end && (*p == '.' || *p == 'e' || *p == 'E')))
+            return -1;
+        *out = v;
+        return 0;
+    }
+    return -1;
+}
+
 int lb_ckpt_parse(const char *json, size_t n, struct lb_ckpt *ck, struct lb_error *err)
 {
     memset(ck, 0, sizeof(*ck));

@@ -47,6 +47,13 @@ struct lb_ckpt {
     struct lb_ckpt_gen done[LB_CKPT_DONE_MAX];
 };
 
+/* The non-negative integer after "key": in the JSON text s[0..n), read
+ * exactly (cJSON keeps a double, which rounds past 2^53), overflow-checked:
+ * a value past 2^64-1 is refused, never wrapped. The one reader of exact
+ * numbers in logbridge's own JSON values (the checkpoints of import/tail and
+ * of mirror). 0, or -1 when absent, malformed or too large. */
+int lb_json_raw_u64(const char *s, size_t n, const char *key, unsigned long long *out);
+
 /* Parse a checkpoint value. Numbers are read exactly from the text (a value
  * past 2^64-1, a sign, a fraction or an exponent is refused, never rounded
  * or wrapped). "done" is optional; entries past LB_CKPT_DONE_MAX are

@@ -458,7 +458,7 @@ static int lb_import_file(struct lb_import *im, const char *path, struct lb_file
         if (rc == 0)
             rc = lb_import_commit(
                 im, lb_source_kind(im->s) == LB_SOURCE_STDIN ? 0 : LB_IMPORT_FLIGHT - 1, err);
-        if (rc == 0 && lb_stop_flag) {
+        if (rc == 0 && atomic_load(&lb_stop_flag)) {
             rc = lb_import_commit(im, 0, err);
             if (rc == 0)
                 rc = lb_error_set(err, LB_ESTOP,
@@ -569,7 +569,7 @@ static int lb_import_parse(struct lb_import_opts *o, int argc, char **argv)
     o->batch = 1000;
     o->retry_for = 30;
     o->progress = -1;
-    optind = 1;
+    lb_getopt_begin();
     int id;
     long long v;
     while ((id = lb_getopt(argc, argv, lb_import_longopts, &cli)) != -1) {

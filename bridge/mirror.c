@@ -529,8 +529,12 @@ static redisReply *lb_arena_reply(struct lb_redis *r, struct lb_arena *a, struct
     c->reader->privdata = a;
     void *rep = NULL;
     if (redisGetReply(c, &rep) != REDIS_OK || rep == NULL) {
-        lb_error_set(err, LB_EREDIS, "redis at %s: %s", lb_redis_addr(r),
-                     c->errstr[0] ? c->errstr : "connection lost");
+        if (c->err == REDIS_ERR_OOM) /* the arena could not grow: not the connection */
+            lb_error_set(err, LB_ENOMEM, "out of memory while reading a reply from redis at %s",
+                         lb_redis_addr(r));
+        else
+            lb_error_set(err, LB_EREDIS, "redis at %s: %s", lb_redis_addr(r),
+                         c->errstr[0] ? c->errstr : "connection lost");
         lb_redis_drop(r);
         return NULL;
     }
@@ -595,7 +599,7 @@ int lb_mirror_opts_parse(struct lb_mirror_opts *o, int argc, char **argv, const 
     o->from = "0";
     o->count = 1000;
     o->fsync = LB_FSYNC_BATCH;
-    optind = 0; /* GNU getopt: start over (run parses one argv per job) */
+    lb_getopt_begin();
     int id;
     long long v;
     while ((id = lb_getopt(argc, argv, lb_mirror_longopts, cli)) != -1) {
@@ -719,7 +723,7 @@ struct lb_mirror {
     struct lb_mirror_counts counts;
     uint64_t skipped_total;
     unsigned long reconnects_seen;
-    sig_atomic_t hup_seen;
+    unsigned hup_seen; /* the SIGHUP generation last acted on */
 };
 
 static double lb_mono(void)
@@ -731,7 +735,7 @@ static double lb_mono(void)
 
 static int lb_mirror_stopping(const struct lb_job_env *env)
 {
-    if (env->stop != NULL && *env->stop)
+    if (env->stop != NULL && atomic_load(env->stop))
         return 1;
     if (env->stop_fd >= 0) {
         /* Only look: the eventfd may be shared by every job of `run`. */
@@ -851,37 +855,7 @@ struct lb_mirror_ckpt {
     unsigned long long dev, ino;
 };
 
-/* The number after "key": in s, exactly (cJSON keeps a double, which would
- * round an inode number past 2^53). 0, or -1 when absent or malformed. */
-static int lb_json_raw_u64(const char *s, size_t n, const char *key, unsigned long long *out)
-{
-    char pat[16];
-    int pn = snprintf(pat, sizeof(pat), "\"%s\"", key);
-    const char *end = s + n;
-    for (const char *p = s; p != NULL && p < end;) {
-        p = memmem(p, (size_t)(end - p), pat, (size_t)pn);
-        if (p == NULL)
-            return -1;
-        p += pn;
-        while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-            p++;
-        if (p >= end || *p != ':')
-            continue; /* the text inside a value, not a key */
-        p++;
-        while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-            p++;
-        unsigned long long v = 0;
-        const char *d = p;
-        while (p < end && *p >= '0' && *p <= '9' && v <= (ULLONG_MAX - 9) / 10)
-            v = v * 10 + (unsigned long long)(*p++ - '0');
-        if (p == d || (p < end && *p >= '0' && *p <= '9'))
-            return -1;
-        *out = v;
-        return 0;
-    }
-    return -1;
-}
-
+/* lb_json_raw_u64 (checkpoint.c) reads the numbers exactly. */
 static int lb_mirror_ckpt_parse(const char *s, size_t n, struct lb_mirror_ckpt *ck)
 {
     memset(ck, 0, sizeof(*ck));
@@ -1395,8 +1369,8 @@ static int lb_mirror_xread_send(struct lb_mirror *m, const char *after, int bloc
  * code. */
 static int lb_mirror_recover(struct lb_mirror *m, int started, struct lb_error *err)
 {
-    volatile sig_atomic_t never = 0;
-    volatile sig_atomic_t *stop = m->env->stop != NULL ? m->env->stop : &never;
+    static atomic_int never; /* never set: read-only for every thread */
+    atomic_int *stop = m->env->stop != NULL ? m->env->stop : &never;
     m->xread_inflight = m->hset_inflight = 0; /* lost with the connection */
     for (unsigned attempt = 0;; attempt++) {
         if (lb_mirror_stopping(m->env))
@@ -1434,14 +1408,10 @@ static int lb_mirror_top(struct lb_mirror *m, struct lb_error *err)
         return rc;
     if (lb_mirror_stopping(env))
         return 1;
-    if (env->hup != NULL && *env->hup != m->hup_seen) {
-        if (env->stop_fd < 0) {
-            /* Standalone: we own the signals, so the log is ours to reopen,
-             * and the flag ours to re-arm. */
-            *env->hup = 0;
+    if (env->hup != NULL && lb_signals_hup_changed(env->hup, &m->hup_seen)) {
+        /* Standalone: we own the signals, so the log is ours to reopen. */
+        if (env->stop_fd < 0)
             lb_log_reopen();
-        }
-        m->hup_seen = *env->hup;
         if ((rc = lb_mirror_reopen(m, err)) != 0)
             return rc;
     }
@@ -1461,7 +1431,7 @@ static int lb_mirror_read_ahead(struct lb_mirror *m, size_t got, struct lb_sid n
 {
     if (got < (size_t)m->o->count || lb_mirror_stopping(m->env))
         return 0;
-    if (m->env->hup != NULL && *m->env->hup != m->hup_seen)
+    if (m->env->hup != NULL && atomic_load(m->env->hup) != m->hup_seen)
         return 0;
     if (m->o->once && lb_sid_cmp(next_after, m->end) >= 0)
         return 0;
@@ -1563,7 +1533,7 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
     m.dec.json_field_len = strlen(m.dec.json_field);
     m.dec.exclude = o->exclude;
     m.dec.nexclude = o->nexclude;
-    m.hup_seen = env->hup != NULL ? *env->hup : 0;
+    m.hup_seen = env->hup != NULL ? atomic_load(env->hup) : 0;
     struct lb_error err = {0};
     int exit_code = LB_EXIT_OK;
 
@@ -1686,7 +1656,7 @@ static int lb_export_parse(struct lb_export_opts *o, int argc, char **argv)
     lb_common_defaults(&o->c);
     o->from = "-";
     o->to = "+";
-    optind = 0;
+    lb_getopt_begin();
     int id;
     while ((id = lb_getopt(argc, argv, lb_export_longopts, &cli)) != -1) {
         int h = lb_cli_common(&o->c, id, optarg, &cli, lb_export_usage);

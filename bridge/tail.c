@@ -1814,7 +1814,7 @@ static int lb_tail_events(struct lb_tail *j, int timeout_ms)
 static int lb_tail_loop(struct lb_tail *j)
 {
     for (;;) {
-        if (j->env->stop != NULL && *j->env->stop)
+        if (j->env->stop != NULL && atomic_load(j->env->stop))
             j->stop = 1;
         if (j->fatal || j->stop)
             break;
@@ -2123,7 +2123,7 @@ int lb_tail_opts_parse(struct lb_tail_opts *o, int argc, char **argv, const stru
     lb_common_defaults(&o->c);
     o->batch = LB_TAIL_DEFAULT_BATCH;
     o->rotate_wait = LB_TAIL_DEFAULT_ROTATE_WAIT;
-    optind = 1;
+    lb_getopt_begin();
     int id;
     long long v;
     while ((id = lb_getopt(argc, argv, lb_tail_longopts, cli)) != -1) {

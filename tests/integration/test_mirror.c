@@ -1359,7 +1359,8 @@ static void mirror_opts_parse_names_config_keys(void **state)
 struct job {
     struct lb_mirror_opts o;
     struct lb_job_env env;
-    volatile sig_atomic_t stop, hup;
+    atomic_int stop;
+    atomic_uint hup;
     int rc;
 };
 
@@ -1398,7 +1399,7 @@ static void mirror_run_api_stop_fd_and_hup(void **state)
     want = std_lines(0, 150, &wn);
     wait_size(rotated, wn);
     free(want);
-    j->hup++; /* what run does on SIGHUP: a counter every job compares */
+    atomic_fetch_add(&j->hup, 1u); /* what run does on SIGHUP: a counter every job compares */
     struct file_wait fw = {f->file, 0};
     assert_true(lbt_wait_for(file_has_size, &fw, WAIT_MS));
     add_std(f->c, f->stream, 150, 50, "/a", 0);
@@ -1408,7 +1409,7 @@ static void mirror_run_api_stop_fd_and_hup(void **state)
     assert_int_equal(write(j->env.stop_fd, &one, sizeof(one)), (ssize_t)sizeof(one));
     assert_int_equal(pthread_join(t, NULL), 0);
     assert_int_equal(j->rc, 0);
-    assert_int_equal(j->hup, 1); /* under run the counter is not the job's to reset */
+    assert_int_equal(atomic_load(&j->hup), 1); /* under run the counter is not the job's to reset */
     assert_file_equals(f->file, want, wn);
     free(want);
     want = std_lines(0, 150, &wn);
