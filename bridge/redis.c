@@ -229,6 +229,21 @@ int lb_redis_is_auth_error(const char *msg)
            strstr(msg, "invalid password") != NULL || strstr(msg, "invalid username") != NULL;
 }
 
+int lb_redis_is_transient(const char *errstr)
+{
+    /* The error code is the reply's first word: "BUSY" is a running script,
+     * "BUSYKEY" and "BUSYGROUP" are final answers. */
+    static const char *const codes[] = {"OOM",        "BUSY",       "LOADING",  "READONLY",
+                                        "MASTERDOWN", "NOREPLICAS", "TRYAGAIN", "CLUSTERDOWN"};
+    if (errstr == NULL)
+        return 0;
+    size_t n = strcspn(errstr, " ");
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+        if (strlen(codes[i]) == n && memcmp(errstr, codes[i], n) == 0)
+            return 1;
+    return 0;
+}
+
 static int lb_redis_fail(struct lb_redis *r, struct lb_error *err, const char *what)
 {
     int code = lb_error_set(err, LB_EREDIS, "redis at %s: %s", r->cfg.addr,
