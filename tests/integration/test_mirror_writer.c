@@ -12,7 +12,7 @@
  *   own lines after the checkpoint with foreign lines between them, and a torn
  *   own line at the end.
  * - mirror_refuses_entries_whose_src_is_its_file (by name, symlink, realpath).
- * - mirror_waits_out_oom_refusals: maxmemory + noeviction while it runs
+ * - mirror_waits_out_oom_refusals: maxmemory 1 + noeviction while it runs
  *   (and a kill -9 during the refusal), then raised: the exact file.
  */
 #include <setjmp.h>
@@ -582,32 +582,47 @@ static void mirror_refuses_entries_whose_src_is_its_file(void **state)
     free(text);
 }
 
-/* Lower maxmemory to just above what is used (noeviction), then add entries
- * until Redis refuses one: the mirror's checkpoint HSETs are refused from
- * then on. Returns the number added. */
-static long fill_until_oom(struct fx *f, long from)
+/* In one MULTI: add entries [from, from+n) and set maxmemory to 1 byte
+ * (noeviction), so that every checkpoint HSET of the mirror for them is
+ * refused with OOM, while its XREADs still work. */
+static void add_then_oom(struct fx *f, long from, long n)
 {
     redisReply *r = redisCommand(f->c, "CONFIG SET maxmemory-policy noeviction");
     assert_true(r != NULL && r->type == REDIS_REPLY_STATUS);
     freeReplyObject(r);
-    r = redisCommand(f->c, "INFO memory");
-    assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
-    const char *um = strstr(r->str, "used_memory:");
-    assert_non_null(um);
-    long long used = atoll(um + strlen("used_memory:"));
-    freeReplyObject(r);
-    r = redisCommand(f->c, "CONFIG SET maxmemory %lld", used + 64 * 1024);
-    assert_true(r != NULL && r->type == REDIS_REPLY_STATUS);
-    freeReplyObject(r);
-    char why[256];
-    long i = from;
-    while (xadd_std(f, i, "/var/log/other.log", why, sizeof(why)) == 0) {
-        i++;
-        if (i - from > 200000)
-            fail_msg("maxmemory never refused an XADD");
+    redisAppendCommand(f->c, "MULTI");
+    for (long i = from; i < from + n; i++) {
+        char line[512], parts[4][256];
+        lbt_line(line, sizeof(line), i);
+        split_line(line, parts);
+        const char *argv[] = {"XADD", f->stream, "*",      "role", parts[0], "timestamp",
+                              parts[1], "type",  parts[2], "data", parts[3], "src",
+                              "/var/log/other.log"};
+        redisAppendCommandArgv(f->c, 13, argv, NULL);
     }
-    assert_non_null(strstr(why, "OOM"));
-    return i - from;
+    redisAppendCommand(f->c, "CONFIG SET maxmemory 1");
+    redisAppendCommand(f->c, "EXEC");
+    for (long i = 0; i < n + 2; i++) { /* +OK, QUEUED... */
+        void *v = NULL;
+        assert_int_equal(redisGetReply(f->c, &v), REDIS_OK);
+        assert_int_equal(((redisReply *)v)->type, REDIS_REPLY_STATUS);
+        freeReplyObject(v);
+    }
+    void *v = NULL;
+    assert_int_equal(redisGetReply(f->c, &v), REDIS_OK);
+    r = v;
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, (size_t)n + 1);
+    for (long i = 0; i < n; i++) {
+        assert_int_equal(r->element[i]->type, REDIS_REPLY_STRING);
+        if (f->nids == f->capids) {
+            f->capids = f->capids ? f->capids * 2 : 4096;
+            f->ids = realloc(f->ids, (size_t)f->capids * sizeof(char *));
+        }
+        f->ids[f->nids++] = strdup(r->element[i]->str);
+    }
+    assert_int_equal(r->element[n]->type, REDIS_REPLY_STATUS);
+    freeReplyObject(r);
 }
 
 static void set_maxmemory(struct fx *f, const char *v)
@@ -631,7 +646,17 @@ static void mirror_waits_out_oom_refusals(void **state)
 
     /* 1. refused while it runs: it waits, says so once, carries on */
     long total = 500;
-    total += fill_until_oom(f, total);
+    add_then_oom(f, total, 300);
+    total += 300;
+    struct log_wait w = {f->log, "HSET logbridge:mirror:{ev} refused for now: OOM", 1};
+    int64_t t0 = lbt_now_ms();
+    while (!log_has(&w) && mirror_alive(f) && lbt_now_ms() - t0 < WAIT_MS)
+        lbt_sleep_ms(10);
+    if (!mirror_alive(f)) {
+        size_t ln;
+        char *text = lbt_read_file(f->log, &ln);
+        fail_msg("mirror exited on an OOM refusal; it said:\n%s", text ? text : "");
+    }
     wait_log(f->log, "HSET logbridge:mirror:{ev} refused for now: OOM", 1);
     lbt_sleep_ms(300); /* a few refused retries (not a wait for a result) */
     assert_true(mirror_alive(f));
@@ -644,7 +669,8 @@ static void mirror_waits_out_oom_refusals(void **state)
     wait_ckpt(f, f->ids[f->nids - 1]);
 
     /* 2. killed while refused (lines written, not recorded), then raised */
-    total += fill_until_oom(f, total);
+    add_then_oom(f, total, 300);
+    total += 300;
     wait_log(f->log, "refused for now", 2);
     assert_true(mirror_alive(f));
     /* the refused checkpoint is that of a batch already written */
