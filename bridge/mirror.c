@@ -13,12 +13,55 @@
  *   2. format them into the batch buffer and write(2) it (one call per
  *      LB_MIRROR_CHUNK bytes, so memory stays bounded by the largest entry);
  *   3. fdatasync per --fsync;
- *   4. HSET logbridge:mirror:{T} <abs path> {"id","size","dev","ino"}.
- * A kill -9 between 2 and 4 leaves the file longer than the recorded size: at
- * start it is cut back to that size and the entries after id are written
- * again. A file that is shorter than recorded or is another inode was rotated
- * away: a new generation, continued after id. While the process lives, its
- * memory is the truth: a checkpoint lost with the connection is sent again.
+ *   4. HSET logbridge:mirror:{T} <abs path> {"id","size","dev","ino"}, where
+ *      size is the file offset just past our last write (lseek after the
+ *      O_APPEND write: exact even when another writer appends meanwhile).
+ * A kill -9 between 2 and 4 leaves lines of ours past the recorded size; see
+ * "Another writer" for how a start finds them. A file that is shorter than
+ * recorded or is another inode was rotated away: a new generation, continued
+ * after id. While the process lives, its memory is the truth: a checkpoint
+ * lost with the connection is sent again.
+ *
+ * Another writer (DESIGN: a legacy app may append to the mirror file too,
+ * with --exclude-src for its own entries). mirror never truncates the file.
+ * At start, when the file (same dev/ino) is longer than the recorded size S,
+ * the bytes after S are a mix of the other writer's lines and ours, and ours
+ * can only be L1, L2, ... : the lines of the entries after the recorded id,
+ * formatted exactly as step 2 does (same decoder, same --exclude-src and
+ * own-file rule), in stream order, none left out, each write(2) a run of
+ * whole lines (a torn one only at the kill). The rule, one line at a time
+ * from S (Li = the next line we may have written):
+ *   - a line byte-identical to Li is ours: i++ (continue after its entry);
+ *   - any other line is provably not ours (ours come in order, none skipped,
+ *     so a line of ours here can only be Li): kept, skipped, counted;
+ *   - an unterminated last line that is a prefix of Li is our write torn by
+ *     the kill: it is completed by appending the rest of Li (appending is
+ *     safe against a writer appending at the same time; a cut back is not).
+ *     If the other writer appended after the torn part, or between the look
+ *     and the append (seen from the offset our append landed at), the parts
+ *     stay, a warning says so, and Li is written again whole;
+ *   - an unterminated last line that is not a prefix of Li is not ours: kept.
+ * The scan stops when no entry after the last match would give a line (the
+ * rest cannot be ours). What this cannot tell apart, by construction: a line
+ * of the other writer that is byte-identical to Li (same role, timestamp,
+ * type and data) is taken for ours and Li is not written again. Assumptions:
+ * the other writer appends whole lines per write(2) (line-buffered; else its
+ * lines and ours interleave mid-line whatever mirror does), the options that
+ * shape lines (--exclude-src, --json-field) are the same as when the lines
+ * were written, and the stream still holds the entries after id (a trimmed
+ * one's line is kept as another writer's: never doubled, never cut).
+ *
+ * Redis refusing for now (lb_redis_is_transient: OOM under maxmemory,
+ * LOADING, READONLY...) is backpressure like an outage (DESIGN.md 4.5): the
+ * connection is kept, nothing more is read or written, the command is sent
+ * again with capped backoff (<= 5 s), said once at warn and once at info when
+ * it clears; mirror never exits for it.
+ *
+ * An entry whose src is the mirror file itself (by its absolute path, its
+ * realpath, or a path that stat()s to its dev/ino) is not written back: a
+ * tail of the file into the stream would read it again (a loop that a
+ * standalone tail/mirror pair cannot see). One warning, then counted as
+ * excluded.
  */
 #include "mirror.h"
 
@@ -140,10 +183,10 @@ struct lb_dec_ctx {
     struct lb_self_seen seen[LB_SELF_CACHE];
     int nseen;
     struct lb_slice src; /* the src of the last decoded entry (for messages) */
-    cJSON *json;     /* the last decoded JSON entry: rec points into it */
-    char *json_data; /* a non-string JSON data as compact text */
-    char *json_ts;   /* a non-string JSON timestamp as compact text */
-    char ts[32];     /* a timestamp taken from the ID */
+    cJSON *json;         /* the last decoded JSON entry: rec points into it */
+    char *json_data;     /* a non-string JSON data as compact text */
+    char *json_ts;       /* a non-string JSON timestamp as compact text */
+    char ts[32];         /* a timestamp taken from the ID */
 };
 
 static void lb_dec_release(struct lb_dec_ctx *d)
@@ -1368,9 +1411,10 @@ static int lb_expect_next(struct lb_expect *x, struct lb_error *err)
         if (rep == NULL)
             return err->code;
         if (rep->type != REDIS_REPLY_ARRAY) {
-            int rc = rep->type == REDIS_REPLY_ERROR
-                         ? lb_reply_error("XRANGE", m->o->stream, rep->str, err)
-                         : lb_error_set(err, LB_EREPLY, "XRANGE %s: unexpected reply", m->o->stream);
+            int rc =
+                rep->type == REDIS_REPLY_ERROR
+                    ? lb_reply_error("XRANGE", m->o->stream, rep->str, err)
+                    : lb_error_set(err, LB_EREPLY, "XRANGE %s: unexpected reply", m->o->stream);
             freeReplyObject(rep);
             return rc;
         }
@@ -1512,7 +1556,8 @@ static int lb_mirror_recognise(struct lb_mirror *m, const struct lb_mirror_ckpt 
 /*
  * Reconcile the file with its checkpoint and record where we are, before
  * anything is written. Safe to run again from the top after a lost
- * connection: a cut back is idempotent, and nothing is written here.
+ * connection: the recognition finds the same lines of ours again (a torn one
+ * it completed included), and nothing else is written here.
  */
 static int lb_mirror_start(struct lb_mirror *m, struct lb_error *err)
 {
@@ -1866,7 +1911,7 @@ static int lb_mirror_turn(struct lb_mirror *m, struct lb_error *err)
 }
 
 /* On the way out: read what is in flight, so that the last checkpoint is
- * known to have landed (if it did not, the next start cuts back). */
+ * known to have landed (if it did not, the next start finds our lines). */
 static void lb_mirror_drain(struct lb_mirror *m, struct lb_error *err)
 {
     if (lb_redis_ctx(m->r) == NULL)
@@ -1949,7 +1994,7 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
         lb_mirror_drain(&m, &err);
         lb_info("%s: stopped after id=%s (size=%" PRIu64 ")%s", m.what, m.last_id, m.size,
                 lb_ck_pending(&m) ? "; its checkpoint could not be recorded: the next start "
-                                    "cuts the file back to the last one and writes again"
+                                    "recognises the lines written since"
                                   : "");
     }
     lb_mirror_metrics(&m);

@@ -159,9 +159,8 @@ static int xadd_std(struct fx *f, long i, const char *src, char *why, size_t cap
         free(js);
         cJSON_Delete(o);
     } else {
-        const char *argv[] = {"XADD", f->stream, "*",      "role", parts[0], "timestamp",
-                              parts[1], "type",  parts[2], "data", parts[3], "src",
-                              src};
+        const char *argv[] = {"XADD", f->stream, "*",    "role",   parts[0], "timestamp", parts[1],
+                              "type", parts[2],  "data", parts[3], "src",    src};
         r = redisCommandArgv(f->c, 13, argv, NULL);
     }
     assert_non_null(r);
@@ -550,8 +549,8 @@ static void mirror_refuses_entries_whose_src_is_its_file(void **state)
         assert_int_equal(xadd_std(f, i, selfs[k], why, sizeof(why)), 0);
     for (; i < 20; i++)
         assert_int_equal(xadd_std(f, i, "/var/log/other.log", why, sizeof(why)), 0);
-    const char *args[] = {"mirror", "--redis",  f->r.url, "--stream",       f->stream, "--file",
-                          f->file,  "--once",   "--metrics-file", metrics,   NULL};
+    const char *args[] = {"mirror", "--redis", f->r.url,         "--stream", f->stream, "--file",
+                          f->file,  "--once",  "--metrics-file", metrics,    NULL};
     assert_int_equal(lbt_run(args, NULL, 0, err, sizeof(err), NULL, 0), 0);
     size_t n1, n2;
     char *a = std_lines(0, 10, &n1), *b = std_lines(14, 6, &n2);
@@ -570,8 +569,8 @@ static void mirror_refuses_entries_whose_src_is_its_file(void **state)
     struct lbt_prom p;
     assert_int_equal(lbt_prom_parse(text, &p), 0);
     const struct lbt_prom_sample *s =
-        lbt_prom_find(&p, "logbridge_mirror_entries_total", "file", f->file, "outcome",
-                      "excluded", (const char *)NULL);
+        lbt_prom_find(&p, "logbridge_mirror_entries_total", "file", f->file, "outcome", "excluded",
+                      (const char *)NULL);
     assert_non_null(s);
     assert_true(s->value == 4);
     s = lbt_prom_find(&p, "logbridge_mirror_entries_total", "file", f->file, "outcome", "written",
@@ -595,9 +594,9 @@ static void add_then_oom(struct fx *f, long from, long n)
         char line[512], parts[4][256];
         lbt_line(line, sizeof(line), i);
         split_line(line, parts);
-        const char *argv[] = {"XADD", f->stream, "*",      "role", parts[0], "timestamp",
-                              parts[1], "type",  parts[2], "data", parts[3], "src",
-                              "/var/log/other.log"};
+        const char *argv[] = {
+            "XADD", f->stream, "*",    "role",   parts[0], "timestamp",         parts[1],
+            "type", parts[2],  "data", parts[3], "src",    "/var/log/other.log"};
         redisAppendCommandArgv(f->c, 13, argv, NULL);
     }
     redisAppendCommand(f->c, "CONFIG SET maxmemory 1");
