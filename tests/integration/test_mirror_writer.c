@@ -14,6 +14,7 @@
  * - mirror_refuses_entries_whose_src_is_its_file (by name, symlink, realpath).
  * - mirror_waits_out_oom_refusals: maxmemory 1 + noeviction while it runs
  *   (and a kill -9 during the refusal), then raised: the exact file.
+ * - mirror_directory_sync_failure_is_an_error.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -631,9 +632,15 @@ static void set_maxmemory(struct fx *f, const char *v)
     freeReplyObject(r);
 }
 
+/* Is the spawned mirror still running? (Reaps it when it is not.) */
 static int mirror_alive(struct fx *f)
 {
-    return f->pid > 0 && waitpid(f->pid, NULL, WNOHANG) == 0;
+    if (f->pid <= 0)
+        return 0;
+    if (waitpid(f->pid, NULL, WNOHANG) == 0)
+        return 1;
+    f->pid = 0;
+    return 0;
 }
 
 static void mirror_waits_out_oom_refusals(void **state)
@@ -698,6 +705,38 @@ static void mirror_waits_out_oom_refusals(void **state)
     free(id);
 }
 
+/* The directory sync of a new file that fails is an error, never taken for
+ * done: here the directory is renamed away before the first batch, so that
+ * it cannot be opened to sync the file's name. */
+static void mirror_directory_sync_failure_is_an_error(void **state)
+{
+    struct fx *f = *state;
+    char sub[300], moved[300];
+    snprintf(sub, sizeof(sub), "%s/sub", f->dir);
+    snprintf(moved, sizeof(moved), "%s/moved", f->dir);
+    assert_int_equal(mkdir(sub, 0755), 0);
+    snprintf(f->file, sizeof(f->file), "%s/app.log", sub);
+    spawn_mirror(f, f->log, NULL);
+    for (int64_t t0 = lbt_now_ms(); lbt_now_ms() - t0 < WAIT_MS;) {
+        char *id = ckpt_id(f);
+        free(id);
+        if (id != NULL)
+            break;
+        lbt_sleep_ms(10);
+    }
+    assert_int_equal(rename(sub, moved), 0);
+    add_std(f, 0, 1);
+    int64_t t0 = lbt_now_ms();
+    while (mirror_alive(f) && lbt_now_ms() - t0 < WAIT_MS)
+        lbt_sleep_ms(10);
+    if (mirror_alive(f))
+        fail_msg("mirror went on although the new file's directory could not be synced");
+    wait_log(f->log, "to sync the new file's name", 1);
+    char *id = ckpt_id(f);
+    assert_string_equal(id, "0-0"); /* the batch was not recorded */
+    free(id);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -706,6 +745,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(mirror_refuses_entries_whose_src_is_its_file, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(mirror_waits_out_oom_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(mirror_directory_sync_failure_is_an_error, setup, teardown),
         cmocka_unit_test_setup_teardown(mirror_keeps_another_writers_lines_across_kill9, setup,
                                         teardown),
     };
