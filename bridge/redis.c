@@ -257,10 +257,6 @@ int lb_redis_is_auth_error(const char *msg)
            strstr(msg, "invalid password") != NULL || strstr(msg, "invalid username") != NULL;
 }
 
-/* The refusals that clear by themselves (DESIGN.md 4.5 and section 7): a
- * server loading or busy, a replica or a master without its replicas, a
- * cluster moving or electing, memory full until something is freed. Waited
- * out with backoff, never a reason to exit. The one list of them. */
 int lb_redis_reply_ready(struct lb_redis *r)
 {
     redisContext *ctx = lb_redis_ctx(r);
@@ -272,6 +268,10 @@ int lb_redis_reply_ready(struct lb_redis *r)
     return poll(&pfd, 1, 0) > 0;
 }
 
+/* The refusals that clear by themselves (DESIGN.md 4.5 and section 7): a
+ * server loading or busy, a replica or a master without its replicas, a
+ * cluster moving or electing, memory full until something is freed. Waited
+ * out with backoff, never a reason to exit. The one list of them. */
 int lb_redis_is_transient(const char *msg)
 {
     static const char *const codes[] = {"OOM ",        "BUSY ",       "LOADING ",  "READONLY ",
