@@ -184,6 +184,7 @@ struct lb_tail {
     unsigned attempt; /* backoff: reset when a batch lands, not on reconnect */
     int troubled;     /* Redis refused or went away since the last batch landed */
     unsigned unreachable; /* failed connection attempts in a row */
+    unsigned moved_said;  /* checkpoints moved by another process (warned once) */
     double next_try;
     int need_init, rescan;
     unsigned long reconnects_seen;
@@ -1622,9 +1623,12 @@ static int lb_tail_recover(struct lb_tail *j)
                 tf->src, was, rs.off, rs.lost_from, was);
         lb_metrics_add(j->m, "logbridge_checkpoint_regressions_total", tf->l_src, 1);
     } else if (rs.moved) {
-        lb_warn("src=%s: the checkpoint was moved to off=%" PRIu64
-                " by someone else (another logbridge following this file?); going on from there",
-                tf->src, rs.off);
+        /* another process commits this src: the fences keep both exact;
+         * said once, as they may take turns for as long as both run */
+        lb_log(j->moved_said++ ? LB_LOG_DEBUG : LB_LOG_WARN,
+               "src=%s: the checkpoint was moved to off=%" PRIu64
+               " by someone else (another logbridge following this file?); going on from there",
+               tf->src, rs.off);
     }
     if (rs.restart)
         g->start_commit = 1;
