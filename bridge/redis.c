@@ -229,6 +229,27 @@ int lb_redis_is_auth_error(const char *msg)
            strstr(msg, "invalid password") != NULL || strstr(msg, "invalid username") != NULL;
 }
 
+/* The refusals that clear by themselves (DESIGN.md 4.5 and section 7): a
+ * server loading or busy, a replica or a master without its replicas, a
+ * cluster moving or electing, memory full until something is freed. Waited
+ * out with backoff, never a reason to exit. The one list of them. */
+int lb_redis_is_transient(const char *msg)
+{
+    static const char *const codes[] = {"OOM ",       "BUSY ",      "LOADING ",
+                                        "READONLY ",  "MASTERDOWN ", "NOREPLICAS ",
+                                        "TRYAGAIN ",  "CLUSTERDOWN "};
+    /* an EXECABORT names the refusal of the command that caused it */
+    const char *why = strstr(msg, "because of: ");
+    const char *m[2] = {msg, why != NULL ? why + 12 : NULL};
+    for (int k = 0; k < 2 && m[k] != NULL; k++)
+        for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+            size_t n = strlen(codes[i]); /* the code, then a space or the end */
+            if (strncmp(m[k], codes[i], n - 1) == 0 && (m[k][n - 1] == ' ' || m[k][n - 1] == '\0'))
+                return 1;
+        }
+    return 0;
+}
+
 static int lb_redis_fail(struct lb_redis *r, struct lb_error *err, const char *what)
 {
     int code = lb_error_set(err, LB_EREDIS, "redis at %s: %s", r->cfg.addr,

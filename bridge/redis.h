@@ -73,6 +73,11 @@ redisReply *lb_redis_get_reply(struct lb_redis *r, struct lb_error *err);
 /* 1 when the error reply is a refused password. */
 int lb_redis_is_auth_error(const char *msg);
 
+/* 1 when the error reply is a refusal that clears by itself (OOM, BUSY,
+ * LOADING, READONLY, MASTERDOWN, NOREPLICAS, TRYAGAIN, CLUSTERDOWN, or an
+ * EXECABORT caused by one): back off and try again, never exit for it. */
+int lb_redis_is_transient(const char *msg);
+
 /* Sleep for the backoff delay of attempt n (0-based): 100 ms * 2^n, <= 5 s.
  * Returns early (LB_ESTOP) when *stop is set. */
 int lb_redis_backoff_sleep(unsigned attempt, volatile sig_atomic_t *stop);
