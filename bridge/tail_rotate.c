@@ -311,7 +311,11 @@ size_t lb_rot_chain(const struct lb_rot_query *q, size_t max_line, struct lb_rot
     double after = q->after;
     if (q->ck != NULL && lb_rot_locate(q, c, n, max_line, &f[0])) {
         *ck_found = 1;
-        after = f[0].key;
+        /* A .gz made by a tool that does not keep the time (logrotate pipes
+         * through gzip) is younger than what followed it: the time of the
+         * last commit bounds it then. */
+        if (!f[0].gz || after <= 0 || f[0].key < after)
+            after = f[0].key;
         nf = 1;
     }
     /* The live file born after the lower bound is the newest generation;
