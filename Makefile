@@ -59,7 +59,7 @@ $(BUILD)/tests/integration/%: tests/integration/%.c $(CORE_OBJ) $(SUPPORT_OBJ)
 tests-build: $(BUILD)/logbridge $(UNIT_BIN) $(INTEG_BIN)
 
 # `make test`: every unit and integration test against real redis-servers that
-# the tests start themselves. tests/run.sh prints "N passed, N failed".
+# the tests start themselves. tests/run.sh prints "N passed, N failed, N skipped".
 test: deps tests-build
 	LOGBRIDGE_BIN=$(abspath $(BUILD)/logbridge) sh tests/run.sh $(UNIT_BIN) $(INTEG_BIN)
 

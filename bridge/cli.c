@@ -17,6 +17,7 @@ void lb_common_defaults(struct lb_common *c)
     memset(c, 0, sizeof(*c));
     const char *env = getenv("LOGBRIDGE_REDIS");
     c->redis_url = env && *env ? env : LB_DEFAULT_REDIS;
+    c->redis_from = env && *env ? LB_REDIS_FROM_ENV : LB_REDIS_FROM_DEFAULT;
     c->json_field = "json_payload";
     c->provenance = 1;
     c->log_level = LB_LOG_INFO;
@@ -91,6 +92,7 @@ int lb_common_option(struct lb_common *c, int id, const char *arg, const struct 
         if (lb_redis_url_parse(arg, &cfg, &err) != 0)
             return lb_cli_error(cli, "redis", "%s", err.msg), -1;
         c->redis_url = arg;
+        c->redis_from = LB_REDIS_FROM_OPTION;
         return 1;
     }
     case LB_OPT_FORMAT:
@@ -168,15 +170,42 @@ int lb_cli_common(struct lb_common *c, int id, const char *arg, const struct lb_
     return h < 0 ? LB_CLI_BAD : h > 0 ? LB_CLI_NEXT : LB_CLI_MINE;
 }
 
+int lb_common_check_redis(const struct lb_common *c, const struct lb_cli *cli)
+{
+    struct lb_redis_cfg cfg;
+    struct lb_error err = {0};
+    if (lb_redis_url_parse(c->redis_url, &cfg, &err) == 0)
+        return 0;
+    switch (c->redis_from) {
+    case LB_REDIS_FROM_ENV:
+        return lb_cli_error(cli, NULL, "LOGBRIDGE_REDIS: %s", err.msg);
+    case LB_REDIS_FROM_CONFIG:
+        return lb_cli_error(cli, NULL, "redis: %s", err.msg);
+    default:
+        return lb_cli_error(cli, "redis", "%s", err.msg);
+    }
+}
+
 int lb_common_start(const struct lb_common *c, const struct lb_cli *cli)
 {
+    if (lb_common_check_redis(c, cli) != 0)
+        return LB_EXIT_USAGE;
     if (lb_log_open(c->log_level, c->log_json, c->log_file) != 0)
         return lb_cli_error(cli, "log-file", "%s: %s", c->log_file, strerror(errno));
+    /* Only a command-line --redis is in ps; the environment and a config file
+     * are the places the warning recommends. */
     struct lb_redis_cfg cfg;
-    if (lb_redis_url_parse(c->redis_url, &cfg, NULL) == 0 && cfg.pass_in_url)
+    if (c->redis_from == LB_REDIS_FROM_OPTION &&
+        lb_redis_url_parse(c->redis_url, &cfg, NULL) == 0 && cfg.pass_in_url)
         lb_warn("the Redis password is on the command line, where ps shows it; "
                 "prefer the environment variable LOGBRIDGE_REDIS_PASSWORD");
     return 0;
+}
+
+void lb_getopt_begin(void)
+{
+    optind = 0;
+    opterr = 0; /* lb_getopt prints the errors in our form */
 }
 
 int lb_getopt(int argc, char **argv, const struct option *opts, const struct lb_cli *cli)

@@ -17,8 +17,18 @@
 #define LB_DEFAULT_REDIS "redis://127.0.0.1:6379/0"
 #define LB_DEFAULT_MAX_LINE (1024 * 1024)
 
+/* Where redis_url came from: it decides how an error names it and whether a
+ * password in it is visible to ps. */
+enum lb_redis_from {
+    LB_REDIS_FROM_DEFAULT = 0, /* LB_DEFAULT_REDIS */
+    LB_REDIS_FROM_ENV,         /* LOGBRIDGE_REDIS */
+    LB_REDIS_FROM_OPTION,      /* --redis on the command line */
+    LB_REDIS_FROM_CONFIG       /* "redis" in a run config */
+};
+
 struct lb_common {
     const char *redis_url;
+    enum lb_redis_from redis_from;
     int jsonl;
     int json_encoding;
     const char *json_field;
@@ -112,9 +122,23 @@ int lb_parse_double(const char *s, double min, double max, double *out);
 /* The long name of option id in opts (for messages), or "?". */
 const char *lb_opt_name(const struct option *opts, int id);
 
-/* Open the log as the options say and warn about a password in the URL.
- * Returns 0 or LB_EXIT_USAGE. */
+/* Check the Redis URL wherever it came from (LOGBRIDGE_REDIS is read by
+ * lb_common_defaults without a check, and a user without a password depends
+ * on the environment): returns 0, or LB_EXIT_USAGE after printing the error
+ * naming the URL's origin. */
+int lb_common_check_redis(const struct lb_common *c, const struct lb_cli *cli);
+
+/* What every command does after parsing its options: check the Redis URL,
+ * open the log as the options say, and warn about a password given on the
+ * command line. Returns 0 or LB_EXIT_USAGE (nothing opened). */
 int lb_common_start(const struct lb_common *c, const struct lb_cli *cli);
+
+/* Start an option loop over a new argv: every command calls this right
+ * before its lb_getopt loop. It is the one place getopt is reset, and the
+ * reset is optind = 0 (glibc's full re-initialisation): optind = 1 keeps
+ * getopt's position inside a short-option cluster, so after a parse that
+ * stopped early ("-hx": --help) the next parse would read the stale "x". */
+void lb_getopt_begin(void);
 
 /* getopt_long wrapper: prints "unknown option"/"missing argument" errors in
  * our form. Returns the option id, -1 at the end, or '?' after an error. */

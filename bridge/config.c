@@ -7,8 +7,9 @@
  * so that "maxlen": 0 and --maxlen 0 get the same message. This file judges
  * what a command line cannot express: JSON syntax, unknown or duplicate keys,
  * value types, required keys, top-level common options, and two mistakes
- * that only show in a whole config (two mirrors writing one file; a file
- * tailed and mirrored into the same stream without loop prevention).
+ * that only show in a whole config (two mirrors writing one file; a mirror
+ * file that a tail route reads back into the mirrored stream without loop
+ * prevention).
  */
 #include "config.h"
 
@@ -16,13 +17,17 @@
 #include "redis.h"
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* ---- the keys ----------------------------------------------------------------- */
 
@@ -210,6 +215,7 @@ static int lb_config_top_value(struct lb_config *cfg, const cJSON *v, struct lb_
         if (lb_redis_url_parse(s, &rc, &e) != 0)
             return lb_error_set(err, LB_EUSAGE, "redis: %s", e.msg);
         c->redis_url = lb_config_printf(cfg, "%s", s);
+        c->redis_from = LB_REDIS_FROM_CONFIG;
     } else if (strcmp(k, "format") == 0) {
         if (strcmp(s, "pipe") != 0 && strcmp(s, "jsonl") != 0)
             return lb_error_set(err, LB_EUSAGE, "format: expected pipe or jsonl, got '%s'", s);
@@ -445,40 +451,183 @@ static int lb_config_tail_check(const cJSON *tails, struct lb_error *err)
     return 0;
 }
 
+/* ---- feedback loops ------------------------------------------------------------------- */
+
+/* dir + "/" + name into out; -1 when it does not fit. */
+static int lb_config_join(char *out, size_t cap, const char *dir, const char *name)
+{
+    int n = snprintf(out, cap, "%s%s%s", dir, strcmp(dir, "/") == 0 ? "" : "/", name);
+    return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+/* Where path really is: symlinks resolved in its directories and, when it is
+ * a symlink itself, followed even when the target does not exist yet (a
+ * mirror creates its file on start). What cannot be resolved (a directory
+ * that does not exist yet) is kept as written, already absolute. */
+static void lb_config_resolve(const char *path, char *out, size_t cap)
+{
+    char cur[PATH_MAX], dir[PATH_MAX], rdir[PATH_MAX], cand[PATH_MAX], target[PATH_MAX];
+    if (lb_abs_path(path, cur, sizeof(cur)) != 0)
+        snprintf(cur, sizeof(cur), "%s", path);
+    for (int hops = 0; hops < 40; hops++) { /* the kernel's limit (ELOOP) */
+        if (realpath(cur, rdir) != NULL) {
+            snprintf(out, cap, "%s", rdir);
+            return;
+        }
+        const char *slash = strrchr(cur, '/');
+        const char *base = slash + 1;
+        snprintf(dir, sizeof(dir), "%.*s", slash == cur ? 1 : (int)(slash - cur), cur);
+        if (realpath(dir, rdir) == NULL)
+            break;
+        if (lb_config_join(cand, sizeof(cand), rdir, base) != 0)
+            break;
+        ssize_t n = readlink(cand, target, sizeof(target) - 1);
+        if (n < 0) {
+            snprintf(cur, sizeof(cur), "%s", cand); /* not there yet, not a link */
+            break;
+        }
+        target[n] = '\0';
+        /* a dangling link: go on with its target */
+        if (target[0] == '/')
+            snprintf(cand, sizeof(cand), "%s", target);
+        else if (lb_config_join(cand, sizeof(cand), rdir, target) != 0)
+            break;
+        if (lb_abs_path(cand, cur, sizeof(cur)) != 0)
+            break;
+    }
+    snprintf(out, cap, "%s", cur);
+}
+
+/* Can tail stream t (a name or a %{type}/%{role} template) write stream s,
+ * the one a mirror reads? The same name, or a name the template renders
+ * (each placeholder stands for any value). */
+static int lb_config_stream_feeds(const char *t, const char *s)
+{
+    if (strcmp(t, s) == 0)
+        return 1;
+    if (strstr(t, "%{type}") == NULL && strstr(t, "%{role}") == NULL)
+        return 0;
+    char pat[LB_KEY_MAX * 2];
+    size_t o = 0;
+    for (size_t i = 0; t[i] != '\0' && o + 3 < sizeof(pat);) {
+        if (strncmp(t + i, "%{type}", 7) == 0 || strncmp(t + i, "%{role}", 7) == 0) {
+            pat[o++] = '*';
+            i += 7;
+            continue;
+        }
+        if (strchr("*?[\\", t[i]) != NULL)
+            pat[o++] = '\\';
+        pat[o++] = t[i++];
+    }
+    pat[o] = '\0';
+    return fnmatch(pat, s, 0) == 0;
+}
+
+/*
+ * Does tail path p (a path, or a glob in its last component, as tail takes
+ * them) reach the file whose resolved path is real? On a match, src gets the
+ * src tail would give that file (without "name"): the path as tail names it,
+ * symlinks kept. Tail follows symlinks, so:
+ *  - a literal path matches when it resolves to real;
+ *  - a glob matches when its directory resolves to real's directory and the
+ *    pattern matches real's name (FNM_PERIOD, as tail's scan), or when an
+ *    entry it matches now is a symlink that resolves to real.
+ */
+static int lb_config_path_reaches(const char *p, const char *real, char *src, size_t cap)
+{
+    char pa[PATH_MAX], r[PATH_MAX];
+    if (lb_abs_path(p, pa, sizeof(pa)) != 0)
+        return 0;
+    char *slash = strrchr(pa, '/');
+    if (!lb_config_has_glob(slash + 1)) {
+        lb_config_resolve(pa, r, sizeof(r));
+        if (strcmp(r, real) != 0)
+            return 0;
+        snprintf(src, cap, "%s", pa);
+        return 1;
+    }
+    char dir[PATH_MAX], rdir[PATH_MAX];
+    const char *glob = slash + 1;
+    snprintf(dir, sizeof(dir), "%.*s", slash == pa ? 1 : (int)(slash - pa), pa);
+    lb_config_resolve(dir, rdir, sizeof(rdir));
+    const char *rslash = strrchr(real, '/');
+    size_t rdn = rslash == real ? 1 : (size_t)(rslash - real);
+    if (strlen(rdir) == rdn && strncmp(rdir, real, rdn) == 0 &&
+        fnmatch(glob, rslash + 1, FNM_PERIOD) == 0) {
+        return lb_config_join(src, cap, dir, rslash + 1) == 0;
+    }
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int found = 0;
+    while (!found && d != NULL && (e = readdir(d)) != NULL) {
+        if (fnmatch(glob, e->d_name, FNM_PERIOD) != 0)
+            continue;
+        char entry[PATH_MAX];
+        struct stat st;
+        if (lb_config_join(entry, sizeof(entry), dir, e->d_name) != 0 || lstat(entry, &st) != 0 ||
+            !S_ISLNK(st.st_mode))
+            continue;
+        lb_config_resolve(entry, r, sizeof(r));
+        if (strcmp(r, real) == 0) {
+            snprintf(src, cap, "%s", entry);
+            found = 1;
+        }
+    }
+    if (d != NULL)
+        closedir(d);
+    return found;
+}
+
 /* Two mirrors appending to one file would interleave and corrupt each
- * other's checkpoints; a file that is tailed into S and mirrored from S
- * without exclude_src feeds its own lines back forever. */
+ * other's checkpoints; a file that a tail route can read into a stream the
+ * mirror reads, without that route's src in exclude_src, feeds its own lines
+ * back forever (one seed line became thousands of entries in seconds). Paths
+ * are compared where they really are: globs matched, symlinks and ".."
+ * resolved, the mirror file resolved through its directory (it may not exist
+ * yet). */
 static int lb_config_cross_check(const cJSON *tails, const cJSON *mirrors, struct lb_error *err)
 {
-    char fa[PATH_MAX], fb[PATH_MAX], pa[PATH_MAX];
+    char fa[PATH_MAX], fr[PATH_MAX], fb[PATH_MAX], src[PATH_MAX];
     if (lb_config_tail_check(tails, err) != 0)
         return LB_EUSAGE;
     int mi = 0;
     for (const cJSON *m = mirrors ? mirrors->child : NULL; m != NULL; m = m->next, mi++) {
         if (lb_abs_path(lb_config_str(m, "file"), fa, sizeof(fa)) != 0)
             continue;
+        lb_config_resolve(fa, fr, sizeof(fr));
         int mj = 0;
-        for (const cJSON *n = mirrors->child; n != m; n = n->next, mj++)
-            if (lb_abs_path(lb_config_str(n, "file"), fb, sizeof(fb)) == 0 && strcmp(fa, fb) == 0)
+        for (const cJSON *n = mirrors->child; n != m; n = n->next, mj++) {
+            lb_config_resolve(lb_config_str(n, "file"), fb, sizeof(fb));
+            if (strcmp(fr, fb) == 0)
                 return lb_error_set(err, LB_EUSAGE,
                                     "mirror[%d].file: %s is already the file of mirror[%d]", mi, fa,
                                     mj);
+        }
+        const char *ms = lb_config_str(m, "stream");
         int ti = 0;
         for (const cJSON *t = tails ? tails->child : NULL; t != NULL; t = t->next, ti++) {
-            if (strcmp(lb_config_str(t, "stream"), lb_config_str(m, "stream")) != 0)
+            const char *ts = lb_config_str(t, "stream");
+            if (!lb_config_stream_feeds(ts, ms))
                 continue;
             const cJSON *paths = cJSON_GetObjectItemCaseSensitive(t, "paths");
-            for (const cJSON *p = paths->child; p != NULL; p = p->next) {
-                if (lb_abs_path(p->valuestring, pa, sizeof(pa)) != 0 || strcmp(pa, fa) != 0)
+            int pi = 0;
+            for (const cJSON *p = paths->child; p != NULL; p = p->next, pi++) {
+                if (!lb_config_path_reaches(p->valuestring, fr, src, sizeof(src)))
                     continue;
-                const char *src = lb_config_str(t, "name") ? lb_config_str(t, "name") : pa;
-                if (lb_config_excludes(m, src))
+                const char *name = lb_config_str(t, "name");
+                const char *s = name != NULL ? name : src;
+                if (lb_config_excludes(m, s))
                     continue;
+                char into[LB_KEY_MAX + 64];
+                if (strcmp(ts, ms) == 0)
+                    snprintf(into, sizeof(into), "stream '%s'", ts);
+                else
+                    snprintf(into, sizeof(into), "'%s' (which renders stream '%s')", ts, ms);
                 return lb_error_set(err, LB_EUSAGE,
-                                    "mirror[%d].file: %s is also tailed by tail[%d] into stream "
-                                    "'%s', so its lines would come back forever: add "
+                                    "mirror[%d].file: %s is matched by tail[%d].paths[%d] (%s) "
+                                    "into %s, so its lines would come back forever: add "
                                     "\"exclude_src\": [\"%s\"] to mirror[%d]",
-                                    mi, fa, ti, lb_config_str(m, "stream"), src, mi);
+                                    mi, fa, ti, pi, p->valuestring, into, s, mi);
             }
         }
     }

@@ -12,6 +12,7 @@
 
 #include "checkpoint.h"
 #include "cli.h"
+#include "committer.h"
 #include "feed.h"
 #include "log.h"
 #include "metrics.h"
@@ -47,37 +48,36 @@ struct lb_file_stats {
     const char *path;
     uint64_t lines, imported, bad, blank, partial, bytes, resumed_at;
     int skipped;
+    char covered_by[PATH_MAX]; /* another src whose checkpoint knows this file */
+    uint64_t covered_to;       /* ... up to this offset */
 };
 
 #define LB_IMPORT_FLIGHT 2    /* batches in flight: Redis runs one while we parse the next */
 #define LB_IMPORT_REWOUND 100 /* not an error: reading restarts at the checkpoint */
+#define LB_IMPORT_COVERED 101 /* not an error: other checkpoints cover the whole file */
 
 struct lb_import {
     const struct lb_import_opts *o;
     struct lb_redis *r;
+    int ckpts; /* checkpoints can be read (always, except a dry run without Redis) */
     struct lb_sink *sink;
     struct lb_feed *feed;
+    struct lb_committer *cm;
 
     struct lb_source *s;
     char src[PATH_MAX];
-    uint64_t ck_off, ck_line;           /* committed in Redis */
-    uint64_t end_off, end_line;         /* just past the last line queued */
-    uint64_t q_written, q_bad, q_blank; /* queued in the open batch */
     struct lb_file_stats *st;
     uint64_t reordered;
-    char fp_cache[LB_FP_HEX];
-    int fp_cached;
+    uint64_t ck_off; /* where the checkpoint of src stands (as far as we know) */
 
     double t0, last_progress;
     uint64_t lines_total;
-
-    /* Pipelining: batches sent whose replies are pending, oldest first. */
-    struct {
-        uint64_t off, line, written, bad, blank;
-    } fl[LB_IMPORT_FLIGHT];
-    int nfl;
-    uint64_t sent_off, sent_line; /* end of the last batch sent */
+    double trouble_since; /* 0, or when Redis started refusing or went away */
+    unsigned attempt;
     const char *path;
+
+    struct lb_ckpt_match match; /* lb_import_identify's, kept off the stack */
+    char why[256];
 };
 
 static double lb_now(void)
@@ -87,20 +87,10 @@ static double lb_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* The fingerprint only changes while off < 1 KiB: cache it after that. */
 static int lb_import_fp(void *ctx, uint64_t off, char hex[LB_FP_HEX])
 {
     struct lb_import *im = ctx;
-    if (off >= LB_FP_LEN && im->fp_cached) {
-        memcpy(hex, im->fp_cache, LB_FP_HEX);
-        return 0;
-    }
-    int rc = lb_source_fingerprint(im->s, off, hex);
-    if (rc == 0 && off >= LB_FP_LEN) {
-        memcpy(im->fp_cache, hex, LB_FP_HEX);
-        im->fp_cached = 1;
-    }
-    return rc;
+    return lb_source_fingerprint(im->s, off, hex);
 }
 
 static void lb_import_progress(struct lb_import *im, int final)
@@ -130,63 +120,79 @@ static void lb_import_progress(struct lb_import *im, int final)
         fputc('\n', stderr);
 }
 
-static void lb_import_landed(struct lb_import *im)
+/* The committer's report: a batch landed (or the checkpoint was read again). */
+static void lb_import_on_ckpt(void *ctx, const struct lb_commit_event *ev)
 {
-    im->st->imported += im->q_written;
-    im->st->bad += im->q_bad;
-    im->st->blank += im->q_blank;
-    im->lines_total += im->q_written + im->q_bad + im->q_blank;
-    im->q_written = im->q_bad = im->q_blank = 0;
-    im->ck_off = im->end_off;
-    im->ck_line = im->end_line;
-    lb_feed_reset(im->feed);
+    struct lb_import *im = ctx;
+    im->st->imported += ev->written;
+    im->st->bad += ev->bad;
+    im->st->blank += ev->blank;
+    im->lines_total += ev->written + ev->bad + ev->blank;
+    im->reordered += ev->reordered;
+    im->ck_off = ev->ck.present ? ev->ck.off : 0;
+    if (ev->seconds > 0) {
+        im->trouble_since = 0;
+        im->attempt = 0;
+    }
 }
 
-static void lb_import_flight_landed(struct lb_import *im, int i)
+/* After a lost connection, or a refusal that clears by itself (OOM, BUSY,
+ * LOADING...), or a batch refused by its fence: wait (backoff, within
+ * --retry-for in all), read the checkpoint again and go on from it. The file
+ * is read again from there; stdin's kept batch is sent again. */
+static int lb_import_recover(struct lb_import *im, struct lb_error *err)
 {
-    im->st->imported += im->fl[i].written;
-    im->st->bad += im->fl[i].bad;
-    im->st->blank += im->fl[i].blank;
-    im->lines_total += im->fl[i].written + im->fl[i].bad + im->fl[i].blank;
-    im->ck_off = im->fl[i].off;
-    im->ck_line = im->fl[i].line;
-}
-
-/* After a lost connection with batches in flight: reconnect, ask Redis where
- * the checkpoint stands (it must be where we were, or the end of one of the
- * batches in flight), count what landed, and reopen the file there. */
-static int lb_import_rewind(struct lb_import *im, struct lb_error *err)
-{
-    lb_warn("%s; src=%s off=%" PRIu64 "; resuming from the checkpoint in Redis", err->msg, im->src,
-            im->ck_off);
-    lb_sink_forget(im->sink);
-    lb_feed_reset(im->feed);
-    im->q_written = im->q_bad = im->q_blank = 0;
-    struct lb_ckpt ck;
-    int rc;
-    do {
-        rc = lb_redis_connect_retry(im->r, im->o->retry_for, &lb_stop_flag, err);
+    double now = lb_now();
+    if (im->trouble_since == 0) {
+        im->trouble_since = now;
+        lb_warn("%s; src=%s off=%" PRIu64 "; retrying with backoff for up to %g s, then from the "
+                "checkpoint in Redis",
+                err->msg, im->src, im->ck_off, im->o->retry_for);
+    }
+    struct lb_commit_resync rs;
+    for (;;) {
+        double left = im->o->retry_for - (lb_now() - im->trouble_since);
+        if (lb_stop_flag)
+            return lb_error_set(err, LB_ESTOP,
+                                "interrupted at src=%s off=%" PRIu64
+                                "; run the import again to resume",
+                                im->src, im->ck_off);
+        if (left <= 0) {
+            char why[sizeof(err->msg)];
+            snprintf(why, sizeof(why), "%s", err->msg);
+            return lb_error_set(err, LB_ETIMEOUT,
+                                "%s; gave up after --retry-for %g s at src=%s off=%" PRIu64
+                                " (the checkpoint is intact: run the import again to resume)",
+                                why, im->o->retry_for, im->src, im->ck_off);
+        }
+        if (im->attempt > 0 && lb_redis_backoff_sleep(im->attempt - 1, &lb_stop_flag) == LB_ESTOP)
+            continue;
+        im->attempt++;
+        int rc = 0;
+        if (lb_redis_ctx(im->r) == NULL)
+            rc = lb_redis_connect_retry(im->r, left, &lb_stop_flag, err);
+        if (rc == LB_ETIMEOUT)
+            return rc;
+        if (rc == 0)
+            rc = lb_committer_resync(im->cm, &rs, err);
+        if (rc == LB_EREDIS || rc == LB_ESTOP)
+            continue;
         if (rc != 0)
             return rc;
-        rc = lb_ckpt_load(im->r, lb_sink_ckpt_key(im->sink), im->src, &ck, err);
-    } while (rc == LB_EREDIS);
-    if (rc != 0)
-        return rc;
-    uint64_t off = ck.present ? ck.off : 0, line = ck.present ? ck.line : 0;
-    int landed = -1;
-    if (!(off == im->ck_off && line == im->ck_line)) {
-        for (int i = 0; i < im->nfl; i++)
-            if (im->fl[i].off == off && im->fl[i].line == line)
-                landed = i;
-        if (landed < 0)
-            return lb_error_set(err, LB_ECKPT,
-                                "checkpoint of src=%s moved to off=%" PRIu64
-                                " while batches were in flight: is another logbridge writing it?",
-                                im->src, off);
+        break;
     }
-    for (int i = 0; i <= landed; i++)
-        lb_import_flight_landed(im, i);
-    im->nfl = 0;
+    if (rs.regressed)
+        lb_warn("src=%s: the checkpoint in Redis went back from off=%" PRIu64 " to off=%" PRIu64
+                " (a failover lost acknowledged writes?); those lines are sent again",
+                im->src, im->ck_off, rs.off);
+    else if (rs.moved)
+        lb_warn("src=%s: the checkpoint was moved to off=%" PRIu64
+                " by someone else (another logbridge on this file?); going on from there",
+                im->src, rs.off);
+    im->ck_off = rs.off;
+    if (lb_source_kind(im->s) == LB_SOURCE_STDIN)
+        return LB_IMPORT_REWOUND;
+    /* Read the file again from the checkpoint. */
     dev_t dev = lb_source_dev(im->s);
     ino_t ino = lb_source_ino(im->s);
     lb_source_close(im->s);
@@ -195,154 +201,191 @@ static int lb_import_rewind(struct lb_import *im, struct lb_error *err)
         return err->code;
     if (lb_source_dev(im->s) != dev || lb_source_ino(im->s) != ino)
         return lb_error_set(err, LB_EIO, "%s was replaced while importing it", im->path);
-    if ((rc = lb_source_skip_to(im->s, off, err)) != 0)
-        return rc;
-    lb_sink_fence(im->sink, off, line);
-    im->end_off = im->sent_off = off;
-    im->end_line = im->sent_line = line;
-    return LB_IMPORT_REWOUND;
+    int rc = lb_source_skip_to(im->s, rs.off, err);
+    return rc != 0 ? rc : LB_IMPORT_REWOUND;
 }
 
-/* Send the open batch (if anything moved) and read replies until at most
- * `keep` batches are in flight. */
-static int lb_import_flush(struct lb_import *im, int keep, struct lb_error *err)
-{
-    int rc;
-    if (lb_sink_pending(im->sink) > 0 || im->end_off != im->sent_off ||
-        im->end_line != im->sent_line) {
-        rc = lb_sink_send(im->sink, im->r, im->end_off, im->end_line, lb_import_fp, im, err);
-        lb_feed_reset(im->feed);
-        if (rc == LB_EREDIS)
-            return lb_import_rewind(im, err);
-        if (rc != 0)
-            return rc;
-        im->fl[im->nfl].off = im->end_off;
-        im->fl[im->nfl].line = im->end_line;
-        im->fl[im->nfl].written = im->q_written;
-        im->fl[im->nfl].bad = im->q_bad;
-        im->fl[im->nfl].blank = im->q_blank;
-        im->nfl++;
-        im->q_written = im->q_bad = im->q_blank = 0;
-        im->sent_off = im->end_off;
-        im->sent_line = im->end_line;
-    }
-    while (im->nfl > keep) {
-        struct lb_sink_result res;
-        rc = lb_sink_recv(im->sink, im->r, &res, err);
-        if (rc == LB_EREDIS)
-            return lb_import_rewind(im, err);
-        if (rc != 0)
-            return rc;
-        im->reordered += res.reordered;
-        lb_import_flight_landed(im, 0);
-        im->nfl--;
-        memmove(im->fl, im->fl + 1, (size_t)im->nfl * sizeof(im->fl[0]));
-    }
-    return 0;
-}
-
-/* Commit the open batch and wait for it, riding out lost connections
- * (DESIGN.md 4.1, 4.5): the batch is kept and sent again when the checkpoint
- * says it did not land. Used for stdin, which cannot be read twice. */
-static int lb_import_commit_sync(struct lb_import *im, struct lb_error *err)
-{
-    if (im->o->dry_run) {
-        lb_sink_reset(im->sink);
-        lb_import_landed(im);
-        return 0;
-    }
-    if (lb_sink_pending(im->sink) == 0 && im->end_off == im->ck_off && im->end_line == im->ck_line)
-        return 0;
-    for (;;) {
-        struct lb_sink_result res;
-        int rc =
-            lb_sink_commit(im->sink, im->r, im->end_off, im->end_line, lb_import_fp, im, &res, err);
-        if (rc == 0) {
-            im->reordered += res.reordered;
-            lb_import_landed(im);
-            return 0;
-        }
-        if (rc != LB_EREDIS) {
-            lb_feed_reset(im->feed);
-            return rc;
-        }
-        /* The batch may or may not have landed: reconnect and let the
-         * checkpoint in Redis say which. */
-        lb_warn("%s; src=%s off=%" PRIu64, err->msg, im->src, im->ck_off);
-        rc = lb_redis_connect_retry(im->r, im->o->retry_for, &lb_stop_flag, err);
-        if (rc != 0) {
-            lb_sink_reset(im->sink);
-            return rc;
-        }
-        struct lb_ckpt ck;
-        rc = lb_ckpt_load(im->r, lb_sink_ckpt_key(im->sink), im->src, &ck, err);
-        if (rc == LB_EREDIS)
-            continue;
-        if (rc != 0) {
-            lb_sink_reset(im->sink);
-            return rc;
-        }
-        if (ck.present && ck.off == im->end_off && ck.line == im->end_line) {
-            lb_info("the batch ending at src=%s off=%" PRIu64 " had landed", im->src, ck.off);
-            lb_sink_reset(im->sink);
-            lb_import_landed(im);
-            return 0;
-        }
-        int unmoved = ck.present ? (ck.off == im->ck_off && ck.line == im->ck_line)
-                                 : (im->ck_off == 0 && im->ck_line == 0);
-        if (!unmoved) {
-            lb_sink_reset(im->sink);
-            return lb_error_set(err, LB_ECKPT,
-                                "checkpoint of src=%s moved to off=%" PRIu64
-                                " while a batch was in flight: is another logbridge writing it?",
-                                im->src, ck.off);
-        }
-        /* not landed: send the same batch again, from where it started */
-        lb_sink_fence(im->sink, im->ck_off, im->ck_line);
-    }
-}
-
-/* Hand the open batch over: pipelined for files (`keep` batches may stay in
- * flight), synchronously for stdin. */
+/* Settle the committer's work (keep: batches that may stay in flight). */
 static int lb_import_commit(struct lb_import *im, int keep, struct lb_error *err)
 {
-    if (im->o->dry_run || lb_source_kind(im->s) == LB_SOURCE_STDIN)
-        return lb_import_commit_sync(im, err);
-    return lb_import_flush(im, keep, err);
+    int rc = lb_committer_flush(im->cm, keep, err);
+    if (rc == LB_EREDIS)
+        return lb_import_recover(im, err);
+    return rc;
 }
 
 enum { LB_LINE_GO = 0, LB_LINE_STRICT = 1 };
 
 static int lb_import_line(struct lb_import *im, const struct lb_line *line, struct lb_error *err)
 {
-    uint64_t no = im->end_line + 1;
-    struct lb_record rec;
-    enum lb_reason why = lb_feed_classify(im->feed, line, &rec);
-    if (why >= LB_REASON_FIELDS && im->o->strict) {
-        int rc = lb_import_commit(im, 0, err);
-        if (rc != 0)
-            return rc;
+    enum lb_reason why;
+    int rc = lb_committer_line(im->cm, line, im->o->strict, &why, err);
+    if (rc == LB_COMMIT_STRICT) {
         lb_error_log("strict: bad line src=%s line=%" PRIu64 " off=%" PRIu64 " reason=%s; "
                      "stopping, everything before it is committed",
-                     im->src, no, line->off, lb_reason_name(why));
+                     im->src, lb_committer_end_line(im->cm) + 1, line->off, lb_reason_name(why));
         return LB_LINE_STRICT;
     }
-    if (!im->o->dry_run) {
-        int rc = lb_feed_queue(im->sink, why, &rec, line, no);
-        if (rc != 0)
-            return lb_error_set(err, rc, "out of memory");
+    if (rc == LB_EREDIS)
+        return lb_import_recover(im, err);
+    return rc;
+}
+
+/* ---- which checkpoint describes this file ------------------------------------ */
+
+/* Reopen the file, read from its start again (after a look at its content). */
+static int lb_import_reopen(struct lb_import *im, const char *path, struct lb_error *err)
+{
+    lb_source_close(im->s);
+    im->s = lb_source_open(path, im->o->c.max_line, err);
+    return im->s == NULL ? err->code : 0;
+}
+
+/*
+ * Where to start reading the file, decided by identity rather than by name
+ * (a rotation renames files; tail may already have read a generation under
+ * the live path's src; a .gz is a copy of bytes read before):
+ *   1. the checkpoint of the file's own src, when it describes the file;
+ *   2. else every checkpoint of the tag (lb_ckpt_find): the file may be the
+ *      current generation of another src, which then goes on reading it
+ *      (im->src becomes that src), or a finished generation or a copy,
+ *      covered up to an offset. A covered file writes nothing; one with
+ *      bytes past the covered offset is imported from there under its own
+ *      src, whose first checkpoint is written (HSETNX) at that offset. The
+ *      checkpoint of a src that describes another file is never replaced
+ *      for a file recognised elsewhere;
+ *   3. else from the start (a checkpoint of its own src that describes
+ *      another file is replaced, as before: fenced where it stands).
+ * Returns 0 (*ck is where to resume, present or not; *held what Redis holds
+ * for im->src now, which the first batch is fenced on, unless *unfenced: an
+ * unreadable checkpoint is replaced), LB_IMPORT_COVERED, or an error.
+ */
+static int lb_import_identify(struct lb_import *im, const char *path, struct lb_ckpt *ck,
+                              struct lb_ckpt *held, int *unfenced, struct lb_error *err)
+{
+    const struct lb_import_opts *o = im->o;
+    const char *key = lb_sink_ckpt_key(im->sink);
+    int rc, own_unreadable = 0;
+    memset(ck, 0, sizeof(*ck));
+    memset(held, 0, sizeof(*held));
+    *unfenced = 0;
+    if (!im->ckpts)
+        return 0;
+    while ((rc = lb_ckpt_load(im->r, key, im->src, ck, err)) == LB_EREDIS) {
+        lb_warn("%s", err->msg);
+        if ((rc = lb_redis_connect_retry(im->r, o->retry_for, &lb_stop_flag, err)) != 0)
+            return rc;
     }
-    if (why == LB_PARSE_OK)
-        im->q_written++;
-    else if (why == LB_PARSE_BLANK)
-        im->q_blank++;
-    else
-        im->q_bad++;
-    im->end_off = line->end;
-    im->end_line = no;
-    if (lb_sink_full(im->sink) || (im->o->dry_run && im->q_written + im->q_bad > 4096))
-        return lb_import_commit(im, LB_IMPORT_FLIGHT - 1, err);
-    return LB_LINE_GO;
+    if (rc == LB_ECKPT) {
+        memset(ck, 0, sizeof(*ck));
+        own_unreadable = 1;
+        *unfenced = 1;
+        snprintf(im->why, sizeof(im->why), "%s", err->msg);
+    } else if (rc != 0) {
+        return rc;
+    }
+    *held = *ck;
+    if (ck->present && lb_ckpt_trust(ck, im->s, im->why, sizeof(im->why)))
+        return 0;
+    if (lb_source_kind(im->s) == LB_SOURCE_STDIN)
+        goto from_start; /* no identity to match */
+
+    struct lb_ckpt_match *m = &im->match;
+    while ((rc = lb_ckpt_find(im->r, key, im->s, im->src, m, err)) == LB_EREDIS) {
+        lb_warn("%s", err->msg);
+        if ((rc = lb_redis_connect_retry(im->r, o->retry_for, &lb_stop_flag, err)) != 0)
+            return rc;
+    }
+    if (rc != 0)
+        return rc;
+    if (m->how == LB_CKPT_NONE)
+        goto from_start;
+    snprintf(im->st->covered_by, sizeof(im->st->covered_by), "%s", m->src);
+    im->st->covered_to = m->off;
+    if (m->how == LB_CKPT_SAME_FILE) {
+        lb_info("%s is the file that src=%s checkpoints (dev=%llu ino=%llu off=%" PRIu64
+                "); going on under that src",
+                path, m->src, m->ck.dev, m->ck.ino, m->off);
+        snprintf(im->src, sizeof(im->src), "%s", m->src);
+        *ck = m->ck;
+        *held = m->ck;
+        *unfenced = 0;
+        return 0;
+    }
+    /* A finished generation or a copy: covered up to m->off. Is there more? */
+    const char *what = m->how == LB_CKPT_DONE_FILE ? "a finished generation of"
+                                                   : "a copy of bytes committed by";
+    struct lb_ckpt seed = {.present = 1,
+                           .dev = (unsigned long long)lb_source_dev(im->s),
+                           .ino = (unsigned long long)lb_source_ino(im->s),
+                           .off = m->off,
+                           .line = m->line};
+    if (lb_source_fingerprint(im->s, m->off, seed.fp) != 0 ||
+        lb_source_skip_to(im->s, m->off, err) != 0) {
+        /* a .gz whose content is shorter than the match: not that file */
+        if ((rc = lb_import_reopen(im, path, err)) != 0)
+            return rc;
+        im->st->covered_by[0] = '\0';
+        im->st->covered_to = 0;
+        goto from_start;
+    }
+    long got = lb_source_fill(im->s, err); /* (a .gz may hold the rest in its buffer) */
+    if (got < 0)
+        return (int)got;
+    if (got == 0 && lb_source_pending(im->s) == 0) {
+        lb_info("%s is %s src=%s, which covers all of it (off=%" PRIu64 "); nothing to import",
+                path, what, m->src, m->off);
+        return LB_IMPORT_COVERED;
+    }
+    if (m->how == LB_CKPT_SAME_BYTES && !m->done) {
+        /* longer than what that src committed: another file that starts
+         * with the same bytes, not a copy (lb_ckpt_find checks plain files) */
+        if ((rc = lb_import_reopen(im, path, err)) != 0)
+            return rc;
+        im->st->covered_by[0] = '\0';
+        im->st->covered_to = 0;
+        goto from_start;
+    }
+    if (ck->present || own_unreadable) {
+        lb_warn("%s is %s src=%s up to off=%" PRIu64 ", but the checkpoint of src=%s describes "
+                "another file: the bytes after off=%" PRIu64 " are not imported (import them "
+                "with --name)",
+                path, what, m->src, m->off, im->src, m->off);
+        return LB_IMPORT_COVERED;
+    }
+    lb_info("%s is %s src=%s up to off=%" PRIu64 "; importing the rest under src=%s", path, what,
+            m->src, m->off, im->src);
+    if ((rc = lb_import_reopen(im, path, err)) != 0)
+        return rc;
+    if (!o->dry_run) {
+        while ((rc = lb_ckpt_seed(im->r, key, im->src, &seed, err)) == LB_EREDIS) {
+            lb_warn("%s", err->msg);
+            if ((rc = lb_redis_connect_retry(im->r, o->retry_for, &lb_stop_flag, err)) != 0)
+                return rc;
+        }
+        if (rc == 1)
+            return lb_error_set(err, LB_ECKPT,
+                                "the checkpoint of src=%s appeared while importing it: is "
+                                "another logbridge writing it?",
+                                im->src);
+        if (rc != 0)
+            return rc;
+    }
+    *ck = seed;
+    *held = seed;
+    *unfenced = 0;
+    return 0;
+
+from_start:
+    if (own_unreadable) {
+        lb_warn("src=%s: %s; reading the file from the start", im->src, im->why);
+    } else if (ck->present) {
+        lb_warn("src=%s: checkpoint not trusted (%s); reading the file from the start", im->src,
+                im->why);
+        /* the first batch replaces that checkpoint (*held): fenced on it */
+    }
+    memset(ck, 0, sizeof(*ck));
+    return 0;
 }
 
 static int lb_import_file(struct lb_import *im, const char *path, struct lb_file_stats *st,
@@ -352,8 +395,6 @@ static int lb_import_file(struct lb_import *im, const char *path, struct lb_file
     memset(st, 0, sizeof(*st));
     st->path = path;
     im->st = st;
-    im->fp_cached = 0;
-    im->q_written = im->q_bad = im->q_blank = 0;
 
     if (o->name != NULL)
         snprintf(im->src, sizeof(im->src), "%s", o->name);
@@ -367,61 +408,57 @@ static int lb_import_file(struct lb_import *im, const char *path, struct lb_file
         return err->code;
 
     struct lb_ckpt ck = {0};
-    int fence = 1; /* the checkpoint in Redis is the one we start from */
-    uint64_t stale_off = 0, stale_line = 0;
-    if (!o->dry_run) {
-        int rc;
-        while ((rc = lb_ckpt_load(im->r, lb_sink_ckpt_key(im->sink), im->src, &ck, err)) ==
-               LB_EREDIS) {
-            lb_warn("%s", err->msg);
-            if ((rc = lb_redis_connect_retry(im->r, o->retry_for, &lb_stop_flag, err)) != 0)
-                return rc;
-        }
-        if (rc == LB_ECKPT) {
-            lb_warn("src=%s: %s; reading the file from the start", im->src, err->msg);
-            memset(&ck, 0, sizeof(ck));
-            fence = 0;
-        } else if (rc != 0) {
-            return rc;
-        }
+    struct lb_ckpt held;
+    int unfenced;
+    int idr = lb_import_identify(im, path, &ck, &held, &unfenced, err);
+    if (idr == LB_IMPORT_COVERED) {
+        st->skipped = 1;
+        st->resumed_at = st->covered_to;
+        lb_source_close(im->s);
+        im->s = NULL;
+        return 0;
     }
-    char why[256];
-    if (ck.present && !lb_ckpt_trust(&ck, im->s, why, sizeof(why))) {
-        lb_warn("src=%s: checkpoint not trusted (%s); reading the file from the start", im->src,
-                why);
-        /* The first batch replaces that checkpoint: fence it where it stands. */
-        stale_off = ck.off;
-        stale_line = ck.line;
-        memset(&ck, 0, sizeof(ck));
-    }
-    im->ck_off = im->end_off = ck.off;
-    im->ck_line = im->end_line = ck.line;
-    st->resumed_at = ck.off;
-    if (ck.off > 0) {
-        int rc = lb_source_skip_to(im->s, ck.off, err);
+    if (idr != 0)
+        return idr;
+    uint64_t start_off = ck.off, start_line = ck.line;
+    st->resumed_at = start_off;
+    im->ck_off = held.present ? held.off : 0;
+    if (start_off > 0) {
+        int rc = lb_source_skip_to(im->s, start_off, err);
         if (rc != 0)
             return rc;
-        lb_info("src=%s resuming at off=%" PRIu64 " line=%" PRIu64, im->src, ck.off, ck.line);
+        lb_info("src=%s resuming at off=%" PRIu64 " line=%" PRIu64, im->src, start_off,
+                start_line);
     }
-    lb_sink_begin(im->sink, im->src, (unsigned long long)lb_source_dev(im->s),
-                  (unsigned long long)lb_source_ino(im->s), ck.id);
-    if (fence)
-        lb_sink_fence(im->sink, ck.present ? ck.off : stale_off, ck.present ? ck.line : stale_line);
+    struct lb_commit_source cs = {
+        .src = im->src,
+        .dev = (unsigned long long)lb_source_dev(im->s),
+        .ino = (unsigned long long)lb_source_ino(im->s),
+        .ck = held,
+        .unfenced = unfenced,
+        .off = start_off,
+        .line = start_line,
+        .start_off = 0,
+        .start_line = 0,
+        .fp = lb_import_fp,
+        .fp_ctx = im,
+        .rereadable = lb_source_kind(im->s) != LB_SOURCE_STDIN,
+    };
+    lb_committer_begin(im->cm, &cs);
 
     im->path = path;
-    im->nfl = 0;
-    im->sent_off = ck.off;
-    im->sent_line = ck.line;
     int rc = 0;
     for (;;) {
         struct lb_line line;
         while (rc == 0 && lb_source_next(im->s, &line))
             rc = lb_import_line(im, &line, err);
         /* The lines are slices of the buffer that fill() reuses: send them
-         * first (their reply may still be pending). */
+         * first (their reply may still be pending). Stdin cannot be read
+         * again, so its batch must land before the buffer is reused. */
         if (rc == 0)
-            rc = lb_import_commit(im, LB_IMPORT_FLIGHT - 1, err);
-        if (rc == 0 && lb_stop_flag) {
+            rc = lb_import_commit(
+                im, lb_source_kind(im->s) == LB_SOURCE_STDIN ? 0 : LB_IMPORT_FLIGHT - 1, err);
+        if (rc == 0 && atomic_load(&lb_stop_flag)) {
             rc = lb_import_commit(im, 0, err);
             if (rc == 0)
                 rc = lb_error_set(err, LB_ESTOP,
@@ -461,6 +498,7 @@ static int lb_import_file(struct lb_import *im, const char *path, struct lb_file
             rc = lb_import_commit(im, 0, err);
         if (rc == LB_IMPORT_REWOUND) {
             rc = 0;
+            st->partial = 0;
             continue;
         }
         break;
@@ -531,7 +569,7 @@ static int lb_import_parse(struct lb_import_opts *o, int argc, char **argv)
     o->batch = 1000;
     o->retry_for = 30;
     o->progress = -1;
-    optind = 1;
+    lb_getopt_begin();
     int id;
     long long v;
     while ((id = lb_getopt(argc, argv, lb_import_longopts, &cli)) != -1) {
@@ -640,6 +678,10 @@ static void lb_import_summary(const struct lb_import_opts *o, struct lb_file_sta
             cJSON_AddNumberToObject(f, "bytes", (double)st[i].bytes);
             cJSON_AddNumberToObject(f, "resumed_at", (double)st[i].resumed_at);
             cJSON_AddBoolToObject(f, "skipped_already_imported", st[i].skipped);
+            if (st[i].covered_by[0] != '\0') {
+                cJSON_AddStringToObject(f, "covered_by", st[i].covered_by);
+                cJSON_AddNumberToObject(f, "covered_to", (double)st[i].covered_to);
+            }
             cJSON_AddItemToArray(files, f);
         }
         cJSON_AddNumberToObject(root, "lines", (double)lines);
@@ -657,9 +699,13 @@ static void lb_import_summary(const struct lb_import_opts *o, struct lb_file_sta
     }
     for (int i = 0; i < n; i++) {
         printf("%s: %" PRIu64 " lines: %" PRIu64 " imported, %" PRIu64 " bad, %" PRIu64
-               " blank, %" PRIu64 " partial; %" PRIu64 " bytes from offset %" PRIu64 "%s\n",
+               " blank, %" PRIu64 " partial; %" PRIu64 " bytes from offset %" PRIu64 "%s",
                st[i].path, st[i].lines, st[i].imported, st[i].bad, st[i].blank, st[i].partial,
                st[i].bytes, st[i].resumed_at, st[i].skipped ? " (already imported)" : "");
+        if (st[i].covered_by[0] != '\0')
+            printf(" (covered by src=%s up to offset %" PRIu64 ")", st[i].covered_by,
+                   st[i].covered_to);
+        putchar('\n');
     }
     printf("total: %" PRIu64 " lines: %" PRIu64 " imported, %" PRIu64 " bad, %" PRIu64
            " blank, %" PRIu64 " partial in %.2f s%s\n",
@@ -727,7 +773,8 @@ int lb_cmd_import(int argc, char **argv)
     im.sink = lb_sink_create(&so, &err);
     im.feed = lb_feed_create(o.c.jsonl, o.c.json_encoding, o.c.max_line + 1 + 256 * 1024, &err);
     im.r = lb_redis_create(&cfg);
-    if (st == NULL || im.sink == NULL || im.feed == NULL || im.r == NULL) {
+    im.cm = lb_committer_create(im.sink, im.feed, im.r, LB_IMPORT_FLIGHT, lb_import_on_ckpt, &im);
+    if (st == NULL || im.sink == NULL || im.feed == NULL || im.r == NULL || im.cm == NULL) {
         lb_error_log("out of memory");
         exit_code = LB_EXIT_RUNTIME;
         goto done;
@@ -739,7 +786,14 @@ int lb_cmd_import(int argc, char **argv)
             exit_code = LB_EXIT_RUNTIME;
             goto done;
         }
+        im.ckpts = 1;
+    } else if (lb_redis_connect(im.r, &err) == 0) {
+        im.ckpts = 1; /* a dry run reports what a real run would do */
+    } else {
+        lb_warn("dry run without checkpoints: %s", err.msg);
     }
+    if (o.dry_run)
+        lb_committer_dry_run(im.cm);
     im.t0 = lb_now();
     int done_files = 0;
     for (int i = 0; i < o.nfiles; i++) {
@@ -767,6 +821,7 @@ int lb_cmd_import(int argc, char **argv)
     if (o.c.metrics_file != NULL && !o.dry_run)
         lb_import_metrics(&o, &im, st, done_files);
 done:
+    lb_committer_destroy(im.cm);
     lb_sink_destroy(im.sink);
     lb_feed_destroy(im.feed);
     lb_redis_destroy(im.r);

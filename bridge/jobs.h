@@ -9,7 +9,7 @@
 #ifndef LB_JOBS_H
 #define LB_JOBS_H
 
-#include <signal.h>
+#include <stdatomic.h>
 
 #include "metrics.h"
 
@@ -31,14 +31,15 @@ int lb_cmd_check_config(int argc, char **argv);
  *    it has read and return 0 (-1 when the job watches signals itself);
  *  - stop: set at the same time (for loops that are not in epoll, e.g. a
  *    mirror in XREAD BLOCK <= 1000 ms);
- *  - hup: incremented on SIGHUP; a job reopens its own output files (mirror
- *    files) when the value changes;
+ *  - hup: a generation incremented on SIGHUP and never reset; a job keeps
+ *    the last value it acted on and reopens its own output files (mirror
+ *    files) when it differs (lb_signals_hup_changed);
  *  - metrics: shared and thread-safe (lb_metrics_* lock internally).
  */
 struct lb_job_env {
     int stop_fd;
-    volatile sig_atomic_t *stop;
-    volatile sig_atomic_t *hup;
+    atomic_int *stop;
+    atomic_uint *hup;
     struct lb_metrics *metrics;
 };
 

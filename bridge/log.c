@@ -68,6 +68,18 @@ int lb_log_open(enum lb_log_level level, int json, const char *path)
     return 0;
 }
 
+/*
+ * Reopen onto the same fd number. Other threads (the jobs of `run`) write to
+ * lb_logger.fd at any time without a lock, so the number must never be
+ * closed and freed: with "open new, swap, close old",
+ *  1. a job thread loads lb_logger.fd (old) and is about to write(2);
+ *  2. this thread swaps in the new fd and closes old;
+ *  3. a mirror thread reopening its file on the same SIGHUP gets old's number;
+ *  4. the job's log line lands in the mirror file (and its checkpointed size).
+ * dup3 replaces the file behind the number atomically: a write lands in the
+ * old file or the new one, never in another. dup3, not dup2, keeps
+ * O_CLOEXEC on the number.
+ */
 int lb_log_reopen(void)
 {
     if (lb_logger.path == NULL)
@@ -75,9 +87,13 @@ int lb_log_reopen(void)
     int fd = lb_log_openfd(lb_logger.path);
     if (fd < 0)
         return -1;
-    int old = lb_logger.fd;
-    lb_logger.fd = fd;
-    close(old);
+    if (dup3(fd, lb_logger.fd, O_CLOEXEC) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    close(fd);
     return 0;
 }
 

@@ -13,12 +13,55 @@
  *   2. format them into the batch buffer and write(2) it (one call per
  *      LB_MIRROR_CHUNK bytes, so memory stays bounded by the largest entry);
  *   3. fdatasync per --fsync;
- *   4. HSET logbridge:mirror:{T} <abs path> {"id","size","dev","ino"}.
- * A kill -9 between 2 and 4 leaves the file longer than the recorded size: at
- * start it is cut back to that size and the entries after id are written
- * again. A file that is shorter than recorded or is another inode was rotated
- * away: a new generation, continued after id. While the process lives, its
- * memory is the truth: a checkpoint lost with the connection is sent again.
+ *   4. HSET logbridge:mirror:{T} <abs path> {"id","size","dev","ino"}, where
+ *      size is the file offset just past our last write (lseek after the
+ *      O_APPEND write: exact even when another writer appends meanwhile).
+ * A kill -9 between 2 and 4 leaves lines of ours past the recorded size; see
+ * "Another writer" for how a start finds them. A file that is shorter than
+ * recorded or is another inode was rotated away: a new generation, continued
+ * after id. While the process lives, its memory is the truth: a checkpoint
+ * lost with the connection is sent again.
+ *
+ * Another writer (DESIGN: a legacy app may append to the mirror file too,
+ * with --exclude-src for its own entries). mirror never truncates the file.
+ * At start, when the file (same dev/ino) is longer than the recorded size S,
+ * the bytes after S are a mix of the other writer's lines and ours, and ours
+ * can only be L1, L2, ... : the lines of the entries after the recorded id,
+ * formatted exactly as step 2 does (same decoder, same --exclude-src and
+ * own-file rule), in stream order, none left out, each write(2) a run of
+ * whole lines (a torn one only at the kill). The rule, one line at a time
+ * from S (Li = the next line we may have written):
+ *   - a line byte-identical to Li is ours: i++ (continue after its entry);
+ *   - any other line is provably not ours (ours come in order, none skipped,
+ *     so a line of ours here can only be Li): kept, skipped, counted;
+ *   - an unterminated last line that is a prefix of Li is our write torn by
+ *     the kill: it is completed by appending the rest of Li (appending is
+ *     safe against a writer appending at the same time; a cut back is not).
+ *     If the other writer appended after the torn part, or between the look
+ *     and the append (seen from the offset our append landed at), the parts
+ *     stay, a warning says so, and Li is written again whole;
+ *   - an unterminated last line that is not a prefix of Li is not ours: kept.
+ * The scan stops when no entry after the last match would give a line (the
+ * rest cannot be ours). What this cannot tell apart, by construction: a line
+ * of the other writer that is byte-identical to Li (same role, timestamp,
+ * type and data) is taken for ours and Li is not written again. Assumptions:
+ * the other writer appends whole lines per write(2) (line-buffered; else its
+ * lines and ours interleave mid-line whatever mirror does), the options that
+ * shape lines (--exclude-src, --json-field) are the same as when the lines
+ * were written, and the stream still holds the entries after id (a trimmed
+ * one's line is kept as another writer's: never doubled, never cut).
+ *
+ * Redis refusing for now (lb_redis_is_transient: OOM under maxmemory,
+ * LOADING, READONLY...) is backpressure like an outage (DESIGN.md 4.5): the
+ * connection is kept, nothing more is read or written, the command is sent
+ * again with capped backoff (<= 5 s), said once at warn and once at info when
+ * it clears; mirror never exits for it.
+ *
+ * An entry whose src is the mirror file itself (by its absolute path, its
+ * realpath, or a path that stat()s to its dev/ino) is not written back: a
+ * tail of the file into the stream would read it again (a loop that a
+ * standalone tail/mirror pair cannot see). One warning, then counted as
+ * excluded.
  */
 #include "mirror.h"
 
@@ -99,19 +142,51 @@ static void lb_sid_format(struct lb_sid id, char out[LB_ID_MAX])
     snprintf(out, LB_ID_MAX, "%" PRIu64 "-%" PRIu64, id.ms, id.seq);
 }
 
+/* The ID right after id, for the next XRANGE page (works on Redis < 6.2,
+ * which has no exclusive "(id"). 0, or -1 when id is the largest ID. */
+static int lb_sid_next(struct lb_sid *id)
+{
+    if (id->seq < UINT64_MAX) {
+        id->seq++;
+        return 0;
+    }
+    if (id->ms == UINT64_MAX)
+        return -1;
+    id->ms++;
+    id->seq = 0;
+    return 0;
+}
+
 /* ---- decoding an entry ------------------------------------------------------ */
 
-enum lb_dec { LB_DEC_LINE = 0, LB_DEC_EXCLUDED, LB_DEC_SKIPPED };
+/* LB_DEC_SELF: an entry whose src is the mirror file itself (counted as
+ * excluded): written back, it would be read again by a tail of the file. */
+enum lb_dec { LB_DEC_LINE = 0, LB_DEC_EXCLUDED, LB_DEC_SKIPPED, LB_DEC_SELF };
+
+#define LB_SELF_CACHE 16 /* distinct src values whose verdict is remembered */
+
+struct lb_self_seen {
+    char *src; /* NUL-terminated copy */
+    size_t n;
+    int self;
+};
 
 struct lb_dec_ctx {
     const char *json_field;
     size_t json_field_len;
     const char *const *exclude;
     int nexclude;
-    cJSON *json;     /* the last decoded JSON entry: rec points into it */
-    char *json_data; /* a non-string JSON data as compact text */
-    char *json_ts;   /* a non-string JSON timestamp as compact text */
-    char ts[32];     /* a timestamp taken from the ID */
+    /* mirror only (export writes anywhere): the file's names and identity */
+    const char *self[2]; /* absolute path of --file, and its realpath */
+    unsigned long long self_dev, self_ino;
+    int self_on;
+    struct lb_self_seen seen[LB_SELF_CACHE];
+    int nseen;
+    struct lb_slice src; /* the src of the last decoded entry (for messages) */
+    cJSON *json;         /* the last decoded JSON entry: rec points into it */
+    char *json_data;     /* a non-string JSON data as compact text */
+    char *json_ts;       /* a non-string JSON timestamp as compact text */
+    char ts[32];         /* a timestamp taken from the ID */
 };
 
 static void lb_dec_release(struct lb_dec_ctx *d)
@@ -122,6 +197,47 @@ static void lb_dec_release(struct lb_dec_ctx *d)
     d->json_data = NULL;
     free(d->json_ts);
     d->json_ts = NULL;
+}
+
+/* Forget the remembered src verdicts (the file was reopened: another inode). */
+static void lb_dec_self_forget(struct lb_dec_ctx *d)
+{
+    for (int i = 0; i < d->nseen; i++)
+        free(d->seen[i].src);
+    d->nseen = 0;
+}
+
+/*
+ * Is src the mirror file itself? By name (the absolute path of --file or its
+ * realpath), else by identity: a path that stat()s to the file's dev/ino (a
+ * symlink or another name of it). The stat verdict of the first
+ * LB_SELF_CACHE distinct src values is remembered; past that, src values
+ * that are new are compared by name only (no syscall per entry).
+ */
+static int lb_dec_is_self(struct lb_dec_ctx *d, const char *src, size_t n)
+{
+    for (int i = 0; i < 2; i++)
+        if (d->self[i] != NULL && strlen(d->self[i]) == n && memcmp(d->self[i], src, n) == 0)
+            return 1;
+    for (int i = 0; i < d->nseen; i++)
+        if (d->seen[i].n == n && memcmp(d->seen[i].src, src, n) == 0)
+            return d->seen[i].self;
+    if (d->nseen == LB_SELF_CACHE || n == 0 || src[0] != '/' || n >= PATH_MAX ||
+        memchr(src, '\0', n) != NULL)
+        return 0;
+    char *copy = malloc(n + 1);
+    if (copy == NULL)
+        return 0;
+    memcpy(copy, src, n);
+    copy[n] = '\0';
+    struct stat st;
+    int self = stat(copy, &st) == 0 && (unsigned long long)st.st_dev == d->self_dev &&
+               (unsigned long long)st.st_ino == d->self_ino;
+    d->seen[d->nseen].src = copy;
+    d->seen[d->nseen].n = n;
+    d->seen[d->nseen].self = self;
+    d->nseen++;
+    return self;
 }
 
 static int lb_slice_eq(const char *p, size_t n, const char *lit, size_t litn)
@@ -238,8 +354,11 @@ static enum lb_dec lb_mirror_decode(struct lb_dec_ctx *d, const redisReply *e,
             has_src = 1;
         }
     }
+    d->src = has_src ? src : (struct lb_slice){NULL, 0};
     if (has_src && d->nexclude > 0 && lb_dec_excluded(d, src.p, src.n))
         return LB_DEC_EXCLUDED;
+    if (has_src && d->self_on && lb_dec_is_self(d, src.p, src.n))
+        return LB_DEC_SELF;
     if (!has_role) {
         *why = "no role";
         return LB_DEC_SKIPPED;
@@ -529,14 +648,30 @@ static redisReply *lb_arena_reply(struct lb_redis *r, struct lb_arena *a, struct
     c->reader->privdata = a;
     void *rep = NULL;
     if (redisGetReply(c, &rep) != REDIS_OK || rep == NULL) {
-        lb_error_set(err, LB_EREDIS, "redis at %s: %s", lb_redis_addr(r),
-                     c->errstr[0] ? c->errstr : "connection lost");
+        if (c->err == REDIS_ERR_OOM) /* the arena could not grow: not the connection */
+            lb_error_set(err, LB_ENOMEM, "out of memory while reading a reply from redis at %s",
+                         lb_redis_addr(r));
+        else
+            lb_error_set(err, LB_EREDIS, "redis at %s: %s", lb_redis_addr(r),
+                         c->errstr[0] ? c->errstr : "connection lost");
         lb_redis_drop(r);
         return NULL;
     }
     c->reader->fn = saved;
     c->reader->privdata = saved_priv;
     return rep;
+}
+
+/* An error reply to cmd: a refusal that can clear by itself (OOM under
+ * maxmemory, LOADING, READONLY during a failover...) is LB_EREDIS with the
+ * connection kept, so that the caller waits it out like an outage (DESIGN.md
+ * 4.5); a refused password is LB_EAUTH; anything else LB_EREPLY. */
+static int lb_reply_error(const char *cmd, const char *arg, const char *msg, struct lb_error *err)
+{
+    if (lb_redis_is_transient(msg))
+        return lb_error_set(err, LB_EREDIS, "%s %s refused for now: %s", cmd, arg, msg);
+    return lb_error_set(err, lb_redis_is_auth_error(msg) ? LB_EAUTH : LB_EREPLY, "%s %s: %s", cmd,
+                        arg, msg);
 }
 
 /* ---- mirror: options ----------------------------------------------------------- */
@@ -595,7 +730,7 @@ int lb_mirror_opts_parse(struct lb_mirror_opts *o, int argc, char **argv, const 
     o->from = "0";
     o->count = 1000;
     o->fsync = LB_FSYNC_BATCH;
-    optind = 0; /* GNU getopt: start over (run parses one argv per job) */
+    lb_getopt_begin();
     int id;
     long long v;
     while ((id = lb_getopt(argc, argv, lb_mirror_longopts, cli)) != -1) {
@@ -718,9 +853,41 @@ struct lb_mirror {
 
     struct lb_mirror_counts counts;
     uint64_t skipped_total;
+    uint64_t self_total; /* entries whose src is this file (warned about once) */
     unsigned long reconnects_seen;
-    sig_atomic_t hup_seen;
+    unsigned hup_seen; /* the SIGHUP generation last acted on */
+
+    /* Redis refuses for now (OOM, LOADING...): said once at warn, then
+     * retried with backoff (refusals counts the attempts) until accepted. */
+    int refused;
+    unsigned refusals;
 };
+
+/* A command was accepted: a refusal, if there was one, is over. */
+static void lb_mirror_accepted(struct lb_mirror *m)
+{
+    if (!m->refused)
+        return;
+    lb_info("%s: redis accepts again after %u retries; carrying on after id=%s", m->what,
+            m->refusals, m->last_id);
+    m->refused = 0;
+    m->refusals = 0;
+}
+
+/* Say what went wrong with Redis before waiting: a refusal (the connection is
+ * still there) once, until it clears; a lost connection each time. */
+static void lb_mirror_trouble(struct lb_mirror *m, const struct lb_error *err)
+{
+    if (lb_redis_ctx(m->r) == NULL) {
+        lb_warn("%s: %s; reconnecting (resuming after id=%s)", m->what, err->msg, m->last_id);
+        return;
+    }
+    if (!m->refused)
+        lb_warn("%s: %s; backpressure: waiting with backoff (<= 5 s) until redis accepts again "
+                "(nothing is lost; resuming after id=%s)",
+                m->what, err->msg, m->last_id);
+    m->refused = 1;
+}
 
 static double lb_mono(void)
 {
@@ -731,7 +898,7 @@ static double lb_mono(void)
 
 static int lb_mirror_stopping(const struct lb_job_env *env)
 {
-    if (env->stop != NULL && *env->stop)
+    if (env->stop != NULL && atomic_load(env->stop))
         return 1;
     if (env->stop_fd >= 0) {
         /* Only look: the eventfd may be shared by every job of `run`. */
@@ -754,17 +921,18 @@ static void lb_mirror_set_last(struct lb_mirror *m, const char *id, size_t n)
 
 /* ---- mirror: the file ------------------------------------------------------------ */
 
-/* Open F for appending, never through a symlink; fill dev/ino/size. */
+/* Open F for appending (and reading: a start compares what follows the
+ * checkpoint with its own lines), never through a symlink; fill
+ * dev/ino/size. */
 static int lb_mirror_open(struct lb_mirror *m, struct lb_error *err)
 {
     int created = 0;
-    int fd = open(m->o->file, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+    int fd = open(m->o->file, O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT) {
-        fd =
-            open(m->o->file, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_CREAT | O_EXCL, 0644);
+        fd = open(m->o->file, O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_CREAT | O_EXCL, 0644);
         created = fd >= 0;
         if (fd < 0 && errno == EEXIST) /* created by someone else meanwhile */
-            fd = open(m->o->file, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+            fd = open(m->o->file, O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
     }
     if (fd < 0) {
         int e = errno;
@@ -788,29 +956,41 @@ static int lb_mirror_open(struct lb_mirror *m, struct lb_error *err)
     m->ino = (unsigned long long)st.st_ino;
     m->size = (uint64_t)st.st_size;
     m->dir_synced = !created;
+    if (m->dec.self_dev != m->dev || m->dec.self_ino != m->ino)
+        lb_dec_self_forget(&m->dec); /* verdicts were about another inode */
+    m->dec.self_dev = m->dev;
+    m->dec.self_ino = m->ino;
     return 0;
 }
 
-/* A new file's name is only durable once its directory is synced. */
-static void lb_mirror_sync_dir(struct lb_mirror *m)
+/* A new file's name is only durable once its directory is synced: until
+ * that worked, no checkpoint may claim the file's bytes (a crash could lose
+ * the name with them). 0 or LB_EIO; tried again at the next sync. */
+static int lb_mirror_sync_dir(struct lb_mirror *m, struct lb_error *err)
 {
     if (m->dir_synced || m->o->fsync == LB_FSYNC_NEVER)
-        return;
+        return 0;
     char dir[PATH_MAX];
     snprintf(dir, sizeof(dir), "%s", m->path);
     char *slash = strrchr(dir, '/');
     if (slash == NULL)
-        return;
+        return 0;
     if (slash == dir)
         slash[1] = '\0';
     else
         *slash = '\0';
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
+    if (dfd < 0)
+        return lb_error_set(err, LB_EIO, "cannot open directory %s to sync the new file's name: %s",
+                            dir, strerror(errno));
+    if (fsync(dfd) != 0) {
+        int e = errno;
         close(dfd);
+        return lb_error_set(err, LB_EIO, "fsync of directory %s: %s", dir, strerror(e));
     }
+    close(dfd);
     m->dir_synced = 1;
+    return 0;
 }
 
 static int lb_mirror_write(struct lb_mirror *m, const char *p, size_t n, struct lb_error *err)
@@ -818,13 +998,10 @@ static int lb_mirror_write(struct lb_mirror *m, const char *p, size_t n, struct 
     if (n == 0)
         return 0;
     if (lb_write_all(m->fd, p, n) != 0) {
-        int e = errno;
-        /* Best effort: leave no partial batch behind (a restart would cut it
-         * back anyway, since the checkpoint has not moved). */
-        if (ftruncate(m->fd, (off_t)m->size) != 0) {
-            /* nothing more to do: the next start cuts back */
-        }
-        return lb_error_set(err, LB_EIO, "write to %s: %s", m->path, strerror(e));
+        /* No cut back: another writer may have appended after our part (see
+         * the header); the checkpoint has not moved, and the next start
+         * recognises what of this batch landed. */
+        return lb_error_set(err, LB_EIO, "write to %s: %s", m->path, strerror(errno));
     }
     /* O_APPEND put our bytes at the end: the offset is just past them. */
     off_t pos = lseek(m->fd, 0, SEEK_CUR);
@@ -838,8 +1015,7 @@ static int lb_mirror_sync(struct lb_mirror *m, struct lb_error *err)
         return 0;
     if (fdatasync(m->fd) != 0)
         return lb_error_set(err, LB_EIO, "fdatasync %s: %s", m->path, strerror(errno));
-    lb_mirror_sync_dir(m);
-    return 0;
+    return lb_mirror_sync_dir(m, err);
 }
 
 /* ---- mirror: checkpoint ------------------------------------------------------------ */
@@ -851,37 +1027,7 @@ struct lb_mirror_ckpt {
     unsigned long long dev, ino;
 };
 
-/* The number after "key": in s, exactly (cJSON keeps a double, which would
- * round an inode number past 2^53). 0, or -1 when absent or malformed. */
-static int lb_json_raw_u64(const char *s, size_t n, const char *key, unsigned long long *out)
-{
-    char pat[16];
-    int pn = snprintf(pat, sizeof(pat), "\"%s\"", key);
-    const char *end = s + n;
-    for (const char *p = s; p != NULL && p < end;) {
-        p = memmem(p, (size_t)(end - p), pat, (size_t)pn);
-        if (p == NULL)
-            return -1;
-        p += pn;
-        while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-            p++;
-        if (p >= end || *p != ':')
-            continue; /* the text inside a value, not a key */
-        p++;
-        while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-            p++;
-        unsigned long long v = 0;
-        const char *d = p;
-        while (p < end && *p >= '0' && *p <= '9' && v <= (ULLONG_MAX - 9) / 10)
-            v = v * 10 + (unsigned long long)(*p++ - '0');
-        if (p == d || (p < end && *p >= '0' && *p <= '9'))
-            return -1;
-        *out = v;
-        return 0;
-    }
-    return -1;
-}
-
+/* lb_json_raw_u64 (checkpoint.c) reads the numbers exactly. */
 static int lb_mirror_ckpt_parse(const char *s, size_t n, struct lb_mirror_ckpt *ck)
 {
     memset(ck, 0, sizeof(*ck));
@@ -926,8 +1072,7 @@ static int lb_mirror_ckpt_load(struct lb_mirror *m, struct lb_mirror_ckpt *ck, s
                               "fix or HDEL it",
                               m->key, m->path);
     } else if (rep->type == REDIS_REPLY_ERROR) {
-        rc = lb_error_set(err, lb_redis_is_auth_error(rep->str) ? LB_EAUTH : LB_EREPLY,
-                          "HGET %s: %s", m->key, rep->str);
+        rc = lb_reply_error("HGET", m->key, rep->str, err);
     }
     freeReplyObject(rep);
     return rc;
@@ -939,8 +1084,7 @@ static int lb_mirror_hset_check(struct lb_mirror *m, redisReply *rep, struct lb_
 {
     int rc = 0;
     if (rep->type == REDIS_REPLY_ERROR)
-        rc = lb_error_set(err, lb_redis_is_auth_error(rep->str) ? LB_EAUTH : LB_EREPLY,
-                          "HSET %s: %s", m->key, rep->str);
+        rc = lb_reply_error("HSET", m->key, rep->str, err);
     freeReplyObject(rep);
     return rc;
 }
@@ -970,8 +1114,10 @@ static int lb_mirror_ckpt_reply(struct lb_mirror *m, struct lb_error *err)
     if (rep == NULL)
         return err->code;
     int rc = lb_mirror_hset_check(m, rep, err);
-    if (rc == 0)
+    if (rc == 0) {
         m->ck_saved = m->hset_seq;
+        lb_mirror_accepted(m);
+    }
     return rc;
 }
 
@@ -1016,10 +1162,7 @@ static int lb_xinfo(struct lb_redis *r, const char *stream, struct lb_xinfo *xi,
         return err->code;
     if (rep->type == REDIS_REPLY_ERROR) {
         int missing = strstr(rep->str, "no such key") != NULL;
-        int code = missing
-                       ? 0
-                       : lb_error_set(err, lb_redis_is_auth_error(rep->str) ? LB_EAUTH : LB_EREPLY,
-                                      "XINFO STREAM %s: %s", stream, rep->str);
+        int code = missing ? 0 : lb_reply_error("XINFO STREAM", stream, rep->str, err);
         if (missing) {
             xi->ok = 1;
             xi->entries_added = 0;
@@ -1153,8 +1296,7 @@ static int lb_stream_last_id(struct lb_redis *r, const char *stream, char out[LB
     int rc = 0;
     snprintf(out, LB_ID_MAX, "0-0");
     if (rep->type == REDIS_REPLY_ERROR)
-        rc = lb_error_set(err, lb_redis_is_auth_error(rep->str) ? LB_EAUTH : LB_EREPLY,
-                          "XREVRANGE %s: %s", stream, rep->str);
+        rc = lb_reply_error("XREVRANGE", stream, rep->str, err);
     else if (rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 &&
              rep->element[0]->type == REDIS_REPLY_ARRAY && rep->element[0]->elements > 0 &&
              rep->element[0]->element[0]->type == REDIS_REPLY_STRING)
@@ -1163,10 +1305,233 @@ static int lb_stream_last_id(struct lb_redis *r, const char *stream, char out[LB
     return rc;
 }
 
+/* ---- mirror: its own lines after the checkpoint ---------------------------------------- */
+
+/* Room for the line of rec: the CR/LF escape at most doubles a value, so
+ * this bound saves a second pass over the bytes (lb_format_line measures). */
+static size_t lb_line_bound(const struct lb_record *rec)
+{
+    return 2 * (rec->role.n + rec->ts.n + rec->type.n + rec->data.n) + 4;
+}
+
+#define LB_EXPECT_PAGE 1000 /* entries per XRANGE while recognising */
+
+/* The lines mirror would write for the entries after an ID, one at a time,
+ * read in XRANGE pages (bounded memory). */
+struct lb_expect {
+    struct lb_mirror *m;
+    redisReply *page;
+    size_t next;         /* the next entry of page */
+    struct lb_sid after; /* the last entry looked at */
+    int end;             /* the stream holds nothing after page */
+    int have;            /* line/id hold the next expected line */
+    char id[LB_ID_MAX];  /* its entry's ID */
+    struct lb_buf line;  /* the line, exactly as lb_mirror_batch formats it */
+};
+
+static void lb_expect_free(struct lb_expect *x)
+{
+    if (x->page != NULL)
+        freeReplyObject(x->page);
+    x->page = NULL;
+    free(x->line.p);
+    x->line.p = NULL;
+}
+
+/* Move to the next entry that gives a line (skipped, excluded and self
+ * entries give none, as in lb_mirror_batch). 0 (x->have says whether there
+ * is one), LB_EREDIS, LB_EREPLY, LB_EAUTH or LB_ENOMEM. */
+static int lb_expect_next(struct lb_expect *x, struct lb_error *err)
+{
+    struct lb_mirror *m = x->m;
+    x->have = 0;
+    for (;;) {
+        if (x->page != NULL && x->next < x->page->elements) {
+            const redisReply *e = x->page->element[x->next++];
+            if (e->type != REDIS_REPLY_ARRAY || e->elements < 1 ||
+                e->element[0]->type != REDIS_REPLY_STRING ||
+                lb_sid_parse(e->element[0]->str, e->element[0]->len, &x->after) != 0)
+                continue;
+            struct lb_record rec;
+            const char *why = NULL;
+            if (lb_mirror_decode(&m->dec, e, &rec, &why) != LB_DEC_LINE) {
+                lb_dec_release(&m->dec);
+                continue;
+            }
+            size_t len = lb_line_bound(&rec);
+            x->line.n = 0;
+            if (lb_buf_reserve(&x->line, len) != 0) {
+                lb_dec_release(&m->dec);
+                return lb_error_set(err, LB_ENOMEM, "out of memory for a %zu-byte line", len);
+            }
+            size_t esc = 0;
+            x->line.n = lb_format_line(&rec, x->line.p, x->line.cap, &esc);
+            lb_dec_release(&m->dec);
+            snprintf(x->id, sizeof(x->id), "%s", e->element[0]->str);
+            x->have = 1;
+            return 0;
+        }
+        if (x->page != NULL)
+            freeReplyObject(x->page);
+        x->page = NULL;
+        x->next = 0;
+        struct lb_sid start = x->after;
+        if (x->end || lb_sid_next(&start) != 0)
+            return 0;
+        char from[LB_ID_MAX];
+        lb_sid_format(start, from);
+        const char *argv[6] = {"XRANGE", m->o->stream, from, "+", "COUNT", "1000"};
+        redisReply *rep = lb_redis_cmd(m->r, 6, argv, NULL, err);
+        if (rep == NULL)
+            return err->code;
+        if (rep->type != REDIS_REPLY_ARRAY) {
+            int rc =
+                rep->type == REDIS_REPLY_ERROR
+                    ? lb_reply_error("XRANGE", m->o->stream, rep->str, err)
+                    : lb_error_set(err, LB_EREPLY, "XRANGE %s: unexpected reply", m->o->stream);
+            freeReplyObject(rep);
+            return rc;
+        }
+        x->end = rep->elements < LB_EXPECT_PAGE;
+        x->page = rep;
+    }
+}
+
+/*
+ * The file is longer than the checkpoint says (same inode): recognise what
+ * of it is ours. See "Another writer" in the header for the rule. On return
+ * m->size and m->last are where our own lines end; nothing that is not ours
+ * has been changed. 0 or an error code (nothing recorded yet: safe to redo).
+ */
+static int lb_mirror_recognise(struct lb_mirror *m, const struct lb_mirror_ckpt *ck,
+                               struct lb_error *err)
+{
+    struct lb_expect x;
+    memset(&x, 0, sizeof(x));
+    x.m = m;
+    lb_sid_parse(ck->id, strlen(ck->id), &x.after);
+    const uint64_t end = m->size; /* what the file held when it was opened */
+    uint64_t off = ck->size, line_start = ck->size, own_end = ck->size;
+    uint64_t own = 0, own_bytes = 0;
+    char own_id[LB_ID_MAX];
+    snprintf(own_id, sizeof(own_id), "%s", ck->id);
+    size_t at = 0; /* bytes of the current line that match x.line so far */
+    int ok = 1;    /* ... and none that does not */
+    enum { LB_CHUNK = 64 * 1024 };
+    char *chunk = malloc(LB_CHUNK);
+    if (chunk == NULL)
+        return lb_error_set(err, LB_ENOMEM, "out of memory");
+    int rc = lb_expect_next(&x, err);
+    /* With no line left to expect, the rest cannot be ours: not read. */
+    while (rc == 0 && x.have && off < end) {
+        size_t want = end - off < LB_CHUNK ? (size_t)(end - off) : LB_CHUNK;
+        ssize_t got = pread(m->fd, chunk, want, (off_t)off);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            rc = lb_error_set(err, LB_EIO, "read %s: %s", m->path, strerror(errno));
+            break;
+        }
+        if (got == 0) {
+            rc = lb_error_set(err, LB_EIO, "%s was cut short by someone else while mirror started",
+                              m->path);
+            break;
+        }
+        const char *p = chunk, *stop = chunk + got;
+        while (p < stop && rc == 0) {
+            const char *nl = memchr(p, '\n', (size_t)(stop - p));
+            size_t seg = (size_t)((nl != NULL ? nl + 1 : stop) - p);
+            if (ok && x.have && at + seg <= x.line.n && memcmp(x.line.p + at, p, seg) == 0)
+                at += seg;
+            else
+                ok = 0;
+            p += seg;
+            off += seg;
+            if (nl == NULL)
+                break;
+            if (ok && x.have && at == x.line.n) {
+                own++;
+                own_bytes += x.line.n;
+                own_end = off;
+                snprintf(own_id, sizeof(own_id), "%s", x.id);
+                rc = lb_expect_next(&x, err);
+            }
+            line_start = off;
+            at = 0;
+            ok = 1;
+        }
+    }
+    free(chunk);
+    if (rc != 0) {
+        lb_expect_free(&x);
+        return rc;
+    }
+    /* An unterminated last line: ours when it is a prefix of the next line
+     * we would write (a write torn by the kill). It is completed, not cut
+     * back: appending is safe against a writer that appends meanwhile, a
+     * truncation is not. */
+    uint64_t tail = off < end ? 0 : end - line_start; /* bytes of the unterminated line */
+    if (tail > 0 && ok && x.have) {
+        struct stat st;
+        if (fstat(m->fd, &st) != 0) {
+            lb_expect_free(&x);
+            return lb_error_set(err, LB_EIO, "fstat %s: %s", m->path, strerror(errno));
+        }
+        if ((uint64_t)st.st_size != end) {
+            lb_warn("%s: the last %" PRIu64 " bytes (at offset %" PRIu64 ") are the start of the "
+                    "line of entry id=%s, torn by a kill, and another writer has appended after "
+                    "them: kept as they are; the entry is written again whole",
+                    m->what, tail, line_start, x.id);
+        } else {
+            int wrc = lb_mirror_write(m, x.line.p + at, x.line.n - at, err);
+            if (wrc == 0)
+                wrc = lb_mirror_sync(m, err);
+            if (wrc != 0) {
+                lb_expect_free(&x);
+                return wrc;
+            }
+            if (m->size == line_start + x.line.n) {
+                lb_info("%s: completed the line of entry id=%s, torn by a kill (%" PRIu64
+                        " of %zu bytes were written)",
+                        m->what, x.id, tail, x.line.n);
+                own++;
+                own_end = m->size;
+                snprintf(own_id, sizeof(own_id), "%s", x.id);
+            } else {
+                /* Another writer appended between the look and the write. */
+                lb_warn("%s: the line of entry id=%s, torn by a kill at offset %" PRIu64
+                        ", could not be completed (another writer appended first): its parts "
+                        "stay as they are; the entry is written again whole",
+                        m->what, x.id, line_start);
+                own_end = m->size;
+            }
+        }
+        own_bytes += tail; /* ours, whatever became of them */
+        tail = 0;
+    }
+    uint64_t foreign = end - ck->size - own_bytes; /* the caller saw end > ck->size */
+    if (own > 0)
+        lb_info("%s: %" PRIu64 " lines after the checkpoint (id=%s size=%" PRIu64 ") are its own, "
+                "written before a stop that left them unrecorded: continuing after id=%s",
+                m->what, own, ck->id, ck->size, own_id);
+    if (foreign > 0)
+        lb_info("%s: kept %" PRIu64 " bytes after the checkpoint that another writer appended "
+                "(not logbridge's lines; never cut)%s",
+                m->what, foreign,
+                tail > 0 ? "; the file ends in an unterminated line that is not logbridge's: "
+                           "the next line written follows it on the same line"
+                         : "");
+    m->size = own_end;
+    lb_mirror_set_last(m, own_id, strlen(own_id));
+    lb_expect_free(&x);
+    return 0;
+}
+
 /*
  * Reconcile the file with its checkpoint and record where we are, before
  * anything is written. Safe to run again from the top after a lost
- * connection: a cut back is idempotent, and nothing is written here.
+ * connection: the recognition finds the same lines of ours again (a torn one
+ * it completed included), and nothing else is written here.
  */
 static int lb_mirror_start(struct lb_mirror *m, struct lb_error *err)
 {
@@ -1179,17 +1544,10 @@ static int lb_mirror_start(struct lb_mirror *m, struct lb_error *err)
     if (ck.present) {
         lb_mirror_set_last(m, ck.id, strlen(ck.id));
         if (ck.dev == m->dev && ck.ino == m->ino && m->size > ck.size) {
-            /* Written after the last checkpoint, then killed: those entries
-             * come again after ck.id. */
-            if (ftruncate(m->fd, (off_t)ck.size) != 0)
-                return lb_error_set(err, LB_EIO, "cannot cut %s back to %" PRIu64 " bytes: %s",
-                                    m->path, ck.size, strerror(errno));
-            if (m->o->fsync != LB_FSYNC_NEVER && fdatasync(m->fd) != 0)
-                return lb_error_set(err, LB_EIO, "fdatasync %s: %s", m->path, strerror(errno));
-            lb_info("mirror %s: cut back %" PRIu64 " bytes written after the last checkpoint "
-                    "(id=%s size=%" PRIu64 "); writing the entries after id again",
-                    m->path, m->size - ck.size, ck.id, ck.size);
-            m->size = ck.size;
+            /* Our lines written after the checkpoint (a kill before it was
+             * recorded) and another writer's: tell them apart. */
+            if ((rc = lb_mirror_recognise(m, &ck, err)) != 0)
+                return rc;
         } else if (ck.dev != m->dev || ck.ino != m->ino) {
             lb_info("mirror %s: a new generation (the checkpoint was for dev=%llu ino=%llu, the "
                     "file is dev=%llu ino=%llu, %" PRIu64 " bytes): continuing after id=%s",
@@ -1201,7 +1559,8 @@ static int lb_mirror_start(struct lb_mirror *m, struct lb_error *err)
         } else {
             lb_info("mirror %s: resuming after id=%s at size=%" PRIu64, m->path, ck.id, m->size);
         }
-        if (ck.dev != m->dev || ck.ino != m->ino || ck.size != m->size)
+        if (ck.dev != m->dev || ck.ino != m->ino || ck.size != m->size ||
+            strcmp(ck.id, m->last_id) != 0)
             m->ck_seq++;
     } else {
         char id[LB_ID_MAX];
@@ -1256,13 +1615,6 @@ static int lb_mirror_reopen(struct lb_mirror *m, struct lb_error *err)
 
 /* ---- mirror: one batch ----------------------------------------------------------------- */
 
-/* Room for the line of rec: the CR/LF escape at most doubles a value, so
- * this bound saves a second pass over the bytes (lb_format_line measures). */
-static size_t lb_line_bound(const struct lb_record *rec)
-{
-    return 2 * (rec->role.n + rec->ts.n + rec->type.n + rec->data.n) + 4;
-}
-
 /* Write every entry of one XREAD reply and sync them as --fsync says. The
  * checkpoint is the caller's next step. */
 static int lb_mirror_batch(struct lb_mirror *m, const redisReply *entries, struct lb_error *err)
@@ -1307,6 +1659,13 @@ static int lb_mirror_batch(struct lb_mirror *m, const redisReply *entries, struc
             }
         } else if (d == LB_DEC_EXCLUDED) {
             m->counts.excluded++;
+        } else if (d == LB_DEC_SELF) {
+            m->counts.excluded++;
+            if (m->self_total++ == 0)
+                lb_warn("%s: entry id=%s has src=%.*s, this very file: not written back (a tail "
+                        "of this file into the stream would read it again, a feedback loop); "
+                        "such entries are counted as excluded from now on",
+                        m->what, idr != NULL ? idr->str : "?", (int)m->dec.src.n, m->dec.src.p);
         } else {
             m->counts.skipped++;
             m->skipped_total++;
@@ -1346,13 +1705,6 @@ static int lb_mirror_close_batch(struct lb_mirror *m, struct lb_error *err)
 }
 
 /* ---- mirror: the loop -------------------------------------------------------------------- */
-
-static int lb_mirror_transient(const char *msg)
-{
-    return strncmp(msg, "LOADING", 7) == 0 || strncmp(msg, "BUSY", 4) == 0 ||
-           strncmp(msg, "MASTERDOWN", 10) == 0 || strncmp(msg, "TRYAGAIN", 8) == 0 ||
-           strncmp(msg, "CLUSTERDOWN", 11) == 0;
-}
 
 static void lb_mirror_metrics(struct lb_mirror *m)
 {
@@ -1395,17 +1747,27 @@ static int lb_mirror_xread_send(struct lb_mirror *m, const char *after, int bloc
  * code. */
 static int lb_mirror_recover(struct lb_mirror *m, int started, struct lb_error *err)
 {
-    volatile sig_atomic_t never = 0;
-    volatile sig_atomic_t *stop = m->env->stop != NULL ? m->env->stop : &never;
+    static atomic_int never; /* never set: read-only for every thread */
+    atomic_int *stop = m->env->stop != NULL ? m->env->stop : &never;
     m->xread_inflight = m->hset_inflight = 0; /* lost with the connection */
     for (unsigned attempt = 0;; attempt++) {
         if (lb_mirror_stopping(m->env))
             return LB_ESTOP;
-        /* A server that accepts and then drops us (restarting, loading)
-         * must not turn this loop into a busy one. */
-        if (attempt > 0 && lb_redis_backoff_sleep(attempt - 1, stop) == LB_ESTOP)
+        /* A server that accepts and then drops us (restarting, loading), or
+         * refuses for now (OOM), must not turn this loop into a busy one. */
+        if (m->refused) {
+            if (lb_redis_backoff_sleep(m->refusals++, stop) == LB_ESTOP)
+                return LB_ESTOP;
+        } else if (attempt > 0 && lb_redis_backoff_sleep(attempt - 1, stop) == LB_ESTOP) {
             return LB_ESTOP;
-        int rc = lb_redis_connect_retry(m->r, -1, stop, err);
+        }
+        int rc = 0;
+        /* A refusal keeps the connection (nothing is in flight then); a lost
+         * one, or replies still owed on it, mean a new connection. */
+        if (lb_redis_ctx(m->r) == NULL || m->xread_inflight || m->hset_inflight) {
+            m->xread_inflight = m->hset_inflight = 0;
+            rc = lb_redis_connect_retry(m->r, -1, stop, err);
+        }
         if (rc == 0)
             rc = lb_mirror_close_batch(m, err);
         if (rc != 0)
@@ -1416,8 +1778,7 @@ static int lb_mirror_recover(struct lb_mirror *m, int started, struct lb_error *
             rc = lb_ck_pending(m) ? lb_mirror_ckpt_save(m, err) : 0;
         if (rc != LB_EREDIS)
             return rc;
-        m->xread_inflight = m->hset_inflight = 0;
-        lb_warn("%s: %s; reconnecting", m->what, err->msg);
+        lb_mirror_trouble(m, err);
     }
 }
 
@@ -1434,14 +1795,10 @@ static int lb_mirror_top(struct lb_mirror *m, struct lb_error *err)
         return rc;
     if (lb_mirror_stopping(env))
         return 1;
-    if (env->hup != NULL && *env->hup != m->hup_seen) {
-        if (env->stop_fd < 0) {
-            /* Standalone: we own the signals, so the log is ours to reopen,
-             * and the flag ours to re-arm. */
-            *env->hup = 0;
+    if (env->hup != NULL && lb_signals_hup_changed(env->hup, &m->hup_seen)) {
+        /* Standalone: we own the signals, so the log is ours to reopen. */
+        if (env->stop_fd < 0)
             lb_log_reopen();
-        }
-        m->hup_seen = *env->hup;
         if ((rc = lb_mirror_reopen(m, err)) != 0)
             return rc;
     }
@@ -1461,7 +1818,7 @@ static int lb_mirror_read_ahead(struct lb_mirror *m, size_t got, struct lb_sid n
 {
     if (got < (size_t)m->o->count || lb_mirror_stopping(m->env))
         return 0;
-    if (m->env->hup != NULL && *m->env->hup != m->hup_seen)
+    if (m->env->hup != NULL && atomic_load(m->env->hup) != m->hup_seen)
         return 0;
     if (m->o->once && lb_sid_cmp(next_after, m->end) >= 0)
         return 0;
@@ -1490,16 +1847,9 @@ static int lb_mirror_turn(struct lb_mirror *m, struct lb_error *err)
         return err->code;
     if (m->hset_inflight && (rc = lb_mirror_ckpt_reply(m, err)) != 0)
         return rc;
-    if (rep->type == REDIS_REPLY_ERROR) {
-        if (lb_mirror_transient(rep->str)) {
-            lb_warn("%s: XREAD: %s; retrying", m->what, rep->str);
-            lb_redis_drop(m->r);
-            lb_redis_backoff_sleep(3, m->env->stop);
-            return lb_error_set(err, LB_EREDIS, "redis at %s: %s", lb_redis_addr(m->r), rep->str);
-        }
-        return lb_error_set(err, lb_redis_is_auth_error(rep->str) ? LB_EAUTH : LB_EREPLY,
-                            "XREAD %s: %s", m->o->stream, rep->str);
-    }
+    if (rep->type == REDIS_REPLY_ERROR)
+        return lb_reply_error("XREAD", m->o->stream, rep->str, err);
+    lb_mirror_accepted(m);
     const redisReply *s =
         rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 ? rep->element[0] : NULL;
     if (s == NULL || s->type != REDIS_REPLY_ARRAY || s->elements != 2 ||
@@ -1532,7 +1882,7 @@ static int lb_mirror_turn(struct lb_mirror *m, struct lb_error *err)
 }
 
 /* On the way out: read what is in flight, so that the last checkpoint is
- * known to have landed (if it did not, the next start cuts back). */
+ * known to have landed (if it did not, the next start finds our lines). */
 static void lb_mirror_drain(struct lb_mirror *m, struct lb_error *err)
 {
     if (lb_redis_ctx(m->r) == NULL)
@@ -1563,7 +1913,8 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
     m.dec.json_field_len = strlen(m.dec.json_field);
     m.dec.exclude = o->exclude;
     m.dec.nexclude = o->nexclude;
-    m.hup_seen = env->hup != NULL ? *env->hup : 0;
+    m.dec.self_on = 1;
+    m.hup_seen = env->hup != NULL ? atomic_load(env->hup) : 0;
     struct lb_error err = {0};
     int exit_code = LB_EXIT_OK;
 
@@ -1572,6 +1923,12 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
         return LB_EXIT_RUNTIME;
     }
     snprintf(m.what, sizeof(m.what), "mirror %s", m.path);
+    /* Entries whose src is this file are never written back (a standalone
+     * tail/mirror pair cannot see each other's loop): by either of its
+     * names, or by identity (lb_dec_is_self). */
+    char real[PATH_MAX];
+    m.dec.self[0] = m.path;
+    m.dec.self[1] = realpath(o->file, real) != NULL ? real : NULL;
     lb_key_derive(o->stream, "mirror", m.key, sizeof(m.key));
     lb_metrics_labels(m.lbl_file, sizeof(m.lbl_file), "file", m.path, (const char *)NULL);
 
@@ -1595,7 +1952,7 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
     while (rc == 0) {
         rc = lb_mirror_turn(&m, &err);
         if (rc == LB_EREDIS) {
-            lb_warn("%s: %s; reconnecting (resuming after id=%s)", m.what, err.msg, m.last_id);
+            lb_mirror_trouble(&m, &err);
             rc = lb_mirror_recover(&m, 1, &err);
         }
     }
@@ -1608,12 +1965,13 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
         lb_mirror_drain(&m, &err);
         lb_info("%s: stopped after id=%s (size=%" PRIu64 ")%s", m.what, m.last_id, m.size,
                 lb_ck_pending(&m) ? "; its checkpoint could not be recorded: the next start "
-                                    "cuts the file back to the last one and writes again"
+                                    "recognises the lines written since"
                                   : "");
     }
     lb_mirror_metrics(&m);
     lb_metrics_write(m.metrics, NULL);
     lb_dec_release(&m.dec);
+    lb_dec_self_forget(&m.dec);
     free(m.buf.p);
     if (m.fd >= 0)
         close(m.fd);
@@ -1686,7 +2044,7 @@ static int lb_export_parse(struct lb_export_opts *o, int argc, char **argv)
     lb_common_defaults(&o->c);
     o->from = "-";
     o->to = "+";
-    optind = 0;
+    lb_getopt_begin();
     int id;
     while ((id = lb_getopt(argc, argv, lb_export_longopts, &cli)) != -1) {
         int h = lb_cli_common(&o->c, id, optarg, &cli, lb_export_usage);
@@ -1729,21 +2087,6 @@ static int lb_export_parse(struct lb_export_opts *o, int argc, char **argv)
         return lb_cli_error(&cli, NULL, "unexpected argument '%s'", argv[optind]);
     if (o->stream == NULL)
         return lb_cli_error(&cli, "stream", "is required");
-    return 0;
-}
-
-/* The ID right after id, for the next XRANGE page (works on Redis < 6.2,
- * which has no exclusive "(id"). 0, or -1 when id is the largest ID. */
-static int lb_sid_next(struct lb_sid *id)
-{
-    if (id->seq < UINT64_MAX) {
-        id->seq++;
-        return 0;
-    }
-    if (id->ms == UINT64_MAX)
-        return -1;
-    id->ms++;
-    id->seq = 0;
     return 0;
 }
 

@@ -6,9 +6,10 @@
  * Exactly once (DESIGN.md 4.2): a batch of entries is written to the file,
  * fdatasync'ed as --fsync says, and only then is {"id","size","dev","ino"}
  * recorded in hash logbridge:mirror:{T}, field = absolute path of the file.
- * On start a file longer than the recorded size is cut back to it and the
- * entries after id are written again; a shorter file or another inode is a
- * new generation (logrotate): it continues after id.
+ * On start, past the recorded size, its own unrecorded lines are recognised
+ * among another writer's and it continues after them; nothing is ever
+ * truncated (mirror.c, "Another writer"). A shorter file or another inode is
+ * a new generation (logrotate): it continues after id.
  */
 #ifndef LB_MIRROR_H
 #define LB_MIRROR_H

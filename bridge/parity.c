@@ -1033,7 +1033,8 @@ static int lb_resp_bulk(const char *b, size_t len, size_t *pos, struct lb_pslice
 }
 
 /* Parse what has arrived: 1 the whole page, 0 more bytes needed, -1 bad reply,
- * -2 an error reply (message in errmsg). */
+ * -2 an error reply (message in errmsg), -3 out of memory (not the reply's
+ * fault: it must not read as an unreadable reply). */
 static int lb_pager_parse(struct lb_pager *pg)
 {
     const char *b = pg->buf;
@@ -1072,7 +1073,7 @@ static int lb_pager_parse(struct lb_pager *pg)
                 size_t nc = pg->fvcap ? pg->fvcap * 2 : 16384;
                 struct lb_pslice *x = realloc(pg->fv, nc * sizeof(*x));
                 if (x == NULL)
-                    return -1;
+                    return -3;
                 pg->fv = x;
                 pg->fvcap = nc;
             }
@@ -1088,7 +1089,7 @@ static int lb_pager_parse(struct lb_pager *pg)
             size_t nc = pg->entcap ? pg->entcap * 2 : 1024;
             struct lb_pentry *x = realloc(pg->ent, nc * sizeof(*x));
             if (x == NULL)
-                return -1;
+                return -3;
             pg->ent = x;
             pg->entcap = nc;
         }
@@ -1117,6 +1118,11 @@ static int lb_pager_recv(struct lb_pager *pg, struct lb_error *err)
             pg->inflight = 0;
             return lb_error_set(err, LB_EREPLY, "redis at %s: XRANGE %s: %s", lb_redis_addr(pg->r),
                                 pg->key, pg->errmsg);
+        }
+        if (r == -3) {
+            lb_redis_drop(pg->r);
+            return lb_error_set(err, LB_ENOMEM, "out of memory while reading a page of XRANGE %s",
+                                pg->key);
         }
         if (r < 0) {
             lb_redis_drop(pg->r);
@@ -1678,10 +1684,9 @@ static int lb_reader_next(struct lb_parity *p, struct lb_reader *rd, struct lb_a
             rd->line_no = 0;
         }
         if (!lb_source_next(rd->s, &line)) {
-            struct lb_error e2 = {0};
-            long got = lb_source_fill(rd->s, &e2);
+            long got = lb_source_fill(rd->s, err);
             if (got < 0)
-                return lb_error_set(err, LB_EIO, "%s: %s", p->pf[rd->files[rd->cur]].path, e2.msg);
+                return (int)got; /* the message names the path */
             if (got > 0)
                 continue;
             /* End of the file: parity always counts a last line without '\n'. */
@@ -2421,7 +2426,7 @@ static int lb_parity_parse(struct lb_parity_opts *o, int argc, char **argv)
     memset(o, 0, sizeof(*o));
     lb_common_defaults(&o->c);
     o->max_examples = 10;
-    optind = 1;
+    lb_getopt_begin();
     int id;
     struct lb_pid x;
     while ((id = lb_getopt(argc, argv, lb_parity_longopts, &cli)) != -1) {
@@ -2599,12 +2604,17 @@ static int lb_parity_files(struct lb_parity *p, struct lb_error *err)
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
             return lb_error_set(err, LB_EIO, "%s: %s", path, strerror(errno));
+        /* st is read only after fstat filled it, and errno is saved before
+         * close() may change it */
         struct stat st;
-        int bad = fstat(fd, &st) != 0 || S_ISDIR(st.st_mode);
+        if (fstat(fd, &st) != 0) {
+            int e = errno;
+            close(fd);
+            return lb_error_set(err, LB_EIO, "%s: fstat: %s", path, strerror(e));
+        }
         close(fd);
-        if (bad)
-            return lb_error_set(err, LB_EIO, "%s: %s", path,
-                                S_ISDIR(st.st_mode) ? "is a directory" : strerror(errno));
+        if (S_ISDIR(st.st_mode))
+            return lb_error_set(err, LB_EIO, "%s: is a directory", path);
     }
     return 0;
 }

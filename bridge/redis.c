@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
 #include <time.h>
 
@@ -91,10 +92,25 @@ int lb_redis_url_parse(const char *url, struct lb_redis_cfg *cfg, struct lb_erro
             return lb_error_set(err, LB_EUSAGE, "expected unix:///path/redis.sock[?db=N]");
         cfg->is_unix = 1;
         memcpy(cfg->path, p, plen);
-        if (q != NULL) {
-            if (strncmp(q, "?db=", 4) != 0 || lb_parse_uint(q + 4, strlen(q + 4), 1 << 20, &v))
-                return lb_error_set(err, LB_EUSAGE, "expected ?db=N after the socket path");
-            cfg->db = (int)v;
+        /* ?db=N&user=NAME: each optional, in any order, each at most once */
+        int have_db = 0, have_user = 0;
+        for (const char *k = q; k != NULL;) {
+            k++; /* past '?' or '&' */
+            const char *amp = strchr(k, '&');
+            size_t n = amp ? (size_t)(amp - k) : strlen(k);
+            if (n > 3 && strncmp(k, "db=", 3) == 0 && !have_db &&
+                lb_parse_uint(k + 3, n - 3, 1 << 20, &v) == 0) {
+                cfg->db = (int)v;
+                have_db = 1;
+            } else if (n > 5 && strncmp(k, "user=", 5) == 0 && !have_user &&
+                       lb_pct_decode(k + 5, n - 5, cfg->user, sizeof(cfg->user)) == 0) {
+                have_user = 1;
+            } else {
+                return lb_error_set(err, LB_EUSAGE,
+                                    "expected ?db=N&user=NAME (each optional, once) after the "
+                                    "socket path");
+            }
+            k = amp;
         }
         snprintf(cfg->addr, sizeof(cfg->addr), "unix:%s", cfg->path);
     } else if (strncmp(url, "redis://", 8) == 0) {
@@ -162,9 +178,21 @@ int lb_redis_url_parse(const char *url, struct lb_redis_cfg *cfg, struct lb_erro
     }
     if (cfg->pass[0] == '\0') {
         const char *envp = getenv("LOGBRIDGE_REDIS_PASSWORD");
-        if (envp != NULL && strlen(envp) < sizeof(cfg->pass))
+        if (envp != NULL && strlen(envp) >= sizeof(cfg->pass))
+            return lb_error_set(err, LB_EUSAGE, "LOGBRIDGE_REDIS_PASSWORD is longer than %zu bytes",
+                                sizeof(cfg->pass) - 1);
+        if (envp != NULL)
             strcpy(cfg->pass, envp);
     }
+    /* DESIGN section 7: without a password, AUTH is skipped and the server
+     * takes us as `default`, which may well be allowed to write: the named
+     * user's ACL would silently not apply. */
+    if (cfg->user[0] != '\0' && cfg->pass[0] == '\0')
+        return lb_error_set(err, LB_EUSAGE,
+                            "the URL names user '%.64s' but no password was found (in the URL "
+                            "or LOGBRIDGE_REDIS_PASSWORD); logbridge never logs in as default "
+                            "instead",
+                            cfg->user);
     return 0;
 }
 
@@ -229,15 +257,25 @@ int lb_redis_is_auth_error(const char *msg)
            strstr(msg, "invalid password") != NULL || strstr(msg, "invalid username") != NULL;
 }
 
+int lb_redis_reply_ready(struct lb_redis *r)
+{
+    redisContext *ctx = lb_redis_ctx(r);
+    if (ctx == NULL)
+        return 0;
+    if (ctx->reader != NULL && ctx->reader->pos < ctx->reader->len)
+        return 1; /* buffered by hiredis already */
+    struct pollfd pfd = {ctx->fd, POLLIN, 0};
+    return poll(&pfd, 1, 0) > 0;
+}
+
 /* The refusals that clear by themselves (DESIGN.md 4.5 and section 7): a
  * server loading or busy, a replica or a master without its replicas, a
  * cluster moving or electing, memory full until something is freed. Waited
  * out with backoff, never a reason to exit. The one list of them. */
 int lb_redis_is_transient(const char *msg)
 {
-    static const char *const codes[] = {"OOM ",       "BUSY ",      "LOADING ",
-                                        "READONLY ",  "MASTERDOWN ", "NOREPLICAS ",
-                                        "TRYAGAIN ",  "CLUSTERDOWN "};
+    static const char *const codes[] = {"OOM ",        "BUSY ",       "LOADING ",  "READONLY ",
+                                        "MASTERDOWN ", "NOREPLICAS ", "TRYAGAIN ", "CLUSTERDOWN "};
     /* an EXECABORT names the refusal of the command that caused it */
     const char *why = strstr(msg, "because of: ");
     const char *m[2] = {msg, why != NULL ? why + 12 : NULL};
@@ -252,6 +290,14 @@ int lb_redis_is_transient(const char *msg)
 
 static int lb_redis_fail(struct lb_redis *r, struct lb_error *err, const char *what)
 {
+    /* hiredis reports a failed allocation while building a reply as
+     * REDIS_ERR_OOM: our memory, not the connection (not retried as one) */
+    if (r->c != NULL && r->c->err == REDIS_ERR_OOM) {
+        lb_error_set(err, LB_ENOMEM, "out of memory while reading a reply from redis at %s",
+                     r->cfg.addr);
+        lb_redis_drop(r);
+        return LB_ENOMEM;
+    }
     int code = lb_error_set(err, LB_EREDIS, "redis at %s: %s", r->cfg.addr,
                             r->c && r->c->errstr[0] ? r->c->errstr : what);
     lb_redis_drop(r);
@@ -331,7 +377,7 @@ static double lb_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-int lb_redis_backoff_sleep(unsigned attempt, volatile sig_atomic_t *stop)
+int lb_redis_backoff_sleep(unsigned attempt, atomic_int *stop)
 {
     long ms = 100;
     for (unsigned i = 0; i < attempt && ms < 5000; i++)
@@ -340,7 +386,7 @@ int lb_redis_backoff_sleep(unsigned attempt, volatile sig_atomic_t *stop)
         ms = 5000;
     /* Sleep in slices so that a stop request is noticed quickly. */
     while (ms > 0) {
-        if (stop != NULL && *stop)
+        if (stop != NULL && atomic_load(stop))
             return LB_ESTOP;
         long slice = ms < 50 ? ms : 50;
         struct timespec ts = {0, slice * 1000000L};
@@ -350,7 +396,7 @@ int lb_redis_backoff_sleep(unsigned attempt, volatile sig_atomic_t *stop)
     return 0;
 }
 
-int lb_redis_connect_retry(struct lb_redis *r, double give_up_sec, volatile sig_atomic_t *stop,
+int lb_redis_connect_retry(struct lb_redis *r, double give_up_sec, atomic_int *stop,
                            struct lb_error *err)
 {
     double start = 0;

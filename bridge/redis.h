@@ -8,7 +8,7 @@
 #ifndef LB_REDIS_H
 #define LB_REDIS_H
 
-#include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <hiredis/hiredis.h>
 
@@ -26,8 +26,10 @@ struct lb_redis_cfg {
     char addr[1100]; /* "host:port" or "unix:/path" for messages (no password) */
 };
 
-/* Parse redis://[user[:password]@]host[:port][/db] or unix:///path[?db=N].
- * LOGBRIDGE_REDIS_PASSWORD fills the password when the URL has none. */
+/* Parse redis://[user[:password]@]host[:port][/db] or
+ * unix:///path[?db=N&user=NAME]. LOGBRIDGE_REDIS_PASSWORD fills the password
+ * when the URL has none. LB_EUSAGE for a bad form, and for a user without a
+ * password (DESIGN.md section 7: never a silent login as default). */
 int lb_redis_url_parse(const char *url, struct lb_redis_cfg *cfg, struct lb_error *err);
 
 struct lb_redis;
@@ -44,7 +46,7 @@ int lb_redis_connect(struct lb_redis *r, struct lb_error *err);
  * works, *stop becomes non-zero (LB_ESTOP), or give_up_sec (< 0 = never)
  * seconds have passed since the first failure (LB_ETIMEOUT). Logs once when
  * the server becomes unreachable and once when it is back. */
-int lb_redis_connect_retry(struct lb_redis *r, double give_up_sec, volatile sig_atomic_t *stop,
+int lb_redis_connect_retry(struct lb_redis *r, double give_up_sec, atomic_int *stop,
                            struct lb_error *err);
 
 /* The live context, or NULL when not connected. */
@@ -70,6 +72,10 @@ redisReply *lb_redis_cmdf(struct lb_redis *r, struct lb_error *err, const char *
 /* Read the next reply of a pipelined command (after redisAppend*). */
 redisReply *lb_redis_get_reply(struct lb_redis *r, struct lb_error *err);
 
+/* 1 when a reply can be read without waiting (buffered, or on the socket;
+ * a closed socket counts: reading then reports it). */
+int lb_redis_reply_ready(struct lb_redis *r);
+
 /* 1 when the error reply is a refused password. */
 int lb_redis_is_auth_error(const char *msg);
 
@@ -80,6 +86,6 @@ int lb_redis_is_transient(const char *msg);
 
 /* Sleep for the backoff delay of attempt n (0-based): 100 ms * 2^n, <= 5 s.
  * Returns early (LB_ESTOP) when *stop is set. */
-int lb_redis_backoff_sleep(unsigned attempt, volatile sig_atomic_t *stop);
+int lb_redis_backoff_sleep(unsigned attempt, atomic_int *stop);
 
 #endif

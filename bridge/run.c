@@ -71,8 +71,8 @@ struct lb_run {
     struct lb_run_job *jobs;
     int njobs;
     struct lb_metrics *metrics;
-    volatile sig_atomic_t stop;
-    volatile sig_atomic_t hup;
+    atomic_int stop;     /* shared with every job's thread (env.stop) */
+    atomic_uint hup;     /* SIGHUP generation, read by the mirror jobs (env.hup) */
     int metrics_failing; /* warn once when writes start failing, not every 5 s */
     int done_fd;         /* eventfd: a job's thread has returned */
     int sig_fd;
@@ -113,7 +113,7 @@ static int lb_run_parse(int argc, char **argv, const char *cmd, const char **pat
 {
     struct lb_cli cli = {cmd, NULL};
     *path = NULL;
-    optind = 0; /* a full reset of GNU getopt's state */
+    lb_getopt_begin();
     int id;
     while ((id = lb_getopt(argc, argv, lb_run_longopts, &cli)) != -1) {
         switch (id) {
@@ -192,13 +192,19 @@ static int lb_run_prepare(const char *cmd, const char *path, struct lb_run **out
     /* Messages of the jobs' parsers read "logbridge run: FILE: tail[0].maxlen: ..." */
     char label[PATH_MAX + 64];
     snprintf(label, sizeof(label), "%s: %s", cmd, path);
+    /* The URL every job without its own "redis" uses: the config's (checked
+     * when loaded) or LOGBRIDGE_REDIS (checked only here). */
+    struct lb_cli top = {label, NULL};
+    if (lb_common_check_redis(&run->cfg->c, &top) != 0) {
+        lb_run_destroy(run);
+        return LB_EXIT_USAGE;
+    }
     for (int i = 0; i < run->njobs; i++) {
         struct lb_run_job *j = &run->jobs[i];
         j->cj = &run->cfg->jobs[i];
         j->run = run;
         struct lb_cli cli = {label, j->cj->prefix};
         int rc;
-        optind = 0;
         if (j->cj->kind == LB_CONFIG_TAIL)
             rc = lb_tail_opts_parse(&j->o.tail, j->cj->argc, j->cj->argv, &cli);
         else
@@ -233,10 +239,9 @@ static void *lb_run_thread(void *arg)
 
 static void lb_run_stop_all(struct lb_run *run)
 {
-    if (run->stop)
+    if (atomic_exchange(&run->stop, 1))
         return;
-    run->stop = 1;
-    lb_stop_flag = 1; /* for any wait that watches the process-wide flag */
+    atomic_store(&lb_stop_flag, 1); /* for any wait that watches the process-wide flag */
     uint64_t one = 1;
     for (int i = 0; i < run->njobs; i++) {
         ssize_t w = write(run->jobs[i].env.stop_fd, &one, sizeof(one));
@@ -338,9 +343,9 @@ static int lb_run_loop(struct lb_run *run)
                 if (si.ssi_signo == SIGHUP) {
                     if (lb_log_reopen() != 0)
                         lb_warn("SIGHUP: cannot reopen the log file: %s", strerror(errno));
-                    run->hup++;
+                    atomic_fetch_add(&run->hup, 1u);
                     lb_info("SIGHUP: reopened the log; mirror jobs reopen their files");
-                } else if (!run->stop) {
+                } else if (!atomic_load(&run->stop)) {
                     lb_info("%s: stopping %d jobs (each commits what it has read)",
                             strsignal((int)si.ssi_signo), left);
                     lb_run_stop_all(run);
@@ -362,7 +367,7 @@ static int lb_run_loop(struct lb_run *run)
                 left--;
                 if (j->rc != 0) {
                     exit_code = LB_EXIT_RUNTIME;
-                    if (!run->stop)
+                    if (!atomic_load(&run->stop))
                         lb_error_log("%s failed (exit %d); stopping the other jobs: a restart "
                                      "resumes every job from its checkpoint",
                                      j->cj->prefix, j->rc);

@@ -1,23 +1,35 @@
 /*
- * signals.c - async-signal-safe handlers that only set flags.
+ * signals.c - async-signal-safe handlers that only touch lock-free atomics.
  */
 #include "signals.h"
 
 #include <string.h>
 
-volatile sig_atomic_t lb_stop_flag;
-volatile sig_atomic_t lb_hup_flag;
+/* A handler may only touch lock-free atomic objects (C11 7.14.1.1). */
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "atomic_int must be lock-free for the signal flags");
+
+atomic_int lb_stop_flag;
+atomic_uint lb_hup_flag;
 
 static void lb_on_stop(int sig)
 {
     (void)sig;
-    lb_stop_flag = 1;
+    atomic_store(&lb_stop_flag, 1);
 }
 
 static void lb_on_hup(int sig)
 {
     (void)sig;
-    lb_hup_flag++; /* a generation counter: jobs compare it with what they saw */
+    atomic_fetch_add(&lb_hup_flag, 1u); /* a generation: consumers compare, never reset */
+}
+
+int lb_signals_hup_changed(atomic_uint *hup, unsigned *seen)
+{
+    unsigned now = atomic_load(hup);
+    if (now == *seen)
+        return 0;
+    *seen = now;
+    return 1;
 }
 
 void lb_signals_install(void)

@@ -17,7 +17,7 @@
 
 #include "sink_script.h" /* LB_SINK_SCRIPT, generated from sink_script.lua */
 
-#define LB_SINK_HEADER 15    /* ARGV[1..15] */
+#define LB_SINK_HEADER 14    /* ARGV[1..14] */
 #define LB_SINK_MAX_KEYS 256 /* distinct template streams in one batch */
 #define LB_NO_ARENA ((size_t)-1)
 #define LB_SINK_MAX_INFLIGHT 4
@@ -34,8 +34,6 @@ struct lb_sink {
     unsigned long long dev, ino;
     char prev_id[48];
     size_t lines;
-    uint64_t first_off_small[64]; /* entry offsets < 1 KiB, for the fp map */
-    size_t n_small;
 
     /* entry arguments */
     const char **argv;
@@ -54,20 +52,18 @@ struct lb_sink {
     const char **cargv;
     size_t *clens;
     size_t ccap;
-    char fp_end[LB_FP_HEX], ckpre[128], nums[8][32], fpmap[64 * 40 + 2], flags[4];
+    char fp_end[LB_FP_HEX], ckpre[128], nums[8][32], fence[128], flags[4];
 
     /* the fast path: valid lines as plain XADDs in RESP */
     int fast;
-    int sha_ok; /* the script was loaded on connection sha_conn */
-    unsigned long sha_conn;
     char *resp;
     size_t rlen, rcap;
     size_t nat;
-    char nat_last_off[24];
+    char nat_first_off[24], nat_last_off[24];
 
     /* where the checkpoint must stand for the next batch to apply */
     int fenced;
-    uint64_t fence_off, fence_line;
+    struct lb_ckpt fence_at;
 
     /* batches sent whose replies are still to be read, oldest first */
     uint64_t flight_off[LB_SINK_MAX_INFLIGHT], flight_line[LB_SINK_MAX_INFLIGHT];
@@ -95,10 +91,13 @@ struct lb_sink *lb_sink_create(const struct lb_sink_opts *opts, struct lb_error 
     /* Plain XADDs with '*' into one stream cannot fail one by one (only all
      * together, when the key is not a stream), so they can run natively in a
      * MULTI with the script after them; --id ts and templates need the
-     * script's per-entry checks. LOGBRIDGE_SINK_MODE=script forces the
+     * script's per-entry checks, and so does --no-provenance: the script
+     * verifies that every native XADD landed by the src/off of the batch's
+     * first and last entries. LOGBRIDGE_SINK_MODE=script forces the
      * script path (tests cover both). */
     const char *mode = getenv("LOGBRIDGE_SINK_MODE");
-    k->fast = !k->o.id_ts && !k->is_template && !(mode != NULL && strcmp(mode, "script") == 0);
+    k->fast = !k->o.id_ts && !k->is_template && k->o.provenance &&
+              !(mode != NULL && strcmp(mode, "script") == 0);
     return k;
 }
 
@@ -132,10 +131,9 @@ void lb_sink_reset(struct lb_sink *k)
     k->alen = 0;
     k->lines = 0;
     k->nkeys = 0;
-    k->n_small = 0;
     k->rlen = 0;
     k->nat = 0;
-    k->nat_last_off[0] = '\0';
+    k->nat_first_off[0] = k->nat_last_off[0] = '\0';
 }
 
 void lb_sink_begin(struct lb_sink *k, const char *src, unsigned long long dev,
@@ -150,11 +148,10 @@ void lb_sink_begin(struct lb_sink *k, const char *src, unsigned long long dev,
     k->fenced = 0;
 }
 
-void lb_sink_fence(struct lb_sink *k, uint64_t off, uint64_t line)
+void lb_sink_fence(struct lb_sink *k, const struct lb_ckpt *at)
 {
     k->fenced = 1;
-    k->fence_off = off;
-    k->fence_line = line;
+    k->fence_at = *at;
 }
 
 size_t lb_sink_pending(const struct lb_sink *k)
@@ -164,8 +161,7 @@ size_t lb_sink_pending(const struct lb_sink *k)
 
 int lb_sink_full(const struct lb_sink *k)
 {
-    return k->lines >= k->o.batch_max || k->nkeys >= LB_SINK_MAX_KEYS ||
-           k->n_small >= sizeof(k->first_off_small) / sizeof(k->first_off_small[0]);
+    return k->lines >= k->o.batch_max || k->nkeys >= LB_SINK_MAX_KEYS;
 }
 
 /* ---- argument building -------------------------------------------------------- */
@@ -275,18 +271,13 @@ static int lb_sink_key_index(struct lb_sink *k, const struct lb_record *rec)
     for (size_t j = 0; j < k->nkeys; j++)
         if (k->keys_len[j] == o && memcmp(k->arena + k->keys_aoff[j], p, o) == 0)
             return (int)j + 3;
+    if (k->nkeys == LB_SINK_MAX_KEYS)
+        return LB_EUSAGE; /* the caller missed lb_sink_full */
     k->keys_aoff[k->nkeys] = k->alen;
     k->keys_len[k->nkeys] = o;
     k->alen += o;
     k->nkeys++;
     return (int)k->nkeys + 2;
-}
-
-static int lb_sink_note_small(struct lb_sink *k, uint64_t off)
-{
-    if (off < LB_FP_LEN)
-        k->first_off_small[k->n_small++] = off;
-    return 0;
 }
 
 /* Write the JSON payload of a record at p (room: lb_sink_json_len). */
@@ -406,11 +397,15 @@ static int lb_sink_add_fast(struct lb_sink *k, const struct lb_record *rec, uint
         }
         k->rlen += (size_t)(p - p0);
     }
+    if (k->nat == 0) {
+        memcpy(k->nat_first_off, offs, offn);
+        k->nat_first_off[offn] = '\0';
+    }
     memcpy(k->nat_last_off, offs, offn);
     k->nat_last_off[offn] = '\0';
     k->nat++;
     k->lines++;
-    return lb_sink_note_small(k, off);
+    return 0;
 }
 
 int lb_sink_add(struct lb_sink *k, const struct lb_record *rec, uint64_t off, uint64_t line)
@@ -449,7 +444,7 @@ int lb_sink_add(struct lb_sink *k, const struct lb_record *rec, uint64_t off, ui
         lb_sink_push_arena(k, lb_sink_json(k, rec, off, p));
     }
     k->lines++;
-    return lb_sink_note_small(k, off);
+    return 0;
 }
 
 int lb_sink_add_bad(struct lb_sink *k, enum lb_reason reason, const char *raw, size_t n,
@@ -466,7 +461,7 @@ int lb_sink_add_bad(struct lb_sink *k, enum lb_reason reason, const char *raw, s
     if (lb_sink_push_u64(k, raw_len))
         return LB_ENOMEM;
     k->lines++;
-    return lb_sink_note_small(k, off);
+    return 0;
 }
 
 /* ---- commit -------------------------------------------------------------------- */
@@ -481,32 +476,24 @@ static int lb_sink_load_script(struct lb_sink *k, struct lb_redis *r, struct lb_
     if (rep->type == REDIS_REPLY_STRING && rep->len == 40)
         memcpy(k->sha, rep->str, 41);
     else
-        rc = lb_error_set(err, LB_EREPLY, "SCRIPT LOAD: %s",
+        rc = lb_error_set(err, lb_redis_is_transient(rep->str) ? LB_EREDIS : LB_EREPLY,
+                          "redis at %s: SCRIPT LOAD: %s", lb_redis_addr(r),
                           rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
     freeReplyObject(rep);
     return rc;
 }
 
-/* Have the script in the server's cache for this connection. The fast path
- * sends EVALSHA inside its MULTI only when it loaded the script on this very
- * connection (a restarted server means a new connection): a NOSCRIPT inside
- * EXEC would come after the XADDs ran. Otherwise it sends the body (EVAL). */
+/* The script path sends EVALSHA alone: a NOSCRIPT (a restarted or flushed
+ * server) means nothing ran, and the script is loaded again. The fast path
+ * always sends the body (EVAL) inside its MULTI: Redis would run the XADDs
+ * before answering NOSCRIPT to an EVALSHA there, leaving entries without
+ * their checkpoint (DESIGN.md section 7). Redis caches the compiled body by
+ * its hash, so EVAL costs one hash of the body per batch. */
 static int lb_sink_ensure_script(struct lb_sink *k, struct lb_redis *r, struct lb_error *err)
 {
-    if (!k->fast)
-        return k->sha[0] == '\0' ? lb_sink_load_script(k, r, err) : 0;
-    unsigned long conn = lb_redis_reconnects(r) + 1;
-    if (k->sha_ok && k->sha_conn == conn)
+    if (k->fast || k->sha[0] != '\0')
         return 0;
-    k->sha_ok = 0;
-    if (k->inflight > 0)
-        return 0; /* replies pending: EVAL this time */
-    int rc = lb_sink_load_script(k, r, err);
-    if (rc == 0) {
-        k->sha_ok = 1;
-        k->sha_conn = conn;
-    }
-    return rc;
+    return lb_sink_load_script(k, r, err);
 }
 
 static int lb_sink_reply_u64(const redisReply *e, uint64_t *out)
@@ -523,28 +510,28 @@ static int lb_sink_reply_u64(const redisReply *e, uint64_t *out)
     return -1;
 }
 
-/* Build the EVALSHA vector of the queued batch in k->cargv/k->clens.
+/* The fence as the script compares it: dev:ino:off:line, or '-' (absent). */
+static void lb_sink_fence_text(const struct lb_sink *k, char *out, size_t cap)
+{
+    if (!k->fenced)
+        out[0] = '\0';
+    else if (!k->fence_at.present)
+        snprintf(out, cap, "-");
+    else
+        snprintf(out, cap, "%llu:%llu:%" PRIu64 ":%" PRIu64, k->fence_at.dev, k->fence_at.ino,
+                 k->fence_at.off, k->fence_at.line);
+}
+
+/* Build the EVAL(SHA) vector of the queued batch in k->cargv/k->clens.
  * Returns the argument count, or a negative lb_err. */
 static int lb_sink_build(struct lb_sink *k, uint64_t end_off, uint64_t end_line, lb_sink_fp_fn fp,
                          void *fp_ctx, struct lb_error *err)
 {
     size_t nf = 0;
-    char fp_end[LB_FP_HEX], flags[4];
+    char flags[4];
 
-    if (fp(fp_ctx, end_off, fp_end) != 0)
+    if (fp(fp_ctx, end_off, k->fp_end) != 0)
         return lb_error_set(err, LB_EIO, "cannot fingerprint %s", k->src);
-    size_t fm = 0;
-    k->fpmap[fm++] = ';';
-    for (size_t i = 0; i < k->n_small; i++) {
-        char h[LB_FP_HEX];
-        if (fp(fp_ctx, k->first_off_small[i], h) == 0)
-            fm += (size_t)snprintf(k->fpmap + fm, sizeof(k->fpmap) - fm, "%" PRIu64 "=%s;",
-                                   k->first_off_small[i], h);
-    }
-    if (k->n_small == 0)
-        fm = 0;
-    k->fpmap[fm] = '\0';
-    memcpy(k->fp_end, fp_end, LB_FP_HEX);
     snprintf(k->ckpre, sizeof(k->ckpre), "{\"dev\":%llu,\"ino\":%llu,\"fp\":\"", k->dev, k->ino);
     if (k->o.id_ts)
         flags[nf++] = 't';
@@ -572,7 +559,7 @@ static int lb_sink_build(struct lb_sink *k, uint64_t end_off, uint64_t end_line,
     size_t *vl = k->clens, c = 0;
 #define LB_ARG(p, n) (v[c] = (p), vl[c] = (n), c++)
 #define LB_STR(s) LB_ARG((s), strlen(s))
-    if (k->fast && !k->sha_ok) {
+    if (k->fast) {
         LB_STR("EVAL");
         LB_ARG(LB_SINK_SCRIPT, sizeof(LB_SINK_SCRIPT) - 1);
     } else {
@@ -592,7 +579,7 @@ static int lb_sink_build(struct lb_sink *k, uint64_t end_off, uint64_t end_line,
     LB_STR(k->src);
     LB_STR(k->ckpre);
     LB_STR(k->fp_end);
-    LB_STR(k->fpmap);
+    LB_STR(k->nat_first_off);
     snprintf(k->nums[1], sizeof(k->nums[1]), "%" PRIu64, end_off);
     LB_STR(k->nums[1]);
     snprintf(k->nums[2], sizeof(k->nums[2]), "%" PRIu64, end_line);
@@ -607,18 +594,16 @@ static int lb_sink_build(struct lb_sink *k, uint64_t end_off, uint64_t end_line,
     snprintf(k->nums[5], sizeof(k->nums[5]), "%zu", k->nat);
     LB_STR(k->nums[5]);
     LB_STR(k->nat_last_off);
-    if (k->fenced) {
-        snprintf(k->nums[6], sizeof(k->nums[6]), "%" PRIu64, k->fence_off);
-        snprintf(k->nums[7], sizeof(k->nums[7]), "%" PRIu64, k->fence_line);
-    } else {
-        k->nums[6][0] = k->nums[7][0] = '\0';
+    lb_sink_fence_text(k, k->fence, sizeof(k->fence));
+    LB_STR(k->fence);
+    /* the batch after this one applies only where this one ends (even
+     * after a first batch that replaced an unreadable checkpoint unchecked) */
+    {
+        struct lb_ckpt at = {.present = 1, .dev = k->dev, .ino = k->ino};
+        at.off = end_off;
+        at.line = end_line;
+        lb_sink_fence(k, &at);
     }
-    LB_STR(k->nums[6]);
-    LB_STR(k->nums[7]);
-    /* the batch after this one applies only where this one ends (for a
-     * caller that fences: lb_sink_fence is opt-in) */
-    if (k->fenced)
-        lb_sink_fence(k, end_off, end_line);
     for (size_t i = 0; i < k->argc; i++)
         LB_ARG(k->aoff[i] == LB_NO_ARENA ? k->argv[i] : k->arena + k->aoff[i], k->lens[i]);
 #undef LB_ARG
@@ -633,9 +618,8 @@ static int lb_sink_write(struct lb_sink *k, struct lb_redis *r, int c, struct lb
     if (ctx == NULL)
         return lb_error_set(err, LB_EREDIS, "redis at %s: not connected", lb_redis_addr(r));
     int ok = REDIS_OK;
-    /* the vector was built with EVAL when the fast path cannot use the sha */
-    if (!k->fast || k->sha_ok) {
-        k->cargv[1] = k->sha;
+    if (!k->fast) {
+        k->cargv[1] = k->sha; /* reloaded after a NOSCRIPT */
         k->clens[1] = strlen(k->sha);
     }
     if (k->fast) {
@@ -667,24 +651,31 @@ static int lb_sink_write(struct lb_sink *k, struct lb_redis *r, int c, struct lb
     return 0;
 }
 
+/* A refusal: what kind, for the committer (fenced, clears by itself, or not). */
+static int lb_sink_refused(struct lb_sink *k, struct lb_redis *r, struct lb_sink_result *res,
+                           const char *why, struct lb_error *err)
+{
+    if (strncmp(why, "NOSCRIPT", 8) == 0) {
+        k->sha[0] = '\0'; /* loaded again before the next batch; nothing ran */
+        res->refused = LB_SINK_TRANSIENT;
+    } else if (strncmp(why, "FENCE ", 6) == 0) {
+        res->refused = LB_SINK_FENCED;
+        why += 6;
+    } else if (lb_redis_is_transient(why)) {
+        res->refused = LB_SINK_TRANSIENT;
+    } else {
+        res->refused = LB_SINK_REFUSED;
+    }
+    int code = lb_redis_is_auth_error(why) ? LB_EAUTH : LB_EREPLY;
+    return lb_error_set(err, code, "redis at %s refused a batch: %s", lb_redis_addr(r), why);
+}
+
 /* Decode the script's reply (or error) into res. */
 static int lb_sink_decode(struct lb_sink *k, struct lb_redis *r, redisReply *rep, uint64_t end_off,
                           uint64_t end_line, struct lb_sink_result *res, struct lb_error *err)
 {
-    memset(res, 0, sizeof(*res));
-    if (rep->type == REDIS_REPLY_ERROR) {
-        int code = lb_redis_is_auth_error(rep->str) ? LB_EAUTH : LB_EREPLY;
-        /* Errors raised before the script ran (NOSCRIPT after a restart, OOM,
-         * READONLY, BUSY, LOADING) leave nothing written: like a lost
-         * connection, the checkpoint in Redis says where to go on. */
-        if (strncmp(rep->str, "NOSCRIPT", 8) == 0 || strncmp(rep->str, "LOADING", 7) == 0 ||
-            strncmp(rep->str, "BUSY", 4) == 0 || strncmp(rep->str, "READONLY", 8) == 0 ||
-            strncmp(rep->str, "MASTERDOWN", 10) == 0 || strncmp(rep->str, "TRYAGAIN", 8) == 0)
-            code = LB_EREDIS;
-        if (strncmp(rep->str, "NOSCRIPT", 8) == 0)
-            k->sha[0] = '\0';
-        return lb_error_set(err, code, "redis at %s: %s", lb_redis_addr(r), rep->str);
-    }
+    if (rep->type == REDIS_REPLY_ERROR)
+        return lb_sink_refused(k, r, res, rep->str, err);
     uint64_t w = 0, b = 0, ro = 0, tb = 0;
     redisReply **e = rep->element;
     if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 8 || lb_sink_reply_u64(e[0], &w) ||
@@ -692,43 +683,16 @@ static int lb_sink_decode(struct lb_sink *k, struct lb_redis *r, redisReply *rep
         lb_sink_reply_u64(e[5], &tb) || e[2]->type != REDIS_REPLY_STRING ||
         e[4]->type != REDIS_REPLY_STRING)
         return lb_error_set(err, LB_EREPLY, "unexpected reply from the batch script");
+    if (e[4]->len > 0) /* a write failed: the script undid the batch */
+        return lb_sink_refused(k, r, res, e[4]->str, err);
     res->written = (size_t)w;
     res->bad = (size_t)b;
     res->reordered = (size_t)ro;
     res->trim_blocked = (int)tb;
     snprintf(res->last_id, sizeof(res->last_id), "%s", e[2]->str);
-    if (e[4]->len > 0) {
-        /* A write inside the script failed: it stopped there, and so did the
-         * checkpoint. Report it; the caller decides (exit 3, or retry). */
-        res->failed = 1;
-        lb_sink_reply_u64(e[6], &res->ck_off);
-        lb_sink_reply_u64(e[7], &res->ck_line);
-        return lb_error_set(err, LB_EREPLY, "redis at %s refused a write: %s", lb_redis_addr(r),
-                            e[4]->str);
-    }
     res->ck_off = end_off;
     res->ck_line = end_line;
     return 0;
-}
-
-int lb_sink_send(struct lb_sink *k, struct lb_redis *r, uint64_t end_off, uint64_t end_line,
-                 lb_sink_fp_fn fp, void *fp_ctx, struct lb_error *err)
-{
-    if (k->inflight == LB_SINK_MAX_INFLIGHT) {
-        lb_sink_reset(k);
-        return lb_error_set(err, LB_EUSAGE, "too many batches in flight");
-    }
-    int rc = lb_sink_ensure_script(k, r, err);
-    int c = rc == 0 ? lb_sink_build(k, end_off, end_line, fp, fp_ctx, err) : rc;
-    rc = c < 0 ? c : lb_sink_write(k, r, c, err);
-    if (rc == 0) {
-        k->flight_off[k->inflight] = end_off;
-        k->flight_line[k->inflight] = end_line;
-        k->flight_nat[k->inflight] = k->nat;
-        k->inflight++;
-    }
-    lb_sink_reset(k);
-    return rc;
 }
 
 /* XDEL the entries that the fast path's XADDs created (their IDs are the
@@ -767,9 +731,10 @@ static void lb_sink_undo(struct lb_sink *k, struct lb_redis *r, const redisReply
                      k->src, nat - undone, k->o.stream);
 }
 
-/* Read and decode the replies of one batch: one for the script path; for the
- * fast path OK, a QUEUED per command, then EXEC's array (the script's reply
- * last). A queued command refused (OOM, READONLY) makes EXEC abort whole. */
+/* Read and check every reply of one batch: one for the script path; for the
+ * fast path +OK, a +QUEUED per command, then EXEC's array: every XADD's ID,
+ * then the script's reply. A queued command refused (OOM, READONLY) makes
+ * EXEC abort whole (nothing ran). */
 static int lb_sink_read(struct lb_sink *k, struct lb_redis *r, size_t nat, uint64_t end_off,
                         uint64_t end_line, struct lb_sink_result *res, struct lb_error *err)
 {
@@ -789,6 +754,8 @@ static int lb_sink_read(struct lb_sink *k, struct lb_redis *r, size_t nat, uint6
             return LB_EREDIS;
         if (rep->type == REDIS_REPLY_ERROR && first_err[0] == '\0')
             snprintf(first_err, sizeof(first_err), "%s", rep->str);
+        else if (rep->type != REDIS_REPLY_STATUS && first_err[0] == '\0')
+            snprintf(first_err, sizeof(first_err), "unexpected reply to a queued command");
         freeReplyObject(rep);
     }
     redisReply *rep = lb_redis_get_reply(r, err);
@@ -797,12 +764,9 @@ static int lb_sink_read(struct lb_sink *k, struct lb_redis *r, size_t nat, uint6
     int rc;
     if (rep->type == REDIS_REPLY_ERROR) {
         /* EXECABORT: nothing ran. Redis said why in the first refused command. */
-        int code = lb_redis_is_auth_error(first_err) ? LB_EAUTH : LB_EREPLY;
-        if (strncmp(first_err, "LOADING", 7) == 0 || strncmp(first_err, "BUSY", 4) == 0 ||
-            strncmp(first_err, "READONLY", 8) == 0 || strncmp(first_err, "MASTERDOWN", 10) == 0)
-            code = LB_EREDIS;
-        rc = lb_error_set(err, code, "redis at %s: %s (%s)", lb_redis_addr(r), rep->str,
-                          first_err[0] ? first_err : "no reason given");
+        char why[512];
+        snprintf(why, sizeof(why), "%s (%s)", first_err[0] ? first_err : rep->str, rep->str);
+        rc = lb_sink_refused(k, r, res, why, err);
     } else if (rep->type != REDIS_REPLY_ARRAY || rep->elements != nat + 1) {
         rc = lb_error_set(err, LB_EREPLY, "unexpected EXEC reply from redis at %s",
                           lb_redis_addr(r));
@@ -813,13 +777,44 @@ static int lb_sink_read(struct lb_sink *k, struct lb_redis *r, size_t nat, uint6
          * so this is a repair of last resort, and logged as such. */
         rc = lb_error_set(err, LB_EREPLY, "redis at %s: the batch script failed: %s",
                           lb_redis_addr(r), rep->element[nat]->str);
+        res->refused = LB_SINK_REFUSED;
         lb_sink_undo(k, r, rep, nat);
     } else {
         rc = lb_sink_decode(k, r, rep->element[nat], end_off, end_line, res, err);
-        if (rc == LB_EREDIS)
-            rc = LB_EREPLY;
+        /* The script verified that every XADD landed; their replies must say
+         * the same, or the checkpoint would cover lines never written. */
+        for (size_t i = 0; rc == 0 && i < nat; i++)
+            if (rep->element[i]->type != REDIS_REPLY_STRING) {
+                rc = lb_error_set(err, LB_EREPLY,
+                                  "redis at %s: XADD %zu of a batch of src=%s answered %s, yet the "
+                                  "batch was checkpointed",
+                                  lb_redis_addr(r), i + 1, k->src,
+                                  rep->element[i]->type == REDIS_REPLY_ERROR ? rep->element[i]->str
+                                                                             : "no ID");
+                res->refused = LB_SINK_REFUSED;
+            }
     }
     freeReplyObject(rep);
+    return rc;
+}
+
+int lb_sink_send(struct lb_sink *k, struct lb_redis *r, uint64_t end_off, uint64_t end_line,
+                 lb_sink_fp_fn fp, void *fp_ctx, struct lb_error *err)
+{
+    if (k->inflight == LB_SINK_MAX_INFLIGHT) {
+        lb_sink_reset(k);
+        return lb_error_set(err, LB_EUSAGE, "too many batches in flight");
+    }
+    int rc = lb_sink_ensure_script(k, r, err);
+    int c = rc == 0 ? lb_sink_build(k, end_off, end_line, fp, fp_ctx, err) : rc;
+    rc = c < 0 ? c : lb_sink_write(k, r, c, err);
+    if (rc == 0) {
+        k->flight_off[k->inflight] = end_off;
+        k->flight_line[k->inflight] = end_line;
+        k->flight_nat[k->inflight] = k->nat;
+        k->inflight++;
+    }
+    lb_sink_reset(k);
     return rc;
 }
 
@@ -857,6 +852,8 @@ int lb_sink_commit(struct lb_sink *k, struct lb_redis *r, uint64_t end_off, uint
                    lb_sink_fp_fn fp, void *fp_ctx, struct lb_sink_result *res, struct lb_error *err)
 {
     memset(res, 0, sizeof(*res));
+    if (k->inflight > 0)
+        return lb_error_set(err, LB_EUSAGE, "batches in flight");
     int rc = lb_sink_ensure_script(k, r, err);
     int c = rc == 0 ? lb_sink_build(k, end_off, end_line, fp, fp_ctx, err) : rc;
     if (c < 0) {
@@ -864,18 +861,12 @@ int lb_sink_commit(struct lb_sink *k, struct lb_redis *r, uint64_t end_off, uint
             lb_sink_reset(k);
         return c;
     }
-    for (int attempt = 0; attempt < 2; attempt++) {
-        rc = lb_sink_write(k, r, c, err);
-        if (rc != 0)
-            return rc; /* the batch is kept: the caller may send it again */
+    rc = lb_sink_write(k, r, c, err);
+    if (rc == 0)
         rc = lb_sink_read(k, r, k->nat, end_off, end_line, res, err);
-        /* A restarted server has forgotten the script; it did not run. */
-        if (rc == LB_EREDIS && !k->fast && k->sha[0] == '\0' && lb_redis_ctx(r) != NULL &&
-            (rc = lb_sink_load_script(k, r, err)) == 0)
-            continue;
-        break;
-    }
-    if (rc != LB_EREDIS)
+    /* Kept unless it landed: a caller that cannot read its lines again (stdin)
+     * sends the same batch once the checkpoint in Redis says it did not land. */
+    if (rc == 0)
         lb_sink_reset(k);
     return rc;
 }

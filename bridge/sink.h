@@ -2,10 +2,11 @@
  * sink.h - the batched, atomic write of a file's lines to Redis.
  *
  * A batch is the lines of one src: its XADDs, its DLQ entries and its
- * checkpoint update travel as ONE EVALSHA (one round trip) and are applied
- * atomically by a Lua script. The script checks every write it makes; if one
- * fails, the checkpoint is set just before that line, so it never moves past
- * a line that was not written (DESIGN.md section 4.1).
+ * checkpoint update travel in one round trip and are applied atomically, all
+ * or nothing: the script checks every write; if one fails, it removes what
+ * the batch wrote and leaves the checkpoint where it was, so the checkpoint
+ * never moves past a line that was not written (DESIGN.md section 4.1).
+ * The committer (committer.h) is the one user of this module.
  *
  * Arguments point into the caller's read buffer (no copy per line) until
  * lb_sink_commit returns.
@@ -32,12 +33,20 @@ struct lb_sink_opts {
     size_t batch_max; /* lines per batch */
 };
 
+/* Why a batch was refused (it then applied nothing). */
+enum lb_sink_refusal {
+    LB_SINK_LANDED = 0,
+    LB_SINK_FENCED,    /* the checkpoint did not stand where the batch starts */
+    LB_SINK_TRANSIENT, /* a refusal that clears by itself (OOM, BUSY, NOSCRIPT, ...) */
+    LB_SINK_REFUSED    /* anything else (WRONGTYPE, NOPERM, ...): not retried */
+};
+
 struct lb_sink_result {
     size_t written;           /* stream entries */
     size_t bad;               /* DLQ entries */
     size_t reordered;         /* --id ts lines older than the stream's top */
     int trim_blocked;         /* a group held trimming back */
-    int failed;               /* a write failed: the checkpoint stops before it */
+    int refused;              /* enum lb_sink_refusal, with LB_EREPLY / LB_EAUTH */
     uint64_t ck_off, ck_line; /* where the checkpoint now stands */
     char last_id[48];
 };
@@ -70,26 +79,25 @@ int lb_sink_add_bad(struct lb_sink *k, enum lb_reason reason, const char *raw, s
 size_t lb_sink_pending(const struct lb_sink *k);
 int lb_sink_full(const struct lb_sink *k);
 
-/* Send the batch and move the checkpoint of src to (end_off, end_line).
- * With nothing queued it still writes the checkpoint (blank lines advance it).
- * Returns 0, LB_EREDIS (connection lost: the outcome is unknown; reconnect,
- * reload the checkpoint, and commit again if it did not move: the batch is
- * kept for that), LB_EAUTH, or LB_EREPLY (res->failed: a write inside the
- * script was refused and the checkpoint stops before that line). Except for
- * LB_EREDIS the batch is cleared. */
+/* Send the batch and move the checkpoint of src to (end_off, end_line), and
+ * wait for the reply. With nothing queued it still writes the checkpoint
+ * (blank lines advance it). Returns 0 (landed; the batch is cleared),
+ * LB_EREDIS (connection lost: the outcome is unknown), LB_EAUTH or LB_EREPLY
+ * (refused: res->refused says how; nothing applied). Unless it landed the
+ * batch is kept, to be sent again (after lb_sink_fence) by a caller that
+ * cannot read its lines again. */
 int lb_sink_commit(struct lb_sink *k, struct lb_redis *r, uint64_t end_off, uint64_t end_line,
                    lb_sink_fp_fn fp, void *fp_ctx, struct lb_sink_result *res,
                    struct lb_error *err);
 
-/* The next batch applies only if the checkpoint of src in Redis stands at
- * (off, line) - else it is refused whole - so that when a batch is refused,
- * one sent after it in the same pipeline (or by another process importing
- * the same file) cannot move the checkpoint past lines never written. Once
- * set, each batch built moves the fence to its own end; lb_sink_begin and
- * lb_sink_forget clear it (no check: callers that never call this are
- * unaffected). After a lost connection, set it again to where the
- * checkpoint in Redis stands before resending. */
-void lb_sink_fence(struct lb_sink *k, uint64_t off, uint64_t line);
+/* The next batch applies only if the checkpoint of src in Redis is exactly
+ * `at` (dev, ino, off, line; or absent when !at->present) - else it is
+ * refused whole (LB_SINK_FENCED) - so that when a batch is refused, one sent
+ * after it in the same pipeline (or by another process on the same file)
+ * cannot move the checkpoint past lines never written. Each batch built
+ * moves the fence to its own end; lb_sink_begin and lb_sink_forget clear it.
+ * After a lost connection, set it again to where the checkpoint stands. */
+void lb_sink_fence(struct lb_sink *k, const struct lb_ckpt *at);
 
 /* Drop what is queued (after a failure, before re-reading from a checkpoint). */
 void lb_sink_reset(struct lb_sink *k);

@@ -3,7 +3,8 @@
 --
 -- KEYS[1] checkpoint hash, KEYS[2] DLQ stream, KEYS[3..] target streams.
 -- ARGV[1] src  ARGV[2] checkpoint prefix '{"dev":N,"ino":N,"fp":"'
--- ARGV[3] fingerprint at the batch's end  ARGV[4] ';off=fp;...' for offsets < 1 KiB
+-- ARGV[3] fingerprint at the batch's end
+-- ARGV[4] the offset of the first native XADD (fast path, to verify)
 -- ARGV[5] end offset  ARGV[6] end line  ARGV[7] last id if src has no checkpoint
 -- ARGV[8] flags: t = --id ts, p = provenance, g = trimming respects groups
 -- ARGV[9] json field  ARGV[10] maxlen (0 = none)  ARGV[11] entry count
@@ -11,13 +12,21 @@
 --   batch's valid lines are plain XADDs queued before this script in the same
 --   MULTI/EXEC; they either all landed or, when KEYS[3] is not a stream, none
 --   did. ARGV[13] the offset of the last of them (to verify, with provenance).
--- ARGV[14] ARGV[15]: the offset and line where the checkpoint must stand for
---   this batch to apply (the end of the batch before it); '' = unchecked.
--- entries from ARGV[16]:
+-- ARGV[14] the fence: where the checkpoint of src must stand for this batch
+--   to apply, 'dev:ino:off:line' (the end of the batch before it), '-' when
+--   it must be absent, '' = unchecked.
+-- entries from ARGV[15]:
 --   v line off keyidx ms role timestamp type data   (fields encoding)
 --   j line off keyidx ms payload                    (json encoding)
 --   b line off reason raw raw_len                   (dead letter)
 -- Returns {written, bad, last_id, reordered, error, trim_blocked, ck_off, ck_line}.
+-- A batch is all or nothing: when any write fails, what the batch wrote is
+-- removed again and the checkpoint does not move (error is then non-empty; a
+-- refusal by the fence starts with 'FENCE ').
+--
+-- The checkpoint value keeps, under "done", the identities of the last 8
+-- generations of src that it described before (most recent first), so that
+-- import recognises a rotated generation that tail already read.
 local src, flags = ARGV[1], ARGV[8]
 local idts = string.find(flags, 't', 1, true) ~= nil
 local prov = string.find(flags, 'p', 1, true) ~= nil
@@ -27,6 +36,7 @@ local nat = tonumber(ARGV[12])
 local lastid = ARGV[7]
 local written, bad, reordered = 0, 0, 0
 local dlq_ids = {}
+local added = {} -- script path: key, id of every entry this batch wrote
 
 local function field(kv, name)
   for x = 1, #kv, 2 do
@@ -47,6 +57,9 @@ local function rollback()
   end
   for x = 1, #dlq_ids, 1000 do
     redis.call('XDEL', KEYS[2], unpack(dlq_ids, x, math.min(x + 999, #dlq_ids)))
+  end
+  for x = 1, #added, 2 do
+    redis.call('XDEL', added[x], added[x + 1])
   end
 end
 
@@ -73,16 +86,17 @@ if prev then lastid = string.match(prev, '"id":"([^"]*)"') or lastid end
 -- A batch sent after one that was refused (pipelined), or by a second
 -- process importing the same file, must not apply: it would move the
 -- checkpoint past lines that were never written, or write lines twice.
+local function where(v)
+  if not v then return '-' end
+  return (string.match(v, '"dev":(%d+)') or '?') .. ':' .. (string.match(v, '"ino":(%d+)') or '?') ..
+         ':' .. (string.match(v, '"off":(%d+)') or '?') .. ':' .. (string.match(v, '"line":(%d+)') or '?')
+end
 if ARGV[14] ~= '' then
-  local o, l = '0', '0'
-  if prev then
-    o = string.match(prev, '"off":(%d+)') or '?'
-    l = string.match(prev, '"line":(%d+)') or '?'
-  end
-  if o ~= ARGV[14] or l ~= ARGV[15] then
+  local w = where(prev)
+  if w ~= ARGV[14] then
     rollback()
-    return {0, 0, lastid, 0, 'the checkpoint of ' .. src .. ' stands at off ' .. o ..
-            ', not at the start of this batch (off ' .. ARGV[14] .. ')', 0, '', ''}
+    return {0, 0, lastid, 0, 'FENCE the checkpoint of ' .. src .. ' stands at ' .. w ..
+            ' (dev:ino:off:line), not at the start of this batch (' .. ARGV[14] .. ')', 0, '', ''}
   end
 end
 
@@ -100,13 +114,19 @@ local function provenance(kv)
 end
 
 if nat > 0 then
-  local top = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
-  local tsrc, toff = nil, nil
-  if #top > 0 then tsrc, toff = provenance(top[1][2]) end
-  if #top == 0 or (prov and (tsrc ~= src or toff ~= ARGV[13])) then
-    -- Nothing runs between the XADDs and this script, so the top entries
-    -- are the batch's whatever they say: undo them rather than keep entries
-    -- that no checkpoint covers.
+  -- Every native XADD must have landed: the batch's nat entries are the top
+  -- nat entries of the stream (nothing runs between them and this script),
+  -- the newest at the batch's last offset and the oldest at its first, both
+  -- from src. (The fast path is used only with provenance.) Anything else:
+  -- undo, rather than keep entries that no checkpoint covers.
+  local top = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', nat)
+  local ok = #top == nat
+  if ok then
+    local s1, o1 = provenance(top[1][2])
+    local s2, o2 = provenance(top[nat][2])
+    ok = s1 == src and o1 == ARGV[13] and s2 == src and o2 == ARGV[4]
+  end
+  if not ok then
     rollback()
     return {0, 0, lastid, 0, 'the batch is not at the top of ' .. KEYS[3], 0, '', ''}
   end
@@ -144,7 +164,7 @@ local function add(kind, key, xid, base, off)
 end
 
 local err, err_off, err_line = nil, nil, nil
-local i = 16
+local i = 15
 for e = 1, n do
   local kind, line, off = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local r
@@ -156,7 +176,7 @@ for e = 1, n do
       err, err_off, err_line = r.err, off, line
       break
     end
-    if nat > 0 then dlq_ids[#dlq_ids + 1] = r end
+    dlq_ids[#dlq_ids + 1] = r
     bad = bad + 1
   else
     local key = KEYS[tonumber(ARGV[i + 3])]
@@ -174,28 +194,44 @@ for e = 1, n do
       err, err_off, err_line = r.err, off, line
       break
     end
+    added[#added + 1] = key
+    added[#added + 1] = r
     lastid = r
     written = written + 1
   end
 end
 
-if err and nat > 0 then
-  -- The fast path is all or nothing: the checkpoint stays where it was.
+if err then
+  -- All or nothing: the checkpoint stays where it was, and what this batch
+  -- wrote goes again (a batch after it is refused by its fence).
   rollback()
-  return {0, 0, ARGV[7], 0, err, 0, '', ''}
+  return {0, 0, ARGV[7], 0, err .. ' (line ' .. err_line .. ', off ' .. err_off .. ')', 0, '', ''}
 end
 
 local ck_off, ck_line = ARGV[5], ARGV[6]
-if err then
-  ck_off, ck_line = err_off, string.format('%.0f', tonumber(err_line) - 1)
+-- The generations src described before this one, for import's identity
+-- check: the previous one goes first when the identity changes.
+local done = ''
+if prev then
+  done = string.match(prev, ',"done":(%b[])') or ''
+  local pdev, pino = string.match(prev, '^{"dev":(%d+),"ino":(%d+),')
+  local ndev, nino = string.match(ARGV[2], '^{"dev":(%d+),"ino":(%d+),')
+  if pdev and (pdev ~= ndev or pino ~= nino) then
+    local pfp = string.match(prev, '"fp":"(%x*)"') or ''
+    local poff = string.match(prev, '"off":(%d+)') or '0'
+    local pline = string.match(prev, '"line":(%d+)') or '0'
+    local items = {}
+    items[1] = '{"dev":' .. pdev .. ',"ino":' .. pino .. ',"fp":"' .. pfp .. '","off":' .. poff ..
+               ',"line":' .. pline .. '}'
+    for item in string.gmatch(done, '{[^{}]*}') do
+      if #items < 8 then items[#items + 1] = item end
+    end
+    done = '[' .. table.concat(items, ',') .. ']'
+  end
+  if done ~= '' then done = ',"done":' .. done end
 end
-local fp = ARGV[3]
-if ck_off ~= ARGV[5] then
-  local m = string.match(ARGV[4], ';' .. ck_off .. '=(%x+);')
-  if m then fp = m end
-end
-redis.call('HSET', KEYS[1], src, ARGV[2] .. fp .. '","off":' .. ck_off .. ',"line":' .. ck_line ..
-           ',"id":"' .. lastid .. '"}')
+redis.call('HSET', KEYS[1], src, ARGV[2] .. ARGV[3] .. '","off":' .. ck_off .. ',"line":' ..
+           ck_line .. ',"id":"' .. lastid .. '"' .. done .. '}')
 
 -- Trimming: never below what a consumer group has not yet delivered and
 -- acknowledged, unless told to ignore groups (DESIGN.md section 4.6).

@@ -20,6 +20,7 @@
 
 struct lb_source {
     enum lb_source_kind kind;
+    char *name; /* the path as given (or "stdin"), for messages; NULL from an fd */
     int fd;
     gzFile gz;
     dev_t dev;
@@ -85,14 +86,32 @@ void lb_source_close(struct lb_source *s)
         close(s->fd);
     free(s->buf);
     free(s->long_head);
+    free(s->name);
     free(s);
+}
+
+/* Every I/O error names the input: "PATH: what: why" (just "what: why" for a
+ * source made from an fd, whose caller names it). */
+static const char *lb_source_pre(const struct lb_source *s)
+{
+    return s->name != NULL ? s->name : "";
+}
+
+static const char *lb_source_sep(const struct lb_source *s)
+{
+    return s->name != NULL ? ": " : "";
 }
 
 static int lb_source_identify(struct lb_source *s, struct lb_error *err)
 {
     struct stat st;
     if (fstat(s->fd, &st) != 0)
-        return lb_error_set(err, LB_EIO, "fstat: %s", strerror(errno));
+        return lb_error_set(err, LB_EIO, "%s%sfstat: %s", lb_source_pre(s), lb_source_sep(s),
+                            strerror(errno));
+    /* open(2) accepts a directory; read(2) would then fail with EISDIR */
+    if (S_ISDIR(st.st_mode))
+        return lb_error_set(err, LB_EIO, "%s%sis a directory, not a file", lb_source_pre(s),
+                            lb_source_sep(s));
     s->dev = st.st_dev;
     s->ino = st.st_ino;
     return 0;
@@ -125,14 +144,28 @@ struct lb_source *lb_source_open(const char *path, size_t max_line, struct lb_er
     struct lb_source *s = lb_source_alloc(max_line, 0, err);
     if (s == NULL)
         return NULL;
-    if (strcmp(path, "-") == 0) {
+    int is_stdin = strcmp(path, "-") == 0;
+    if ((s->name = strdup(is_stdin ? "stdin" : path)) == NULL) {
+        lb_source_close(s);
+        lb_error_set(err, LB_ENOMEM, "out of memory");
+        return NULL;
+    }
+    if (is_stdin) {
         s->kind = LB_SOURCE_STDIN;
         s->fd = 0;
-        /* zlib's transparent mode passes plain text through unchanged. */
-        s->gz = gzdopen(dup(0), "rb");
-        if (s->gz == NULL) {
+        /* zlib's transparent mode passes plain text through unchanged. gzdopen
+         * owns the dup only when it succeeds: a failure leaves it to us. */
+        int fd = dup(0);
+        if (fd < 0) {
+            lb_error_set(err, LB_EIO, "stdin: dup: %s", strerror(errno));
             lb_source_close(s);
-            lb_error_set(err, LB_EIO, "stdin: cannot read");
+            return NULL;
+        }
+        s->gz = gzdopen(fd, "rb");
+        if (s->gz == NULL) {
+            close(fd);
+            lb_source_close(s);
+            lb_error_set(err, LB_EIO, "stdin: cannot read (gzdopen failed: out of memory?)");
             return NULL;
         }
         return s;
@@ -152,7 +185,7 @@ struct lb_source *lb_source_open(const char *path, size_t max_line, struct lb_er
         s->kind = LB_SOURCE_GZ;
         int fd = s->fd;
         s->gz = gzdopen(fd, "rb");
-        if (s->gz == NULL) {
+        if (s->gz == NULL) { /* fd is still s->fd: lb_source_close closes it */
             lb_error_set(err, LB_EIO, "%s: cannot open gzip stream", path);
             lb_source_close(s);
             return NULL;
@@ -175,13 +208,14 @@ static ssize_t lb_source_read(struct lb_source *s, char *dst, size_t n, struct l
         if (r < 0) {
             int zerr;
             const char *m = gzerror(s->gz, &zerr);
-            return lb_error_set(err, LB_EIO, "gzip: %s", m);
+            return lb_error_set(err, LB_EIO, "%s%sgzip: %s", lb_source_pre(s), lb_source_sep(s), m);
         }
         if (r == 0) {
             int zerr;
             const char *m = gzerror(s->gz, &zerr);
             if (zerr != Z_OK)
-                return lb_error_set(err, LB_EIO, "gzip: %s", m);
+                return lb_error_set(err, LB_EIO, "%s%sgzip: %s", lb_source_pre(s), lb_source_sep(s),
+                                    m);
         }
         return r;
     }
@@ -190,7 +224,8 @@ static ssize_t lb_source_read(struct lb_source *s, char *dst, size_t n, struct l
         if (r >= 0)
             return r;
         if (errno != EINTR)
-            return lb_error_set(err, LB_EIO, "read: %s", strerror(errno));
+            return lb_error_set(err, LB_EIO, "%s%sread: %s", lb_source_pre(s), lb_source_sep(s),
+                                strerror(errno));
     }
 }
 
@@ -391,7 +426,8 @@ int lb_source_skip_to(struct lb_source *s, uint64_t off, struct lb_error *err)
 {
     if (s->kind == LB_SOURCE_FILE) {
         if (lseek(s->fd, (off_t)off, SEEK_SET) < 0)
-            return lb_error_set(err, LB_EIO, "lseek: %s", strerror(errno));
+            return lb_error_set(err, LB_EIO, "%s%slseek: %s", lb_source_pre(s), lb_source_sep(s),
+                                strerror(errno));
         s->base = off;
         s->start = s->scan = s->end = 0;
         s->skipping = 0;
@@ -403,7 +439,8 @@ int lb_source_skip_to(struct lb_source *s, uint64_t off, struct lb_error *err)
             if (r < 0)
                 return (int)r;
             if (r == 0)
-                return lb_error_set(err, LB_EIO, "input ends at byte %llu, before %llu",
+                return lb_error_set(err, LB_EIO, "%s%sinput ends at byte %llu, before %llu",
+                                    lb_source_pre(s), lb_source_sep(s),
                                     (unsigned long long)lb_source_offset(s),
                                     (unsigned long long)off);
         }

@@ -81,7 +81,7 @@ static int lb_status_parse(struct lb_status_opts *o, int argc, char **argv)
     struct lb_cli cli = {"status", NULL};
     memset(o, 0, sizeof(*o));
     lb_common_defaults(&o->c);
-    optind = 0;
+    lb_getopt_begin();
     int id;
     while ((id = lb_getopt(argc, argv, lb_status_longopts, &cli)) != -1) {
         int h = lb_cli_common(&o->c, id, optarg, &cli, lb_status_usage);

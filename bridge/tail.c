@@ -48,6 +48,7 @@
 #include "tail_int.h"
 
 #include "checkpoint.h"
+#include "committer.h"
 #include "feed.h"
 #include "log.h"
 #include "metrics.h"
@@ -135,9 +136,9 @@ struct lb_tfile {
     uint64_t ck_off, ck_line;
     char ck_fp[LB_FP_HEX];
     char prev_id[48];
-    /* The batch: lines queued up to end_off/end_line. */
+    /* Where reading of cur goes on: just past the last line handed to the
+     * committer (which holds the exact figure while it carries this route). */
     uint64_t end_off, end_line;
-    uint64_t q_written, q_bad, q_blank, q_bytes;
 
     int dirty;
     struct lb_tfile *dnext;
@@ -153,13 +154,6 @@ struct lb_tdir {
     struct lb_tdir *next;
 };
 
-/* A batch sent whose reply is still to be read: where it ends, what it holds. */
-struct lb_flight {
-    uint64_t off, line;
-    uint64_t written, bad, blank, bytes;
-    double t0;
-};
-
 #define LB_TAIL_FLIGHTS 2 /* batches in flight (the sink allows up to 4) */
 
 struct lb_tail {
@@ -169,6 +163,9 @@ struct lb_tail {
     struct lb_redis *r;
     struct lb_sink *sink;
     struct lb_feed *feed;
+    struct lb_committer *cm;
+    struct lb_tfile *cm_tf; /* the route and generation the committer carries */
+    struct lb_gen *cm_g;
     struct lb_metrics *m;
     int own_metrics;
     double metrics_next;
@@ -184,13 +181,10 @@ struct lb_tail {
     size_t ndraining; /* routes in LB_ROT_DRAINING */
 
     int up;
-    unsigned attempt;
+    unsigned attempt; /* backoff: reset when a batch lands, not on reconnect */
+    int troubled;     /* Redis refused or went away since the last batch landed */
+    unsigned unreachable; /* failed connection attempts in a row */
     double next_try;
-    struct lb_flight fl[LB_TAIL_FLIGHTS]; /* all of one route: fl_tf, lines of fl_g */
-    int nfl;
-    struct lb_tfile *fl_tf;
-    struct lb_gen *fl_g;
-    struct lb_tfile *inflight; /* down: the route whose batches' outcome is unknown */
     int need_init, rescan;
     unsigned long reconnects_seen;
 
@@ -216,6 +210,14 @@ static double lb_real(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double lb_backoff(unsigned attempt)
+{
+    double s = 0.1;
+    for (unsigned i = 0; i < attempt && s < 5.0; i++)
+        s *= 2;
+    return s > 5.0 ? 5.0 : s;
 }
 
 static int lb_has_glob(const char *s)
@@ -294,6 +296,10 @@ static void lb_gen_free(struct lb_tail *j, struct lb_gen *g)
 {
     if (g == NULL)
         return;
+    if (j->cm_g == g) { /* settled by the caller (committed, or given up) */
+        j->cm_tf = NULL;
+        j->cm_g = NULL;
+    }
     lb_gen_unwatch(j, g);
     lb_source_close(g->s);
     free(g->where);
@@ -819,116 +825,135 @@ static void lb_tail_trim_state(struct lb_tail *j, int blocked)
     lb_metrics_set(j->m, "logbridge_trim_blocked", j->l_stream, blocked);
 }
 
-/* Batch fl of tf (lines of g) is in Redis with its checkpoint. */
-static void lb_tail_landed(struct lb_tail *j, struct lb_tfile *tf, struct lb_gen *g,
-                           const struct lb_flight *fl, const char *last_id)
+/* The committer's report of what Redis now holds for the route it carries:
+ * a batch landed, or the checkpoint was read again after trouble. */
+static void lb_tail_on_ckpt(void *ctx, const struct lb_commit_event *ev)
 {
-    lb_metrics_add(j->m, "logbridge_lines_total", tf->l_written, (double)fl->written);
-    lb_metrics_add(j->m, "logbridge_lines_total", tf->l_bad, (double)fl->bad);
-    lb_metrics_add(j->m, "logbridge_lines_total", tf->l_blank, (double)fl->blank);
-    lb_metrics_add(j->m, "logbridge_bytes_read_total", tf->l_src, (double)fl->bytes);
-    tf->ck_present = 1;
-    tf->ck_is_cur = 1;
-    tf->ck_dev = g->ck_dev;
-    tf->ck_ino = g->ck_ino;
-    tf->ck_off = fl->off;
-    tf->ck_line = fl->line;
-    if (lb_tail_fp(g, fl->off, tf->ck_fp) != 0)
-        tf->ck_fp[0] = '\0';
-    g->start_commit = 0;
-    if (last_id != NULL && last_id[0] != '\0')
-        snprintf(tf->prev_id, sizeof(tf->prev_id), "%s", last_id);
+    struct lb_tail *j = ctx;
+    struct lb_tfile *tf = j->cm_tf;
+    struct lb_gen *g = j->cm_g;
+    lb_metrics_add(j->m, "logbridge_lines_total", tf->l_written, (double)ev->written);
+    lb_metrics_add(j->m, "logbridge_lines_total", tf->l_bad, (double)ev->bad);
+    lb_metrics_add(j->m, "logbridge_lines_total", tf->l_blank, (double)ev->blank);
+    lb_metrics_add(j->m, "logbridge_bytes_read_total", tf->l_src, (double)ev->bytes);
+    if (ev->seconds > 0) {
+        lb_metrics_observe_batch(j->m, ev->seconds);
+        j->attempt = 0;
+        j->troubled = 0;
+    }
+    if (ev->trim_blocked >= 0)
+        lb_tail_trim_state(j, ev->trim_blocked);
+    tf->ck_present = ev->ck.present;
+    tf->ck_dev = ev->ck.dev;
+    tf->ck_ino = ev->ck.ino;
+    tf->ck_off = ev->ck.off;
+    tf->ck_line = ev->ck.line;
+    memcpy(tf->ck_fp, ev->ck.fp, LB_FP_HEX);
+    if (ev->ck.present && ev->ck.id[0] != '\0')
+        snprintf(tf->prev_id, sizeof(tf->prev_id), "%s", ev->ck.id);
+    tf->ck_is_cur = ev->ck.present && ev->ck.dev == g->ck_dev && ev->ck.ino == g->ck_ino;
+    if (tf->ck_is_cur)
+        g->start_commit = 0;
 }
 
 static void lb_tail_down(struct lb_tail *j, struct lb_tfile *tf)
 {
     j->up = 0;
-    j->inflight = tf;
-    j->attempt = 0;
-    j->next_try = lb_mono() + 0.1;
+    j->next_try = lb_mono() + lb_backoff(j->attempt);
     /* Whatever the connection still holds is of no use now (and a reply
      * arriving on it would keep epoll awake): close it, reconnect later. */
     lb_redis_drop(j->r);
-    lb_sink_forget(j->sink);
-    lb_feed_reset(j->feed);
+    /* said once per episode (an OOM that lasts is retried quietly) */
+    enum lb_log_level level = j->troubled ? LB_LOG_DEBUG : LB_LOG_WARN;
+    j->troubled = 1;
     if (tf != NULL)
-        lb_warn("%s; src=%s off=%" PRIu64 ": reading paused, retrying with backoff (<= 5 s) "
-                "until redis is back",
-                j->err.msg, tf->src, tf->ck_off);
+        lb_log(level,
+               "%s; src=%s off=%" PRIu64 ": reading paused, retrying with backoff (<= 5 s) "
+               "until redis takes batches again",
+               j->err.msg, tf->src, tf->ck_off);
     else
-        lb_warn("%s; reading paused, retrying with backoff (<= 5 s) until redis is back",
-                j->err.msg);
+        lb_log(level, "%s; reading paused, retrying with backoff (<= 5 s) until redis is back",
+               j->err.msg);
 }
 
-/* Read the reply of the oldest batch in flight. */
-static int lb_tail_recv(struct lb_tail *j, struct lb_tfile *tf, struct lb_gen *g)
+/* The committer carries tf's generation g from now on: what it carried
+ * before is settled first (its batches in flight answered). */
+static int lb_tail_bind(struct lb_tail *j, struct lb_tfile *tf, struct lb_gen *g)
 {
-    struct lb_sink_result res;
-    int rc = lb_sink_recv(j->sink, j->r, &res, &j->err);
+    if (j->cm_tf == tf && j->cm_g == g)
+        return LB_T_OK;
+    if (j->cm_tf != NULL) {
+        int rc = lb_committer_flush(j->cm, 0, &j->err);
+        if (rc != 0) {
+            struct lb_tfile *was = j->cm_tf;
+            if (rc == LB_EREDIS) {
+                lb_tail_down(j, was);
+                return LB_T_BLOCKED;
+            }
+            lb_error_log("src=%s off=%" PRIu64 ": %s", was->src, was->ck_off, j->err.msg);
+            j->fatal = 1;
+            return LB_T_FATAL;
+        }
+        j->cm_tf->end_off = lb_committer_end_off(j->cm);
+        j->cm_tf->end_line = lb_committer_end_line(j->cm);
+    }
+    struct lb_commit_source cs = {
+        .src = tf->src,
+        .dev = g->ck_dev,
+        .ino = g->ck_ino,
+        .off = tf->end_off,
+        .line = tf->end_line,
+        .start_off = g->start_off,
+        .start_line = g->start_line,
+        .fp = lb_tail_fp,
+        .fp_ctx = g,
+        .rereadable = 1,
+    };
+    cs.ck.present = tf->ck_present;
+    cs.ck.dev = tf->ck_dev;
+    cs.ck.ino = tf->ck_ino;
+    cs.ck.off = tf->ck_off;
+    cs.ck.line = tf->ck_line;
+    memcpy(cs.ck.fp, tf->ck_fp, LB_FP_HEX);
+    snprintf(cs.ck.id, sizeof(cs.ck.id), "%s", tf->prev_id);
+    lb_committer_begin(j->cm, &cs);
+    j->cm_tf = tf;
+    j->cm_g = g;
+    return LB_T_OK;
+}
+
+/* Forget the binding (g starts again elsewhere, or goes away). */
+static void lb_tail_unbind(struct lb_tail *j, const struct lb_gen *g)
+{
+    if (j->cm_g == g) {
+        j->cm_tf = NULL;
+        j->cm_g = NULL;
+    }
+}
+
+static int lb_tail_result(struct lb_tail *j, struct lb_tfile *tf, int rc)
+{
+    if (rc == 0)
+        return LB_T_OK;
     if (rc == LB_EREDIS) {
         lb_tail_down(j, tf);
         return LB_T_BLOCKED;
     }
-    if (rc != 0) {
-        lb_error_log("src=%s off=%" PRIu64 ": %s", tf->src, tf->ck_off, j->err.msg);
-        j->fatal = 1;
-        return LB_T_FATAL;
-    }
-    lb_metrics_observe_batch(j->m, lb_mono() - j->fl[0].t0);
-    lb_tail_landed(j, tf, g, &j->fl[0], res.last_id);
-    lb_tail_trim_state(j, res.trim_blocked);
-    j->nfl--;
-    memmove(j->fl, j->fl + 1, (size_t)j->nfl * sizeof(j->fl[0]));
-    return LB_T_OK;
+    lb_error_log("src=%s off=%" PRIu64 ": %s", tf->src, tf->ck_off, j->err.msg);
+    j->fatal = 1;
+    return LB_T_FATAL;
 }
 
-/* Send the open batch of tf (lines of g) when it moves anything (an empty
- * one still moves the checkpoint, or switches it to g), then read replies
- * until at most `keep` batches are in flight: with keep 1 the next batch is
- * read and parsed while Redis runs this one. The sink copies a batch into
- * the connection's buffer, so the lines may go once it is sent. */
+/* Send the open batch of tf (lines of g) when it changes the checkpoint (an
+ * empty one may still move it, or switch it to g), then read replies until at
+ * most `keep` batches are in flight: with keep 1 the next batch is read and
+ * parsed while Redis runs this one. */
 static int lb_tail_send(struct lb_tail *j, struct lb_tfile *tf, struct lb_gen *g, int keep)
 {
-    int moved;
-    if (lb_sink_pending(j->sink) > 0)
-        moved = 1;
-    else if (j->nfl > 0)
-        moved = tf->end_off != j->fl[j->nfl - 1].off || tf->end_line != j->fl[j->nfl - 1].line;
-    else if (tf->ck_is_cur)
-        moved = tf->end_off != tf->ck_off || tf->end_line != tf->ck_line;
-    else /* nothing committed for g yet: worth a commit unless there is nothing to say */
-        moved = tf->ck_present || tf->end_off != 0 || tf->end_line != 0;
-    int rc;
-    if (moved) {
-        if (j->nfl == LB_TAIL_FLIGHTS && (rc = lb_tail_recv(j, tf, g)) != LB_T_OK)
-            return rc;
-        rc = lb_sink_send(j->sink, j->r, tf->end_off, tf->end_line, lb_tail_fp, g, &j->err);
-        lb_feed_reset(j->feed);
-        if (rc == LB_EREDIS) {
-            lb_tail_down(j, tf);
-            return LB_T_BLOCKED;
-        }
-        if (rc != 0) {
-            lb_error_log("src=%s off=%" PRIu64 ": %s", tf->src, tf->ck_off, j->err.msg);
-            j->fatal = 1;
-            return LB_T_FATAL;
-        }
-        j->fl_tf = tf;
-        j->fl_g = g;
-        struct lb_flight *f = &j->fl[j->nfl++];
-        f->off = tf->end_off;
-        f->line = tf->end_line;
-        f->written = tf->q_written;
-        f->bad = tf->q_bad;
-        f->blank = tf->q_blank;
-        f->bytes = tf->q_bytes;
-        f->t0 = lb_mono();
-        tf->q_written = tf->q_bad = tf->q_blank = tf->q_bytes = 0;
-    }
-    while (j->nfl > keep)
-        if ((rc = lb_tail_recv(j, tf, g)) != LB_T_OK)
-            return rc;
-    return LB_T_OK;
+    int rc = lb_tail_bind(j, tf, g);
+    if (rc != LB_T_OK)
+        return rc;
+    return lb_tail_result(j, tf, lb_committer_flush(j->cm, keep, &j->err));
 }
 
 /* Commit the open batch and wait until everything sent has landed. */
@@ -937,15 +962,12 @@ static int lb_tail_commit(struct lb_tail *j, struct lb_tfile *tf, struct lb_gen 
     return lb_tail_send(j, tf, g, 0);
 }
 
-/* Wait for every batch in flight (before another command on the connection,
- * or before the generation they belong to changes). */
+/* Wait for every batch in flight (before another command on the connection). */
 static int lb_tail_drain(struct lb_tail *j)
 {
-    int rc;
-    while (j->nfl > 0)
-        if ((rc = lb_tail_recv(j, j->fl_tf, j->fl_g)) != LB_T_OK)
-            return rc;
-    return LB_T_OK;
+    if (j->cm_tf == NULL)
+        return LB_T_OK;
+    return lb_tail_result(j, j->cm_tf, lb_committer_flush(j->cm, 0, &j->err));
 }
 
 /* Follow the connection in epoll: replies are read when they come, and a
@@ -972,7 +994,7 @@ static void lb_tail_on_redis(struct lb_tail *j)
         lb_redis_drop(j->r);
         return;
     }
-    if (j->nfl == 0) {
+    if (j->cm_tf == NULL || lb_committer_inflight(j->cm) == 0) {
         char c;
         ssize_t n = recv(ctx->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
@@ -982,51 +1004,26 @@ static void lb_tail_on_redis(struct lb_tail *j)
         lb_tail_down(j, NULL);
         return;
     }
-    while (lb_tail_recv(j, j->fl_tf, j->fl_g) == LB_T_OK && j->nfl > 0) {
-        /* another reply already buffered by hiredis, or on the socket? */
-        ctx = lb_redis_ctx(j->r);
-        struct pollfd pfd = {ctx->fd, POLLIN, 0};
-        if (ctx->reader->pos >= ctx->reader->len && poll(&pfd, 1, 0) <= 0)
-            return;
-    }
+    lb_tail_result(j, j->cm_tf, lb_committer_poll(j->cm, &j->err));
 }
 
 static int lb_tail_line(struct lb_tail *j, struct lb_tfile *tf, struct lb_gen *g,
                         const struct lb_line *line)
 {
-    uint64_t no = tf->end_line + 1;
-    struct lb_record rec;
-    enum lb_reason why = lb_feed_classify(j->feed, line, &rec);
-    if (lb_feed_queue(j->sink, why, &rec, line, no) != 0) {
-        lb_error_log("src=%s: out of memory", tf->src);
-        j->fatal = 1;
-        return LB_T_FATAL;
-    }
-    if (why == LB_PARSE_OK)
-        tf->q_written++;
-    else if (why == LB_PARSE_BLANK)
-        tf->q_blank++;
-    else
-        tf->q_bad++;
-    tf->q_bytes += line->end - line->off;
-    tf->end_off = line->end;
-    tf->end_line = no;
+    int rc = lb_tail_bind(j, tf, g);
+    if (rc != LB_T_OK)
+        return rc;
     lb_gen_note(g, line);
-    if (lb_sink_full(j->sink))
-        return lb_tail_send(j, tf, g, 1);
-    return LB_T_OK;
+    return lb_tail_result(j, tf, lb_committer_line(j->cm, line, 0, NULL, &j->err));
 }
 
-/* A checkpoint load that treats "redis is loading" as a connection problem. */
+/* A checkpoint load; "redis is loading" (and the like) counts as a
+ * connection problem (lb_ckpt_load says so). */
 static int lb_tail_ckpt_load(struct lb_tail *j, const char *src, struct lb_ckpt *ck)
 {
     int rc = lb_ckpt_load(j->r, lb_sink_ckpt_key(j->sink), src, ck, &j->err);
-    if (rc == LB_EREPLY &&
-        (strstr(j->err.msg, "LOADING") != NULL || strstr(j->err.msg, "BUSY") != NULL ||
-         strstr(j->err.msg, "MASTERDOWN") != NULL || strstr(j->err.msg, "TRYAGAIN") != NULL)) {
+    if (rc == LB_EREDIS)
         lb_redis_drop(j->r);
-        rc = LB_EREDIS;
-    }
     return rc;
 }
 
@@ -1038,7 +1035,7 @@ static void lb_tail_make_current(struct lb_tail *j, struct lb_tfile *tf, struct 
     tf->cur = g;
     tf->end_off = g->start_off;
     tf->end_line = g->start_line;
-    tf->q_written = tf->q_bad = tf->q_blank = tf->q_bytes = 0;
+    lb_tail_unbind(j, g); /* the committer takes it from its start */
     tf->ck_is_cur = tf->ck_present && tf->ck_dev == g->ck_dev && tf->ck_ino == g->ck_ino &&
                     tf->ck_off == g->start_off && tf->ck_line == g->start_line && !g->start_commit;
     lb_tail_dirty(j, tf);
@@ -1307,11 +1304,10 @@ static int lb_tail_service(struct lb_tail *j, struct lb_tfile *tf)
     if (g == NULL)
         return LB_T_OK;
     int rc;
-    /* Batches of another route in flight: settle them first (the sink and
-     * the flight records follow one route at a time). */
-    if (j->nfl > 0 && (j->fl_tf != tf || j->fl_g != g) && (rc = lb_tail_drain(j)) != LB_T_OK)
+    /* The committer follows one route at a time: what it carries for
+     * another is settled first. */
+    if ((rc = lb_tail_bind(j, tf, g)) != LB_T_OK)
         return rc;
-    lb_sink_begin(j->sink, tf->src, g->ck_dev, g->ck_ino, tf->prev_id);
     if (g->start_commit && (rc = lb_tail_commit(j, tf, g)) != LB_T_OK)
         return rc;
     for (int fills = 0;; fills++) {
@@ -1645,62 +1641,42 @@ static void lb_tail_rescan(struct lb_tail *j)
 
 /* ---- Redis state ------------------------------------------------------------------------- */
 
-static double lb_backoff(unsigned attempt)
-{
-    double s = 0.1;
-    for (unsigned i = 0; i < attempt && s < 5.0; i++)
-        s *= 2;
-    return s > 5.0 ? 5.0 : s;
-}
 
-/* After a reconnect: which of the batches in flight landed? The checkpoint
- * in Redis is where we were, or the end of one of them; what did not land is
- * read again from the file. */
+/* After a reconnect: the checkpoint in Redis says which batches landed and
+ * where the route the committer carries is read again from (the file is the
+ * buffer). It may have gone back (a failover lost acknowledged writes):
+ * said at warn and counted, and those lines are sent again. */
 static int lb_tail_recover(struct lb_tail *j)
 {
-    struct lb_tfile *tf = j->inflight;
-    if (tf == NULL) {
-        j->nfl = 0;
+    struct lb_tfile *tf = j->cm_tf;
+    struct lb_gen *g = j->cm_g;
+    if (tf == NULL)
         return 0;
-    }
-    struct lb_gen *g = tf->cur;
-    struct lb_ckpt ck;
-    int rc = lb_tail_ckpt_load(j, tf->src, &ck);
+    uint64_t was = tf->ck_off;
+    struct lb_commit_resync rs;
+    int rc = lb_committer_resync(j->cm, &rs, &j->err);
+    if (rc == LB_EREDIS)
+        lb_redis_drop(j->r);
     if (rc != 0)
         return rc;
-    int match = -2; /* -1: where we were; i: the end of batch i */
-    if (ck.present ? tf->ck_present && ck.dev == tf->ck_dev && ck.ino == tf->ck_ino &&
-                         ck.off == tf->ck_off && ck.line == tf->ck_line
-                   : !tf->ck_present)
-        match = -1;
-    for (int i = 0; i < j->nfl; i++)
-        if (ck.present && ck.dev == g->ck_dev && ck.ino == g->ck_ino && ck.off == j->fl[i].off &&
-            ck.line == j->fl[i].line)
-            match = i;
-    if (match == -2)
-        return lb_error_set(&j->err, LB_ECKPT,
-                            "checkpoint of src=%s moved to off=%" PRIu64
-                            " while batches were in flight: is another logbridge writing it?",
-                            tf->src, ck.off);
-    for (int i = 0; i <= match; i++)
-        lb_tail_landed(j, tf, g, &j->fl[i], i == match ? ck.id : NULL);
-    if (match >= 0)
-        lb_info("src=%s: the batches up to off=%" PRIu64 " had landed", tf->src, ck.off);
-    j->nfl = 0;
-    j->inflight = NULL;
-    /* Forget the rest and read it again from the file. */
-    lb_sink_forget(j->sink);
-    lb_feed_reset(j->feed);
-    tf->q_written = tf->q_bad = tf->q_blank = tf->q_bytes = 0;
-    uint64_t off = tf->ck_is_cur ? tf->ck_off : g->start_off;
-    uint64_t line = tf->ck_is_cur ? tf->ck_line : g->start_line;
-    if (!tf->ck_is_cur)
-        g->start_commit = tf->ck_present || g->start_off > 0;
-    if (lb_gen_rewind(j, g, off) != 0)
+    if (rs.regressed) {
+        lb_warn("src=%s: the checkpoint in Redis went back from off=%" PRIu64 " to off=%" PRIu64
+                " (a failover that lost acknowledged writes?); bytes %" PRIu64 "-%" PRIu64
+                " are sent again",
+                tf->src, was, rs.off, rs.lost_from, was);
+        lb_metrics_add(j->m, "logbridge_checkpoint_regressions_total", tf->l_src, 1);
+    } else if (rs.moved) {
+        lb_warn("src=%s: the checkpoint was moved to off=%" PRIu64
+                " by someone else (another logbridge following this file?); going on from there",
+                tf->src, rs.off);
+    }
+    if (rs.restart)
+        g->start_commit = 1;
+    if (lb_gen_rewind(j, g, rs.off) != 0)
         return lb_error_set(&j->err, LB_EIO, "src=%s: cannot read %s again from off=%" PRIu64,
-                            tf->src, g->where, off);
-    tf->end_off = off;
-    tf->end_line = line;
+                            tf->src, g->where, rs.off);
+    tf->end_off = rs.off;
+    tf->end_line = rs.line;
     lb_tail_dirty(j, tf);
     return 0;
 }
@@ -1718,11 +1694,15 @@ static void lb_tail_reconnect(struct lb_tail *j)
             lb_metrics_add(j->m, "logbridge_redis_reconnects_total", "",
                            (double)(n - j->reconnects_seen));
         j->reconnects_seen = n;
-        lb_info("redis at %s is reachable again after %u attempts; reading resumes",
-                lb_redis_addr(j->r), j->attempt + 1);
+        if (j->unreachable > 0)
+            lb_info("redis at %s is reachable again after %u attempts; reading resumes",
+                    lb_redis_addr(j->r), j->unreachable + 1);
+        j->unreachable = 0;
+        j->attempt++; /* until a batch lands: a refusal that lasts backs off further */
         return;
     }
     if (rc == LB_EREDIS) {
+        j->unreachable++;
         j->attempt++;
         j->next_try = lb_mono() + lb_backoff(j->attempt);
         return;
@@ -1879,7 +1859,7 @@ static int lb_tail_events(struct lb_tail *j, int timeout_ms)
 static int lb_tail_loop(struct lb_tail *j)
 {
     for (;;) {
-        if (j->env->stop != NULL && *j->env->stop)
+        if (j->env->stop != NULL && atomic_load(j->env->stop))
             j->stop = 1;
         if (j->fatal || j->stop)
             break;
@@ -1915,17 +1895,17 @@ static int lb_tail_loop(struct lb_tail *j)
             lb_tail_dirty(j, j->f[i]);
         double deadline = lb_mono() + 2.0;
         while (j->up && !j->fatal && (j->dhead != NULL || j->need_init) && lb_mono() < deadline) {
-            if (j->nfl > 0 && lb_tail_drain(j) != LB_T_OK)
+            if (lb_tail_drain(j) != LB_T_OK)
                 break;
             lb_tail_work(j);
         }
     }
-    if (j->up && !j->fatal && j->nfl > 0)
+    if (j->up && !j->fatal)
         lb_tail_drain(j);
-    if (!j->up && j->inflight != NULL && !j->fatal)
-        lb_warn("stopping while redis at %s is unreachable: src=%s is committed up to off=%" PRIu64
-                "; the rest is read again on the next start",
-                lb_redis_addr(j->r), j->inflight->src, j->inflight->ck_off);
+    if (!j->up && j->cm_tf != NULL && !j->fatal)
+        lb_warn("stopping while redis at %s is unreachable or refusing: src=%s is committed up "
+                "to off=%" PRIu64 "; the rest is read again on the next start",
+                lb_redis_addr(j->r), j->cm_tf->src, j->cm_tf->ck_off);
     return j->fatal ? LB_EXIT_RUNTIME : LB_EXIT_OK;
 }
 
@@ -2025,6 +2005,7 @@ static void lb_tail_free(struct lb_tail *j)
         close(j->sfd);
     if (j->tfd >= 0)
         close(j->tfd);
+    lb_committer_destroy(j->cm);
     lb_sink_destroy(j->sink);
     lb_feed_destroy(j->feed);
     lb_redis_destroy(j->r);
@@ -2074,7 +2055,9 @@ int lb_tail_run(const struct lb_tail_opts *o, const struct lb_common *c,
     }
     j.metrics_next = lb_mono() + 5.0;
     lb_metrics_labels(j.l_stream, sizeof(j.l_stream), "stream", o->stream, NULL);
-    if (j.r == NULL || j.sink == NULL || j.feed == NULL || (c->metrics_file && j.m == NULL)) {
+    j.cm = lb_committer_create(j.sink, j.feed, j.r, LB_TAIL_FLIGHTS, lb_tail_on_ckpt, &j);
+    if (j.r == NULL || j.sink == NULL || j.feed == NULL || j.cm == NULL ||
+        (c->metrics_file && j.m == NULL)) {
         lb_error_log("out of memory");
         goto done;
     }
@@ -2189,7 +2172,7 @@ int lb_tail_opts_parse(struct lb_tail_opts *o, int argc, char **argv, const stru
     lb_common_defaults(&o->c);
     o->batch = LB_TAIL_DEFAULT_BATCH;
     o->rotate_wait = LB_TAIL_DEFAULT_ROTATE_WAIT;
-    optind = 1;
+    lb_getopt_begin();
     int id;
     long long v;
     while ((id = lb_getopt(argc, argv, lb_tail_longopts, cli)) != -1) {

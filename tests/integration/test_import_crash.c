@@ -171,6 +171,8 @@ static void crash_rounds(struct crash *t, const struct crash_run *cr)
             kill(pid, SIGKILL);
             code = lbt_wait(pid);
         }
+        /* what it had sent before it died may still be running in Redis */
+        assert_int_equal(iu_wait_clients(t->c, 1, 10000), 1);
         if (code != 0 && code != 128 + SIGKILL) {
             crash_dump_log(t);
             fail_msg("round %d: logbridge exited %d", rounds, code);

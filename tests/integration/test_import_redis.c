@@ -330,7 +330,8 @@ static void import_rides_out_killed_connections(void **state)
 
 /* ---- writes refused ----------------------------------------------------------------- */
 
-/* maxmemory reached mid-import: exit 3; the checkpoint matches what the
+/* maxmemory reached mid-import: refused batches are retried for --retry-for,
+ * then exit 3; the checkpoint matches what the
  * stream and DLQ hold; after memory is raised the rerun completes exactly. */
 static void import_out_of_memory_keeps_the_checkpoint_exact(void **state)
 {
@@ -352,7 +353,7 @@ static void import_out_of_memory_keeps_the_checkpoint_exact(void **state)
             setenv("LOGBRIDGE_SINK_MODE", "script", 1);
         struct iu_args a;
         iu_args_init(&a);
-        iu_args_add(&a, "import", "--redis", t->r.url, "--stream", "om", "--batch", "250",
+        iu_args_add(&a, "import", "--redis", t->r.url, "--stream", "om", "--batch", "250", "--retry-for", "1",
                     "--max-line", "4096", "--no-progress", t->path, NULL);
         int rc = lbt_run(a.v, out, sizeof(out), err, sizeof(err), NULL, 0);
         unsetenv("LOGBRIDGE_SINK_MODE");

@@ -1,7 +1,7 @@
 /*
  * test_mirror.c - `logbridge mirror` against a real redis-server: both
  * encodings, missing timestamps, escapes, bad entries, --exclude-src, live
- * mode, a Redis restart, logrotate + SIGHUP, cut back of a longer file, new
+ * mode, a Redis restart, logrotate + SIGHUP, unrecorded own lines, new
  * generations, --from, --once, bad options, the import round trip, metrics.
  *
  * Expected lines are built here from DESIGN.md's rules (section 5 mirror),
@@ -725,7 +725,7 @@ static void mirror_rotation_rename_and_sighup(void **state)
     assert_ckpt(f, w.want); /* records the new file's dev/ino */
 }
 
-static void mirror_cuts_back_a_longer_file(void **state)
+static void mirror_continues_after_its_unrecorded_lines(void **state)
 {
     struct fx *f = *state;
     add_std(f->c, f->stream, 0, 100, "/a", 0);
@@ -733,11 +733,17 @@ static void mirror_cuts_back_a_longer_file(void **state)
     assert_int_equal(
         run_mirror(f, err, sizeof(err), "--stream", f->stream, "--file", f->file, "--once", NULL),
         0);
-    /* what a kill -9 between write and checkpoint leaves: bytes past the
-     * recorded size (here a partial line and a whole one) */
-    const char *junk = "web|2025-06-18T00:00:00Z|x|written before a crash\nweb|2025-06";
-    assert_int_equal(lbt_append_file(f->file, junk, strlen(junk)), 0);
+    /* what a kill -9 between write and checkpoint leaves: its own lines past
+     * the recorded size, the last one torn (another writer's lines are kept:
+     * test_mirror_writer.c) */
     add_std(f->c, f->stream, 100, 100, "/a", 0);
+    size_t n;
+    char *own = std_lines(100, 20, &n);
+    char torn[512];
+    size_t tn = lbt_line(torn, sizeof(torn), 120);
+    assert_int_equal(lbt_append_file(f->file, own, n), 0);
+    assert_int_equal(lbt_append_file(f->file, torn, tn - 7), 0);
+    free(own);
     assert_int_equal(
         run_mirror(f, err, sizeof(err), "--stream", f->stream, "--file", f->file, "--once", NULL),
         0);
@@ -745,7 +751,9 @@ static void mirror_cuts_back_a_longer_file(void **state)
     char *want = std_lines(0, 200, &wn);
     assert_file_equals(f->file, want, wn);
     free(want);
-    assert_non_null(strstr(err, "cut back"));
+    assert_non_null(strstr(err, "21 lines after the checkpoint"));
+    assert_non_null(strstr(err, "completed the line of entry"));
+    assert_null(strstr(err, "another writer"));
 }
 
 static void mirror_new_generation_continues_after_id(void **state)
@@ -1359,7 +1367,8 @@ static void mirror_opts_parse_names_config_keys(void **state)
 struct job {
     struct lb_mirror_opts o;
     struct lb_job_env env;
-    volatile sig_atomic_t stop, hup;
+    atomic_int stop;
+    atomic_uint hup;
     int rc;
 };
 
@@ -1398,7 +1407,7 @@ static void mirror_run_api_stop_fd_and_hup(void **state)
     want = std_lines(0, 150, &wn);
     wait_size(rotated, wn);
     free(want);
-    j->hup++; /* what run does on SIGHUP: a counter every job compares */
+    atomic_fetch_add(&j->hup, 1u); /* what run does on SIGHUP: a counter every job compares */
     struct file_wait fw = {f->file, 0};
     assert_true(lbt_wait_for(file_has_size, &fw, WAIT_MS));
     add_std(f->c, f->stream, 150, 50, "/a", 0);
@@ -1408,7 +1417,7 @@ static void mirror_run_api_stop_fd_and_hup(void **state)
     assert_int_equal(write(j->env.stop_fd, &one, sizeof(one)), (ssize_t)sizeof(one));
     assert_int_equal(pthread_join(t, NULL), 0);
     assert_int_equal(j->rc, 0);
-    assert_int_equal(j->hup, 1); /* under run the counter is not the job's to reset */
+    assert_int_equal(atomic_load(&j->hup), 1); /* under run the counter is not the job's to reset */
     assert_file_equals(f->file, want, wn);
     free(want);
     want = std_lines(0, 150, &wn);
@@ -1440,7 +1449,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(mirror_live_follows_new_entries, setup, teardown),
         cmocka_unit_test_setup_teardown(mirror_survives_redis_restart, setup_with_aof, teardown),
         cmocka_unit_test_setup_teardown(mirror_rotation_rename_and_sighup, setup, teardown),
-        cmocka_unit_test_setup_teardown(mirror_cuts_back_a_longer_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(mirror_continues_after_its_unrecorded_lines, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(mirror_new_generation_continues_after_id, setup, teardown),
         cmocka_unit_test_setup_teardown(mirror_keeps_existing_content_without_checkpoint, setup,
                                         teardown),

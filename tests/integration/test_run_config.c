@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 struct fx {
     char dir[256];
@@ -208,6 +210,171 @@ static void run_check_config_accepts_a_good_config(void **state)
     }
 }
 
+/* check-config accepts text (exit 0, "config OK"). */
+static void accepted(struct fx *f, const char *text)
+{
+    int rc = with_config(f, "check-config", text);
+    if (rc != 0)
+        fail_msg("check-config exited %d for:\n%s\nstderr: %s", rc, text, err);
+    assert_non_null(strstr(out, "config OK"));
+}
+
+/* A tail route that can read the mirror's file back into the stream the
+ * mirror reads: whatever the path looks like, it is a loop (issue 9 item 6:
+ * a glob "/dir/ *.log" with a mirror writing /dir/m.log turned one seed line into
+ * 8,499 entries in 3 s). */
+static void run_config_refuses_a_glob_that_matches_the_mirror_file(void **state)
+{
+    struct fx *f = *state;
+    char text[4096], want[1024];
+    /* the mirror file does not exist yet */
+    snprintf(text, sizeof(text),
+             "{" NOREDIS ", \"tail\": [{\"paths\": [\"%s/a.txt\", \"%s/*.log\"], \"stream\": "
+             "\"S\"}],\n \"mirror\": [{\"stream\": \"S\", \"file\": \"%s/m.log\"}]}\n",
+             f->dir, f->dir, f->dir);
+    snprintf(want, sizeof(want),
+             "mirror[0].file: %s/m.log is matched by tail[0].paths[1] (%s/*.log) into stream "
+             "'S', so its lines would come back forever: add \"exclude_src\": [\"%s/m.log\"] to "
+             "mirror[0]",
+             f->dir, f->dir, f->dir);
+    refused(f, text, want);
+    /* with that src excluded it is fine */
+    snprintf(text, sizeof(text),
+             "{" NOREDIS ", \"tail\": [{\"paths\": [\"%s/*.log\"], \"stream\": \"S\"}],\n"
+             " \"mirror\": [{\"stream\": \"S\", \"file\": \"%s/m.log\", \"exclude_src\": "
+             "[\"%s/m.log\"]}]}\n",
+             f->dir, f->dir, f->dir);
+    accepted(f, text);
+    /* a glob that does not match the name, or another stream, is no loop */
+    snprintf(text, sizeof(text),
+             "{" NOREDIS ", \"tail\": [{\"paths\": [\"%s/*.txt\", \"%s/*.log\"], \"stream\": "
+             "\"S\"}, {\"paths\": [\"%s/*.log\"], \"stream\": \"T\"}],\n"
+             " \"mirror\": [{\"stream\": \"S\", \"file\": \"%s/m.out\"},"
+             " {\"stream\": \"U\", \"file\": \"%s/u.log\"}]}\n",
+             f->dir, f->dir, f->dir, f->dir, f->dir);
+    accepted(f, text);
+    /* a dot file is not matched by *, as tail's own scan (FNM_PERIOD) */
+    snprintf(text, sizeof(text),
+             "{" NOREDIS ", \"tail\": [{\"paths\": [\"%s/*.log\"], \"stream\": \"S\"}],\n"
+             " \"mirror\": [{\"stream\": \"S\", \"file\": \"%s/.m.log\"}]}\n",
+             f->dir, f->dir);
+    accepted(f, text);
+    /* a relative mirror path with ".." is the same file */
+    snprintf(text, sizeof(text),
+             "{" NOREDIS ", \"tail\": [{\"paths\": [\"%s/m?log\"], \"stream\": \"S\"}],\n"
+             " \"mirror\": [{\"stream\": \"S\", \"file\": \"%s/sub/../m.log\"}]}\n",
+             f->dir, f->dir);
+    refused(f, text, "is matched by tail[0].paths[0]");
+}
+
+/* Symlinks: a glob in a directory reached through a link, a literal path
+ * that is a link to the (not yet created) mirror file, a glob that matches a
+ * link to it. */
+static void run_config_refuses_a_loop_through_symlinks(void **state)
+{
+    struct fx *f = *state;
+    char real[300], link[300], cur[300], logs[300], entry[300], text[4096], want[2048];
+    snprintf(real, sizeof(real), "%s/real", f->dir);
+    snprintf(link, sizeof(link), "%s/link", f->dir);
+    snprintf(cur, sizeof(cur), "%s/current.log", f->dir);
+    snprintf(logs, sizeof(logs), "%s/logs", f->dir);
+    snprintf(entry, sizeof(entry), "%s/logs/x.log", f->dir);
+    assert_int_equal(mkdir(real, 0755), 0);
+    assert_int_equal(mkdir(logs, 0755), 0);
+    assert_int_equal(symlink(real, link), 0);
+    assert_int_equal(symlink("real/m.log", cur), 0); /* dangling until the mirror starts */
+    assert_int_equal(symlink("../real/m.log", entry), 0);
+
+    /* tail through the linked directory: src is named under the link */
+    snprintf(text, sizeof(text),
+             "{" NOREDIS ", \"tail\": [{\"paths\": [\"%s/*.log\"], \"stream\": \"S\"}],\n"
+             " \"mirror\": [{\"stream\": \"S\", \"file\": \"%s/m.log\"}]}\n",
+             link, real);
+    snprintf(want, sizeof(want),
+             "mirror[0].file: %s/m.log is matched by tail[0].paths[0] (%s/*.log) into stream "
+             "'S', so its lines would come back forever: add \"exclude_src\": [\"%s/m.log\"]",
+             real, link, link);
+    refused(f, text, want);
+    snprintf(text, sizeof(text),
+             "{" NOREDIS ", \"tail\": [{\"paths\": [\"%s/*.log\"], \"stream\": \"S\"}],\n"
+             " \"mirror\": [{\"stream\": \"S\", \"file\": \"%s/m.log\", \"exclude_src\": "
+             "\"%s/m.log\"}]}\n",
+             link, real, link);
+    accepted(f, text);
+
+    /* the mirror named through the link, the tail through the real dir */
+    snprintf(text, sizeof(text),
+             "{" NOREDIS ", \"tail\": [{\"paths\": [\"%s/m.log\"], \"stream\": \"S\"}],\n"
+             " \"mirror\": [{\"stream\": \"S\", \"file\": \"%s/m.log\"}]}\n",
+             real, link);
+    refused(f, text, "is matched by tail[0].paths[0]");
+
+    /* a literal path that is a dangling link to the mirror file */
+    snprintf(text, sizeof(text),
+             "{" NOREDIS ", \"tail\": [{\"paths\": [\"%s\"], \"stream\": \"S\"}],\n"
+             " \"mirror\": [{\"stream\": \"S\", \"file\": \"%s/m.log\"}]}\n",
+             cur, real);
+    snprintf(want, sizeof(want), "is matched by tail[0].paths[0] (%s)", cur);
+    refused(f, text, want);
+
+    /* a glob that matches a link to the mirror file */
+    snprintf(text, sizeof(text),
+             "{" NOREDIS ", \"tail\": [{\"paths\": [\"%s/*.log\"], \"stream\": \"S\"}],\n"
+             " \"mirror\": [{\"stream\": \"S\", \"file\": \"%s/m.log\"}]}\n",
+             logs, real);
+    snprintf(want, sizeof(want), "add \"exclude_src\": [\"%s\"]", entry);
+    refused(f, text, want);
+}
+
+/* A template stream renders the mirror's stream: the same family. */
+static void run_config_refuses_a_loop_through_a_template(void **state)
+{
+    struct fx *f = *state;
+    char text[4096];
+    snprintf(text, sizeof(text),
+             "{" NOREDIS ", \"tail\": [{\"paths\": [\"%s/*.log\"], \"stream\": "
+             "\"{ev}:%%{type}\"}],\n \"mirror\": [{\"stream\": \"{ev}:good\", \"file\": "
+             "\"%s/m.log\"}]}\n",
+             f->dir, f->dir);
+    refused(f, text, "into '{ev}:%{type}' (which renders stream '{ev}:good')");
+    /* a name the template cannot render */
+    snprintf(text, sizeof(text),
+             "{" NOREDIS ", \"tail\": [{\"paths\": [\"%s/*.log\"], \"stream\": "
+             "\"{ev}:%%{type}\"}],\n \"mirror\": [{\"stream\": \"{ev}-good\", \"file\": "
+             "\"%s/m.log\"}]}\n",
+             f->dir, f->dir);
+    accepted(f, text);
+    /* with a name, the name is the src to exclude */
+    snprintf(text, sizeof(text),
+             "{" NOREDIS ", \"tail\": [{\"paths\": [\"%s/m.log\"], \"stream\": "
+             "\"{ev}:%%{role}:%%{type}\", \"name\": \"app\"}],\n \"mirror\": [{\"stream\": "
+             "\"{ev}:a:b\", \"file\": \"%s/m.log\", \"exclude_src\": [\"%s/m.log\"]}]}\n",
+             f->dir, f->dir, f->dir);
+    refused(f, text, "add \"exclude_src\": [\"app\"]");
+    snprintf(text, sizeof(text),
+             "{" NOREDIS ", \"tail\": [{\"paths\": [\"%s/m.log\"], \"stream\": "
+             "\"{ev}:%%{role}:%%{type}\", \"name\": \"app\"}],\n \"mirror\": [{\"stream\": "
+             "\"{ev}:a:b\", \"file\": \"%s/m.log\", \"exclude_src\": [\"app\"]}]}\n",
+             f->dir, f->dir);
+    accepted(f, text);
+}
+
+/* Two mirrors on one file, one of them named through a symlink. */
+static void run_config_refuses_two_mirrors_on_one_file_through_a_link(void **state)
+{
+    struct fx *f = *state;
+    char real[400], link[400], text[4096];
+    snprintf(real, sizeof(real), "%s/real", f->dir);
+    snprintf(link, sizeof(link), "%s/link", f->dir);
+    assert_int_equal(mkdir(real, 0755), 0);
+    assert_int_equal(symlink(real, link), 0);
+    snprintf(text, sizeof(text),
+             "{" NOREDIS ", \"mirror\": [{\"stream\": \"A\", \"file\": \"%s/m.log\"},\n"
+             " {\"stream\": \"B\", \"file\": \"%s/m.log\"}]}\n",
+             real, link);
+    refused(f, text, "is already the file of mirror[0]");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -219,6 +386,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(run_config_unreadable_file_is_exit_2, setup, teardown),
         cmocka_unit_test_setup_teardown(run_config_unwritable_log_file_is_exit_2, setup, teardown),
         cmocka_unit_test_setup_teardown(run_check_config_accepts_a_good_config, setup, teardown),
+        cmocka_unit_test_setup_teardown(run_config_refuses_a_glob_that_matches_the_mirror_file,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(run_config_refuses_a_loop_through_symlinks, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(run_config_refuses_a_loop_through_a_template, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(run_config_refuses_two_mirrors_on_one_file_through_a_link,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -874,6 +874,23 @@ long long iu_dbsize(redisContext *c)
     return n;
 }
 
+int iu_wait_clients(redisContext *c, long n, int timeout_ms)
+{
+    int64_t end = lbt_now_ms() + timeout_ms;
+    for (;;) {
+        redisReply *r = redisCommand(c, "INFO clients");
+        const char *p = r && r->type == REDIS_REPLY_STRING ? strstr(r->str, "connected_clients:")
+                                                           : NULL;
+        long have = p != NULL ? atol(p + 18) : -1;
+        freeReplyObject(r);
+        if (have >= 0 && have <= n)
+            return 1;
+        if (lbt_now_ms() >= end)
+            return 0;
+        lbt_sleep_ms(5);
+    }
+}
+
 int iu_cmd(redisContext *c, ...)
 {
     const char *argv[32];

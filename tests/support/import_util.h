@@ -156,6 +156,10 @@ int iu_try_wait(pid_t pid, int *code);
 
 /* The "calls" of a command in INFO commandstats (e.g. "evalsha"), or -1. */
 long long iu_cmd_calls(redisContext *c, const char *cmd);
+/* Wait until Redis has at most n clients (ours included): a killed
+ * logbridge's connection is gone, and with it any command it had sent but
+ * Redis had not yet run. 1 when it happened before timeout_ms. */
+int iu_wait_clients(redisContext *c, long n, int timeout_ms);
 /* DBSIZE, or -1. */
 long long iu_dbsize(redisContext *c);
 /* Run a command given as a NULL-terminated list; 0 when the reply is not an error. */

@@ -88,7 +88,7 @@ static void key_derive_of_templates(void **state)
 static void ckpt_format_then_parse_round_trips(void **state)
 {
     (void)state;
-    struct lb_ckpt ck = {1, 65024, 10954090ULL, "74f0d6a327b36bfa", 230, 7, "1795502622235-4"};
+    struct lb_ckpt ck = {1, 65024, 10954090ULL, "74f0d6a327b36bfa", 230, 7, "1795502622235-4", 0, {{0}}};
     char buf[512];
     size_t n = lb_ckpt_format(&ck, buf, sizeof(buf));
     assert_int_equal(n, strlen(buf));
@@ -105,7 +105,7 @@ static void ckpt_format_then_parse_round_trips(void **state)
 
     /* large values (a 4 TiB file, an inode above 2^32) survive */
     struct lb_ckpt big = {
-        1, 2049, 5000000000ULL, "0000000000000000", 4398046511104ULL, 90000000000ULL, ""};
+        1, 2049, 5000000000ULL, "0000000000000000", 4398046511104ULL, 90000000000ULL, "", 0, {{0}}};
     n = lb_ckpt_format(&big, buf, sizeof(buf));
     assert_int_equal(lb_ckpt_parse(buf, n, &back, NULL), 0);
     assert_true(back.ino == 5000000000ULL);
@@ -129,6 +129,112 @@ static void ckpt_parse_takes_any_key_order_and_no_id(void **state)
     const char *k = "{\"dev\":1,\"ino\":2,\"fp\":\"x\",\"off\":4,\"line\":5}GARBAGE";
     assert_int_equal(lb_ckpt_parse(k, strlen(k) - 7, &ck, NULL), 0);
     assert_int_equal(ck.line, 5);
+}
+
+/* Values past 2^64-1 are refused, not wrapped (20 digits fit in the old
+ * reader's loop and wrapped silently); 2^64-1 itself is kept exactly. */
+static void ckpt_parse_refuses_values_past_2_64(void **state)
+{
+    (void)state;
+    struct lb_ckpt ck;
+    const char *max = "{\"dev\":18446744073709551615,\"ino\":9007199254740993,\"fp\":\"x\","
+                      "\"off\":4,\"line\":5}";
+    assert_int_equal(lb_ckpt_parse(max, strlen(max), &ck, NULL), 0);
+    assert_true(ck.dev == 18446744073709551615ULL);
+    assert_true(ck.ino == 9007199254740993ULL); /* 2^53 + 1: a double would round it */
+    const char *bad[] = {
+        "{\"dev\":18446744073709551616,\"ino\":2,\"fp\":\"x\",\"off\":4,\"line\":5}",
+        "{\"dev\":1,\"ino\":99999999999999999999,\"fp\":\"x\",\"off\":4,\"line\":5}",
+        "{\"dev\":1,\"ino\":2,\"fp\":\"x\",\"off\":123456789012345678901,\"line\":5}",
+        "{\"dev\":1,\"ino\":2,\"fp\":\"x\",\"off\":4.5,\"line\":5}",
+        "{\"dev\":1,\"ino\":2,\"fp\":\"x\",\"off\":4,\"line\":5e3}",
+        "{\"dev\":1,\"ino\":2,\"fp\":\"x\",\"off\":4,\"line\":5,"
+        "\"done\":[{\"dev\":1,\"ino\":18446744073709551616,\"fp\":\"y\",\"off\":1,\"line\":1}]}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct lb_error err = {0};
+        if (lb_ckpt_parse(bad[i], strlen(bad[i]), &ck, &err) != LB_ECKPT || ck.present)
+            fail_msg("'%s' was accepted", bad[i]);
+    }
+}
+
+/* "done": the finished generations, most recent first; exact numbers in
+ * each; old values without it still parse; at most LB_CKPT_DONE_MAX kept. */
+static void ckpt_parse_reads_the_done_generations(void **state)
+{
+    (void)state;
+    const char *j = "{\"dev\":1,\"ino\":2,\"fp\":\"aaaaaaaaaaaaaaaa\",\"off\":40,\"line\":4,"
+                    "\"id\":\"5-0\",\"done\":[{\"dev\":1,\"ino\":18446744073709551615,"
+                    "\"fp\":\"bbbbbbbbbbbbbbbb\",\"off\":300,\"line\":30},"
+                    "{\"line\":20,\"off\":200,\"fp\":\"cccccccccccccccc\",\"ino\":3,\"dev\":7}]}";
+    struct lb_ckpt ck;
+    assert_int_equal(lb_ckpt_parse(j, strlen(j), &ck, NULL), 0);
+    assert_int_equal(ck.off, 40);
+    assert_int_equal(ck.line, 4);
+    assert_int_equal(ck.ino, 2);
+    assert_string_equal(ck.id, "5-0");
+    assert_int_equal(ck.ndone, 2);
+    assert_true(ck.done[0].ino == 18446744073709551615ULL);
+    assert_string_equal(ck.done[0].fp, "bbbbbbbbbbbbbbbb");
+    assert_int_equal(ck.done[0].off, 300);
+    assert_int_equal(ck.done[0].line, 30);
+    assert_int_equal(ck.done[1].dev, 7);
+    assert_int_equal(ck.done[1].ino, 3);
+    assert_int_equal(ck.done[1].off, 200);
+    assert_int_equal(ck.done[1].line, 20);
+
+    /* format writes them back the same */
+    char buf[2048];
+    size_t n = lb_ckpt_format(&ck, buf, sizeof(buf));
+    struct lb_ckpt back;
+    assert_int_equal(lb_ckpt_parse(buf, n, &back, NULL), 0);
+    assert_int_equal(back.ndone, 2);
+    assert_memory_equal(&back.done, &ck.done, sizeof(ck.done));
+
+    /* a value without "done" (written before it existed), and an empty list */
+    const char *old = "{\"dev\":1,\"ino\":2,\"fp\":\"x\",\"off\":4,\"line\":5,\"id\":\"\"}";
+    assert_int_equal(lb_ckpt_parse(old, strlen(old), &ck, NULL), 0);
+    assert_int_equal(ck.ndone, 0);
+    n = lb_ckpt_format(&ck, buf, sizeof(buf));
+    assert_string_equal(buf, old);
+    const char *empty = "{\"dev\":1,\"ino\":2,\"fp\":\"x\",\"off\":4,\"line\":5,\"done\":[]}";
+    assert_int_equal(lb_ckpt_parse(empty, strlen(empty), &ck, NULL), 0);
+    assert_int_equal(ck.ndone, 0);
+
+    /* numbers of other keys, nested deeper, are not taken for ours */
+    const char *nested = "{\"x\":{\"off\":99},\"dev\":1,\"ino\":2,\"fp\":\"x\",\"off\":4,"
+                         "\"line\":5,\"done\":[{\"dev\":1,\"ino\":2,\"fp\":\"y\",\"off\":1,"
+                         "\"line\":1,\"more\":{\"off\":77}}]}";
+    assert_int_equal(lb_ckpt_parse(nested, strlen(nested), &ck, NULL), 0);
+    assert_int_equal(ck.off, 4);
+    assert_int_equal(ck.done[0].off, 1);
+
+    /* more than the maximum: the most recent are kept */
+    char many[4096];
+    size_t o = (size_t)snprintf(many, sizeof(many),
+                                "{\"dev\":1,\"ino\":2,\"fp\":\"x\",\"off\":4,\"line\":5,\"done\":[");
+    for (int i = 0; i < LB_CKPT_DONE_MAX + 3; i++)
+        o += (size_t)snprintf(many + o, sizeof(many) - o,
+                              "%s{\"dev\":1,\"ino\":%d,\"fp\":\"f\",\"off\":%d,\"line\":1}",
+                              i ? "," : "", 100 + i, 1000 + i);
+    snprintf(many + o, sizeof(many) - o, "]}");
+    assert_int_equal(lb_ckpt_parse(many, strlen(many), &ck, NULL), 0);
+    assert_int_equal(ck.ndone, LB_CKPT_DONE_MAX);
+    assert_int_equal(ck.done[LB_CKPT_DONE_MAX - 1].ino, 100 + LB_CKPT_DONE_MAX - 1);
+
+    /* a done entry that lacks a field, or is not an object: not trusted */
+    const char *bad[] = {
+        "{\"dev\":1,\"ino\":2,\"fp\":\"x\",\"off\":4,\"line\":5,\"done\":{}}",
+        "{\"dev\":1,\"ino\":2,\"fp\":\"x\",\"off\":4,\"line\":5,\"done\":[5]}",
+        "{\"dev\":1,\"ino\":2,\"fp\":\"x\",\"off\":4,\"line\":5,"
+        "\"done\":[{\"dev\":1,\"ino\":2,\"off\":1,\"line\":1}]}",
+        "{\"dev\":1,\"ino\":2,\"fp\":\"x\",\"off\":4,\"line\":5,"
+        "\"done\":[{\"dev\":1,\"ino\":2,\"fp\":\"y\",\"off\":-1,\"line\":1}]}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (lb_ckpt_parse(bad[i], strlen(bad[i]), &ck, NULL) != LB_ECKPT || ck.present)
+            fail_msg("'%s' was accepted", bad[i]);
+    }
 }
 
 static void ckpt_parse_rejects_what_it_cannot_trust(void **state)
@@ -290,7 +396,7 @@ static void ckpt_trust_of_gz_uses_decompressed_bytes(void **state)
     struct stat st;
     assert_int_equal(stat(gz, &st), 0);
     struct lb_ckpt ck = {
-        1, (unsigned long long)st.st_dev, (unsigned long long)st.st_ino, "", 2000, 50, ""};
+        1, (unsigned long long)st.st_dev, (unsigned long long)st.st_ino, "", 2000, 50, "", 0, {{0}}};
     lb_fp_hex(data, LB_FP_LEN, ck.fp);
     assert_true(trusted(gz, &ck, why, sizeof(why)));
     ck.fp[0] = ck.fp[0] == '0' ? '1' : '0';
@@ -334,6 +440,8 @@ int main(void)
         cmocka_unit_test(ckpt_format_then_parse_round_trips),
         cmocka_unit_test(ckpt_parse_takes_any_key_order_and_no_id),
         cmocka_unit_test(ckpt_parse_rejects_what_it_cannot_trust),
+        cmocka_unit_test(ckpt_parse_refuses_values_past_2_64),
+        cmocka_unit_test(ckpt_parse_reads_the_done_generations),
         cmocka_unit_test_setup_teardown(ckpt_trust_accepts_the_same_file_grown, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(ckpt_trust_refuses_another_inode, fx_setup, fx_teardown),

@@ -243,7 +243,7 @@ static void config_refuses_a_mirror_loop(void **state)
     /* tailed into S and mirrored from S: lines would come back forever */
     parse_bad("{\"tail\": [{\"paths\": [\"/var/log/app.log\"], \"stream\": \"S\"}],\n"
               " \"mirror\": [{\"stream\": \"S\", \"file\": \"/var/log/app.log\"}]}",
-              "mirror[0].file: /var/log/app.log is also tailed by tail[0]");
+              "mirror[0].file: /var/log/app.log is matched by tail[0].paths[0]");
     /* the same with loop prevention is fine */
     struct lb_config *cfg =
         parse_ok("{\"tail\": [{\"paths\": [\"/var/log/app.log\"], \"stream\": \"S\"}],\n"
@@ -255,7 +255,7 @@ static void config_refuses_a_mirror_loop(void **state)
               "\"app\"}],\n"
               " \"mirror\": [{\"stream\": \"S\", \"file\": \"/var/log/app.log\",\n"
               "               \"exclude_src\": \"/var/log/app.log\"}]}",
-              "mirror[0].file: /var/log/app.log is also tailed by tail[0]");
+              "mirror[0].file: /var/log/app.log is matched by tail[0].paths[0]");
     cfg = parse_ok("{\"tail\": [{\"paths\": [\"/var/log/app.log\"], \"stream\": \"S\", \"name\": "
                    "\"app\"}],\n"
                    " \"mirror\": [{\"stream\": \"S\", \"file\": \"/var/log/app.log\",\n"

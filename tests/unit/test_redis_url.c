@@ -88,12 +88,45 @@ static void redis_url_user_and_password(void **state)
     assert_string_equal(c.pass, "onlypass");
     assert_int_equal(c.pass_in_url, 1);
 
-    /* user only */
+    /* user only: the password comes from LOGBRIDGE_REDIS_PASSWORD */
+    setenv("LOGBRIDGE_REDIS_PASSWORD", "pw", 1);
     c = parse_ok("redis://alice@h:6390");
     assert_string_equal(c.user, "alice");
-    assert_string_equal(c.pass, "");
+    assert_string_equal(c.pass, "pw");
     assert_int_equal(c.pass_in_url, 0);
     assert_int_equal(c.port, 6390);
+    unsetenv("LOGBRIDGE_REDIS_PASSWORD");
+}
+
+/* DESIGN section 7: a URL that names a user for which no password is found
+ * (URL or LOGBRIDGE_REDIS_PASSWORD) is a usage error, never a silent login as
+ * default. */
+static void redis_url_user_without_password_is_refused(void **state)
+{
+    (void)state;
+    const char *bad[] = {"redis://someuser@host", "redis://someuser:@host:6380/1",
+                         "unix:///tmp/r.sock?user=someuser",
+                         "unix:///tmp/r.sock?db=2&user=someuser"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct lb_redis_cfg c;
+        struct lb_error err = {0};
+        if (lb_redis_url_parse(bad[i], &c, &err) == 0)
+            fail_msg("'%s' accepted without a password", bad[i]);
+        assert_int_equal(err.code, LB_EUSAGE);
+        assert_non_null(strstr(err.msg, "someuser"));
+        assert_non_null(strstr(err.msg, "LOGBRIDGE_REDIS_PASSWORD"));
+    }
+    /* an empty variable is no password either */
+    setenv("LOGBRIDGE_REDIS_PASSWORD", "", 1);
+    struct lb_redis_cfg c;
+    assert_int_equal(lb_redis_url_parse("redis://someuser@host", &c, NULL), LB_EUSAGE);
+    /* a password too long for the buffer is refused, not dropped */
+    char longpw[400];
+    memset(longpw, 'p', sizeof(longpw) - 1);
+    longpw[sizeof(longpw) - 1] = '\0';
+    setenv("LOGBRIDGE_REDIS_PASSWORD", longpw, 1);
+    assert_int_equal(lb_redis_url_parse("redis://host", &c, NULL), LB_EUSAGE);
+    unsetenv("LOGBRIDGE_REDIS_PASSWORD");
 }
 
 static void redis_url_percent_decoding(void **state)
@@ -152,6 +185,17 @@ static void redis_url_unix_forms(void **state)
     assert_int_equal(c.is_unix, 1);
     assert_string_equal(c.path, "/tmp/r.sock");
     assert_int_equal(c.db, 3);
+
+    /* DESIGN section 7: db and user, in any order, each optional */
+    setenv("LOGBRIDGE_REDIS_PASSWORD", "pw", 1);
+    c = parse_ok("unix:///tmp/r.sock?user=bob&db=4");
+    assert_string_equal(c.user, "bob");
+    assert_int_equal(c.db, 4);
+    assert_string_equal(c.pass, "pw");
+    c = parse_ok("unix:///tmp/r.sock?db=5&user=al%40ice");
+    assert_string_equal(c.user, "al@ice");
+    assert_int_equal(c.db, 5);
+    unsetenv("LOGBRIDGE_REDIS_PASSWORD");
 }
 
 static void redis_url_password_from_env(void **state)
@@ -204,6 +248,9 @@ static void redis_url_refuses_bad_forms(void **state)
         "unix:///tmp/r.sock?db=",
         "unix:///tmp/r.sock?foo=1",
         "unix:///tmp/r.sock?db=-1",
+        "unix:///tmp/r.sock?db=1&db=2",
+        "unix:///tmp/r.sock?user=",
+        "unix:///tmp/r.sock?db=1&",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct lb_redis_cfg c;
@@ -221,6 +268,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(redis_url_tcp_forms, env_setup),
         cmocka_unit_test_setup(redis_url_user_and_password, env_setup),
+        cmocka_unit_test_setup(redis_url_user_without_password_is_refused, env_setup),
         cmocka_unit_test_setup(redis_url_percent_decoding, env_setup),
         cmocka_unit_test_setup(redis_url_ipv6, env_setup),
         cmocka_unit_test_setup(redis_url_unix_forms, env_setup),

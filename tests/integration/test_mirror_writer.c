@@ -1,0 +1,753 @@
+/*
+ * test_mirror_writer.c - mirror into a file that another writer (a legacy
+ * app) also appends to, mirror's own file as an entry's src, and Redis
+ * refusing writes (OOM under maxmemory), against a real redis-server:
+ *
+ * - mirror_keeps_another_writers_lines_across_kill9: a writer process appends
+ *   its own lines to the mirror file the whole time while mirrors are killed
+ *   with -9 at random moments (seeded; LB_TEST_SEED repeats a run) and entries
+ *   keep arriving. At the end every stream entry is in the file exactly once,
+ *   in stream order, and every line the writer wrote is there exactly once.
+ * - mirror_recognises_its_lines_among_foreign_ones: the same, built by hand:
+ *   own lines after the checkpoint with foreign lines between them, and a torn
+ *   own line at the end.
+ * - mirror_refuses_entries_whose_src_is_its_file (by name, symlink, realpath).
+ * - mirror_waits_out_oom_refusals: maxmemory 1 + noeviction while it runs
+ *   (and a kill -9 during the refusal), then raised: the exact file.
+ * - mirror_directory_sync_failure_is_an_error.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "lbt_prom.h"
+#include "lbtest.h"
+
+#define WAIT_MS 20000
+
+struct fx {
+    struct lbt_redis r;
+    redisContext *c;
+    char dir[256];
+    char file[400];
+    char log[400];
+    const char *stream;
+    const char *key;
+    char **ids; /* every entry's ID, in stream order */
+    long nids, capids;
+    pid_t pid;    /* a spawned mirror (killed by teardown) */
+    pid_t writer; /* the legacy writer (killed by teardown) */
+};
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    if (f == NULL || lbt_redis_start(&f->r, 0) != 0 || lbt_mkdtemp(f->dir, sizeof(f->dir)))
+        return -1;
+    f->c = lbt_connect(&f->r);
+    if (f->c == NULL)
+        return -1;
+    snprintf(f->file, sizeof(f->file), "%s/app.log", f->dir);
+    snprintf(f->log, sizeof(f->log), "%s/mirror.out", f->dir);
+    f->stream = "ev";
+    f->key = "logbridge:mirror:{ev}";
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    if (f == NULL)
+        return 0;
+    if (f->pid > 0) {
+        kill(f->pid, SIGKILL);
+        lbt_wait(f->pid);
+    }
+    if (f->writer > 0) {
+        kill(f->writer, SIGKILL);
+        waitpid(f->writer, NULL, 0);
+    }
+    if (f->c != NULL)
+        redisFree(f->c);
+    lbt_redis_stop(&f->r, 1);
+    lbt_rmdir(f->dir);
+    for (long i = 0; i < f->nids; i++)
+        free(f->ids[i]);
+    free(f->ids);
+    free(f);
+    return 0;
+}
+
+/* ---- seeded randomness ----------------------------------------------------------- */
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += UINT64_C(0x9E3779B97F4A7C15)); /* splitmix64 */
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    return z ^ (z >> 31);
+}
+
+static uint64_t rng_below(uint64_t *s, uint64_t n)
+{
+    return rng_next(s) % n;
+}
+
+static uint64_t seed_for(const char *test)
+{
+    const char *env = getenv("LB_TEST_SEED");
+    uint64_t seed =
+        env && *env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 16);
+    printf("%s: seed %" PRIu64 " (LB_TEST_SEED=%" PRIu64 " repeats it)\n", test, seed, seed);
+    fflush(stdout);
+    return seed;
+}
+
+static int scale(void)
+{
+    const char *env = getenv("LB_TEST_SCALE");
+    int s = env ? atoi(env) : 1;
+    return s < 1 ? 1 : s;
+}
+
+/* ---- entries and lines ------------------------------------------------------------ */
+
+static void split_line(const char *line, char parts[4][256])
+{
+    const char *p = line;
+    for (int k = 0; k < 3; k++) {
+        const char *bar = strchr(p, '|');
+        snprintf(parts[k], 256, "%.*s", (int)(bar - p), p);
+        p = bar + 1;
+    }
+    snprintf(parts[3], 256, "%.*s", (int)strcspn(p, "\n"), p);
+}
+
+/* XADD standard line i with src; every 5th in the json encoding. Returns 0,
+ * or -1 when Redis refused it (the reply's error in why). */
+static int xadd_std(struct fx *f, long i, const char *src, char *why, size_t cap)
+{
+    char line[512], parts[4][256];
+    lbt_line(line, sizeof(line), i);
+    split_line(line, parts);
+    redisReply *r;
+    if (i % 5 == 0) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "role", parts[0]);
+        cJSON_AddStringToObject(o, "timestamp", parts[1]);
+        cJSON_AddStringToObject(o, "type", parts[2]);
+        cJSON_AddStringToObject(o, "data", parts[3]);
+        cJSON_AddStringToObject(o, "src", src);
+        char *js = cJSON_PrintUnformatted(o);
+        r = redisCommand(f->c, "XADD %s * json_payload %s", f->stream, js);
+        free(js);
+        cJSON_Delete(o);
+    } else {
+        const char *argv[] = {"XADD", f->stream, "*",    "role",   parts[0], "timestamp", parts[1],
+                              "type", parts[2],  "data", parts[3], "src",    src};
+        r = redisCommandArgv(f->c, 13, argv, NULL);
+    }
+    assert_non_null(r);
+    int rc = 0;
+    if (r->type == REDIS_REPLY_STRING) {
+        if (f->nids == f->capids) {
+            f->capids = f->capids ? f->capids * 2 : 4096;
+            f->ids = realloc(f->ids, (size_t)f->capids * sizeof(char *));
+        }
+        f->ids[f->nids++] = strdup(r->str);
+    } else {
+        snprintf(why, cap, "%s", r->type == REDIS_REPLY_ERROR ? r->str : "?");
+        rc = -1;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+static void add_std(struct fx *f, long from, long n)
+{
+    char why[256];
+    for (long i = from; i < from + n; i++)
+        if (xadd_std(f, i, "/var/log/other.log", why, sizeof(why)) != 0)
+            fail_msg("XADD refused: %s", why);
+}
+
+static char *std_lines(long from, long n, size_t *len)
+{
+    size_t cap = (size_t)n * 96 + 1, o = 0;
+    char *s = malloc(cap);
+    for (long i = from; i < from + n; i++)
+        o += lbt_line(s + o, cap - o, i);
+    s[o] = '\0';
+    *len = o;
+    return s;
+}
+
+static void assert_file_equals(const char *path, const char *want, size_t wn)
+{
+    size_t n = 0;
+    char *got = lbt_read_file(path, &n);
+    assert_non_null(got);
+    if (n != wn || memcmp(got, want, n) != 0) {
+        size_t i = 0;
+        while (i < n && i < wn && got[i] == want[i])
+            i++;
+        fail_msg("%s: %zu bytes, expected %zu; first difference at byte %zu: got '%.60s' "
+                 "want '%.60s'",
+                 path, n, wn, i, i < n ? got + i : "", i < wn ? want + i : "");
+    }
+    free(got);
+}
+
+static pid_t spawn_mirror(struct fx *f, const char *log, ...)
+{
+    static const char *args[40];
+    int n = 0;
+    args[n++] = "mirror";
+    args[n++] = "--redis";
+    args[n++] = f->r.url;
+    args[n++] = "--stream";
+    args[n++] = f->stream;
+    args[n++] = "--file";
+    args[n++] = f->file;
+    va_list ap;
+    va_start(ap, log);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) != NULL && n < 38)
+        args[n++] = a;
+    va_end(ap);
+    args[n] = NULL;
+    pid_t p = lbt_spawn(args, log);
+    assert_true(p > 0);
+    f->pid = p;
+    return p;
+}
+
+static int run_once(struct fx *f, char *err, size_t cap)
+{
+    const char *args[] = {"mirror", "--redis", f->r.url, "--stream", f->stream,
+                          "--file", f->file,   "--once", NULL};
+    return lbt_run(args, NULL, 0, err, cap, NULL, 0);
+}
+
+static char *ckpt_id(struct fx *f)
+{
+    redisReply *r = redisCommand(f->c, "HGET %s %s", f->key, f->file);
+    char *id = NULL;
+    if (r != NULL && r->type == REDIS_REPLY_STRING) {
+        cJSON *j = cJSON_Parse(r->str);
+        const cJSON *v = cJSON_GetObjectItem(j, "id");
+        if (cJSON_IsString(v))
+            id = strdup(v->valuestring);
+        cJSON_Delete(j);
+    }
+    freeReplyObject(r);
+    return id;
+}
+
+struct ck_wait {
+    struct fx *f;
+    const char *want;
+};
+
+static int ckpt_is(void *ctx)
+{
+    struct ck_wait *w = ctx;
+    char *id = ckpt_id(w->f);
+    int ok = id != NULL && strcmp(id, w->want) == 0;
+    free(id);
+    return ok;
+}
+
+static void wait_ckpt(struct fx *f, const char *want)
+{
+    struct ck_wait w = {f, want};
+    if (!lbt_wait_for(ckpt_is, &w, WAIT_MS)) {
+        char *id = ckpt_id(f);
+        fail_msg("the checkpoint did not reach id=%s in time (it is at %s)", want,
+                 id ? id : "(none)");
+    }
+}
+
+struct log_wait {
+    const char *path;
+    const char *needle;
+    int times;
+};
+
+static int count_in_file(const char *path, const char *needle)
+{
+    size_t n = 0;
+    char *text = lbt_read_file(path, &n);
+    int c = 0;
+    for (const char *p = text; p != NULL && (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        c++;
+    free(text);
+    return c;
+}
+
+static int log_has(void *ctx)
+{
+    struct log_wait *w = ctx;
+    return count_in_file(w->path, w->needle) >= w->times;
+}
+
+static void wait_log(const char *path, const char *needle, int times)
+{
+    struct log_wait w = {path, needle, times};
+    if (!lbt_wait_for(log_has, &w, WAIT_MS)) {
+        size_t n;
+        char *text = lbt_read_file(path, &n);
+        fail_msg("'%s' did not appear %d times in %s in time; it says:\n%s", needle, times, path,
+                 text ? text : "(nothing)");
+    }
+}
+
+/* ---- the legacy writer --------------------------------------------------------------- */
+
+static volatile sig_atomic_t writer_stop;
+
+static void writer_on_term(int sig)
+{
+    (void)sig;
+    writer_stop = 1;
+}
+
+#define WRITER_PREFIX "web|2025-06-18T08:00:00.000Z|legacy|w-"
+
+/* The child: append "web|...|legacy|w-<n>" lines, one write(2) each (as a
+ * line-buffered app does), until SIGTERM; then report the count on fd out. */
+static void writer_main(const char *path, int out)
+{
+    signal(SIGTERM, writer_on_term);
+    long n = 0;
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        _exit(2);
+    while (!writer_stop) {
+        char line[96];
+        int len = snprintf(line, sizeof(line), WRITER_PREFIX "%ld\n", n);
+        if (write(fd, line, (size_t)len) != len)
+            _exit(3);
+        n++;
+        struct timespec ts = {0, 150000};
+        nanosleep(&ts, NULL);
+    }
+    if (write(out, &n, sizeof(n)) != (ssize_t)sizeof(n))
+        _exit(4);
+    _exit(0);
+}
+
+static void writer_start(struct fx *f, int *rd)
+{
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(p[0]);
+        writer_main(f->file, p[1]);
+    }
+    close(p[1]);
+    *rd = p[0];
+    f->writer = pid;
+}
+
+static long writer_stop_and_count(struct fx *f, int rd)
+{
+    kill(f->writer, SIGTERM);
+    long n = -1;
+    assert_int_equal(read(rd, &n, sizeof(n)), (ssize_t)sizeof(n));
+    close(rd);
+    int st = 0;
+    waitpid(f->writer, &st, 0);
+    f->writer = 0;
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    return n;
+}
+
+/* The file holds exactly the stream's lines 0..total-1 in order and the
+ * writer's lines 0..wrote-1 in order, interleaved, nothing else. */
+static void assert_both_exactly_once(const char *path, long total, long wrote)
+{
+    size_t n = 0;
+    char *text = lbt_read_file(path, &n);
+    assert_non_null(text);
+    long next_std = 0, next_w = 0, lineno = 0;
+    size_t plen = strlen(WRITER_PREFIX);
+    for (char *p = text; p < text + n; lineno++) {
+        char *nl = memchr(p, '\n', (size_t)(text + n - p));
+        if (nl == NULL)
+            fail_msg("line %ld is not terminated: '%.80s'", lineno, p);
+        size_t len = (size_t)(nl - p) + 1;
+        if (len > plen && memcmp(p, WRITER_PREFIX, plen) == 0) {
+            char *end = NULL;
+            long w = strtol(p + plen, &end, 10);
+            if (end != nl || w != next_w)
+                fail_msg("line %ld: writer line '%.*s', expected w-%ld (a writer line lost, "
+                         "doubled or garbled)",
+                         lineno, (int)(len - 1), p, next_w);
+            next_w++;
+        } else {
+            char want[512];
+            size_t wl = next_std < total ? lbt_line(want, sizeof(want), next_std) : 0;
+            if (wl != len || memcmp(want, p, len) != 0)
+                fail_msg("line %ld: '%.*s', expected stream line %ld '%.*s'", lineno,
+                         (int)(len - 1), p, next_std, wl > 0 ? (int)wl - 1 : 0, want);
+            next_std++;
+        }
+        p = nl + 1;
+    }
+    free(text);
+    if (next_std != total || next_w != wrote)
+        fail_msg("the file has %ld of %ld stream lines and %ld of %ld writer lines", next_std,
+                 total, next_w, wrote);
+}
+
+/* ---- tests ------------------------------------------------------------------------------ */
+
+static void mirror_keeps_another_writers_lines_across_kill9(void **state)
+{
+    struct fx *f = *state;
+    uint64_t seed = seed_for("mirror_keeps_another_writers_lines_across_kill9");
+    int rd;
+    writer_start(f, &rd);
+    static const char *const batches[] = {"1", "7", "100", "1000"};
+    static const char *const fsyncs[] = {"batch", "always", "never"};
+    long total = 0;
+    int own_seen = 0, round = 0;
+    const int min_rounds = 30 * scale(), max_rounds = 200 * scale();
+    /* Go on until the kills landed between a write and its checkpoint often
+     * enough (a next start found lines of its own past the checkpoint). */
+    for (; round < min_rounds || (own_seen < 3 && round < max_rounds); round++) {
+        char log[450];
+        snprintf(log, sizeof(log), "%s/round-%d.out", f->dir, round);
+        long before = (long)rng_below(&seed, 300);
+        add_std(f, total, before);
+        total += before;
+        pid_t p = spawn_mirror(f, log, "--batch", batches[rng_below(&seed, 4)], "--fsync",
+                               fsyncs[rng_below(&seed, 3)], "--log-level", "info", NULL);
+        lbt_sleep_ms((int)rng_below(&seed, 20));
+        long during = (long)rng_below(&seed, 1500);
+        add_std(f, total, during);
+        total += during;
+        lbt_sleep_ms((int)rng_below(&seed, 20));
+        kill(p, SIGKILL);
+        lbt_wait(p);
+        f->pid = 0;
+        own_seen += count_in_file(log, "are its own") > 0;
+    }
+    char err[16384];
+    int rc = run_once(f, err, sizeof(err));
+    if (rc != 0)
+        fail_msg("the final mirror --once exited %d: %s", rc, err);
+    own_seen += strstr(err, "are its own") != NULL;
+    long wrote = writer_stop_and_count(f, rd);
+    printf("%d rounds, %ld entries, %ld writer lines; %d starts found unrecorded lines of their "
+           "own\n",
+           round, total, wrote, own_seen);
+    assert_true(wrote > 0);
+    assert_both_exactly_once(f->file, total, wrote);
+    assert_true(own_seen >= 3);
+}
+
+static void mirror_recognises_its_lines_among_foreign_ones(void **state)
+{
+    struct fx *f = *state;
+    char err[8192];
+    add_std(f, 0, 100);
+    assert_int_equal(run_once(f, err, sizeof(err)), 0);
+    /* What a kill -9 between write and checkpoint can leave while an app
+     * appends: own lines 100-129 in three writes, app lines between them
+     * (one looks like ours up to its type), and line 130 torn. */
+    const char *app1 = "worker|2025-06-18T08:00:00.100Z|click|data-100 k=v|x=700 (not ours)\n";
+    const char *app2 = "app|2025-06-18T08:00:00.000Z|x|the app\n";
+    char buf[512];
+    size_t n;
+    assert_int_equal(lbt_append_file(f->file, app1, strlen(app1)), 0);
+    char *own = std_lines(100, 20, &n);
+    assert_int_equal(lbt_append_file(f->file, own, n), 0);
+    free(own);
+    assert_int_equal(lbt_append_file(f->file, app2, strlen(app2)), 0);
+    own = std_lines(120, 10, &n);
+    assert_int_equal(lbt_append_file(f->file, own, n), 0);
+    free(own);
+    assert_int_equal(lbt_append_file(f->file, app2, strlen(app2)), 0);
+    size_t ln = lbt_line(buf, sizeof(buf), 130);
+    assert_int_equal(lbt_append_file(f->file, buf, ln / 2), 0);
+    add_std(f, 100, 100);
+    assert_int_equal(run_once(f, err, sizeof(err)), 0);
+    assert_non_null(strstr(err, "31 lines after the checkpoint"));
+    assert_non_null(strstr(err, "completed the line of entry"));
+    assert_non_null(strstr(err, "another writer appended"));
+
+    /* expected: 0-99, app1, 100-119, app2, 120-129, app2, 130-199 */
+    size_t cap = 200 * 96 + 1024, o = 0;
+    char *want = malloc(cap);
+    char *part = std_lines(0, 100, &n);
+    memcpy(want + o, part, n), o += n;
+    free(part);
+    memcpy(want + o, app1, strlen(app1)), o += strlen(app1);
+    part = std_lines(100, 20, &n);
+    memcpy(want + o, part, n), o += n;
+    free(part);
+    memcpy(want + o, app2, strlen(app2)), o += strlen(app2);
+    part = std_lines(120, 10, &n);
+    memcpy(want + o, part, n), o += n;
+    free(part);
+    memcpy(want + o, app2, strlen(app2)), o += strlen(app2);
+    part = std_lines(130, 70, &n);
+    memcpy(want + o, part, n), o += n;
+    free(part);
+    assert_file_equals(f->file, want, o);
+    free(want);
+
+    /* Again, with only foreign bytes after the checkpoint: all kept, a run
+     * with nothing new writes nothing. */
+    assert_int_equal(lbt_append_file(f->file, app2, strlen(app2)), 0);
+    size_t before = 0;
+    char *was = lbt_read_file(f->file, &before);
+    assert_int_equal(run_once(f, err, sizeof(err)), 0);
+    assert_file_equals(f->file, was, before);
+    free(was);
+}
+
+static void mirror_refuses_entries_whose_src_is_its_file(void **state)
+{
+    struct fx *f = *state;
+    char link[450], alias[450], via_alias[500], real[4096], metrics[450], err[8192];
+    snprintf(link, sizeof(link), "%s/link.log", f->dir);
+    snprintf(alias, sizeof(alias), "%s/alias", f->dir);
+    snprintf(via_alias, sizeof(via_alias), "%s/alias/app.log", f->dir);
+    snprintf(metrics, sizeof(metrics), "%s/m.prom", f->dir);
+    assert_int_equal(symlink("app.log", link), 0);
+    assert_int_equal(symlink(".", alias), 0);
+    assert_int_equal(lbt_write_file(f->file, "", 0), 0);
+    assert_non_null(realpath(f->file, real));
+    char why[256];
+    long i = 0;
+    for (; i < 10; i++)
+        assert_int_equal(xadd_std(f, i, "/var/log/other.log", why, sizeof(why)), 0);
+    /* its own file: by its name, its realpath, a symlink, a symlinked dir */
+    const char *selfs[] = {f->file, real, link, via_alias};
+    for (int k = 0; k < 4; k++, i++)
+        assert_int_equal(xadd_std(f, i, selfs[k], why, sizeof(why)), 0);
+    for (; i < 20; i++)
+        assert_int_equal(xadd_std(f, i, "/var/log/other.log", why, sizeof(why)), 0);
+    const char *args[] = {"mirror", "--redis", f->r.url,         "--stream", f->stream, "--file",
+                          f->file,  "--once",  "--metrics-file", metrics,    NULL};
+    assert_int_equal(lbt_run(args, NULL, 0, err, sizeof(err), NULL, 0), 0);
+    size_t n1, n2;
+    char *a = std_lines(0, 10, &n1), *b = std_lines(14, 6, &n2);
+    a = realloc(a, n1 + n2 + 1);
+    memcpy(a + n1, b, n2);
+    assert_file_equals(f->file, a, n1 + n2);
+    free(a);
+    free(b);
+    /* one warning, the rest counted */
+    const char *w = strstr(err, "this very file");
+    assert_non_null(w);
+    assert_null(strstr(w + 1, "this very file"));
+    size_t tn;
+    char *text = lbt_read_file(metrics, &tn);
+    assert_non_null(text);
+    struct lbt_prom p;
+    assert_int_equal(lbt_prom_parse(text, &p), 0);
+    const struct lbt_prom_sample *s =
+        lbt_prom_find(&p, "logbridge_mirror_entries_total", "file", f->file, "outcome", "excluded",
+                      (const char *)NULL);
+    assert_non_null(s);
+    assert_true(s->value == 4);
+    s = lbt_prom_find(&p, "logbridge_mirror_entries_total", "file", f->file, "outcome", "written",
+                      (const char *)NULL);
+    assert_non_null(s);
+    assert_true(s->value == 16);
+    lbt_prom_free(&p);
+    free(text);
+}
+
+/* In one MULTI: add entries [from, from+n) and set maxmemory to 1 byte
+ * (noeviction), so that every checkpoint HSET of the mirror for them is
+ * refused with OOM, while its XREADs still work. */
+static void add_then_oom(struct fx *f, long from, long n)
+{
+    redisReply *r = redisCommand(f->c, "CONFIG SET maxmemory-policy noeviction");
+    assert_true(r != NULL && r->type == REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+    redisAppendCommand(f->c, "MULTI");
+    for (long i = from; i < from + n; i++) {
+        char line[512], parts[4][256];
+        lbt_line(line, sizeof(line), i);
+        split_line(line, parts);
+        const char *argv[] = {
+            "XADD", f->stream, "*",    "role",   parts[0], "timestamp",         parts[1],
+            "type", parts[2],  "data", parts[3], "src",    "/var/log/other.log"};
+        redisAppendCommandArgv(f->c, 13, argv, NULL);
+    }
+    redisAppendCommand(f->c, "CONFIG SET maxmemory 1");
+    redisAppendCommand(f->c, "EXEC");
+    for (long i = 0; i < n + 2; i++) { /* +OK, QUEUED... */
+        void *v = NULL;
+        assert_int_equal(redisGetReply(f->c, &v), REDIS_OK);
+        assert_int_equal(((redisReply *)v)->type, REDIS_REPLY_STATUS);
+        freeReplyObject(v);
+    }
+    void *v = NULL;
+    assert_int_equal(redisGetReply(f->c, &v), REDIS_OK);
+    r = v;
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, (size_t)n + 1);
+    for (long i = 0; i < n; i++) {
+        assert_int_equal(r->element[i]->type, REDIS_REPLY_STRING);
+        if (f->nids == f->capids) {
+            f->capids = f->capids ? f->capids * 2 : 4096;
+            f->ids = realloc(f->ids, (size_t)f->capids * sizeof(char *));
+        }
+        f->ids[f->nids++] = strdup(r->element[i]->str);
+    }
+    assert_int_equal(r->element[n]->type, REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+}
+
+static void set_maxmemory(struct fx *f, const char *v)
+{
+    redisReply *r = redisCommand(f->c, "CONFIG SET maxmemory %s", v);
+    assert_true(r != NULL && r->type == REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+}
+
+/* Is the spawned mirror still running? (Reaps it when it is not.) */
+static int mirror_alive(struct fx *f)
+{
+    if (f->pid <= 0)
+        return 0;
+    if (waitpid(f->pid, NULL, WNOHANG) == 0)
+        return 1;
+    f->pid = 0;
+    return 0;
+}
+
+static void mirror_waits_out_oom_refusals(void **state)
+{
+    struct fx *f = *state;
+    add_std(f, 0, 500);
+    spawn_mirror(f, f->log, "--batch", "50", NULL);
+    wait_ckpt(f, f->ids[f->nids - 1]);
+
+    /* 1. refused while it runs: it waits, says so once, carries on */
+    long total = 500;
+    add_then_oom(f, total, 300);
+    total += 300;
+    struct log_wait w = {f->log, "HSET logbridge:mirror:{ev} refused for now: OOM", 1};
+    int64_t t0 = lbt_now_ms();
+    while (!log_has(&w) && mirror_alive(f) && lbt_now_ms() - t0 < WAIT_MS)
+        lbt_sleep_ms(10);
+    if (!mirror_alive(f)) {
+        size_t ln;
+        char *text = lbt_read_file(f->log, &ln);
+        fail_msg("mirror exited on an OOM refusal; it said:\n%s", text ? text : "");
+    }
+    wait_log(f->log, "HSET logbridge:mirror:{ev} refused for now: OOM", 1);
+    lbt_sleep_ms(300); /* a few refused retries (not a wait for a result) */
+    assert_true(mirror_alive(f));
+    assert_int_equal(count_in_file(f->log, "refused for now"), 1);
+    set_maxmemory(f, "0");
+    wait_ckpt(f, f->ids[f->nids - 1]);
+    wait_log(f->log, "redis accepts again", 1);
+    add_std(f, total, 100);
+    total += 100;
+    wait_ckpt(f, f->ids[f->nids - 1]);
+
+    /* 2. killed while refused (lines written, not recorded), then raised */
+    add_then_oom(f, total, 300);
+    total += 300;
+    wait_log(f->log, "refused for now", 2);
+    assert_true(mirror_alive(f));
+    /* the refused checkpoint is that of a batch already written */
+    redisReply *r = redisCommand(f->c, "HGET %s %s", f->key, f->file);
+    assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
+    cJSON *j = cJSON_Parse(r->str);
+    double recorded = cJSON_GetObjectItem(j, "size")->valuedouble;
+    cJSON_Delete(j);
+    freeReplyObject(r);
+    struct stat st;
+    assert_int_equal(stat(f->file, &st), 0);
+    assert_true((double)st.st_size > recorded);
+    kill(f->pid, SIGKILL);
+    lbt_wait(f->pid);
+    f->pid = 0;
+    set_maxmemory(f, "0");
+    char err[8192];
+    assert_int_equal(run_once(f, err, sizeof(err)), 0);
+    assert_non_null(strstr(err, "are its own"));
+    size_t wn;
+    char *want = std_lines(0, total, &wn);
+    assert_file_equals(f->file, want, wn);
+    free(want);
+    char *id = ckpt_id(f);
+    assert_string_equal(id, f->ids[f->nids - 1]);
+    free(id);
+}
+
+/* The directory sync of a new file that fails is an error, never taken for
+ * done: here the directory is renamed away before the first batch, so that
+ * it cannot be opened to sync the file's name. */
+static void mirror_directory_sync_failure_is_an_error(void **state)
+{
+    struct fx *f = *state;
+    char sub[300], moved[300];
+    snprintf(sub, sizeof(sub), "%s/sub", f->dir);
+    snprintf(moved, sizeof(moved), "%s/moved", f->dir);
+    assert_int_equal(mkdir(sub, 0755), 0);
+    snprintf(f->file, sizeof(f->file), "%s/app.log", sub);
+    spawn_mirror(f, f->log, NULL);
+    for (int64_t t0 = lbt_now_ms(); lbt_now_ms() - t0 < WAIT_MS;) {
+        char *id = ckpt_id(f);
+        free(id);
+        if (id != NULL)
+            break;
+        lbt_sleep_ms(10);
+    }
+    assert_int_equal(rename(sub, moved), 0);
+    add_std(f, 0, 1);
+    int64_t t0 = lbt_now_ms();
+    while (mirror_alive(f) && lbt_now_ms() - t0 < WAIT_MS)
+        lbt_sleep_ms(10);
+    if (mirror_alive(f))
+        fail_msg("mirror went on although the new file's directory could not be synced");
+    wait_log(f->log, "to sync the new file's name", 1);
+    char *id = ckpt_id(f);
+    assert_string_equal(id, "0-0"); /* the batch was not recorded */
+    free(id);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(mirror_recognises_its_lines_among_foreign_ones, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(mirror_refuses_entries_whose_src_is_its_file, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(mirror_waits_out_oom_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(mirror_directory_sync_failure_is_an_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(mirror_keeps_another_writers_lines_across_kill9, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
