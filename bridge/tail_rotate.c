@@ -74,8 +74,13 @@ static int lb_rot_is_foreign(int fd)
     static const struct {
         const char *m;
         size_t n;
-    } magic[] = {{"\xfd" "7zXZ", 5}, {"BZh", 3}, {"\x28\xb5\x2f\xfd", 4},
-                 {"\x04\x22\x4d\x18", 4}, {"PK\x03\x04", 4}};
+    } magic[] = {{"\xfd"
+                  "7zXZ",
+                  5},
+                 {"BZh", 3},
+                 {"\x28\xb5\x2f\xfd", 4},
+                 {"\x04\x22\x4d\x18", 4},
+                 {"PK\x03\x04", 4}};
     unsigned char m[8];
     ssize_t r = pread(fd, m, sizeof(m), 0);
     for (size_t i = 0; r > 0 && i < sizeof(magic) / sizeof(magic[0]); i++)
@@ -115,10 +120,9 @@ static int lb_rot_open_plain(const struct lb_rot_cand *c, const struct lb_rot_id
     /* Check the file we opened, not the name we listed: it may have moved. */
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_dev != c->st.st_dev ||
         st.st_ino != c->st.st_ino || lb_rot_is_gz(fd) ||
-        (id != NULL &&
-         ((uint64_t)st.st_size < id->off ||
-          (id->fp_len > 0 &&
-           (lb_rot_fp_plain(fd, id->fp_len, hex) != 0 || strcmp(hex, id->fp) != 0))))) {
+        (id != NULL && ((uint64_t)st.st_size < id->off ||
+                        (id->fp_len > 0 && (lb_rot_fp_plain(fd, id->fp_len, hex) != 0 ||
+                                            strcmp(hex, id->fp) != 0))))) {
         close(fd);
         return 0;
     }
@@ -143,7 +147,8 @@ static int lb_rot_open_gz(const struct lb_rot_cand *c, const struct lb_rot_ident
         return 0;
     char hex[LB_FP_HEX];
     if (lb_source_kind(s) != LB_SOURCE_GZ ||
-        (id != NULL && (lb_source_fingerprint(s, id->fp_len, hex) != 0 || strcmp(hex, id->fp) != 0))) {
+        (id != NULL &&
+         (lb_source_fingerprint(s, id->fp_len, hex) != 0 || strcmp(hex, id->fp) != 0))) {
         lb_source_close(s);
         return 0;
     }
@@ -279,7 +284,8 @@ static int lb_rot_locate(const struct lb_rot_query *q, struct lb_rot_cand *c, si
     /* 2. a plain file with its first bytes (copytruncate's copy) */
     for (size_t i = 0; !found && i < m; i++)
         if (!v[i]->gz && (uint64_t)v[i]->st.st_size >= id->off &&
-            (uint64_t)v[i]->st.st_size >= id->fp_len && lb_rot_open_plain(v[i], id, max_line, out)) {
+            (uint64_t)v[i]->st.st_size >= id->fp_len &&
+            lb_rot_open_plain(v[i], id, max_line, out)) {
             out->copy = 1;
             v[i]->taken = found = 1;
         }

@@ -81,9 +81,8 @@ static struct stat st_of(struct t *t, const char *name)
 static struct lb_rot_ident ident(struct t *t, const char *name, const char *text, uint64_t off)
 {
     struct stat st = st_of(t, name);
-    struct lb_rot_ident id = {.dev = (unsigned long long)st.st_dev,
-                              .ino = (unsigned long long)st.st_ino,
-                              .off = off};
+    struct lb_rot_ident id = {
+        .dev = (unsigned long long)st.st_dev, .ino = (unsigned long long)st.st_ino, .off = off};
     id.fp_len = off < LB_FP_LEN ? (size_t)off : LB_FP_LEN;
     lb_fp_hex(text, id.fp_len, id.fp);
     return id;
@@ -266,7 +265,9 @@ static void rot_chain_foreign_and_duplicate_gz(void **state)
     put(t, "app.log", A);
     struct lb_rot_ident id = ident(t, "app.log", A, strlen(A));
     mv(t, "app.log", "app.log.2");
-    put(t, "app.log.1.xz", "\xfd" "7zXZ\0garbage");
+    put(t, "app.log.1.xz",
+        "\xfd"
+        "7zXZ\0garbage");
     put(t, "app.log.1", B);
     gz(t, "app.log.1.gz", B);
     put(t, "app.log", C);
