@@ -123,8 +123,8 @@ struct lb_tfile {
     struct lb_tdir *dir;
     struct lb_tfile *dir_next;
     struct lb_gen *cur, *queue;
-    int moved;          /* cur is no longer at path */
-    double last_change; /* of a moved cur (monotonic s), for --rotate-wait */
+    enum lb_rot_state state; /* changed by lb_tail_enter only */
+    double last_change;      /* of a draining cur (monotonic s), for --rotate-wait */
     int initial;        /* named or matched at start: --from applies */
     int inited;         /* its checkpoint was loaded */
 
@@ -178,7 +178,7 @@ struct lb_tail {
     size_t nf, capf;
     struct lb_tdir *dirs;
     struct lb_tfile *dhead, *dtail;
-    size_t nmoved;
+    size_t ndraining; /* routes in LB_ROT_DRAINING */
 
     int up;
     unsigned attempt; /* backoff: reset when a batch lands, not on reconnect */
@@ -511,16 +511,32 @@ static void lb_tail_push_front(struct lb_tail *j, struct lb_tfile *tf)
         j->dtail = tf;
 }
 
-static void lb_tail_set_moved(struct lb_tail *j, struct lb_tfile *tf, int moved, double when)
+/* When g last changed, on the monotonic clock: its mtime (what a writer
+ * did, not when we looked at it or read it). A .gz never changes. */
+static double lb_gen_changed(const struct lb_gen *g)
 {
-    if (moved && !tf->moved) {
-        tf->moved = 1;
-        tf->last_change = when;
-        j->nmoved++;
-    } else if (!moved && tf->moved) {
-        tf->moved = 0;
-        j->nmoved--;
-    }
+    struct stat st;
+    if (g->gz || fstat(lb_source_fd(g->s), &st) != 0)
+        return -1e9;
+    double age = lb_real() - ((double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec / 1e9);
+    return lb_mono() - (age > 0 ? age : 0);
+}
+
+/* The one place where a route's rotation state changes; lb_rot_next says to
+ * what. A generation that starts draining is finished --rotate-wait after
+ * its last change, which may be long past (then at once). */
+static void lb_tail_enter(struct lb_tail *j, struct lb_tfile *tf, enum lb_rot_event ev, int at_path)
+{
+    enum lb_rot_state to = lb_rot_next(tf->state, ev, at_path);
+    if (to == LB_ROT_DRAINING && (tf->state != LB_ROT_DRAINING || ev == LB_ROT_EV_CURRENT))
+        tf->last_change = lb_gen_changed(tf->cur);
+    if (to == LB_ROT_DRAINING && tf->state != LB_ROT_DRAINING)
+        j->ndraining++;
+    else if (to != LB_ROT_DRAINING && tf->state == LB_ROT_DRAINING)
+        j->ndraining--;
+    if (to != tf->state)
+        lb_debug("src=%s: %s -> %s", tf->src, lb_rot_state_name(tf->state), lb_rot_state_name(to));
+    tf->state = to;
 }
 
 static void lb_tfile_free(struct lb_tail *j, struct lb_tfile *tf)
@@ -606,6 +622,8 @@ static struct lb_tfile *lb_tail_add(struct lb_tail *j, const char *path, const c
         return NULL;
     }
     tf->initial = initial;
+    /* a counter exists at 0 from the moment its labels are known */
+    lb_metrics_add(j->m, "logbridge_lost_bytes_total", tf->l_src, 0);
     tf->dir_next = tf->dir->files;
     tf->dir->files = tf;
     j->f[j->nf++] = tf;
@@ -652,28 +670,70 @@ static int lb_tail_held(const struct lb_tail *j, const struct stat *st)
     return 0;
 }
 
+
+/* Held by a route, finished, or at a route's path: not a generation to
+ * look for. */
 static int lb_tail_known(void *ctx, unsigned long long dev, unsigned long long ino)
 {
+    struct lb_tail *j = ctx;
     struct stat st;
     memset(&st, 0, sizeof(st));
     st.st_dev = (dev_t)dev;
     st.st_ino = (ino_t)ino;
-    return lb_tail_held(ctx, &st);
+    if (lb_tail_held(j, &st))
+        return 1;
+    for (size_t i = 0; i < j->nf; i++) {
+        struct stat at;
+        if (stat(j->f[i]->path, &at) == 0 && at.st_dev == st.st_dev && at.st_ino == st.st_ino)
+            return 1;
+    }
+    return 0;
 }
 
-/* Generations of tf rotated away between `after` (a generation we hold) and
- * a file born at `before` (-1: now) that we never saw at the path: opened,
- * watched, each to be read from byte 0. Returns a chain (oldest first), or
- * NULL; *fatal on out of memory or watches. */
-static struct lb_gen *lb_tail_between(struct lb_tail *j, struct lb_tfile *tf,
-                                      const struct lb_gen *after, double before, int *fatal)
+/* The birth order key of a generation (see lb_rot_found.key). */
+static double lb_gen_key(const struct lb_gen *g)
+{
+    if (g->btime > 0)
+        return g->btime;
+    struct stat st;
+    if (fstat(lb_source_fd(g->s), &st) != 0)
+        return -1;
+    return (double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec / 1e9;
+}
+
+/* Where tf's generations may be: its directory and its symlink target's
+ * (rotatelogs -l, container log links), names of the family of both. */
+struct lb_tail_where {
+    char tdir[PATH_MAX];
+    char stems[2][NAME_MAX + 1];
+};
+
+static void lb_tail_query(const struct lb_tfile *tf, struct lb_tail_where *w,
+                          struct lb_rot_query *q)
+{
+    memset(q, 0, sizeof(*q));
+    q->dirs[q->ndirs++] = tf->dir->path;
+    lb_rot_stem(tf->base, w->stems[0], sizeof(w->stems[0]));
+    q->stems[q->nstems++] = w->stems[0];
+    char real[PATH_MAX];
+    if (realpath(tf->path, real) != NULL && strcmp(real, tf->path) != 0) {
+        char *slash = strrchr(real, '/');
+        lb_rot_stem(slash + 1, w->stems[1], sizeof(w->stems[1]));
+        if (strcmp(w->stems[1], w->stems[0]) != 0)
+            q->stems[q->nstems++] = w->stems[1];
+        snprintf(w->tdir, sizeof(w->tdir), "%.*s", slash == real ? 1 : (int)(slash - real), real);
+        if (strcmp(w->tdir, tf->dir->path) != 0)
+            q->dirs[q->ndirs++] = w->tdir;
+    }
+}
+
+/* Generations found by lb_rot_chain become gens (watched), oldest first: the
+ * checkpointed one (when ck_found) read from ck, the others from byte 0.
+ * Returns the chain, or NULL with *fatal on out of memory or watches. */
+static struct lb_gen *lb_tail_gens(struct lb_tail *j, struct lb_tfile *tf, struct lb_rot_found *f,
+                                   size_t n, int ck_found, const struct lb_ckpt *ck, int *fatal)
 {
     *fatal = 0;
-    if (after->btime <= 0 || after->gz || after->is_copy)
-        return NULL;
-    struct lb_rot_found *f;
-    size_t n = lb_rot_between(tf->dir->path, tf->base, after->btime, before, lb_tail_known, j,
-                              j->c->max_line, &f);
     struct lb_gen *head = NULL, **pp = &head;
     for (size_t i = 0; i < n; i++) {
         struct lb_gen *g = *fatal ? NULL : lb_gen_new(tf, f[i].s, f[i].path);
@@ -685,20 +745,67 @@ static struct lb_gen *lb_tail_between(struct lb_tail *j, struct lb_tfile *tf,
             *fatal = 1;
             continue;
         }
+        int first = i == 0 && ck_found;
+        if (first) {
+            g->is_copy = f[i].copy;
+            g->ck_dev = ck->dev;
+            g->ck_ino = ck->ino;
+            if (ck->off >= LB_FP_LEN) {
+                memcpy(g->fp_cache, ck->fp, LB_FP_HEX);
+                g->fp_cached = 1;
+            }
+            if (lb_gen_seek(g, ck->off, &j->err) != 0) {
+                lb_warn("src=%s: %s ends before the checkpoint offset %" PRIu64 ": %s", tf->src,
+                        f[i].path, ck->off, j->err.msg);
+                lb_gen_free(j, g);
+                continue;
+            }
+            g->start_off = ck->off;
+            g->start_line = ck->line;
+            lb_info("src=%s: the checkpointed generation (dev=%llu ino=%llu) is %s%s: read from "
+                    "off=%" PRIu64 " first",
+                    tf->src, ck->dev, ck->ino, f[i].path,
+                    f[i].gz ? " (compressed)" : f[i].copy ? " (a copy)" : "", ck->off);
+        } else {
+            g->start_commit = 1;
+            lb_info("src=%s: %s is a generation rotated away before it was read (dev=%llu "
+                    "ino=%llu); it is read whole in its turn",
+                    tf->src, f[i].path, f[i].dev, f[i].ino);
+        }
         if (lb_gen_watch(j, g) != 0) {
             lb_gen_free(j, g);
             *fatal = 1;
             continue;
         }
-        g->start_commit = 1;
         *pp = g;
         pp = &g->next;
-        lb_info("src=%s: %s was rotated away before it was seen at the path; it is read in its "
-                "turn",
-                tf->src, f[i].path);
     }
     free(f);
+    if (*fatal)
+        while (head != NULL) {
+            struct lb_gen *x = head;
+            head = x->next;
+            lb_gen_free(j, x);
+        }
     return head;
+}
+
+static void lb_gens_free(struct lb_tail *j, struct lb_gen *g)
+{
+    while (g != NULL) {
+        struct lb_gen *x = g;
+        g = x->next;
+        lb_gen_free(j, x);
+    }
+}
+
+/* The time of a checkpoint's last entry (s), or -1: what was written to the
+ * route's files after it was not committed. */
+static double lb_tail_id_time(const char *id)
+{
+    char *end;
+    unsigned long long ms = strtoull(id, &end, 10);
+    return end != id && ms > 0 ? (double)ms / 1000.0 : -1;
 }
 
 /* ---- committing --------------------------------------------------------------------- */
@@ -967,12 +1074,12 @@ static int lb_tail_reconcile(struct lb_tail *j, struct lb_tfile *tf)
     struct stat st;
     int at = stat(tf->path, &st) == 0 && S_ISREG(st.st_mode);
     if (!at) {
-        if (tf->cur != NULL && !tf->moved)
-            lb_tail_set_moved(j, tf, 1, lb_mono());
+        if (tf->cur != NULL)
+            lb_tail_enter(j, tf, LB_ROT_EV_LEFT_PATH, 0);
         return 0;
     }
     if (tf->cur != NULL && lb_gen_same(tf->cur, &st) && !tf->cur->is_copy) {
-        lb_tail_set_moved(j, tf, 0, 0); /* e.g. moved away and back */
+        lb_tail_enter(j, tf, LB_ROT_EV_AT_PATH, 1); /* e.g. moved away and back */
         return 0;
     }
     for (struct lb_gen *q = tf->queue; q != NULL; q = q->next)
@@ -998,6 +1105,7 @@ static int lb_tail_reconcile(struct lb_tail *j, struct lb_tfile *tf)
         lb_debug("src=%s: following dev=%llu ino=%llu from off=%" PRIu64, tf->src, g->dev, g->ino,
                  g->start_off);
         lb_tail_make_current(j, tf, g);
+        lb_tail_enter(j, tf, LB_ROT_EV_CURRENT, 1);
         return 0;
     }
     g->start_off = g->start_line = 0;
@@ -1007,28 +1115,25 @@ static int lb_tail_reconcile(struct lb_tail *j, struct lb_tfile *tf)
         last = *pp;
         pp = &(*pp)->next;
     }
-    /* rotated more than once since we last looked: the ones in between first */
-    int fatal2;
-    struct lb_gen *mid = lb_tail_between(j, tf, last, g->btime, &fatal2);
-    if (fatal2) {
-        while (mid != NULL) {
-            struct lb_gen *x = mid;
-            mid = x->next;
-            lb_gen_free(j, x);
-        }
+    /* Rotated more than once since we last looked: the generations born
+     * after the last one we hold and not after g come first. */
+    struct lb_rot_query q;
+    struct lb_tail_where w;
+    lb_tail_query(tf, &w, &q);
+    q.after = last->gz ? -1 : lb_gen_key(last);
+    q.has_live = 1;
+    q.live_dev = g->dev;
+    q.live_ino = g->ino;
+    q.live_key = lb_gen_key(g);
+    q.skip = lb_tail_known;
+    q.ctx = j;
+    struct lb_rot_found *f;
+    int ck_found;
+    size_t n = lb_rot_chain(&q, j->c->max_line, &f, &ck_found);
+    struct lb_gen *mid = lb_tail_gens(j, tf, f, n, 0, NULL, &fatal);
+    if (fatal) {
         lb_gen_free(j, g);
         return LB_EIO;
-    }
-    /* Birth times tick coarsely, so the search is inclusive at `before`:
-     * when g itself was renamed away meanwhile, it is found there too. */
-    for (struct lb_gen **mp = &mid; *mp != NULL;) {
-        if ((*mp)->dev == g->dev && (*mp)->ino == g->ino) {
-            struct lb_gen *x = *mp;
-            *mp = x->next;
-            lb_gen_free(j, x);
-        } else {
-            mp = &(*mp)->next;
-        }
     }
     *pp = mid;
     while (*pp != NULL)
@@ -1037,9 +1142,25 @@ static int lb_tail_reconcile(struct lb_tail *j, struct lb_tfile *tf)
     lb_info("src=%s: rotated: a new file dev=%llu ino=%llu is at the path; the old one "
             "(ino=%llu) is read to its end first",
             tf->src, g->dev, g->ino, tf->cur->ino);
-    if (!tf->moved)
-        lb_tail_set_moved(j, tf, 1, lb_mono());
+    lb_tail_enter(j, tf, LB_ROT_EV_LEFT_PATH, 0);
     return 0;
+}
+
+/* The next generation of tf (if any) becomes current. */
+static int lb_tail_next_gen(struct lb_tail *j, struct lb_tfile *tf)
+{
+    struct lb_gen *next = tf->queue;
+    if (next == NULL) {
+        lb_tail_enter(j, tf, LB_ROT_EV_NONE, 0);
+        return LB_T_OK;
+    }
+    tf->queue = next->next;
+    next->next = NULL;
+    lb_tail_make_current(j, tf, next);
+    struct stat st;
+    lb_tail_enter(j, tf, LB_ROT_EV_CURRENT,
+                  !next->is_copy && stat(tf->path, &st) == 0 && lb_gen_same(next, &st));
+    return LB_T_MORE;
 }
 
 /* The current generation is done (rotated away and quiet, a copy read to its
@@ -1059,63 +1180,9 @@ static int lb_tail_finish(struct lb_tail *j, struct lb_tfile *tf)
             tf->ck_off, tf->ck_line);
     if (!g->is_copy)
         lb_tail_retire(j, g);
-    struct lb_gen *next = tf->queue;
     tf->cur = NULL;
     lb_gen_free(j, g);
-    lb_tail_set_moved(j, tf, 0, 0);
-    if (next == NULL)
-        return LB_T_OK;
-    tf->queue = next->next;
-    next->next = NULL;
-    lb_tail_make_current(j, tf, next);
-    struct stat st;
-    if (!(stat(tf->path, &st) == 0 && lb_gen_same(next, &st)))
-        lb_tail_set_moved(j, tf, 1, lb_mono());
-    return LB_T_MORE;
-}
-
-/* A generation that a rotation left behind (found by lb_rot_find) becomes
- * current, read from the checkpoint; pending (if any) is queued after it. */
-static int lb_tail_adopt_old(struct lb_tail *j, struct lb_tfile *tf, struct lb_rot_found *fo,
-                             int is_copy, const struct lb_ckpt *ck, struct lb_gen *pending)
-{
-    struct lb_gen *o = lb_gen_new(tf, fo->s, fo->path);
-    fo->s = NULL;
-    if (o == NULL) {
-        lb_error_set(&j->err, LB_ENOMEM, "out of memory");
-        return LB_EIO;
-    }
-    o->is_copy = is_copy;
-    o->ck_dev = ck->dev;
-    o->ck_ino = ck->ino;
-    if (ck->off >= LB_FP_LEN) {
-        memcpy(o->fp_cache, ck->fp, LB_FP_HEX);
-        o->fp_cached = 1;
-    }
-    if (lb_gen_seek(o, ck->off, &j->err) != 0) {
-        lb_warn("src=%s: %s ends before the checkpoint offset %" PRIu64 ": %s", tf->src, fo->path,
-                ck->off, j->err.msg);
-        lb_gen_free(j, o);
-        return 1;
-    }
-    if (lb_gen_watch(j, o) != 0) {
-        lb_gen_free(j, o);
-        return LB_EIO;
-    }
-    o->start_off = ck->off;
-    o->start_line = ck->line;
-    if (pending != NULL) {
-        pending->start_off = pending->start_line = 0;
-        pending->start_commit = 1;
-        pending->next = tf->queue;
-        tf->queue = pending;
-    }
-    lb_tail_make_current(j, tf, o);
-    /* A file that has not changed for --rotate-wait is finished at its end;
-     * a compressed copy or a copy never grows. */
-    double age = lb_real() - fo->mtime;
-    lb_tail_set_moved(j, tf, 1, is_copy || fo->gz ? -1e9 : lb_mono() - (age > 0 ? age : 0));
-    return 0;
+    return lb_tail_next_gen(j, tf);
 }
 
 /* The file was truncated under us (copytruncate, or `> file`). Everything
@@ -1125,24 +1192,50 @@ static int lb_tail_truncated(struct lb_tail *j, struct lb_tfile *tf, uint64_t re
 {
     struct lb_gen *g = tf->cur;
     uint64_t seen = g->seen > read_to ? g->seen : read_to;
-    uint64_t past = seen > tf->ck_off ? seen - tf->ck_off : 0;
-    int found = 0;
-    struct lb_rot_found fo;
-    if (tf->ck_is_cur && g->head_n > 0) {
-        struct lb_rot_want w = {0};
-        w.skip = 1;
-        w.skip_dev = g->dev;
-        w.skip_ino = g->ino;
-        w.off = tf->ck_off;
-        w.fp_len = g->head_n;
-        lb_fp_hex(g->head, g->head_n, w.fp);
-        found = lb_rot_find(tf->dir->path, tf->base, &w, j->c->max_line, &fo);
+    struct lb_ckpt ck = {.present = 1, .dev = g->ck_dev, .ino = g->ck_ino};
+    if (tf->ck_is_cur) {
+        ck.off = tf->ck_off;
+        ck.line = tf->ck_line;
+        memcpy(ck.fp, tf->ck_fp, LB_FP_HEX);
+    } else {
+        ck.off = g->start_off;
+        ck.line = g->start_line;
+        lb_tail_fp(g, ck.off, ck.fp);
     }
-    /* The file restarts at byte 0: a new generation of the same inode. */
+    uint64_t past = seen > ck.off ? seen - ck.off : 0;
+    /* The bytes past the checkpoint are in a copy of what the file held
+     * (copytruncate), and copies made since (more than one rotation before
+     * we noticed) follow it; g then starts again at byte 0. */
+    struct lb_gen *chain = NULL;
+    int ck_found = 0;
+    if (g->head_n > 0) {
+        struct lb_rot_ident id = {.dev = g->dev, .ino = g->ino, .off = ck.off, .fp_len = g->head_n};
+        lb_fp_hex(g->head, g->head_n, id.fp);
+        struct lb_rot_query q;
+        struct lb_tail_where w;
+        lb_tail_query(tf, &w, &q);
+        q.ck = &id;
+        q.has_live = 1;
+        q.live_dev = g->dev;
+        q.live_ino = g->ino;
+        q.live_key = lb_gen_key(g);
+        q.skip = lb_tail_known;
+        q.ctx = j;
+        struct lb_rot_found *f;
+        size_t n = lb_rot_chain(&q, j->c->max_line, &f, &ck_found);
+        int fatal;
+        chain = lb_tail_gens(j, tf, f, n, ck_found, &ck, &fatal);
+        if (fatal) {
+            lb_error_log("src=%s: %s", tf->src, j->err.msg);
+            j->fatal = 1;
+            return LB_T_FATAL;
+        }
+        if (ck_found && (chain == NULL || chain->is_copy == 0 || chain->start_off != ck.off))
+            ck_found = 0; /* it was not usable after all */
+    }
     if (lb_gen_seek(g, 0, &j->err) != 0) {
         lb_error_log("src=%s: %s", tf->src, j->err.msg);
-        if (found)
-            lb_source_close(fo.s);
+        lb_gens_free(j, chain);
         j->fatal = 1;
         return LB_T_FATAL;
     }
@@ -1155,55 +1248,44 @@ static int lb_tail_truncated(struct lb_tail *j, struct lb_tfile *tf, uint64_t re
     g->start_off = g->start_line = 0;
     g->start_commit = 1;
     tf->ck_is_cur = 0;
-    if (found) {
-        struct lb_ckpt ck = {.present = 1,
-                             .dev = g->ck_dev,
-                             .ino = g->ck_ino,
-                             .off = tf->ck_off,
-                             .line = tf->ck_line};
-        memcpy(ck.fp, tf->ck_fp, LB_FP_HEX);
-        /* The copy becomes current; g (from byte 0) then what was queued. */
-        struct lb_gen *q = tf->queue;
-        tf->cur = NULL;
-        tf->queue = NULL;
-        int rc = lb_tail_adopt_old(j, tf, &fo, 1, &ck, g);
-        if (rc < 0) {
-            lb_error_log("src=%s: %s", tf->src, j->err.msg);
-            j->fatal = 1;
-            return LB_T_FATAL;
-        }
-        if (rc == 0) {
-            /* its identity and first bytes are those of the truncated file */
-            memcpy(tf->cur->head, head, head_n);
-            tf->cur->head_n = head_n;
-            g->next = q;
-            lb_info("src=%s was truncated; reading what followed off=%" PRIu64
-                    " from its rotated copy %s first",
-                    tf->src, tf->ck_off, fo.path);
-            return LB_T_MORE;
-        }
-        tf->queue = q; /* the copy was not usable after all */
-    }
-    if (past > 0) {
+    if (ck_found) {
+        /* its identity and first bytes are those of the truncated file */
+        memcpy(chain->head, head, head_n);
+        chain->head_n = head_n;
+        lb_info("src=%s was truncated; reading what followed off=%" PRIu64
+                " from its rotated copy %s first",
+                tf->src, ck.off, chain->where);
+    } else if (past > 0) {
         lb_warn("src=%s was truncated below what was read, and no rotated copy holding its "
-                "bytes past off=%" PRIu64 " was found in %s: at least %" PRIu64
+                "bytes past off=%" PRIu64 " was found in %s: %" PRIu64
                 " bytes are lost; reading it again from the start",
-                tf->src, tf->ck_off, tf->dir->path, past);
+                tf->src, ck.off, tf->dir->path, past);
         lb_metrics_add(j->m, "logbridge_lost_bytes_total", tf->l_src, (double)past);
     } else {
         lb_info("src=%s was truncated; reading it again from the start", tf->src);
     }
+    /* chain, then g from byte 0, then what was queued */
+    struct lb_gen **pp = &chain;
+    while (*pp != NULL)
+        pp = &(*pp)->next;
+    *pp = g;
+    g->next = tf->queue;
+    tf->queue = chain;
     tf->cur = NULL;
-    lb_tail_make_current(j, tf, g);
-    return LB_T_MORE;
+    return lb_tail_next_gen(j, tf);
 }
 
 /* ---- reading -------------------------------------------------------------------------- */
 
-static int lb_tail_finish_due(const struct lb_tail *j, const struct lb_tfile *tf)
+/* A draining generation is finished when it has not changed for
+ * --rotate-wait (late writers), counted from its last change: one that
+ * nobody writes any more is finished as soon as it is read. */
+static int lb_tail_finish_due(const struct lb_tail *j, struct lb_tfile *tf)
 {
-    const struct lb_gen *g = tf->cur;
-    return g->is_copy || g->gz || lb_mono() >= tf->last_change + j->o->rotate_wait;
+    double changed = lb_gen_changed(tf->cur);
+    if (changed > tf->last_change)
+        tf->last_change = changed;
+    return tf->cur->gz || lb_mono() >= tf->last_change + j->o->rotate_wait;
 }
 
 static void lb_tail_lag(struct lb_tail *j, struct lb_tfile *tf)
@@ -1251,20 +1333,11 @@ static int lb_tail_service(struct lb_tail *j, struct lb_tfile *tf)
                 return rc;
             tf->cur = NULL;
             lb_gen_free(j, g);
-            lb_tail_set_moved(j, tf, 0, 0);
-            if (tf->queue != NULL) {
-                struct lb_gen *next = tf->queue;
-                tf->queue = next->next;
-                next->next = NULL;
-                lb_tail_make_current(j, tf, next);
-                return LB_T_MORE;
-            }
-            return LB_T_OK;
+            return lb_tail_next_gen(j, tf);
         }
         uint64_t pos = (uint64_t)lb_source_raw_pos(g->s);
         if (got > 0) {
-            if (tf->moved && !g->is_copy && !g->gz)
-                tf->last_change = lb_mono();
+            /* (reading is no change: --rotate-wait counts from the file's) */
             if (lb_gen_truncated(g)) {
                 if ((rc = lb_tail_commit(j, tf, g)) != LB_T_OK)
                     return rc;
@@ -1287,7 +1360,7 @@ static int lb_tail_service(struct lb_tail *j, struct lb_tfile *tf)
             g->seen = pos;
         }
         lb_tail_lag(j, tf);
-        if (tf->moved && lb_tail_finish_due(j, tf))
+        if (tf->state == LB_ROT_DRAINING && lb_tail_finish_due(j, tf))
             return lb_tail_finish(j, tf);
         lb_source_shrink(g->s);
         return LB_T_OK;
@@ -1354,9 +1427,10 @@ static int lb_tail_init(struct lb_tail *j, struct lb_tfile *tf)
          * not skip what was written meanwhile. */
         g->start_commit = start > 0;
         lb_tail_make_current(j, tf, g);
+        lb_tail_enter(j, tf, LB_ROT_EV_CURRENT, 1);
         return LB_T_OK;
     }
-    char why[256];
+    char why[256] = "";
     if (g != NULL && g->dev == ck.dev && g->ino == ck.ino) {
         if (lb_ckpt_trust(&ck, g->s, why, sizeof(why)) && lb_gen_seek(g, ck.off, &j->err) == 0) {
             g->start_off = ck.off;
@@ -1366,94 +1440,64 @@ static int lb_tail_init(struct lb_tail *j, struct lb_tfile *tf)
                 g->fp_cached = 1;
             }
             lb_tail_make_current(j, tf, g);
+            lb_tail_enter(j, tf, LB_ROT_EV_CURRENT, 1);
             return LB_T_OK;
         }
-        /* Same inode, other content: truncated (copytruncate) while we were
-         * stopped. The bytes past the checkpoint may be in the rotated copy. */
-        struct lb_rot_want w = {0};
-        w.skip = 1;
-        w.skip_dev = g->dev;
-        w.skip_ino = g->ino;
-        w.off = ck.off;
-        w.fp_len = ck.off < LB_FP_LEN ? (size_t)ck.off : LB_FP_LEN;
-        memcpy(w.fp, ck.fp, LB_FP_HEX);
-        struct lb_rot_found fo;
-        if (ck.off > 0 && lb_rot_find(tf->dir->path, tf->base, &w, j->c->max_line, &fo)) {
-            lb_info("src=%s: %s; reading what followed off=%" PRIu64 " from the rotated copy "
-                    "%s first",
-                    tf->src, why, ck.off, fo.path);
-            rc = lb_tail_adopt_old(j, tf, &fo, 1, &ck, g);
-            if (rc == 0)
-                return LB_T_OK;
-            if (rc < 0) {
-                lb_error_log("src=%s: %s", tf->src, j->err.msg);
-                j->fatal = 1;
-                return LB_T_FATAL;
-            }
-            tf->queue = NULL; /* adopt_old did not keep g */
-        }
-        if (ck.off > 0)
-            lb_warn("src=%s: %s (truncated while logbridge was stopped?) and no rotated copy of "
-                    "it was found in %s: whatever followed off=%" PRIu64 " of the old content "
-                    "is lost (byte count unknown); reading the file from the start",
-                    tf->src, why, tf->dir->path, ck.off);
+        /* Same inode, other content: truncated (copytruncate), or the inode
+         * was freed and given to a new file. Either way the checkpointed
+         * content is elsewhere now (a copy, a .gz) or gone. */
         lb_gen_seek(g, 0, &j->err);
-        g->start_commit = 1;
-        lb_tail_make_current(j, tf, g);
-        return LB_T_OK;
     }
-    /* The checkpointed generation is not at the path: rotated (or deleted)
-     * while we were stopped. */
-    struct lb_rot_want w = {0};
-    w.by_inode = 1;
-    w.dev = ck.dev;
-    w.ino = ck.ino;
+    /* The checkpointed generation is not (or no longer) at the path: rotated
+     * while we were stopped, perhaps many times. Every generation since it
+     * is found by identity and read in order, the file at the path last. */
+    struct lb_rot_ident id = {.dev = ck.dev, .ino = ck.ino, .off = ck.off};
+    id.fp_len = ck.off < LB_FP_LEN ? (size_t)ck.off : LB_FP_LEN;
+    memcpy(id.fp, ck.fp, LB_FP_HEX);
+    struct lb_rot_query q;
+    struct lb_tail_where w;
+    lb_tail_query(tf, &w, &q);
+    q.ck = &id;
+    q.after = lb_tail_id_time(ck.id);
     if (g != NULL) {
-        w.skip = 1;
-        w.skip_dev = g->dev;
-        w.skip_ino = g->ino;
+        q.has_live = 1;
+        q.live_dev = g->dev;
+        q.live_ino = g->ino;
+        q.live_key = lb_gen_key(g);
     }
-    w.off = ck.off;
-    w.fp_len = ck.off < LB_FP_LEN ? (size_t)ck.off : LB_FP_LEN;
-    memcpy(w.fp, ck.fp, LB_FP_HEX);
-    struct lb_rot_found fo;
-    if (lb_rot_find(tf->dir->path, tf->base, &w, j->c->max_line, &fo)) {
-        lb_info("src=%s: the checkpointed file (dev=%llu ino=%llu) was rotated while logbridge "
-                "was stopped; reading it from off=%" PRIu64 " in %s first",
-                tf->src, ck.dev, ck.ino, ck.off, fo.path);
-        rc = lb_tail_adopt_old(j, tf, &fo, 0, &ck, g);
-        if (rc == 0) {
-            /* rotated more than once meanwhile: the generations in between
-             * come before the file now at the path */
-            int fatal2;
-            struct lb_gen *mid = lb_tail_between(j, tf, tf->cur, g ? g->btime : -1, &fatal2);
-            struct lb_gen **pp = &mid;
-            while (*pp != NULL)
-                pp = &(*pp)->next;
-            *pp = tf->queue;
-            tf->queue = mid;
-            if (fatal2) {
-                lb_error_log("src=%s: %s", tf->src, j->err.msg);
-                j->fatal = 1;
-                return LB_T_FATAL;
-            }
-            return LB_T_OK;
-        }
-        if (rc < 0) {
-            lb_error_log("src=%s: %s", tf->src, j->err.msg);
-            j->fatal = 1;
-            return LB_T_FATAL;
-        }
+    q.skip = lb_tail_known;
+    q.ctx = j;
+    struct lb_rot_found *f;
+    int ck_found;
+    size_t n = lb_rot_chain(&q, j->c->max_line, &f, &ck_found);
+    struct lb_gen *chain = lb_tail_gens(j, tf, f, n, ck_found, &ck, &fatal);
+    if (fatal) {
+        lb_gen_free(j, g);
+        lb_error_log("src=%s: %s", tf->src, j->err.msg);
+        j->fatal = 1;
+        return LB_T_FATAL;
     }
-    lb_warn("src=%s: the checkpointed file (dev=%llu ino=%llu) is no longer in %s (deleted, or "
-            "compressed into a form we cannot match?): anything it held past off=%" PRIu64
-            " was not read (byte count unknown)%s",
-            tf->src, ck.dev, ck.ino, tf->dir->path, ck.off,
-            g != NULL ? "; reading the file now at the path from the start" : "");
+    if (ck_found && (chain == NULL || chain->start_off != ck.off || chain->start_commit))
+        ck_found = 0;
+    if (!ck_found && ck.off > 0)
+        lb_warn("src=%s: the checkpointed file (dev=%llu ino=%llu%s%s) is no longer in %s (deleted, "
+                "or compressed into a form we cannot match?): anything it held past off=%" PRIu64
+                " is lost (byte count unknown)%s",
+                tf->src, ck.dev, ck.ino, why[0] ? "; " : "", why, tf->dir->path, ck.off,
+                chain != NULL ? "; the generations written since are read"
+                : g != NULL   ? "; reading the file now at the path from the start"
+                              : "");
     if (g != NULL) {
+        g->start_off = g->start_line = 0;
         g->start_commit = 1;
-        lb_tail_make_current(j, tf, g);
+        struct lb_gen **pp = &chain;
+        while (*pp != NULL)
+            pp = &(*pp)->next;
+        *pp = g;
     }
+    tf->queue = chain;
+    tf->cur = NULL;
+    lb_tail_next_gen(j, tf);
     return LB_T_OK;
 }
 
@@ -1536,7 +1580,7 @@ static void lb_tail_on_event(void *ctx, const struct inotify_event *ev)
                     lb_tail_dirty(j, tf);
             }
             if ((ev->mask & IN_MODIFY) && g == tf->cur) {
-                if (tf->moved)
+                if (tf->state == LB_ROT_DRAINING)
                     tf->last_change = lb_mono();
                 lb_tail_dirty(j, tf);
             }
@@ -1698,10 +1742,10 @@ static void lb_tail_arm(struct lb_tail *j)
         due = j->next_try;
     if (j->own_metrics && j->metrics_next < due)
         due = j->metrics_next;
-    if (j->nmoved > 0 && !j->o->once)
+    if (j->ndraining > 0)
         for (size_t i = 0; i < j->nf; i++) {
             struct lb_tfile *tf = j->f[i];
-            if (tf->moved && tf->cur != NULL && !tf->dirty &&
+            if (tf->state == LB_ROT_DRAINING && tf->cur != NULL && !tf->dirty &&
                 tf->last_change + j->o->rotate_wait < due)
                 due = tf->last_change + j->o->rotate_wait;
         }
@@ -1729,10 +1773,11 @@ static void lb_tail_due(struct lb_tail *j)
         lb_tail_reconnect(j);
     if (j->own_metrics && now >= j->metrics_next)
         lb_tail_metrics(j);
-    if (j->nmoved > 0 && !j->o->once)
+    if (j->ndraining > 0)
         for (size_t i = 0; i < j->nf; i++) {
             struct lb_tfile *tf = j->f[i];
-            if (tf->moved && tf->cur != NULL && now >= tf->last_change + j->o->rotate_wait)
+            if (tf->state == LB_ROT_DRAINING && tf->cur != NULL &&
+                now >= tf->last_change + j->o->rotate_wait)
                 lb_tail_dirty(j, tf);
         }
 }
@@ -1826,7 +1871,11 @@ static int lb_tail_loop(struct lb_tail *j)
             lb_tail_work(j);
         if (j->fatal || j->stop)
             break;
-        if (j->o->once && j->up && j->dhead == NULL && !j->need_init && !j->rescan) {
+        /* --once drains every generation it knows: one rotated away is
+         * finished --rotate-wait after its last change (late writers), then
+         * the next one is read, the file at the path last. */
+        if (j->o->once && j->up && j->dhead == NULL && !j->need_init && !j->rescan &&
+            j->ndraining == 0) {
             if (lb_tail_drain(j) != LB_T_OK)
                 continue; /* down: wait for redis, then read again */
             break;

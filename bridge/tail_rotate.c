@@ -1,22 +1,24 @@
 /*
- * tail_rotate.c - the rotation finder: where did the generation of a file
- * that the checkpoint describes go?
+ * tail_rotate.c - the rotation finder and the rotation state of a route.
  *
  * Rotation moves the bytes a checkpoint points into away from the live path:
  * rename (app.log -> app.log.1: same inode), copytruncate (a copy with a new
- * inode, and the live file cut to 0), or compression (app.log.1.gz). The
- * checkpoint knows the generation's dev/inode and the fingerprint of its
- * first min(off, 1 KiB) bytes, so we look in the same directory for the
- * inode first (and check the fingerprint, since inodes are reused), then for
- * any file whose first bytes match.
+ * inode, and the live file cut to 0), compression (app.log.1.gz), or a
+ * symlink switched to a new target (rotatelogs -l). The checkpoint knows the
+ * generation's identity: dev/inode and the fingerprint of its first
+ * min(off, 1 KiB) bytes, which together (never a name, never an inode alone:
+ * inodes are reused) say which file it is.
  *
  * When the file was rotated more than once before we saw it (while we were
- * stopped, or faster than we handled the events), the generations in between
- * are the rotated files born between the one we knew and the new one: birth
- * times (statx) order them.
+ * stopped, or faster than we handled the events), the generations in
+ * between are the files of the route's family born after the checkpointed
+ * one and not after the file at the path: birth times (statx; for gzip,
+ * whose birth is the compression, the modification time that gzip keeps)
+ * order them.
  */
 #include "tail_int.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -27,10 +29,19 @@
 #include <unistd.h>
 
 struct lb_rot_cand {
-    char *name;
+    char *path;
+    const char *name;
     struct stat st;
-    int prefix; /* the name starts with the live file's name */
+    int family;
+    int gz;
+    double key;
+    int taken; /* the checkpointed one, or left out */
 };
+
+static double lb_rot_ts(const struct timespec *t)
+{
+    return (double)t->tv_sec + (double)t->tv_nsec / 1e9;
+}
 
 static int lb_rot_fp_plain(int fd, size_t len, char hex[LB_FP_HEX])
 {
@@ -56,129 +67,318 @@ static int lb_rot_is_gz(int fd)
     return pread(fd, m, 2, 0) == 2 && m[0] == 0x1f && m[1] == 0x8b;
 }
 
-/* Open dir/name as a plain file and check it against w. */
-static int lb_rot_try_plain(const char *dir, const struct lb_rot_cand *c,
-                            const struct lb_rot_want *w, size_t max_line, struct lb_rot_found *out)
+/* Compressed in a form we cannot read (xz, bzip2, zstd, lz4, zip): never
+ * taken for lines. */
+static int lb_rot_is_foreign(int fd)
 {
-    snprintf(out->path, sizeof(out->path), "%s/%s", dir, c->name);
-    int fd = open(out->path, O_RDONLY | O_CLOEXEC);
+    static const struct {
+        const char *m;
+        size_t n;
+    } magic[] = {{"\xfd"
+                  "7zXZ",
+                  5},
+                 {"BZh", 3},
+                 {"\x28\xb5\x2f\xfd", 4},
+                 {"\x04\x22\x4d\x18", 4},
+                 {"PK\x03\x04", 4}};
+    unsigned char m[8];
+    ssize_t r = pread(fd, m, sizeof(m), 0);
+    for (size_t i = 0; r > 0 && i < sizeof(magic) / sizeof(magic[0]); i++)
+        if ((size_t)r >= magic[i].n && memcmp(m, magic[i].m, magic[i].n) == 0)
+            return 1;
+    return 0;
+}
+
+void lb_rot_stem(const char *name, char *out, size_t cap)
+{
+    size_t n = strcspn(name, ".");
+    if (n == 0)
+        n = strlen(name);
+    snprintf(out, cap, "%.*s", (int)n, name);
+}
+
+static int lb_rot_family(const struct lb_rot_query *q, const char *name)
+{
+    for (size_t i = 0; i < q->nstems; i++) {
+        size_t n = strlen(q->stems[i]);
+        if (n > 0 && strncmp(name, q->stems[i], n) == 0 &&
+            (name[n] == '\0' || !isalnum((unsigned char)name[n])))
+            return 1;
+    }
+    return 0;
+}
+
+/* Open c as a plain file and check it against id (fp_len bytes, off). */
+static int lb_rot_open_plain(const struct lb_rot_cand *c, const struct lb_rot_ident *id,
+                             size_t max_line, struct lb_rot_found *out)
+{
+    int fd = open(c->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return 0;
     struct stat st;
     char hex[LB_FP_HEX];
     /* Check the file we opened, not the name we listed: it may have moved. */
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size < w->off ||
-        st.st_dev != c->st.st_dev || st.st_ino != c->st.st_ino || lb_rot_is_gz(fd) ||
-        (w->fp_len > 0 && (lb_rot_fp_plain(fd, w->fp_len, hex) != 0 || strcmp(hex, w->fp) != 0))) {
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_dev != c->st.st_dev ||
+        st.st_ino != c->st.st_ino || lb_rot_is_gz(fd) ||
+        (id != NULL && ((uint64_t)st.st_size < id->off ||
+                        (id->fp_len > 0 && (lb_rot_fp_plain(fd, id->fp_len, hex) != 0 ||
+                                            strcmp(hex, id->fp) != 0))))) {
         close(fd);
         return 0;
     }
+    memset(out, 0, sizeof(*out));
     out->s = lb_source_from_fd(fd, max_line, NULL);
     if (out->s == NULL)
         return 0;
-    out->gz = 0;
-    out->mtime = (double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec / 1e9;
+    snprintf(out->path, sizeof(out->path), "%s", c->path);
+    out->mtime = lb_rot_ts(&st.st_mtim);
+    out->key = c->key;
     out->dev = (unsigned long long)st.st_dev;
     out->ino = (unsigned long long)st.st_ino;
     out->size = (long long)st.st_size;
     return 1;
 }
 
-static int lb_rot_try_gz(const char *dir, const struct lb_rot_cand *c, const struct lb_rot_want *w,
-                         size_t max_line, struct lb_rot_found *out)
+static int lb_rot_open_gz(const struct lb_rot_cand *c, const struct lb_rot_ident *id,
+                          size_t max_line, struct lb_rot_found *out)
 {
-    snprintf(out->path, sizeof(out->path), "%s/%s", dir, c->name);
-    struct lb_source *s = lb_source_open(out->path, max_line, NULL);
+    struct lb_source *s = lb_source_open(c->path, max_line, NULL);
     if (s == NULL)
         return 0;
     char hex[LB_FP_HEX];
-    if (lb_source_kind(s) != LB_SOURCE_GZ || lb_source_fingerprint(s, w->fp_len, hex) != 0 ||
-        strcmp(hex, w->fp) != 0) {
+    if (lb_source_kind(s) != LB_SOURCE_GZ ||
+        (id != NULL &&
+         (lb_source_fingerprint(s, id->fp_len, hex) != 0 || strcmp(hex, id->fp) != 0))) {
         lb_source_close(s);
         return 0;
     }
+    memset(out, 0, sizeof(*out));
     out->s = s;
     out->gz = 1;
-    out->mtime = (double)c->st.st_mtim.tv_sec + (double)c->st.st_mtim.tv_nsec / 1e9;
+    snprintf(out->path, sizeof(out->path), "%s", c->path);
+    out->mtime = lb_rot_ts(&c->st.st_mtim);
+    out->key = c->key;
     out->dev = (unsigned long long)c->st.st_dev;
     out->ino = (unsigned long long)c->st.st_ino;
     out->size = (long long)c->st.st_size;
     return 1;
 }
 
-/* Names starting with the live name first, then the newest: the most likely
- * copy of a just-rotated file. */
-static int lb_rot_cmp(const void *a, const void *b)
+/* Every regular file of the directories, once per inode. */
+static size_t lb_rot_list(const struct lb_rot_query *q, struct lb_rot_cand **out)
 {
-    const struct lb_rot_cand *x = a, *y = b;
-    if (x->prefix != y->prefix)
-        return y->prefix - x->prefix;
-    if (x->st.st_mtim.tv_sec != y->st.st_mtim.tv_sec)
-        return x->st.st_mtim.tv_sec < y->st.st_mtim.tv_sec ? 1 : -1;
-    if (x->st.st_mtim.tv_nsec != y->st.st_mtim.tv_nsec)
-        return x->st.st_mtim.tv_nsec < y->st.st_mtim.tv_nsec ? 1 : -1;
+    struct lb_rot_cand *c = NULL;
+    size_t n = 0, cap = 0;
+    for (size_t k = 0; k < q->ndirs; k++) {
+        DIR *d = opendir(q->dirs[k]);
+        if (d == NULL)
+            continue;
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL) {
+            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                continue;
+            struct stat st;
+            if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+                !S_ISREG(st.st_mode))
+                continue;
+            int dup = 0;
+            for (size_t i = 0; i < n && !dup; i++)
+                dup = c[i].st.st_dev == st.st_dev && c[i].st.st_ino == st.st_ino;
+            if (dup)
+                continue;
+            if (n == cap) {
+                size_t nc = cap ? cap * 2 : 32;
+                struct lb_rot_cand *x = realloc(c, nc * sizeof(*x));
+                if (x == NULL)
+                    break;
+                c = x;
+                cap = nc;
+            }
+            struct lb_rot_cand *e = &c[n];
+            memset(e, 0, sizeof(*e));
+            size_t plen = strlen(q->dirs[k]) + strlen(de->d_name) + 2;
+            e->path = malloc(plen);
+            if (e->path == NULL)
+                break;
+            snprintf(e->path, plen, "%s/%s", q->dirs[k], de->d_name);
+            e->name = e->path + strlen(q->dirs[k]) + 1;
+            e->st = st;
+            e->family = lb_rot_family(q, de->d_name);
+            int fd = open(e->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+            double bt = -1;
+            if (fd >= 0 && lb_rot_is_foreign(fd)) {
+                close(fd);
+                free(e->path);
+                continue;
+            }
+            if (fd >= 0) {
+                e->gz = lb_rot_is_gz(fd);
+                bt = e->gz ? -1 : lb_rot_btime(fd);
+                close(fd);
+            }
+            /* gzip's birth is the compression: the time it kept (the last
+             * write of what it compressed) orders it instead */
+            e->key = bt > 0 ? bt : lb_rot_ts(&st.st_mtim);
+            n++;
+        }
+        closedir(d);
+    }
+    *out = c;
+    return n;
+}
+
+/* Newest first: the most likely copy of a just-rotated file. */
+static int lb_rot_newest_cmp(const void *a, const void *b)
+{
+    const struct lb_rot_cand *x = *(struct lb_rot_cand *const *)a,
+                             *y = *(struct lb_rot_cand *const *)b;
+    if (x->family != y->family)
+        return y->family - x->family;
+    double mx = lb_rot_ts(&x->st.st_mtim), my = lb_rot_ts(&y->st.st_mtim);
+    if (mx != my)
+        return mx < my ? 1 : -1;
     return strcmp(x->name, y->name);
 }
 
-int lb_rot_find(const char *dir, const char *base, const struct lb_rot_want *w, size_t max_line,
-                struct lb_rot_found *out)
+static int lb_rot_key_cmp(const void *a, const void *b)
 {
-    memset(out, 0, sizeof(*out));
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return 0;
-    struct lb_rot_cand *c = NULL;
-    size_t n = 0, cap = 0;
-    size_t blen = strlen(base);
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        struct stat st;
-        if (fstatat(dirfd(d), de->d_name, &st, 0) != 0 || !S_ISREG(st.st_mode))
-            continue;
-        if (w->skip && (unsigned long long)st.st_dev == w->skip_dev &&
-            (unsigned long long)st.st_ino == w->skip_ino)
-            continue;
-        if (n == cap) {
-            size_t nc = cap ? cap * 2 : 32;
-            struct lb_rot_cand *x = realloc(c, nc * sizeof(*x));
-            if (x == NULL)
-                break;
-            c = x;
-            cap = nc;
-        }
-        c[n].name = strdup(de->d_name);
-        if (c[n].name == NULL)
-            break;
-        c[n].st = st;
-        c[n].prefix = strncmp(de->d_name, base, blen) == 0;
-        n++;
-    }
-    closedir(d);
+    const struct lb_rot_found *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    /* born in the same clock tick: the one written last is the newer */
+    if (x->mtime != y->mtime)
+        return x->mtime < y->mtime ? -1 : 1;
+    return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
 
-    int found = 0;
-    /* 1. the same inode (rename rotation; fingerprint guards inode reuse) */
-    for (size_t i = 0; w->by_inode && !found && i < n; i++)
-        if ((unsigned long long)c[i].st.st_dev == w->dev &&
-            (unsigned long long)c[i].st.st_ino == w->ino)
-            found = lb_rot_try_plain(dir, &c[i], w, max_line, out);
-    if (!found && w->fp_len > 0) {
-        if (n > 1)
-            qsort(c, n, sizeof(*c), lb_rot_cmp);
-        /* 2. a plain file with the same first bytes (copytruncate's copy) */
-        for (size_t i = 0; !found && i < n; i++)
-            if ((uint64_t)c[i].st.st_size >= w->off && (uint64_t)c[i].st.st_size >= w->fp_len)
-                found = lb_rot_try_plain(dir, &c[i], w, max_line, out);
-        /* 3. a compressed copy of it, named after the live file */
-        for (size_t i = 0; !found && i < n; i++)
-            if (c[i].prefix)
-                found = lb_rot_try_gz(dir, &c[i], w, max_line, out);
-    }
+static int lb_rot_is_live(const struct lb_rot_query *q, const struct stat *st)
+{
+    return q->has_live && (unsigned long long)st->st_dev == q->live_dev &&
+           (unsigned long long)st->st_ino == q->live_ino;
+}
+
+/* Locate the checkpointed generation among c. */
+static int lb_rot_locate(const struct lb_rot_query *q, struct lb_rot_cand *c, size_t n,
+                         size_t max_line, struct lb_rot_found *out)
+{
+    const struct lb_rot_ident *id = q->ck;
+    /* 1. its inode, with its fingerprint (a rename keeps both) */
     for (size_t i = 0; i < n; i++)
-        free(c[i].name);
-    free(c);
+        if ((unsigned long long)c[i].st.st_dev == id->dev &&
+            (unsigned long long)c[i].st.st_ino == id->ino && !lb_rot_is_live(q, &c[i].st) &&
+            lb_rot_open_plain(&c[i], id, max_line, out)) {
+            c[i].taken = 1;
+            return 1;
+        }
+    if (id->fp_len == 0)
+        return 0;
+    struct lb_rot_cand **v = malloc(n * sizeof(*v) + 1);
+    if (v == NULL)
+        return 0;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!lb_rot_is_live(q, &c[i].st))
+            v[m++] = &c[i];
+    qsort(v, m, sizeof(*v), lb_rot_newest_cmp);
+    int found = 0;
+    /* 2. a plain file with its first bytes (copytruncate's copy) */
+    for (size_t i = 0; !found && i < m; i++)
+        if (!v[i]->gz && (uint64_t)v[i]->st.st_size >= id->off &&
+            (uint64_t)v[i]->st.st_size >= id->fp_len &&
+            lb_rot_open_plain(v[i], id, max_line, out)) {
+            out->copy = 1;
+            v[i]->taken = found = 1;
+        }
+    /* 3. a compressed copy of it (of the family: each one is decompressed) */
+    for (size_t i = 0; !found && i < m; i++)
+        if (v[i]->gz && v[i]->family && lb_rot_open_gz(v[i], id, max_line, out)) {
+            out->copy = 1;
+            v[i]->taken = found = 1;
+        }
+    free(v);
     return found;
+}
+
+size_t lb_rot_chain(const struct lb_rot_query *q, size_t max_line, struct lb_rot_found **out,
+                    int *ck_found)
+{
+    *out = NULL;
+    *ck_found = 0;
+    struct lb_rot_cand *c = NULL;
+    size_t n = lb_rot_list(q, &c);
+    struct lb_rot_found *f = calloc(n + 1, sizeof(*f));
+    if (f == NULL) {
+        for (size_t i = 0; i < n; i++)
+            free(c[i].path);
+        free(c);
+        return 0;
+    }
+    size_t nf = 0;
+    double after = q->after;
+    if (q->ck != NULL && lb_rot_locate(q, c, n, max_line, &f[0])) {
+        *ck_found = 1;
+        /* A .gz made by a tool that does not keep the time (logrotate pipes
+         * through gzip) is younger than what followed it: the time of the
+         * last commit bounds it then. */
+        if (!f[0].gz || after <= 0 || f[0].key < after)
+            after = f[0].key;
+        nf = 1;
+    }
+    /* The live file born after the lower bound is the newest generation;
+     * one born before it is the same inode copytruncate keeps emptying. */
+    /* Not found: what was written after the last commit is newer. */
+    int by_mtime = q->ck != NULL && !*ck_found;
+    double before = q->has_live && q->live_key > after ? q->live_key : -1;
+    struct lb_rot_found *mid = f + nf;
+    size_t nm = 0;
+    for (size_t i = 0; after > 0 && i < n; i++) {
+        struct lb_rot_cand *x = &c[i];
+        if (x->taken || !x->family || x->st.st_size == 0 || lb_rot_is_live(q, &x->st) ||
+            (by_mtime ? lb_rot_ts(&x->st.st_mtim) < after : x->key < after) ||
+            (before > 0 && x->key > before) ||
+            (q->skip != NULL &&
+             q->skip(q->ctx, (unsigned long long)x->st.st_dev, (unsigned long long)x->st.st_ino)))
+            continue;
+        if ((x->gz ? lb_rot_open_gz(x, NULL, max_line, &mid[nm])
+                   : lb_rot_open_plain(x, NULL, max_line, &mid[nm])))
+            nm++;
+    }
+    /* A .gz whose first bytes are those of a plain file found too is the
+     * same generation, being compressed: read once. */
+    for (size_t i = 0; i < nm; i++) {
+        if (!mid[i].gz)
+            continue;
+        char gh[LB_FP_HEX], ph[LB_FP_HEX];
+        int same = 0;
+        for (size_t k = 0; k < nm + nf && !same; k++) {
+            struct lb_rot_found *p = &f[k];
+            if (p->gz || p == &mid[i])
+                continue;
+            size_t len = p->size < LB_FP_LEN ? (size_t)p->size : LB_FP_LEN;
+            same = lb_source_fingerprint(mid[i].s, len, gh) == 0 &&
+                   lb_rot_fp_plain(lb_source_fd(p->s), len, ph) == 0 && strcmp(gh, ph) == 0;
+        }
+        if (same) {
+            lb_source_close(mid[i].s);
+            mid[i].s = NULL;
+        }
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < nm; i++)
+        if (mid[i].s != NULL)
+            mid[k++] = mid[i];
+    nm = k;
+    if (nm > 1)
+        qsort(mid, nm, sizeof(*mid), lb_rot_key_cmp);
+    for (size_t i = 0; i < n; i++)
+        free(c[i].path);
+    free(c);
+    if (nf + nm == 0) {
+        free(f);
+        return 0;
+    }
+    *out = f;
+    return nf + nm;
 }
 
 double lb_rot_btime(int fd)
@@ -190,91 +390,30 @@ double lb_rot_btime(int fd)
     return (double)sx.stx_btime.tv_sec + (double)sx.stx_btime.tv_nsec / 1e9;
 }
 
-struct lb_rot_born {
-    struct lb_rot_found f;
-    double btime;
-};
-
-static int lb_rot_born_cmp(const void *a, const void *b)
+enum lb_rot_state lb_rot_next(enum lb_rot_state s, enum lb_rot_event ev, int at_path)
 {
-    const struct lb_rot_born *x = a, *y = b;
-    if (x->btime != y->btime)
-        return x->btime < y->btime ? -1 : 1;
-    /* born in the same clock tick: the one written last is the newer */
-    if (x->f.mtime != y->f.mtime)
-        return x->f.mtime < y->f.mtime ? -1 : 1;
-    return x->f.ino < y->f.ino ? -1 : x->f.ino > y->f.ino;
+    switch (ev) {
+    case LB_ROT_EV_CURRENT:
+        return at_path ? LB_ROT_LIVE : LB_ROT_DRAINING;
+    case LB_ROT_EV_LEFT_PATH:
+        return s == LB_ROT_WAITING ? LB_ROT_WAITING : LB_ROT_DRAINING;
+    case LB_ROT_EV_AT_PATH:
+        return s == LB_ROT_WAITING ? LB_ROT_WAITING : LB_ROT_LIVE;
+    case LB_ROT_EV_NONE:
+        return LB_ROT_WAITING;
+    }
+    return s;
 }
 
-size_t lb_rot_between(const char *dir, const char *base, double after, double before,
-                      int (*skip)(void *ctx, unsigned long long dev, unsigned long long ino),
-                      void *ctx, size_t max_line, struct lb_rot_found **out)
+const char *lb_rot_state_name(enum lb_rot_state s)
 {
-    *out = NULL;
-    if (after <= 0)
-        return 0;
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return 0;
-    struct lb_rot_born *v = NULL;
-    size_t n = 0, cap = 0, blen = strlen(base);
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (strncmp(de->d_name, base, blen) != 0 || de->d_name[blen] == '\0')
-            continue;
-        int fd = openat(dirfd(d), de->d_name, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-        if (fd < 0)
-            continue;
-        struct stat st;
-        double bt = lb_rot_btime(fd);
-        /* Inclusive bounds: file times come from a coarse clock (a few ms),
-         * so two rotations in a row can share one; the files we hold are
-         * left out by identity. */
-        if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || bt < after ||
-            (before > 0 && bt > before) || lb_rot_is_gz(fd) ||
-            skip(ctx, (unsigned long long)st.st_dev, (unsigned long long)st.st_ino)) {
-            close(fd);
-            continue;
-        }
-        if (n == cap) {
-            size_t nc = cap ? cap * 2 : 8;
-            struct lb_rot_born *x = realloc(v, nc * sizeof(*x));
-            if (x == NULL) {
-                close(fd);
-                break;
-            }
-            v = x;
-            cap = nc;
-        }
-        struct lb_rot_born *b = &v[n];
-        memset(b, 0, sizeof(*b));
-        b->f.s = lb_source_from_fd(fd, max_line, NULL);
-        if (b->f.s == NULL)
-            continue;
-        snprintf(b->f.path, sizeof(b->f.path), "%s/%s", dir, de->d_name);
-        b->f.mtime = (double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec / 1e9;
-        b->f.dev = (unsigned long long)st.st_dev;
-        b->f.ino = (unsigned long long)st.st_ino;
-        b->f.size = (long long)st.st_size;
-        b->btime = bt;
-        n++;
+    switch (s) {
+    case LB_ROT_WAITING:
+        return "waiting";
+    case LB_ROT_LIVE:
+        return "live";
+    case LB_ROT_DRAINING:
+        return "draining";
     }
-    closedir(d);
-    if (n == 0) {
-        free(v);
-        return 0;
-    }
-    qsort(v, n, sizeof(*v), lb_rot_born_cmp);
-    struct lb_rot_found *f = malloc(n * sizeof(*f));
-    if (f == NULL) {
-        for (size_t i = 0; i < n; i++)
-            lb_source_close(v[i].f.s);
-        free(v);
-        return 0;
-    }
-    for (size_t i = 0; i < n; i++)
-        f[i] = v[i].f;
-    free(v);
-    *out = f;
-    return n;
+    return "?";
 }
