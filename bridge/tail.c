@@ -85,7 +85,7 @@
     (IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF |         \
      IN_ONLYDIR)
 
-enum { LB_T_OK = 0, LB_T_MORE = 1, LB_T_BLOCKED = 2, LB_T_FATAL = 3 };
+enum { LB_T_OK = 0, LB_T_MORE = 1, LB_T_BLOCKED = 2, LB_T_FATAL = 3, LB_T_GO = 4 };
 enum { LB_EV_INOTIFY = 1, LB_EV_SIGNAL, LB_EV_TIMER, LB_EV_STOP, LB_EV_REDIS };
 
 struct lb_tfile;
@@ -106,6 +106,11 @@ struct lb_gen {
     int start_commit;               /* switch the checkpoint to it before reading */
     uint64_t seen;                  /* the largest size seen */
     double btime;                   /* birth time (-1: unknown): orders generations */
+    /* > 0: the live file of a copytruncate route, to be read from byte 0
+     * after the copies found at this time (CLOCK_REALTIME s): before its
+     * first byte is read, copies born since then are read first (see
+     * lb_tail_fresh). */
+    double verify_after;
     /* Its first bytes, as read: fingerprints without touching the file (which
      * copytruncate may have emptied), and the check that it was not. */
     unsigned char head[LB_FP_LEN];
@@ -442,13 +447,19 @@ static int lb_tail_fp(void *ctx, uint64_t off, char hex[LB_FP_HEX])
 /* Keep the bytes of a line that fall in the first 1 KiB. */
 static void lb_gen_note(struct lb_gen *g, const struct lb_line *line)
 {
-    if (g->head_n >= LB_FP_LEN || line->off != g->head_n)
+    /* the head may end inside this line (it was read with pread) */
+    if (g->head_n >= LB_FP_LEN || line->off > g->head_n || g->head_n >= line->end)
         return;
-    size_t room = LB_FP_LEN - g->head_n;
-    size_t k = line->n < room ? line->n : room;
-    memcpy(g->head + g->head_n, line->p, k);
-    g->head_n += k;
-    if (k == line->full_len && g->head_n < LB_FP_LEN && line->end > line->off + line->full_len)
+    size_t from = (size_t)(g->head_n - line->off);
+    if (from < line->n) {
+        size_t room = LB_FP_LEN - g->head_n;
+        size_t k = line->n - from < room ? line->n - from : room;
+        memcpy(g->head + g->head_n, line->p + from, k);
+        g->head_n += k;
+        from += k;
+    }
+    if (from == line->full_len && line->n == line->full_len && g->head_n < LB_FP_LEN &&
+        line->end > line->off + line->full_len)
         g->head[g->head_n++] = '\n';
 }
 
@@ -1178,8 +1189,7 @@ static int lb_tail_finish(struct lb_tail *j, struct lb_tfile *tf)
     lb_info("src=%s: finished %s generation dev=%llu ino=%llu at off=%" PRIu64 " line=%" PRIu64,
             tf->src, g->is_copy ? "the rotated copy of the" : "the rotated", g->dev, g->ino,
             tf->ck_off, tf->ck_line);
-    if (!g->is_copy)
-        lb_tail_retire(j, g);
+    lb_tail_retire(j, g); /* a copy too: never read again by a later search */
     tf->cur = NULL;
     lb_gen_free(j, g);
     return lb_tail_next_gen(j, tf);
@@ -1208,6 +1218,7 @@ static int lb_tail_truncated(struct lb_tail *j, struct lb_tfile *tf, uint64_t re
      * we noticed) follow it; g then starts again at byte 0. */
     struct lb_gen *chain = NULL;
     int ck_found = 0;
+    double searched = lb_real();
     if (g->head_n > 0) {
         struct lb_rot_ident id = {.dev = g->dev, .ino = g->ino, .off = ck.off, .fp_len = g->head_n};
         lb_fp_hex(g->head, g->head_n, id.fp);
@@ -1247,6 +1258,7 @@ static int lb_tail_truncated(struct lb_tail *j, struct lb_tfile *tf, uint64_t re
     g->seen = 0;
     g->start_off = g->start_line = 0;
     g->start_commit = 1;
+    g->verify_after = searched;
     tf->ck_is_cur = 0;
     if (ck_found) {
         /* its identity and first bytes are those of the truncated file */
@@ -1272,6 +1284,67 @@ static int lb_tail_truncated(struct lb_tail *j, struct lb_tfile *tf, uint64_t re
     g->next = tf->queue;
     tf->queue = chain;
     tf->cur = NULL;
+    return lb_tail_next_gen(j, tf);
+}
+
+/* The live file of a copytruncate route is to be read from byte 0 after the
+ * copies found at g->verify_after. But it is not a new inode: while those
+ * copies were read, the writer may have copied it away and emptied it again,
+ * more than once, and what it holds now is newer than those copies. So,
+ * before its first byte is read:
+ *  1. its first bytes are taken (an empty file: nothing to do yet);
+ *  2. copies of the route born since verify_after that nobody holds are
+ *     looked for; found: they are read first (then this check again);
+ *  3. else its first bytes are its head: any copytruncate from now on shows
+ *     as a change of them (lb_gen_truncated), and is handled by
+ *     lb_tail_truncated, which finds the copy by them.
+ * Returns LB_T_GO (read it), LB_T_OK (empty: wait), LB_T_MORE or LB_T_FATAL. */
+static int lb_tail_fresh(struct lb_tail *j, struct lb_tfile *tf, struct lb_gen *g)
+{
+    unsigned char head[LB_FP_LEN];
+    ssize_t h = lb_pread_full(lb_source_fd(g->s), head, sizeof(head), 0);
+    if (h <= 0)
+        return LB_T_OK;
+    double searched = lb_real();
+    struct lb_rot_query q;
+    struct lb_tail_where w;
+    lb_tail_query(tf, &w, &q);
+    /* file times tick coarsely: a little before, inclusive (what we hold
+     * or finished is skipped) */
+    q.after = g->verify_after - 0.05;
+    q.has_live = 1;
+    q.live_dev = g->dev;
+    q.live_ino = g->ino;
+    q.live_key = lb_gen_key(g);
+    q.skip = lb_tail_known;
+    q.ctx = j;
+    struct lb_rot_found *f;
+    int ck_found, fatal;
+    size_t n = lb_rot_chain(&q, j->c->max_line, &f, &ck_found);
+    struct lb_gen *mid = lb_tail_gens(j, tf, f, n, 0, NULL, &fatal);
+    if (fatal) {
+        lb_error_log("src=%s: %s", tf->src, j->err.msg);
+        j->fatal = 1;
+        return LB_T_FATAL;
+    }
+    if (mid == NULL) {
+        memcpy(g->head, head, (size_t)h);
+        g->head_n = (size_t)h;
+        g->verify_after = 0;
+        return LB_T_GO;
+    }
+    lb_info("src=%s: %s was copied away again while older copies were read: those copies come "
+            "first",
+            tf->src, tf->path);
+    g->verify_after = searched;
+    struct lb_gen **pp = &mid;
+    while (*pp != NULL)
+        pp = &(*pp)->next;
+    *pp = g;
+    g->next = tf->queue;
+    tf->queue = mid;
+    tf->cur = NULL;
+    lb_tail_unbind(j, g);
     return lb_tail_next_gen(j, tf);
 }
 
@@ -1307,6 +1380,8 @@ static int lb_tail_service(struct lb_tail *j, struct lb_tfile *tf)
     int rc;
     /* The committer follows one route at a time: what it carries for
      * another is settled first. */
+    if (g->verify_after > 0 && (rc = lb_tail_fresh(j, tf, g)) != LB_T_GO)
+        return rc;
     if ((rc = lb_tail_bind(j, tf, g)) != LB_T_OK)
         return rc;
     if (g->start_commit && (rc = lb_tail_commit(j, tf, g)) != LB_T_OK)
@@ -1469,6 +1544,7 @@ static int lb_tail_init(struct lb_tail *j, struct lb_tfile *tf)
     q.ctx = j;
     struct lb_rot_found *f;
     int ck_found;
+    double searched = lb_real();
     size_t n = lb_rot_chain(&q, j->c->max_line, &f, &ck_found);
     struct lb_gen *chain = lb_tail_gens(j, tf, f, n, ck_found, &ck, &fatal);
     if (fatal) {
@@ -1490,6 +1566,7 @@ static int lb_tail_init(struct lb_tail *j, struct lb_tfile *tf)
     if (g != NULL) {
         g->start_off = g->start_line = 0;
         g->start_commit = 1;
+        g->verify_after = searched;
         struct lb_gen **pp = &chain;
         while (*pp != NULL)
             pp = &(*pp)->next;

@@ -263,20 +263,29 @@ int tu_check_seq(redisContext *c, const char *stream, const char *src, long n, i
         last = seq;
     }
     long missing = 0, first_missing = -1;
+    char ranges[200] = "";
+    size_t rl = 0;
     for (long i = 0; i < n; i++)
         if (!seen[i]) {
             if (first_missing < 0)
                 first_missing = i;
             missing++;
+            long j = i;
+            while (j + 1 < n && !seen[j + 1])
+                j++;
+            if (rl + 40 < sizeof(ranges))
+                rl += (size_t)snprintf(ranges + rl, sizeof(ranges) - rl, " %ld-%ld", i, j);
+            missing += j - i;
+            i = j;
         }
     free(seen);
     lbt_entries_free(e, ne);
     if (dups == 0 && missing == 0 && out_of_range == 0 && disorder == 0)
         return 0;
     snprintf(why, cap,
-             "%ld entries for %ld lines: %ld missing (first %ld), %ld duplicates, %ld out of "
-             "order, %ld foreign; first problem: %s",
-             count, n, missing, first_missing, dups, disorder, out_of_range, first);
+             "%ld entries for %ld lines: %ld missing (first %ld; ranges%s), %ld duplicates, "
+             "%ld out of order, %ld foreign; first problem: %s",
+             count, n, missing, first_missing, ranges, dups, disorder, out_of_range, first);
     return -1;
 }
 
