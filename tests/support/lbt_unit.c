@@ -138,7 +138,9 @@ int lbt_cmd_ok(redisContext *c, const char *fmt, ...)
                              rep->type == REDIS_REPLY_STRING);
     if (!ok)
         fprintf(stderr, "lbt_cmd_ok(%s): %s\n", fmt,
-                rep == NULL ? c->errstr : rep->type == REDIS_REPLY_ERROR ? rep->str : "?");
+                rep == NULL                      ? c->errstr
+                : rep->type == REDIS_REPLY_ERROR ? rep->str
+                                                 : "?");
     freeReplyObject(rep);
     return ok ? 0 : -1;
 }

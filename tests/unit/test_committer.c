@@ -134,8 +134,8 @@ static void stream_is(const struct fx *x, const char *key, const size_t *lines, 
         snprintf(want, sizeof(want), "%" PRIu64, x->t.end[lines[i] - 1]);
         const char *off = lbt_field(&e[i], "off");
         if (off == NULL || strcmp(off, want) != 0)
-            fail_msg("%s entry %zu: off=%s, want %s (line %zu)", key, i, off ? off : "(none)",
-                     want, lines[i]);
+            fail_msg("%s entry %zu: off=%s, want %s (line %zu)", key, i, off ? off : "(none)", want,
+                     lines[i]);
         if (strcmp(lbt_field(&e[i], "src"), SRC) != 0)
             fail_msg("%s entry %zu: src=%s", key, i, lbt_field(&e[i], "src"));
     }

@@ -382,8 +382,8 @@ static void sink_script_path_undoes_the_whole_batch_when_one_write_fails(void **
     struct sk s;
     sk_open(&s, "{u}:%{type}", 0, 1, 0, &t);
     char *was = seed_ckpt(&s);
-    assert_int_equal(
-        lbt_cmd_ok(adm, "XADD {u}:b 18446744073709551615-18446744073709551615 k v"), 0);
+    assert_int_equal(lbt_cmd_ok(adm, "XADD {u}:b 18446744073709551615-18446744073709551615 k v"),
+                     0);
     lb_sink_begin(s.k, SRC, 1, 2, "1-1");
     for (size_t i = 1; i <= 4; i++)
         sk_line(&s, i);
@@ -590,8 +590,8 @@ static void sink_checkpoint_done_lists_eight_finished_generations(void **state)
     char *raw = lbt_ckpt_raw(adm, lb_sink_ckpt_key(s.k), SRC);
     char fp10[LB_FP_HEX], head[160];
     lbt_text_fp(&t, 100, fp10);
-    snprintf(head, sizeof(head), ",\"done\":[{\"dev\":5,\"ino\":10,\"fp\":\"%s\",\"off\":100,\"line\":10}",
-             fp10);
+    snprintf(head, sizeof(head),
+             ",\"done\":[{\"dev\":5,\"ino\":10,\"fp\":\"%s\",\"off\":100,\"line\":10}", fp10);
     assert_non_null(strstr(raw, head));
     free(raw);
     sk_close(&s);
@@ -630,8 +630,7 @@ static void sink_refuses_more_template_keys_or_flights_than_it_holds(void **stat
     l = lbt_text_line(&t, 258);
     assert_int_equal(lb_feed_classify(s.f, &l, &rec), LB_PARSE_OK);
     assert_int_equal(lb_sink_add(s.k, &rec, l.off, 258), 0);
-    assert_int_equal(lb_sink_commit(s.k, lr, t.end[258], 258, lbt_text_fp, &t, &s.res, &s.err),
-                     0);
+    assert_int_equal(lb_sink_commit(s.k, lr, t.end[258], 258, lbt_text_fp, &t, &s.res, &s.err), 0);
     assert_int_equal(s.res.written, 257);
     assert_int_equal(lbt_xlen(adm, "{y}:t0"), 2);
     assert_int_equal(lbt_xlen(adm, "{y}:t255"), 1);
