@@ -224,10 +224,14 @@ static int lb_committer_refused(struct lb_committer *c, const struct lb_sink_res
     return rc;
 }
 
-static int lb_committer_recv(struct lb_committer *c, struct lb_error *err)
+/* Read the reply of the oldest batch (wait: or only if it has all arrived:
+ * LB_SINK_AGAIN). */
+static int lb_committer_recv(struct lb_committer *c, int wait, struct lb_error *err)
 {
     struct lb_sink_result res;
-    int rc = lb_sink_recv(c->k, c->r, &res, err);
+    int rc = wait ? lb_sink_recv(c->k, c->r, &res, err) : lb_sink_recv_ready(c->k, c->r, &res, err);
+    if (rc == LB_SINK_AGAIN)
+        return rc;
     if (rc == 0) {
         struct lb_flight_rec f = c->fl[0];
         c->nfl--;
@@ -293,7 +297,7 @@ int lb_committer_flush(struct lb_committer *c, int keep, struct lb_error *err)
         }
         if (!c->s.rereadable)
             return lb_committer_send_sync(c, err);
-        if (c->nfl == c->flights && (rc = lb_committer_recv(c, err)) != 0)
+        if (c->nfl == c->flights && (rc = lb_committer_recv(c, 1, err)) != 0)
             return rc;
         rc = lb_sink_send(c->k, c->r, c->end_off, c->end_line, lb_committer_fp, c, err);
         lb_feed_reset(c->feed);
@@ -305,15 +309,17 @@ int lb_committer_flush(struct lb_committer *c, int keep, struct lb_error *err)
         lb_committer_take_open(c, &c->fl[c->nfl++]);
     }
     while (c->nfl > keep)
-        if ((rc = lb_committer_recv(c, err)) != 0)
+        if ((rc = lb_committer_recv(c, 1, err)) != 0)
             return rc;
     return 0;
 }
 
 int lb_committer_poll(struct lb_committer *c, struct lb_error *err)
 {
-    while (c->nfl > 0 && lb_redis_reply_ready(c->r)) {
-        int rc = lb_committer_recv(c, err);
+    while (c->nfl > 0 && !c->unknown) {
+        int rc = lb_committer_recv(c, 0, err);
+        if (rc == LB_SINK_AGAIN)
+            return 0;
         if (rc != 0)
             return rc;
     }

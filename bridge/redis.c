@@ -257,17 +257,6 @@ int lb_redis_is_auth_error(const char *msg)
            strstr(msg, "invalid password") != NULL || strstr(msg, "invalid username") != NULL;
 }
 
-int lb_redis_reply_ready(struct lb_redis *r)
-{
-    redisContext *ctx = lb_redis_ctx(r);
-    if (ctx == NULL)
-        return 0;
-    if (ctx->reader != NULL && ctx->reader->pos < ctx->reader->len)
-        return 1; /* buffered by hiredis already */
-    struct pollfd pfd = {ctx->fd, POLLIN, 0};
-    return poll(&pfd, 1, 0) > 0;
-}
-
 /* The refusals that clear by themselves (DESIGN.md 4.5 and section 7): a
  * server loading or busy, a replica or a master without its replicas, a
  * cluster moving or electing, memory full until something is freed. Waited
@@ -456,6 +445,26 @@ redisReply *lb_redis_cmdf(struct lb_redis *r, struct lb_error *err, const char *
     if (rep == NULL)
         lb_redis_fail(r, err, "connection lost");
     return rep;
+}
+
+int lb_redis_try_reply(struct lb_redis *r, redisReply **out, struct lb_error *err)
+{
+    *out = NULL;
+    if (r->c == NULL)
+        return lb_error_set(err, LB_EREDIS, "redis at %s: not connected", r->cfg.addr);
+    void *rep = NULL;
+    if (redisGetReplyFromReader(r->c, &rep) != REDIS_OK)
+        return lb_redis_fail(r, err, "unreadable reply");
+    if (rep == NULL) {
+        struct pollfd pfd = {r->c->fd, POLLIN, 0};
+        if (poll(&pfd, 1, 0) <= 0)
+            return 0;
+        /* readable: this read does not block (a closed socket reports it) */
+        if (redisBufferRead(r->c) != REDIS_OK || redisGetReplyFromReader(r->c, &rep) != REDIS_OK)
+            return lb_redis_fail(r, err, "connection lost");
+    }
+    *out = rep;
+    return rep != NULL;
 }
 
 redisReply *lb_redis_get_reply(struct lb_redis *r, struct lb_error *err)

@@ -69,12 +69,13 @@ redisReply *lb_redis_cmd(struct lb_redis *r, int argc, const char **argv, const 
 /* Printf-style convenience for commands without binary data. */
 redisReply *lb_redis_cmdf(struct lb_redis *r, struct lb_error *err, const char *fmt, ...);
 
+/* The next reply of a pipelined command if it can be had without waiting:
+ * 1 with *out set, 0 when it has not (all) arrived yet, or LB_EREDIS (the
+ * connection is dropped). */
+int lb_redis_try_reply(struct lb_redis *r, redisReply **out, struct lb_error *err);
+
 /* Read the next reply of a pipelined command (after redisAppend*). */
 redisReply *lb_redis_get_reply(struct lb_redis *r, struct lb_error *err);
-
-/* 1 when a reply can be read without waiting (buffered, or on the socket;
- * a closed socket counts: reading then reports it). */
-int lb_redis_reply_ready(struct lb_redis *r);
 
 /* 1 when the error reply is a refused password. */
 int lb_redis_is_auth_error(const char *msg);

@@ -69,6 +69,10 @@ struct lb_sink {
     uint64_t flight_off[LB_SINK_MAX_INFLIGHT], flight_line[LB_SINK_MAX_INFLIGHT];
     size_t flight_nat[LB_SINK_MAX_INFLIGHT];
     size_t inflight;
+    /* replies of the oldest batch read so far (lb_sink_recv_ready reads
+     * only what has arrived), and the first refusal among them */
+    size_t rx_got;
+    char rx_err[200];
 };
 
 static const char *const lb_keyidx_str[] = {"3"}; /* the only stream of a plain name */
@@ -731,37 +735,50 @@ static void lb_sink_undo(struct lb_sink *k, struct lb_redis *r, const redisReply
                      k->src, nat - undone, k->o.stream);
 }
 
+/* The next reply: waiting for it, or only if it has arrived (0: not yet). */
+static int lb_sink_next_reply(struct lb_redis *r, int wait, redisReply **rep,
+                              struct lb_error *err)
+{
+    if (!wait)
+        return lb_redis_try_reply(r, rep, err);
+    *rep = lb_redis_get_reply(r, err);
+    return *rep != NULL ? 1 : LB_EREDIS;
+}
+
 /* Read and check every reply of one batch: one for the script path; for the
  * fast path +OK, a +QUEUED per command, then EXEC's array: every XADD's ID,
  * then the script's reply. A queued command refused (OOM, READONLY) makes
- * EXEC abort whole (nothing ran). */
-static int lb_sink_read(struct lb_sink *k, struct lb_redis *r, size_t nat, uint64_t end_off,
-                        uint64_t end_line, struct lb_sink_result *res, struct lb_error *err)
+ * EXEC abort whole (nothing ran). Without wait, reads only what has arrived
+ * and returns LB_SINK_AGAIN when the batch's replies are not all there
+ * (k->rx_got keeps the place). */
+static int lb_sink_read(struct lb_sink *k, struct lb_redis *r, int wait, size_t nat,
+                        uint64_t end_off, uint64_t end_line, struct lb_sink_result *res,
+                        struct lb_error *err)
 {
     memset(res, 0, sizeof(*res));
+    redisReply *rep;
+    int rc;
     if (!k->fast) {
-        redisReply *rep = lb_redis_get_reply(r, err);
-        if (rep == NULL)
-            return LB_EREDIS;
-        int rc = lb_sink_decode(k, r, rep, end_off, end_line, res, err);
+        if ((rc = lb_sink_next_reply(r, wait, &rep, err)) <= 0)
+            return rc == 0 ? LB_SINK_AGAIN : rc;
+        rc = lb_sink_decode(k, r, rep, end_off, end_line, res, err);
         freeReplyObject(rep);
         return rc;
     }
-    char first_err[200] = "";
-    for (size_t i = 0; i < nat + 2; i++) {
-        redisReply *rep = lb_redis_get_reply(r, err);
-        if (rep == NULL)
-            return LB_EREDIS;
-        if (rep->type == REDIS_REPLY_ERROR && first_err[0] == '\0')
-            snprintf(first_err, sizeof(first_err), "%s", rep->str);
-        else if (rep->type != REDIS_REPLY_STATUS && first_err[0] == '\0')
-            snprintf(first_err, sizeof(first_err), "unexpected reply to a queued command");
+    while (k->rx_got < nat + 2) {
+        if ((rc = lb_sink_next_reply(r, wait, &rep, err)) <= 0)
+            return rc == 0 ? LB_SINK_AGAIN : rc;
+        if (rep->type == REDIS_REPLY_ERROR && k->rx_err[0] == '\0')
+            snprintf(k->rx_err, sizeof(k->rx_err), "%s", rep->str);
+        else if (rep->type != REDIS_REPLY_STATUS && k->rx_err[0] == '\0')
+            snprintf(k->rx_err, sizeof(k->rx_err), "unexpected reply to a queued command");
         freeReplyObject(rep);
+        k->rx_got++;
     }
-    redisReply *rep = lb_redis_get_reply(r, err);
-    if (rep == NULL)
-        return LB_EREDIS;
-    int rc;
+    if ((rc = lb_sink_next_reply(r, wait, &rep, err)) <= 0)
+        return rc == 0 ? LB_SINK_AGAIN : rc;
+    k->rx_got = 0;
+    const char *first_err = k->rx_err;
     if (rep->type == REDIS_REPLY_ERROR) {
         /* EXECABORT: nothing ran. Redis said why in the first refused command. */
         char why[512];
@@ -794,6 +811,7 @@ static int lb_sink_read(struct lb_sink *k, struct lb_redis *r, size_t nat, uint6
                 res->refused = LB_SINK_REFUSED;
             }
     }
+    k->rx_err[0] = '\0';
     freeReplyObject(rep);
     return rc;
 }
@@ -818,22 +836,39 @@ int lb_sink_send(struct lb_sink *k, struct lb_redis *r, uint64_t end_off, uint64
     return rc;
 }
 
-int lb_sink_recv(struct lb_sink *k, struct lb_redis *r, struct lb_sink_result *res,
-                 struct lb_error *err)
+static int lb_sink_recv_mode(struct lb_sink *k, struct lb_redis *r, int wait,
+                             struct lb_sink_result *res, struct lb_error *err)
 {
     memset(res, 0, sizeof(*res));
     if (k->inflight == 0)
         return lb_error_set(err, LB_EUSAGE, "no batch in flight");
-    uint64_t end_off = k->flight_off[0], end_line = k->flight_line[0];
-    size_t nat = k->flight_nat[0];
+    int rc = lb_sink_read(k, r, wait, k->flight_nat[0], k->flight_off[0], k->flight_line[0], res,
+                          err);
+    if (rc == LB_SINK_AGAIN)
+        return rc;
+    if (rc == LB_EREDIS) {
+        k->inflight = 0; /* the connection is gone, and with it every reply */
+        k->rx_got = 0;
+        k->rx_err[0] = '\0';
+        return rc;
+    }
     k->inflight--;
     memmove(k->flight_off, k->flight_off + 1, k->inflight * sizeof(k->flight_off[0]));
     memmove(k->flight_line, k->flight_line + 1, k->inflight * sizeof(k->flight_line[0]));
     memmove(k->flight_nat, k->flight_nat + 1, k->inflight * sizeof(k->flight_nat[0]));
-    int rc = lb_sink_read(k, r, nat, end_off, end_line, res, err);
-    if (rc == LB_EREDIS)
-        k->inflight = 0; /* the connection is gone, and with it every reply */
     return rc;
+}
+
+int lb_sink_recv(struct lb_sink *k, struct lb_redis *r, struct lb_sink_result *res,
+                 struct lb_error *err)
+{
+    return lb_sink_recv_mode(k, r, 1, res, err);
+}
+
+int lb_sink_recv_ready(struct lb_sink *k, struct lb_redis *r, struct lb_sink_result *res,
+                       struct lb_error *err)
+{
+    return lb_sink_recv_mode(k, r, 0, res, err);
 }
 
 size_t lb_sink_inflight(const struct lb_sink *k)
@@ -844,6 +879,8 @@ size_t lb_sink_inflight(const struct lb_sink *k)
 void lb_sink_forget(struct lb_sink *k)
 {
     k->inflight = 0;
+    k->rx_got = 0;
+    k->rx_err[0] = '\0';
     k->fenced = 0;
     lb_sink_reset(k);
 }
@@ -863,7 +900,7 @@ int lb_sink_commit(struct lb_sink *k, struct lb_redis *r, uint64_t end_off, uint
     }
     rc = lb_sink_write(k, r, c, err);
     if (rc == 0)
-        rc = lb_sink_read(k, r, k->nat, end_off, end_line, res, err);
+        rc = lb_sink_read(k, r, 1, k->nat, end_off, end_line, res, err);
     /* Kept unless it landed: a caller that cannot read its lines again (stdin)
      * sends the same batch once the checkpoint in Redis says it did not land. */
     if (rc == 0)

@@ -115,6 +115,11 @@ int lb_sink_send(struct lb_sink *k, struct lb_redis *r, uint64_t end_off, uint64
                  lb_sink_fp_fn fp, void *fp_ctx, struct lb_error *err);
 int lb_sink_recv(struct lb_sink *k, struct lb_redis *r, struct lb_sink_result *res,
                  struct lb_error *err);
+/* As lb_sink_recv, but reads only replies that have arrived: LB_SINK_AGAIN
+ * when the oldest batch's are not all there yet (nothing lost: call again). */
+#define LB_SINK_AGAIN 1
+int lb_sink_recv_ready(struct lb_sink *k, struct lb_redis *r, struct lb_sink_result *res,
+                       struct lb_error *err);
 size_t lb_sink_inflight(const struct lb_sink *k);
 void lb_sink_forget(struct lb_sink *k);
 
