@@ -442,6 +442,62 @@ static void run_failing_job_stops_the_others_exit_3(void **state)
     free(out);
 }
 
+/* Redis out of memory (maxmemory, noeviction) while a tail and a mirror
+ * run: both wait it out (DESIGN 4.5), the process does not exit, and once
+ * memory is raised every line is in the stream once and in the mirror file
+ * once. */
+static void run_waits_out_oom_in_every_job(void **state)
+{
+    struct fx *f = *state;
+    char a[400], m[400];
+    snprintf(a, sizeof(a), "%s/a.log", f->dir);
+    snprintf(m, sizeof(m), "%s/legacy.log", f->dir);
+    append_lines(a, 0, 200);
+    write_config(f,
+                 "{\"redis\": \"%s\", \"log_file\": \"%s\",\n"
+                 " \"tail\": [{\"paths\": [\"%s\"], \"stream\": \"S\", \"batch\": 50}],\n"
+                 " \"mirror\": [{\"stream\": \"S\", \"file\": \"%s\"}]}\n",
+                 f->r.url, f->log, a, m);
+    start_run(f);
+    wait_xlen(f, "S", 200);
+    wait_lines(f, m, 200);
+    redisReply *rep = redisCommand(f->c, "CONFIG SET maxmemory-policy noeviction");
+    freeReplyObject(rep);
+    rep = redisCommand(f->c, "CONFIG SET maxmemory 1");
+    assert_non_null(rep);
+    assert_int_not_equal(rep->type, REDIS_REPLY_ERROR);
+    freeReplyObject(rep);
+    append_lines(a, 200, 300);
+    /* for a while: nothing goes in, and nobody gives up */
+    int64_t until = lbt_now_ms() + 2500;
+    while (lbt_now_ms() < until) {
+        int st;
+        if (waitpid(f->pid, &st, WNOHANG) == f->pid) {
+            f->pid = 0;
+            char *log = lbt_read_file(f->log, NULL);
+            fail_msg("run exited while Redis was out of memory:\n%s", log ? log : "");
+        }
+        lbt_sleep_ms(20);
+    }
+    assert_int_equal(lbt_xlen(f->c, "S"), 200);
+    rep = redisCommand(f->c, "CONFIG SET maxmemory 0");
+    freeReplyObject(rep);
+    wait_xlen(f, "S", 500);
+    wait_lines(f, m, 500);
+    assert_int_equal(stop_run(f, SIGTERM), 0);
+    struct lbt_entry *e;
+    long n = lbt_xrange_all(f->c, "S", &e);
+    assert_int_equal(n, 500);
+    assert_int_equal(check_src_entries(e, n, a, 0), 500);
+    lbt_entries_free(e, n);
+    assert_int_equal(count_lines(m), 500);
+    char *log = lbt_read_file(f->log, NULL);
+    assert_non_null(log);
+    if (strstr(log, "OOM") == NULL)
+        fail_msg("the refusal was not said:\n%s", log);
+    free(log);
+}
+
 static void run_once_jobs_finish_and_exit_0(void **state)
 {
     struct fx *f = *state;
@@ -546,6 +602,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(run_sighup_reopens_log_and_mirror_files, setup, teardown),
         cmocka_unit_test_setup_teardown(run_failing_job_stops_the_others_exit_3, setup, teardown),
+        cmocka_unit_test_setup_teardown(run_waits_out_oom_in_every_job, setup, teardown),
         cmocka_unit_test_setup_teardown(run_once_jobs_finish_and_exit_0, setup, teardown),
         cmocka_unit_test_setup_teardown(run_writes_metrics_while_running, setup, teardown),
         cmocka_unit_test_setup_teardown(run_stops_while_redis_is_down, setup, teardown),
