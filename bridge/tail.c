@@ -888,6 +888,21 @@ static void lb_tail_down(struct lb_tail *j, struct lb_tfile *tf)
                j->err.msg);
 }
 
+/* What a committer call's result means for the job: go on, wait for Redis,
+ * or stop. */
+static int lb_tail_result(struct lb_tail *j, struct lb_tfile *tf, int rc)
+{
+    if (rc == 0)
+        return LB_T_OK;
+    if (rc == LB_EREDIS) {
+        lb_tail_down(j, tf);
+        return LB_T_BLOCKED;
+    }
+    lb_error_log("src=%s off=%" PRIu64 ": %s", tf->src, tf->ck_off, j->err.msg);
+    j->fatal = 1;
+    return LB_T_FATAL;
+}
+
 /* The committer carries tf's generation g from now on: what it carried
  * before is settled first (its batches in flight answered). */
 static int lb_tail_bind(struct lb_tail *j, struct lb_tfile *tf, struct lb_gen *g)
@@ -895,17 +910,9 @@ static int lb_tail_bind(struct lb_tail *j, struct lb_tfile *tf, struct lb_gen *g
     if (j->cm_tf == tf && j->cm_g == g)
         return LB_T_OK;
     if (j->cm_tf != NULL) {
-        int rc = lb_committer_flush(j->cm, 0, &j->err);
-        if (rc != 0) {
-            struct lb_tfile *was = j->cm_tf;
-            if (rc == LB_EREDIS) {
-                lb_tail_down(j, was);
-                return LB_T_BLOCKED;
-            }
-            lb_error_log("src=%s off=%" PRIu64 ": %s", was->src, was->ck_off, j->err.msg);
-            j->fatal = 1;
-            return LB_T_FATAL;
-        }
+        int rc = lb_tail_result(j, j->cm_tf, lb_committer_flush(j->cm, 0, &j->err));
+        if (rc != LB_T_OK)
+            return rc;
         j->cm_tf->end_off = lb_committer_end_off(j->cm);
         j->cm_tf->end_line = lb_committer_end_line(j->cm);
     }
@@ -941,19 +948,6 @@ static void lb_tail_unbind(struct lb_tail *j, const struct lb_gen *g)
         j->cm_tf = NULL;
         j->cm_g = NULL;
     }
-}
-
-static int lb_tail_result(struct lb_tail *j, struct lb_tfile *tf, int rc)
-{
-    if (rc == 0)
-        return LB_T_OK;
-    if (rc == LB_EREDIS) {
-        lb_tail_down(j, tf);
-        return LB_T_BLOCKED;
-    }
-    lb_error_log("src=%s off=%" PRIu64 ": %s", tf->src, tf->ck_off, j->err.msg);
-    j->fatal = 1;
-    return LB_T_FATAL;
 }
 
 /* Send the open batch of tf (lines of g) when it changes the checkpoint (an
