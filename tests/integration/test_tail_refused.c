@@ -186,8 +186,8 @@ static void tail_refused_dlq_batch_is_not_skipped(void **state)
             fail_msg("%s: exited %d, want 3: %s", modes[m], rc, err);
         size_t line;
         char why[1024];
-        if (iu_check_prefix(t->c, &t->f, "rb", "logbridge:dlq:{rb}", "logbridge:ckpt:{rb}",
-                            t->path, &line, why, sizeof(why)) != 0)
+        if (iu_check_prefix(t->c, &t->f, "rb", "logbridge:dlq:{rb}", "logbridge:ckpt:{rb}", t->path,
+                            &line, why, sizeof(why)) != 0)
             fail_msg("%s: %s", modes[m], why);
         if (line > 150)
             fail_msg("%s: the checkpoint moved to line %zu, past line 151 which was never written",
@@ -240,8 +240,7 @@ static void tail_waits_out_oom(void **state)
     assert_int_equal(lbt_write_file(t->path, t->f.buf, cut), 0);
     struct iu_args a;
     iu_args_init(&a);
-    iu_args_add(&a, "tail", "--redis", t->r.url, "--stream", "om", "--batch", "250", t->path,
-                NULL);
+    iu_args_add(&a, "tail", "--redis", t->r.url, "--stream", "om", "--batch", "250", t->path, NULL);
     pid_t pid = spawn_kid(t, a.v);
     assert_true(pid > 0);
     struct xlen_at_least w = {t, "om", 1};
