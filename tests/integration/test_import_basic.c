@@ -23,80 +23,21 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "fx_import.h"
 #include "import_util.h"
 #include "lbtest.h"
 
 #define T0 INT64_C(1750240800000) /* 2025-06-18T10:00:00Z */
 
-struct group {
-    struct lbt_redis r;
-};
-
-struct fx {
-    struct group *g;
-    redisContext *c;
-    char dir[256];
-    char path[512];
-    struct iu_fix f;
-};
-
 static char out[1 << 18], err[1 << 18];
-
-static int group_setup(void **state)
-{
-    struct group *g = calloc(1, sizeof(*g));
-    if (g == NULL || lbt_redis_start(&g->r, 0) != 0)
-        return -1;
-    *state = g;
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    struct group *g = *state;
-    lbt_redis_stop(&g->r, 1);
-    free(g);
-    return 0;
-}
-
-static int fx_setup(void **state)
-{
-    struct fx *t = calloc(1, sizeof(*t));
-    if (t == NULL)
-        return -1;
-    t->g = *state;
-    t->c = lbt_connect(&t->g->r);
-    if (t->c == NULL || iu_cmd(t->c, "FLUSHALL", NULL) != 0 ||
-        iu_cmd(t->c, "CONFIG", "RESETSTAT", NULL) != 0)
-        return -1;
-    if (lbt_mkdtemp(t->dir, sizeof(t->dir)) != 0)
-        return -1;
-    snprintf(t->path, sizeof(t->path), "%s/app.log", t->dir);
-    iu_fix_init(&t->f);
-    *state = t;
-    return 0;
-}
-
-static int fx_teardown(void **state)
-{
-    struct fx *t = *state;
-    struct group *g = t->g;
-    if (t->c)
-        redisFree(t->c);
-    lbt_rmdir(t->dir);
-    iu_fix_free(&t->f);
-    free(t);
-    *state = g;
-    return 0;
-}
 
 /* Run `logbridge import --redis URL --no-progress <args...>`; stdout and
  * stderr land in out/err. */
-static int run_in(struct fx *t, const char *in, size_t inlen, ...)
+static int run_in(struct fx_import *t, const char *in, size_t inlen, ...)
 {
     struct iu_args a;
     iu_args_init(&a);
-    iu_args_add(&a, "import", "--redis", t->g->r.url, "--no-progress", NULL);
+    iu_args_add(&a, "import", "--redis", t->r.url, "--no-progress", NULL);
     va_list ap;
     va_start(ap, inlen);
     const char *s;
@@ -115,8 +56,8 @@ static void expect_rc(int rc, int want)
                  err);
 }
 
-static void verify(struct fx *t, const char *stream, const char *dlq, const char *src, size_t from,
-                   size_t upto)
+static void verify(struct fx_import *t, const char *stream, const char *dlq, const char *src,
+                   size_t from, size_t upto)
 {
     char why[4096];
     struct iu_expect x = {stream, dlq, src, 1, 0, NULL, 0, from, upto, 0, 0};
@@ -124,14 +65,14 @@ static void verify(struct fx *t, const char *stream, const char *dlq, const char
         fail_msg("%s\nstderr: %.2000s", why, err);
 }
 
-static void verify_x(struct fx *t, const struct iu_expect *x)
+static void verify_x(struct fx_import *t, const struct iu_expect *x)
 {
     char why[4096];
     if (iu_verify(t->c, &t->f, x, why, sizeof(why)) != 0)
         fail_msg("%s\nstderr: %.2000s", why, err);
 }
 
-static void check_ckpt(struct fx *t, const char *key, const char *src, size_t upto,
+static void check_ckpt(struct fx_import *t, const char *key, const char *src, size_t upto,
                        const char *path, const char *last_id)
 {
     char why[1024];
@@ -140,7 +81,7 @@ static void check_ckpt(struct fx *t, const char *key, const char *src, size_t up
 }
 
 /* The summary's totals and files[0] against the fixture's lines [from, upto). */
-static void check_summary(const struct fx *t, size_t from, size_t upto, int partial)
+static void check_summary(const struct fx_import *t, size_t from, size_t upto, int partial)
 {
     cJSON *sum = iu_summary(out);
     if (sum == NULL)
@@ -164,7 +105,7 @@ static void check_summary(const struct fx *t, size_t from, size_t upto, int part
     cJSON_Delete(sum);
 }
 
-static void write_fix(struct fx *t)
+static void write_fix(struct fx_import *t)
 {
     assert_int_equal(iu_fix_write(&t->f, t->path), 0);
 }
@@ -173,7 +114,7 @@ static void write_fix(struct fx *t)
 
 static void import_every_pipe_reason_reaches_the_dlq(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     struct iu_fix *f = &t->f;
     char big[70001];
     memset(big, 'x', sizeof(big) - 1);
@@ -227,7 +168,7 @@ static void import_every_pipe_reason_reaches_the_dlq(void **state)
 
 static void import_invalid_utf8_only_with_json_encoding(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     struct iu_fix *f = &t->f;
     iu_fix_valid(f, "web", "1750240800", T0, "login", "plain ascii");
 #define B(s) s, sizeof(s) - 1
@@ -262,7 +203,7 @@ static void import_invalid_utf8_only_with_json_encoding(void **state)
 
 static void import_jsonl_reasons_and_fields(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     struct iu_fix *f = &t->f;
 #define JL(s) s, sizeof(s) - 1
     iu_fix_add(f,
@@ -320,7 +261,7 @@ static void import_jsonl_reasons_and_fields(void **state)
  * reads, and two of them in one read do not mix. */
 static void import_too_long_raw_is_the_first_64k(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     struct iu_fix *f = &t->f;
     size_t lens[] = {1001, 5000, 65536, 65537, 70000, 300000, 1000, 2000000, 3000, 200000};
     for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
@@ -348,7 +289,7 @@ static void import_too_long_raw_is_the_first_64k(void **state)
  * own fingerprint), then ordinary ones. */
 static void import_many_short_lines_in_the_first_kib(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     for (int i = 0; i < 700; i++) {
         if (i % 3 == 0)
             iu_fix_add(&t->f, "", 0, "\n", IU_BLANK, NULL, INT64_MIN);
@@ -374,7 +315,7 @@ static void import_many_short_lines_in_the_first_kib(void **state)
 
 static void import_binary_data_is_kept_verbatim(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     struct iu_fix *f = &t->f;
     const char l1[] = "web|1750240800|bin|nul\0byte \xff\xfe high \x1b[0m";
     iu_fix_add(f, l1, sizeof(l1) - 1, "\n", IU_VALID, NULL, T0);
@@ -390,7 +331,7 @@ static void import_binary_data_is_kept_verbatim(void **state)
 
 static void import_gz_offsets_are_decompressed_bytes(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     struct iu_rng rng = {2024};
     struct iu_gen g = {20000, 10, 5, 10, 2048, 0};
     iu_fix_gen(&t->f, &g, &rng);
@@ -416,7 +357,7 @@ static void import_gz_offsets_are_decompressed_bytes(void **state)
 
 static void import_gz_resumes_from_its_checkpoint(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     struct iu_rng rng = {77};
     struct iu_gen g = {8000, 0, 5, 10, 0, 0};
     iu_fix_gen(&t->f, &g, &rng);
@@ -447,7 +388,7 @@ static void import_gz_resumes_from_its_checkpoint(void **state)
 
 static void import_id_ts_ids_are_the_parsed_ms(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     struct iu_fix *f = &t->f;
     static const struct {
         const char *ts;
@@ -489,7 +430,7 @@ static void import_id_ts_ids_are_the_parsed_ms(void **state)
 
 static void import_id_ts_out_of_order_lines_go_to_the_top(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     struct iu_fix *f = &t->f;
     iu_fix_valid(f, "web", "2025-06-18T10:00:00.500Z", T0 + 500, "t", "a");
     iu_fix_valid(f, "web", "2025-06-18T10:00:00.300Z", T0 + 300, "t", "b older");
@@ -555,7 +496,7 @@ static void add_mixed_lines(struct iu_fix *f)
 
 static void import_json_encoding_holds_the_object(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     add_mixed_lines(&t->f);
     write_fix(t);
     int rc = RUN(t, "--stream", "je", "--encoding", "json", t->path);
@@ -576,7 +517,7 @@ static void import_json_encoding_holds_the_object(void **state)
 
 static void import_json_field_is_ignored_by_the_fields_encoding(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     add_mixed_lines(&t->f);
     write_fix(t);
     int rc = RUN(t, "--stream", "ff", "--json-field", "payload", t->path);
@@ -586,7 +527,7 @@ static void import_json_field_is_ignored_by_the_fields_encoding(void **state)
 
 static void import_no_provenance_leaves_out_src_and_off(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     add_mixed_lines(&t->f);
     write_fix(t);
     int rc = RUN(t, "--stream", "np", "--no-provenance", t->path);
@@ -604,7 +545,7 @@ static void import_no_provenance_leaves_out_src_and_off(void **state)
 /* ---- templates and hash tags -------------------------------------------------------- */
 
 /* Every stream of a template holds its own lines in file order. */
-static void check_template(struct fx *t, const char *prefix, int by_role, const char *dlq,
+static void check_template(struct fx_import *t, const char *prefix, int by_role, const char *dlq,
                            const char *ckpt)
 {
     struct iu_fix *f = &t->f;
@@ -673,7 +614,7 @@ static void add_routed_lines(struct iu_fix *f)
 
 static void import_template_by_type_keys_under_the_template_text(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     add_routed_lines(&t->f);
     write_fix(t);
     int rc = RUN(t, "--stream", "events:%{type}", t->path);
@@ -686,7 +627,7 @@ static void import_template_by_type_keys_under_the_template_text(void **state)
 
 static void import_template_with_tag_routes_by_role(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     add_routed_lines(&t->f);
     write_fix(t);
     int rc = RUN(t, "--stream", "{ev}:%{role}", "--batch", "333", t->path);
@@ -698,7 +639,7 @@ static void import_template_with_tag_routes_by_role(void **state)
 /* More distinct streams than one batch may name (256): all land, in order. */
 static void import_template_with_many_streams(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     for (int i = 0; i < 1800; i++) {
         char type[32], data[32];
         snprintf(type, sizeof(type), "type%03d", (i * 7) % 600);
@@ -729,7 +670,7 @@ static void import_template_with_many_streams(void **state)
 
 static void import_hash_tagged_stream_derives_its_keys(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     add_mixed_lines(&t->f);
     write_fix(t);
     int rc = RUN(t, "--stream", "{app}:messages", t->path);
@@ -743,7 +684,7 @@ static void import_hash_tagged_stream_derives_its_keys(void **state)
 
 static void import_rerun_writes_nothing(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     struct iu_rng rng = {5};
     struct iu_gen g = {5000, 10, 10, 10, 0, 0};
     iu_fix_gen(&t->f, &g, &rng);
@@ -781,7 +722,7 @@ static void import_rerun_writes_nothing(void **state)
 
 static void import_blank_lines_advance_the_checkpoint(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     for (int i = 0; i < 50; i++)
         iu_fix_add(&t->f, "", 0, i % 2 ? "\n" : "\r\n", IU_BLANK, NULL, INT64_MIN);
     write_fix(t);
@@ -799,7 +740,7 @@ static void import_blank_lines_advance_the_checkpoint(void **state)
 
 static void import_partial_last_line_is_held_back(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     iu_fix_valid(&t->f, "web", "1750240800", T0, "t", "one");
     iu_fix_valid(&t->f, "web", "1750240801", T0 + 1000, "t", "two");
     write_fix(t);
@@ -832,7 +773,7 @@ static void import_partial_last_line_is_held_back(void **state)
 
 static void import_final_takes_the_partial_line(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     iu_fix_valid(&t->f, "web", "1750240800", T0, "t", "one");
     const char lastl[] = "web|1750240801|t|last, no newline";
     iu_fix_add(&t->f, lastl, sizeof(lastl) - 1, "", IU_VALID, NULL, T0 + 1000);
@@ -863,7 +804,7 @@ static void import_final_takes_the_partial_line(void **state)
 
 static void import_stdin_takes_the_partial_line(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     iu_fix_valid(&t->f, "web", "1750240800", T0, "t", "one");
     iu_fix_bad(&t->f, "bad one", "fields");
     iu_fix_add(&t->f, "", 0, "\n", IU_BLANK, NULL, INT64_MIN);
@@ -883,7 +824,7 @@ static void import_stdin_takes_the_partial_line(void **state)
 
 static void import_replaced_file_is_read_from_the_start(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     for (int i = 0; i < 40; i++)
         iu_fix_valid(&t->f, "old", "1750240800", T0, "t", "the old file's line");
     write_fix(t);
@@ -915,7 +856,7 @@ static void import_replaced_file_is_read_from_the_start(void **state)
 
 static void import_rewritten_file_is_read_from_the_start(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     for (int i = 0; i < 30; i++)
         iu_fix_valid(&t->f, "web", "1750240800", T0, "t", "first version");
     write_fix(t);
@@ -956,7 +897,7 @@ static void import_rewritten_file_is_read_from_the_start(void **state)
 
 static void import_strict_commits_before_the_bad_line(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     for (int i = 0; i < 2500; i++) {
         if (i % 400 == 7)
             iu_fix_add(&t->f, "", 0, "\n", IU_BLANK, NULL, INT64_MIN);
@@ -995,7 +936,7 @@ static void import_strict_commits_before_the_bad_line(void **state)
 
 static void import_dry_run_writes_nothing(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     struct iu_rng rng = {9};
     struct iu_gen g = {12000, 10, 10, 10, 1024, 0};
     iu_fix_gen(&t->f, &g, &rng);
@@ -1016,7 +957,7 @@ static void import_dry_run_writes_nothing(void **state)
 /* --metrics-file: the counters say what the run did, in Prometheus text. */
 static void import_metrics_file_counts_lines(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     struct iu_rng rng = {11};
     struct iu_gen g = {3000, 10, 10, 10, 1024, 0};
     iu_fix_gen(&t->f, &g, &rng);
@@ -1047,7 +988,7 @@ static void import_metrics_file_counts_lines(void **state)
 
 static void import_bad_options_exit_2_naming_the_option(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     char p2[600];
     snprintf(p2, sizeof(p2), "%s/b.log", t->dir);
     assert_int_equal(lbt_write_file(t->path, "web|1750240800|t|d\n", 19), 0);
@@ -1075,7 +1016,7 @@ static void import_bad_options_exit_2_naming_the_option(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct iu_args a;
         iu_args_init(&a);
-        iu_args_add(&a, "import", "--redis", t->g->r.url, NULL);
+        iu_args_add(&a, "import", "--redis", t->r.url, NULL);
         for (int k = 0; k < 8 && cases[i].args[k] != NULL; k++)
             iu_args_add(&a, cases[i].args[k], NULL);
         int rc = lbt_run(a.v, out, sizeof(out), err, sizeof(err), NULL, 0);
@@ -1088,7 +1029,7 @@ static void import_bad_options_exit_2_naming_the_option(void **state)
     /* no FILE at all */
     struct iu_args a;
     iu_args_init(&a);
-    iu_args_add(&a, "import", "--redis", t->g->r.url, "--stream", "s", NULL);
+    iu_args_add(&a, "import", "--redis", t->r.url, "--stream", "s", NULL);
     assert_int_equal(lbt_run(a.v, out, sizeof(out), err, sizeof(err), NULL, 0), 2);
     assert_int_equal(iu_dbsize(t->c), 0);
 }
@@ -1096,7 +1037,7 @@ static void import_bad_options_exit_2_naming_the_option(void **state)
 /* --progress writes to stderr only: stdout stays the summary alone. */
 static void import_progress_goes_to_stderr(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     struct iu_rng rng = {11};
     struct iu_gen g = {30000, 10, 5, 5, 0, 0};
     iu_fix_gen(&t->f, &g, &rng);
@@ -1115,7 +1056,7 @@ static void import_progress_goes_to_stderr(void **state)
 
 static void import_missing_file_exits_3_naming_it(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     char p[600];
     snprintf(p, sizeof(p), "%s/does-not-exist.log", t->dir);
     int rc = RUN(t, "--stream", "mf", p);
@@ -1125,7 +1066,7 @@ static void import_missing_file_exits_3_naming_it(void **state)
 
 static void import_files_in_the_order_given(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     struct iu_fix fx3[3];
     char paths[3][600];
     struct iu_rng rng = {31};
@@ -1187,7 +1128,7 @@ static void import_files_in_the_order_given(void **state)
 
 static void import_name_overrides_src(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     add_mixed_lines(&t->f);
     write_fix(t);
     int rc = RUN(t, "--stream", "nm", "--name", "billing-app", t->path);
@@ -1204,7 +1145,7 @@ static void import_name_overrides_src(void **state)
     char rel[600];
     const char *base = strrchr(t->dir, '/');
     snprintf(rel, sizeof(rel), "..%s/./app.log", base);
-    iu_args_add(&a, "import", "--redis", t->g->r.url, "--stream", "rel", rel, NULL);
+    iu_args_add(&a, "import", "--redis", t->r.url, "--stream", "rel", rel, NULL);
     char bin[PATH_MAX];
     snprintf(bin, sizeof(bin), "%s", lbt_bin());
     int rc2 = bin[0] == '/' ? lbt_run(a.v, out, sizeof(out), err, sizeof(err), NULL, 0) : -2;
@@ -1222,7 +1163,7 @@ static void import_name_overrides_src(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(f) cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, fx_import_setup_shared, fx_import_teardown)
         T(import_every_pipe_reason_reaches_the_dlq),
         T(import_invalid_utf8_only_with_json_encoding),
         T(import_jsonl_reasons_and_fields),
@@ -1257,5 +1198,5 @@ int main(void)
         T(import_name_overrides_src),
 #undef T
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, fx_import_group_setup, fx_import_group_teardown);
 }
