@@ -40,6 +40,10 @@ static int fx_open(struct fx_import *t)
 {
     iu_fix_init(&t->f);
     iu_fix_init(&t->f2);
+    t->out = calloc(1, FX_IMPORT_OUTCAP);
+    t->err = calloc(1, FX_IMPORT_OUTCAP);
+    if (t->out == NULL || t->err == NULL)
+        return -1;
     if ((t->c = lbt_connect(&t->r)) == NULL || lbt_mkdtemp(t->dir, sizeof(t->dir)) != 0)
         return -1;
     snprintf(t->path, sizeof(t->path), "%s/app.log", t->dir);
@@ -104,6 +108,8 @@ int fx_import_teardown(void **state)
         lbt_rmdir(t->dir);
     iu_fix_free(&t->f);
     iu_fix_free(&t->f2);
+    free(t->out);
+    free(t->err);
     *state = t->shared; /* the group's server for the next test */
     free(t);
     return 0;
@@ -150,4 +156,88 @@ void fx_import_verify_all(struct fx_import *t, const char *stream, const char *d
         fx_import_dump_log(t);
         fail_msg("%s", why);
     }
+}
+
+int fx_import_run(struct fx_import *t, const char *in, size_t inlen, ...)
+{
+    struct iu_args a;
+    iu_args_init(&a);
+    iu_args_add(&a, "import", "--redis", t->r.url, "--no-progress", NULL);
+    va_list ap;
+    va_start(ap, inlen);
+    const char *s;
+    while ((s = va_arg(ap, const char *)) != NULL)
+        iu_args_add(&a, s, NULL);
+    va_end(ap);
+    return lbt_run(a.v, t->out, FX_IMPORT_OUTCAP, t->err, FX_IMPORT_OUTCAP, in, inlen);
+}
+
+void fx_import_expect_rc(const struct fx_import *t, int rc, int want)
+{
+    if (rc != want)
+        fail_msg("logbridge exited %d, want %d\nstdout: %.2000s\nstderr: %.4000s", rc, want, t->out,
+                 t->err);
+}
+
+void fx_import_write_fix(struct fx_import *t)
+{
+    assert_int_equal(iu_fix_write(&t->f, t->path), 0);
+}
+
+void fx_import_verify(struct fx_import *t, const char *stream, const char *dlq, const char *src,
+                      size_t from, size_t upto)
+{
+    struct iu_expect x = {stream, dlq, src, 1, 0, NULL, 0, from, upto, 0, 0};
+    fx_import_verify_x(t, &x);
+}
+
+void fx_import_verify_x(struct fx_import *t, const struct iu_expect *x)
+{
+    char why[4096];
+    if (iu_verify(t->c, &t->f, x, why, sizeof(why)) != 0)
+        fail_msg("%s\nstderr: %.2000s", why, t->err);
+}
+
+void fx_import_check_ckpt(struct fx_import *t, const char *key, const char *src, size_t upto,
+                          const char *path, const char *last_id)
+{
+    char why[1024];
+    if (iu_check_ckpt(t->c, key, src, &t->f, upto, path, last_id, why, sizeof(why)) != 0)
+        fail_msg("%s", why);
+}
+
+void fx_import_check_summary(const struct fx_import *t, size_t from, size_t upto, int partial)
+{
+    cJSON *sum = iu_summary(t->out);
+    if (sum == NULL)
+        fail_msg("no JSON summary on stdout: %s", t->out);
+    size_t v0, b0, k0, v1, b1, k1;
+    iu_fix_counts(&t->f, from, &v0, &b0, &k0);
+    iu_fix_counts(&t->f, upto, &v1, &b1, &k1);
+    long long v = (long long)(v1 - v0), b = (long long)(b1 - b0), k = (long long)(k1 - k0);
+    for (int file = -1; file <= 0; file++) {
+        assert_int_equal((long long)iu_jnum(sum, file, "imported"), v);
+        assert_int_equal((long long)iu_jnum(sum, file, "bad"), b);
+        assert_int_equal((long long)iu_jnum(sum, file, "blank"), k);
+        assert_int_equal((long long)iu_jnum(sum, file, "lines"), v + b + k);
+        assert_int_equal((long long)iu_jnum(sum, file, "partial"), partial);
+    }
+    uint64_t from_off = from < t->f.n ? t->f.lines[from].off : t->f.len;
+    uint64_t to_off = upto == 0 ? 0 : iu_fix_line_end(&t->f, upto - 1);
+    assert_int_equal((long long)iu_jnum(sum, 0, "resumed_at"), (long long)from_off);
+    assert_int_equal((long long)iu_jnum(sum, 0, "bytes"), (long long)(to_off - from_off));
+    assert_true(iu_jnum(sum, -1, "seconds") >= 0);
+    cJSON_Delete(sum);
+}
+
+void fx_import_add_mixed_lines(struct iu_fix *f)
+{
+    iu_fix_valid(f, "web", "2025-06-18T10:00:00Z", FX_IMPORT_T0, "login",
+                 "quote \" backslash \\ slash /");
+    iu_fix_valid(f, "w\"eb", "1750240801", FX_IMPORT_T0 + 1000, "t\\y",
+                 "tab\there ctl\x01 del\x7f");
+    iu_fix_bad(f, "not a line", "fields");
+    iu_fix_valid(f, "web", "1750240802", FX_IMPORT_T0 + 2000, "t", "{\"already\":\"json\"}");
+    iu_fix_valid(f, "web", "1750240803", FX_IMPORT_T0 + 3000, "t", "");
+    iu_fix_valid(f, "web", "1750240804", FX_IMPORT_T0 + 4000, "t", "utf8 \xc3\xa9\xe2\x82\xac|bar");
 }

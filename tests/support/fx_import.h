@@ -18,6 +18,7 @@
 #define FX_IMPORT_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <hiredis/hiredis.h>
 
@@ -25,6 +26,7 @@
 #include "lbtest.h"
 
 #define FX_IMPORT_KIDS 64
+#define FX_IMPORT_OUTCAP (1 << 18)
 
 struct fx_import {
     struct lbt_redis r; /* the test's own server, or a copy of the binary's */
@@ -38,6 +40,7 @@ struct fx_import {
     struct lbt_redis *shared;   /* else the binary's server (r is a copy of it) */
     pid_t kids[FX_IMPORT_KIDS]; /* spawned logbridges, the latest ones kept */
     int nkids;
+    char *out, *err; /* fx_import_run's stdout and stderr (FX_IMPORT_OUTCAP each) */
 };
 
 /* cmocka group setup/teardown: one redis-server for the whole binary. */
@@ -67,5 +70,33 @@ void fx_import_dump_log(const struct fx_import *t);
  * lines of t->f as read from src (iu_verify, all lines, with provenance). */
 void fx_import_verify_all(struct fx_import *t, const char *stream, const char *dlq,
                           const char *src);
+
+/* Run `logbridge import --redis URL --no-progress ARGS...` (NULL-terminated)
+ * with in as its stdin (when not NULL); stdout and stderr land in t->out and
+ * t->err. Returns the exit code. */
+int fx_import_run(struct fx_import *t, const char *in, size_t inlen, ...);
+#define FX_IMPORT_RUN(t, ...) fx_import_run((t), NULL, 0, __VA_ARGS__, (const char *)NULL)
+/* Fail, showing stdout and stderr, unless rc is want. */
+void fx_import_expect_rc(const struct fx_import *t, int rc, int want);
+/* Write t->f to t->path. */
+void fx_import_write_fix(struct fx_import *t);
+/* Fail (showing stderr) unless stream and dlq hold exactly lines [from, upto)
+ * of t->f read from src (with provenance); or as x says. */
+void fx_import_verify(struct fx_import *t, const char *stream, const char *dlq, const char *src,
+                      size_t from, size_t upto);
+void fx_import_verify_x(struct fx_import *t, const struct iu_expect *x);
+/* Fail unless the checkpoint of src stands just past line upto-1 of t->f
+ * (iu_check_ckpt). */
+void fx_import_check_ckpt(struct fx_import *t, const char *key, const char *src, size_t upto,
+                          const char *path, const char *last_id);
+/* The summary on t->out: its totals and files[0] against lines [from, upto)
+ * of t->f, partial lines held back. */
+void fx_import_check_summary(const struct fx_import *t, size_t from, size_t upto, int partial);
+
+/* 2025-06-18T10:00:00Z in ms. */
+#define FX_IMPORT_T0 INT64_C(1750240800000)
+/* Lines whose fields need escaping (quotes, backslashes, control bytes,
+ * UTF-8, DATA that is already JSON or empty) and one bad line. */
+void fx_import_add_mixed_lines(struct iu_fix *f);
 
 #endif
