@@ -224,17 +224,12 @@ static void lb_sink_fence_text(const struct lb_sink *k, char *out, size_t cap)
                  k->fence_at.off, k->fence_at.line);
 }
 
-/* Build the EVAL(SHA) vector of the queued batch in k->cargv/k->clens.
- * Returns the argument count, or a negative lb_err. */
-int lb_sink_build(struct lb_sink *k, uint64_t end_off, uint64_t end_line, lb_sink_fp_fn fp,
-                  void *fp_ctx, struct lb_error *err)
+/* The script's flags: t (--id ts), p (provenance), g (trimming honours
+ * consumer groups). */
+static void lb_sink_flags(struct lb_sink *k)
 {
     size_t nf = 0;
     char flags[4];
-
-    if (fp(fp_ctx, end_off, k->fp_end) != 0)
-        return lb_error_set(err, LB_EIO, "cannot fingerprint %s", k->src);
-    snprintf(k->ckpre, sizeof(k->ckpre), "{\"dev\":%llu,\"ino\":%llu,\"fp\":\"", k->dev, k->ino);
     if (k->o.id_ts)
         flags[nf++] = 't';
     if (k->o.provenance)
@@ -243,20 +238,37 @@ int lb_sink_build(struct lb_sink *k, uint64_t end_off, uint64_t end_line, lb_sin
         flags[nf++] = 'g';
     flags[nf] = '\0';
     memcpy(k->flags, flags, sizeof(flags));
+}
 
+/* Room for total arguments in the vector sent at commit. */
+static int lb_sink_grow_cargv(struct lb_sink *k, size_t total)
+{
+    if (total <= k->ccap)
+        return 0;
+    const char **a = realloc(k->cargv, total * sizeof(*a));
+    if (a == NULL)
+        return LB_ENOMEM;
+    k->cargv = a;
+    size_t *l = realloc(k->clens, total * sizeof(*l));
+    if (l == NULL)
+        return LB_ENOMEM;
+    k->clens = l;
+    k->ccap = total;
+    return 0;
+}
+
+/* Build the EVAL(SHA) vector of the queued batch in k->cargv/k->clens.
+ * Returns the argument count, or a negative lb_err. */
+int lb_sink_build(struct lb_sink *k, uint64_t end_off, uint64_t end_line, lb_sink_fp_fn fp,
+                  void *fp_ctx, struct lb_error *err)
+{
+    if (fp(fp_ctx, end_off, k->fp_end) != 0)
+        return lb_error_set(err, LB_EIO, "cannot fingerprint %s", k->src);
+    snprintf(k->ckpre, sizeof(k->ckpre), "{\"dev\":%llu,\"ino\":%llu,\"fp\":\"", k->dev, k->ino);
+    lb_sink_flags(k);
     size_t nkeys = 2 + (k->is_template ? k->nkeys : 1);
-    size_t total = 3 + nkeys + LB_SINK_HEADER + k->argc;
-    if (total > k->ccap) {
-        const char **a = realloc(k->cargv, total * sizeof(*a));
-        if (a == NULL)
-            return lb_error_set(err, LB_ENOMEM, "out of memory");
-        k->cargv = a;
-        size_t *l = realloc(k->clens, total * sizeof(*l));
-        if (l == NULL)
-            return lb_error_set(err, LB_ENOMEM, "out of memory");
-        k->clens = l;
-        k->ccap = total;
-    }
+    if (lb_sink_grow_cargv(k, 3 + nkeys + LB_SINK_HEADER + k->argc) != 0)
+        return lb_error_set(err, LB_ENOMEM, "out of memory");
     const char **v = k->cargv;
     size_t *vl = k->clens, c = 0;
 #define LB_ARG(p, n) (v[c] = (p), vl[c] = (n), c++)

@@ -71,7 +71,6 @@
 
 #define LB_TAIL_TURN_FILES 16 /* turns between two looks at epoll (signals) */
 
-
 /* ---- the loop ------------------------------------------------------------------------------ */
 
 static void lb_tail_metrics(struct lb_tail *j)
@@ -320,6 +319,61 @@ static void lb_tail_free(struct lb_tail *j)
         lb_metrics_destroy(j->m);
 }
 
+/* The job's parts: its Redis connection (not connected yet), sink, feed,
+ * metrics (its own, or the run's) and committer. Returns 0, or LB_ENOMEM
+ * (the caller logs it; lb_tail_free frees what was made). */
+static int lb_tail_parts(struct lb_tail *j, const struct lb_redis_cfg *cfg)
+{
+    const struct lb_tail_opts *o = j->o;
+    const struct lb_common *c = j->c;
+    struct lb_sink_opts so = {
+        .stream = o->stream,
+        .provenance = c->provenance,
+        .json_encoding = c->json_encoding,
+        .json_field = c->json_field,
+        .maxlen = o->maxlen,
+        .trim_ignore_groups = o->trim_ignore_groups,
+        .batch_max = (size_t)o->batch,
+    };
+    j->r = lb_redis_create(cfg);
+    j->sink = lb_sink_create(&so, &j->err);
+    j->feed = lb_feed_create(c->jsonl, c->json_encoding, c->max_line + 1 + 256 * 1024, &j->err);
+    if (j->env->metrics != NULL) {
+        j->m = j->env->metrics;
+    } else {
+        j->m = lb_metrics_create(c->metrics_file);
+        j->own_metrics = c->metrics_file != NULL;
+        if (j->m != NULL && !j->own_metrics) {
+            lb_metrics_destroy(j->m);
+            j->m = NULL;
+        }
+    }
+    j->metrics_next = lb_mono() + 5.0;
+    lb_metrics_labels(j->l_stream, sizeof(j->l_stream), "stream", o->stream, NULL);
+    j->cm = lb_committer_create(j->sink, j->feed, j->r, LB_TAIL_FLIGHTS, lb_tail_on_ckpt, j);
+    if (j->r == NULL || j->sink == NULL || j->feed == NULL || j->cm == NULL ||
+        (c->metrics_file && j->m == NULL))
+        return LB_ENOMEM;
+    return 0;
+}
+
+/* The first connection: up, or down and retried with backoff by the loop
+ * (the files wait). Returns 0, or an error that stops the job (logged). */
+static int lb_tail_connect(struct lb_tail *j)
+{
+    int rc = lb_redis_connect(j->r, &j->err);
+    if (rc == 0) {
+        j->up = 1;
+        lb_tail_watch_redis(j);
+    } else if (rc == LB_EREDIS) {
+        lb_tail_down(j, NULL);
+    } else {
+        lb_error_log("%s", j->err.msg);
+        return rc;
+    }
+    return 0;
+}
+
 int lb_tail_run(const struct lb_tail_opts *o, const struct lb_common *c,
                 const struct lb_job_env *env)
 {
@@ -338,33 +392,7 @@ int lb_tail_run(const struct lb_tail_opts *o, const struct lb_common *c,
         lb_error_log("--redis: %s", j.err.msg);
         return LB_EXIT_USAGE;
     }
-    struct lb_sink_opts so = {
-        .stream = o->stream,
-        .provenance = c->provenance,
-        .json_encoding = c->json_encoding,
-        .json_field = c->json_field,
-        .maxlen = o->maxlen,
-        .trim_ignore_groups = o->trim_ignore_groups,
-        .batch_max = (size_t)o->batch,
-    };
-    j.r = lb_redis_create(&cfg);
-    j.sink = lb_sink_create(&so, &j.err);
-    j.feed = lb_feed_create(c->jsonl, c->json_encoding, c->max_line + 1 + 256 * 1024, &j.err);
-    if (env->metrics != NULL) {
-        j.m = env->metrics;
-    } else {
-        j.m = lb_metrics_create(c->metrics_file);
-        j.own_metrics = c->metrics_file != NULL;
-        if (j.m != NULL && !j.own_metrics) {
-            lb_metrics_destroy(j.m);
-            j.m = NULL;
-        }
-    }
-    j.metrics_next = lb_mono() + 5.0;
-    lb_metrics_labels(j.l_stream, sizeof(j.l_stream), "stream", o->stream, NULL);
-    j.cm = lb_committer_create(j.sink, j.feed, j.r, LB_TAIL_FLIGHTS, lb_tail_on_ckpt, &j);
-    if (j.r == NULL || j.sink == NULL || j.feed == NULL || j.cm == NULL ||
-        (c->metrics_file && j.m == NULL)) {
+    if (lb_tail_parts(&j, &cfg) != 0) {
         lb_error_log("out of memory");
         goto done;
     }
@@ -406,16 +434,8 @@ int lb_tail_run(const struct lb_tail_opts *o, const struct lb_common *c,
         lb_error_log("%s", j.err.msg);
         goto done;
     }
-    int crc = lb_redis_connect(j.r, &j.err);
-    if (crc == 0) {
-        j.up = 1;
-        lb_tail_watch_redis(&j);
-    } else if (crc == LB_EREDIS) {
-        lb_tail_down(&j, NULL);
-    } else {
-        lb_error_log("%s", j.err.msg);
+    if (lb_tail_connect(&j) != 0)
         goto done;
-    }
     lb_info("tail: following %zu file(s) into stream=%s%s", j.nf, o->stream,
             o->once ? " (once)" : "");
     rc = lb_tail_loop(&j);

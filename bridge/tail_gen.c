@@ -427,6 +427,47 @@ struct lb_gen *lb_tail_gens(struct lb_tail *j, struct lb_tfile *tf, struct lb_ro
     return head;
 }
 
+/* The query for tf's generations, the file now at the path being live (NULL:
+ * none; never returned), skipping what the job holds or finished. The caller
+ * sets q->ck or q->after. */
+void lb_tail_query_live(struct lb_tail *j, const struct lb_tfile *tf, const struct lb_gen *live,
+                        struct lb_tail_where *w, struct lb_rot_query *q)
+{
+    lb_tail_query(tf, w, q);
+    if (live != NULL) {
+        q->has_live = 1;
+        q->live_dev = live->dev;
+        q->live_ino = live->ino;
+        q->live_key = lb_gen_key(live);
+    }
+    q->skip = lb_tail_known;
+    q->ctx = j;
+}
+
+/* The generations q finds (lb_rot_chain), as a queue (lb_tail_gens). ck: the
+ * checkpoint the checkpointed one is read from (NULL: it is not looked for);
+ * *ck_found (may be NULL) says whether the queue starts with it. */
+struct lb_gen *lb_tail_chain(struct lb_tail *j, struct lb_tfile *tf, const struct lb_rot_query *q,
+                             const struct lb_ckpt *ck, int *ck_found, int *fatal)
+{
+    struct lb_rot_found *f;
+    int found;
+    size_t n = lb_rot_chain(q, j->c->max_line, &f, &found);
+    if (ck == NULL)
+        found = 0;
+    if (ck_found != NULL)
+        *ck_found = found;
+    return lb_tail_gens(j, tf, f, n, found, ck, fatal);
+}
+
+/* Append the queue g (may be NULL) to the queue at *head. */
+void lb_gen_append(struct lb_gen **head, struct lb_gen *g)
+{
+    while (*head != NULL)
+        head = &(*head)->next;
+    *head = g;
+}
+
 void lb_gens_free(struct lb_tail *j, struct lb_gen *g)
 {
     while (g != NULL) {

@@ -332,6 +332,11 @@ void lb_tail_query(const struct lb_tfile *tf, struct lb_tail_where *w,
 struct lb_gen *lb_tail_gens(struct lb_tail *j, struct lb_tfile *tf, struct lb_rot_found *f,
                                    size_t n, int ck_found, const struct lb_ckpt *ck, int *fatal);
 void lb_gens_free(struct lb_tail *j, struct lb_gen *g);
+void lb_tail_query_live(struct lb_tail *j, const struct lb_tfile *tf, const struct lb_gen *live,
+                        struct lb_tail_where *w, struct lb_rot_query *q);
+struct lb_gen *lb_tail_chain(struct lb_tail *j, struct lb_tfile *tf, const struct lb_rot_query *q,
+                             const struct lb_ckpt *ck, int *ck_found, int *fatal);
+void lb_gen_append(struct lb_gen **head, struct lb_gen *g);
 
 /* ---- changes of the current generation (tail_state.c) --------------------- */
 

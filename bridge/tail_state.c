@@ -66,6 +66,17 @@ static void lb_tail_enter(struct lb_tail *j, struct lb_tfile *tf, enum lb_rot_ev
     tf->state = to;
 }
 
+/* Log j->err (for tf, when given) and stop the job. */
+static int lb_tail_fatal(struct lb_tail *j, const struct lb_tfile *tf)
+{
+    if (tf != NULL)
+        lb_error_log("src=%s: %s", tf->src, j->err.msg);
+    else
+        lb_error_log("%s", j->err.msg);
+    j->fatal = 1;
+    return LB_T_FATAL;
+}
+
 /* The time of a checkpoint's last entry (s), or -1: what was written to the
  * route's files after it was not committed. */
 static double lb_tail_id_time(const char *id)
@@ -113,6 +124,47 @@ static void lb_tail_place_new(struct lb_tail *j, struct lb_tfile *tf, struct lb_
     g->start_commit = tf->ck_present;
 }
 
+/* A new file g is at the path while tf reads an older generation: it is
+ * queued after what tf holds and the generations rotated away in between
+ * (rotated more than once since we last looked: those born after the last
+ * one we hold and not after g). */
+static int lb_tail_rotated(struct lb_tail *j, struct lb_tfile *tf, struct lb_gen *g)
+{
+    g->start_off = g->start_line = 0;
+    g->start_commit = 1;
+    struct lb_gen *last = tf->cur;
+    for (struct lb_gen *x = tf->queue; x != NULL; x = x->next)
+        last = x;
+    struct lb_rot_query q;
+    struct lb_tail_where w;
+    lb_tail_query_live(j, tf, g, &w, &q);
+    q.after = last->gz ? -1 : lb_gen_key(last);
+    int fatal;
+    struct lb_gen *mid = lb_tail_chain(j, tf, &q, NULL, NULL, &fatal);
+    if (fatal) {
+        lb_gen_free(j, g);
+        return LB_EIO;
+    }
+    lb_gen_append(&tf->queue, mid);
+    lb_gen_append(&tf->queue, g);
+    lb_info("src=%s: rotated: a new file dev=%llu ino=%llu is at the path; the old one "
+            "(ino=%llu) is read to its end first",
+            tf->src, g->dev, g->ino, tf->cur->ino);
+    lb_tail_enter(j, tf, LB_ROT_EV_LEFT_PATH, 0);
+    return 0;
+}
+
+/* Does tf hold the inode (its current generation or a queued one)? */
+static int lb_tail_holds(const struct lb_tfile *tf, unsigned long long dev, unsigned long long ino)
+{
+    if (tf->cur != NULL && tf->cur->dev == dev && tf->cur->ino == ino)
+        return 1;
+    for (struct lb_gen *q = tf->queue; q != NULL; q = q->next)
+        if (q->dev == dev && q->ino == ino)
+            return 1;
+    return 0;
+}
+
 /* Look at the path again and reconcile what we hold with what is there. */
 int lb_tail_reconcile(struct lb_tail *j, struct lb_tfile *tf)
 {
@@ -136,10 +188,7 @@ int lb_tail_reconcile(struct lb_tail *j, struct lb_tfile *tf)
     struct lb_gen *g = lb_gen_open(j, tf, tf->path, &fatal);
     if (g == NULL)
         return fatal ? LB_EIO : 0;
-    int known = tf->cur != NULL && tf->cur->dev == g->dev && tf->cur->ino == g->ino;
-    for (struct lb_gen *q = tf->queue; q != NULL && !known; q = q->next)
-        known = q->dev == g->dev && q->ino == g->ino;
-    if (known) { /* the name moved between stat and open */
+    if (lb_tail_holds(tf, g->dev, g->ino)) { /* the name moved between stat and open */
         lb_gen_free(j, g);
         return 0;
     }
@@ -147,49 +196,13 @@ int lb_tail_reconcile(struct lb_tail *j, struct lb_tfile *tf)
         lb_gen_free(j, g);
         return LB_EIO;
     }
-    if (tf->cur == NULL) {
-        lb_tail_place_new(j, tf, g);
-        lb_debug("src=%s: following dev=%llu ino=%llu from off=%" PRIu64, tf->src, g->dev, g->ino,
-                 g->start_off);
-        lb_tail_make_current(j, tf, g);
-        lb_tail_enter(j, tf, LB_ROT_EV_CURRENT, 1);
-        return 0;
-    }
-    g->start_off = g->start_line = 0;
-    g->start_commit = 1;
-    struct lb_gen **pp = &tf->queue, *last = tf->cur;
-    while (*pp != NULL) {
-        last = *pp;
-        pp = &(*pp)->next;
-    }
-    /* Rotated more than once since we last looked: the generations born
-     * after the last one we hold and not after g come first. */
-    struct lb_rot_query q;
-    struct lb_tail_where w;
-    lb_tail_query(tf, &w, &q);
-    q.after = last->gz ? -1 : lb_gen_key(last);
-    q.has_live = 1;
-    q.live_dev = g->dev;
-    q.live_ino = g->ino;
-    q.live_key = lb_gen_key(g);
-    q.skip = lb_tail_known;
-    q.ctx = j;
-    struct lb_rot_found *f;
-    int ck_found;
-    size_t n = lb_rot_chain(&q, j->c->max_line, &f, &ck_found);
-    struct lb_gen *mid = lb_tail_gens(j, tf, f, n, 0, NULL, &fatal);
-    if (fatal) {
-        lb_gen_free(j, g);
-        return LB_EIO;
-    }
-    *pp = mid;
-    while (*pp != NULL)
-        pp = &(*pp)->next;
-    *pp = g;
-    lb_info("src=%s: rotated: a new file dev=%llu ino=%llu is at the path; the old one "
-            "(ino=%llu) is read to its end first",
-            tf->src, g->dev, g->ino, tf->cur->ino);
-    lb_tail_enter(j, tf, LB_ROT_EV_LEFT_PATH, 0);
+    if (tf->cur != NULL)
+        return lb_tail_rotated(j, tf, g);
+    lb_tail_place_new(j, tf, g);
+    lb_debug("src=%s: following dev=%llu ino=%llu from off=%" PRIu64, tf->src, g->dev, g->ino,
+             g->start_off);
+    lb_tail_make_current(j, tf, g);
+    lb_tail_enter(j, tf, LB_ROT_EV_CURRENT, 1);
     return 0;
 }
 
@@ -231,6 +244,70 @@ int lb_tail_finish(struct lb_tail *j, struct lb_tfile *tf)
     return lb_tail_next_gen(j, tf);
 }
 
+/* Where the checkpoint of tf's current generation g stands (or, when it
+ * describes another generation, where g started). */
+static void lb_tail_cur_ckpt(const struct lb_tfile *tf, struct lb_gen *g, struct lb_ckpt *ck)
+{
+    memset(ck, 0, sizeof(*ck));
+    ck->present = 1;
+    ck->dev = g->ck_dev;
+    ck->ino = g->ck_ino;
+    if (tf->ck_is_cur) {
+        ck->off = tf->ck_off;
+        ck->line = tf->ck_line;
+        memcpy(ck->fp, tf->ck_fp, LB_FP_HEX);
+    } else {
+        ck->off = g->start_off;
+        ck->line = g->start_line;
+        lb_tail_fp(g, ck->off, ck->fp);
+    }
+}
+
+/* The rotated copy of truncated g that holds its bytes past ck (found by g's
+ * first bytes), and the copies made since, oldest first. *ck_found: the
+ * chain starts with that copy, read from ck. NULL with *fatal on out of
+ * memory or watches. */
+static struct lb_gen *lb_tail_copies(struct lb_tail *j, struct lb_tfile *tf, struct lb_gen *g,
+                                     const struct lb_ckpt *ck, int *ck_found, int *fatal)
+{
+    *ck_found = *fatal = 0;
+    if (g->head_n == 0)
+        return NULL;
+    struct lb_rot_ident id = {.dev = g->dev, .ino = g->ino, .off = ck->off, .fp_len = g->head_n};
+    lb_fp_hex(g->head, g->head_n, id.fp);
+    struct lb_rot_query q;
+    struct lb_tail_where w;
+    lb_tail_query_live(j, tf, g, &w, &q);
+    q.ck = &id;
+    struct lb_gen *chain = lb_tail_chain(j, tf, &q, ck, ck_found, fatal);
+    if (*fatal)
+        return NULL;
+    if (*ck_found && (chain == NULL || chain->is_copy == 0 || chain->start_off != ck->off))
+        *ck_found = 0; /* it was not usable after all */
+    return chain;
+}
+
+/* Say what a truncation of tf costs: nothing (its copy is read first, or
+ * nothing was past the checkpoint), or past bytes (logged and counted). */
+static void lb_tail_truncation_said(struct lb_tail *j, struct lb_tfile *tf,
+                                    const struct lb_ckpt *ck, const struct lb_gen *chain,
+                                    int ck_found, uint64_t past)
+{
+    if (ck_found) {
+        lb_info("src=%s was truncated; reading what followed off=%" PRIu64
+                " from its rotated copy %s first",
+                tf->src, ck->off, chain->where);
+    } else if (past > 0) {
+        lb_warn("src=%s was truncated below what was read, and no rotated copy holding its "
+                "bytes past off=%" PRIu64 " was found in %s: %" PRIu64
+                " bytes are lost; reading it again from the start",
+                tf->src, ck->off, tf->dir->path, past);
+        lb_metrics_add(j->m, "logbridge_lost_bytes_total", tf->l_src, (double)past);
+    } else {
+        lb_info("src=%s was truncated; reading it again from the start", tf->src);
+    }
+}
+
 /* The file was truncated under us (copytruncate, or `> file`). Everything
  * complete before the read that noticed it is committed; the bytes past the
  * checkpoint are looked for in the rotated copy. */
@@ -238,53 +315,20 @@ int lb_tail_truncated(struct lb_tail *j, struct lb_tfile *tf, uint64_t read_to)
 {
     struct lb_gen *g = tf->cur;
     uint64_t seen = g->seen > read_to ? g->seen : read_to;
-    struct lb_ckpt ck = {.present = 1, .dev = g->ck_dev, .ino = g->ck_ino};
-    if (tf->ck_is_cur) {
-        ck.off = tf->ck_off;
-        ck.line = tf->ck_line;
-        memcpy(ck.fp, tf->ck_fp, LB_FP_HEX);
-    } else {
-        ck.off = g->start_off;
-        ck.line = g->start_line;
-        lb_tail_fp(g, ck.off, ck.fp);
-    }
+    struct lb_ckpt ck;
+    lb_tail_cur_ckpt(tf, g, &ck);
     uint64_t past = seen > ck.off ? seen - ck.off : 0;
     /* The bytes past the checkpoint are in a copy of what the file held
      * (copytruncate), and copies made since (more than one rotation before
      * we noticed) follow it; g then starts again at byte 0. */
-    struct lb_gen *chain = NULL;
-    int ck_found = 0;
+    int ck_found, fatal;
     double searched = lb_real();
-    if (g->head_n > 0) {
-        struct lb_rot_ident id = {.dev = g->dev, .ino = g->ino, .off = ck.off, .fp_len = g->head_n};
-        lb_fp_hex(g->head, g->head_n, id.fp);
-        struct lb_rot_query q;
-        struct lb_tail_where w;
-        lb_tail_query(tf, &w, &q);
-        q.ck = &id;
-        q.has_live = 1;
-        q.live_dev = g->dev;
-        q.live_ino = g->ino;
-        q.live_key = lb_gen_key(g);
-        q.skip = lb_tail_known;
-        q.ctx = j;
-        struct lb_rot_found *f;
-        size_t n = lb_rot_chain(&q, j->c->max_line, &f, &ck_found);
-        int fatal;
-        chain = lb_tail_gens(j, tf, f, n, ck_found, &ck, &fatal);
-        if (fatal) {
-            lb_error_log("src=%s: %s", tf->src, j->err.msg);
-            j->fatal = 1;
-            return LB_T_FATAL;
-        }
-        if (ck_found && (chain == NULL || chain->is_copy == 0 || chain->start_off != ck.off))
-            ck_found = 0; /* it was not usable after all */
-    }
+    struct lb_gen *chain = lb_tail_copies(j, tf, g, &ck, &ck_found, &fatal);
+    if (fatal)
+        return lb_tail_fatal(j, tf);
     if (lb_gen_seek(g, 0, &j->err) != 0) {
-        lb_error_log("src=%s: %s", tf->src, j->err.msg);
         lb_gens_free(j, chain);
-        j->fatal = 1;
-        return LB_T_FATAL;
+        return lb_tail_fatal(j, tf);
     }
     unsigned char head[LB_FP_LEN];
     size_t head_n = g->head_n;
@@ -300,24 +344,11 @@ int lb_tail_truncated(struct lb_tail *j, struct lb_tfile *tf, uint64_t read_to)
         /* its identity and first bytes are those of the truncated file */
         memcpy(chain->head, head, head_n);
         chain->head_n = head_n;
-        lb_info("src=%s was truncated; reading what followed off=%" PRIu64
-                " from its rotated copy %s first",
-                tf->src, ck.off, chain->where);
-    } else if (past > 0) {
-        lb_warn("src=%s was truncated below what was read, and no rotated copy holding its "
-                "bytes past off=%" PRIu64 " was found in %s: %" PRIu64
-                " bytes are lost; reading it again from the start",
-                tf->src, ck.off, tf->dir->path, past);
-        lb_metrics_add(j->m, "logbridge_lost_bytes_total", tf->l_src, (double)past);
-    } else {
-        lb_info("src=%s was truncated; reading it again from the start", tf->src);
     }
+    lb_tail_truncation_said(j, tf, &ck, chain, ck_found, past);
     /* chain, then g from byte 0, then what was queued */
-    struct lb_gen **pp = &chain;
-    while (*pp != NULL)
-        pp = &(*pp)->next;
-    *pp = g;
     g->next = tf->queue;
+    lb_gen_append(&chain, g);
     tf->queue = chain;
     tf->cur = NULL;
     return lb_tail_next_gen(j, tf);
@@ -344,25 +375,14 @@ int lb_tail_fresh(struct lb_tail *j, struct lb_tfile *tf, struct lb_gen *g)
     double searched = lb_real();
     struct lb_rot_query q;
     struct lb_tail_where w;
-    lb_tail_query(tf, &w, &q);
+    lb_tail_query_live(j, tf, g, &w, &q);
     /* file times tick coarsely: a little before, inclusive (what we hold
      * or finished is skipped) */
     q.after = g->verify_after - 0.05;
-    q.has_live = 1;
-    q.live_dev = g->dev;
-    q.live_ino = g->ino;
-    q.live_key = lb_gen_key(g);
-    q.skip = lb_tail_known;
-    q.ctx = j;
-    struct lb_rot_found *f;
-    int ck_found, fatal;
-    size_t n = lb_rot_chain(&q, j->c->max_line, &f, &ck_found);
-    struct lb_gen *mid = lb_tail_gens(j, tf, f, n, 0, NULL, &fatal);
-    if (fatal) {
-        lb_error_log("src=%s: %s", tf->src, j->err.msg);
-        j->fatal = 1;
-        return LB_T_FATAL;
-    }
+    int fatal;
+    struct lb_gen *mid = lb_tail_chain(j, tf, &q, NULL, NULL, &fatal);
+    if (fatal)
+        return lb_tail_fatal(j, tf);
     if (mid == NULL) {
         memcpy(g->head, head, (size_t)h);
         g->head_n = (size_t)h;
@@ -373,11 +393,8 @@ int lb_tail_fresh(struct lb_tail *j, struct lb_tfile *tf, struct lb_gen *g)
             "first",
             tf->src, tf->path);
     g->verify_after = searched;
-    struct lb_gen **pp = &mid;
-    while (*pp != NULL)
-        pp = &(*pp)->next;
-    *pp = g;
     g->next = tf->queue;
+    lb_gen_append(&mid, g);
     tf->queue = mid;
     tf->cur = NULL;
     lb_tail_unbind(j, g);
@@ -386,123 +403,111 @@ int lb_tail_fresh(struct lb_tail *j, struct lb_tfile *tf, struct lb_gen *g)
 
 /* ---- start of a route ------------------------------------------------------------------ */
 
-/* Load tf's checkpoint and decide where each generation starts. */
-int lb_tail_init(struct lb_tail *j, struct lb_tfile *tf)
+/* Load tf's checkpoint into ck and tf (a damaged one counts as absent). */
+static int lb_tail_init_ckpt(struct lb_tail *j, struct lb_tfile *tf, struct lb_ckpt *ck)
 {
-    struct lb_ckpt ck;
-    int rc = lb_tail_ckpt_load(j, tf->src, &ck);
+    int rc = lb_tail_ckpt_load(j, tf->src, ck);
     if (rc == LB_EREDIS) {
         lb_tail_down(j, NULL);
         return LB_T_BLOCKED;
     }
     if (rc == LB_ECKPT) {
         lb_warn("src=%s: %s; treating it as absent", tf->src, j->err.msg);
-        memset(&ck, 0, sizeof(ck));
+        memset(ck, 0, sizeof(*ck));
     } else if (rc != 0) {
-        lb_error_log("src=%s: %s", tf->src, j->err.msg);
-        j->fatal = 1;
-        return LB_T_FATAL;
+        return lb_tail_fatal(j, tf);
     }
     tf->inited = 1;
-    tf->ck_present = ck.present;
-    tf->ck_dev = ck.dev;
-    tf->ck_ino = ck.ino;
-    tf->ck_off = ck.off;
-    tf->ck_line = ck.line;
-    memcpy(tf->ck_fp, ck.fp, LB_FP_HEX);
-    snprintf(tf->prev_id, sizeof(tf->prev_id), "%s", ck.id);
+    tf->ck_present = ck->present;
+    tf->ck_dev = ck->dev;
+    tf->ck_ino = ck->ino;
+    tf->ck_off = ck->off;
+    tf->ck_line = ck->line;
+    memcpy(tf->ck_fp, ck->fp, LB_FP_HEX);
+    snprintf(tf->prev_id, sizeof(tf->prev_id), "%s", ck->id);
+    return LB_T_OK;
+}
 
-    int fatal;
-    struct lb_gen *g = lb_gen_open(j, tf, tf->path, &fatal);
-    if (fatal) {
-        lb_error_log("%s", j->err.msg);
-        j->fatal = 1;
-        return LB_T_FATAL;
+/* No checkpoint: the file at the path (if any) is read from its start, or,
+ * with --from end and a file found at start, from its last line end. */
+static int lb_tail_start_new(struct lb_tail *j, struct lb_tfile *tf, struct lb_gen *g)
+{
+    if (g == NULL)
+        return LB_T_OK; /* followed when it appears */
+    uint64_t start = 0;
+    if (j->o->from_end && tf->initial) {
+        long long size = lb_source_size(g->s);
+        start = lb_last_line_end(lb_source_fd(g->s), size > 0 ? (uint64_t)size : 0);
     }
-    if (g != NULL && lb_gen_watch(j, g) != 0) {
+    if (lb_gen_seek(g, start, &j->err) != 0) {
         lb_gen_free(j, g);
-        lb_error_log("%s", j->err.msg);
-        j->fatal = 1;
-        return LB_T_FATAL;
+        return lb_tail_fatal(j, tf);
     }
-    if (!ck.present) {
-        if (g == NULL)
-            return LB_T_OK; /* followed when it appears */
-        uint64_t start = 0;
-        if (j->o->from_end && tf->initial) {
-            long long size = lb_source_size(g->s);
-            start = lb_last_line_end(lb_source_fd(g->s), size > 0 ? (uint64_t)size : 0);
+    g->start_off = start;
+    /* --from end: the start is recorded at once, so that a restart does
+     * not skip what was written meanwhile. */
+    g->start_commit = start > 0;
+    lb_tail_make_current(j, tf, g);
+    lb_tail_enter(j, tf, LB_ROT_EV_CURRENT, 1);
+    return LB_T_OK;
+}
+
+/* The file at the path is the checkpointed generation, with the content
+ * checkpointed: it becomes current at the checkpoint (returns 1). Same
+ * inode, other content (why says how): truncated (copytruncate), or the
+ * inode was freed and given to a new file; either way the checkpointed
+ * content is elsewhere now (a copy, a .gz) or gone: g is put back at byte 0
+ * and 0 returned, as when the inode is another one. */
+static int lb_tail_start_at_ckpt(struct lb_tail *j, struct lb_tfile *tf, struct lb_gen *g,
+                                 const struct lb_ckpt *ck, char *why, size_t cap)
+{
+    if (g == NULL || g->dev != ck->dev || g->ino != ck->ino)
+        return 0;
+    if (lb_ckpt_trust(ck, g->s, why, cap) && lb_gen_seek(g, ck->off, &j->err) == 0) {
+        g->start_off = ck->off;
+        g->start_line = ck->line;
+        if (ck->off >= LB_FP_LEN) {
+            memcpy(g->fp_cache, ck->fp, LB_FP_HEX);
+            g->fp_cached = 1;
         }
-        if (lb_gen_seek(g, start, &j->err) != 0) {
-            lb_gen_free(j, g);
-            lb_error_log("src=%s: %s", tf->src, j->err.msg);
-            j->fatal = 1;
-            return LB_T_FATAL;
-        }
-        g->start_off = start;
-        /* --from end: the start is recorded at once, so that a restart does
-         * not skip what was written meanwhile. */
-        g->start_commit = start > 0;
         lb_tail_make_current(j, tf, g);
         lb_tail_enter(j, tf, LB_ROT_EV_CURRENT, 1);
-        return LB_T_OK;
+        return 1;
     }
-    char why[256] = "";
-    if (g != NULL && g->dev == ck.dev && g->ino == ck.ino) {
-        if (lb_ckpt_trust(&ck, g->s, why, sizeof(why)) && lb_gen_seek(g, ck.off, &j->err) == 0) {
-            g->start_off = ck.off;
-            g->start_line = ck.line;
-            if (ck.off >= LB_FP_LEN) {
-                memcpy(g->fp_cache, ck.fp, LB_FP_HEX);
-                g->fp_cached = 1;
-            }
-            lb_tail_make_current(j, tf, g);
-            lb_tail_enter(j, tf, LB_ROT_EV_CURRENT, 1);
-            return LB_T_OK;
-        }
-        /* Same inode, other content: truncated (copytruncate), or the inode
-         * was freed and given to a new file. Either way the checkpointed
-         * content is elsewhere now (a copy, a .gz) or gone. */
-        lb_gen_seek(g, 0, &j->err);
-    }
-    /* The checkpointed generation is not (or no longer) at the path: rotated
-     * while we were stopped, perhaps many times. Every generation since it
-     * is found by identity and read in order, the file at the path last. */
-    struct lb_rot_ident id = {.dev = ck.dev, .ino = ck.ino, .off = ck.off};
-    id.fp_len = ck.off < LB_FP_LEN ? (size_t)ck.off : LB_FP_LEN;
-    memcpy(id.fp, ck.fp, LB_FP_HEX);
+    lb_gen_seek(g, 0, &j->err);
+    return 0;
+}
+
+/* The checkpointed generation is not (or no longer) at the path: rotated
+ * while we were stopped, perhaps many times. Every generation since it is
+ * found by identity and read in order, the file at the path (g, may be NULL)
+ * last. */
+static int lb_tail_start_found(struct lb_tail *j, struct lb_tfile *tf, struct lb_gen *g,
+                               const struct lb_ckpt *ck, const char *why)
+{
+    struct lb_rot_ident id = {.dev = ck->dev, .ino = ck->ino, .off = ck->off};
+    id.fp_len = ck->off < LB_FP_LEN ? (size_t)ck->off : LB_FP_LEN;
+    memcpy(id.fp, ck->fp, LB_FP_HEX);
     struct lb_rot_query q;
     struct lb_tail_where w;
-    lb_tail_query(tf, &w, &q);
+    lb_tail_query_live(j, tf, g, &w, &q);
     q.ck = &id;
-    q.after = lb_tail_id_time(ck.id);
-    if (g != NULL) {
-        q.has_live = 1;
-        q.live_dev = g->dev;
-        q.live_ino = g->ino;
-        q.live_key = lb_gen_key(g);
-    }
-    q.skip = lb_tail_known;
-    q.ctx = j;
-    struct lb_rot_found *f;
-    int ck_found;
+    q.after = lb_tail_id_time(ck->id);
+    int ck_found, fatal;
     double searched = lb_real();
-    size_t n = lb_rot_chain(&q, j->c->max_line, &f, &ck_found);
-    struct lb_gen *chain = lb_tail_gens(j, tf, f, n, ck_found, &ck, &fatal);
+    struct lb_gen *chain = lb_tail_chain(j, tf, &q, ck, &ck_found, &fatal);
     if (fatal) {
         lb_gen_free(j, g);
-        lb_error_log("src=%s: %s", tf->src, j->err.msg);
-        j->fatal = 1;
-        return LB_T_FATAL;
+        return lb_tail_fatal(j, tf);
     }
-    if (ck_found && (chain == NULL || chain->start_off != ck.off || chain->start_commit))
+    if (ck_found && (chain == NULL || chain->start_off != ck->off || chain->start_commit))
         ck_found = 0;
-    if (!ck_found && ck.off > 0)
+    if (!ck_found && ck->off > 0)
         lb_warn(
             "src=%s: the checkpointed file (dev=%llu ino=%llu%s%s) is no longer in %s (deleted, "
             "or compressed into a form we cannot match?): anything it held past off=%" PRIu64
             " is lost (byte count unknown)%s",
-            tf->src, ck.dev, ck.ino, why[0] ? "; " : "", why, tf->dir->path, ck.off,
+            tf->src, ck->dev, ck->ino, why[0] ? "; " : "", why, tf->dir->path, ck->off,
             chain != NULL ? "; the generations written since are read"
             : g != NULL   ? "; reading the file now at the path from the start"
                           : "");
@@ -510,13 +515,33 @@ int lb_tail_init(struct lb_tail *j, struct lb_tfile *tf)
         g->start_off = g->start_line = 0;
         g->start_commit = 1;
         g->verify_after = searched;
-        struct lb_gen **pp = &chain;
-        while (*pp != NULL)
-            pp = &(*pp)->next;
-        *pp = g;
+        lb_gen_append(&chain, g);
     }
     tf->queue = chain;
     tf->cur = NULL;
     lb_tail_next_gen(j, tf);
     return LB_T_OK;
+}
+
+/* Load tf's checkpoint and decide where each generation starts. */
+int lb_tail_init(struct lb_tail *j, struct lb_tfile *tf)
+{
+    struct lb_ckpt ck;
+    int rc = lb_tail_init_ckpt(j, tf, &ck);
+    if (rc != LB_T_OK)
+        return rc;
+    int fatal;
+    struct lb_gen *g = lb_gen_open(j, tf, tf->path, &fatal);
+    if (fatal)
+        return lb_tail_fatal(j, NULL);
+    if (g != NULL && lb_gen_watch(j, g) != 0) {
+        lb_gen_free(j, g);
+        return lb_tail_fatal(j, NULL);
+    }
+    if (!ck.present)
+        return lb_tail_start_new(j, tf, g);
+    char why[256] = "";
+    if (lb_tail_start_at_ckpt(j, tf, g, &ck, why, sizeof(why)))
+        return LB_T_OK;
+    return lb_tail_start_found(j, tf, g, &ck, why);
 }
