@@ -13,6 +13,14 @@
  * holds one checkpoint per src, so a route reads one generation at a time:
  * the current one (cur), then those queued behind it, each from byte 0.
  *
+ * Files. tail.c: this loop, the job's setup and its options; tail_route.c:
+ * the routes (PATHs, GLOBs), their directories and the inotify events;
+ * tail_gen.c: the generations; tail_state.c: a route's rotation state and
+ * every change of its current generation; tail_read.c: reading, the
+ * committer, Redis going down and coming back; tail_rotate.c: finding the
+ * rotated generations; tail_watch.c: the inotify watch set. What crosses
+ * them is declared in tail_int.h.
+ *
  * Reading. A file with data is "dirty": service() reads what is available
  * and queues its lines in the sink; each read's lines go out as one batch
  * (lines, DLQ entries and the checkpoint, applied atomically by Redis), so a
