@@ -40,6 +40,7 @@ struct lb_sink *lb_sink_create(const struct lb_sink_opts *opts, struct lb_error 
         k->o.json_field = "json_payload";
     lb_key_derive(opts->stream, "ckpt", k->ckpt_key, sizeof(k->ckpt_key));
     lb_key_derive(opts->stream, "dlq", k->dlq_key, sizeof(k->dlq_key));
+    lb_key_derive(opts->stream, "batch", k->count_key, sizeof(k->count_key));
     k->is_template = strstr(opts->stream, "%{type}") != NULL || strstr(opts->stream, "%{role}");
     /* Plain XADDs with '*' into one stream cannot fail one by one (only all
      * together, when the key is not a stream), so they can run natively in a
@@ -49,8 +50,7 @@ struct lb_sink *lb_sink_create(const struct lb_sink_opts *opts, struct lb_error 
      * first and last entries. LOGBRIDGE_SINK_MODE=script forces the
      * script path (tests cover both). */
     const char *mode = getenv("LOGBRIDGE_SINK_MODE");
-    k->fast = !k->o.id_ts && !k->is_template && k->o.provenance &&
-              !(mode != NULL && strcmp(mode, "script") == 0);
+    k->fast = !k->o.id_ts && !k->is_template && !(mode != NULL && strcmp(mode, "script") == 0);
     return k;
 }
 
@@ -86,7 +86,7 @@ void lb_sink_reset(struct lb_sink *k)
     k->nkeys = 0;
     k->rlen = 0;
     k->nat = 0;
-    k->nat_first_off[0] = k->nat_last_off[0] = '\0';
+    k->nat_last_off[0] = '\0';
 }
 
 void lb_sink_begin(struct lb_sink *k, const char *src, unsigned long long dev,
@@ -175,9 +175,14 @@ static int lb_sink_write(struct lb_sink *k, struct lb_redis *r, int c, struct lb
         k->clens[1] = strlen(k->sha);
     }
     if (k->fast) {
-        /* MULTI, the plain XADDs, the script, EXEC. */
+        /* MULTI, the stream's length noted, the plain XADDs, the script,
+         * EXEC (the script checks that the length grew by exactly nat). */
         static const char multi[] = "*1\r\n$5\r\nMULTI\r\n", exec[] = "*1\r\n$4\r\nEXEC\r\n";
         ok = redisAppendFormattedCommand(ctx, multi, sizeof(multi) - 1);
+        if (ok == REDIS_OK && k->nat > 0) {
+            const char *pv[] = {"EVAL", LB_SINK_COUNT_SCRIPT, "2", k->count_key, k->o.stream};
+            ok = redisAppendCommandArgv(ctx, 5, pv, NULL);
+        }
         if (ok == REDIS_OK && k->rlen > 0)
             ok = redisAppendFormattedCommand(ctx, k->resp, k->rlen);
         if (ok == REDIS_OK)
@@ -258,8 +263,8 @@ static int lb_sink_next_reply(struct lb_redis *r, int wait, redisReply **rep,
 }
 
 /* Read and check every reply of one batch: one for the script path; for the
- * fast path +OK, a +QUEUED per command, then EXEC's array: every XADD's ID,
- * then the script's reply. A queued command refused (OOM, READONLY) makes
+ * fast path +OK, a +QUEUED per command, then EXEC's array: the noted length
+ * (when there are XADDs), every XADD's ID, then the script's reply. A queued command refused (OOM, READONLY) makes
  * EXEC abort whole (nothing ran). Without wait, reads only what has arrived
  * and returns LB_SINK_AGAIN when the batch's replies are not all there
  * (k->rx_got keeps the place). */
@@ -277,7 +282,8 @@ static int lb_sink_read(struct lb_sink *k, struct lb_redis *r, int wait, size_t 
         freeReplyObject(rep);
         return rc;
     }
-    while (k->rx_got < nat + 2) {
+    size_t pre = nat > 0; /* the length noted before the XADDs */
+    while (k->rx_got < pre + nat + 2) {
         if ((rc = lb_sink_next_reply(r, wait, &rep, err)) <= 0)
             return rc == 0 ? LB_SINK_AGAIN : rc;
         if (rep->type == REDIS_REPLY_ERROR && k->rx_err[0] == '\0')
@@ -296,28 +302,28 @@ static int lb_sink_read(struct lb_sink *k, struct lb_redis *r, int wait, size_t 
         char why[512];
         snprintf(why, sizeof(why), "%s (%s)", first_err[0] ? first_err : rep->str, rep->str);
         rc = lb_sink_refused(k, r, res, why, err);
-    } else if (rep->type != REDIS_REPLY_ARRAY || rep->elements != nat + 1) {
+    } else if (rep->type != REDIS_REPLY_ARRAY || rep->elements != pre + nat + 1) {
         rc = lb_error_set(err, LB_EREPLY, "unexpected EXEC reply from redis at %s",
                           lb_redis_addr(r));
-    } else if (rep->element[nat]->type == REDIS_REPLY_ERROR) {
+    } else if (rep->element[pre + nat]->type == REDIS_REPLY_ERROR) {
         /* The script itself failed (e.g. an ACL that forbids a command it
          * calls): the XADDs before it ran but no checkpoint was written. Undo
          * them, or a retry would write them twice. Not atomic with the EXEC,
          * so this is a repair of last resort, and logged as such. */
         rc = lb_error_set(err, LB_EREPLY, "redis at %s: the batch script failed: %s",
-                          lb_redis_addr(r), rep->element[nat]->str);
+                          lb_redis_addr(r), rep->element[pre + nat]->str);
         res->refused = LB_SINK_REFUSED;
-        lb_sink_undo(k, r, rep, nat);
+        lb_sink_undo(k, r, rep->element + pre, nat);
     } else {
-        rc = lb_sink_decode(k, r, rep->element[nat], end_off, end_line, res, err);
+        rc = lb_sink_decode(k, r, rep->element[pre + nat], end_off, end_line, res, err);
         /* The script verified that every XADD landed; their replies must say
          * the same, or the checkpoint would cover lines never written. */
-        for (size_t i = 0; rc == 0 && i < nat; i++)
+        for (size_t i = pre; rc == 0 && i < pre + nat; i++)
             if (rep->element[i]->type != REDIS_REPLY_STRING) {
                 rc = lb_error_set(err, LB_EREPLY,
                                   "redis at %s: XADD %zu of a batch of src=%s answered %s, yet the "
                                   "batch was checkpointed",
-                                  lb_redis_addr(r), i + 1, k->src,
+                                  lb_redis_addr(r), i + 1 - pre, k->src,
                                   rep->element[i]->type == REDIS_REPLY_ERROR ? rep->element[i]->str
                                                                              : "no ID");
                 res->refused = LB_SINK_REFUSED;

@@ -266,7 +266,8 @@ int lb_sink_build(struct lb_sink *k, uint64_t end_off, uint64_t end_line, lb_sin
         return lb_error_set(err, LB_EIO, "cannot fingerprint %s", k->src);
     snprintf(k->ckpre, sizeof(k->ckpre), "{\"dev\":%llu,\"ino\":%llu,\"fp\":\"", k->dev, k->ino);
     lb_sink_flags(k);
-    size_t nkeys = 2 + (k->is_template ? k->nkeys : 1);
+    /* the fast path adds the key its length was noted in, last */
+    size_t nkeys = 2 + (k->is_template ? k->nkeys : 1) + (k->fast && k->nat > 0);
     if (lb_sink_grow_cargv(k, 3 + nkeys + LB_SINK_HEADER + k->argc) != 0)
         return lb_error_set(err, LB_ENOMEM, "out of memory");
     const char **v = k->cargv;
@@ -290,10 +291,12 @@ int lb_sink_build(struct lb_sink *k, uint64_t end_off, uint64_t end_line, lb_sin
     } else {
         LB_STR(k->o.stream);
     }
+    if (k->fast && k->nat > 0)
+        LB_STR(k->count_key);
     LB_STR(k->src);
     LB_STR(k->ckpre);
     LB_STR(k->fp_end);
-    LB_STR(k->nat_first_off);
+    LB_STR(""); /* ARGV[4]: reserved */
     snprintf(k->nums[1], sizeof(k->nums[1]), "%" PRIu64, end_off);
     LB_STR(k->nums[1]);
     snprintf(k->nums[2], sizeof(k->nums[2]), "%" PRIu64, end_line);

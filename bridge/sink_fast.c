@@ -92,10 +92,6 @@ int lb_sink_add_fast(struct lb_sink *k, const struct lb_record *rec, uint64_t of
         }
         k->rlen += (size_t)(p - p0);
     }
-    if (k->nat == 0) {
-        memcpy(k->nat_first_off, offs, offn);
-        k->nat_first_off[offn] = '\0';
-    }
     memcpy(k->nat_last_off, offs, offn);
     k->nat_last_off[offn] = '\0';
     k->nat++;
@@ -103,10 +99,10 @@ int lb_sink_add_fast(struct lb_sink *k, const struct lb_record *rec, uint64_t of
     return 0;
 }
 
-/* XDEL the entries that the fast path's XADDs created (their IDs are the
- * first nat elements of the EXEC reply). Best effort: logs what it could not
- * undo, because that many entries would then be written again on retry. */
-void lb_sink_undo(struct lb_sink *k, struct lb_redis *r, const redisReply *exec, size_t nat)
+/* XDEL the entries that the fast path's XADDs created (ids: their nat
+ * replies inside EXEC's). Best effort: logs what it could not undo, because
+ * that many entries would then be written again on retry. */
+void lb_sink_undo(struct lb_sink *k, struct lb_redis *r, redisReply *const *ids, size_t nat)
 {
     size_t undone = 0;
     for (size_t i = 0; i < nat;) {
@@ -117,7 +113,7 @@ void lb_sink_undo(struct lb_sink *k, struct lb_redis *r, const redisReply *exec,
         argv[c] = k->o.stream;
         lens[c++] = strlen(k->o.stream);
         for (; i < nat && c < 1002; i++) {
-            const redisReply *e = exec->element[i];
+            const redisReply *e = ids[i];
             if (e->type == REDIS_REPLY_STRING) {
                 argv[c] = e->str;
                 lens[c++] = e->len;

@@ -24,6 +24,7 @@
 struct lb_sink {
     struct lb_sink_opts o;
     char ckpt_key[LB_KEY_MAX], dlq_key[LB_KEY_MAX];
+    char count_key[LB_KEY_MAX]; /* fast path: the stream's length before the batch */
     int is_template;
     char sha[41];
 
@@ -58,7 +59,7 @@ struct lb_sink {
     char *resp;
     size_t rlen, rcap;
     size_t nat;
-    char nat_first_off[24], nat_last_off[24];
+    char nat_last_off[24];
 
     /* where the checkpoint must stand for the next batch to apply */
     int fenced;
@@ -104,6 +105,12 @@ int lb_sink_build(struct lb_sink *k, uint64_t end_off, uint64_t end_line, lb_sin
 /* ---- the fast path (sink_fast.c) ------------------------------------------------ */
 
 int lb_sink_add_fast(struct lb_sink *k, const struct lb_record *rec, uint64_t off);
-void lb_sink_undo(struct lb_sink *k, struct lb_redis *r, const redisReply *exec, size_t nat);
+void lb_sink_undo(struct lb_sink *k, struct lb_redis *r, redisReply *const *ids, size_t nat);
+
+/* The fast path notes the stream's length before its XADDs, in the same
+ * MULTI (KEYS[1] the count key, KEYS[2] the stream); the batch script
+ * takes it and removes it. Short: its body travels with every batch. */
+#define LB_SINK_COUNT_SCRIPT                                                                       \
+    "return redis.call('SET',KEYS[1],redis.call('XLEN',KEYS[2]),'PX',60000)"
 
 #endif
