@@ -244,22 +244,25 @@ void lb_opts_usage(const struct lb_optspec *spec, FILE *out)
  * Returns the option id, -1 at the end, or '?' after an error. */
 static int lb_opts_next(int argc, char **argv, const struct option *opts, const struct lb_cli *cli)
 {
-    int prev = optind;
     int id = getopt_long(argc, argv, ":h", opts, NULL);
     if (id == 'h')
         return LB_OPTS_HELP;
+    /* getopt has stepped past the bad element, and may have permuted
+     * operands in front of it: the bad one is the last it consumed */
+    const char *bad = optind > 1 && optind - 1 < argc ? argv[optind - 1] : "?";
     if (id == '?') {
-        const char *bad = prev < argc ? argv[prev] : "?";
-        if (optopt != 0)
+        const struct option *flag = opts;
+        while (optopt > 255 && flag->name != NULL && flag->val != optopt)
+            flag++;
+        if (optopt > 255 && flag->name != NULL) /* "--once=1": a value given to a flag */
+            fprintf(stderr, "logbridge %s: --%s: takes no value\n", cli->cmd, flag->name);
+        else if (optopt != 0)
             fprintf(stderr, "logbridge %s: unknown option '-%c'\n", cli->cmd, optopt);
         else
             fprintf(stderr, "logbridge %s: unknown option '%s'\n", cli->cmd, bad);
         return '?';
     }
     if (id == ':') {
-        /* getopt may have permuted operands in front of the option: the
-         * option that lacks its value is the last one it consumed */
-        const char *bad = optind - 1 < argc && optind > 1 ? argv[optind - 1] : "?";
         fprintf(stderr, "logbridge %s: %s: expected a value\n", cli->cmd, bad);
         return '?';
     }
