@@ -9,6 +9,7 @@
  * move (send again). That is what makes a rerun after kill -9 exact.
  */
 #include "jobs.h"
+#include "clock.h"
 
 #include "checkpoint.h"
 #include "cli.h"
@@ -81,13 +82,6 @@ struct lb_import {
     char why[256];
 };
 
-static double lb_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int lb_import_fp(void *ctx, uint64_t off, char hex[LB_FP_HEX])
 {
     struct lb_import *im = ctx;
@@ -98,7 +92,7 @@ static void lb_import_progress(struct lb_import *im, int final)
 {
     if (!im->o->progress)
         return;
-    double now = lb_now();
+    double now = lb_clock_mono();
     if (!final && now - im->last_progress < 0.5)
         return;
     im->last_progress = now;
@@ -143,7 +137,7 @@ static void lb_import_on_ckpt(void *ctx, const struct lb_commit_event *ev)
  * is read again from there; stdin's kept batch is sent again. */
 static int lb_import_recover(struct lb_import *im, struct lb_error *err)
 {
-    double now = lb_now();
+    double now = lb_clock_mono();
     if (im->trouble_since == 0) {
         im->trouble_since = now;
         lb_warn("%s; src=%s off=%" PRIu64 "; retrying with backoff for up to %g s, then from the "
@@ -152,7 +146,7 @@ static int lb_import_recover(struct lb_import *im, struct lb_error *err)
     }
     struct lb_commit_resync rs;
     for (;;) {
-        double left = im->o->retry_for - (lb_now() - im->trouble_since);
+        double left = im->o->retry_for - (lb_clock_mono() - im->trouble_since);
         if (lb_stop_flag)
             return lb_error_set(err, LB_ESTOP,
                                 "interrupted at src=%s off=%" PRIu64
@@ -719,7 +713,7 @@ int lb_cmd_import(int argc, char **argv)
     }
     if (o.dry_run)
         lb_committer_dry_run(im.cm);
-    im.t0 = lb_now();
+    im.t0 = lb_clock_mono();
     int done_files = 0;
     for (int i = 0; i < o.nfiles; i++) {
         rc = lb_import_file(&im, o.files[i], &st[i], &err);
@@ -742,7 +736,7 @@ int lb_cmd_import(int argc, char **argv)
         lb_warn("%" PRIu64 " lines were older than the stream's top entry and were written at "
                 "its millisecond (--id ts); their timestamp fields keep the truth",
                 im.reordered);
-    lb_import_summary(&o, st, done_files, lb_now() - im.t0);
+    lb_import_summary(&o, st, done_files, lb_clock_mono() - im.t0);
     if (o.c.metrics_file != NULL && !o.dry_run)
         lb_import_metrics(&o, &im, st, done_files);
 done:

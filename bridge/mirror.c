@@ -64,6 +64,7 @@
  * excluded.
  */
 #include "mirror.h"
+#include "clock.h"
 
 #include "checkpoint.h"
 #include "log.h"
@@ -846,13 +847,6 @@ static void lb_mirror_trouble(struct lb_mirror *m, const struct lb_error *err)
     m->refused = 1;
 }
 
-static double lb_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int lb_mirror_stopping(const struct lb_job_env *env)
 {
     if (env->stop != NULL && atomic_load(env->stop))
@@ -1167,7 +1161,7 @@ static int lb_xinfo(struct lb_redis *r, const char *stream, struct lb_xinfo *xi,
  */
 static int lb_mirror_observe(struct lb_mirror *m, int force, struct lb_error *err)
 {
-    double now = lb_mono();
+    double now = lb_clock_mono();
     if (!force && now - m->lag_at < (m->want_metrics ? 1.0 : 5.0))
         return 0;
     m->lag_at = now;
@@ -1655,7 +1649,7 @@ static int lb_mirror_close_batch(struct lb_mirror *m, struct lb_error *err)
     int rc;
     if (m->o->fsync == LB_FSYNC_BATCH && (rc = lb_mirror_sync(m, err)) != 0)
         return rc;
-    lb_metrics_observe_batch(m->metrics, lb_mono() - m->batch_t0);
+    lb_metrics_observe_batch(m->metrics, lb_clock_mono() - m->batch_t0);
     m->unsynced = 0;
     m->ck_seq++;
     return 0;
@@ -1747,7 +1741,7 @@ static int lb_mirror_top(struct lb_mirror *m, struct lb_error *err)
 {
     const struct lb_job_env *env = m->env;
     int rc;
-    m->top_at = lb_mono();
+    m->top_at = lb_clock_mono();
     if ((rc = lb_mirror_close_batch(m, err)) != 0)
         return rc;
     if (lb_mirror_stopping(env))
@@ -1779,7 +1773,7 @@ static int lb_mirror_read_ahead(struct lb_mirror *m, size_t got, struct lb_sid n
         return 0;
     if (m->o->once && lb_sid_cmp(next_after, m->end) >= 0)
         return 0;
-    return lb_mono() - m->top_at < 0.2;
+    return lb_clock_mono() - m->top_at < 0.2;
 }
 
 /*
@@ -1827,11 +1821,11 @@ static int lb_mirror_turn(struct lb_mirror *m, struct lb_error *err)
             return rc;
     }
     if (m->unsynced == 0)
-        m->batch_t0 = lb_mono();
+        m->batch_t0 = lb_clock_mono();
     if ((rc = lb_mirror_batch(m, entries, err)) != 0)
         return rc;
     if (m->xread_inflight && m->unsynced < LB_MIRROR_SYNC_ENTRIES &&
-        lb_mono() - m->batch_t0 < LB_MIRROR_SYNC_SEC)
+        lb_clock_mono() - m->batch_t0 < LB_MIRROR_SYNC_SEC)
         return 0; /* more is on its way: keep the batch open */
     if ((rc = lb_mirror_close_batch(m, err)) != 0)
         return rc;
@@ -2048,7 +2042,7 @@ int lb_cmd_export(int argc, char **argv)
     char label[PATH_MAX + 16] = "stdout";
     const char *what = "export";
     struct lb_metrics *metrics = lb_metrics_create(o.c.metrics_file);
-    double t0 = lb_mono();
+    double t0 = lb_clock_mono();
 
     struct lb_redis_cfg cfg;
     if (lb_redis_url_parse(o.c.redis_url, &cfg, &err) != 0) {
@@ -2174,7 +2168,7 @@ int lb_cmd_export(int argc, char **argv)
     }
     if (exit_code == LB_EXIT_OK)
         lb_info("export: %" PRIu64 " entries written to %s, %" PRIu64 " skipped, in %.2f s",
-                written, label, skipped, lb_mono() - t0);
+                written, label, skipped, lb_clock_mono() - t0);
     lb_counts_flush(metrics, label, &counts);
     lb_metrics_write(metrics, NULL);
 done:

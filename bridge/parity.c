@@ -51,6 +51,7 @@
  *    order found. stdin is refused as a FILE: examples re-read the FILEs.
  */
 #include "parity.h"
+#include "clock.h"
 
 #include "checkpoint.h"
 #include "cli.h"
@@ -2530,13 +2531,6 @@ static int lb_parity_write_out(const struct lb_parity_opts *o, const struct lb_p
 /* ---- the command ------------------------------------------------------------------------------
  */
 
-static double lb_parity_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Every FILE must be readable before anything is compared (exit 3 otherwise). */
 static int lb_parity_files(struct lb_parity *p, struct lb_error *err)
 {
@@ -2611,7 +2605,7 @@ int lb_cmd_parity(int argc, char **argv)
     struct lb_cli cli = {"parity", NULL};
     if ((rc = lb_common_start(&o.c, &cli)) != 0)
         return rc;
-    double t0 = lb_parity_now();
+    double t0 = lb_clock_mono();
 
     struct lb_parity p;
     memset(&p, 0, sizeof(p));
@@ -2663,7 +2657,7 @@ int lb_cmd_parity(int argc, char **argv)
     if ((rc = lb_parity_fill(&p, &err)) != 0)
         goto fail;
     lb_parity_check(&p);
-    p.rep.seconds = lb_parity_now() - t0;
+    p.rep.seconds = lb_clock_mono() - t0;
     if ((rc = lb_parity_write_out(&o, &p.rep, &err)) != 0)
         goto fail;
     exit_code = lb_parity_equal(&p.rep.c) ? LB_EXIT_OK : LB_EXIT_DIFF;

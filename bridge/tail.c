@@ -45,6 +45,7 @@
  * to it and read again from the file.
  */
 #include "tail.h"
+#include "clock.h"
 #include "tail_int.h"
 
 #include "checkpoint.h"
@@ -204,20 +205,6 @@ struct lb_tail {
 };
 
 /* ---- small helpers ------------------------------------------------------------ */
-
-static double lb_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double lb_real(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static double lb_backoff(unsigned attempt)
 {
@@ -530,8 +517,8 @@ static double lb_gen_changed(const struct lb_gen *g)
     struct stat st;
     if (g->gz || fstat(lb_source_fd(g->s), &st) != 0)
         return -1e9;
-    double age = lb_real() - ((double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec / 1e9);
-    return lb_mono() - (age > 0 ? age : 0);
+    double age = lb_clock_real() - ((double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec / 1e9);
+    return lb_clock_mono() - (age > 0 ? age : 0);
 }
 
 /* The one place where a route's rotation state changes; lb_rot_next says to
@@ -872,7 +859,7 @@ static void lb_tail_on_ckpt(void *ctx, const struct lb_commit_event *ev)
 static void lb_tail_down(struct lb_tail *j, struct lb_tfile *tf)
 {
     j->up = 0;
-    j->next_try = lb_mono() + lb_backoff(j->attempt);
+    j->next_try = lb_clock_mono() + lb_backoff(j->attempt);
     /* Whatever the connection still holds is of no use now (and a reply
      * arriving on it would keep epoll awake): close it, reconnect later. */
     lb_redis_drop(j->r);
@@ -1213,7 +1200,7 @@ static int lb_tail_truncated(struct lb_tail *j, struct lb_tfile *tf, uint64_t re
      * we noticed) follow it; g then starts again at byte 0. */
     struct lb_gen *chain = NULL;
     int ck_found = 0;
-    double searched = lb_real();
+    double searched = lb_clock_real();
     if (g->head_n > 0) {
         struct lb_rot_ident id = {.dev = g->dev, .ino = g->ino, .off = ck.off, .fp_len = g->head_n};
         lb_fp_hex(g->head, g->head_n, id.fp);
@@ -1300,7 +1287,7 @@ static int lb_tail_fresh(struct lb_tail *j, struct lb_tfile *tf, struct lb_gen *
     ssize_t h = lb_pread_full(lb_source_fd(g->s), head, sizeof(head), 0);
     if (h <= 0)
         return LB_T_OK;
-    double searched = lb_real();
+    double searched = lb_clock_real();
     struct lb_rot_query q;
     struct lb_tail_where w;
     lb_tail_query(tf, &w, &q);
@@ -1353,7 +1340,7 @@ static int lb_tail_finish_due(const struct lb_tail *j, struct lb_tfile *tf)
     double changed = lb_gen_changed(tf->cur);
     if (changed > tf->last_change)
         tf->last_change = changed;
-    return tf->cur->gz || lb_mono() >= tf->last_change + j->o->rotate_wait;
+    return tf->cur->gz || lb_clock_mono() >= tf->last_change + j->o->rotate_wait;
 }
 
 static void lb_tail_lag(struct lb_tail *j, struct lb_tfile *tf)
@@ -1539,7 +1526,7 @@ static int lb_tail_init(struct lb_tail *j, struct lb_tfile *tf)
     q.ctx = j;
     struct lb_rot_found *f;
     int ck_found;
-    double searched = lb_real();
+    double searched = lb_clock_real();
     size_t n = lb_rot_chain(&q, j->c->max_line, &f, &ck_found);
     struct lb_gen *chain = lb_tail_gens(j, tf, f, n, ck_found, &ck, &fatal);
     if (fatal) {
@@ -1653,7 +1640,7 @@ static void lb_tail_on_event(void *ctx, const struct inotify_event *ev)
             }
             if ((ev->mask & IN_MODIFY) && g == tf->cur) {
                 if (tf->state == LB_ROT_DRAINING)
-                    tf->last_change = lb_mono();
+                    tf->last_change = lb_clock_mono();
                 lb_tail_dirty(j, tf);
             }
         }
@@ -1780,7 +1767,7 @@ static void lb_tail_reconnect(struct lb_tail *j)
     if (rc == LB_EREDIS) {
         j->unreachable++;
         j->attempt++;
-        j->next_try = lb_mono() + lb_backoff(j->attempt);
+        j->next_try = lb_clock_mono() + lb_backoff(j->attempt);
         return;
     }
     lb_error_log("%s", j->err.msg);
@@ -1803,7 +1790,7 @@ static void lb_tail_metrics(struct lb_tail *j)
     struct lb_error e;
     if (lb_metrics_write(j->m, &e) != 0)
         lb_warn("%s", e.msg);
-    j->metrics_next = lb_mono() + 5.0;
+    j->metrics_next = lb_clock_mono() + 5.0;
 }
 
 /* Arm the timerfd for the earliest thing due; disarm it when nothing is. */
@@ -1840,7 +1827,7 @@ static void lb_tail_arm(struct lb_tail *j)
 /* What is due now: expired rotate-waits make their routes dirty. */
 static void lb_tail_due(struct lb_tail *j)
 {
-    double now = lb_mono();
+    double now = lb_clock_mono();
     if (!j->up && now >= j->next_try)
         lb_tail_reconnect(j);
     if (j->own_metrics && now >= j->metrics_next)
@@ -1969,8 +1956,8 @@ static int lb_tail_loop(struct lb_tail *j)
             lb_debug("%s", j->err.msg);
         for (size_t i = 0; i < j->nf; i++)
             lb_tail_dirty(j, j->f[i]);
-        double deadline = lb_mono() + 2.0;
-        while (j->up && !j->fatal && (j->dhead != NULL || j->need_init) && lb_mono() < deadline) {
+        double deadline = lb_clock_mono() + 2.0;
+        while (j->up && !j->fatal && (j->dhead != NULL || j->need_init) && lb_clock_mono() < deadline) {
             if (lb_tail_drain(j) != LB_T_OK)
                 break;
             lb_tail_work(j);
@@ -2129,7 +2116,7 @@ int lb_tail_run(const struct lb_tail_opts *o, const struct lb_common *c,
             j.m = NULL;
         }
     }
-    j.metrics_next = lb_mono() + 5.0;
+    j.metrics_next = lb_clock_mono() + 5.0;
     lb_metrics_labels(j.l_stream, sizeof(j.l_stream), "stream", o->stream, NULL);
     j.cm = lb_committer_create(j.sink, j.feed, j.r, LB_TAIL_FLIGHTS, lb_tail_on_ckpt, &j);
     if (j.r == NULL || j.sink == NULL || j.feed == NULL || j.cm == NULL ||
