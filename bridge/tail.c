@@ -264,7 +264,8 @@ static int lb_tail_loop(struct lb_tail *j)
         for (size_t i = 0; i < j->nf; i++)
             lb_tail_dirty(j, j->f[i]);
         double deadline = lb_clock_mono() + 2.0;
-        while (j->up && !j->fatal && (j->dhead != NULL || j->need_init) && lb_clock_mono() < deadline) {
+        while (j->up && !j->fatal && (j->dhead != NULL || j->need_init) &&
+               lb_clock_mono() < deadline) {
             if (lb_tail_drain(j) != LB_T_OK)
                 break;
             lb_tail_work(j);
@@ -358,7 +359,7 @@ static int lb_tail_parts(struct lb_tail *j, const struct lb_redis_cfg *cfg)
             j->m = NULL;
         }
     }
-    j->metrics_next = lb_mono() + 5.0;
+    j->metrics_next = lb_clock_mono() + 5.0;
     lb_metrics_labels(j->l_stream, sizeof(j->l_stream), "stream", o->stream, NULL);
     j->cm = lb_committer_create(j->sink, j->feed, j->r, LB_TAIL_FLIGHTS, lb_tail_on_ckpt, j);
     if (j->r == NULL || j->sink == NULL || j->feed == NULL || j->cm == NULL ||
@@ -473,8 +474,8 @@ static const struct lb_opt lb_tail_opt_table[] = {
                0),
     LB_OPT_FLAG("trim-ignore-groups", LB_T, trim_ignore_groups, 1,
                 "trim to --maxlen even past unread entries", 0),
-    LB_OPT_NUM("rotate-wait", LB_ARG_DOUBLE, LB_T, rotate_wait, 0, 86400,
-               "seconds from 0 to 86400", "SEC",
+    LB_OPT_NUM("rotate-wait", LB_ARG_DOUBLE, LB_T, rotate_wait, 0, 86400, "seconds from 0 to 86400",
+               "SEC",
                "keep reading a rotated-away file for SEC s after its\n"
                "last change (default 5)",
                0),
