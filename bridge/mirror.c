@@ -64,10 +64,12 @@
  * excluded.
  */
 #include "mirror.h"
+#include "clock.h"
 
 #include "checkpoint.h"
 #include "log.h"
 #include "metrics.h"
+#include "opts.h"
 #include "record.h"
 #include "redis.h"
 #include "signals.h"
@@ -676,52 +678,77 @@ static int lb_reply_error(const char *cmd, const char *arg, const char *msg, str
 
 /* ---- mirror: options ----------------------------------------------------------- */
 
-enum {
-    LB_MIR_STREAM = LB_OPT_FIRST_JOB,
-    LB_MIR_FILE,
-    LB_MIR_FROM,
-    LB_MIR_EXCLUDE_SRC,
-    LB_MIR_FSYNC,
-    LB_MIR_ONCE,
-    LB_MIR_BATCH,
-    LB_MIR_TO
-};
-
-static const struct option lb_mirror_longopts[] = {
-    LB_COMMON_LONGOPTS,
-    {"stream", required_argument, NULL, LB_MIR_STREAM},
-    {"file", required_argument, NULL, LB_MIR_FILE},
-    {"from", required_argument, NULL, LB_MIR_FROM},
-    {"exclude-src", required_argument, NULL, LB_MIR_EXCLUDE_SRC},
-    {"fsync", required_argument, NULL, LB_MIR_FSYNC},
-    {"once", no_argument, NULL, LB_MIR_ONCE},
-    {"batch", required_argument, NULL, LB_MIR_BATCH},
-    {NULL, 0, NULL, 0},
-};
-
-static const char lb_mirror_usage[] =
-    "Usage: logbridge mirror --stream S --file F [options]\n"
-    "Follow stream S and append each entry to F as a ROLE|TIMESTAMP|TYPE|DATA line,\n"
-    "exactly once across restarts (progress is kept in logbridge:mirror:{T}).\n"
-    "Entries of either encoding are read without being told.\n"
-    "\n"
-    "  --stream S           the stream to follow\n"
-    "  --file F             the legacy file (created if missing; never a symlink)\n"
-    "  --from 0|$|ID        where to start when F has no checkpoint: the whole stream\n"
-    "                       (0, default), only new entries ($), or after ID\n"
-    "  --exclude-src NAME   skip entries whose src is NAME (repeatable; loop prevention)\n"
-    "  --fsync batch|always|never  fdatasync per batch (default), per entry, or never\n"
-    "  --batch N            entries per read and write (default 1000)\n"
-    "  --once               write what the stream holds now, then exit\n"
-    "SIGHUP reopens F (after logrotate); SIGTERM finishes the batch and exits 0.\n"
-    "\n" LB_COMMON_HELP;
-
 /* "0", "$", "ms" or "ms-seq". */
-static int lb_from_ok(const char *s)
+static int lb_mirror_set_from(void *base, const char *arg, char *why, size_t cap)
 {
+    (void)why, (void)cap;
     struct lb_sid id;
-    return strcmp(s, "$") == 0 || lb_sid_parse(s, strlen(s), &id) == 0;
+    if (strcmp(arg, "$") != 0 && lb_sid_parse(arg, strlen(arg), &id) != 0)
+        return -1;
+    ((struct lb_mirror_opts *)base)->from = arg;
+    return 0;
 }
+
+/* One stream, never a template: mirror and export read what is there. */
+static int lb_one_stream(const char **out, const char *cmd, const char *arg, char *why, size_t cap)
+{
+    if (*arg == '\0')
+        return snprintf(why, cap, "expected a stream name"), -1;
+    if (strstr(arg, "%{") != NULL)
+        return snprintf(why, cap, "%s, not a template ('%s')", cmd, arg), -1;
+    *out = arg;
+    return 0;
+}
+
+static int lb_mirror_set_stream(void *base, const char *arg, char *why, size_t cap)
+{
+    return lb_one_stream(&((struct lb_mirror_opts *)base)->stream, "mirror follows one stream",
+                         arg, why, cap);
+}
+
+static int lb_mirror_set_exclude(void *base, const char *arg, char *why, size_t cap)
+{
+    struct lb_mirror_opts *o = base;
+    if (*arg == '\0')
+        return snprintf(why, cap, "expected a src name"), -1;
+    if (o->nexclude == LB_MIRROR_EXCLUDE_MAX)
+        return snprintf(why, cap, "can be given at most %d times", LB_MIRROR_EXCLUDE_MAX), -1;
+    o->exclude[o->nexclude++] = arg;
+    return 0;
+}
+
+#define LB_M struct lb_mirror_opts
+static const struct lb_opt lb_mirror_opt_table[] = {
+    LB_OPT_SET("stream", lb_mirror_set_stream, NULL, "S", "the stream to follow",
+               LB_OPTF_REQUIRED),
+    LB_OPT_STR("file", LB_M, file, "a path", "F",
+               "the legacy file (created if missing; never a symlink)", LB_OPTF_REQUIRED),
+    LB_OPT_SET("from", lb_mirror_set_from, "0, $ or a stream ID (ms-seq)", "0|$|ID",
+               "where to start when F has no checkpoint: the whole stream\n"
+               "(0, default), only new entries ($), or after ID",
+               LB_OPTF_NUMOK),
+    LB_OPT_SET("exclude-src", lb_mirror_set_exclude, NULL, "NAME",
+               "skip entries whose src is NAME (repeatable; loop prevention)", LB_OPTF_REPEAT),
+    LB_OPT_CHOICE("fsync", LB_M, fsync, "batch|always|never", "batch|always|never",
+                  "fdatasync per batch (default), per entry, or never", 0),
+    LB_OPT_NUM("batch", LB_ARG_INT, LB_M, count, 1, 100000, "a number from 1 to 100000", "N",
+               "entries per read and write (default 1000)", 0),
+    LB_OPT_FLAG("once", LB_M, once, 1, "write what the stream holds now, then exit", 0),
+    /* the common --json-field, kept apart so that it wins over run's top level */
+    LB_OPT_STR("json-field", LB_M, json_field, "a field name", NULL, NULL, 0),
+    LB_OPT_END,
+};
+#undef LB_M
+
+const struct lb_optspec lb_mirror_optspec = {
+    .usage = "Usage: logbridge mirror --stream S --file F [options]\n"
+             "Follow stream S and append each entry to F as a ROLE|TIMESTAMP|TYPE|DATA line,\n"
+             "exactly once across restarts (progress is kept in logbridge:mirror:{T}).\n"
+             "Entries of either encoding are read without being told.\n",
+    .opts = lb_mirror_opt_table,
+    .footer = "SIGHUP reopens F (after logrotate); SIGTERM finishes the batch and exits 0.\n",
+    .common_off = offsetof(struct lb_mirror_opts, c),
+};
 
 int lb_mirror_opts_parse(struct lb_mirror_opts *o, int argc, char **argv, const struct lb_cli *cli)
 {
@@ -730,79 +757,10 @@ int lb_mirror_opts_parse(struct lb_mirror_opts *o, int argc, char **argv, const 
     o->from = "0";
     o->count = 1000;
     o->fsync = LB_FSYNC_BATCH;
-    lb_getopt_begin();
-    int id;
-    long long v;
-    while ((id = lb_getopt(argc, argv, lb_mirror_longopts, cli)) != -1) {
-        int h = lb_cli_common(&o->c, id, optarg, cli, lb_mirror_usage);
-        if (h == LB_CLI_NEXT) {
-            if (id == LB_OPT_JSON_FIELD)
-                o->json_field = optarg;
-            continue;
-        }
-        if (h != LB_CLI_MINE)
-            return h == LB_CLI_DONE ? -1 : LB_EXIT_USAGE;
-        switch (id) {
-        case LB_MIR_STREAM:
-            if (*optarg == '\0')
-                return lb_cli_error(cli, "stream", "expected a stream name");
-            if (strstr(optarg, "%{") != NULL)
-                return lb_cli_error(cli, "stream",
-                                    "mirror follows one stream, not a template ('%s')", optarg);
-            o->stream = optarg;
-            break;
-        case LB_MIR_FILE:
-            if (*optarg == '\0')
-                return lb_cli_error(cli, "file", "expected a path");
-            o->file = optarg;
-            break;
-        case LB_MIR_FROM:
-            if (!lb_from_ok(optarg))
-                return lb_cli_error(cli, "from", "expected 0, $ or a stream ID (ms-seq), got '%s'",
-                                    optarg);
-            o->from = optarg;
-            break;
-        case LB_MIR_EXCLUDE_SRC:
-            if (*optarg == '\0')
-                return lb_cli_error(cli, "exclude-src", "expected a src name");
-            if (o->nexclude == LB_MIRROR_EXCLUDE_MAX)
-                return lb_cli_error(cli, "exclude-src", "can be given at most %d times",
-                                    LB_MIRROR_EXCLUDE_MAX);
-            o->exclude[o->nexclude++] = optarg;
-            break;
-        case LB_MIR_FSYNC:
-            if (strcmp(optarg, "batch") == 0)
-                o->fsync = LB_FSYNC_BATCH;
-            else if (strcmp(optarg, "always") == 0)
-                o->fsync = LB_FSYNC_ALWAYS;
-            else if (strcmp(optarg, "never") == 0)
-                o->fsync = LB_FSYNC_NEVER;
-            else
-                return lb_cli_error(cli, "fsync", "expected batch, always or never, got '%s'",
-                                    optarg);
-            break;
-        case LB_MIR_ONCE:
-            o->once = 1;
-            break;
-        case LB_MIR_BATCH:
-            if (lb_parse_ll(optarg, 1, 100000, &v) != 0)
-                return lb_cli_error(cli, "batch", "expected a number from 1 to 100000, got '%s'",
-                                    optarg);
-            o->count = v;
-            break;
-        default:
-            if (cli->prefix == NULL)
-                fprintf(stderr, "Try 'logbridge %s --help'.\n", cli->cmd);
-            return LB_EXIT_USAGE;
-        }
-    }
-    if (optind < argc)
-        return lb_cli_error(cli, NULL, "unexpected argument '%s'", argv[optind]);
-    if (o->stream == NULL)
-        return lb_cli_error(cli, "stream", "is required");
-    if (o->file == NULL)
-        return lb_cli_error(cli, "file", "is required");
-    return 0;
+    int rc = lb_opts_parse(&lb_mirror_optspec, o, argc, argv, cli, NULL);
+    if (rc == 0 && o->json_field != NULL)
+        o->c.json_field = o->json_field;
+    return rc;
 }
 
 /* ---- mirror: state ------------------------------------------------------------- */
@@ -887,13 +845,6 @@ static void lb_mirror_trouble(struct lb_mirror *m, const struct lb_error *err)
                 "(nothing is lost; resuming after id=%s)",
                 m->what, err->msg, m->last_id);
     m->refused = 1;
-}
-
-static double lb_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static int lb_mirror_stopping(const struct lb_job_env *env)
@@ -1210,7 +1161,7 @@ static int lb_xinfo(struct lb_redis *r, const char *stream, struct lb_xinfo *xi,
  */
 static int lb_mirror_observe(struct lb_mirror *m, int force, struct lb_error *err)
 {
-    double now = lb_mono();
+    double now = lb_clock_mono();
     if (!force && now - m->lag_at < (m->want_metrics ? 1.0 : 5.0))
         return 0;
     m->lag_at = now;
@@ -1698,7 +1649,7 @@ static int lb_mirror_close_batch(struct lb_mirror *m, struct lb_error *err)
     int rc;
     if (m->o->fsync == LB_FSYNC_BATCH && (rc = lb_mirror_sync(m, err)) != 0)
         return rc;
-    lb_metrics_observe_batch(m->metrics, lb_mono() - m->batch_t0);
+    lb_metrics_observe_batch(m->metrics, lb_clock_mono() - m->batch_t0);
     m->unsynced = 0;
     m->ck_seq++;
     return 0;
@@ -1790,7 +1741,7 @@ static int lb_mirror_top(struct lb_mirror *m, struct lb_error *err)
 {
     const struct lb_job_env *env = m->env;
     int rc;
-    m->top_at = lb_mono();
+    m->top_at = lb_clock_mono();
     if ((rc = lb_mirror_close_batch(m, err)) != 0)
         return rc;
     if (lb_mirror_stopping(env))
@@ -1822,7 +1773,7 @@ static int lb_mirror_read_ahead(struct lb_mirror *m, size_t got, struct lb_sid n
         return 0;
     if (m->o->once && lb_sid_cmp(next_after, m->end) >= 0)
         return 0;
-    return lb_mono() - m->top_at < 0.2;
+    return lb_clock_mono() - m->top_at < 0.2;
 }
 
 /*
@@ -1870,11 +1821,11 @@ static int lb_mirror_turn(struct lb_mirror *m, struct lb_error *err)
             return rc;
     }
     if (m->unsynced == 0)
-        m->batch_t0 = lb_mono();
+        m->batch_t0 = lb_clock_mono();
     if ((rc = lb_mirror_batch(m, entries, err)) != 0)
         return rc;
     if (m->xread_inflight && m->unsynced < LB_MIRROR_SYNC_ENTRIES &&
-        lb_mono() - m->batch_t0 < LB_MIRROR_SYNC_SEC)
+        lb_clock_mono() - m->batch_t0 < LB_MIRROR_SYNC_SEC)
         return 0; /* more is on its way: keep the batch open */
     if ((rc = lb_mirror_close_batch(m, err)) != 0)
         return rc;
@@ -2012,30 +1963,50 @@ struct lb_export_opts {
     const char *stream, *from, *to, *file;
 };
 
-enum { LB_EXP_STREAM = LB_OPT_FIRST_JOB, LB_EXP_FROM, LB_EXP_TO, LB_EXP_FILE };
-
-static const struct option lb_export_longopts[] = {
-    LB_COMMON_LONGOPTS,
-    {"stream", required_argument, NULL, LB_EXP_STREAM},
-    {"from", required_argument, NULL, LB_EXP_FROM},
-    {"to", required_argument, NULL, LB_EXP_TO},
-    {"file", required_argument, NULL, LB_EXP_FILE},
-    {NULL, 0, NULL, 0},
-};
-
-static const char lb_export_usage[] =
-    "Usage: logbridge export --stream S [--from ID] [--to ID] [--file F]\n"
-    "Write the entries of S from ID to ID (inclusive, as XRANGE; - and + by default)\n"
-    "as ROLE|TIMESTAMP|TYPE|DATA lines, to stdout or to F (created or truncated).\n"
-    "No checkpoint is kept. Entries of either encoding are read without being told.\n"
-    "\n" LB_COMMON_HELP;
-
 /* "-", "+", "ms" or "ms-seq" (as XRANGE takes them). */
 static int lb_range_ok(const char *s)
 {
     struct lb_sid id;
     return strcmp(s, "-") == 0 || strcmp(s, "+") == 0 || lb_sid_parse(s, strlen(s), &id) == 0;
 }
+
+static int lb_export_set_stream(void *base, const char *arg, char *why, size_t cap)
+{
+    return lb_one_stream(&((struct lb_export_opts *)base)->stream, "export reads one stream", arg,
+                         why, cap);
+}
+
+static int lb_export_set_from(void *base, const char *arg, char *why, size_t cap)
+{
+    (void)why, (void)cap;
+    return lb_range_ok(arg) ? (((struct lb_export_opts *)base)->from = arg, 0) : -1;
+}
+
+static int lb_export_set_to(void *base, const char *arg, char *why, size_t cap)
+{
+    (void)why, (void)cap;
+    return lb_range_ok(arg) ? (((struct lb_export_opts *)base)->to = arg, 0) : -1;
+}
+
+#define LB_EXPORT_ID "-, + or a stream ID (ms-seq)"
+static const struct lb_opt lb_export_opt_table[] = {
+    LB_OPT_SET("stream", lb_export_set_stream, NULL, "S", "the stream to write",
+               LB_OPTF_REQUIRED),
+    LB_OPT_SET("from", lb_export_set_from, LB_EXPORT_ID, "ID", "first ID (default -)", 0),
+    LB_OPT_SET("to", lb_export_set_to, LB_EXPORT_ID, "ID", "last ID (default +)", 0),
+    LB_OPT_STR("file", struct lb_export_opts, file, "a path", "F",
+               "write to F (created or truncated) instead of stdout", 0),
+    LB_OPT_END,
+};
+
+static const struct lb_optspec lb_export_optspec = {
+    .usage = "Usage: logbridge export --stream S [--from ID] [--to ID] [--file F]\n"
+             "Write the entries of S from ID to ID (inclusive, as XRANGE; - and + by default)\n"
+             "as ROLE|TIMESTAMP|TYPE|DATA lines, to stdout or to F (created or truncated).\n"
+             "No checkpoint is kept. Entries of either encoding are read without being told.\n",
+    .opts = lb_export_opt_table,
+    .common_off = offsetof(struct lb_export_opts, c),
+};
 
 static int lb_export_parse(struct lb_export_opts *o, int argc, char **argv)
 {
@@ -2044,50 +2015,7 @@ static int lb_export_parse(struct lb_export_opts *o, int argc, char **argv)
     lb_common_defaults(&o->c);
     o->from = "-";
     o->to = "+";
-    lb_getopt_begin();
-    int id;
-    while ((id = lb_getopt(argc, argv, lb_export_longopts, &cli)) != -1) {
-        int h = lb_cli_common(&o->c, id, optarg, &cli, lb_export_usage);
-        if (h == LB_CLI_NEXT)
-            continue;
-        if (h != LB_CLI_MINE)
-            return h == LB_CLI_DONE ? -1 : LB_EXIT_USAGE;
-        switch (id) {
-        case LB_EXP_STREAM:
-            if (*optarg == '\0')
-                return lb_cli_error(&cli, "stream", "expected a stream name");
-            if (strstr(optarg, "%{") != NULL)
-                return lb_cli_error(&cli, "stream",
-                                    "export reads one stream, not a template ('%s')", optarg);
-            o->stream = optarg;
-            break;
-        case LB_EXP_FROM:
-            if (!lb_range_ok(optarg))
-                return lb_cli_error(&cli, "from", "expected -, + or a stream ID (ms-seq), got '%s'",
-                                    optarg);
-            o->from = optarg;
-            break;
-        case LB_EXP_TO:
-            if (!lb_range_ok(optarg))
-                return lb_cli_error(&cli, "to", "expected -, + or a stream ID (ms-seq), got '%s'",
-                                    optarg);
-            o->to = optarg;
-            break;
-        case LB_EXP_FILE:
-            if (*optarg == '\0')
-                return lb_cli_error(&cli, "file", "expected a path");
-            o->file = optarg;
-            break;
-        default:
-            fprintf(stderr, "Try 'logbridge export --help'.\n");
-            return LB_EXIT_USAGE;
-        }
-    }
-    if (optind < argc)
-        return lb_cli_error(&cli, NULL, "unexpected argument '%s'", argv[optind]);
-    if (o->stream == NULL)
-        return lb_cli_error(&cli, "stream", "is required");
-    return 0;
+    return lb_opts_parse(&lb_export_optspec, o, argc, argv, &cli, NULL);
 }
 
 int lb_cmd_export(int argc, char **argv)
@@ -2114,7 +2042,7 @@ int lb_cmd_export(int argc, char **argv)
     char label[PATH_MAX + 16] = "stdout";
     const char *what = "export";
     struct lb_metrics *metrics = lb_metrics_create(o.c.metrics_file);
-    double t0 = lb_mono();
+    double t0 = lb_clock_mono();
 
     struct lb_redis_cfg cfg;
     if (lb_redis_url_parse(o.c.redis_url, &cfg, &err) != 0) {
@@ -2240,7 +2168,7 @@ int lb_cmd_export(int argc, char **argv)
     }
     if (exit_code == LB_EXIT_OK)
         lb_info("export: %" PRIu64 " entries written to %s, %" PRIu64 " skipped, in %.2f s",
-                written, label, skipped, lb_mono() - t0);
+                written, label, skipped, lb_clock_mono() - t0);
     lb_counts_flush(metrics, label, &counts);
     lb_metrics_write(metrics, NULL);
 done:

@@ -53,12 +53,14 @@
  * to it and read again from the file.
  */
 #include "tail.h"
+#include "clock.h"
 #include "tail_int.h"
 
 #include "committer.h"
 #include "feed.h"
 #include "log.h"
 #include "metrics.h"
+#include "opts.h"
 #include "redis.h"
 #include "sink.h"
 
@@ -95,7 +97,7 @@ static void lb_tail_metrics(struct lb_tail *j)
     struct lb_error e;
     if (lb_metrics_write(j->m, &e) != 0)
         lb_warn("%s", e.msg);
-    j->metrics_next = lb_mono() + 5.0;
+    j->metrics_next = lb_clock_mono() + 5.0;
 }
 
 /* Arm the timerfd for the earliest thing due; disarm it when nothing is. */
@@ -132,7 +134,7 @@ static void lb_tail_arm(struct lb_tail *j)
 /* What is due now: expired rotate-waits make their routes dirty. */
 static void lb_tail_due(struct lb_tail *j)
 {
-    double now = lb_mono();
+    double now = lb_clock_mono();
     if (!j->up && now >= j->next_try)
         lb_tail_reconnect(j);
     if (j->own_metrics && now >= j->metrics_next)
@@ -261,8 +263,9 @@ static int lb_tail_loop(struct lb_tail *j)
             lb_debug("%s", j->err.msg);
         for (size_t i = 0; i < j->nf; i++)
             lb_tail_dirty(j, j->f[i]);
-        double deadline = lb_mono() + 2.0;
-        while (j->up && !j->fatal && (j->dhead != NULL || j->need_init) && lb_mono() < deadline) {
+        double deadline = lb_clock_mono() + 2.0;
+        while (j->up && !j->fatal && (j->dhead != NULL || j->need_init) &&
+               lb_clock_mono() < deadline) {
             if (lb_tail_drain(j) != LB_T_OK)
                 break;
             lb_tail_work(j);
@@ -356,7 +359,7 @@ static int lb_tail_parts(struct lb_tail *j, const struct lb_redis_cfg *cfg)
             j->m = NULL;
         }
     }
-    j->metrics_next = lb_mono() + 5.0;
+    j->metrics_next = lb_clock_mono() + 5.0;
     lb_metrics_labels(j->l_stream, sizeof(j->l_stream), "stream", o->stream, NULL);
     j->cm = lb_committer_create(j->sink, j->feed, j->r, LB_TAIL_FLIGHTS, lb_tail_on_ckpt, j);
     if (j->r == NULL || j->sink == NULL || j->feed == NULL || j->cm == NULL ||
@@ -457,49 +460,44 @@ done:
 
 /* ---- options --------------------------------------------------------------------------------- */
 
-enum {
-    LB_TAIL_STREAM = LB_OPT_FIRST_JOB,
-    LB_TAIL_FROM,
-    LB_TAIL_BATCH,
-    LB_TAIL_MAXLEN,
-    LB_TAIL_TRIM_IGNORE,
-    LB_TAIL_ROTATE_WAIT,
-    LB_TAIL_NAME,
-    LB_TAIL_ONCE
+#define LB_T struct lb_tail_opts
+static const struct lb_opt lb_tail_opt_table[] = {
+    LB_OPT_STR("stream", LB_T, stream, "a stream name", "S",
+               "target stream, or a template such as 'events:%{type}'", LB_OPTF_REQUIRED),
+    LB_OPT_CHOICE("from", LB_T, from_end, "start|end", "start|end",
+                  "where a file without a checkpoint starts (default start)", LB_OPTF_NUMOK),
+    LB_OPT_NUM("batch", LB_ARG_INT, LB_T, batch, 1, 100000, "a number from 1 to 100000", "N",
+               "most lines per atomic batch (default 1000)", 0),
+    LB_OPT_NUM("maxlen", LB_ARG_INT, LB_T, maxlen, 1, LLONG_MAX, "a positive integer", "N",
+               "trim the stream to about N entries, never dropping\n"
+               "entries a consumer group has not read and acknowledged",
+               0),
+    LB_OPT_FLAG("trim-ignore-groups", LB_T, trim_ignore_groups, 1,
+                "trim to --maxlen even past unread entries", 0),
+    LB_OPT_NUM("rotate-wait", LB_ARG_DOUBLE, LB_T, rotate_wait, 0, 86400, "seconds from 0 to 86400",
+               "SEC",
+               "keep reading a rotated-away file for SEC s after its\n"
+               "last change (default 5)",
+               0),
+    LB_OPT_STR("name", LB_T, name, "a name", "NAME",
+               "src name instead of the absolute path (one PATH only)", 0),
+    LB_OPT_FLAG("once", LB_T, once, 1, "read what is there now, commit, exit", 0),
+    LB_OPT_END,
 };
+#undef LB_T
 
-static const struct option lb_tail_longopts[] = {
-    LB_COMMON_LONGOPTS,
-    {"stream", required_argument, NULL, LB_TAIL_STREAM},
-    {"from", required_argument, NULL, LB_TAIL_FROM},
-    {"batch", required_argument, NULL, LB_TAIL_BATCH},
-    {"maxlen", required_argument, NULL, LB_TAIL_MAXLEN},
-    {"trim-ignore-groups", no_argument, NULL, LB_TAIL_TRIM_IGNORE},
-    {"rotate-wait", required_argument, NULL, LB_TAIL_ROTATE_WAIT},
-    {"name", required_argument, NULL, LB_TAIL_NAME},
-    {"once", no_argument, NULL, LB_TAIL_ONCE},
-    {NULL, 0, NULL, 0},
+const struct lb_optspec lb_tail_optspec = {
+    .usage = "Usage: logbridge tail --stream S [options] PATH|GLOB...\n"
+             "Follow live files (inotify) and append each line to stream S, exactly once,\n"
+             "across restarts, rotation (rename, copytruncate, delete) and Redis outages.\n"
+             "A GLOB (wildcards in the file name only, e.g. '/var/log/app/*.log') also\n"
+             "picks up files created later; let it match the live names only, not the\n"
+             "rotated ones (app.log.1): those are found and finished by the rotation logic.\n",
+    .opts = lb_tail_opt_table,
+    .common_off = offsetof(struct lb_tail_opts, c),
+    .operands = 1,
+    .input = 1,
 };
-
-static const char lb_tail_usage[] =
-    "Usage: logbridge tail --stream S [options] PATH|GLOB...\n"
-    "Follow live files (inotify) and append each line to stream S, exactly once,\n"
-    "across restarts, rotation (rename, copytruncate, delete) and Redis outages.\n"
-    "A GLOB (wildcards in the file name only, e.g. '/var/log/app/*.log') also\n"
-    "picks up files created later; let it match the live names only, not the\n"
-    "rotated ones (app.log.1): those are found and finished by the rotation logic.\n"
-    "\n"
-    "  --stream S           target stream, or a template such as 'events:%{type}'\n"
-    "  --from start|end     where a file without a checkpoint starts (default start)\n"
-    "  --batch N            most lines per atomic batch (default 1000)\n"
-    "  --maxlen N           trim the stream to about N entries, never dropping\n"
-    "                       entries a consumer group has not read and acknowledged\n"
-    "  --trim-ignore-groups trim to --maxlen even past unread entries\n"
-    "  --rotate-wait SEC    keep reading a rotated-away file for SEC s after its\n"
-    "                       last change (default 5)\n"
-    "  --name NAME          src name instead of the absolute path (one PATH only)\n"
-    "  --once               read what is there now, commit, exit\n"
-    "\n" LB_COMMON_HELP;
 
 int lb_tail_opts_parse(struct lb_tail_opts *o, int argc, char **argv, const struct lb_cli *cli)
 {
@@ -507,66 +505,12 @@ int lb_tail_opts_parse(struct lb_tail_opts *o, int argc, char **argv, const stru
     lb_common_defaults(&o->c);
     o->batch = LB_TAIL_DEFAULT_BATCH;
     o->rotate_wait = LB_TAIL_DEFAULT_ROTATE_WAIT;
-    lb_getopt_begin();
-    int id;
-    long long v;
-    while ((id = lb_getopt(argc, argv, lb_tail_longopts, cli)) != -1) {
-        int h = lb_cli_common(&o->c, id, optarg, cli, lb_tail_usage);
-        if (h == LB_CLI_NEXT)
-            continue;
-        if (h != LB_CLI_MINE)
-            return h == LB_CLI_DONE ? -1 : LB_EXIT_USAGE;
-        switch (id) {
-        case LB_TAIL_STREAM:
-            if (*optarg == '\0')
-                return lb_cli_error(cli, "stream", "expected a stream name");
-            o->stream = optarg;
-            break;
-        case LB_TAIL_FROM:
-            if (strcmp(optarg, "start") == 0)
-                o->from_end = 0;
-            else if (strcmp(optarg, "end") == 0)
-                o->from_end = 1;
-            else
-                return lb_cli_error(cli, "from", "expected start or end, got '%s'", optarg);
-            break;
-        case LB_TAIL_BATCH:
-            if (lb_parse_ll(optarg, 1, 100000, &v) != 0)
-                return lb_cli_error(cli, "batch", "expected a number from 1 to 100000, got '%s'",
-                                    optarg);
-            o->batch = v;
-            break;
-        case LB_TAIL_MAXLEN:
-            if (lb_parse_ll(optarg, 1, LLONG_MAX, &v) != 0)
-                return lb_cli_error(cli, "maxlen", "expected a positive integer, got '%s'", optarg);
-            o->maxlen = v;
-            break;
-        case LB_TAIL_TRIM_IGNORE:
-            o->trim_ignore_groups = 1;
-            break;
-        case LB_TAIL_ROTATE_WAIT:
-            if (lb_parse_double(optarg, 0, 86400, &o->rotate_wait) != 0)
-                return lb_cli_error(cli, "rotate-wait",
-                                    "expected seconds from 0 to 86400, got '%s'", optarg);
-            break;
-        case LB_TAIL_NAME:
-            if (*optarg == '\0')
-                return lb_cli_error(cli, "name", "expected a name");
-            o->name = optarg;
-            break;
-        case LB_TAIL_ONCE:
-            o->once = 1;
-            break;
-        default:
-            if (cli->prefix == NULL)
-                fprintf(stderr, "Try 'logbridge tail --help'.\n");
-            return LB_EXIT_USAGE;
-        }
-    }
-    if (o->stream == NULL)
-        return lb_cli_error(cli, "stream", "is required");
-    o->paths = argv + optind;
-    o->npaths = argc - optind;
+    int first;
+    int rc = lb_opts_parse(&lb_tail_optspec, o, argc, argv, cli, &first);
+    if (rc != 0)
+        return rc;
+    o->paths = argv + first;
+    o->npaths = argc - first;
     const char *paths_opt = cli->prefix != NULL ? "paths" : NULL;
     if (o->npaths == 0)
         return lb_cli_error(cli, paths_opt, "expected at least one PATH or GLOB");

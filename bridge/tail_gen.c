@@ -269,8 +269,8 @@ double lb_gen_changed(const struct lb_gen *g)
     struct stat st;
     if (g->gz || fstat(lb_source_fd(g->s), &st) != 0)
         return -1e9;
-    double age = lb_real() - ((double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec / 1e9);
-    return lb_mono() - (age > 0 ? age : 0);
+    double age = lb_clock_real() - ((double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec / 1e9);
+    return lb_clock_mono() - (age > 0 ? age : 0);
 }
 
 static int lb_tail_retired(const struct lb_tail *j, unsigned long long dev, unsigned long long ino)

@@ -20,6 +20,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "clock.h"
 #include "checkpoint.h"
 #include "committer.h"
 #include "error.h"
@@ -283,20 +284,6 @@ struct lb_tail_where {
     char tdir[PATH_MAX];
     char stems[2][NAME_MAX + 1];
 };
-
-static inline double lb_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static inline double lb_real(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* ---- routes, directories, events (tail_route.c) --------------------------- */
 

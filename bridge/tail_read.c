@@ -93,7 +93,7 @@ void lb_tail_on_ckpt(void *ctx, const struct lb_commit_event *ev)
 void lb_tail_down(struct lb_tail *j, struct lb_tfile *tf)
 {
     j->up = 0;
-    j->next_try = lb_mono() + lb_backoff(j->attempt);
+    j->next_try = lb_clock_mono() + lb_backoff(j->attempt);
     /* Whatever the connection still holds is of no use now (and a reply
      * arriving on it would keep epoll awake): close it, reconnect later. */
     lb_redis_drop(j->r);
@@ -265,7 +265,7 @@ static int lb_tail_finish_due(const struct lb_tail *j, struct lb_tfile *tf)
     double changed = lb_gen_changed(tf->cur);
     if (changed > tf->last_change)
         tf->last_change = changed;
-    return tf->cur->gz || lb_mono() >= tf->last_change + j->o->rotate_wait;
+    return tf->cur->gz || lb_clock_mono() >= tf->last_change + j->o->rotate_wait;
 }
 
 void lb_tail_lag(struct lb_tail *j, struct lb_tfile *tf)
@@ -416,7 +416,7 @@ void lb_tail_reconnect(struct lb_tail *j)
     if (rc == LB_EREDIS) {
         j->unreachable++;
         j->attempt++;
-        j->next_try = lb_mono() + lb_backoff(j->attempt);
+        j->next_try = lb_clock_mono() + lb_backoff(j->attempt);
         return;
     }
     lb_error_log("%s", j->err.msg);

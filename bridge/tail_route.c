@@ -255,7 +255,7 @@ void lb_tail_on_event(void *ctx, const struct inotify_event *ev)
             }
             if ((ev->mask & IN_MODIFY) && g == tf->cur) {
                 if (tf->state == LB_ROT_DRAINING)
-                    tf->last_change = lb_mono();
+                    tf->last_change = lb_clock_mono();
                 lb_tail_dirty(j, tf);
             }
         }

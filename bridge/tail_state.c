@@ -322,7 +322,7 @@ int lb_tail_truncated(struct lb_tail *j, struct lb_tfile *tf, uint64_t read_to)
      * (copytruncate), and copies made since (more than one rotation before
      * we noticed) follow it; g then starts again at byte 0. */
     int ck_found, fatal;
-    double searched = lb_real();
+    double searched = lb_clock_real();
     struct lb_gen *chain = lb_tail_copies(j, tf, g, &ck, &ck_found, &fatal);
     if (fatal)
         return lb_tail_fatal(j, tf);
@@ -372,7 +372,7 @@ int lb_tail_fresh(struct lb_tail *j, struct lb_tfile *tf, struct lb_gen *g)
     ssize_t h = lb_pread_full(lb_source_fd(g->s), head, sizeof(head), 0);
     if (h <= 0)
         return LB_T_OK;
-    double searched = lb_real();
+    double searched = lb_clock_real();
     struct lb_rot_query q;
     struct lb_tail_where w;
     lb_tail_query_live(j, tf, g, &w, &q);
@@ -494,7 +494,7 @@ static int lb_tail_start_found(struct lb_tail *j, struct lb_tfile *tf, struct lb
     q.ck = &id;
     q.after = lb_tail_id_time(ck->id);
     int ck_found, fatal;
-    double searched = lb_real();
+    double searched = lb_clock_real();
     struct lb_gen *chain = lb_tail_chain(j, tf, &q, ck, &ck_found, &fatal);
     if (fatal) {
         lb_gen_free(j, g);
