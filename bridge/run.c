@@ -3,20 +3,22 @@
  *
  * `run` is the service form: every tail and mirror entry of the config runs
  * in its own thread with its own Redis connection, and the main thread owns
- * the process: signals, the metrics file and the fate of the jobs.
+ * the process: the metrics file and the fate of the jobs (signals are the
+ * signal thread's).
  *
  *  1. The config is checked whole before anything starts (config.c for its
  *     shape, then each entry through its job's own option parser), so a bad
  *     config is exit 2 with nothing half-started.
- *  2. SIGINT, SIGTERM and SIGHUP are blocked before the first thread exists,
- *     so every thread inherits the mask and the signals wait for the main
- *     thread's signalfd: no job is ever interrupted by a handler.
- *  3. SIGINT/SIGTERM: set the stop flag and write each job's eventfd; each
- *     job commits what it has read and returns 0; join them all, write the
- *     metrics, exit 0. SIGHUP: reopen logbridge's own log and bump the hup
- *     counter, on which mirror jobs reopen their files.
+ *  2. The signal thread (signals.h) starts before the first job thread, so
+ *     every job inherits the blocked mask: no job is ever interrupted by a
+ *     handler. Every job's environment is the signal thread's (job.h).
+ *  3. SIGINT/SIGTERM: the signal thread sets the stop flag and the stop
+ *     eventfd; each job commits what it has read and returns 0; the main
+ *     thread joins them all, writes the metrics, exits 0. SIGHUP: the signal
+ *     thread reopens logbridge's own log and bumps the hup generation, on
+ *     which mirror jobs reopen their files.
  *  4. A job that returns non-zero (a fatal error it has logged) stops the
- *     others the same way, and run exits 3: a supervisor (systemd
+ *     others the same way (lb_signals_stop), and run exits 3: a supervisor (systemd
  *     Restart=on-failure) restarts the whole set, and every job resumes from
  *     its checkpoint.
  *  5. The metrics file is written by the main thread every 5 s (timerfd) and
@@ -45,7 +47,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -59,7 +60,7 @@ struct lb_run_job {
         struct lb_tail_opts tail;
         struct lb_mirror_opts mirror;
     } o;
-    struct lb_job_env env;
+    struct lb_job_env env; /* the signal thread's, with run's metrics */
     struct lb_run *run;
     pthread_t thread;
     int started;
@@ -72,11 +73,9 @@ struct lb_run {
     struct lb_run_job *jobs;
     int njobs;
     struct lb_metrics *metrics;
-    atomic_int stop;     /* shared with every job's thread (env.stop) */
-    atomic_uint hup;     /* SIGHUP generation, read by the mirror jobs (env.hup) */
+    int stopping;        /* the main thread has seen the stop (logged it) */
     int metrics_failing; /* warn once when writes start failing, not every 5 s */
     int done_fd;         /* eventfd: a job's thread has returned */
-    int sig_fd;
     int timer_fd;
 };
 
@@ -127,14 +126,9 @@ static void lb_run_destroy(struct lb_run *run)
 {
     if (run == NULL)
         return;
-    for (int i = 0; i < run->njobs; i++)
-        if (run->jobs[i].env.stop_fd >= 0)
-            close(run->jobs[i].env.stop_fd);
     free(run->jobs);
     if (run->done_fd >= 0)
         close(run->done_fd);
-    if (run->sig_fd >= 0)
-        close(run->sig_fd);
     if (run->timer_fd >= 0)
         close(run->timer_fd);
     lb_metrics_destroy(run->metrics);
@@ -152,7 +146,7 @@ static int lb_run_prepare(const char *cmd, const char *path, struct lb_run **out
         fprintf(stderr, "logbridge %s: out of memory\n", cmd);
         return LB_EXIT_RUNTIME;
     }
-    run->done_fd = run->sig_fd = run->timer_fd = -1;
+    run->done_fd = run->timer_fd = -1;
     struct lb_error err = {0};
     run->cfg = lb_config_load(path, &err);
     if (run->cfg == NULL) {
@@ -166,8 +160,6 @@ static int lb_run_prepare(const char *cmd, const char *path, struct lb_run **out
         lb_run_destroy(run);
         return LB_EXIT_RUNTIME;
     }
-    for (int i = 0; i < run->cfg->njobs; i++)
-        run->jobs[i].env.stop_fd = -1; /* destroy is safe from here on */
     run->njobs = run->cfg->njobs;
 
     /* Messages of the jobs' parsers read "logbridge run: FILE: tail[0].maxlen: ..." */
@@ -218,18 +210,6 @@ static void *lb_run_thread(void *arg)
     return NULL;
 }
 
-static void lb_run_stop_all(struct lb_run *run)
-{
-    if (atomic_exchange(&run->stop, 1))
-        return;
-    atomic_store(&lb_stop_flag, 1); /* for any wait that watches the process-wide flag */
-    uint64_t one = 1;
-    for (int i = 0; i < run->njobs; i++) {
-        ssize_t w = write(run->jobs[i].env.stop_fd, &one, sizeof(one));
-        (void)w;
-    }
-}
-
 static void lb_run_write_metrics(struct lb_run *run)
 {
     struct lb_error err = {0};
@@ -247,17 +227,9 @@ static void lb_run_write_metrics(struct lb_run *run)
  * threads already started are stopped and joined by the caller). */
 static int lb_run_start(struct lb_run *run)
 {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
-    /* before the first thread: every job thread inherits this mask */
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    run->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
     run->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (run->sig_fd < 0 || run->done_fd < 0) {
-        lb_error_log("signalfd/eventfd: %s", strerror(errno));
+    if (run->done_fd < 0) {
+        lb_error_log("eventfd: %s", strerror(errno));
         return LB_EXIT_RUNTIME;
     }
     if (run->cfg->c.metrics_file != NULL) {
@@ -268,17 +240,8 @@ static int lb_run_start(struct lb_run *run)
             return LB_EXIT_RUNTIME;
         }
     }
-    for (int i = 0; i < run->njobs; i++) {
-        struct lb_run_job *j = &run->jobs[i];
-        j->env.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (j->env.stop_fd < 0) {
-            lb_error_log("eventfd: %s", strerror(errno));
-            return LB_EXIT_RUNTIME;
-        }
-        j->env.stop = &run->stop;
-        j->env.hup = &run->hup;
-        j->env.metrics = run->metrics;
-    }
+    for (int i = 0; i < run->njobs; i++)
+        lb_job_env_init(&run->jobs[i].env, run->metrics);
     for (int i = 0; i < run->njobs; i++) {
         struct lb_run_job *j = &run->jobs[i];
         int e = pthread_create(&j->thread, NULL, lb_run_thread, j);
@@ -298,7 +261,7 @@ static void lb_run_drain(int fd)
         ;
 }
 
-/* The main thread's loop: signals, the metrics timer, finished jobs.
+/* The main thread's loop: a stop, the metrics timer, finished jobs.
  * Returns the exit code once every job has returned. */
 static int lb_run_loop(struct lb_run *run)
 {
@@ -307,31 +270,23 @@ static int lb_run_loop(struct lb_run *run)
     for (int i = 0; i < run->njobs; i++)
         left -= !run->jobs[i].started;
     while (left > 0) {
-        struct pollfd pf[3] = {
-            {run->sig_fd, POLLIN, 0}, {run->done_fd, POLLIN, 0}, {run->timer_fd, POLLIN, 0}};
-        int n = poll(pf, run->timer_fd >= 0 ? 3 : 2, -1);
+        /* The stop eventfd stays readable once set (it is never read):
+         * watched until seen, then left out (fd -1: poll skips it). */
+        struct pollfd pf[3] = {{run->stopping ? -1 : lb_signals_stop_fd(), POLLIN, 0},
+                               {run->done_fd, POLLIN, 0},
+                               {run->timer_fd, POLLIN, 0}};
+        int n = poll(pf, 3, -1);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
             lb_error_log("poll: %s", strerror(errno));
-            lb_run_stop_all(run);
+            lb_signals_stop();
             exit_code = LB_EXIT_RUNTIME;
             break;
         }
         if (pf[0].revents & POLLIN) {
-            struct signalfd_siginfo si;
-            while (read(run->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-                if (si.ssi_signo == SIGHUP) {
-                    if (lb_log_reopen() != 0)
-                        lb_warn("SIGHUP: cannot reopen the log file: %s", strerror(errno));
-                    atomic_fetch_add(&run->hup, 1u);
-                    lb_info("SIGHUP: reopened the log; mirror jobs reopen their files");
-                } else if (!atomic_load(&run->stop)) {
-                    lb_info("%s: stopping %d jobs (each commits what it has read)",
-                            strsignal((int)si.ssi_signo), left);
-                    lb_run_stop_all(run);
-                }
-            }
+            run->stopping = 1;
+            lb_info("run: stopping %d jobs (each commits what it has read)", left);
         }
         if (pf[2].revents & POLLIN) {
             lb_run_drain(run->timer_fd);
@@ -348,13 +303,13 @@ static int lb_run_loop(struct lb_run *run)
                 left--;
                 if (j->rc != 0) {
                     exit_code = LB_EXIT_RUNTIME;
-                    if (!atomic_load(&run->stop))
+                    if (!atomic_load(&lb_stop_flag))
                         lb_error_log("%s failed (exit %d); stopping the other jobs: a restart "
                                      "resumes every job from its checkpoint",
                                      j->cj->prefix, j->rc);
                     else
                         lb_error_log("%s failed (exit %d) while stopping", j->cj->prefix, j->rc);
-                    lb_run_stop_all(run);
+                    lb_signals_stop();
                 } else {
                     lb_debug("%s finished", j->cj->prefix);
                 }
@@ -366,7 +321,7 @@ static int lb_run_loop(struct lb_run *run)
 
 static void lb_run_join_all(struct lb_run *run)
 {
-    lb_run_stop_all(run);
+    lb_signals_stop();
     for (int i = 0; i < run->njobs; i++) {
         if (run->jobs[i].started) {
             pthread_join(run->jobs[i].thread, NULL);
@@ -398,7 +353,14 @@ int lb_cmd_run(int argc, char **argv)
         lb_log_close();
         return rc;
     }
-    lb_signals_install(); /* SIGPIPE ignored; the others are blocked just below */
+    struct lb_error serr = {0};
+    /* before the first job thread: every job inherits the blocked signals */
+    if (lb_signals_start(&serr) != 0) {
+        lb_error_log("%s", serr.msg);
+        lb_run_destroy(run);
+        lb_log_close();
+        return LB_EXIT_RUNTIME;
+    }
     run->metrics = lb_metrics_create(run->cfg->c.metrics_file);
     if (run->metrics == NULL) {
         lb_error_log("out of memory");

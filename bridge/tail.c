@@ -2,8 +2,8 @@
  * tail.c - `logbridge tail`: follow live files and append each line to a
  * stream, exactly once (DESIGN.md sections 4 and 5).
  *
- * One job is one event loop: epoll over an inotify fd (tail_watch.c), a
- * signalfd (or, under `run`, the stop eventfd) and a timerfd that is armed
+ * One job is one event loop: epoll over an inotify fd (tail_watch.c), the
+ * process's stop eventfd (signals.h) and a timerfd that is armed
  * only when something is due (a rotated generation's --rotate-wait, the
  * Redis backoff, metrics). An idle job sleeps in epoll_wait and uses no CPU.
  *
@@ -62,24 +62,23 @@
 #include "metrics.h"
 #include "opts.h"
 #include "redis.h"
+#include "signals.h"
 #include "sink.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
-#include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
-#define LB_TAIL_TURN_FILES 16 /* turns between two looks at epoll (signals) */
+#define LB_TAIL_TURN_FILES 16 /* turns between two looks at epoll (a stop) */
 
 /* ---- the loop ------------------------------------------------------------------------------ */
 
@@ -195,18 +194,6 @@ static int lb_tail_events(struct lb_tail *j, int timeout_ms)
                 j->fatal = 1;
             }
             break;
-        case LB_EV_SIGNAL: {
-            struct signalfd_siginfo si;
-            while (read(j->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-                if (si.ssi_signo == SIGHUP) {
-                    if (lb_log_reopen() != 0)
-                        lb_warn("cannot reopen the log file: %s", strerror(errno));
-                } else {
-                    j->stop = 1;
-                }
-            }
-            break;
-        }
         case LB_EV_TIMER: {
             uint64_t x;
             if (read(j->tfd, &x, sizeof(x)) < 0 && errno != EAGAIN)
@@ -215,7 +202,8 @@ static int lb_tail_events(struct lb_tail *j, int timeout_ms)
             break;
         }
         case LB_EV_STOP:
-            /* The run's eventfd is shared with its other jobs: not read. */
+            /* The process's stop eventfd: shared, never read; the loop
+             * ends at once, before it would poll it again. */
             j->stop = 1;
             break;
         case LB_EV_REDIS:
@@ -318,8 +306,6 @@ static void lb_tail_free(struct lb_tail *j)
     lb_watchset_destroy(j->ws);
     if (j->ep >= 0)
         close(j->ep);
-    if (j->sfd >= 0)
-        close(j->sfd);
     if (j->tfd >= 0)
         close(j->tfd);
     lb_committer_destroy(j->cm);
@@ -393,7 +379,7 @@ int lb_tail_run(const struct lb_tail_opts *o, const struct lb_common *c,
     j.o = o;
     j.c = c;
     j.env = env;
-    j.ep = j.sfd = j.tfd = -1;
+    j.ep = j.tfd = -1;
     j.armed = INFINITY;
     int rc = LB_EXIT_RUNTIME;
     lb_tail_raise_nofile();
@@ -414,25 +400,11 @@ int lb_tail_run(const struct lb_tail_opts *o, const struct lb_common *c,
         lb_error_log("epoll/timerfd: %s", strerror(errno));
         goto done;
     }
-    if (env->stop_fd >= 0) {
-        if (lb_tail_epoll_add(&j, env->stop_fd, LB_EV_STOP) != 0) {
-            lb_error_log("epoll: %s", strerror(errno));
-            goto done;
-        }
-    } else {
-        /* Standalone: signals arrive through the loop, never mid-write. */
-        sigset_t set;
-        sigemptyset(&set);
-        sigaddset(&set, SIGINT);
-        sigaddset(&set, SIGTERM);
-        sigaddset(&set, SIGHUP);
-        sigprocmask(SIG_BLOCK, &set, NULL);
-        signal(SIGPIPE, SIG_IGN);
-        j.sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-        if (j.sfd < 0 || lb_tail_epoll_add(&j, j.sfd, LB_EV_SIGNAL) != 0) {
-            lb_error_log("signalfd: %s", strerror(errno));
-            goto done;
-        }
+    /* Signals are the signal thread's (signals.h): the job only sees its
+     * stop eventfd, and SIGHUP concerns no file of a tail job. */
+    if (env->stop_fd < 0 || lb_tail_epoll_add(&j, env->stop_fd, LB_EV_STOP) != 0) {
+        lb_error_log("epoll (stop eventfd): %s", env->stop_fd < 0 ? "none given" : strerror(errno));
+        goto done;
     }
     if (!o->once) {
         j.ws = lb_watchset_create(&j.err);
@@ -539,7 +511,14 @@ int lb_cmd_tail(int argc, char **argv)
         return rc < 0 ? LB_EXIT_OK : rc;
     if ((rc = lb_common_start(&o.c, &cli)) != 0)
         return rc;
-    struct lb_job_env env = {.stop_fd = -1, .stop = NULL, .hup = NULL, .metrics = NULL};
+    struct lb_error err = {0};
+    if (lb_signals_start(&err) != 0) {
+        lb_error_log("%s", err.msg);
+        lb_log_close();
+        return LB_EXIT_RUNTIME;
+    }
+    struct lb_job_env env;
+    lb_job_env_init(&env, NULL); /* NULL: the job keeps its own --metrics-file */
     rc = lb_tail_run(&o, &o.c, &env);
     lb_log_close();
     return rc;

@@ -3,8 +3,8 @@
  * line to a stream, exactly once, across rotation, restarts and Redis outages
  * (DESIGN.md sections 4 and 5).
  *
- * One tail job is one event loop (epoll over an inotify fd, a signalfd or the
- * run's stop eventfd, and a timerfd) with its own Redis connection. `run`
+ * One tail job is one event loop (epoll over an inotify fd, the process's
+ * stop eventfd, and a timerfd) with its own Redis connection. `run`
  * parses a config entry into struct lb_tail_opts with lb_tail_opts_parse and
  * runs it in a thread with lb_tail_run.
  */
@@ -51,9 +51,10 @@ extern const struct lb_optspec lb_tail_optspec;
  * LB_EXIT_USAGE (2) when c->redis_url does not parse (e.g. from the env).
  * c: the common options in effect (Redis URL, format, encoding, max-line,
  * metrics file); lb_cmd_tail passes &o->c, `run` may pass its merged ones.
- * env->stop_fd = -1: the job blocks SIGINT/SIGTERM/SIGHUP with sigprocmask
- * and watches them with its own signalfd (SIGHUP reopens logbridge's log).
- * Otherwise it adds stop_fd to its epoll set and leaves signals alone.
+ * env->stop_fd must be an eventfd (job.h; -1 is a fatal error): the job
+ * adds it to its epoll set and never touches signals (the signal thread
+ * reopens logbridge's log on SIGHUP; a tail job has no file of its own to
+ * reopen).
  * env->metrics NULL: the job creates its own registry from c->metrics_file
  * and writes it every 5 s and at exit; non-NULL: it only updates the shared
  * registry, and the owner writes the file. */

@@ -162,7 +162,7 @@ const char *lb_rot_state_name(enum lb_rot_state s);
  * Redis is down (wait for it), stop; LB_T_GO: lb_tail_fresh says read. */
 enum { LB_T_OK = 0, LB_T_MORE = 1, LB_T_BLOCKED = 2, LB_T_FATAL = 3, LB_T_GO = 4 };
 /* What woke epoll (epoll_event.data.u32). */
-enum { LB_EV_INOTIFY = 1, LB_EV_SIGNAL, LB_EV_TIMER, LB_EV_STOP, LB_EV_REDIS };
+enum { LB_EV_INOTIFY = 1, LB_EV_TIMER, LB_EV_STOP, LB_EV_REDIS };
 
 struct lb_tfile;
 
@@ -251,7 +251,7 @@ struct lb_tail {
     int own_metrics;
     double metrics_next;
 
-    int ep, sfd, tfd;
+    int ep, tfd;
     struct lb_watchset *ws;
     double armed;
 
