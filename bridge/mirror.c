@@ -71,6 +71,7 @@
 #include "record.h"
 #include "redis.h"
 #include "signals.h"
+#include "stream_id.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -93,69 +94,6 @@
 #define LB_MIRROR_SYNC_ENTRIES 10000  /* a backlog is synced at least this often */
 #define LB_MIRROR_SYNC_SEC 0.1        /* ... and this often */
 #define LB_EXPORT_CONNECT_SEC 5.0     /* export gives up on Redis after this */
-#define LB_ID_MAX 48
-
-/* ---- stream IDs ------------------------------------------------------------ */
-
-struct lb_sid {
-    uint64_t ms, seq;
-};
-
-/* "ms-seq" or "ms" (seq 0). Returns 0 or -1. */
-static int lb_sid_parse(const char *s, size_t n, struct lb_sid *out)
-{
-    uint64_t v[2] = {0, 0};
-    int part = 0, digits = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (c == '-' && part == 0 && digits > 0) {
-            part = 1;
-            digits = 0;
-            continue;
-        }
-        if (c < '0' || c > '9' || digits >= 20)
-            return -1;
-        uint64_t d = (uint64_t)(c - '0');
-        if (v[part] > (UINT64_MAX - d) / 10)
-            return -1;
-        v[part] = v[part] * 10 + d;
-        digits++;
-    }
-    if (digits == 0)
-        return -1;
-    out->ms = v[0];
-    out->seq = v[1];
-    return 0;
-}
-
-static int lb_sid_cmp(struct lb_sid a, struct lb_sid b)
-{
-    if (a.ms != b.ms)
-        return a.ms < b.ms ? -1 : 1;
-    if (a.seq != b.seq)
-        return a.seq < b.seq ? -1 : 1;
-    return 0;
-}
-
-static void lb_sid_format(struct lb_sid id, char out[LB_ID_MAX])
-{
-    snprintf(out, LB_ID_MAX, "%" PRIu64 "-%" PRIu64, id.ms, id.seq);
-}
-
-/* The ID right after id, for the next XRANGE page (works on Redis < 6.2,
- * which has no exclusive "(id"). 0, or -1 when id is the largest ID. */
-static int lb_sid_next(struct lb_sid *id)
-{
-    if (id->seq < UINT64_MAX) {
-        id->seq++;
-        return 0;
-    }
-    if (id->ms == UINT64_MAX)
-        return -1;
-    id->ms++;
-    id->seq = 0;
-    return 0;
-}
 
 /* ---- decoding an entry ------------------------------------------------------ */
 
@@ -720,7 +658,7 @@ static const char lb_mirror_usage[] =
 static int lb_from_ok(const char *s)
 {
     struct lb_sid id;
-    return strcmp(s, "$") == 0 || lb_sid_parse(s, strlen(s), &id) == 0;
+    return lb_sid_arg(s, LB_SID_FORM_ID | LB_SID_FORM_LAST, 0, &id) > 0;
 }
 
 int lb_mirror_opts_parse(struct lb_mirror_opts *o, int argc, char **argv, const struct lb_cli *cli)
@@ -826,7 +764,7 @@ struct lb_mirror {
     uint64_t size;  /* file offset just past our last write */
     int dir_synced; /* the directory entry of a created file is durable */
 
-    char last_id[LB_ID_MAX]; /* the last entry handled (written, skipped or excluded) */
+    char last_id[LB_SID_BUF]; /* the last entry handled (written, skipped or excluded) */
     struct lb_sid last;
     /* The checkpoint is pending while ck_seq != ck_saved: ck_seq counts the
      * changes (batches, reopens), ck_saved is the change Redis confirmed. */
@@ -911,8 +849,8 @@ static int lb_mirror_stopping(const struct lb_job_env *env)
 
 static void lb_mirror_set_last(struct lb_mirror *m, const char *id, size_t n)
 {
-    if (n >= LB_ID_MAX)
-        n = LB_ID_MAX - 1;
+    if (n >= LB_SID_BUF)
+        n = LB_SID_BUF - 1;
     memcpy(m->last_id, id, n);
     m->last_id[n] = '\0';
     if (lb_sid_parse(m->last_id, n, &m->last) != 0)
@@ -1022,7 +960,7 @@ static int lb_mirror_sync(struct lb_mirror *m, struct lb_error *err)
 
 struct lb_mirror_ckpt {
     int present;
-    char id[LB_ID_MAX];
+    char id[LB_SID_BUF];
     uint64_t size;
     unsigned long long dev, ino;
 };
@@ -1039,7 +977,7 @@ static int lb_mirror_ckpt_parse(const char *s, size_t n, struct lb_mirror_ckpt *
         const cJSON *dev = cJSON_GetObjectItemCaseSensitive(root, "dev");
         const cJSON *ino = cJSON_GetObjectItemCaseSensitive(root, "ino");
         struct lb_sid sid;
-        if (cJSON_IsString(id) && strlen(id->valuestring) < LB_ID_MAX &&
+        if (cJSON_IsString(id) && strlen(id->valuestring) < LB_SID_BUF &&
             lb_sid_parse(id->valuestring, strlen(id->valuestring), &sid) == 0 &&
             cJSON_IsNumber(size) && size->valuedouble >= 0 && cJSON_IsNumber(dev) &&
             dev->valuedouble >= 0 && cJSON_IsNumber(ino) && ino->valuedouble >= 0) {
@@ -1286,7 +1224,7 @@ static int lb_mirror_observe(struct lb_mirror *m, int force, struct lb_error *er
 /* ---- mirror: start ------------------------------------------------------------------- */
 
 /* The ID of the stream's last entry (0-0 when empty or missing). */
-static int lb_stream_last_id(struct lb_redis *r, const char *stream, char out[LB_ID_MAX],
+static int lb_stream_last_id(struct lb_redis *r, const char *stream, char out[LB_SID_BUF],
                              struct lb_error *err)
 {
     const char *argv[6] = {"XREVRANGE", stream, "+", "-", "COUNT", "1"};
@@ -1294,13 +1232,13 @@ static int lb_stream_last_id(struct lb_redis *r, const char *stream, char out[LB
     if (rep == NULL)
         return err->code;
     int rc = 0;
-    snprintf(out, LB_ID_MAX, "0-0");
+    snprintf(out, LB_SID_BUF, "0-0");
     if (rep->type == REDIS_REPLY_ERROR)
         rc = lb_reply_error("XREVRANGE", stream, rep->str, err);
     else if (rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 &&
              rep->element[0]->type == REDIS_REPLY_ARRAY && rep->element[0]->elements > 0 &&
              rep->element[0]->element[0]->type == REDIS_REPLY_STRING)
-        snprintf(out, LB_ID_MAX, "%s", rep->element[0]->element[0]->str);
+        snprintf(out, LB_SID_BUF, "%s", rep->element[0]->element[0]->str);
     freeReplyObject(rep);
     return rc;
 }
@@ -1325,7 +1263,7 @@ struct lb_expect {
     struct lb_sid after; /* the last entry looked at */
     int end;             /* the stream holds nothing after page */
     int have;            /* line/id hold the next expected line */
-    char id[LB_ID_MAX];  /* its entry's ID */
+    char id[LB_SID_BUF]; /* its entry's ID */
     struct lb_buf line;  /* the line, exactly as lb_mirror_batch formats it */
 };
 
@@ -1378,7 +1316,7 @@ static int lb_expect_next(struct lb_expect *x, struct lb_error *err)
         struct lb_sid start = x->after;
         if (x->end || lb_sid_next(&start) != 0)
             return 0;
-        char from[LB_ID_MAX];
+        char from[LB_SID_BUF];
         lb_sid_format(start, from);
         const char *argv[6] = {"XRANGE", m->o->stream, from, "+", "COUNT", "1000"};
         redisReply *rep = lb_redis_cmd(m->r, 6, argv, NULL, err);
@@ -1413,7 +1351,7 @@ static int lb_mirror_recognise(struct lb_mirror *m, const struct lb_mirror_ckpt 
     const uint64_t end = m->size; /* what the file held when it was opened */
     uint64_t off = ck->size, line_start = ck->size, own_end = ck->size;
     uint64_t own = 0, own_bytes = 0;
-    char own_id[LB_ID_MAX];
+    char own_id[LB_SID_BUF];
     snprintf(own_id, sizeof(own_id), "%s", ck->id);
     size_t at = 0; /* bytes of the current line that match x.line so far */
     int ok = 1;    /* ... and none that does not */
@@ -1563,7 +1501,7 @@ static int lb_mirror_start(struct lb_mirror *m, struct lb_error *err)
             strcmp(ck.id, m->last_id) != 0)
             m->ck_seq++;
     } else {
-        char id[LB_ID_MAX];
+        char id[LB_SID_BUF];
         if (strcmp(m->o->from, "$") == 0) {
             /* Resolved now, so that nothing added between this start and the
              * first XREAD is missed; recorded below, so a restart keeps it. */
@@ -1583,7 +1521,7 @@ static int lb_mirror_start(struct lb_mirror *m, struct lb_error *err)
     if (lb_ck_pending(m) && (rc = lb_mirror_ckpt_save(m, err)) != 0)
         return rc;
     if (m->o->once) {
-        char end[LB_ID_MAX];
+        char end[LB_SID_BUF];
         if ((rc = lb_stream_last_id(m->r, m->o->stream, end, err)) != 0)
             return rc;
         lb_sid_parse(end, strlen(end), &m->end);
@@ -1860,7 +1798,7 @@ static int lb_mirror_turn(struct lb_mirror *m, struct lb_error *err)
     const redisReply *entries = s->element[1];
     const redisReply *lastr = entries->element[entries->elements - 1];
     struct lb_sid next_after = m->last;
-    char next_id[LB_ID_MAX];
+    char next_id[LB_SID_BUF];
     if (lastr->type == REDIS_REPLY_ARRAY && lastr->elements > 0 &&
         lastr->element[0]->type == REDIS_REPLY_STRING &&
         lb_sid_parse(lastr->element[0]->str, lastr->element[0]->len, &next_after) == 0 &&
@@ -2034,7 +1972,7 @@ static const char lb_export_usage[] =
 static int lb_range_ok(const char *s)
 {
     struct lb_sid id;
-    return strcmp(s, "-") == 0 || strcmp(s, "+") == 0 || lb_sid_parse(s, strlen(s), &id) == 0;
+    return lb_sid_arg(s, LB_SID_FORMS_RANGE, 0, &id) > 0;
 }
 
 static int lb_export_parse(struct lb_export_opts *o, int argc, char **argv)
@@ -2151,7 +2089,7 @@ int lb_cmd_export(int argc, char **argv)
     /* Pages of XRANGE; the next page is asked for (pipelined) before this
      * one is formatted and written. Reads have no side effect, so after a
      * lost connection the same page is simply asked for again. */
-    char start[LB_ID_MAX + 1];
+    char start[LB_SID_BUF + 1];
     snprintf(start, sizeof(start), "%s", o.from);
     int inflight = 0;
     for (;;) {

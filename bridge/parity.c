@@ -60,6 +60,7 @@
 #include "log.h"
 #include "redis.h"
 #include "source.h"
+#include "stream_id.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -811,69 +812,6 @@ size_t lb_mset_bytes(const struct lb_mset *m)
     return m->cap * (sizeof(uint64_t) + sizeof(uint32_t));
 }
 
-/* ---- stream IDs ----------------------------------------------------------------------------- */
-
-struct lb_pid {
-    uint64_t ms, seq;
-};
-
-static int lb_pid_cmp(struct lb_pid a, struct lb_pid b)
-{
-    if (a.ms != b.ms)
-        return a.ms < b.ms ? -1 : 1;
-    if (a.seq != b.seq)
-        return a.seq < b.seq ? -1 : 1;
-    return 0;
-}
-
-static int lb_u64_parse(const char *s, size_t n, uint64_t *out)
-{
-    uint64_t v = 0;
-    if (n == 0 || n > 20)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        uint64_t d = (uint64_t)(s[i] - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return -1;
-        v = v * 10 + d;
-    }
-    *out = v;
-    return 0;
-}
-
-/* "ms-seq" */
-static int lb_pid_parse(const char *s, size_t n, struct lb_pid *id)
-{
-    const char *dash = memchr(s, '-', n);
-    if (dash == NULL)
-        return -1;
-    return lb_u64_parse(s, (size_t)(dash - s), &id->ms) != 0 ||
-                   lb_u64_parse(dash + 1, n - (size_t)(dash - s) - 1, &id->seq) != 0
-               ? -1
-               : 0;
-}
-
-/* A --from/--to value as XRANGE takes it: "-", "+", "ms" or "ms-seq". A bare
- * ms means ms-0 as a start and ms-<max> as an end. */
-static int lb_pid_arg(const char *s, int is_end, struct lb_pid *id)
-{
-    if (strcmp(s, "-") == 0) {
-        id->ms = id->seq = 0;
-        return 0;
-    }
-    if (strcmp(s, "+") == 0) {
-        id->ms = id->seq = UINT64_MAX;
-        return 0;
-    }
-    if (strchr(s, '-') == NULL) {
-        id->seq = is_end ? UINT64_MAX : 0;
-        return lb_u64_parse(s, strlen(s), &id->ms);
-    }
-    return lb_pid_parse(s, strlen(s), id);
-}
-
 /* ---- reading the stream: XRANGE pages off the socket ------------------------------------------
  */
 
@@ -888,7 +826,7 @@ struct lb_pslice {
 };
 
 struct lb_pentry {
-    struct lb_pid id;
+    struct lb_sid id;
     size_t fv, nfv; /* field/value slices fv[fv .. fv+nfv) */
 };
 
@@ -1094,7 +1032,7 @@ static int lb_pager_parse(struct lb_pager *pg)
             pg->entcap = nc;
         }
         struct lb_pentry *e = &pg->ent[pg->nent];
-        if (lb_pid_parse(b + id.off, id.len, &e->id) != 0)
+        if (lb_sid_parse(b + id.off, id.len, &e->id) != 0)
             return -1;
         e->fv = fv0;
         e->nfv = pg->nfv - fv0;
@@ -1147,16 +1085,10 @@ static int lb_pager_next(struct lb_pager *pg, struct lb_error *err)
     if (rc != 0)
         return rc;
     if (pg->nent == LB_PAGE_COUNT) {
-        struct lb_pid last = pg->ent[pg->nent - 1].id;
-        if (last.seq < UINT64_MAX) {
-            last.seq++;
-        } else if (last.ms < UINT64_MAX) {
-            last.ms++;
-            last.seq = 0;
-        } else {
+        struct lb_sid last = pg->ent[pg->nent - 1].id;
+        if (lb_sid_next(&last) != 0)
             return 1; /* the largest ID there is: nothing can follow */
-        }
-        snprintf(pg->start, sizeof(pg->start), "%" PRIu64 "-%" PRIu64, last.ms, last.seq);
+        lb_sid_format(last, pg->start);
         if ((rc = lb_pager_send(pg, err)) != 0)
             return rc;
     }
@@ -1190,7 +1122,7 @@ struct lb_entry {
     int has_off;
     int json;
     int ts_from_id;
-    struct lb_pid id;
+    struct lb_sid id;
 };
 
 struct lb_decoder {
@@ -1235,7 +1167,7 @@ static int lb_dec_json_text(const cJSON *root, const char *key, struct lb_slice 
 }
 
 /* fv: names and values alternately. The entry's slices live until the next call. */
-static void lb_decode(struct lb_decoder *d, const struct lb_slice *fv, size_t nfv, struct lb_pid id,
+static void lb_decode(struct lb_decoder *d, const struct lb_slice *fv, size_t nfv, struct lb_sid id,
                       struct lb_entry *e)
 {
     if (d->json != NULL || d->own_ts != NULL || d->own_data != NULL)
@@ -1411,7 +1343,7 @@ struct lb_parity {
     int exists;
     uint64_t length, added;
     int has_added, has_first, has_last;
-    struct lb_pid first, last, maxdel;
+    struct lb_sid first, last, maxdel;
     uint64_t budget; /* lines that may still count as trimmed */
     int from_cuts, to_cuts;
     char range_start[48], range_end[48];
@@ -1831,15 +1763,15 @@ static struct lb_group *lb_parity_group_of(struct lb_parity *p, const struct lb_
 /* ---- Redis: XINFO STREAM ----------------------------------------------------------------------
  */
 
-static int lb_reply_pid(const redisReply *r, struct lb_pid *id)
+static int lb_reply_pid(const redisReply *r, struct lb_sid *id)
 {
     if (r == NULL || r->type != REDIS_REPLY_STRING)
         return -1;
-    return lb_pid_parse(r->str, r->len, id);
+    return lb_sid_parse(r->str, r->len, id);
 }
 
 /* The entry's ID of a first-entry/last-entry value ([id, [fields]] or nil). */
-static int lb_reply_entry_id(const redisReply *r, struct lb_pid *id)
+static int lb_reply_entry_id(const redisReply *r, struct lb_sid *id)
 {
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 1)
         return -1;
@@ -1898,19 +1830,19 @@ static int lb_parity_xinfo(struct lb_parity *p, struct lb_error *err)
 static void lb_parity_window(struct lb_parity *p)
 {
     const struct lb_parity_opts *o = p->o;
-    struct lb_pid from = {0, 0}, to = {UINT64_MAX, UINT64_MAX};
+    struct lb_sid from = {0, 0}, to = {UINT64_MAX, UINT64_MAX};
     if (o->from != NULL)
-        lb_pid_arg(o->from, 0, &from);
+        lb_sid_arg(o->from, LB_SID_FORMS_RANGE, 0, &from);
     if (o->to != NULL)
-        lb_pid_arg(o->to, 1, &to);
+        lb_sid_arg(o->to, LB_SID_FORMS_RANGE, 1, &to);
     p->budget = 0;
     if (p->has_added && p->added > p->length) {
         p->budget = p->added - p->length;
-        if (p->has_first && lb_pid_cmp(p->maxdel, p->first) >= 0)
+        if (p->has_first && lb_sid_cmp(p->maxdel, p->first) >= 0)
             p->budget--;
     }
-    p->from_cuts = o->from != NULL && p->has_first && lb_pid_cmp(from, p->first) > 0;
-    p->to_cuts = o->to != NULL && p->has_last && lb_pid_cmp(to, p->last) < 0;
+    p->from_cuts = o->from != NULL && p->has_first && lb_sid_cmp(from, p->first) > 0;
+    p->to_cuts = o->to != NULL && p->has_last && lb_sid_cmp(to, p->last) < 0;
     snprintf(p->range_start, sizeof(p->range_start), "%s", o->from != NULL ? o->from : "-");
     /* Without --to (or with one past it), stop at the last entry XINFO saw,
      * so that what we read agrees with what it said about head and deletions. */
@@ -2320,7 +2252,7 @@ static int lb_parity_fill_reply(struct lb_parity *p, const redisReply *rep,
         if (f->element[i]->type == REDIS_REPLY_STRING)
             fv[i] = (struct lb_slice){f->element[i]->str, f->element[i]->len};
     struct lb_entry ent;
-    lb_decode(&p->dec, fv, f->elements, (struct lb_pid){e->ms, e->seq}, &ent);
+    lb_decode(&p->dec, fv, f->elements, (struct lb_sid){e->ms, e->seq}, &ent);
     int rc = lb_parity_dup(p, &ent.rec, &e->actual, &e->actual_n, err);
     free(fv);
     return rc;
@@ -2428,7 +2360,7 @@ static int lb_parity_parse(struct lb_parity_opts *o, int argc, char **argv)
     o->max_examples = 10;
     lb_getopt_begin();
     int id;
-    struct lb_pid x;
+    struct lb_sid x;
     while ((id = lb_getopt(argc, argv, lb_parity_longopts, &cli)) != -1) {
         int h = lb_cli_common(&o->c, id, optarg, &cli, lb_parity_usage);
         if (h == LB_CLI_NEXT)
@@ -2448,7 +2380,8 @@ static int lb_parity_parse(struct lb_parity_opts *o, int argc, char **argv)
             break;
         case LB_PAR_FROM:
         case LB_PAR_TO:
-            if (strlen(optarg) >= 44 || lb_pid_arg(optarg, id == LB_PAR_TO, &x) != 0)
+            if (strlen(optarg) >= 44 ||
+                lb_sid_arg(optarg, LB_SID_FORMS_RANGE, id == LB_PAR_TO, &x) < 0)
                 return lb_cli_error(&cli, id == LB_PAR_FROM ? "from" : "to",
                                     "expected a stream ID (ms-seq, ms, - or +), got '%s'", optarg);
             if (id == LB_PAR_FROM)

@@ -31,6 +31,7 @@
 #include "cli.h"
 #include "error.h"
 #include "redis.h"
+#include "stream_id.h"
 
 #include <cjson/cJSON.h>
 #include <fcntl.h>
@@ -137,17 +138,13 @@ static cJSON *lb_status_num(const redisReply *v)
     return cJSON_CreateNull();
 }
 
-/* Compare stream IDs "ms-seq". */
+/* Compare stream IDs "ms-seq" (one that does not parse counts as 0-0). */
 static int lb_status_idcmp(const char *a, const char *b)
 {
-    unsigned long long am = 0, as = 0, bm = 0, bs = 0;
-    sscanf(a, "%llu-%llu", &am, &as);
-    sscanf(b, "%llu-%llu", &bm, &bs);
-    if (am != bm)
-        return am < bm ? -1 : 1;
-    if (as != bs)
-        return as < bs ? -1 : 1;
-    return 0;
+    struct lb_sid x = {0, 0}, y = {0, 0};
+    lb_sid_parse(a, strlen(a), &x);
+    lb_sid_parse(b, strlen(b), &y);
+    return lb_sid_cmp(x, y);
 }
 
 /* Run a command; returns the reply or NULL with err set (connection lost, or
