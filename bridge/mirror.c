@@ -70,8 +70,10 @@
 #include "metrics.h"
 #include "record.h"
 #include "redis.h"
+#include "reply.h"
 #include "signals.h"
 #include "stream_id.h"
+#include "stream_info.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -406,210 +408,6 @@ static int lb_write_all(int fd, const char *p, size_t n)
         n -= (size_t)w;
     }
     return 0;
-}
-
-/* ---- replies without malloc ------------------------------------------------------ */
-
-/*
- * hiredis builds a reply with one calloc per element and a malloc per string:
- * ~15 of each per entry, which was 40% of mirror's CPU. For the XREAD/XRANGE
- * replies (and only those) the reader's object functions are swapped for
- * these, which carve the same struct redisReply tree out of an arena that is
- * reset before each reply. Such a reply is never given to freeReplyObject.
- * The arena holds one reply at a time: bounded by --batch x entry size.
- */
-struct lb_arena_blk {
-    struct lb_arena_blk *next;
-    size_t cap, used;
-    max_align_t data[];
-};
-
-struct lb_arena {
-    struct lb_arena_blk *head; /* the block being filled; older ones follow */
-    struct lb_arena_blk *spare;
-};
-
-#define LB_ARENA_BLK (256 * 1024)
-#define LB_ARENA_KEEP 16 /* blocks kept across resets (4 MiB) */
-
-static void *lb_arena_alloc(struct lb_arena *a, size_t n)
-{
-    n = (n + 15) & ~(size_t)15;
-    struct lb_arena_blk *b = a->head;
-    if (b == NULL || b->cap - b->used < n) {
-        if (a->spare != NULL && a->spare->cap >= n) {
-            b = a->spare;
-            a->spare = b->next;
-        } else {
-            size_t cap = n > LB_ARENA_BLK ? n : LB_ARENA_BLK;
-            b = malloc(sizeof(*b) + cap);
-            if (b == NULL)
-                return NULL;
-            b->cap = cap;
-        }
-        b->used = 0;
-        b->next = a->head;
-        a->head = b;
-    }
-    void *p = (char *)b->data + b->used;
-    b->used += n;
-    return p;
-}
-
-/* Forget every reply carved so far; keep a few blocks for the next one. */
-static void lb_arena_reset(struct lb_arena *a)
-{
-    int kept = 0;
-    for (struct lb_arena_blk *b = a->spare; b != NULL; b = b->next)
-        kept++;
-    while (a->head != NULL) {
-        struct lb_arena_blk *b = a->head;
-        a->head = b->next;
-        if (kept < LB_ARENA_KEEP && b->cap == LB_ARENA_BLK) {
-            b->next = a->spare;
-            a->spare = b;
-            kept++;
-        } else {
-            free(b);
-        }
-    }
-}
-
-static void lb_arena_free(struct lb_arena *a)
-{
-    lb_arena_reset(a);
-    while (a->spare != NULL) {
-        struct lb_arena_blk *b = a->spare;
-        a->spare = b->next;
-        free(b);
-    }
-}
-
-static redisReply *lb_arena_obj(const redisReadTask *task, int type)
-{
-    redisReply *r = lb_arena_alloc(task->privdata, sizeof(*r));
-    if (r == NULL)
-        return NULL;
-    memset(r, 0, sizeof(*r));
-    r->type = type;
-    if (task->parent != NULL) {
-        redisReply *parent = task->parent->obj;
-        parent->element[task->idx] = r;
-    }
-    return r;
-}
-
-static void *lb_arena_string(const redisReadTask *task, char *str, size_t len)
-{
-    redisReply *r = lb_arena_obj(task, task->type);
-    char *buf = r != NULL ? lb_arena_alloc(task->privdata, len + 1) : NULL;
-    if (buf == NULL)
-        return NULL;
-    memcpy(buf, str, len);
-    buf[len] = '\0';
-    r->str = buf;
-    r->len = len;
-    return r;
-}
-
-static void *lb_arena_array(const redisReadTask *task, int elements)
-{
-    redisReply *r = lb_arena_obj(task, REDIS_REPLY_ARRAY);
-    if (r == NULL)
-        return NULL;
-    if (elements > 0) {
-        size_t n = (size_t)elements * sizeof(redisReply *);
-        if ((r->element = lb_arena_alloc(task->privdata, n)) == NULL)
-            return NULL;
-        memset(r->element, 0, n);
-        r->elements = (size_t)elements;
-    }
-    return r;
-}
-
-static void *lb_arena_integer(const redisReadTask *task, long long value)
-{
-    redisReply *r = lb_arena_obj(task, REDIS_REPLY_INTEGER);
-    if (r != NULL)
-        r->integer = value;
-    return r;
-}
-
-static void *lb_arena_nil(const redisReadTask *task)
-{
-    return lb_arena_obj(task, REDIS_REPLY_NIL);
-}
-
-static void lb_arena_noop_free(void *obj)
-{
-    (void)obj; /* the arena owns it */
-}
-
-static redisReplyObjectFunctions lb_arena_fns = {lb_arena_string, lb_arena_array, lb_arena_integer,
-                                                 lb_arena_nil, lb_arena_noop_free};
-
-/* Send a command now (without reading its reply), so that Redis works on it
- * while we work on the previous reply. 0 or LB_EREDIS (connection dropped). */
-static int lb_send(struct lb_redis *r, int argc, const char **argv, const size_t *lens,
-                   struct lb_error *err)
-{
-    redisContext *c = lb_redis_ctx(r);
-    if (c == NULL)
-        return lb_error_set(err, LB_EREDIS, "redis at %s: not connected", lb_redis_addr(r));
-    if (redisAppendCommandArgv(c, argc, argv, lens) != REDIS_OK)
-        return lb_error_set(err, LB_ENOMEM, "out of memory");
-    int done = 0;
-    while (!done) {
-        if (redisBufferWrite(c, &done) != REDIS_OK) {
-            lb_error_set(err, LB_EREDIS, "redis at %s: %s", lb_redis_addr(r), c->errstr);
-            lb_redis_drop(r);
-            return LB_EREDIS;
-        }
-    }
-    return 0;
-}
-
-/* Read the next reply into the arena (reset first). NULL with err set when
- * the connection died (it is dropped while the arena functions are still
- * installed, so a half-built reply is "freed" by the no-op). */
-static redisReply *lb_arena_reply(struct lb_redis *r, struct lb_arena *a, struct lb_error *err)
-{
-    redisContext *c = lb_redis_ctx(r);
-    if (c == NULL) {
-        lb_error_set(err, LB_EREDIS, "redis at %s: not connected", lb_redis_addr(r));
-        return NULL;
-    }
-    lb_arena_reset(a);
-    redisReplyObjectFunctions *saved = c->reader->fn;
-    void *saved_priv = c->reader->privdata;
-    c->reader->fn = &lb_arena_fns;
-    c->reader->privdata = a;
-    void *rep = NULL;
-    if (redisGetReply(c, &rep) != REDIS_OK || rep == NULL) {
-        if (c->err == REDIS_ERR_OOM) /* the arena could not grow: not the connection */
-            lb_error_set(err, LB_ENOMEM, "out of memory while reading a reply from redis at %s",
-                         lb_redis_addr(r));
-        else
-            lb_error_set(err, LB_EREDIS, "redis at %s: %s", lb_redis_addr(r),
-                         c->errstr[0] ? c->errstr : "connection lost");
-        lb_redis_drop(r);
-        return NULL;
-    }
-    c->reader->fn = saved;
-    c->reader->privdata = saved_priv;
-    return rep;
-}
-
-/* An error reply to cmd: a refusal that can clear by itself (OOM under
- * maxmemory, LOADING, READONLY during a failover...) is LB_EREDIS with the
- * connection kept, so that the caller waits it out like an outage (DESIGN.md
- * 4.5); a refused password is LB_EAUTH; anything else LB_EREPLY. */
-static int lb_reply_error(const char *cmd, const char *arg, const char *msg, struct lb_error *err)
-{
-    if (lb_redis_is_transient(msg))
-        return lb_error_set(err, LB_EREDIS, "%s %s refused for now: %s", cmd, arg, msg);
-    return lb_error_set(err, lb_redis_is_auth_error(msg) ? LB_EAUTH : LB_EREPLY, "%s %s: %s", cmd,
-                        arg, msg);
 }
 
 /* ---- mirror: options ----------------------------------------------------------- */
@@ -1010,7 +808,7 @@ static int lb_mirror_ckpt_load(struct lb_mirror *m, struct lb_mirror_ckpt *ck, s
                               "fix or HDEL it",
                               m->key, m->path);
     } else if (rep->type == REDIS_REPLY_ERROR) {
-        rc = lb_reply_error("HGET", m->key, rep->str, err);
+        rc = lb_reply_error(m->r, "HGET", m->key, rep->str, err);
     }
     freeReplyObject(rep);
     return rc;
@@ -1022,7 +820,7 @@ static int lb_mirror_hset_check(struct lb_mirror *m, redisReply *rep, struct lb_
 {
     int rc = 0;
     if (rep->type == REDIS_REPLY_ERROR)
-        rc = lb_reply_error("HSET", m->key, rep->str, err);
+        rc = lb_reply_error(m->r, "HSET", m->key, rep->str, err);
     freeReplyObject(rep);
     return rc;
 }
@@ -1037,7 +835,7 @@ static int lb_mirror_ckpt_send(struct lb_mirror *m, struct lb_error *err)
                  m->last_id, m->size, m->dev, m->ino);
     const char *argv[4] = {"HSET", m->key, m->path, val};
     size_t lens[4] = {4, strlen(m->key), strlen(m->path), (size_t)n};
-    int rc = lb_send(m->r, 4, argv, lens, err);
+    int rc = lb_reply_send(m->r, 4, argv, lens, err);
     if (rc == 0) {
         m->hset_inflight = 1;
         m->hset_seq = m->ck_seq;
@@ -1068,63 +866,6 @@ static int lb_mirror_ckpt_save(struct lb_mirror *m, struct lb_error *err)
 
 /* ---- mirror: lag -------------------------------------------------------------------- */
 
-struct lb_xinfo {
-    int ok;
-    long long length;
-    long long entries_added; /* -1: Redis < 7 */
-    struct lb_sid last_generated;
-    struct lb_sid first; /* first entry's ID (0-0 when empty) */
-    int has_first;
-    struct lb_sid max_deleted; /* Redis >= 7: the largest ID ever trimmed or deleted */
-};
-
-static const redisReply *lb_map_get(const redisReply *r, const char *key)
-{
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY)
-        return NULL;
-    for (size_t i = 0; i + 1 < r->elements; i += 2)
-        if (r->element[i]->type == REDIS_REPLY_STRING && strcmp(r->element[i]->str, key) == 0)
-            return r->element[i + 1];
-    return NULL;
-}
-
-/* XINFO STREAM (O(1) without FULL). A missing key is an empty stream. */
-static int lb_xinfo(struct lb_redis *r, const char *stream, struct lb_xinfo *xi,
-                    struct lb_error *err)
-{
-    memset(xi, 0, sizeof(*xi));
-    xi->entries_added = -1;
-    const char *argv[3] = {"XINFO", "STREAM", stream};
-    redisReply *rep = lb_redis_cmd(r, 3, argv, NULL, err);
-    if (rep == NULL)
-        return err->code;
-    if (rep->type == REDIS_REPLY_ERROR) {
-        int missing = strstr(rep->str, "no such key") != NULL;
-        int code = missing ? 0 : lb_reply_error("XINFO STREAM", stream, rep->str, err);
-        if (missing) {
-            xi->ok = 1;
-            xi->entries_added = 0;
-        }
-        freeReplyObject(rep);
-        return code;
-    }
-    const redisReply *v;
-    if ((v = lb_map_get(rep, "length")) != NULL && v->type == REDIS_REPLY_INTEGER)
-        xi->length = v->integer;
-    if ((v = lb_map_get(rep, "entries-added")) != NULL && v->type == REDIS_REPLY_INTEGER)
-        xi->entries_added = v->integer;
-    if ((v = lb_map_get(rep, "last-generated-id")) != NULL && v->type == REDIS_REPLY_STRING)
-        lb_sid_parse(v->str, v->len, &xi->last_generated);
-    if ((v = lb_map_get(rep, "max-deleted-entry-id")) != NULL && v->type == REDIS_REPLY_STRING)
-        lb_sid_parse(v->str, v->len, &xi->max_deleted);
-    if ((v = lb_map_get(rep, "first-entry")) != NULL && v->type == REDIS_REPLY_ARRAY &&
-        v->elements >= 1 && v->element[0]->type == REDIS_REPLY_STRING)
-        xi->has_first = lb_sid_parse(v->element[0]->str, v->element[0]->len, &xi->first) == 0;
-    xi->ok = 1;
-    freeReplyObject(rep);
-    return 0;
-}
-
 /*
  * One XINFO STREAM (O(1) without FULL) feeds two things:
  *
@@ -1152,23 +893,26 @@ static int lb_mirror_observe(struct lb_mirror *m, int force, struct lb_error *er
     if (!force && now - m->lag_at < (m->want_metrics ? 1.0 : 5.0))
         return 0;
     m->lag_at = now;
-    struct lb_xinfo xi;
-    int rc = lb_xinfo(m->r, m->o->stream, &xi, err);
+    struct lb_stream_info si;
+    int rc = lb_stream_info_read(m->r, m->o->stream, &si, err);
     if (rc != 0)
         return rc == LB_EREPLY ? 0 : rc;
+    /* A missing key is an empty stream that never had an entry. */
+    long long added = !si.exists ? 0 : si.has_added ? (long long)si.added : -1;
+    long long length = (long long)si.length;
     /* Lost entries: trimmed past last_id or deleted after it before they
      * were read. With pos known the count is exact: caught up, every entry
      * ever added should have been read (entries-added - pos were not); in
      * the gap (last_id before the first retained entry), entries-added -
      * length left from the head and pos of them were read. */
-    int gap = xi.has_first && lb_sid_cmp(m->last, xi.first) < 0;
-    int caught_up = lb_sid_cmp(m->last, xi.last_generated) >= 0;
+    int gap = si.has_first && lb_sid_cmp(m->last, si.first) < 0;
+    int caught_up = lb_sid_cmp(m->last, si.last_generated) >= 0;
     long long lost = 0;
-    if (m->pos_known && xi.entries_added >= 0) {
+    if (m->pos_known && added >= 0) {
         if (caught_up)
-            lost = xi.entries_added - (long long)m->pos;
+            lost = added - (long long)m->pos;
         else if (gap)
-            lost = xi.entries_added - xi.length - (long long)m->pos;
+            lost = added - length - (long long)m->pos;
     }
     if (m->lost_quiet) {
         /* A new mirror starts from what the stream retains: what was trimmed
@@ -1178,39 +922,39 @@ static int lb_mirror_observe(struct lb_mirror *m, int force, struct lb_error *er
         lb_warn("%s: %lld entries were trimmed or deleted from stream %s before they were "
                 "mirrored (the mirror is at id=%s): they cannot be written",
                 m->what, lost, m->o->stream, m->last_id);
-    } else if (!m->pos_known && gap && lb_sid_cmp(xi.first, m->lost_first) > 0) {
+    } else if (!m->pos_known && gap && lb_sid_cmp(si.first, m->lost_first) > 0) {
         lb_warn("%s: stream %s now starts at id=%" PRIu64 "-%" PRIu64 ", after the last mirrored "
                 "id=%s: entries between them, if there were any, were trimmed before they were "
                 "mirrored",
-                m->what, m->o->stream, xi.first.ms, xi.first.seq, m->last_id);
-    } else if (!m->pos_known && lb_sid_cmp(xi.max_deleted, m->last) > 0 &&
-               lb_sid_cmp(xi.max_deleted, m->lost) > 0) {
+                m->what, m->o->stream, si.first.ms, si.first.seq, m->last_id);
+    } else if (!m->pos_known && lb_sid_cmp(si.max_deleted, m->last) > 0 &&
+               lb_sid_cmp(si.max_deleted, m->lost) > 0) {
         lb_warn("%s: entries after id=%s were deleted from stream %s before they were mirrored "
                 "(up to id=%" PRIu64 "-%" PRIu64 "): they cannot be written",
-                m->what, m->last_id, m->o->stream, xi.max_deleted.ms, xi.max_deleted.seq);
+                m->what, m->last_id, m->o->stream, si.max_deleted.ms, si.max_deleted.seq);
     }
     if (lost > 0)
         m->pos += (uint64_t)lost; /* accounted for: said once */
     if (gap)
-        m->lost_first = xi.first;
-    if (lb_sid_cmp(xi.max_deleted, m->lost) > 0)
-        m->lost = xi.max_deleted;
+        m->lost_first = si.first;
+    if (lb_sid_cmp(si.max_deleted, m->lost) > 0)
+        m->lost = si.max_deleted;
 
     long long lag = -1;
     if (caught_up) {
         lag = 0;
-        if (xi.entries_added >= 0) {
-            m->pos = (uint64_t)xi.entries_added;
+        if (added >= 0) {
+            m->pos = (uint64_t)added;
             m->pos_known = 1;
         }
-    } else if (!xi.has_first || gap) {
-        lag = xi.length;
-        if (xi.entries_added >= 0) {
-            m->pos = (uint64_t)(xi.entries_added - xi.length);
+    } else if (!si.has_first || gap) {
+        lag = length;
+        if (added >= 0) {
+            m->pos = (uint64_t)(added - length);
             m->pos_known = 1;
         }
-    } else if (m->pos_known && xi.entries_added >= 0) {
-        lag = xi.entries_added - (long long)m->pos;
+    } else if (m->pos_known && added >= 0) {
+        lag = added - (long long)m->pos;
         if (lag < 0)
             lag = 0;
     }
@@ -1222,26 +966,6 @@ static int lb_mirror_observe(struct lb_mirror *m, int force, struct lb_error *er
 }
 
 /* ---- mirror: start ------------------------------------------------------------------- */
-
-/* The ID of the stream's last entry (0-0 when empty or missing). */
-static int lb_stream_last_id(struct lb_redis *r, const char *stream, char out[LB_SID_BUF],
-                             struct lb_error *err)
-{
-    const char *argv[6] = {"XREVRANGE", stream, "+", "-", "COUNT", "1"};
-    redisReply *rep = lb_redis_cmd(r, 6, argv, NULL, err);
-    if (rep == NULL)
-        return err->code;
-    int rc = 0;
-    snprintf(out, LB_SID_BUF, "0-0");
-    if (rep->type == REDIS_REPLY_ERROR)
-        rc = lb_reply_error("XREVRANGE", stream, rep->str, err);
-    else if (rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 &&
-             rep->element[0]->type == REDIS_REPLY_ARRAY && rep->element[0]->elements > 0 &&
-             rep->element[0]->element[0]->type == REDIS_REPLY_STRING)
-        snprintf(out, LB_SID_BUF, "%s", rep->element[0]->element[0]->str);
-    freeReplyObject(rep);
-    return rc;
-}
 
 /* ---- mirror: its own lines after the checkpoint ---------------------------------------- */
 
@@ -1325,7 +1049,7 @@ static int lb_expect_next(struct lb_expect *x, struct lb_error *err)
         if (rep->type != REDIS_REPLY_ARRAY) {
             int rc =
                 rep->type == REDIS_REPLY_ERROR
-                    ? lb_reply_error("XRANGE", m->o->stream, rep->str, err)
+                    ? lb_reply_error(m->r, "XRANGE", m->o->stream, rep->str, err)
                     : lb_error_set(err, LB_EREPLY, "XRANGE %s: unexpected reply", m->o->stream);
             freeReplyObject(rep);
             return rc;
@@ -1502,16 +1226,14 @@ static int lb_mirror_start(struct lb_mirror *m, struct lb_error *err)
             m->ck_seq++;
     } else {
         char id[LB_SID_BUF];
-        if (strcmp(m->o->from, "$") == 0) {
-            /* Resolved now, so that nothing added between this start and the
-             * first XREAD is missed; recorded below, so a restart keeps it. */
-            if ((rc = lb_stream_last_id(m->r, m->o->stream, id, err)) != 0)
-                return rc;
-        } else {
-            struct lb_sid sid;
-            lb_sid_parse(m->o->from, strlen(m->o->from), &sid);
-            lb_sid_format(sid, id);
-        }
+        struct lb_sid sid;
+        /* "$" is resolved now, so that nothing added between this start and
+         * the first XREAD is missed; recorded below, so a restart keeps it. */
+        if (lb_sid_arg(m->o->from, LB_SID_FORM_ID | LB_SID_FORM_LAST, 0, &sid) ==
+                LB_SID_FORM_LAST &&
+            (rc = lb_stream_last_id(m->r, m->o->stream, &sid, err)) != 0)
+            return rc;
+        lb_sid_format(sid, id);
         lb_mirror_set_last(m, id, strlen(id));
         m->lost_quiet = 1;
         lb_info("mirror %s: no checkpoint; starting after id=%s (--from %s), file size=%" PRIu64,
@@ -1521,10 +1243,8 @@ static int lb_mirror_start(struct lb_mirror *m, struct lb_error *err)
     if (lb_ck_pending(m) && (rc = lb_mirror_ckpt_save(m, err)) != 0)
         return rc;
     if (m->o->once) {
-        char end[LB_SID_BUF];
-        if ((rc = lb_stream_last_id(m->r, m->o->stream, end, err)) != 0)
+        if ((rc = lb_stream_last_id(m->r, m->o->stream, &m->end, err)) != 0)
             return rc;
-        lb_sid_parse(end, strlen(end), &m->end);
     }
     m->pos_known = 0;
     return lb_mirror_observe(m, 1, err);
@@ -1674,7 +1394,7 @@ static int lb_mirror_xread_send(struct lb_mirror *m, const char *after, int bloc
     argv[argc++] = "STREAMS";
     argv[argc++] = m->o->stream;
     argv[argc++] = after;
-    int rc = lb_send(m->r, argc, argv, NULL, err);
+    int rc = lb_reply_send(m->r, argc, argv, NULL, err);
     m->xread_inflight = rc == 0;
     return rc;
 }
@@ -1779,14 +1499,14 @@ static int lb_mirror_turn(struct lb_mirror *m, struct lb_error *err)
         if ((rc = lb_mirror_xread_send(m, m->last_id, !m->o->once, err)) != 0)
             return rc;
     }
-    redisReply *rep = lb_arena_reply(m->r, &m->arena, err);
+    redisReply *rep = lb_reply_read(m->r, &m->arena, err);
     m->xread_inflight = 0;
     if (rep == NULL)
         return err->code;
     if (m->hset_inflight && (rc = lb_mirror_ckpt_reply(m, err)) != 0)
         return rc;
     if (rep->type == REDIS_REPLY_ERROR)
-        return lb_reply_error("XREAD", m->o->stream, rep->str, err);
+        return lb_reply_error(m->r, "XREAD", m->o->stream, rep->str, err);
     lb_mirror_accepted(m);
     const redisReply *s =
         rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 ? rep->element[0] : NULL;
@@ -1825,7 +1545,7 @@ static void lb_mirror_drain(struct lb_mirror *m, struct lb_error *err)
 {
     if (lb_redis_ctx(m->r) == NULL)
         return;
-    if (m->xread_inflight && lb_arena_reply(m->r, &m->arena, err) == NULL)
+    if (m->xread_inflight && lb_reply_read(m->r, &m->arena, err) == NULL)
         return;
     m->xread_inflight = 0;
     if (lb_mirror_close_batch(m, err) != 0)
@@ -2095,9 +1815,9 @@ int lb_cmd_export(int argc, char **argv)
     for (;;) {
         if (!inflight) {
             const char *args[6] = {"XRANGE", o.stream, start, o.to, "COUNT", "1000"};
-            rc = lb_send(r, 6, args, NULL, &err);
+            rc = lb_reply_send(r, 6, args, NULL, &err);
         }
-        redisReply *rep = rc == 0 ? lb_arena_reply(r, &arena, &err) : NULL;
+        redisReply *rep = rc == 0 ? lb_reply_read(r, &arena, &err) : NULL;
         inflight = 0;
         if (rep == NULL) {
             lb_warn("export: %s; reconnecting", err.msg);
@@ -2124,7 +1844,7 @@ int lb_cmd_export(int argc, char **argv)
             lb_sid_format(next, start);
             const char *args[6] = {"XRANGE", o.stream, start, o.to, "COUNT", "1000"};
             /* A failure here shows up as a lost connection at the next read. */
-            inflight = lb_send(r, 6, args, NULL, &err) == 0;
+            inflight = lb_reply_send(r, 6, args, NULL, &err) == 0;
         }
         b.n = 0;
         for (size_t i = 0; i < rep->elements; i++) {

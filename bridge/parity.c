@@ -61,6 +61,7 @@
 #include "redis.h"
 #include "source.h"
 #include "stream_id.h"
+#include "stream_info.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -1339,12 +1340,8 @@ struct lb_parity {
     enum lb_parity_mode mode;
     int utf8_rule, utf8_known;
 
-    /* what XINFO STREAM said */
-    int exists;
-    uint64_t length, added;
-    int has_added, has_first, has_last;
-    struct lb_sid first, last, maxdel;
-    uint64_t budget; /* lines that may still count as trimmed */
+    struct lb_stream_info si; /* what XINFO STREAM said */
+    uint64_t budget;          /* lines that may still count as trimmed */
     int from_cuts, to_cuts;
     char range_start[48], range_end[48];
 
@@ -1763,63 +1760,6 @@ static struct lb_group *lb_parity_group_of(struct lb_parity *p, const struct lb_
 /* ---- Redis: XINFO STREAM ----------------------------------------------------------------------
  */
 
-static int lb_reply_pid(const redisReply *r, struct lb_sid *id)
-{
-    if (r == NULL || r->type != REDIS_REPLY_STRING)
-        return -1;
-    return lb_sid_parse(r->str, r->len, id);
-}
-
-/* The entry's ID of a first-entry/last-entry value ([id, [fields]] or nil). */
-static int lb_reply_entry_id(const redisReply *r, struct lb_sid *id)
-{
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 1)
-        return -1;
-    return lb_reply_pid(r->element[0], id);
-}
-
-static int lb_parity_xinfo(struct lb_parity *p, struct lb_error *err)
-{
-    const char *argv[3] = {"XINFO", "STREAM", p->o->stream};
-    redisReply *rep = lb_redis_cmd(p->r, 3, argv, NULL, err);
-    if (rep == NULL)
-        return err->code;
-    int rc = 0;
-    if (rep->type == REDIS_REPLY_ERROR) {
-        if (strstr(rep->str, "no such key") != NULL)
-            p->exists = 0;
-        else
-            rc = lb_error_set(err, LB_EREPLY, "redis at %s: XINFO STREAM %s: %s",
-                              lb_redis_addr(p->r), p->o->stream, rep->str);
-        freeReplyObject(rep);
-        return rc;
-    }
-    if (rep->type != REDIS_REPLY_ARRAY) {
-        freeReplyObject(rep);
-        return lb_error_set(err, LB_EREPLY, "redis at %s: unexpected XINFO reply",
-                            lb_redis_addr(p->r));
-    }
-    p->exists = 1;
-    for (size_t i = 0; i + 1 < rep->elements; i += 2) {
-        const redisReply *k = rep->element[i], *v = rep->element[i + 1];
-        if (k->type != REDIS_REPLY_STRING && k->type != REDIS_REPLY_STATUS)
-            continue;
-        if (strcmp(k->str, "length") == 0 && v->type == REDIS_REPLY_INTEGER)
-            p->length = (uint64_t)v->integer;
-        else if (strcmp(k->str, "entries-added") == 0 && v->type == REDIS_REPLY_INTEGER) {
-            p->added = (uint64_t)v->integer;
-            p->has_added = 1;
-        } else if (strcmp(k->str, "max-deleted-entry-id") == 0)
-            lb_reply_pid(v, &p->maxdel);
-        else if (strcmp(k->str, "first-entry") == 0)
-            p->has_first = lb_reply_entry_id(v, &p->first) == 0;
-        else if (strcmp(k->str, "last-entry") == 0)
-            p->has_last = lb_reply_entry_id(v, &p->last) == 0;
-    }
-    freeReplyObject(rep);
-    return 0;
-}
-
 /*
  * What the stream's head may explain. Redis 7 counts every entry ever added
  * (entries-added); what is missing from length was deleted, by trimming or
@@ -1836,21 +1776,21 @@ static void lb_parity_window(struct lb_parity *p)
     if (o->to != NULL)
         lb_sid_arg(o->to, LB_SID_FORMS_RANGE, 1, &to);
     p->budget = 0;
-    if (p->has_added && p->added > p->length) {
-        p->budget = p->added - p->length;
-        if (p->has_first && lb_sid_cmp(p->maxdel, p->first) >= 0)
+    if (p->si.has_added && p->si.added > p->si.length) {
+        p->budget = p->si.added - p->si.length;
+        if (p->si.has_first && lb_sid_cmp(p->si.max_deleted, p->si.first) >= 0)
             p->budget--;
     }
-    p->from_cuts = o->from != NULL && p->has_first && lb_sid_cmp(from, p->first) > 0;
-    p->to_cuts = o->to != NULL && p->has_last && lb_sid_cmp(to, p->last) < 0;
+    p->from_cuts = o->from != NULL && p->si.has_first && lb_sid_cmp(from, p->si.first) > 0;
+    p->to_cuts = o->to != NULL && p->si.has_last && lb_sid_cmp(to, p->si.last) < 0;
     snprintf(p->range_start, sizeof(p->range_start), "%s", o->from != NULL ? o->from : "-");
     /* Without --to (or with one past it), stop at the last entry XINFO saw,
      * so that what we read agrees with what it said about head and deletions. */
-    if (o->to != NULL && (p->to_cuts || !p->has_last))
+    if (o->to != NULL && (p->to_cuts || !p->si.has_last))
         snprintf(p->range_end, sizeof(p->range_end), "%s", o->to);
-    else if (p->has_last)
-        snprintf(p->range_end, sizeof(p->range_end), "%" PRIu64 "-%" PRIu64, p->last.ms,
-                 p->last.seq);
+    else if (p->si.has_last)
+        snprintf(p->range_end, sizeof(p->range_end), "%" PRIu64 "-%" PRIu64, p->si.last.ms,
+                 p->si.last.seq);
     else
         snprintf(p->range_end, sizeof(p->range_end), "+");
 }
@@ -1994,7 +1934,7 @@ static int lb_parity_strict(struct lb_parity *p, struct lb_error *err)
     struct lb_pager pg;
     struct lb_entry e;
     int rc = 0;
-    if (p->exists) {
+    if (p->si.exists) {
         rc = lb_pager_begin(&pg, p->r, p->o->stream, p->range_start, p->range_end, err);
         while (rc == 0 && (rc = lb_pager_next(&pg, err)) == 1) {
             rc = 0;
@@ -2074,7 +2014,7 @@ static int lb_parity_any(struct lb_parity *p, struct lb_error *err)
     p->rep.aligned_by = 0;
 
     /* 1. The stream into the multiset. */
-    if (p->exists) {
+    if (p->si.exists) {
         rc = lb_pager_begin(&pg, p->r, p->o->stream, p->range_start, p->range_end, err);
         while (rc == 0 && (rc = lb_pager_next(&pg, err)) == 1) {
             rc = 0;
@@ -2618,10 +2558,11 @@ int lb_cmd_parity(int argc, char **argv)
         goto fail;
     }
     /* One attempt: a CI step wants a clear failure now, not a retry loop. */
-    if ((rc = lb_redis_connect(p.r, &err)) != 0 || (rc = lb_parity_xinfo(&p, &err)) != 0)
+    if ((rc = lb_redis_connect(p.r, &err)) != 0 ||
+        (rc = lb_stream_info_read(p.r, o.stream, &p.si, &err)) != 0)
         goto fail;
     lb_parity_window(&p);
-    if (p.exists && !p.has_added)
+    if (p.si.exists && !p.si.has_added)
         lb_warn("redis at %s does not report entries-added (Redis < 7): a trimmed stream's "
                 "old lines count as missing, not trimmed",
                 lb_redis_addr(p.r));
