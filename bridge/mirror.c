@@ -1,12 +1,12 @@
 /*
- * mirror.c - `logbridge mirror` (follow a stream into a legacy file, exactly
- * once) and `logbridge export` (one-shot dump of a range as legacy lines).
+ * mirror.c - `logbridge mirror`: follow a stream into a legacy file, exactly
+ * once (stream reader -> entry -> format -> file; export.c is the one-shot
+ * dump of a range).
  *
- * Both turn stream entries into ROLE|TIMESTAMP|TYPE|DATA lines the same way
- * (lb_mirror_decode): the fields encoding is read straight from the hiredis
- * reply without copying; an entry with no `role` field whose --json-field
- * holds a JSON object is decoded with cJSON. An entry that cannot be a legacy
- * line is skipped, counted, and named in a rate-limited warning.
+ * Entries become ROLE|TIMESTAMP|TYPE|DATA lines through the one decoder
+ * (entry.c; lb_mirror_decode adds --exclude-src and the own-file rule). An
+ * entry that cannot be a legacy line is skipped, counted, and named in a
+ * rate-limited warning.
  *
  * Exactly once (DESIGN.md 4.2), as numbered steps of one batch:
  *   1. XREAD up to --batch entries after last_id;
@@ -66,14 +66,17 @@
 #include "mirror.h"
 
 #include "checkpoint.h"
+#include "entry.h"
 #include "log.h"
 #include "metrics.h"
+#include "mirror_int.h"
 #include "record.h"
 #include "redis.h"
 #include "reply.h"
 #include "signals.h"
 #include "stream_id.h"
 #include "stream_info.h"
+#include "stream_reader.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -89,13 +92,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LB_MIRROR_BLOCK_MS 1000       /* XREAD BLOCK: how soon a stop is noticed */
-#define LB_MIRROR_CHUNK (1024 * 1024) /* write(2) when the buffer holds this much */
-#define LB_MIRROR_WARN_FREE 10        /* skipped entries warned about one by one */
-#define LB_MIRROR_WARN_EVERY 1000     /* then one warning per this many */
-#define LB_MIRROR_SYNC_ENTRIES 10000  /* a backlog is synced at least this often */
-#define LB_MIRROR_SYNC_SEC 0.1        /* ... and this often */
-#define LB_EXPORT_CONNECT_SEC 5.0     /* export gives up on Redis after this */
+#define LB_MIRROR_BLOCK_MS 1000      /* XREAD BLOCK: how soon a stop is noticed */
+#define LB_MIRROR_SYNC_ENTRIES 10000 /* a backlog is synced at least this often */
+#define LB_MIRROR_SYNC_SEC 0.1       /* ... and this often */
 
 /* ---- decoding an entry ------------------------------------------------------ */
 
@@ -112,8 +111,7 @@ struct lb_self_seen {
 };
 
 struct lb_dec_ctx {
-    const char *json_field;
-    size_t json_field_len;
+    struct lb_entry_decoder ed; /* the entry decoder (entry.c) */
     const char *const *exclude;
     int nexclude;
     /* mirror only (export writes anywhere): the file's names and identity */
@@ -123,20 +121,11 @@ struct lb_dec_ctx {
     struct lb_self_seen seen[LB_SELF_CACHE];
     int nseen;
     struct lb_slice src; /* the src of the last decoded entry (for messages) */
-    cJSON *json;         /* the last decoded JSON entry: rec points into it */
-    char *json_data;     /* a non-string JSON data as compact text */
-    char *json_ts;       /* a non-string JSON timestamp as compact text */
-    char ts[32];         /* a timestamp taken from the ID */
 };
 
 static void lb_dec_release(struct lb_dec_ctx *d)
 {
-    cJSON_Delete(d->json);
-    d->json = NULL;
-    free(d->json_data);
-    d->json_data = NULL;
-    free(d->json_ts);
-    d->json_ts = NULL;
+    lb_entry_release(&d->ed);
 }
 
 /* Forget the remembered src verdicts (the file was reopened: another inode). */
@@ -180,11 +169,6 @@ static int lb_dec_is_self(struct lb_dec_ctx *d, const char *src, size_t n)
     return self;
 }
 
-static int lb_slice_eq(const char *p, size_t n, const char *lit, size_t litn)
-{
-    return n == litn && memcmp(p, lit, n) == 0;
-}
-
 static int lb_dec_excluded(const struct lb_dec_ctx *d, const char *src, size_t n)
 {
     for (int i = 0; i < d->nexclude; i++)
@@ -193,221 +177,27 @@ static int lb_dec_excluded(const struct lb_dec_ctx *d, const char *src, size_t n
     return 0;
 }
 
-/* A JSON member as text: a string as is, anything else (but null) as its
- * compact JSON, kept in *own until the next entry. 0 when absent or null. */
-static int lb_dec_json_text(const cJSON *root, const char *key, struct lb_slice *out, char **own)
-{
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(root, key);
-    if (it == NULL || cJSON_IsNull(it))
-        return 0;
-    if (cJSON_IsString(it)) {
-        out->p = it->valuestring;
-        out->n = strlen(it->valuestring);
-        return 1;
-    }
-    *own = cJSON_PrintUnformatted(it);
-    if (*own == NULL)
-        return 0;
-    out->p = *own;
-    out->n = strlen(*own);
-    return 1;
-}
-
 /*
- * Turn one XREAD/XRANGE entry ([id, [f, v, ...]]) into a record. Returns
- * LB_DEC_LINE (rec filled; its slices live until the next call), or
- * LB_DEC_EXCLUDED, or LB_DEC_SKIPPED with *why set.
+ * Decode one XREAD/XRANGE entry (entry.c) and add mirror's rules about src:
+ * --exclude-src, and the file itself. Returns LB_DEC_LINE (rec filled; its
+ * slices live until the next call), LB_DEC_EXCLUDED, LB_DEC_SELF, or
+ * LB_DEC_SKIPPED with *why set.
  */
 static enum lb_dec lb_mirror_decode(struct lb_dec_ctx *d, const redisReply *e,
                                     struct lb_record *rec, const char **why)
 {
-    lb_dec_release(d);
-    memset(rec, 0, sizeof(*rec));
-    if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
-        e->element[0]->type != REDIS_REPLY_STRING) {
-        *why = "not a stream entry";
+    struct lb_entry en;
+    lb_entry_decode(&d->ed, e, &en);
+    *rec = en.rec;
+    *why = en.why;
+    if (en.why_first)
         return LB_DEC_SKIPPED;
-    }
-    const redisReply *f = e->element[1];
-    if (f->type != REDIS_REPLY_ARRAY) {
-        *why = "entry without fields";
-        return LB_DEC_SKIPPED;
-    }
-    int has_role = 0, has_ts = 0, has_type = 0, has_src = 0;
-    struct lb_slice src = {NULL, 0}, json = {NULL, 0};
-    int has_json = 0;
-    /* The first occurrence of a field name wins (XADD allows repeats). */
-    for (size_t i = 0; i + 1 < f->elements; i += 2) {
-        const redisReply *k = f->element[i], *v = f->element[i + 1];
-        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
-            continue;
-        const char *kp = k->str;
-        size_t kn = k->len;
-        struct lb_slice val = {v->str, v->len};
-        if (!has_role && lb_slice_eq(kp, kn, "role", 4)) {
-            rec->role = val;
-            has_role = 1;
-        } else if (!has_type && lb_slice_eq(kp, kn, "type", 4)) {
-            rec->type = val;
-            has_type = 1;
-        } else if (!has_ts && lb_slice_eq(kp, kn, "timestamp", 9)) {
-            rec->ts = val;
-            has_ts = 1;
-        } else if (rec->data.p == NULL && lb_slice_eq(kp, kn, "data", 4)) {
-            rec->data = val;
-        } else if (!has_src && lb_slice_eq(kp, kn, "src", 3)) {
-            src = val;
-            has_src = 1;
-        } else if (!has_json && lb_slice_eq(kp, kn, d->json_field, d->json_field_len)) {
-            json = val;
-            has_json = 1;
-        }
-    }
-    if (!has_role && has_json) {
-        /* The json encoding: decode the object; its strings live in d->json. */
-        const char *end = NULL;
-        d->json = cJSON_ParseWithLengthOpts(json.p, json.n, &end, 0);
-        if (d->json == NULL || !cJSON_IsObject(d->json)) {
-            *why = "no role field, and the json field is not a JSON object";
-            return LB_DEC_SKIPPED;
-        }
-        memset(rec, 0, sizeof(*rec));
-        has_ts = has_type = has_src = 0;
-        const cJSON *it = cJSON_GetObjectItemCaseSensitive(d->json, "role");
-        if (cJSON_IsString(it)) {
-            rec->role.p = it->valuestring;
-            rec->role.n = strlen(it->valuestring);
-            has_role = 1;
-        }
-        it = cJSON_GetObjectItemCaseSensitive(d->json, "type");
-        if (cJSON_IsString(it)) {
-            rec->type.p = it->valuestring;
-            rec->type.n = strlen(it->valuestring);
-            has_type = 1;
-        }
-        has_ts = lb_dec_json_text(d->json, "timestamp", &rec->ts, &d->json_ts);
-        lb_dec_json_text(d->json, "data", &rec->data, &d->json_data);
-        it = cJSON_GetObjectItemCaseSensitive(d->json, "src");
-        if (cJSON_IsString(it)) {
-            src.p = it->valuestring;
-            src.n = strlen(it->valuestring);
-            has_src = 1;
-        }
-    }
-    d->src = has_src ? src : (struct lb_slice){NULL, 0};
-    if (has_src && d->nexclude > 0 && lb_dec_excluded(d, src.p, src.n))
+    d->src = en.has_src ? en.src : (struct lb_slice){NULL, 0};
+    if (en.has_src && d->nexclude > 0 && lb_dec_excluded(d, en.src.p, en.src.n))
         return LB_DEC_EXCLUDED;
-    if (has_src && d->self_on && lb_dec_is_self(d, src.p, src.n))
+    if (en.has_src && d->self_on && lb_dec_is_self(d, en.src.p, en.src.n))
         return LB_DEC_SELF;
-    if (!has_role) {
-        *why = "no role";
-        return LB_DEC_SKIPPED;
-    }
-    if (!has_type) {
-        *why = "no type";
-        return LB_DEC_SKIPPED;
-    }
-    if (!lb_format_field_ok(rec->role.p, rec->role.n)) {
-        *why = rec->role.n == 0             ? "empty role"
-               : rec->role.n > LB_FIELD_MAX ? "role longer than 255 bytes"
-                                            : "role contains '|', CR or LF";
-        return LB_DEC_SKIPPED;
-    }
-    if (!lb_format_field_ok(rec->type.p, rec->type.n)) {
-        *why = rec->type.n == 0             ? "empty type"
-               : rec->type.n > LB_FIELD_MAX ? "type longer than 255 bytes"
-                                            : "type contains '|', CR or LF";
-        return LB_DEC_SKIPPED;
-    }
-    if (has_ts && rec->ts.n > 0 && memchr(rec->ts.p, '|', rec->ts.n) != NULL) {
-        /* A '|' in TIMESTAMP would shift TYPE and DATA when the line is read. */
-        *why = "timestamp contains '|'";
-        return LB_DEC_SKIPPED;
-    }
-    if (!has_ts || rec->ts.n == 0) {
-        /* No (or an empty) timestamp: the entry ID's milliseconds. */
-        struct lb_sid id;
-        const redisReply *idr = e->element[0];
-        if (lb_sid_parse(idr->str, idr->len, &id) != 0 || id.ms > (uint64_t)INT64_MAX) {
-            *why = "no timestamp, and the ID's milliseconds are out of range";
-            return LB_DEC_SKIPPED;
-        }
-        rec->ts.n = lb_ts_format_ms((int64_t)id.ms, d->ts);
-        rec->ts.p = d->ts;
-    }
-    return LB_DEC_LINE;
-}
-
-/* ---- outcome counters ---------------------------------------------------------- */
-
-/* Counted per batch and added to the metrics once per batch. `escaped` counts
- * written entries that needed at least one CR/LF escape (a subset of written). */
-struct lb_mirror_counts {
-    uint64_t written, skipped, excluded, escaped;
-};
-
-static void lb_counts_flush(struct lb_metrics *m, const char *file, struct lb_mirror_counts *n)
-{
-    static const char *const names[] = {"written", "skipped", "excluded", "escaped"};
-    const uint64_t v[] = {n->written, n->skipped, n->excluded, n->escaped};
-    for (int i = 0; i < 4; i++) {
-        char labels[PATH_MAX + 64];
-        /* Create every series at the first flush, so that a 0 is visible. */
-        lb_metrics_add(m, "logbridge_mirror_entries_total",
-                       lb_metrics_labels(labels, sizeof(labels), "file", file, "outcome", names[i],
-                                         (const char *)NULL),
-                       (double)v[i]);
-    }
-    memset(n, 0, sizeof(*n));
-}
-
-/* Rate-limited warning for a skipped entry: the first few one by one, then one
- * per LB_MIRROR_WARN_EVERY, each naming the entry. */
-static void lb_warn_skipped(const char *what, uint64_t total, const char *id, const char *why)
-{
-    if (total <= LB_MIRROR_WARN_FREE || total % LB_MIRROR_WARN_EVERY == 0)
-        lb_warn("%s: skipped entry id=%s: %s (it cannot be a legacy line); %" PRIu64
-                " skipped so far%s",
-                what, id, why, total,
-                total == LB_MIRROR_WARN_FREE ? "; from now on one warning per 1000" : "");
-}
-
-/* ---- the output buffer ---------------------------------------------------------- */
-
-struct lb_buf {
-    char *p;
-    size_t n, cap;
-};
-
-static int lb_buf_reserve(struct lb_buf *b, size_t more)
-{
-    if (b->n + more <= b->cap)
-        return 0;
-    size_t cap = b->cap ? b->cap : 64 * 1024;
-    while (cap < b->n + more)
-        cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (p == NULL)
-        return -1;
-    b->p = p;
-    b->cap = cap;
-    return 0;
-}
-
-/* write(2) all of p, through EINTR and short writes. Returns 0 or -1 (errno). */
-static int lb_write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
+    return en.why != NULL ? LB_DEC_SKIPPED : LB_DEC_LINE;
 }
 
 /* ---- mirror: options ----------------------------------------------------------- */
@@ -623,13 +413,6 @@ static void lb_mirror_trouble(struct lb_mirror *m, const struct lb_error *err)
                 "(nothing is lost; resuming after id=%s)",
                 m->what, err->msg, m->last_id);
     m->refused = 1;
-}
-
-static double lb_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static int lb_mirror_stopping(const struct lb_job_env *env)
@@ -889,7 +672,7 @@ static int lb_mirror_ckpt_save(struct lb_mirror *m, struct lb_error *err)
  */
 static int lb_mirror_observe(struct lb_mirror *m, int force, struct lb_error *err)
 {
-    double now = lb_mono();
+    double now = lb_mirror_mono();
     if (!force && now - m->lag_at < (m->want_metrics ? 1.0 : 5.0))
         return 0;
     m->lag_at = now;
@@ -969,94 +752,86 @@ static int lb_mirror_observe(struct lb_mirror *m, int force, struct lb_error *er
 
 /* ---- mirror: its own lines after the checkpoint ---------------------------------------- */
 
-/* Room for the line of rec: the CR/LF escape at most doubles a value, so
- * this bound saves a second pass over the bytes (lb_format_line measures). */
-static size_t lb_line_bound(const struct lb_record *rec)
-{
-    return 2 * (rec->role.n + rec->ts.n + rec->type.n + rec->data.n) + 4;
-}
-
-#define LB_EXPECT_PAGE 1000 /* entries per XRANGE while recognising */
-
 /* The lines mirror would write for the entries after an ID, one at a time,
  * read in XRANGE pages (bounded memory). */
 struct lb_expect {
     struct lb_mirror *m;
-    redisReply *page;
+    struct lb_xrange xr;
+    const redisReply *page;
     size_t next;         /* the next entry of page */
-    struct lb_sid after; /* the last entry looked at */
-    int end;             /* the stream holds nothing after page */
+    int started;         /* xr was begun */
     int have;            /* line/id hold the next expected line */
     char id[LB_SID_BUF]; /* its entry's ID */
     struct lb_buf line;  /* the line, exactly as lb_mirror_batch formats it */
 };
 
+/* Stop reading: a page still on the wire is read and dropped (a reply left
+ * there would be taken for the next command's). */
 static void lb_expect_free(struct lb_expect *x)
 {
-    if (x->page != NULL)
-        freeReplyObject(x->page);
-    x->page = NULL;
+    struct lb_error ign;
+    if (x->started && lb_xrange_abort(&x->xr, &ign) != 0 && lb_redis_ctx(x->m->r) != NULL)
+        lb_redis_drop(x->m->r);
+    lb_xrange_free(&x->xr);
     free(x->line.p);
     x->line.p = NULL;
 }
 
-/* Move to the next entry that gives a line (skipped, excluded and self
- * entries give none, as in lb_mirror_batch). 0 (x->have says whether there
+/* Start after the entry `after` (nothing when it is the largest ID). */
+static int lb_expect_begin(struct lb_expect *x, const char *after, struct lb_error *err)
+{
+    struct lb_sid start = {0, 0};
+    char from[LB_SID_BUF];
+    lb_sid_parse(after, strlen(after), &start);
+    if (lb_sid_next(&start) != 0)
+        return 0;
+    x->started = 1;
+    return lb_xrange_begin(&x->xr, x->m->r, x->m->o->stream, lb_sid_format(start, from), "+", err);
+}
+
+/* The line of entry e in x->line, if it gives one (skipped, excluded and
+ * self entries give none, as in lb_mirror_batch). 1, 0, or LB_ENOMEM. */
+static int lb_expect_line(struct lb_expect *x, const redisReply *e, struct lb_error *err)
+{
+    struct lb_mirror *m = x->m;
+    struct lb_record rec;
+    const char *why = NULL;
+    int rc = 0;
+    if (lb_mirror_decode(&m->dec, e, &rec, &why) == LB_DEC_LINE) {
+        size_t len = lb_line_bound(&rec);
+        x->line.n = 0;
+        if (lb_buf_reserve(&x->line, len) != 0) {
+            rc = lb_error_set(err, LB_ENOMEM, "out of memory for a %zu-byte line", len);
+        } else {
+            size_t esc = 0;
+            x->line.n = lb_format_line(&rec, x->line.p, x->line.cap, &esc);
+            snprintf(x->id, sizeof(x->id), "%s", e->element[0]->str);
+            rc = 1;
+        }
+    }
+    lb_dec_release(&m->dec);
+    return rc;
+}
+
+/* Move to the next entry that gives a line. 0 (x->have says whether there
  * is one), LB_EREDIS, LB_EREPLY, LB_EAUTH or LB_ENOMEM. */
 static int lb_expect_next(struct lb_expect *x, struct lb_error *err)
 {
-    struct lb_mirror *m = x->m;
     x->have = 0;
-    for (;;) {
+    while (x->started) {
         if (x->page != NULL && x->next < x->page->elements) {
-            const redisReply *e = x->page->element[x->next++];
-            if (e->type != REDIS_REPLY_ARRAY || e->elements < 1 ||
-                e->element[0]->type != REDIS_REPLY_STRING ||
-                lb_sid_parse(e->element[0]->str, e->element[0]->len, &x->after) != 0)
-                continue;
-            struct lb_record rec;
-            const char *why = NULL;
-            if (lb_mirror_decode(&m->dec, e, &rec, &why) != LB_DEC_LINE) {
-                lb_dec_release(&m->dec);
-                continue;
-            }
-            size_t len = lb_line_bound(&rec);
-            x->line.n = 0;
-            if (lb_buf_reserve(&x->line, len) != 0) {
-                lb_dec_release(&m->dec);
-                return lb_error_set(err, LB_ENOMEM, "out of memory for a %zu-byte line", len);
-            }
-            size_t esc = 0;
-            x->line.n = lb_format_line(&rec, x->line.p, x->line.cap, &esc);
-            lb_dec_release(&m->dec);
-            snprintf(x->id, sizeof(x->id), "%s", e->element[0]->str);
-            x->have = 1;
-            return 0;
+            int rc = lb_expect_line(x, x->page->element[x->next++], err);
+            x->have = rc == 1;
+            if (rc != 0)
+                return rc < 0 ? rc : 0;
+            continue;
         }
-        if (x->page != NULL)
-            freeReplyObject(x->page);
-        x->page = NULL;
         x->next = 0;
-        struct lb_sid start = x->after;
-        if (x->end || lb_sid_next(&start) != 0)
-            return 0;
-        char from[LB_SID_BUF];
-        lb_sid_format(start, from);
-        const char *argv[6] = {"XRANGE", m->o->stream, from, "+", "COUNT", "1000"};
-        redisReply *rep = lb_redis_cmd(m->r, 6, argv, NULL, err);
-        if (rep == NULL)
-            return err->code;
-        if (rep->type != REDIS_REPLY_ARRAY) {
-            int rc =
-                rep->type == REDIS_REPLY_ERROR
-                    ? lb_reply_error(m->r, "XRANGE", m->o->stream, rep->str, err)
-                    : lb_error_set(err, LB_EREPLY, "XRANGE %s: unexpected reply", m->o->stream);
-            freeReplyObject(rep);
+        int rc = lb_xrange_next(&x->xr, &x->page, err);
+        if (rc <= 0)
             return rc;
-        }
-        x->end = rep->elements < LB_EXPECT_PAGE;
-        x->page = rep;
     }
+    return 0;
 }
 
 /*
@@ -1071,7 +846,6 @@ static int lb_mirror_recognise(struct lb_mirror *m, const struct lb_mirror_ckpt 
     struct lb_expect x;
     memset(&x, 0, sizeof(x));
     x.m = m;
-    lb_sid_parse(ck->id, strlen(ck->id), &x.after);
     const uint64_t end = m->size; /* what the file held when it was opened */
     uint64_t off = ck->size, line_start = ck->size, own_end = ck->size;
     uint64_t own = 0, own_bytes = 0;
@@ -1083,7 +857,9 @@ static int lb_mirror_recognise(struct lb_mirror *m, const struct lb_mirror_ckpt 
     char *chunk = malloc(LB_CHUNK);
     if (chunk == NULL)
         return lb_error_set(err, LB_ENOMEM, "out of memory");
-    int rc = lb_expect_next(&x, err);
+    int rc = lb_expect_begin(&x, ck->id, err);
+    if (rc == 0)
+        rc = lb_expect_next(&x, err);
     /* With no line left to expect, the rest cannot be ours: not read. */
     while (rc == 0 && x.have && off < end) {
         size_t want = end - off < LB_CHUNK ? (size_t)(end - off) : LB_CHUNK;
@@ -1334,12 +1110,7 @@ static int lb_mirror_batch(struct lb_mirror *m, const redisReply *entries, struc
     if ((rc = lb_mirror_write(m, b->p, b->n, err)) != 0)
         return rc;
     b->n = 0;
-    /* Shrink a buffer that a huge entry blew up, so memory does not stay high. */
-    if (b->cap > 4 * LB_MIRROR_CHUNK) {
-        free(b->p);
-        b->p = NULL;
-        b->cap = 0;
-    }
+    lb_buf_shrink(b);
     if (last != NULL)
         lb_mirror_set_last(m, last->str, last->len);
     if (m->pos_known)
@@ -1356,7 +1127,7 @@ static int lb_mirror_close_batch(struct lb_mirror *m, struct lb_error *err)
     int rc;
     if (m->o->fsync == LB_FSYNC_BATCH && (rc = lb_mirror_sync(m, err)) != 0)
         return rc;
-    lb_metrics_observe_batch(m->metrics, lb_mono() - m->batch_t0);
+    lb_metrics_observe_batch(m->metrics, lb_mirror_mono() - m->batch_t0);
     m->unsynced = 0;
     m->ck_seq++;
     return 0;
@@ -1379,22 +1150,8 @@ static void lb_mirror_metrics(struct lb_mirror *m)
 static int lb_mirror_xread_send(struct lb_mirror *m, const char *after, int block,
                                 struct lb_error *err)
 {
-    char count[24], bms[24];
-    snprintf(count, sizeof(count), "%lld", m->o->count);
-    snprintf(bms, sizeof(bms), "%d", LB_MIRROR_BLOCK_MS);
-    const char *argv[9];
-    int argc = 0;
-    argv[argc++] = "XREAD";
-    argv[argc++] = "COUNT";
-    argv[argc++] = count;
-    if (block) {
-        argv[argc++] = "BLOCK";
-        argv[argc++] = bms;
-    }
-    argv[argc++] = "STREAMS";
-    argv[argc++] = m->o->stream;
-    argv[argc++] = after;
-    int rc = lb_reply_send(m->r, argc, argv, NULL, err);
+    int rc =
+        lb_xread_send(m->r, m->o->stream, after, m->o->count, block ? LB_MIRROR_BLOCK_MS : -1, err);
     m->xread_inflight = rc == 0;
     return rc;
 }
@@ -1448,7 +1205,7 @@ static int lb_mirror_top(struct lb_mirror *m, struct lb_error *err)
 {
     const struct lb_job_env *env = m->env;
     int rc;
-    m->top_at = lb_mono();
+    m->top_at = lb_mirror_mono();
     if ((rc = lb_mirror_close_batch(m, err)) != 0)
         return rc;
     if (lb_mirror_stopping(env))
@@ -1480,7 +1237,7 @@ static int lb_mirror_read_ahead(struct lb_mirror *m, size_t got, struct lb_sid n
         return 0;
     if (m->o->once && lb_sid_cmp(next_after, m->end) >= 0)
         return 0;
-    return lb_mono() - m->top_at < 0.2;
+    return lb_mirror_mono() - m->top_at < 0.2;
 }
 
 /*
@@ -1508,14 +1265,9 @@ static int lb_mirror_turn(struct lb_mirror *m, struct lb_error *err)
     if (rep->type == REDIS_REPLY_ERROR)
         return lb_reply_error(m->r, "XREAD", m->o->stream, rep->str, err);
     lb_mirror_accepted(m);
-    const redisReply *s =
-        rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 ? rep->element[0] : NULL;
-    if (s == NULL || s->type != REDIS_REPLY_ARRAY || s->elements != 2 ||
-        s->element[1]->type != REDIS_REPLY_ARRAY || s->element[1]->elements == 0) {
-        /* nil: nothing new within BLOCK (or, with --once, nothing at all) */
+    const redisReply *entries = lb_xread_entries(rep);
+    if (entries == NULL) /* nil: nothing new within BLOCK (or, with --once, nothing at all) */
         return m->o->once ? 1 : 0;
-    }
-    const redisReply *entries = s->element[1];
     const redisReply *lastr = entries->element[entries->elements - 1];
     struct lb_sid next_after = m->last;
     char next_id[LB_SID_BUF];
@@ -1528,11 +1280,11 @@ static int lb_mirror_turn(struct lb_mirror *m, struct lb_error *err)
             return rc;
     }
     if (m->unsynced == 0)
-        m->batch_t0 = lb_mono();
+        m->batch_t0 = lb_mirror_mono();
     if ((rc = lb_mirror_batch(m, entries, err)) != 0)
         return rc;
     if (m->xread_inflight && m->unsynced < LB_MIRROR_SYNC_ENTRIES &&
-        lb_mono() - m->batch_t0 < LB_MIRROR_SYNC_SEC)
+        lb_mirror_mono() - m->batch_t0 < LB_MIRROR_SYNC_SEC)
         return 0; /* more is on its way: keep the batch open */
     if ((rc = lb_mirror_close_batch(m, err)) != 0)
         return rc;
@@ -1567,8 +1319,7 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
     m.env = env;
     m.metrics = env->metrics;
     m.want_metrics = env->metrics != NULL; /* NULL: no --metrics-file */
-    m.dec.json_field = o->json_field != NULL ? o->json_field : c->json_field;
-    m.dec.json_field_len = strlen(m.dec.json_field);
+    lb_entry_decoder_init(&m.dec.ed, o->json_field != NULL ? o->json_field : c->json_field);
     m.dec.exclude = o->exclude;
     m.dec.nexclude = o->nexclude;
     m.dec.self_on = 1;
@@ -1661,254 +1412,4 @@ int lb_cmd_mirror(int argc, char **argv)
     lb_metrics_destroy(metrics);
     lb_log_close();
     return rc;
-}
-
-/* ---- export ------------------------------------------------------------------------------ */
-
-struct lb_export_opts {
-    struct lb_common c;
-    const char *stream, *from, *to, *file;
-};
-
-enum { LB_EXP_STREAM = LB_OPT_FIRST_JOB, LB_EXP_FROM, LB_EXP_TO, LB_EXP_FILE };
-
-static const struct option lb_export_longopts[] = {
-    LB_COMMON_LONGOPTS,
-    {"stream", required_argument, NULL, LB_EXP_STREAM},
-    {"from", required_argument, NULL, LB_EXP_FROM},
-    {"to", required_argument, NULL, LB_EXP_TO},
-    {"file", required_argument, NULL, LB_EXP_FILE},
-    {NULL, 0, NULL, 0},
-};
-
-static const char lb_export_usage[] =
-    "Usage: logbridge export --stream S [--from ID] [--to ID] [--file F]\n"
-    "Write the entries of S from ID to ID (inclusive, as XRANGE; - and + by default)\n"
-    "as ROLE|TIMESTAMP|TYPE|DATA lines, to stdout or to F (created or truncated).\n"
-    "No checkpoint is kept. Entries of either encoding are read without being told.\n"
-    "\n" LB_COMMON_HELP;
-
-/* "-", "+", "ms" or "ms-seq" (as XRANGE takes them). */
-static int lb_range_ok(const char *s)
-{
-    struct lb_sid id;
-    return lb_sid_arg(s, LB_SID_FORMS_RANGE, 0, &id) > 0;
-}
-
-static int lb_export_parse(struct lb_export_opts *o, int argc, char **argv)
-{
-    struct lb_cli cli = {"export", NULL};
-    memset(o, 0, sizeof(*o));
-    lb_common_defaults(&o->c);
-    o->from = "-";
-    o->to = "+";
-    lb_getopt_begin();
-    int id;
-    while ((id = lb_getopt(argc, argv, lb_export_longopts, &cli)) != -1) {
-        int h = lb_cli_common(&o->c, id, optarg, &cli, lb_export_usage);
-        if (h == LB_CLI_NEXT)
-            continue;
-        if (h != LB_CLI_MINE)
-            return h == LB_CLI_DONE ? -1 : LB_EXIT_USAGE;
-        switch (id) {
-        case LB_EXP_STREAM:
-            if (*optarg == '\0')
-                return lb_cli_error(&cli, "stream", "expected a stream name");
-            if (strstr(optarg, "%{") != NULL)
-                return lb_cli_error(&cli, "stream",
-                                    "export reads one stream, not a template ('%s')", optarg);
-            o->stream = optarg;
-            break;
-        case LB_EXP_FROM:
-            if (!lb_range_ok(optarg))
-                return lb_cli_error(&cli, "from", "expected -, + or a stream ID (ms-seq), got '%s'",
-                                    optarg);
-            o->from = optarg;
-            break;
-        case LB_EXP_TO:
-            if (!lb_range_ok(optarg))
-                return lb_cli_error(&cli, "to", "expected -, + or a stream ID (ms-seq), got '%s'",
-                                    optarg);
-            o->to = optarg;
-            break;
-        case LB_EXP_FILE:
-            if (*optarg == '\0')
-                return lb_cli_error(&cli, "file", "expected a path");
-            o->file = optarg;
-            break;
-        default:
-            fprintf(stderr, "Try 'logbridge export --help'.\n");
-            return LB_EXIT_USAGE;
-        }
-    }
-    if (optind < argc)
-        return lb_cli_error(&cli, NULL, "unexpected argument '%s'", argv[optind]);
-    if (o->stream == NULL)
-        return lb_cli_error(&cli, "stream", "is required");
-    return 0;
-}
-
-int lb_cmd_export(int argc, char **argv)
-{
-    struct lb_export_opts o;
-    int rc = lb_export_parse(&o, argc, argv);
-    if (rc != 0)
-        return rc < 0 ? LB_EXIT_OK : rc;
-    struct lb_cli cli = {"export", NULL};
-    if ((rc = lb_common_start(&o.c, &cli)) != 0)
-        return rc;
-
-    struct lb_error err = {0};
-    struct lb_redis *r = NULL;
-    struct lb_buf b = {NULL, 0, 0};
-    struct lb_dec_ctx dec;
-    memset(&dec, 0, sizeof(dec));
-    dec.json_field = o.c.json_field;
-    dec.json_field_len = strlen(o.c.json_field);
-    struct lb_mirror_counts counts = {0, 0, 0, 0};
-    struct lb_arena arena = {NULL, NULL};
-    uint64_t written = 0, skipped = 0;
-    int fd = 1, exit_code = LB_EXIT_OK;
-    char label[PATH_MAX + 16] = "stdout";
-    const char *what = "export";
-    struct lb_metrics *metrics = lb_metrics_create(o.c.metrics_file);
-    double t0 = lb_mono();
-
-    struct lb_redis_cfg cfg;
-    if (lb_redis_url_parse(o.c.redis_url, &cfg, &err) != 0) {
-        /* only LOGBRIDGE_REDIS can get here: --redis was checked */
-        lb_error_log("export: redis URL '%s' (LOGBRIDGE_REDIS): %s", o.c.redis_url, err.msg);
-        exit_code = LB_EXIT_USAGE;
-        goto done;
-    }
-    r = lb_redis_create(&cfg);
-    if (r == NULL || metrics == NULL) {
-        lb_error_log("out of memory");
-        exit_code = LB_EXIT_RUNTIME;
-        goto done;
-    }
-    if (o.file != NULL) {
-        if (lb_abs_path(o.file, label, sizeof(label)) != 0)
-            snprintf(label, sizeof(label), "%s", o.file);
-        what = label;
-        fd = open(o.file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-        if (fd < 0) {
-            lb_error_log("export: %s: %s", label,
-                         errno == ELOOP ? "a symbolic link; export never follows one"
-                                        : strerror(errno));
-            exit_code = LB_EXIT_RUNTIME;
-            goto done;
-        }
-    }
-    if ((rc = lb_redis_connect_retry(r, LB_EXPORT_CONNECT_SEC, NULL, &err)) != 0) {
-        lb_error_log("export: %s", err.msg);
-        exit_code = LB_EXIT_RUNTIME;
-        goto done;
-    }
-
-    /* Pages of XRANGE; the next page is asked for (pipelined) before this
-     * one is formatted and written. Reads have no side effect, so after a
-     * lost connection the same page is simply asked for again. */
-    char start[LB_SID_BUF + 1];
-    snprintf(start, sizeof(start), "%s", o.from);
-    int inflight = 0;
-    for (;;) {
-        if (!inflight) {
-            const char *args[6] = {"XRANGE", o.stream, start, o.to, "COUNT", "1000"};
-            rc = lb_reply_send(r, 6, args, NULL, &err);
-        }
-        redisReply *rep = rc == 0 ? lb_reply_read(r, &arena, &err) : NULL;
-        inflight = 0;
-        if (rep == NULL) {
-            lb_warn("export: %s; reconnecting", err.msg);
-            if ((rc = lb_redis_connect_retry(r, LB_EXPORT_CONNECT_SEC, NULL, &err)) != 0) {
-                lb_error_log("export: %s", err.msg);
-                exit_code = LB_EXIT_RUNTIME;
-                break;
-            }
-            continue;
-        }
-        if (rep->type != REDIS_REPLY_ARRAY) {
-            lb_error_log("export: XRANGE %s: %s", o.stream,
-                         rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
-            exit_code = LB_EXIT_RUNTIME;
-            break;
-        }
-        const redisReply *lastr = rep->elements > 0 ? rep->element[rep->elements - 1] : NULL;
-        struct lb_sid next = {0, 0};
-        int more = rep->elements == 1000 && lastr->type == REDIS_REPLY_ARRAY &&
-                   lastr->elements > 0 && lastr->element[0]->type == REDIS_REPLY_STRING &&
-                   lb_sid_parse(lastr->element[0]->str, lastr->element[0]->len, &next) == 0 &&
-                   lb_sid_next(&next) == 0;
-        if (more) {
-            lb_sid_format(next, start);
-            const char *args[6] = {"XRANGE", o.stream, start, o.to, "COUNT", "1000"};
-            /* A failure here shows up as a lost connection at the next read. */
-            inflight = lb_reply_send(r, 6, args, NULL, &err) == 0;
-        }
-        b.n = 0;
-        for (size_t i = 0; i < rep->elements; i++) {
-            const redisReply *e = rep->element[i];
-            struct lb_record rec;
-            const char *why = NULL;
-            enum lb_dec d = lb_mirror_decode(&dec, e, &rec, &why);
-            if (d == LB_DEC_LINE) {
-                size_t len = lb_line_bound(&rec);
-                if (lb_buf_reserve(&b, len) != 0) {
-                    lb_error_log("export: out of memory for a %zu-byte line", len);
-                    exit_code = LB_EXIT_RUNTIME;
-                    break;
-                }
-                size_t esc = 0;
-                b.n += lb_format_line(&rec, b.p + b.n, b.cap - b.n, &esc);
-                counts.written++;
-                counts.escaped += esc > 0;
-                written++;
-            } else {
-                const char *id = e->type == REDIS_REPLY_ARRAY && e->elements > 0 &&
-                                         e->element[0]->type == REDIS_REPLY_STRING
-                                     ? e->element[0]->str
-                                     : "?";
-                counts.skipped++;
-                skipped++;
-                lb_warn_skipped(what, skipped, id, why);
-            }
-        }
-        lb_dec_release(&dec);
-        if (exit_code != LB_EXIT_OK)
-            break;
-        if (lb_write_all(fd, b.p, b.n) != 0) {
-            lb_error_log("export: write to %s: %s", label, strerror(errno));
-            exit_code = LB_EXIT_RUNTIME;
-            break;
-        }
-        if (b.cap > 4 * LB_MIRROR_CHUNK) {
-            free(b.p);
-            b.p = NULL;
-            b.cap = 0;
-        }
-        if (!more)
-            break;
-        if (!inflight)
-            rc = 0; /* ask again from the top; the send error is a lost connection */
-    }
-    if (exit_code == LB_EXIT_OK && o.file != NULL && fdatasync(fd) != 0) {
-        lb_error_log("export: fdatasync %s: %s", label, strerror(errno));
-        exit_code = LB_EXIT_RUNTIME;
-    }
-    if (exit_code == LB_EXIT_OK)
-        lb_info("export: %" PRIu64 " entries written to %s, %" PRIu64 " skipped, in %.2f s",
-                written, label, skipped, lb_mono() - t0);
-    lb_counts_flush(metrics, label, &counts);
-    lb_metrics_write(metrics, NULL);
-done:
-    if (fd > 1)
-        close(fd);
-    free(b.p);
-    lb_dec_release(&dec);
-    lb_redis_destroy(r);
-    lb_arena_free(&arena);
-    lb_metrics_destroy(metrics);
-    lb_log_close();
-    return exit_code;
 }

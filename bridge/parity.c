@@ -53,6 +53,7 @@
 #include "parity.h"
 
 #include "checkpoint.h"
+#include "entry.h"
 #include "cli.h"
 #include "error.h"
 #include "feed.h"
@@ -62,6 +63,7 @@
 #include "source.h"
 #include "stream_id.h"
 #include "stream_info.h"
+#include "stream_reader.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -75,8 +77,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LB_PAGE_COUNT 1000
-#define LB_PAGE_COUNT_STR "1000"
 /* Lookahead (items per side). By offsets, gaps of any length resolve by
  * order and the window only has to catch moved entries; by content it also
  * stands in for timestamps that are out of order. Kept small enough that a
@@ -813,463 +813,6 @@ size_t lb_mset_bytes(const struct lb_mset *m)
     return m->cap * (sizeof(uint64_t) + sizeof(uint32_t));
 }
 
-/* ---- reading the stream: XRANGE pages off the socket ------------------------------------------
- */
-
-/*
- * One request is in flight at a time: page k+1 is asked for as soon as page
- * k has arrived (its last ID is the next start), then page k is processed
- * while Redis builds k+1. The reply is parsed in place: an entry is a set of
- * offsets into buf, valid until the next lb_pager_next.
- */
-struct lb_pslice {
-    size_t off, len;
-};
-
-struct lb_pentry {
-    struct lb_sid id;
-    size_t fv, nfv; /* field/value slices fv[fv .. fv+nfv) */
-};
-
-struct lb_pager {
-    struct lb_redis *r;
-    const char *key;
-    char start[48], end[48];
-    int inflight, done;
-
-    char *buf;
-    size_t cap, len, ppos;
-    long long total; /* entries announced by the reply, -1 before the header */
-    struct lb_pentry *ent;
-    size_t nent, entcap;
-    struct lb_pslice *fv;
-    size_t nfv, fvcap;
-    char errmsg[200];
-};
-
-static void lb_pager_free(struct lb_pager *pg)
-{
-    free(pg->buf);
-    free(pg->ent);
-    free(pg->fv);
-    memset(pg, 0, sizeof(*pg));
-}
-
-static int lb_pager_send(struct lb_pager *pg, struct lb_error *err)
-{
-    redisContext *c = lb_redis_ctx(pg->r);
-    if (c == NULL)
-        return lb_error_set(err, LB_EREDIS, "redis at %s: not connected", lb_redis_addr(pg->r));
-    const char *argv[6] = {"XRANGE", pg->key, pg->start, pg->end, "COUNT", LB_PAGE_COUNT_STR};
-    if (redisAppendCommandArgv(c, 6, argv, NULL) != REDIS_OK)
-        return lb_error_set(err, LB_ENOMEM, "out of memory");
-    int done = 0;
-    while (!done)
-        if (redisBufferWrite(c, &done) != REDIS_OK) {
-            lb_error_set(err, LB_EREDIS, "redis at %s: %s", lb_redis_addr(pg->r), c->errstr);
-            lb_redis_drop(pg->r);
-            return LB_EREDIS;
-        }
-    pg->inflight = 1;
-    return 0;
-}
-
-static int lb_pager_begin(struct lb_pager *pg, struct lb_redis *r, const char *key,
-                          const char *start, const char *end, struct lb_error *err)
-{
-    memset(pg, 0, sizeof(*pg));
-    pg->r = r;
-    pg->key = key;
-    snprintf(pg->start, sizeof(pg->start), "%s", start);
-    snprintf(pg->end, sizeof(pg->end), "%s", end);
-    redisContext *c = lb_redis_ctx(r);
-    /* We read the socket ourselves: hiredis must not hold bytes of its own. */
-    if (c != NULL && c->reader != NULL && c->reader->len > c->reader->pos)
-        return lb_error_set(err, LB_EREPLY, "unexpected pending reply on the connection");
-    return lb_pager_send(pg, err);
-}
-
-static int lb_pager_read(struct lb_pager *pg, struct lb_error *err)
-{
-    if (pg->cap - pg->len < 64 * 1024) {
-        size_t ncap = pg->cap ? pg->cap * 2 : 1024 * 1024;
-        char *b = realloc(pg->buf, ncap);
-        if (b == NULL)
-            return lb_error_set(err, LB_ENOMEM, "out of memory for a %zu-byte page", ncap);
-        pg->buf = b;
-        pg->cap = ncap;
-    }
-    redisContext *c = lb_redis_ctx(pg->r);
-    for (;;) {
-        ssize_t n = read(c->fd, pg->buf + pg->len, pg->cap - pg->len);
-        if (n > 0) {
-            pg->len += (size_t)n;
-            return 0;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        int e = errno;
-        lb_error_set(err, LB_EREDIS, "redis at %s: %s", lb_redis_addr(pg->r),
-                     n == 0                              ? "connection closed"
-                     : (e == EAGAIN || e == EWOULDBLOCK) ? "timed out reading a reply"
-                                                         : strerror(e));
-        lb_redis_drop(pg->r);
-        return LB_EREDIS;
-    }
-}
-
-/* "<t><integer>\r\n" at *pos: 1 parsed, 0 incomplete, -1 not RESP. */
-static int lb_resp_int(const char *b, size_t len, size_t *pos, char t, long long *v)
-{
-    size_t p = *pos;
-    if (p >= len)
-        return 0;
-    if (b[p] != t)
-        return -1;
-    const char *nl = memchr(b + p, '\n', len - p);
-    if (nl == NULL)
-        return 0;
-    const char *q = b + p + 1, *e = nl - 1; /* e: the '\r' */
-    if (e < q || *e != '\r')
-        return -1;
-    int neg = 0;
-    if (q < e && *q == '-') {
-        neg = 1;
-        q++;
-    }
-    long long x = 0;
-    if (q == e)
-        return -1;
-    for (; q < e; q++) {
-        if (*q < '0' || *q > '9' || x > (LLONG_MAX - 9) / 10)
-            return -1;
-        x = x * 10 + (*q - '0');
-    }
-    *v = neg ? -x : x;
-    *pos = (size_t)(nl - b) + 1;
-    return 1;
-}
-
-static int lb_resp_bulk(const char *b, size_t len, size_t *pos, struct lb_pslice *out)
-{
-    size_t p = *pos;
-    long long l;
-    int r = lb_resp_int(b, len, &p, '$', &l);
-    if (r <= 0)
-        return r;
-    if (l < 0) { /* a null bulk: read as empty */
-        out->off = p;
-        out->len = 0;
-        *pos = p;
-        return 1;
-    }
-    if (len - p < (size_t)l + 2)
-        return 0;
-    out->off = p;
-    out->len = (size_t)l;
-    *pos = p + (size_t)l + 2;
-    return 1;
-}
-
-/* Parse what has arrived: 1 the whole page, 0 more bytes needed, -1 bad reply,
- * -2 an error reply (message in errmsg), -3 out of memory (not the reply's
- * fault: it must not read as an unreadable reply). */
-static int lb_pager_parse(struct lb_pager *pg)
-{
-    const char *b = pg->buf;
-    if (pg->total < 0) {
-        if (pg->len == 0)
-            return 0;
-        if (b[0] == '-') {
-            const char *nl = memchr(b, '\n', pg->len);
-            if (nl == NULL)
-                return 0;
-            size_t n = (size_t)(nl - b - 1);
-            if (n > 0 && b[n] == '\r')
-                n--;
-            snprintf(pg->errmsg, sizeof(pg->errmsg), "%.*s", (int)n, b + 1);
-            return -2;
-        }
-        long long t;
-        int r = lb_resp_int(b, pg->len, &pg->ppos, '*', &t);
-        if (r <= 0)
-            return r;
-        pg->total = t < 0 ? 0 : t;
-    }
-    while ((long long)pg->nent < pg->total) {
-        size_t p = pg->ppos, fv0 = pg->nfv;
-        long long two, nf;
-        struct lb_pslice id;
-        int r = lb_resp_int(b, pg->len, &p, '*', &two);
-        if (r > 0 && two != 2)
-            r = -1;
-        if (r > 0)
-            r = lb_resp_bulk(b, pg->len, &p, &id);
-        if (r > 0)
-            r = lb_resp_int(b, pg->len, &p, '*', &nf);
-        for (long long j = 0; r > 0 && j < nf; j++) {
-            if (pg->nfv == pg->fvcap) {
-                size_t nc = pg->fvcap ? pg->fvcap * 2 : 16384;
-                struct lb_pslice *x = realloc(pg->fv, nc * sizeof(*x));
-                if (x == NULL)
-                    return -3;
-                pg->fv = x;
-                pg->fvcap = nc;
-            }
-            r = lb_resp_bulk(b, pg->len, &p, &pg->fv[pg->nfv]);
-            if (r > 0)
-                pg->nfv++;
-        }
-        if (r <= 0) {
-            pg->nfv = fv0;
-            return r;
-        }
-        if (pg->nent == pg->entcap) {
-            size_t nc = pg->entcap ? pg->entcap * 2 : 1024;
-            struct lb_pentry *x = realloc(pg->ent, nc * sizeof(*x));
-            if (x == NULL)
-                return -3;
-            pg->ent = x;
-            pg->entcap = nc;
-        }
-        struct lb_pentry *e = &pg->ent[pg->nent];
-        if (lb_sid_parse(b + id.off, id.len, &e->id) != 0)
-            return -1;
-        e->fv = fv0;
-        e->nfv = pg->nfv - fv0;
-        pg->nent++;
-        pg->ppos = p;
-    }
-    return 1;
-}
-
-static int lb_pager_recv(struct lb_pager *pg, struct lb_error *err)
-{
-    /* One request in flight: nothing of the next reply can be here yet. */
-    pg->len = pg->ppos = 0;
-    pg->nent = pg->nfv = 0;
-    pg->total = -1;
-    for (;;) {
-        int r = lb_pager_parse(pg);
-        if (r == 1)
-            break;
-        if (r == -2) {
-            pg->inflight = 0;
-            return lb_error_set(err, LB_EREPLY, "redis at %s: XRANGE %s: %s", lb_redis_addr(pg->r),
-                                pg->key, pg->errmsg);
-        }
-        if (r == -3) {
-            lb_redis_drop(pg->r);
-            return lb_error_set(err, LB_ENOMEM, "out of memory while reading a page of XRANGE %s",
-                                pg->key);
-        }
-        if (r < 0) {
-            lb_redis_drop(pg->r);
-            return lb_error_set(err, LB_EREDIS, "redis at %s: unreadable XRANGE reply",
-                                lb_redis_addr(pg->r));
-        }
-        int rc = lb_pager_read(pg, err);
-        if (rc != 0)
-            return rc;
-    }
-    pg->inflight = 0;
-    return 0;
-}
-
-/* Receive the next page and ask for the one after it. 1: a page (possibly of
- * no entries) is in pg; 0: the range is exhausted; < 0: error. */
-static int lb_pager_next(struct lb_pager *pg, struct lb_error *err)
-{
-    if (!pg->inflight)
-        return 0;
-    int rc = lb_pager_recv(pg, err);
-    if (rc != 0)
-        return rc;
-    if (pg->nent == LB_PAGE_COUNT) {
-        struct lb_sid last = pg->ent[pg->nent - 1].id;
-        if (lb_sid_next(&last) != 0)
-            return 1; /* the largest ID there is: nothing can follow */
-        lb_sid_format(last, pg->start);
-        if ((rc = lb_pager_send(pg, err)) != 0)
-            return rc;
-    }
-    return 1;
-}
-
-/* Stop early: read and drop the reply in flight so the connection stays usable. */
-static int lb_pager_abort(struct lb_pager *pg, struct lb_error *err)
-{
-    if (!pg->inflight)
-        return 0;
-    return lb_pager_recv(pg, err);
-}
-
-/* ---- decoding an entry ------------------------------------------------------------------------
- */
-
-/*
- * The same reading as mirror's: the first occurrence of a field wins; an
- * entry without `role` whose --json-field holds a JSON object is the json
- * encoding (role and type must be strings there; timestamp and data may be
- * any JSON value, taken as compact JSON text); a missing or empty timestamp
- * is the ID's milliseconds as 2025-06-18T10:00:00.123Z. An entry mirror
- * would skip (no role or type) still gets a text here: it matches no line.
- */
-struct lb_entry {
-    struct lb_record rec;
-    struct lb_slice src;
-    int has_src;
-    uint64_t off;
-    int has_off;
-    int json;
-    int ts_from_id;
-    struct lb_sid id;
-};
-
-struct lb_decoder {
-    const char *json_field;
-    size_t json_field_len;
-    cJSON *json;
-    char *own_ts, *own_data;
-    char ts[40];
-};
-
-static void lb_decoder_release(struct lb_decoder *d)
-{
-    cJSON_Delete(d->json);
-    d->json = NULL;
-    free(d->own_ts);
-    d->own_ts = NULL;
-    free(d->own_data);
-    d->own_data = NULL;
-}
-
-static int lb_slice_is(const struct lb_slice *s, const char *lit, size_t n)
-{
-    return s->n == n && memcmp(s->p, lit, n) == 0;
-}
-
-static int lb_dec_json_text(const cJSON *root, const char *key, struct lb_slice *out, char **own)
-{
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(root, key);
-    if (it == NULL || cJSON_IsNull(it))
-        return 0;
-    if (cJSON_IsString(it)) {
-        out->p = it->valuestring;
-        out->n = strlen(it->valuestring);
-        return 1;
-    }
-    *own = cJSON_PrintUnformatted(it);
-    if (*own == NULL)
-        return 0;
-    out->p = *own;
-    out->n = strlen(*own);
-    return 1;
-}
-
-/* fv: names and values alternately. The entry's slices live until the next call. */
-static void lb_decode(struct lb_decoder *d, const struct lb_slice *fv, size_t nfv, struct lb_sid id,
-                      struct lb_entry *e)
-{
-    if (d->json != NULL || d->own_ts != NULL || d->own_data != NULL)
-        lb_decoder_release(d);
-    memset(e, 0, sizeof(*e));
-    e->id = id;
-    int has_role = 0, has_type = 0, has_ts = 0, has_data = 0, has_json = 0;
-    struct lb_slice json = {NULL, 0}, off = {NULL, 0};
-    for (size_t i = 0; i + 1 < nfv; i += 2) {
-        const struct lb_slice *k = &fv[i], *v = &fv[i + 1];
-        switch (k->n) {
-        case 3:
-            if (!e->has_src && memcmp(k->p, "src", 3) == 0) {
-                e->src = *v;
-                e->has_src = 1;
-                continue;
-            }
-            if (off.p == NULL && memcmp(k->p, "off", 3) == 0) {
-                off = *v;
-                if (off.p == NULL)
-                    off.p = "";
-                continue;
-            }
-            break;
-        case 4:
-            if (!has_role && memcmp(k->p, "role", 4) == 0) {
-                e->rec.role = *v;
-                has_role = 1;
-                continue;
-            }
-            if (!has_type && memcmp(k->p, "type", 4) == 0) {
-                e->rec.type = *v;
-                has_type = 1;
-                continue;
-            }
-            if (!has_data && memcmp(k->p, "data", 4) == 0) {
-                e->rec.data = *v;
-                has_data = 1;
-                continue;
-            }
-            break;
-        case 9:
-            if (!has_ts && memcmp(k->p, "timestamp", 9) == 0) {
-                e->rec.ts = *v;
-                has_ts = 1;
-                continue;
-            }
-            break;
-        default:
-            break;
-        }
-        if (!has_json && lb_slice_is(k, d->json_field, d->json_field_len)) {
-            json = *v;
-            has_json = 1;
-        }
-    }
-    if (off.p != NULL && lb_u64_parse(off.p, off.n, &e->off) == 0)
-        e->has_off = 1;
-    if (!has_role && has_json && json.n > 0) {
-        const char *end = NULL;
-        d->json = cJSON_ParseWithLengthOpts(json.p, json.n, &end, 0);
-        if (d->json != NULL && cJSON_IsObject(d->json)) {
-            memset(&e->rec, 0, sizeof(e->rec));
-            e->has_src = e->has_off = 0;
-            e->json = 1;
-            const cJSON *it = cJSON_GetObjectItemCaseSensitive(d->json, "role");
-            if (cJSON_IsString(it))
-                e->rec.role = (struct lb_slice){it->valuestring, strlen(it->valuestring)};
-            it = cJSON_GetObjectItemCaseSensitive(d->json, "type");
-            if (cJSON_IsString(it))
-                e->rec.type = (struct lb_slice){it->valuestring, strlen(it->valuestring)};
-            has_ts = lb_dec_json_text(d->json, "timestamp", &e->rec.ts, &d->own_ts);
-            lb_dec_json_text(d->json, "data", &e->rec.data, &d->own_data);
-            it = cJSON_GetObjectItemCaseSensitive(d->json, "src");
-            if (cJSON_IsString(it)) {
-                e->src = (struct lb_slice){it->valuestring, strlen(it->valuestring)};
-                e->has_src = 1;
-            }
-            it = cJSON_GetObjectItemCaseSensitive(d->json, "off");
-            if (cJSON_IsNumber(it) && it->valuedouble >= 0 && it->valuedouble < 9.007e15 &&
-                (double)(uint64_t)it->valuedouble == it->valuedouble) {
-                e->off = (uint64_t)it->valuedouble;
-                e->has_off = 1;
-            } else if (cJSON_IsString(it) &&
-                       lb_u64_parse(it->valuestring, strlen(it->valuestring), &e->off) == 0) {
-                e->has_off = 1;
-            }
-        } else {
-            cJSON_Delete(d->json);
-            d->json = NULL;
-        }
-    }
-    if (!has_ts || e->rec.ts.n == 0) {
-        int64_t ms = id.ms > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)id.ms;
-        e->rec.ts.n = lb_ts_format_ms(ms, d->ts);
-        e->rec.ts.p = d->ts;
-        e->rec.ts_ms = ms;
-        e->ts_from_id = 1;
-    }
-}
-
 /* ---- the job's state ------------------------------------------------------------------------ */
 
 enum lb_parity_mode { LB_MODE_UNSET = 0, LB_MODE_CONTENT, LB_MODE_PROV };
@@ -1324,13 +867,11 @@ struct lb_parity {
     const struct lb_parity_opts *o;
     struct lb_redis *r;
     struct lb_feed *feed;
-    struct lb_decoder dec;
+    struct lb_entry_decoder dec;
     struct lb_error ferr; /* a file error met inside the aligner's pull */
 
     char *text;
     size_t textcap;
-    struct lb_slice *fvs;
-    size_t fvscap;
 
     struct lb_pfile *pf;
     int nfiles;
@@ -1797,35 +1338,19 @@ static void lb_parity_window(struct lb_parity *p)
 
 /* ---- entries -------------------------------------------------------------------------------- */
 
-/* Slices of a page entry as pointers. */
-static int lb_parity_fvs(struct lb_parity *p, const struct lb_pager *pg, const struct lb_pentry *pe,
-                         struct lb_error *err)
+static int lb_slice_is(const struct lb_slice *s, const char *lit, size_t n)
 {
-    if (pe->nfv > p->fvscap) {
-        size_t nc = pe->nfv < 64 ? 64 : pe->nfv * 2;
-        struct lb_slice *x = realloc(p->fvs, nc * sizeof(*x));
-        if (x == NULL)
-            return lb_error_set(err, LB_ENOMEM, "out of memory");
-        p->fvs = x;
-        p->fvscap = nc;
-    }
-    for (size_t i = 0; i < pe->nfv; i++) {
-        const struct lb_pslice *s = &pg->fv[pe->fv + i];
-        p->fvs[i].p = pg->buf + s->off;
-        p->fvs[i].n = s->len;
-    }
-    return 0;
+    return s->n == n && memcmp(s->p, lit, n) == 0;
 }
 
 /* Decode, filter by --src; 1 when the entry is in the comparison. */
-static int lb_parity_entry(struct lb_parity *p, const struct lb_pager *pg, size_t i,
-                           struct lb_entry *e, struct lb_error *err)
+static int lb_parity_entry(struct lb_parity *p, const redisReply *rep, struct lb_entry *e,
+                           struct lb_error *err)
 {
-    const struct lb_pentry *pe = &pg->ent[i];
-    int rc = lb_parity_fvs(p, pg, pe, err);
-    if (rc != 0)
-        return rc;
-    lb_decode(&p->dec, p->fvs, pe->nfv, pe->id, e);
+    lb_entry_decode(&p->dec, rep, e);
+    if (e->malformed)
+        return lb_error_set(err, LB_EREPLY, "redis at %s: XRANGE %s: %s", lb_redis_addr(p->r),
+                            p->o->stream, e->why);
     if (!p->utf8_known) {
         /* The stream's encoding is its first entry's: json cannot carry lines
          * that are not UTF-8, so those lines are bad on the file side too. */
@@ -1931,15 +1456,16 @@ static int lb_parity_run_group(struct lb_parity *p, struct lb_group *g, int done
 
 static int lb_parity_strict(struct lb_parity *p, struct lb_error *err)
 {
-    struct lb_pager pg;
+    struct lb_xrange pg;
+    const redisReply *page;
     struct lb_entry e;
     int rc = 0;
     if (p->si.exists) {
-        rc = lb_pager_begin(&pg, p->r, p->o->stream, p->range_start, p->range_end, err);
-        while (rc == 0 && (rc = lb_pager_next(&pg, err)) == 1) {
+        rc = lb_xrange_begin(&pg, p->r, p->o->stream, p->range_start, p->range_end, err);
+        while (rc == 0 && (rc = lb_xrange_next(&pg, &page, err)) == 1) {
             rc = 0;
-            for (size_t i = 0; rc == 0 && i < pg.nent; i++) {
-                int in = lb_parity_entry(p, &pg, i, &e, err);
+            for (size_t i = 0; rc == 0 && i < page->elements; i++) {
+                int in = lb_parity_entry(p, page->element[i], &e, err);
                 if (in < 0) {
                     rc = in;
                     break;
@@ -1958,7 +1484,7 @@ static int lb_parity_strict(struct lb_parity *p, struct lb_error *err)
                 rc = lb_parity_run_group(p, &p->groups[j], 0, err);
             }
         }
-        lb_pager_free(&pg);
+        lb_xrange_free(&pg);
         if (rc < 0)
             return rc;
     }
@@ -2003,7 +1529,8 @@ static void lb_pending_flush(struct lb_parity *p, struct lb_pending *pd, enum lb
 static int lb_parity_any(struct lb_parity *p, struct lb_error *err)
 {
     struct lb_mset *m = lb_mset_create();
-    struct lb_pager pg;
+    struct lb_xrange pg;
+    const redisReply *page;
     struct lb_entry e;
     struct lb_align_item it;
     struct lb_pending pd = {0};
@@ -2015,11 +1542,11 @@ static int lb_parity_any(struct lb_parity *p, struct lb_error *err)
 
     /* 1. The stream into the multiset. */
     if (p->si.exists) {
-        rc = lb_pager_begin(&pg, p->r, p->o->stream, p->range_start, p->range_end, err);
-        while (rc == 0 && (rc = lb_pager_next(&pg, err)) == 1) {
+        rc = lb_xrange_begin(&pg, p->r, p->o->stream, p->range_start, p->range_end, err);
+        while (rc == 0 && (rc = lb_xrange_next(&pg, &page, err)) == 1) {
             rc = 0;
-            for (size_t i = 0; rc == 0 && i < pg.nent; i++) {
-                int in = lb_parity_entry(p, &pg, i, &e, err);
+            for (size_t i = 0; rc == 0 && i < page->elements; i++) {
+                int in = lb_parity_entry(p, page->element[i], &e, err);
                 if (in <= 0) {
                     rc = in;
                     continue;
@@ -2030,7 +1557,7 @@ static int lb_parity_any(struct lb_parity *p, struct lb_error *err)
                     rc = lb_error_set(err, LB_ENOMEM, "out of memory for the --order any table");
             }
         }
-        lb_pager_free(&pg);
+        lb_xrange_free(&pg);
         if (rc < 0)
             goto done;
     }
@@ -2077,12 +1604,12 @@ static int lb_parity_any(struct lb_parity *p, struct lb_error *err)
     /* 3. Which entries were extra: read the stream again, only for examples
      * (they come after every line in report order: only if there is room). */
     if (extra > 0 && p->rep.nexamples < (size_t)p->o->max_examples) {
-        rc = lb_pager_begin(&pg, p->r, p->o->stream, p->range_start, p->range_end, err);
+        rc = lb_xrange_begin(&pg, p->r, p->o->stream, p->range_start, p->range_end, err);
         int full = 0;
-        while (rc == 0 && !full && (rc = lb_pager_next(&pg, err)) == 1) {
+        while (rc == 0 && !full && (rc = lb_xrange_next(&pg, &page, err)) == 1) {
             rc = 0;
-            for (size_t i = 0; rc == 0 && i < pg.nent && !full; i++) {
-                int in = lb_parity_entry(p, &pg, i, &e, err);
+            for (size_t i = 0; rc == 0 && i < page->elements && !full; i++) {
+                int in = lb_parity_entry(p, page->element[i], &e, err);
                 if (in <= 0) {
                     rc = in;
                     continue;
@@ -2093,8 +1620,8 @@ static int lb_parity_any(struct lb_parity *p, struct lb_error *err)
             }
         }
         if (rc >= 0)
-            rc = lb_pager_abort(&pg, err);
-        lb_pager_free(&pg);
+            rc = lb_xrange_abort(&pg, err);
+        lb_xrange_free(&pg);
     }
 done:
     free(pd.per_file);
@@ -2184,18 +1711,9 @@ static int lb_parity_fill_reply(struct lb_parity *p, const redisReply *rep,
         rep->element[0]->type != REDIS_REPLY_ARRAY || rep->element[0]->elements != 2 ||
         rep->element[0]->element[1]->type != REDIS_REPLY_ARRAY)
         return 0;
-    const redisReply *f = rep->element[0]->element[1];
-    struct lb_slice *fv = calloc(f->elements + 1, sizeof(*fv));
-    if (fv == NULL)
-        return lb_error_set(err, LB_ENOMEM, "out of memory");
-    for (size_t i = 0; i < f->elements; i++)
-        if (f->element[i]->type == REDIS_REPLY_STRING)
-            fv[i] = (struct lb_slice){f->element[i]->str, f->element[i]->len};
     struct lb_entry ent;
-    lb_decode(&p->dec, fv, f->elements, (struct lb_sid){e->ms, e->seq}, &ent);
-    int rc = lb_parity_dup(p, &ent.rec, &e->actual, &e->actual_n, err);
-    free(fv);
-    return rc;
+    lb_entry_decode(&p->dec, rep->element[0], &ent);
+    return lb_parity_dup(p, &ent.rec, &e->actual, &e->actual_n, err);
 }
 
 /* Entries by ID, pipelined 256 at a time (--max-examples may be large). */
@@ -2509,7 +2027,7 @@ static void lb_parity_free(struct lb_parity *p)
 {
     lb_parity_groups_free(p);
     lb_feed_destroy(p->feed);
-    lb_decoder_release(&p->dec);
+    lb_entry_release(&p->dec);
     lb_redis_destroy(p->r);
     for (size_t k = 0; k < p->rep.nexamples; k++) {
         free(p->rep.examples[k].expected);
@@ -2517,7 +2035,6 @@ static void lb_parity_free(struct lb_parity *p)
     }
     free(p->rep.examples);
     free(p->text);
-    free(p->fvs);
     free(p->pf);
     free(p->fst);
 }
@@ -2536,8 +2053,7 @@ int lb_cmd_parity(int argc, char **argv)
     struct lb_parity p;
     memset(&p, 0, sizeof(p));
     p.o = &o;
-    p.dec.json_field = o.c.json_field;
-    p.dec.json_field_len = strlen(o.c.json_field);
+    lb_entry_decoder_init(&p.dec, o.c.json_field);
     p.rep.stream = o.stream;
     p.rep.order_any = o.order_any;
     struct lb_error err = {0};

@@ -33,6 +33,7 @@
 #include "redis.h"
 #include "stream_id.h"
 #include "stream_info.h"
+#include "stream_reader.h"
 
 #include <cjson/cJSON.h>
 #include <fcntl.h>
@@ -44,7 +45,6 @@
 #include <unistd.h>
 
 #define LB_STATUS_BEHIND_CAP 100000
-#define LB_STATUS_PAGE 1000
 
 enum { LB_ST_STREAM = LB_OPT_FIRST_JOB, LB_ST_JSON };
 
@@ -162,25 +162,27 @@ static int lb_status_behind(struct lb_redis *r, const char *stream, const char *
         *out = length;
         return 0;
     }
-    char from[64];
-    snprintf(from, sizeof(from), "(%s", id);
-    long long n = 0;
-    while (n < LB_STATUS_BEHIND_CAP) {
-        const char *argv[6] = {"XRANGE", stream, from, "+", "COUNT", "1000"};
-        redisReply *rep = lb_status_cmd(r, 6, argv, err, 0);
-        if (rep == NULL)
-            return err->code;
-        size_t got = rep->type == REDIS_REPLY_ARRAY ? rep->elements : 0;
-        if (got > 0) {
-            const redisReply *lastent = rep->element[got - 1];
-            if (lastent->type == REDIS_REPLY_ARRAY && lastent->elements > 0)
-                snprintf(from, sizeof(from), "(%s", lastent->element[0]->str);
-        }
-        freeReplyObject(rep);
-        n += (long long)got;
-        if (got < LB_STATUS_PAGE)
-            break;
+    /* From the entry after id, in the pages every reader uses. */
+    struct lb_sid start = {0, 0};
+    char from[LB_SID_BUF];
+    lb_sid_parse(id, strlen(id), &start);
+    if (lb_sid_next(&start) != 0) {
+        *out = 0;
+        return 0;
     }
+    struct lb_xrange xr;
+    const redisReply *page;
+    long long n = 0;
+    int rc = lb_xrange_begin(&xr, r, stream, lb_sid_format(start, from), "+", err);
+    while (rc == 0 && n < LB_STATUS_BEHIND_CAP && (rc = lb_xrange_next(&xr, &page, err)) == 1) {
+        n += (long long)page->elements;
+        rc = 0;
+    }
+    if (rc == 0)
+        rc = lb_xrange_abort(&xr, err);
+    lb_xrange_free(&xr);
+    if (rc < 0)
+        return rc;
     *out = n < LB_STATUS_BEHIND_CAP ? n : LB_STATUS_BEHIND_CAP;
     return 0;
 }
