@@ -50,4 +50,129 @@ size_t lb_line_bound(const struct lb_record *rec);
 /* Monotonic seconds. */
 double lb_mirror_mono(void);
 
+/* ---- mirror's state (mirror.c and its parts) ------------------------------- */
+
+#include <limits.h>
+#include <stdatomic.h>
+
+#include "checkpoint.h"
+#include "entry.h"
+#include "error.h"
+#include "mirror.h"
+#include "redis.h"
+#include "reply.h"
+#include "stream_id.h"
+
+/* LB_DEC_SELF: an entry whose src is the mirror file itself (counted as
+ * excluded): written back, it would be read again by a tail of the file. */
+enum lb_dec { LB_DEC_LINE = 0, LB_DEC_EXCLUDED, LB_DEC_SKIPPED, LB_DEC_SELF };
+
+#define LB_SELF_CACHE 16 /* distinct src values whose verdict is remembered */
+
+struct lb_self_seen {
+    char *src; /* NUL-terminated copy */
+    size_t n;
+    int self;
+};
+
+struct lb_dec_ctx {
+    struct lb_entry_decoder ed; /* the entry decoder (entry.c) */
+    const char *const *exclude;
+    int nexclude;
+    /* mirror only (export writes anywhere): the file's names and identity */
+    const char *self[2]; /* absolute path of --file, and its realpath */
+    unsigned long long self_dev, self_ino;
+    int self_on;
+    struct lb_self_seen seen[LB_SELF_CACHE];
+    int nseen;
+    struct lb_slice src; /* the src of the last decoded entry (for messages) */
+};
+
+struct lb_mirror {
+    const struct lb_mirror_opts *o;
+    const struct lb_job_env *env;
+    struct lb_metrics *metrics;
+    int want_metrics;
+    struct lb_redis *r;
+    struct lb_dec_ctx dec;
+    struct lb_buf buf;
+
+    char path[PATH_MAX]; /* absolute: the checkpoint's field and the metrics' label */
+    char key[LB_KEY_MAX];
+    char lbl_file[PATH_MAX + 16];
+    char what[PATH_MAX + 16]; /* "mirror /abs/path", for warnings */
+
+    int fd;
+    unsigned long long dev, ino;
+    uint64_t size;  /* file offset just past our last write */
+    int dir_synced; /* the directory entry of a created file is durable */
+
+    char last_id[LB_SID_BUF]; /* the last entry handled (written, skipped or excluded) */
+    struct lb_sid last;
+    /* The checkpoint is pending while ck_seq != ck_saved: ck_seq counts the
+     * changes (batches, reopens), ck_saved is the change Redis confirmed. */
+    uint64_t ck_seq, ck_saved, hset_seq;
+    int hset_inflight;  /* an HSET was sent, its reply not read yet */
+    int xread_inflight; /* an XREAD was sent ahead (pipelined) */
+    struct lb_arena arena;
+    double top_at; /* last pass through the top of the loop (flags, lag) */
+    /* Entries written since the last sync + checkpoint: while a backlog is
+     * read ahead, one batch spans several reads (fewer fdatasyncs). Only
+     * non-zero while an XREAD is in flight. */
+    uint64_t unsynced;
+    double batch_t0;
+
+    struct lb_sid end; /* --once: the stream's last ID at start */
+
+    /* Lag: pos = the entries-added index of last (see lb_mirror_observe). */
+    int pos_known;
+    uint64_t pos;
+    double lag_at;
+    struct lb_sid lost;       /* the largest max-deleted-entry-id seen */
+    struct lb_sid lost_first; /* the first retained ID seen past last_id */
+    int lost_quiet;           /* no checkpoint: the first look only records it */
+
+    struct lb_mirror_counts counts;
+    uint64_t skipped_total;
+    uint64_t self_total; /* entries whose src is this file (warned about once) */
+    unsigned long reconnects_seen;
+    unsigned hup_seen; /* the SIGHUP generation last acted on */
+
+    /* Redis refuses for now (OOM, LOADING...): said once at warn, then
+     * retried with backoff (refusals counts the attempts) until accepted. */
+    int refused;
+    unsigned refusals;
+};
+
+struct lb_mirror_ckpt {
+    int present;
+    char id[LB_SID_BUF];
+    uint64_t size;
+    unsigned long long dev, ino;
+};
+
+#define lb_ck_pending(m) ((m)->ck_seq != (m)->ck_saved)
+
+/* mirror.c */
+void lb_mirror_set_last(struct lb_mirror *m, const char *id, size_t n);
+int lb_mirror_ckpt_load(struct lb_mirror *m, struct lb_mirror_ckpt *ck, struct lb_error *err);
+/* Record the checkpoint and wait for Redis to confirm it. */
+int lb_mirror_ckpt_save(struct lb_mirror *m, struct lb_error *err);
+
+/* mirror_file.c: the file, and the rules about src */
+enum lb_dec lb_mirror_decode(struct lb_dec_ctx *d, const redisReply *e, struct lb_record *rec,
+                             const char **why);
+void lb_dec_release(struct lb_dec_ctx *d);
+void lb_dec_self_forget(struct lb_dec_ctx *d);
+int lb_mirror_open(struct lb_mirror *m, struct lb_error *err);
+int lb_mirror_write(struct lb_mirror *m, const char *p, size_t n, struct lb_error *err);
+int lb_mirror_sync(struct lb_mirror *m, struct lb_error *err);
+int lb_mirror_reopen(struct lb_mirror *m, struct lb_error *err);
+
+/* mirror_lag.c: XINFO -> lag gauge and loss warnings (force: now) */
+int lb_mirror_observe(struct lb_mirror *m, int force, struct lb_error *err);
+
+/* mirror_recognise.c: reconcile the file with its checkpoint */
+int lb_mirror_start(struct lb_mirror *m, struct lb_error *err);
+
 #endif
