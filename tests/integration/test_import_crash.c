@@ -25,75 +25,18 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "fx_import.h"
 #include "import_util.h"
 #include "lbtest.h"
 
 struct crash {
-    struct lbt_redis r;
-    redisContext *c;
-    char dir[256];
-    char path[512], log[512];
-    char src[PATH_MAX];
-    struct iu_fix f;
-    struct iu_rng rng;
-    pid_t kids[64]; /* logbridges spawned, killed in teardown if still running */
-    int nkids;
+    struct fx_import fx; /* first: fx_import_setup_sized */
+    char src[PATH_MAX];  /* the src logbridge records for the file given */
 };
-
-static pid_t spawn_kid(struct crash *t, const char *const *args, const char *log)
-{
-    pid_t pid = lbt_spawn(args, log);
-    /* the last ones are the ones that may still run: keep those */
-    if (pid > 0)
-        t->kids[t->nkids++ % 64] = pid;
-    return pid;
-}
 
 static int crash_setup(void **state)
 {
-    struct crash *t = calloc(1, sizeof(*t));
-    if (t == NULL || lbt_redis_start(&t->r, 0) != 0 || lbt_mkdtemp(t->dir, sizeof(t->dir)) != 0)
-        return -1;
-    t->c = lbt_connect(&t->r);
-    if (t->c == NULL)
-        return -1;
-    snprintf(t->log, sizeof(t->log), "%s/logbridge.log", t->dir);
-    iu_fix_init(&t->f);
-    *state = t;
-    return 0;
-}
-
-static int crash_teardown(void **state)
-{
-    struct crash *t = *state;
-    if (t == NULL)
-        return 0;
-    if (t->c)
-        redisFree(t->c);
-    /* a failed assertion can leave a spawned logbridge running: only our
-     * own children that have not been reaped yet are killed */
-    for (int i = 0; i < t->nkids && i < 64; i++)
-        if (waitpid(t->kids[i], NULL, WNOHANG) == 0) {
-            kill(t->kids[i], SIGKILL);
-            waitpid(t->kids[i], NULL, 0);
-        }
-    lbt_redis_stop(&t->r, 1);
-    lbt_rmdir(t->dir);
-    iu_fix_free(&t->f);
-    free(t);
-    return 0;
-}
-
-/* Print the end of logbridge's log (for a failing round). */
-static void crash_dump_log(const struct crash *t)
-{
-    size_t n = 0;
-    char *s = lbt_read_file(t->log, &n);
-    if (s == NULL)
-        return;
-    const char *from = n > 3000 ? s + n - 3000 : s;
-    fprintf(stderr, "--- end of logbridge's log:\n%s\n---\n", from);
-    free(s);
+    return fx_import_setup_sized(state, sizeof(struct crash), 0, NULL);
 }
 
 struct crash_run {
@@ -108,7 +51,7 @@ static void crash_args(struct iu_args *a, const struct crash *t, const struct cr
                        const char *batch)
 {
     iu_args_init(a);
-    iu_args_add(a, "import", "--redis", t->r.url, "--stream", cr->stream, "--batch", batch,
+    iu_args_add(a, "import", "--redis", t->fx.r.url, "--stream", cr->stream, "--batch", batch,
                 "--max-line", cr->max_line, "--no-progress", "--summary", "json", NULL);
     if (cr->id_ts)
         iu_args_add(a, "--id", "ts", NULL);
@@ -125,7 +68,7 @@ static int crash_wait_progress(struct crash *t, const struct crash_run *cr, pid_
         if (iu_try_wait(pid, code))
             return 1;
         struct lb_ckpt ck;
-        if (iu_ckpt(t->c, cr->ckpt, t->src, &ck) == 1 && ck.off >= target)
+        if (iu_ckpt(t->fx.c, cr->ckpt, t->src, &ck) == 1 && ck.off >= target)
             return 0;
         if (lbt_now_ms() > deadline)
             return 0;
@@ -144,25 +87,25 @@ static void crash_rounds(struct crash *t, const struct crash_run *cr)
     while (kills < cr->kills) {
         rounds++;
         assert_true(rounds < cr->kills * 6 + 20);
-        const char *batch = batches[iu_below(&t->rng, 5)];
+        const char *batch = batches[iu_below(&t->fx.rng, 5)];
         struct iu_args a;
         crash_args(&a, t, cr, batch);
-        pid_t pid = spawn_kid(t, a.v, t->log);
+        pid_t pid = fx_import_spawn(&t->fx, a.v, t->fx.log);
         assert_true(pid > 0);
         int code = -1, ended = 0;
-        int mode = (int)iu_below(&t->rng, 6);
-        uint64_t cur = at_line < t->f.n ? t->f.lines[at_line].off : t->f.len;
+        int mode = (int)iu_below(&t->fx.rng, 6);
+        uint64_t cur = at_line < t->fx.f.n ? t->fx.f.lines[at_line].off : t->fx.f.len;
         if (mode == 0) {
             /* anywhere in the first moments: start-up, first HGET, first batch */
-            lbt_sleep_ms((int)iu_below(&t->rng, 40));
+            lbt_sleep_ms((int)iu_below(&t->fx.rng, 40));
         } else {
-            uint64_t left = t->f.len - cur;
+            uint64_t left = t->fx.f.len - cur;
             uint64_t step = left / (uint64_t)(cr->kills - kills + 1);
-            uint64_t target = cur + 1 + iu_below(&t->rng, 2 * step + 1);
+            uint64_t target = cur + 1 + iu_below(&t->fx.rng, 2 * step + 1);
             ended = crash_wait_progress(t, cr, pid, target, &code);
             if (!ended) {
                 /* land anywhere inside the next batch, not just after a commit */
-                int d = (int)iu_below(&t->rng, 5);
+                int d = (int)iu_below(&t->fx.rng, 5);
                 if (d > 0)
                     lbt_sleep_ms(d);
             }
@@ -172,28 +115,28 @@ static void crash_rounds(struct crash *t, const struct crash_run *cr)
             code = lbt_wait(pid);
         }
         /* what it had sent before it died may still be running in Redis */
-        assert_int_equal(iu_wait_clients(t->c, 1, 10000), 1);
+        assert_int_equal(iu_wait_clients(t->fx.c, 1, 10000), 1);
         if (code != 0 && code != 128 + SIGKILL) {
-            crash_dump_log(t);
+            fx_import_dump_log(&t->fx);
             fail_msg("round %d: logbridge exited %d", rounds, code);
         }
-        if (iu_check_prefix(t->c, &t->f, cr->stream, cr->dlq, cr->ckpt, t->src, &at_line, why,
+        if (iu_check_prefix(t->fx.c, &t->fx.f, cr->stream, cr->dlq, cr->ckpt, t->src, &at_line, why,
                             sizeof(why)) != 0) {
-            crash_dump_log(t);
+            fx_import_dump_log(&t->fx);
             fail_msg("round %d (batch %s, %s): %s", rounds, batch,
                      code == 0 ? "finished" : "after kill -9", why);
         }
         if (code == 128 + SIGKILL) {
             kills++;
             printf("  kill %2d: batch %-4s checkpoint at line %zu of %zu\n", kills, batch, at_line,
-                   t->f.n);
+                   t->fx.f.n);
         } else {
             /* It finished before the kill: check it, and start a new pass. */
-            struct iu_expect x = {cr->stream, cr->dlq, t->src, 1, 0, NULL,
-                                  cr->id_ts,  0,       t->f.n, 0, 0};
-            if (iu_verify(t->c, &t->f, &x, why, sizeof(why)) != 0)
+            struct iu_expect x = {cr->stream, cr->dlq, t->src,    1, 0, NULL,
+                                  cr->id_ts,  0,       t->fx.f.n, 0, 0};
+            if (iu_verify(t->fx.c, &t->fx.f, &x, why, sizeof(why)) != 0)
                 fail_msg("pass %d finished: %s", passes, why);
-            assert_int_equal(iu_cmd(t->c, "FLUSHALL", NULL), 0);
+            assert_int_equal(iu_cmd(t->fx.c, "FLUSHALL", NULL), 0);
             at_line = 0;
             passes++;
             printf("  pass %d finished before the kill; starting pass %d\n", passes - 1, passes);
@@ -201,7 +144,7 @@ static void crash_rounds(struct crash *t, const struct crash_run *cr)
         fflush(stdout);
     }
     /* Finish, then check everything. */
-    uint64_t resumed = at_line < t->f.n ? t->f.lines[at_line].off : t->f.len;
+    uint64_t resumed = at_line < t->fx.f.n ? t->fx.f.lines[at_line].off : t->fx.f.len;
     struct iu_args a;
     crash_args(&a, t, cr, "1000");
     static char out[65536], err[65536];
@@ -211,8 +154,8 @@ static void crash_rounds(struct crash *t, const struct crash_run *cr)
     cJSON *sum = iu_summary(out);
     assert_non_null(sum);
     size_t v0, b0, k0, v1, b1, k1;
-    iu_fix_counts(&t->f, at_line, &v0, &b0, &k0);
-    iu_fix_counts(&t->f, t->f.n, &v1, &b1, &k1);
+    iu_fix_counts(&t->fx.f, at_line, &v0, &b0, &k0);
+    iu_fix_counts(&t->fx.f, t->fx.f.n, &v1, &b1, &k1);
     assert_int_equal((long long)iu_jnum(sum, 0, "resumed_at"), (long long)resumed);
     assert_int_equal((long long)iu_jnum(sum, -1, "imported"), (long long)(v1 - v0));
     assert_int_equal((long long)iu_jnum(sum, -1, "bad"), (long long)(b1 - b0));
@@ -221,12 +164,13 @@ static void crash_rounds(struct crash *t, const struct crash_run *cr)
                      (long long)((v1 + b1 + k1) - (v0 + b0 + k0)));
     cJSON_Delete(sum);
 
-    struct iu_expect x = {cr->stream, cr->dlq, t->src, 1, 0, NULL, cr->id_ts, 0, t->f.n, 0, 0};
-    if (iu_verify(t->c, &t->f, &x, why, sizeof(why)) != 0)
+    struct iu_expect x = {cr->stream, cr->dlq, t->src, 1, 0, NULL, cr->id_ts, 0, t->fx.f.n, 0, 0};
+    if (iu_verify(t->fx.c, &t->fx.f, &x, why, sizeof(why)) != 0)
         fail_msg("after %d kills: %s", kills, why);
     char last[48];
-    assert_int_equal(iu_last_id(t->c, cr->stream, last), 0);
-    if (iu_check_ckpt(t->c, cr->ckpt, t->src, &t->f, t->f.n, cr->file, last, why, sizeof(why)) != 0)
+    assert_int_equal(iu_last_id(t->fx.c, cr->stream, last), 0);
+    if (iu_check_ckpt(t->fx.c, cr->ckpt, t->src, &t->fx.f, t->fx.f.n, cr->file, last, why,
+                      sizeof(why)) != 0)
         fail_msg("%s", why);
     printf("  %d kills in %d rounds, %d pass(es): %zu entries, %zu DLQ entries, all exact\n", kills,
            rounds, passes, v1, b1);
@@ -236,18 +180,19 @@ static void crash_rounds(struct crash *t, const struct crash_run *cr)
 static void import_exactly_once_across_kill9(void **state)
 {
     struct crash *t = *state;
-    t->rng.s = iu_seed("import_exactly_once_across_kill9");
+    t->fx.rng.s = iu_seed("import_exactly_once_across_kill9");
     struct iu_gen g = {200000L * iu_scale(), 10, 3, 5, 4096, 0};
-    iu_fix_gen(&t->f, &g, &t->rng);
-    snprintf(t->path, sizeof(t->path), "%s/history.log", t->dir);
-    assert_int_equal(iu_fix_write(&t->f, t->path), 0);
-    snprintf(t->src, sizeof(t->src), "%s", t->path);
+    iu_fix_gen(&t->fx.f, &g, &t->fx.rng);
+    snprintf(t->fx.path, sizeof(t->fx.path), "%s/history.log", t->fx.dir);
+    assert_int_equal(iu_fix_write(&t->fx.f, t->fx.path), 0);
+    snprintf(t->src, sizeof(t->src), "%s", t->fx.path);
     size_t v, b, k;
-    iu_fix_counts(&t->f, t->f.n, &v, &b, &k);
-    printf("  %zu lines (%zu valid, %zu bad, %zu blank), %zu bytes\n", t->f.n, v, b, k, t->f.len);
-    assert_true(t->f.n >= 200000);
-    struct crash_run cr = {"history", "logbridge:dlq:{history}", "logbridge:ckpt:{history}",
-                           t->path,   20 * iu_scale(),           0,
+    iu_fix_counts(&t->fx.f, t->fx.f.n, &v, &b, &k);
+    printf("  %zu lines (%zu valid, %zu bad, %zu blank), %zu bytes\n", t->fx.f.n, v, b, k,
+           t->fx.f.len);
+    assert_true(t->fx.f.n >= 200000);
+    struct crash_run cr = {"history",  "logbridge:dlq:{history}", "logbridge:ckpt:{history}",
+                           t->fx.path, 20 * iu_scale(),           0,
                            "4096"};
     crash_rounds(t, &cr);
 }
@@ -257,15 +202,15 @@ static void import_exactly_once_across_kill9(void **state)
 static void import_gz_exactly_once_across_kill9(void **state)
 {
     struct crash *t = *state;
-    t->rng.s = iu_seed("import_gz_exactly_once_across_kill9");
+    t->fx.rng.s = iu_seed("import_gz_exactly_once_across_kill9");
     /* no too-long lines: the main test has them; this one is about zlib */
     struct iu_gen g = {100000L * iu_scale(), 10, 3, 5, 0, 0};
-    iu_fix_gen(&t->f, &g, &t->rng);
-    snprintf(t->path, sizeof(t->path), "%s/history.log.1.gz", t->dir);
-    assert_int_equal(iu_fix_write_gz(&t->f, t->path), 0);
-    snprintf(t->src, sizeof(t->src), "%s", t->path);
+    iu_fix_gen(&t->fx.f, &g, &t->fx.rng);
+    snprintf(t->fx.path, sizeof(t->fx.path), "%s/history.log.1.gz", t->fx.dir);
+    assert_int_equal(iu_fix_write_gz(&t->fx.f, t->fx.path), 0);
+    snprintf(t->src, sizeof(t->src), "%s", t->fx.path);
     struct crash_run cr = {"{gz}:events", "logbridge:dlq:{gz}", "logbridge:ckpt:{gz}",
-                           t->path,       8 * iu_scale(),       0,
+                           t->fx.path,    8 * iu_scale(),       0,
                            "4096"};
     crash_rounds(t, &cr);
 }
@@ -275,14 +220,14 @@ static void import_gz_exactly_once_across_kill9(void **state)
 static void import_id_ts_exactly_once_across_kill9(void **state)
 {
     struct crash *t = *state;
-    t->rng.s = iu_seed("import_id_ts_exactly_once_across_kill9");
+    t->fx.rng.s = iu_seed("import_id_ts_exactly_once_across_kill9");
     struct iu_gen g = {60000L * iu_scale(), 10, 3, 5, 0, 0};
-    iu_fix_gen(&t->f, &g, &t->rng);
-    snprintf(t->path, sizeof(t->path), "%s/ts.log", t->dir);
-    assert_int_equal(iu_fix_write(&t->f, t->path), 0);
-    snprintf(t->src, sizeof(t->src), "%s", t->path);
+    iu_fix_gen(&t->fx.f, &g, &t->fx.rng);
+    snprintf(t->fx.path, sizeof(t->fx.path), "%s/ts.log", t->fx.dir);
+    assert_int_equal(iu_fix_write(&t->fx.f, t->fx.path), 0);
+    snprintf(t->src, sizeof(t->src), "%s", t->fx.path);
     struct crash_run cr = {
-        "ts", "logbridge:dlq:{ts}", "logbridge:ckpt:{ts}", t->path, 6 * iu_scale(), 1, "4096"};
+        "ts", "logbridge:dlq:{ts}", "logbridge:ckpt:{ts}", t->fx.path, 6 * iu_scale(), 1, "4096"};
     crash_rounds(t, &cr);
 }
 
@@ -291,14 +236,14 @@ static void import_id_ts_exactly_once_across_kill9(void **state)
 static void import_script_path_exactly_once_across_kill9(void **state)
 {
     struct crash *t = *state;
-    t->rng.s = iu_seed("import_script_path_exactly_once_across_kill9");
+    t->fx.rng.s = iu_seed("import_script_path_exactly_once_across_kill9");
     struct iu_gen g = {60000L * iu_scale(), 10, 3, 5, 0, 0};
-    iu_fix_gen(&t->f, &g, &t->rng);
-    snprintf(t->path, sizeof(t->path), "%s/script.log", t->dir);
-    assert_int_equal(iu_fix_write(&t->f, t->path), 0);
-    snprintf(t->src, sizeof(t->src), "%s", t->path);
+    iu_fix_gen(&t->fx.f, &g, &t->fx.rng);
+    snprintf(t->fx.path, sizeof(t->fx.path), "%s/script.log", t->fx.dir);
+    assert_int_equal(iu_fix_write(&t->fx.f, t->fx.path), 0);
+    snprintf(t->src, sizeof(t->src), "%s", t->fx.path);
     struct crash_run cr = {
-        "sp", "logbridge:dlq:{sp}", "logbridge:ckpt:{sp}", t->path, 6 * iu_scale(), 0, "4096"};
+        "sp", "logbridge:dlq:{sp}", "logbridge:ckpt:{sp}", t->fx.path, 6 * iu_scale(), 0, "4096"};
     setenv("LOGBRIDGE_SINK_MODE", "script", 1);
     crash_rounds(t, &cr);
     unsetenv("LOGBRIDGE_SINK_MODE");
@@ -309,40 +254,41 @@ static void import_script_path_exactly_once_across_kill9(void **state)
 static void import_sigterm_stops_at_a_batch_boundary(void **state)
 {
     struct crash *t = *state;
-    t->rng.s = iu_seed("import_sigterm_stops_at_a_batch_boundary");
+    t->fx.rng.s = iu_seed("import_sigterm_stops_at_a_batch_boundary");
     struct iu_gen g = {100000L * iu_scale(), 10, 3, 5, 0, 0};
-    iu_fix_gen(&t->f, &g, &t->rng);
-    snprintf(t->path, sizeof(t->path), "%s/term.log", t->dir);
-    assert_int_equal(iu_fix_write(&t->f, t->path), 0);
-    snprintf(t->src, sizeof(t->src), "%s", t->path);
-    struct crash_run cr = {"tm",  "logbridge:dlq:{tm}", "logbridge:ckpt:{tm}", t->path, 1, 0,
+    iu_fix_gen(&t->fx.f, &g, &t->fx.rng);
+    snprintf(t->fx.path, sizeof(t->fx.path), "%s/term.log", t->fx.dir);
+    assert_int_equal(iu_fix_write(&t->fx.f, t->fx.path), 0);
+    snprintf(t->src, sizeof(t->src), "%s", t->fx.path);
+    struct crash_run cr = {"tm",  "logbridge:dlq:{tm}", "logbridge:ckpt:{tm}", t->fx.path, 1, 0,
                            "4096"};
     int sigs[] = {SIGTERM, SIGINT};
     for (int k = 0; k < 2; k++) {
         struct iu_args a;
         crash_args(&a, t, &cr, "500");
-        pid_t pid = spawn_kid(t, a.v, t->log);
+        pid_t pid = fx_import_spawn(&t->fx, a.v, t->fx.log);
         int code = -1;
-        uint64_t target = t->f.len / 4 * (uint64_t)(k + 1);
+        uint64_t target = t->fx.f.len / 4 * (uint64_t)(k + 1);
         if (crash_wait_progress(t, &cr, pid, target, &code))
             fail_msg("logbridge ended (%d) before the signal", code);
         kill(pid, sigs[k]);
         code = lbt_wait(pid);
         if (code == 0 || code >= 128) {
-            crash_dump_log(t);
+            fx_import_dump_log(&t->fx);
             fail_msg("after signal %d logbridge exited %d: want a non-zero exit of its own "
                      "(the import is not finished)",
                      sigs[k], code);
         }
         size_t line;
         char why[1024];
-        if (iu_check_prefix(t->c, &t->f, cr.stream, cr.dlq, cr.ckpt, t->src, &line, why,
+        if (iu_check_prefix(t->fx.c, &t->fx.f, cr.stream, cr.dlq, cr.ckpt, t->src, &line, why,
                             sizeof(why)) != 0)
             fail_msg("%s", why);
-        printf("  signal %d: stopped at line %zu of %zu, exit %d\n", sigs[k], line, t->f.n, code);
+        printf("  signal %d: stopped at line %zu of %zu, exit %d\n", sigs[k], line, t->fx.f.n,
+               code);
     }
     size_t n;
-    char *log = lbt_read_file(t->log, &n);
+    char *log = lbt_read_file(t->fx.log, &n);
     assert_non_null(log);
     assert_true(iu_count_lines_with(log, "interrupted") >= 2);
     free(log);
@@ -352,9 +298,9 @@ static void import_sigterm_stops_at_a_batch_boundary(void **state)
     int rc = lbt_run(a.v, out, sizeof(out), err, sizeof(err), NULL, 0);
     if (rc != 0)
         fail_msg("rerun exited %d: %s", rc, err);
-    struct iu_expect x = {cr.stream, cr.dlq, t->src, 1, 0, NULL, 0, 0, t->f.n, 0, 0};
+    struct iu_expect x = {cr.stream, cr.dlq, t->src, 1, 0, NULL, 0, 0, t->fx.f.n, 0, 0};
     char why[2048];
-    if (iu_verify(t->c, &t->f, &x, why, sizeof(why)) != 0)
+    if (iu_verify(t->fx.c, &t->fx.f, &x, why, sizeof(why)) != 0)
         fail_msg("%s", why);
 }
 
@@ -362,15 +308,15 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(import_exactly_once_across_kill9, crash_setup,
-                                        crash_teardown),
+                                        fx_import_teardown),
         cmocka_unit_test_setup_teardown(import_gz_exactly_once_across_kill9, crash_setup,
-                                        crash_teardown),
+                                        fx_import_teardown),
         cmocka_unit_test_setup_teardown(import_id_ts_exactly_once_across_kill9, crash_setup,
-                                        crash_teardown),
+                                        fx_import_teardown),
         cmocka_unit_test_setup_teardown(import_script_path_exactly_once_across_kill9, crash_setup,
-                                        crash_teardown),
+                                        fx_import_teardown),
         cmocka_unit_test_setup_teardown(import_sigterm_stops_at_a_batch_boundary, crash_setup,
-                                        crash_teardown),
+                                        fx_import_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

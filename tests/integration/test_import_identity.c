@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "checkpoint.h"
+#include "fx_import.h"
 #include "import_util.h"
 #include "lbtest.h"
 #include "source.h"
@@ -32,75 +33,15 @@
 #define CKPT "logbridge:ckpt:{s}"
 #define DLQ "logbridge:dlq:{s}"
 
-struct group {
-    struct lbt_redis r;
-};
-
-struct fx {
-    struct group *g;
-    redisContext *c;
-    char dir[256];
-    struct iu_fix f1, f2;
-};
-
 static char out[1 << 18], err[1 << 18];
-
-static int group_setup(void **state)
-{
-    struct group *g = calloc(1, sizeof(*g));
-    if (g == NULL || lbt_redis_start(&g->r, 0) != 0)
-        return -1;
-    *state = g;
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    struct group *g = *state;
-    lbt_redis_stop(&g->r, 1);
-    free(g);
-    return 0;
-}
-
-static int fx_setup(void **state)
-{
-    struct fx *t = calloc(1, sizeof(*t));
-    if (t == NULL)
-        return -1;
-    t->g = *state;
-    t->c = lbt_connect(&t->g->r);
-    if (t->c == NULL || iu_cmd(t->c, "FLUSHALL", NULL) != 0 ||
-        iu_cmd(t->c, "CONFIG", "RESETSTAT", NULL) != 0)
-        return -1;
-    if (lbt_mkdtemp(t->dir, sizeof(t->dir)) != 0)
-        return -1;
-    iu_fix_init(&t->f1);
-    iu_fix_init(&t->f2);
-    *state = t;
-    return 0;
-}
-
-static int fx_teardown(void **state)
-{
-    struct fx *t = *state;
-    struct group *g = t->g;
-    if (t->c)
-        redisFree(t->c);
-    lbt_rmdir(t->dir);
-    iu_fix_free(&t->f1);
-    iu_fix_free(&t->f2);
-    free(t);
-    *state = g;
-    return 0;
-}
 
 /* Run `logbridge <cmd> --redis URL --stream s <args...>` (import adds
  * --no-progress); stdout and stderr land in out/err. */
-static int run_cmd(struct fx *t, const char *cmd, ...)
+static int run_cmd(struct fx_import *t, const char *cmd, ...)
 {
     struct iu_args a;
     iu_args_init(&a);
-    iu_args_add(&a, cmd, "--redis", t->g->r.url, "--stream", "s", "--log-level", "info", NULL);
+    iu_args_add(&a, cmd, "--redis", t->r.url, "--stream", "s", "--log-level", "info", NULL);
     if (strcmp(cmd, "import") == 0)
         iu_args_add(&a, "--no-progress", NULL);
     va_list ap;
@@ -122,7 +63,7 @@ static void expect_rc(int rc, int want)
                  err);
 }
 
-static void path_in(const struct fx *t, const char *name, char *p, size_t cap)
+static void path_in(const struct fx_import *t, const char *name, char *p, size_t cap)
 {
     snprintf(p, cap, "%s/%s", t->dir, name);
 }
@@ -137,7 +78,7 @@ static void gen_valid(struct iu_fix *f, long n, uint64_t seed)
 
 /* The whole checkpoint hash as sorted "field=value" lines (malloc'ed), to
  * show that a run left it untouched. */
-static char *ckpt_dump(struct fx *t)
+static char *ckpt_dump(struct fx_import *t)
 {
     redisReply *rep = redisCommand(t->c, "HGETALL %s", CKPT);
     assert_non_null(rep);
@@ -170,7 +111,7 @@ static char *ckpt_dump(struct fx *t)
     return s;
 }
 
-static long long hlen(struct fx *t)
+static long long hlen(struct fx_import *t)
 {
     redisReply *rep = redisCommand(t->c, "HLEN %s", CKPT);
     assert_non_null(rep);
@@ -207,7 +148,7 @@ static void expect_skipped(int i, int want)
         fail_msg("files[%d].skipped_already_imported = %d, want %d\n%s", i, got, want, out);
 }
 
-static void verify(struct fx *t, const struct iu_fix *f, const char *src, size_t from,
+static void verify(struct fx_import *t, const struct iu_fix *f, const char *src, size_t from,
                    size_t upto, size_t stream_skip)
 {
     char why[4096];
@@ -224,16 +165,16 @@ static void verify(struct fx *t, const struct iu_fix *f, const char *src, size_t
  * other file, is left as it is. */
 static void import_identity_renamed_generations_write_nothing(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     char p2[512], p3[512], p4[512], s2[PATH_MAX], s3[PATH_MAX];
     path_in(t, "a.log.2.gz", p2, sizeof(p2));
     path_in(t, "a.log.3.gz", p3, sizeof(p3));
     path_in(t, "a.log.4.gz", p4, sizeof(p4));
     assert_int_equal(lb_abs_path(p2, s2, sizeof(s2)), 0);
     assert_int_equal(lb_abs_path(p3, s3, sizeof(s3)), 0);
-    gen_valid(&t->f1, 100, 1);
+    gen_valid(&t->f, 100, 1);
     gen_valid(&t->f2, 100, 2);
-    assert_int_equal(iu_fix_write_gz(&t->f1, p3), 0);
+    assert_int_equal(iu_fix_write_gz(&t->f, p3), 0);
     assert_int_equal(iu_fix_write_gz(&t->f2, p2), 0);
     expect_rc(IMPORT(t, p3, p2), 0);
     assert_int_equal(lbt_xlen(t->c, "s"), 200);
@@ -267,22 +208,22 @@ static void import_identity_renamed_generations_write_nothing(void **state)
  * stopped: every line exactly once, no checkpoint for the new name. */
 static void import_identity_renamed_partial_import_resumes_under_its_src(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     char p1[512], p2[512], s1[PATH_MAX], s2[PATH_MAX];
     path_in(t, "b.log.1", p1, sizeof(p1));
     path_in(t, "b.log.2", p2, sizeof(p2));
     assert_int_equal(lb_abs_path(p1, s1, sizeof(s1)), 0);
     assert_int_equal(lb_abs_path(p2, s2, sizeof(s2)), 0);
-    gen_valid(&t->f1, 150, 3);
-    iu_fix_bad(&t->f1, "no separators at all", "fields");
-    gen_valid(&t->f1, 150, 4);
-    assert_int_equal(iu_fix_write(&t->f1, p1), 0);
+    gen_valid(&t->f, 150, 3);
+    iu_fix_bad(&t->f, "no separators at all", "fields");
+    gen_valid(&t->f, 150, 4);
+    assert_int_equal(iu_fix_write(&t->f, p1), 0);
     expect_rc(IMPORT(t, "--strict", p1), 1);
     assert_int_equal(lbt_xlen(t->c, "s"), 150);
 
     assert_int_equal(rename(p1, p2), 0);
     expect_rc(IMPORT(t, "--summary", "json", p2), 0);
-    verify(t, &t->f1, s1, 0, t->f1.n, 0);
+    verify(t, &t->f, s1, 0, t->f.n, 0);
     expect_covered_by(0, s1);
     assert_int_equal(hlen(t), 1);
     /* and once more: nothing */
@@ -298,13 +239,13 @@ static void import_identity_renamed_partial_import_resumes_under_its_src(void **
  * in a dry run too. */
 static void import_identity_generation_tail_read_writes_nothing(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     char live[512], p1[512], slive[PATH_MAX];
     path_in(t, "app.log", live, sizeof(live));
     path_in(t, "app.log.1", p1, sizeof(p1));
     assert_int_equal(lb_abs_path(live, slive, sizeof(slive)), 0);
-    gen_valid(&t->f1, 200, 5);
-    assert_int_equal(iu_fix_write(&t->f1, live), 0);
+    gen_valid(&t->f, 200, 5);
+    assert_int_equal(iu_fix_write(&t->f, live), 0);
     expect_rc(TAIL(t, "--once", live), 0);
     assert_int_equal(lbt_xlen(t->c, "s"), 200);
     assert_int_equal(rename(live, p1), 0);
@@ -332,18 +273,18 @@ static void import_identity_generation_tail_read_writes_nothing(void **state)
  * no checkpoint made for them. */
 static void import_identity_copies_of_a_tailed_file_write_nothing(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     char live[512], cp[512], gz[512], slive[PATH_MAX];
     path_in(t, "app.log", live, sizeof(live));
     path_in(t, "app.log.copy", cp, sizeof(cp));
     path_in(t, "app.log.1.gz", gz, sizeof(gz));
     assert_int_equal(lb_abs_path(live, slive, sizeof(slive)), 0);
-    gen_valid(&t->f1, 200, 6);
-    assert_int_equal(iu_fix_write(&t->f1, live), 0);
+    gen_valid(&t->f, 200, 6);
+    assert_int_equal(iu_fix_write(&t->f, live), 0);
     expect_rc(TAIL(t, "--once", live), 0);
     assert_int_equal(lbt_xlen(t->c, "s"), 200);
-    assert_int_equal(iu_fix_write(&t->f1, cp), 0);
-    assert_int_equal(iu_fix_write_gz(&t->f1, gz), 0);
+    assert_int_equal(iu_fix_write(&t->f, cp), 0);
+    assert_int_equal(iu_fix_write_gz(&t->f, gz), 0);
 
     char *before = ckpt_dump(t);
     expect_rc(IMPORT(t, "--summary", "json", cp, gz), 0);
@@ -364,23 +305,23 @@ static void import_identity_copies_of_a_tailed_file_write_nothing(void **state)
  * copy is recognised by fingerprint and size), plain or .gz. */
 static void import_identity_other_content_is_imported(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     char live[512], other[512], longer[512], longer_gz[512];
     path_in(t, "app.log", live, sizeof(live));
     path_in(t, "other.log", other, sizeof(other));
     path_in(t, "longer.log", longer, sizeof(longer));
     path_in(t, "longer.log.gz", longer_gz, sizeof(longer_gz));
-    gen_valid(&t->f1, 200, 7);
+    gen_valid(&t->f, 200, 7);
     gen_valid(&t->f2, 200, 8);
-    assert_int_equal(iu_fix_write(&t->f1, live), 0);
+    assert_int_equal(iu_fix_write(&t->f, live), 0);
     assert_int_equal(iu_fix_write(&t->f2, other), 0);
     expect_rc(TAIL(t, "--once", live), 0);
     expect_rc(IMPORT(t, "--summary", "json", other), 0);
     assert_int_equal(lbt_xlen(t->c, "s"), 400);
     expect_covered_by(0, NULL);
-    gen_valid(&t->f1, 50, 15); /* f1 = the tailed 200 lines + 50 more */
-    assert_int_equal(iu_fix_write(&t->f1, longer), 0);
-    assert_int_equal(iu_fix_write_gz(&t->f1, longer_gz), 0);
+    gen_valid(&t->f, 50, 15); /* f1 = the tailed 200 lines + 50 more */
+    assert_int_equal(iu_fix_write(&t->f, longer), 0);
+    assert_int_equal(iu_fix_write_gz(&t->f, longer_gz), 0);
     expect_rc(IMPORT(t, "--summary", "json", longer_gz), 0);
     assert_int_equal(lbt_xlen(t->c, "s"), 400 + 250);
     expect_covered_by(0, NULL);
@@ -393,8 +334,8 @@ static void import_identity_other_content_is_imported(void **state)
     /* a plain file longer than every src's content is another file */
     char longer2[512];
     path_in(t, "longer2.log", longer2, sizeof(longer2));
-    gen_valid(&t->f1, 1, 16);
-    assert_int_equal(iu_fix_write(&t->f1, longer2), 0);
+    gen_valid(&t->f, 1, 16);
+    assert_int_equal(iu_fix_write(&t->f, longer2), 0);
     expect_rc(IMPORT(t, "--summary", "json", longer2), 0);
     assert_int_equal(lbt_xlen(t->c, "s"), 400 + 250 + 251);
     expect_covered_by(0, NULL);
@@ -402,7 +343,7 @@ static void import_identity_other_content_is_imported(void **state)
 
 /* ---- finished generations ("done") -------------------------------------------------- */
 
-static void hset_ckpt(struct fx *t, const char *src, const char *json)
+static void hset_ckpt(struct fx_import *t, const char *src, const char *json)
 {
     redisReply *rep = redisCommand(t->c, "HSET %s %s %s", CKPT, src, json);
     assert_non_null(rep);
@@ -416,25 +357,25 @@ static void hset_ckpt(struct fx *t, const char *src, const char *json)
  * is tested here, not how tail fills it. */
 static void import_identity_done_generation_is_covered(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     char p1[512], cp[512], gz[512];
     path_in(t, "app.log.1", p1, sizeof(p1));
     path_in(t, "app.log.1.copy", cp, sizeof(cp));
     path_in(t, "app.log.1.gz", gz, sizeof(gz));
-    gen_valid(&t->f1, 100, 9);
-    assert_int_equal(iu_fix_write(&t->f1, p1), 0);
-    assert_int_equal(iu_fix_write(&t->f1, cp), 0);
-    assert_int_equal(iu_fix_write_gz(&t->f1, gz), 0);
+    gen_valid(&t->f, 100, 9);
+    assert_int_equal(iu_fix_write(&t->f, p1), 0);
+    assert_int_equal(iu_fix_write(&t->f, cp), 0);
+    assert_int_equal(iu_fix_write_gz(&t->f, gz), 0);
     struct stat sb;
     assert_int_equal(stat(p1, &sb), 0);
     char fp[LB_FP_HEX], json[1024];
-    lb_fp_hex(t->f1.buf, t->f1.len < LB_FP_LEN ? t->f1.len : LB_FP_LEN, fp);
+    lb_fp_hex(t->f.buf, t->f.len < LB_FP_LEN ? t->f.len : LB_FP_LEN, fp);
     /* the current generation is some other file; app.log.1 is done[1] */
     snprintf(json, sizeof(json),
              "{\"dev\":1,\"ino\":2,\"fp\":\"0123456789abcdef\",\"off\":10,\"line\":1,\"id\":\"\","
              "\"done\":[{\"dev\":1,\"ino\":3,\"fp\":\"0123456789abcdef\",\"off\":5,\"line\":1},"
              "{\"dev\":%llu,\"ino\":%llu,\"fp\":\"%s\",\"off\":%zu,\"line\":100}]}",
-             (unsigned long long)sb.st_dev, (unsigned long long)sb.st_ino, fp, t->f1.len);
+             (unsigned long long)sb.st_dev, (unsigned long long)sb.st_ino, fp, t->f.len);
     hset_ckpt(t, "/var/log/app.log", json);
     char *before = ckpt_dump(t);
     expect_rc(IMPORT(t, "--summary", "json", p1, cp, gz), 0);
@@ -455,17 +396,17 @@ static void import_identity_done_generation_is_covered(void **state)
  * cover ends. A rerun writes nothing. */
 static void import_identity_rest_past_a_done_generation_is_imported(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     char gz[512], sgz[PATH_MAX];
     path_in(t, "app.log.1.gz", gz, sizeof(gz));
     assert_int_equal(lb_abs_path(gz, sgz, sizeof(sgz)), 0);
-    gen_valid(&t->f1, 120, 10);
-    iu_fix_bad(&t->f1, "a bad line after the cover", "fields");
-    gen_valid(&t->f1, 79, 11);
-    assert_int_equal(iu_fix_write_gz(&t->f1, gz), 0);
-    uint64_t cover = iu_fix_line_end(&t->f1, 99); /* 100 lines committed */
+    gen_valid(&t->f, 120, 10);
+    iu_fix_bad(&t->f, "a bad line after the cover", "fields");
+    gen_valid(&t->f, 79, 11);
+    assert_int_equal(iu_fix_write_gz(&t->f, gz), 0);
+    uint64_t cover = iu_fix_line_end(&t->f, 99); /* 100 lines committed */
     char fp[LB_FP_HEX], json[1024];
-    lb_fp_hex(t->f1.buf, cover < LB_FP_LEN ? cover : LB_FP_LEN, fp);
+    lb_fp_hex(t->f.buf, cover < LB_FP_LEN ? cover : LB_FP_LEN, fp);
     snprintf(json, sizeof(json),
              "{\"dev\":1,\"ino\":2,\"fp\":\"0123456789abcdef\",\"off\":10,\"line\":1,\"id\":\"\","
              "\"done\":[{\"dev\":1,\"ino\":7,\"fp\":\"%s\",\"off\":%" PRIu64 ",\"line\":100}]}",
@@ -473,9 +414,9 @@ static void import_identity_rest_past_a_done_generation_is_imported(void **state
     hset_ckpt(t, "/var/log/app.log", json);
     expect_rc(IMPORT(t, "--summary", "json", gz), 0);
     expect_covered_by(0, "/var/log/app.log");
-    verify(t, &t->f1, sgz, 100, t->f1.n, 0);
+    verify(t, &t->f, sgz, 100, t->f.n, 0);
     char why[1024];
-    if (iu_check_ckpt(t->c, CKPT, sgz, &t->f1, t->f1.n, NULL, NULL, why, sizeof(why)) != 0)
+    if (iu_check_ckpt(t->c, CKPT, sgz, &t->f, t->f.n, NULL, NULL, why, sizeof(why)) != 0)
         fail_msg("%s", why);
     expect_rc(IMPORT(t, gz), 0);
     assert_int_equal(lbt_xlen(t->c, "s"), 99);
@@ -487,22 +428,23 @@ static void import_identity_rest_past_a_done_generation_is_imported(void **state
  * warning says so with the offset. */
 static void import_identity_never_replaces_a_checkpoint_of_another_file(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     char gz[512], sgz[PATH_MAX];
     path_in(t, "app.log.1.gz", gz, sizeof(gz));
     assert_int_equal(lb_abs_path(gz, sgz, sizeof(sgz)), 0);
-    gen_valid(&t->f1, 200, 12);
-    assert_int_equal(iu_fix_write_gz(&t->f1, gz), 0);
-    uint64_t cover = iu_fix_line_end(&t->f1, 99);
+    gen_valid(&t->f, 200, 12);
+    assert_int_equal(iu_fix_write_gz(&t->f, gz), 0);
+    uint64_t cover = iu_fix_line_end(&t->f, 99);
     char fp[LB_FP_HEX], json[1024];
-    lb_fp_hex(t->f1.buf, cover < LB_FP_LEN ? cover : LB_FP_LEN, fp);
+    lb_fp_hex(t->f.buf, cover < LB_FP_LEN ? cover : LB_FP_LEN, fp);
     snprintf(json, sizeof(json),
              "{\"dev\":1,\"ino\":2,\"fp\":\"0123456789abcdef\",\"off\":10,\"line\":1,\"id\":\"\","
              "\"done\":[{\"dev\":1,\"ino\":7,\"fp\":\"%s\",\"off\":%" PRIu64 ",\"line\":100}]}",
              fp, cover);
     hset_ckpt(t, "/var/log/app.log", json);
-    hset_ckpt(t, sgz,
-              "{\"dev\":9,\"ino\":9,\"fp\":\"fedcba9876543210\",\"off\":77,\"line\":3,\"id\":\"\"}");
+    hset_ckpt(
+        t, sgz,
+        "{\"dev\":9,\"ino\":9,\"fp\":\"fedcba9876543210\",\"off\":77,\"line\":3,\"id\":\"\"}");
     char *before = ckpt_dump(t);
     expect_rc(IMPORT(t, "--summary", "json", gz), 0);
     assert_int_equal(lbt_xlen(t->c, "s"), 0);
@@ -523,14 +465,14 @@ static void import_identity_never_replaces_a_checkpoint_of_another_file(void **s
  * "done"); importing app.log.1 writes nothing (was 200 more). */
 static void import_identity_generation_tail_finished_writes_nothing(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     char live[512], p1[512], slive[PATH_MAX];
     path_in(t, "app.log", live, sizeof(live));
     path_in(t, "app.log.1", p1, sizeof(p1));
     assert_int_equal(lb_abs_path(live, slive, sizeof(slive)), 0);
-    gen_valid(&t->f1, 200, 13);
+    gen_valid(&t->f, 200, 13);
     gen_valid(&t->f2, 50, 14);
-    assert_int_equal(iu_fix_write(&t->f1, live), 0);
+    assert_int_equal(iu_fix_write(&t->f, live), 0);
     expect_rc(TAIL(t, "--once", live), 0);
     assert_int_equal(rename(live, p1), 0);
     assert_int_equal(iu_fix_write(&t->f2, live), 0);
@@ -553,7 +495,7 @@ static void import_identity_generation_tail_finished_writes_nothing(void **state
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(f) cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, fx_import_setup_shared, fx_import_teardown)
         T(import_identity_renamed_generations_write_nothing),
         T(import_identity_renamed_partial_import_resumes_under_its_src),
         T(import_identity_generation_tail_read_writes_nothing),
@@ -565,5 +507,5 @@ int main(void)
         T(import_identity_generation_tail_finished_writes_nothing),
 #undef T
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, fx_import_group_setup, fx_import_group_teardown);
 }

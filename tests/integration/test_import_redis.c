@@ -26,82 +26,13 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "fx_import.h"
 #include "import_util.h"
 #include "lbtest.h"
 
-struct fx {
-    struct lbt_redis r;
-    redisContext *c;
-    char dir[256], path[512], log[512];
-    struct iu_fix f;
-    struct iu_rng rng;
-    int started;
-    pid_t kids[64]; /* logbridges spawned, killed in teardown if still running */
-    int nkids;
-};
-
-static pid_t spawn_kid(struct fx *t, const char *const *args, const char *log)
-{
-    pid_t pid = lbt_spawn(args, log);
-    /* the last ones are the ones that may still run: keep those */
-    if (pid > 0)
-        t->kids[t->nkids++ % 64] = pid;
-    return pid;
-}
-
 static char out[1 << 16], err[1 << 16];
 
-static int fx_init(void **state, int aof, const char *extra)
-{
-    struct fx *t = calloc(1, sizeof(*t));
-    if (t == NULL)
-        return -1;
-    *state = t;
-    snprintf(t->r.extra, sizeof(t->r.extra), "%s", extra ? extra : "");
-    if (lbt_redis_start(&t->r, aof) != 0)
-        return -1;
-    t->started = 1;
-    if ((t->c = lbt_connect(&t->r)) == NULL || lbt_mkdtemp(t->dir, sizeof(t->dir)) != 0)
-        return -1;
-    snprintf(t->path, sizeof(t->path), "%s/app.log", t->dir);
-    snprintf(t->log, sizeof(t->log), "%s/logbridge.log", t->dir);
-    iu_fix_init(&t->f);
-    return 0;
-}
-
-static int fx_setup(void **state)
-{
-    return fx_init(state, 0, NULL);
-}
-
-static int fx_setup_aof(void **state)
-{
-    return fx_init(state, 1, NULL);
-}
-
-static int fx_teardown(void **state)
-{
-    struct fx *t = *state;
-    if (t == NULL)
-        return 0;
-    if (t->c)
-        redisFree(t->c);
-    /* a failed assertion can leave a spawned logbridge running: only our
-     * own children that have not been reaped yet are killed */
-    for (int i = 0; i < t->nkids && i < 64; i++)
-        if (waitpid(t->kids[i], NULL, WNOHANG) == 0) {
-            kill(t->kids[i], SIGKILL);
-            waitpid(t->kids[i], NULL, 0);
-        }
-    if (t->started)
-        lbt_redis_stop(&t->r, 1);
-    lbt_rmdir(t->dir);
-    iu_fix_free(&t->f);
-    free(t);
-    return 0;
-}
-
-static void reconnect(struct fx *t)
+static void reconnect(struct fx_import *t)
 {
     if (t->c)
         redisFree(t->c);
@@ -109,36 +40,10 @@ static void reconnect(struct fx *t)
     assert_non_null(t->c);
 }
 
-static void dump_log(const struct fx *t)
-{
-    size_t n = 0;
-    char *s = lbt_read_file(t->log, &n);
-    if (s != NULL)
-        fprintf(stderr, "--- end of logbridge's log:\n%s\n---\n", n > 3000 ? s + n - 3000 : s);
-    free(s);
-}
-
-/* Wait (with a deadline) for a spawned logbridge to end; -1 on timeout (it
- * is killed then). */
-static int wait_exit(pid_t pid, int timeout_ms)
-{
-    int64_t end = lbt_now_ms() + timeout_ms;
-    int code;
-    while (!iu_try_wait(pid, &code)) {
-        if (lbt_now_ms() > end) {
-            kill(pid, SIGKILL);
-            lbt_wait(pid);
-            return -1;
-        }
-        lbt_sleep_ms(5);
-    }
-    return code;
-}
-
 /* Poll the checkpoint of src until its off passes target (1), the child ends
  * (0, code set), or 60 s pass (-1). */
-static int wait_ckpt(struct fx *t, const char *key, const char *src, uint64_t target, pid_t pid,
-                     int *code)
+static int wait_ckpt(struct fx_import *t, const char *key, const char *src, uint64_t target,
+                     pid_t pid, int *code)
 {
     int64_t end = lbt_now_ms() + 60000;
     for (;;) {
@@ -153,27 +58,17 @@ static int wait_ckpt(struct fx *t, const char *key, const char *src, uint64_t ta
     }
 }
 
-static void verify_all(struct fx *t, const char *stream, const char *dlq, const char *src)
-{
-    char why[4096];
-    struct iu_expect x = {stream, dlq, src, 1, 0, NULL, 0, 0, t->f.n, 0, 0};
-    if (iu_verify(t->c, &t->f, &x, why, sizeof(why)) != 0) {
-        dump_log(t);
-        fail_msg("%s", why);
-    }
-}
-
-static void check_prefix(struct fx *t, const char *stream, const char *dlq, const char *ckpt,
+static void check_prefix(struct fx_import *t, const char *stream, const char *dlq, const char *ckpt,
                          size_t *line)
 {
     char why[1024];
     if (iu_check_prefix(t->c, &t->f, stream, dlq, ckpt, t->path, line, why, sizeof(why)) != 0) {
-        dump_log(t);
+        fx_import_dump_log(t);
         fail_msg("%s", why);
     }
 }
 
-static void gen(struct fx *t, long lines, const char *what)
+static void gen(struct fx_import *t, long lines, const char *what)
 {
     t->rng.s = iu_seed(what);
     /* no too-long lines here: their raw bytes are test_import_basic's and
@@ -190,13 +85,13 @@ static void gen(struct fx *t, long lines, const char *what)
  * ends with every line exactly once. */
 static void import_survives_redis_sigkill_with_aof(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     gen(t, 100000L * iu_scale(), "import_survives_redis_sigkill_with_aof");
     struct iu_args a;
     iu_args_init(&a);
     iu_args_add(&a, "import", "--redis", t->r.url, "--stream", "rk", "--batch", "500", "--max-line",
                 "4096", "--retry-for", "60", "--no-progress", t->path, NULL);
-    pid_t pid = spawn_kid(t, a.v, t->log);
+    pid_t pid = fx_import_spawn(t, a.v, t->log);
     assert_true(pid > 0);
     int kills = 3 * iu_scale(), done = 0, code = -1;
     for (int k = 0; k < kills && !done; k++) {
@@ -220,12 +115,12 @@ static void import_survives_redis_sigkill_with_aof(void **state)
                t->f.n);
     }
     if (!done)
-        code = wait_exit(pid, 120000);
+        code = fx_import_wait_exit(pid, 120000);
     if (code != 0) {
-        dump_log(t);
+        fx_import_dump_log(t);
         fail_msg("logbridge exited %d", code);
     }
-    verify_all(t, "rk", "logbridge:dlq:{rk}", t->path);
+    fx_import_verify_all(t, "rk", "logbridge:dlq:{rk}", t->path);
     char last[48];
     iu_last_id(t->c, "rk", last);
     char why[1024];
@@ -245,23 +140,23 @@ static void import_survives_redis_sigkill_with_aof(void **state)
  * exactly. */
 static void import_redis_down_past_retry_for_exits_3(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     gen(t, 60000, "import_redis_down_past_retry_for_exits_3");
     struct iu_args a;
     iu_args_init(&a);
     iu_args_add(&a, "import", "--redis", t->r.url, "--stream", "rd", "--batch", "300", "--max-line",
                 "4096", "--retry-for", "1", "--no-progress", t->path, NULL);
-    pid_t pid = spawn_kid(t, a.v, t->log);
+    pid_t pid = fx_import_spawn(t, a.v, t->log);
     int code = -1;
     uint64_t target = t->f.len / 4 + iu_below(&t->rng, t->f.len / 2);
     int w = wait_ckpt(t, "logbridge:ckpt:{rd}", t->path, target, pid, &code);
     assert_int_equal(w, 1);
     lbt_redis_kill(&t->r, SIGKILL);
     int64_t t0 = lbt_now_ms();
-    code = wait_exit(pid, 60000);
+    code = fx_import_wait_exit(pid, 60000);
     int64_t took = lbt_now_ms() - t0;
     if (code != 3) {
-        dump_log(t);
+        fx_import_dump_log(t);
         fail_msg("logbridge exited %d, want 3", code);
     }
     assert_true(took >= 900); /* it did retry for about --retry-for */
@@ -287,20 +182,20 @@ static void import_redis_down_past_retry_for_exits_3(void **state)
     cJSON *sum = iu_summary(out);
     assert_int_equal((long long)iu_jnum(sum, 0, "resumed_at"), (long long)off);
     cJSON_Delete(sum);
-    verify_all(t, "rd", "logbridge:dlq:{rd}", t->path);
+    fx_import_verify_all(t, "rd", "logbridge:dlq:{rd}", t->path);
 }
 
 /* Connections killed under the import (CLIENT KILL): the batches in flight
  * either landed or not, and the import finds out from the checkpoint. */
 static void import_rides_out_killed_connections(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     gen(t, 100000, "import_rides_out_killed_connections");
     struct iu_args a;
     iu_args_init(&a);
     iu_args_add(&a, "import", "--redis", t->r.url, "--stream", "ck", "--batch", "200", "--max-line",
                 "4096", "--retry-for", "30", "--no-progress", t->path, NULL);
-    pid_t pid = spawn_kid(t, a.v, t->log);
+    pid_t pid = fx_import_spawn(t, a.v, t->log);
     int code = -1, kills = 0, ended = 0;
     for (int k = 0; k < 15 * iu_scale(); k++) {
         uint64_t target = t->f.len / 16 * (uint64_t)(k + 1) + iu_below(&t->rng, t->f.len / 32);
@@ -318,14 +213,14 @@ static void import_rides_out_killed_connections(void **state)
         freeReplyObject(rep);
     }
     if (!ended)
-        code = wait_exit(pid, 120000);
+        code = fx_import_wait_exit(pid, 120000);
     if (code != 0) {
-        dump_log(t);
+        fx_import_dump_log(t);
         fail_msg("logbridge exited %d", code);
     }
     printf("  %d connections killed\n", kills);
     assert_true(kills >= 1);
-    verify_all(t, "ck", "logbridge:dlq:{ck}", t->path);
+    fx_import_verify_all(t, "ck", "logbridge:dlq:{ck}", t->path);
 }
 
 /* ---- writes refused ----------------------------------------------------------------- */
@@ -335,7 +230,7 @@ static void import_rides_out_killed_connections(void **state)
  * stream and DLQ hold; after memory is raised the rerun completes exactly. */
 static void import_out_of_memory_keeps_the_checkpoint_exact(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     gen(t, 60000, "import_out_of_memory_keeps_the_checkpoint_exact");
     redisReply *rep = redisCommand(t->c, "INFO memory");
     assert_non_null(rep);
@@ -353,8 +248,8 @@ static void import_out_of_memory_keeps_the_checkpoint_exact(void **state)
             setenv("LOGBRIDGE_SINK_MODE", "script", 1);
         struct iu_args a;
         iu_args_init(&a);
-        iu_args_add(&a, "import", "--redis", t->r.url, "--stream", "om", "--batch", "250", "--retry-for", "1",
-                    "--max-line", "4096", "--no-progress", t->path, NULL);
+        iu_args_add(&a, "import", "--redis", t->r.url, "--stream", "om", "--batch", "250",
+                    "--retry-for", "1", "--max-line", "4096", "--no-progress", t->path, NULL);
         int rc = lbt_run(a.v, out, sizeof(out), err, sizeof(err), NULL, 0);
         unsetenv("LOGBRIDGE_SINK_MODE");
         if (rc != 3)
@@ -378,13 +273,13 @@ static void import_out_of_memory_keeps_the_checkpoint_exact(void **state)
     int rc = lbt_run(a.v, out, sizeof(out), err, sizeof(err), NULL, 0);
     if (rc != 0)
         fail_msg("rerun exited %d: %s", rc, err);
-    verify_all(t, "om", "logbridge:dlq:{om}", t->path);
+    fx_import_verify_all(t, "om", "logbridge:dlq:{om}", t->path);
 }
 
 /* The stream key holds a string: exit 3 naming the problem, nothing written. */
 static void import_wrongtype_stream_exits_3_writing_nothing(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     gen(t, 3000, "import_wrongtype_stream_exits_3_writing_nothing");
     assert_int_equal(iu_cmd(t->c, "SET", "wt", "not a stream", NULL), 0);
     struct iu_args a;
@@ -399,7 +294,7 @@ static void import_wrongtype_stream_exits_3_writing_nothing(void **state)
     rc = lbt_run(a.v, out, sizeof(out), err, sizeof(err), NULL, 0);
     if (rc != 0)
         fail_msg("rerun exited %d: %s", rc, err);
-    verify_all(t, "wt", "logbridge:dlq:{wt}", t->path);
+    fx_import_verify_all(t, "wt", "logbridge:dlq:{wt}", t->path);
 }
 
 /* A batch refused while the next one is already on its way: the next one
@@ -408,7 +303,7 @@ static void import_wrongtype_stream_exits_3_writing_nothing(void **state)
  * the first bad line is refused, and the batches after it hold no bad line. */
 static void import_refused_batch_is_not_skipped_by_the_next(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     for (int i = 0; i < 3000; i++) {
         char d[32];
         snprintf(d, sizeof(d), "i=%d", i);
@@ -446,14 +341,14 @@ static void import_refused_batch_is_not_skipped_by_the_next(void **state)
         rc = lbt_run(a.v, out, sizeof(out), err, sizeof(err), NULL, 0);
         if (rc != 0)
             fail_msg("%s: rerun exited %d: %s", modes[m], rc, err);
-        verify_all(t, "rb", "logbridge:dlq:{rb}", t->path);
+        fx_import_verify_all(t, "rb", "logbridge:dlq:{rb}", t->path);
     }
 }
 
 /* The same with a template: one routed stream is not a stream. */
 static void import_refused_template_batch_is_not_skipped(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     for (int i = 0; i < 3000; i++) {
         char d[32];
         snprintf(d, sizeof(d), "i=%d", i);
@@ -489,14 +384,14 @@ static void import_refused_template_batch_is_not_skipped(void **state)
  * line exactly once. */
 static void import_concurrent_runs_never_duplicate(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     gen(t, 60000, "import_concurrent_runs_never_duplicate");
     struct iu_args a;
     iu_args_init(&a);
     iu_args_add(&a, "import", "--redis", t->r.url, "--stream", "cc", "--batch", "200",
                 "--no-progress", t->path, NULL);
-    pid_t p1 = spawn_kid(t, a.v, t->log), p2 = spawn_kid(t, a.v, t->log);
-    int c1 = wait_exit(p1, 120000), c2 = wait_exit(p2, 120000);
+    pid_t p1 = fx_import_spawn(t, a.v, t->log), p2 = fx_import_spawn(t, a.v, t->log);
+    int c1 = fx_import_wait_exit(p1, 120000), c2 = fx_import_wait_exit(p2, 120000);
     printf("  exit codes %d and %d\n", c1, c2);
     assert_true(c1 == 0 || c1 == 3);
     assert_true(c2 == 0 || c2 == 3);
@@ -505,7 +400,7 @@ static void import_concurrent_runs_never_duplicate(void **state)
     int rc = lbt_run(a.v, out, sizeof(out), err, sizeof(err), NULL, 0);
     if (rc != 0)
         fail_msg("the run after exited %d: %s", rc, err);
-    verify_all(t, "cc", "logbridge:dlq:{cc}", t->path);
+    fx_import_verify_all(t, "cc", "logbridge:dlq:{cc}", t->path);
 }
 
 /* ---- passwords ------------------------------------------------------------------------ */
@@ -537,7 +432,7 @@ static int fx_setup_tcp(void **state)
         return -1;
     char extra[64];
     snprintf(extra, sizeof(extra), "--port %d --bind 127.0.0.1", port_of_fx);
-    return fx_init(state, 0, extra);
+    return fx_import_setup_sized(state, sizeof(struct fx_import), 0, extra);
 }
 
 static int run_timed(const struct iu_args *a, int64_t *ms)
@@ -550,7 +445,7 @@ static int run_timed(const struct iu_args *a, int64_t *ms)
 
 static void import_refused_password_exits_3_at_once(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     gen(t, 100, "import_refused_password_exits_3_at_once");
     /* requirepass set after start: the support's readiness PING has no password */
     assert_int_equal(iu_cmd(t->c, "CONFIG", "SET", "requirepass", "secret", NULL), 0);
@@ -603,7 +498,7 @@ static void import_refused_password_exits_3_at_once(void **state)
     if (rc != 0)
         fail_msg("right password: exit %d: %s", rc, err);
     assert_null(strstr(err, "command line")); /* no warning: it was not in the URL */
-    verify_all(t, "pw", "logbridge:dlq:{pw}", t->path);
+    fx_import_verify_all(t, "pw", "logbridge:dlq:{pw}", t->path);
 
     /* and in the URL it works too, with a warning that ps shows it */
     iu_args_init(&a);
@@ -615,14 +510,14 @@ static void import_refused_password_exits_3_at_once(void **state)
     if (strstr(err, "LOGBRIDGE_REDIS_PASSWORD") == NULL)
         fail_msg("no warning about the password on the command line: %s", err);
     assert_null(strstr(err, "bobpass"));
-    verify_all(t, "pw2", "logbridge:dlq:{pw2}", t->path);
+    fx_import_verify_all(t, "pw2", "logbridge:dlq:{pw2}", t->path);
 }
 
 /* ---- unreachable ------------------------------------------------------------------------ */
 
 static void import_unreachable_redis_exits_3_naming_the_address(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     gen(t, 10, "import_unreachable_redis_exits_3_naming_the_address");
     char sock[600], sockurl[700], tcp[64], tcpurl[128];
     snprintf(sock, sizeof(sock), "%s/no-such-dir/redis.sock", t->dir);
@@ -669,25 +564,26 @@ static void import_unreachable_redis_exits_3_naming_the_address(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(import_survives_redis_sigkill_with_aof, fx_setup_aof,
-                                        fx_teardown),
-        cmocka_unit_test_setup_teardown(import_redis_down_past_retry_for_exits_3, fx_setup_aof,
-                                        fx_teardown),
-        cmocka_unit_test_setup_teardown(import_rides_out_killed_connections, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(import_out_of_memory_keeps_the_checkpoint_exact, fx_setup,
-                                        fx_teardown),
-        cmocka_unit_test_setup_teardown(import_wrongtype_stream_exits_3_writing_nothing, fx_setup,
-                                        fx_teardown),
-        cmocka_unit_test_setup_teardown(import_refused_batch_is_not_skipped_by_the_next, fx_setup,
-                                        fx_teardown),
-        cmocka_unit_test_setup_teardown(import_refused_template_batch_is_not_skipped, fx_setup,
-                                        fx_teardown),
-        cmocka_unit_test_setup_teardown(import_concurrent_runs_never_duplicate, fx_setup,
-                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(import_survives_redis_sigkill_with_aof, fx_import_setup_aof,
+                                        fx_import_teardown),
+        cmocka_unit_test_setup_teardown(import_redis_down_past_retry_for_exits_3,
+                                        fx_import_setup_aof, fx_import_teardown),
+        cmocka_unit_test_setup_teardown(import_rides_out_killed_connections, fx_import_setup,
+                                        fx_import_teardown),
+        cmocka_unit_test_setup_teardown(import_out_of_memory_keeps_the_checkpoint_exact,
+                                        fx_import_setup, fx_import_teardown),
+        cmocka_unit_test_setup_teardown(import_wrongtype_stream_exits_3_writing_nothing,
+                                        fx_import_setup, fx_import_teardown),
+        cmocka_unit_test_setup_teardown(import_refused_batch_is_not_skipped_by_the_next,
+                                        fx_import_setup, fx_import_teardown),
+        cmocka_unit_test_setup_teardown(import_refused_template_batch_is_not_skipped,
+                                        fx_import_setup, fx_import_teardown),
+        cmocka_unit_test_setup_teardown(import_concurrent_runs_never_duplicate, fx_import_setup,
+                                        fx_import_teardown),
         cmocka_unit_test_setup_teardown(import_refused_password_exits_3_at_once, fx_setup_tcp,
-                                        fx_teardown),
+                                        fx_import_teardown),
         cmocka_unit_test_setup_teardown(import_unreachable_redis_exits_3_naming_the_address,
-                                        fx_setup, fx_teardown),
+                                        fx_import_setup, fx_import_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,90 +26,20 @@
 
 #include <cjson/cJSON.h>
 
+#include "fx_mirror.h"
+#include "import_util.h"
 #include "lbtest.h"
-
-struct fx {
-    struct lbt_redis r;
-    redisContext *c;
-    char dir[256];
-    char file[400];
-    char log[400];
-    const char *stream;
-    const char *key;
-    char **ids; /* every entry's ID, in stream order */
-    long nids, capids;
-};
 
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof(*f));
-    if (f == NULL || lbt_redis_start(&f->r, 0) != 0 || lbt_mkdtemp(f->dir, sizeof(f->dir)))
-        return -1;
-    f->c = lbt_connect(&f->r);
-    if (f->c == NULL)
-        return -1;
-    snprintf(f->file, sizeof(f->file), "%s/mirror.log", f->dir);
-    snprintf(f->log, sizeof(f->log), "%s/mirror.out", f->dir);
-    f->stream = "crash";
-    f->key = "logbridge:mirror:{crash}";
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fx *f = *state;
-    if (f == NULL)
-        return 0;
-    if (f->c != NULL)
-        redisFree(f->c);
-    lbt_redis_stop(&f->r, 1);
-    lbt_rmdir(f->dir);
-    for (long i = 0; i < f->nids; i++)
-        free(f->ids[i]);
-    free(f->ids);
-    free(f);
-    return 0;
-}
-
-/* ---- seeded randomness ----------------------------------------------------------- */
-
-static uint64_t rng_next(uint64_t *s)
-{
-    /* splitmix64 */
-    uint64_t z = (*s += UINT64_C(0x9E3779B97F4A7C15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-    return z ^ (z >> 31);
-}
-
-static uint64_t rng_below(uint64_t *s, uint64_t n)
-{
-    return rng_next(s) % n;
-}
-
-static uint64_t seed_for(const char *test)
-{
-    const char *env = getenv("LB_TEST_SEED");
-    uint64_t seed =
-        env && *env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 16);
-    printf("%s: seed %" PRIu64 " (LB_TEST_SEED=%" PRIu64 " repeats it)\n", test, seed, seed);
-    fflush(stdout);
-    return seed;
-}
-
-static int scale(void)
-{
-    const char *env = getenv("LB_TEST_SCALE");
-    int s = env ? atoi(env) : 1;
-    return s < 1 ? 1 : s;
+    return fx_mirror_setup_named(state, 0, "crash", "mirror.log");
 }
 
 /* ---- entries ------------------------------------------------------------------------- */
 
 /* Add standard lines [from, from+n): every 7th in the json encoding, the rest
  * as fields; their IDs are kept in f->ids. Pipelined in chunks. */
-static void add_entries(struct fx *f, long from, long n)
+static void add_entries(struct fx_mirror *f, long from, long n)
 {
     const long chunk = 5000;
     for (long base = from; base < from + n; base += chunk) {
@@ -150,32 +80,17 @@ static void add_entries(struct fx *f, long from, long n)
             assert_int_equal(redisGetReply(f->c, &rv), REDIS_OK);
             redisReply *r = rv;
             assert_int_equal(r->type, REDIS_REPLY_STRING);
-            if (f->nids == f->capids) {
-                f->capids = f->capids ? f->capids * 2 : 4096;
-                f->ids = realloc(f->ids, (size_t)f->capids * sizeof(char *));
-            }
-            f->ids[f->nids++] = strdup(r->str);
+            mu_keep_id(f, r->str);
             freeReplyObject(r);
         }
     }
-}
-
-static char *std_lines(long from, long n, size_t *len)
-{
-    size_t cap = (size_t)n * 96 + 1, o = 0;
-    char *s = malloc(cap);
-    for (long i = from; i < from + n; i++)
-        o += lbt_line(s + o, cap - o, i);
-    s[o] = '\0';
-    *len = o;
-    return s;
 }
 
 /* After a kill: the file is a byte prefix of the expected lines (a partial
  * batch past the checkpoint is allowed: the next start cuts it back), and the
  * checkpoint, when present, covers whole lines ending at its id's line.
  * Returns the file size. */
-static size_t check_after_kill(struct fx *f, const char *want, size_t wn, int round)
+static size_t check_after_kill(struct fx_mirror *f, const char *want, size_t wn, int round)
 {
     size_t n = 0;
     char *got = lbt_read_file(f->file, &n);
@@ -214,7 +129,7 @@ static size_t check_after_kill(struct fx *f, const char *want, size_t wn, int ro
     return n;
 }
 
-static pid_t spawn(struct fx *f, const char *batch, const char *fsync, int once)
+static pid_t spawn(struct fx_mirror *f, const char *batch, const char *fsync, int once)
 {
     const char *args[] = {"mirror",  "--redis",
                           f->r.url,  "--stream",
@@ -229,7 +144,7 @@ static pid_t spawn(struct fx *f, const char *batch, const char *fsync, int once)
     return p;
 }
 
-static void finish_and_compare(struct fx *f, const char *want, size_t wn)
+static void finish_and_compare(struct fx_mirror *f, const char *want, size_t wn)
 {
     const char *args[] = {"mirror", "--redis", f->r.url, "--stream", f->stream,
                           "--file", f->file,   "--once", NULL};
@@ -261,13 +176,13 @@ static void finish_and_compare(struct fx *f, const char *want, size_t wn)
 
 static void mirror_exactly_once_across_kill9_in_a_backlog(void **state)
 {
-    struct fx *f = *state;
-    uint64_t seed = seed_for("mirror_exactly_once_across_kill9_in_a_backlog");
-    const long n = 200000L * scale();
-    const int rounds = 20 * scale() + 4;
+    struct fx_mirror *f = *state;
+    struct iu_rng seed = {iu_seed("mirror_exactly_once_across_kill9_in_a_backlog")};
+    const long n = 200000L * iu_scale();
+    const int rounds = 20 * iu_scale() + 4;
     add_entries(f, 0, n);
     size_t wn;
-    char *want = std_lines(0, n, &wn);
+    char *want = mu_std_lines(0, n, &wn);
     static const char *const batches[] = {"1", "10", "100", "1000", "5000"};
     static const char *const fsyncs[] = {"batch", "never", "batch", "always"};
     /* Kill points are random points of progress (the file crossing a random
@@ -277,21 +192,21 @@ static void mirror_exactly_once_across_kill9_in_a_backlog(void **state)
     size_t size = 0;
     int progressed = 0;
     for (int round = 0; round < rounds; round++) {
-        const char *batch = batches[rng_below(&seed, 5)];
-        const char *fsync = fsyncs[rng_below(&seed, 4)];
-        int once = (int)rng_below(&seed, 2);
+        const char *batch = batches[iu_below(&seed, 5)];
+        const char *fsync = fsyncs[iu_below(&seed, 4)];
+        int once = (int)iu_below(&seed, 2);
         size_t per = (wn - size) / (size_t)(rounds - round + 2) + 1;
         /* a sync or a round trip per entry or so is slow: small steps */
         int slow = strcmp(fsync, "always") == 0 || !strcmp(batch, "1") || !strcmp(batch, "10");
         if (slow && per > 16384)
             per = 16384;
-        size_t target = size + 1 + (size_t)rng_below(&seed, 2 * per);
-        int startup = rng_below(&seed, 6) == 0;
+        size_t target = size + 1 + (size_t)iu_below(&seed, 2 * per);
+        int startup = iu_below(&seed, 6) == 0;
         pid_t p = spawn(f, batch, fsync, once);
         int64_t t0 = lbt_now_ms();
         if (startup) {
             /* during start-up: the checkpoint load, cut back, first HSET */
-            lbt_sleep_ms((int)rng_below(&seed, 4));
+            lbt_sleep_ms((int)iu_below(&seed, 4));
         } else {
             struct stat st;
             while (lbt_now_ms() - t0 < 20000 &&
@@ -299,7 +214,7 @@ static void mirror_exactly_once_across_kill9_in_a_backlog(void **state)
                 struct timespec ts = {0, 200000};
                 nanosleep(&ts, NULL);
             }
-            lbt_sleep_ms((int)rng_below(&seed, 3));
+            lbt_sleep_ms((int)iu_below(&seed, 3));
         }
         kill(p, SIGKILL);
         lbt_wait(p);
@@ -319,26 +234,26 @@ static void mirror_exactly_once_across_kill9_in_a_backlog(void **state)
 
 static void mirror_exactly_once_across_kill9_while_entries_arrive(void **state)
 {
-    struct fx *f = *state;
-    uint64_t seed = seed_for("mirror_exactly_once_across_kill9_while_entries_arrive");
-    const int rounds = 20 * scale();
+    struct fx_mirror *f = *state;
+    struct iu_rng seed = {iu_seed("mirror_exactly_once_across_kill9_while_entries_arrive")};
+    const int rounds = 20 * iu_scale();
     long total = 0;
     size_t wn = 0;
     char *want = NULL;
     for (int round = 0; round < rounds; round++) {
-        long before = (long)rng_below(&seed, 500);
+        long before = (long)iu_below(&seed, 500);
         add_entries(f, total, before);
         total += before;
-        pid_t p = spawn(f, rng_below(&seed, 2) ? "1000" : "20", "batch", 0);
-        lbt_sleep_ms((int)rng_below(&seed, 15));
-        long during = (long)rng_below(&seed, 3000);
+        pid_t p = spawn(f, iu_below(&seed, 2) ? "1000" : "20", "batch", 0);
+        lbt_sleep_ms((int)iu_below(&seed, 15));
+        long during = (long)iu_below(&seed, 3000);
         add_entries(f, total, during);
         total += during;
-        lbt_sleep_ms((int)rng_below(&seed, 15));
+        lbt_sleep_ms((int)iu_below(&seed, 15));
         kill(p, SIGKILL);
         lbt_wait(p);
         free(want);
-        want = std_lines(0, total, &wn);
+        want = mu_std_lines(0, total, &wn);
         size_t now = check_after_kill(f, want, wn, round);
         printf("round %2d: %ld entries in the stream, file %zu of %zu bytes\n", round, total, now,
                wn);
@@ -351,9 +266,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(mirror_exactly_once_across_kill9_in_a_backlog, setup,
-                                        teardown),
+                                        fx_mirror_teardown),
         cmocka_unit_test_setup_teardown(mirror_exactly_once_across_kill9_while_entries_arrive,
-                                        setup, teardown),
+                                        setup, fx_mirror_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

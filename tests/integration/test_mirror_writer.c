@@ -37,116 +37,24 @@
 #include <cjson/cJSON.h>
 
 #include "lbt_prom.h"
+#include "fx_mirror.h"
+#include "import_util.h"
 #include "lbtest.h"
-
-#define WAIT_MS 20000
-
-struct fx {
-    struct lbt_redis r;
-    redisContext *c;
-    char dir[256];
-    char file[400];
-    char log[400];
-    const char *stream;
-    const char *key;
-    char **ids; /* every entry's ID, in stream order */
-    long nids, capids;
-    pid_t pid;    /* a spawned mirror (killed by teardown) */
-    pid_t writer; /* the legacy writer (killed by teardown) */
-};
 
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof(*f));
-    if (f == NULL || lbt_redis_start(&f->r, 0) != 0 || lbt_mkdtemp(f->dir, sizeof(f->dir)))
-        return -1;
-    f->c = lbt_connect(&f->r);
-    if (f->c == NULL)
-        return -1;
-    snprintf(f->file, sizeof(f->file), "%s/app.log", f->dir);
-    snprintf(f->log, sizeof(f->log), "%s/mirror.out", f->dir);
-    f->stream = "ev";
-    f->key = "logbridge:mirror:{ev}";
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fx *f = *state;
-    if (f == NULL)
-        return 0;
-    if (f->pid > 0) {
-        kill(f->pid, SIGKILL);
-        lbt_wait(f->pid);
-    }
-    if (f->writer > 0) {
-        kill(f->writer, SIGKILL);
-        waitpid(f->writer, NULL, 0);
-    }
-    if (f->c != NULL)
-        redisFree(f->c);
-    lbt_redis_stop(&f->r, 1);
-    lbt_rmdir(f->dir);
-    for (long i = 0; i < f->nids; i++)
-        free(f->ids[i]);
-    free(f->ids);
-    free(f);
-    return 0;
-}
-
-/* ---- seeded randomness ----------------------------------------------------------- */
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += UINT64_C(0x9E3779B97F4A7C15)); /* splitmix64 */
-    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-    return z ^ (z >> 31);
-}
-
-static uint64_t rng_below(uint64_t *s, uint64_t n)
-{
-    return rng_next(s) % n;
-}
-
-static uint64_t seed_for(const char *test)
-{
-    const char *env = getenv("LB_TEST_SEED");
-    uint64_t seed =
-        env && *env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 16);
-    printf("%s: seed %" PRIu64 " (LB_TEST_SEED=%" PRIu64 " repeats it)\n", test, seed, seed);
-    fflush(stdout);
-    return seed;
-}
-
-static int scale(void)
-{
-    const char *env = getenv("LB_TEST_SCALE");
-    int s = env ? atoi(env) : 1;
-    return s < 1 ? 1 : s;
+    return fx_mirror_setup_named(state, 0, "ev", "app.log");
 }
 
 /* ---- entries and lines ------------------------------------------------------------ */
 
-static void split_line(const char *line, char parts[4][256])
-{
-    const char *p = line;
-    for (int k = 0; k < 3; k++) {
-        const char *bar = strchr(p, '|');
-        snprintf(parts[k], 256, "%.*s", (int)(bar - p), p);
-        p = bar + 1;
-    }
-    snprintf(parts[3], 256, "%.*s", (int)strcspn(p, "\n"), p);
-}
-
 /* XADD standard line i with src; every 5th in the json encoding. Returns 0,
  * or -1 when Redis refused it (the reply's error in why). */
-static int xadd_std(struct fx *f, long i, const char *src, char *why, size_t cap)
+static int xadd_std(struct fx_mirror *f, long i, const char *src, char *why, size_t cap)
 {
     char line[512], parts[4][256];
     lbt_line(line, sizeof(line), i);
-    split_line(line, parts);
+    mu_split_line(line, parts);
     redisReply *r;
     if (i % 5 == 0) {
         cJSON *o = cJSON_CreateObject();
@@ -167,11 +75,7 @@ static int xadd_std(struct fx *f, long i, const char *src, char *why, size_t cap
     assert_non_null(r);
     int rc = 0;
     if (r->type == REDIS_REPLY_STRING) {
-        if (f->nids == f->capids) {
-            f->capids = f->capids ? f->capids * 2 : 4096;
-            f->ids = realloc(f->ids, (size_t)f->capids * sizeof(char *));
-        }
-        f->ids[f->nids++] = strdup(r->str);
+        mu_keep_id(f, r->str);
     } else {
         snprintf(why, cap, "%s", r->type == REDIS_REPLY_ERROR ? r->str : "?");
         rc = -1;
@@ -180,7 +84,7 @@ static int xadd_std(struct fx *f, long i, const char *src, char *why, size_t cap
     return rc;
 }
 
-static void add_std(struct fx *f, long from, long n)
+static void add_std(struct fx_mirror *f, long from, long n)
 {
     char why[256];
     for (long i = from; i < from + n; i++)
@@ -188,34 +92,7 @@ static void add_std(struct fx *f, long from, long n)
             fail_msg("XADD refused: %s", why);
 }
 
-static char *std_lines(long from, long n, size_t *len)
-{
-    size_t cap = (size_t)n * 96 + 1, o = 0;
-    char *s = malloc(cap);
-    for (long i = from; i < from + n; i++)
-        o += lbt_line(s + o, cap - o, i);
-    s[o] = '\0';
-    *len = o;
-    return s;
-}
-
-static void assert_file_equals(const char *path, const char *want, size_t wn)
-{
-    size_t n = 0;
-    char *got = lbt_read_file(path, &n);
-    assert_non_null(got);
-    if (n != wn || memcmp(got, want, n) != 0) {
-        size_t i = 0;
-        while (i < n && i < wn && got[i] == want[i])
-            i++;
-        fail_msg("%s: %zu bytes, expected %zu; first difference at byte %zu: got '%.60s' "
-                 "want '%.60s'",
-                 path, n, wn, i, i < n ? got + i : "", i < wn ? want + i : "");
-    }
-    free(got);
-}
-
-static pid_t spawn_mirror(struct fx *f, const char *log, ...)
+static pid_t spawn_mirror(struct fx_mirror *f, const char *log, ...)
 {
     static const char *args[40];
     int n = 0;
@@ -239,14 +116,14 @@ static pid_t spawn_mirror(struct fx *f, const char *log, ...)
     return p;
 }
 
-static int run_once(struct fx *f, char *err, size_t cap)
+static int run_once(struct fx_mirror *f, char *err, size_t cap)
 {
     const char *args[] = {"mirror", "--redis", f->r.url, "--stream", f->stream,
                           "--file", f->file,   "--once", NULL};
     return lbt_run(args, NULL, 0, err, cap, NULL, 0);
 }
 
-static char *ckpt_id(struct fx *f)
+static char *ckpt_id(struct fx_mirror *f)
 {
     redisReply *r = redisCommand(f->c, "HGET %s %s", f->key, f->file);
     char *id = NULL;
@@ -262,7 +139,7 @@ static char *ckpt_id(struct fx *f)
 }
 
 struct ck_wait {
-    struct fx *f;
+    struct fx_mirror *f;
     const char *want;
 };
 
@@ -275,10 +152,10 @@ static int ckpt_is(void *ctx)
     return ok;
 }
 
-static void wait_ckpt(struct fx *f, const char *want)
+static void wait_ckpt(struct fx_mirror *f, const char *want)
 {
     struct ck_wait w = {f, want};
-    if (!lbt_wait_for(ckpt_is, &w, WAIT_MS)) {
+    if (!lbt_wait_for(ckpt_is, &w, FX_MIRROR_WAIT_MS)) {
         char *id = ckpt_id(f);
         fail_msg("the checkpoint did not reach id=%s in time (it is at %s)", want,
                  id ? id : "(none)");
@@ -311,7 +188,7 @@ static int log_has(void *ctx)
 static void wait_log(const char *path, const char *needle, int times)
 {
     struct log_wait w = {path, needle, times};
-    if (!lbt_wait_for(log_has, &w, WAIT_MS)) {
+    if (!lbt_wait_for(log_has, &w, FX_MIRROR_WAIT_MS)) {
         size_t n;
         char *text = lbt_read_file(path, &n);
         fail_msg("'%s' did not appear %d times in %s in time; it says:\n%s", needle, times, path,
@@ -354,7 +231,7 @@ static void writer_main(const char *path, int out)
     _exit(0);
 }
 
-static void writer_start(struct fx *f, int *rd)
+static void writer_start(struct fx_mirror *f, int *rd)
 {
     int p[2];
     assert_int_equal(pipe(p), 0);
@@ -369,7 +246,7 @@ static void writer_start(struct fx *f, int *rd)
     f->writer = pid;
 }
 
-static long writer_stop_and_count(struct fx *f, int rd)
+static long writer_stop_and_count(struct fx_mirror *f, int rd)
 {
     kill(f->writer, SIGTERM);
     long n = -1;
@@ -424,30 +301,30 @@ static void assert_both_exactly_once(const char *path, long total, long wrote)
 
 static void mirror_keeps_another_writers_lines_across_kill9(void **state)
 {
-    struct fx *f = *state;
-    uint64_t seed = seed_for("mirror_keeps_another_writers_lines_across_kill9");
+    struct fx_mirror *f = *state;
+    struct iu_rng seed = {iu_seed("mirror_keeps_another_writers_lines_across_kill9")};
     int rd;
     writer_start(f, &rd);
     static const char *const batches[] = {"1", "7", "100", "1000"};
     static const char *const fsyncs[] = {"batch", "always", "never"};
     long total = 0;
     int own_seen = 0, round = 0;
-    const int min_rounds = 30 * scale(), max_rounds = 200 * scale();
+    const int min_rounds = 30 * iu_scale(), max_rounds = 200 * iu_scale();
     /* Go on until the kills landed between a write and its checkpoint often
      * enough (a next start found lines of its own past the checkpoint). */
     for (; round < min_rounds || (own_seen < 3 && round < max_rounds); round++) {
         char log[450];
         snprintf(log, sizeof(log), "%s/round-%d.out", f->dir, round);
-        long before = (long)rng_below(&seed, 300);
+        long before = (long)iu_below(&seed, 300);
         add_std(f, total, before);
         total += before;
-        pid_t p = spawn_mirror(f, log, "--batch", batches[rng_below(&seed, 4)], "--fsync",
-                               fsyncs[rng_below(&seed, 3)], "--log-level", "info", NULL);
-        lbt_sleep_ms((int)rng_below(&seed, 20));
-        long during = (long)rng_below(&seed, 1500);
+        pid_t p = spawn_mirror(f, log, "--batch", batches[iu_below(&seed, 4)], "--fsync",
+                               fsyncs[iu_below(&seed, 3)], "--log-level", "info", NULL);
+        lbt_sleep_ms((int)iu_below(&seed, 20));
+        long during = (long)iu_below(&seed, 1500);
         add_std(f, total, during);
         total += during;
-        lbt_sleep_ms((int)rng_below(&seed, 20));
+        lbt_sleep_ms((int)iu_below(&seed, 20));
         kill(p, SIGKILL);
         lbt_wait(p);
         f->pid = 0;
@@ -469,7 +346,7 @@ static void mirror_keeps_another_writers_lines_across_kill9(void **state)
 
 static void mirror_recognises_its_lines_among_foreign_ones(void **state)
 {
-    struct fx *f = *state;
+    struct fx_mirror *f = *state;
     char err[8192];
     add_std(f, 0, 100);
     assert_int_equal(run_once(f, err, sizeof(err)), 0);
@@ -481,11 +358,11 @@ static void mirror_recognises_its_lines_among_foreign_ones(void **state)
     char buf[512];
     size_t n;
     assert_int_equal(lbt_append_file(f->file, app1, strlen(app1)), 0);
-    char *own = std_lines(100, 20, &n);
+    char *own = mu_std_lines(100, 20, &n);
     assert_int_equal(lbt_append_file(f->file, own, n), 0);
     free(own);
     assert_int_equal(lbt_append_file(f->file, app2, strlen(app2)), 0);
-    own = std_lines(120, 10, &n);
+    own = mu_std_lines(120, 10, &n);
     assert_int_equal(lbt_append_file(f->file, own, n), 0);
     free(own);
     assert_int_equal(lbt_append_file(f->file, app2, strlen(app2)), 0);
@@ -500,22 +377,22 @@ static void mirror_recognises_its_lines_among_foreign_ones(void **state)
     /* expected: 0-99, app1, 100-119, app2, 120-129, app2, 130-199 */
     size_t cap = 200 * 96 + 1024, o = 0;
     char *want = malloc(cap);
-    char *part = std_lines(0, 100, &n);
+    char *part = mu_std_lines(0, 100, &n);
     memcpy(want + o, part, n), o += n;
     free(part);
     memcpy(want + o, app1, strlen(app1)), o += strlen(app1);
-    part = std_lines(100, 20, &n);
+    part = mu_std_lines(100, 20, &n);
     memcpy(want + o, part, n), o += n;
     free(part);
     memcpy(want + o, app2, strlen(app2)), o += strlen(app2);
-    part = std_lines(120, 10, &n);
+    part = mu_std_lines(120, 10, &n);
     memcpy(want + o, part, n), o += n;
     free(part);
     memcpy(want + o, app2, strlen(app2)), o += strlen(app2);
-    part = std_lines(130, 70, &n);
+    part = mu_std_lines(130, 70, &n);
     memcpy(want + o, part, n), o += n;
     free(part);
-    assert_file_equals(f->file, want, o);
+    mu_assert_file_equals(f->file, want, o);
     free(want);
 
     /* Again, with only foreign bytes after the checkpoint: all kept, a run
@@ -524,13 +401,13 @@ static void mirror_recognises_its_lines_among_foreign_ones(void **state)
     size_t before = 0;
     char *was = lbt_read_file(f->file, &before);
     assert_int_equal(run_once(f, err, sizeof(err)), 0);
-    assert_file_equals(f->file, was, before);
+    mu_assert_file_equals(f->file, was, before);
     free(was);
 }
 
 static void mirror_refuses_entries_whose_src_is_its_file(void **state)
 {
-    struct fx *f = *state;
+    struct fx_mirror *f = *state;
     char link[450], alias[450], via_alias[500], real[4096], metrics[450], err[8192];
     snprintf(link, sizeof(link), "%s/link.log", f->dir);
     snprintf(alias, sizeof(alias), "%s/alias", f->dir);
@@ -554,10 +431,10 @@ static void mirror_refuses_entries_whose_src_is_its_file(void **state)
                           f->file,  "--once",  "--metrics-file", metrics,    NULL};
     assert_int_equal(lbt_run(args, NULL, 0, err, sizeof(err), NULL, 0), 0);
     size_t n1, n2;
-    char *a = std_lines(0, 10, &n1), *b = std_lines(14, 6, &n2);
+    char *a = mu_std_lines(0, 10, &n1), *b = mu_std_lines(14, 6, &n2);
     a = realloc(a, n1 + n2 + 1);
     memcpy(a + n1, b, n2);
-    assert_file_equals(f->file, a, n1 + n2);
+    mu_assert_file_equals(f->file, a, n1 + n2);
     free(a);
     free(b);
     /* one warning, the rest counted */
@@ -585,7 +462,7 @@ static void mirror_refuses_entries_whose_src_is_its_file(void **state)
 /* In one MULTI: add entries [from, from+n) and set maxmemory to 1 byte
  * (noeviction), so that every checkpoint HSET of the mirror for them is
  * refused with OOM, while its XREADs still work. */
-static void add_then_oom(struct fx *f, long from, long n)
+static void add_then_oom(struct fx_mirror *f, long from, long n)
 {
     redisReply *r = redisCommand(f->c, "CONFIG SET maxmemory-policy noeviction");
     assert_true(r != NULL && r->type == REDIS_REPLY_STATUS);
@@ -594,7 +471,7 @@ static void add_then_oom(struct fx *f, long from, long n)
     for (long i = from; i < from + n; i++) {
         char line[512], parts[4][256];
         lbt_line(line, sizeof(line), i);
-        split_line(line, parts);
+        mu_split_line(line, parts);
         const char *argv[] = {
             "XADD", f->stream, "*",    "role",   parts[0], "timestamp",         parts[1],
             "type", parts[2],  "data", parts[3], "src",    "/var/log/other.log"};
@@ -625,7 +502,7 @@ static void add_then_oom(struct fx *f, long from, long n)
     freeReplyObject(r);
 }
 
-static void set_maxmemory(struct fx *f, const char *v)
+static void set_maxmemory(struct fx_mirror *f, const char *v)
 {
     redisReply *r = redisCommand(f->c, "CONFIG SET maxmemory %s", v);
     assert_true(r != NULL && r->type == REDIS_REPLY_STATUS);
@@ -633,7 +510,7 @@ static void set_maxmemory(struct fx *f, const char *v)
 }
 
 /* Is the spawned mirror still running? (Reaps it when it is not.) */
-static int mirror_alive(struct fx *f)
+static int mirror_alive(struct fx_mirror *f)
 {
     if (f->pid <= 0)
         return 0;
@@ -645,7 +522,7 @@ static int mirror_alive(struct fx *f)
 
 static void mirror_waits_out_oom_refusals(void **state)
 {
-    struct fx *f = *state;
+    struct fx_mirror *f = *state;
     add_std(f, 0, 500);
     spawn_mirror(f, f->log, "--batch", "50", NULL);
     wait_ckpt(f, f->ids[f->nids - 1]);
@@ -656,7 +533,7 @@ static void mirror_waits_out_oom_refusals(void **state)
     total += 300;
     struct log_wait w = {f->log, "HSET logbridge:mirror:{ev} refused for now: OOM", 1};
     int64_t t0 = lbt_now_ms();
-    while (!log_has(&w) && mirror_alive(f) && lbt_now_ms() - t0 < WAIT_MS)
+    while (!log_has(&w) && mirror_alive(f) && lbt_now_ms() - t0 < FX_MIRROR_WAIT_MS)
         lbt_sleep_ms(10);
     if (!mirror_alive(f)) {
         size_t ln;
@@ -697,8 +574,8 @@ static void mirror_waits_out_oom_refusals(void **state)
     assert_int_equal(run_once(f, err, sizeof(err)), 0);
     assert_non_null(strstr(err, "are its own"));
     size_t wn;
-    char *want = std_lines(0, total, &wn);
-    assert_file_equals(f->file, want, wn);
+    char *want = mu_std_lines(0, total, &wn);
+    mu_assert_file_equals(f->file, want, wn);
     free(want);
     char *id = ckpt_id(f);
     assert_string_equal(id, f->ids[f->nids - 1]);
@@ -710,14 +587,14 @@ static void mirror_waits_out_oom_refusals(void **state)
  * it cannot be opened to sync the file's name. */
 static void mirror_directory_sync_failure_is_an_error(void **state)
 {
-    struct fx *f = *state;
+    struct fx_mirror *f = *state;
     char sub[300], moved[300];
     snprintf(sub, sizeof(sub), "%s/sub", f->dir);
     snprintf(moved, sizeof(moved), "%s/moved", f->dir);
     assert_int_equal(mkdir(sub, 0755), 0);
     snprintf(f->file, sizeof(f->file), "%s/app.log", sub);
     spawn_mirror(f, f->log, NULL);
-    for (int64_t t0 = lbt_now_ms(); lbt_now_ms() - t0 < WAIT_MS;) {
+    for (int64_t t0 = lbt_now_ms(); lbt_now_ms() - t0 < FX_MIRROR_WAIT_MS;) {
         char *id = ckpt_id(f);
         free(id);
         if (id != NULL)
@@ -727,7 +604,7 @@ static void mirror_directory_sync_failure_is_an_error(void **state)
     assert_int_equal(rename(sub, moved), 0);
     add_std(f, 0, 1);
     int64_t t0 = lbt_now_ms();
-    while (mirror_alive(f) && lbt_now_ms() - t0 < WAIT_MS)
+    while (mirror_alive(f) && lbt_now_ms() - t0 < FX_MIRROR_WAIT_MS)
         lbt_sleep_ms(10);
     if (mirror_alive(f))
         fail_msg("mirror went on although the new file's directory could not be synced");
@@ -741,13 +618,14 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(mirror_recognises_its_lines_among_foreign_ones, setup,
-                                        teardown),
+                                        fx_mirror_teardown),
         cmocka_unit_test_setup_teardown(mirror_refuses_entries_whose_src_is_its_file, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(mirror_waits_out_oom_refusals, setup, teardown),
-        cmocka_unit_test_setup_teardown(mirror_directory_sync_failure_is_an_error, setup, teardown),
+                                        fx_mirror_teardown),
+        cmocka_unit_test_setup_teardown(mirror_waits_out_oom_refusals, setup, fx_mirror_teardown),
+        cmocka_unit_test_setup_teardown(mirror_directory_sync_failure_is_an_error, setup,
+                                        fx_mirror_teardown),
         cmocka_unit_test_setup_teardown(mirror_keeps_another_writers_lines_across_kill9, setup,
-                                        teardown),
+                                        fx_mirror_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

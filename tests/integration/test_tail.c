@@ -24,115 +24,19 @@
 
 #include "lbtest.h"
 #include "tail_int.h"
+#include "fx_tail.h"
 #include "tail_util.h"
 
 #define CK "logbridge:ckpt:{s}"
 #define DLQ "logbridge:dlq:{s}"
 
-struct t {
-    struct lbt_redis r;
-    redisContext *c;
-    char dir[256];
-    char path[512], log[512];
-    pid_t pid;
-};
-
-static int setup(void **state)
-{
-    struct t *t = calloc(1, sizeof(*t));
-    if (t == NULL || lbt_redis_start(&t->r, 0) != 0 || lbt_mkdtemp(t->dir, sizeof(t->dir)) != 0)
-        return -1;
-    t->c = lbt_connect(&t->r);
-    if (t->c == NULL)
-        return -1;
-    snprintf(t->path, sizeof(t->path), "%s/app.log", t->dir);
-    snprintf(t->log, sizeof(t->log), "%s/logbridge.log", t->dir);
-    *state = t;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct t *t = *state;
-    if (t == NULL)
-        return 0;
-    int bad = 0;
-    if (t->pid > 0) {
-        kill(t->pid, SIGKILL);
-        lbt_wait(t->pid);
-    }
-    bad = tu_log_sane(t->log);
-    if (t->c)
-        redisFree(t->c);
-    lbt_redis_stop(&t->r, 1);
-    lbt_rmdir(t->dir);
-    free(t);
-    return bad;
-}
-
-/* Run `logbridge tail --redis URL --stream s ARGS...` to its end. */
-static int run_tail(struct t *t, char *err, size_t errcap, ...)
-{
-    struct tu_args a;
-    tu_args_init(&a);
-    tu_args_add(&a, "tail", "--redis", t->r.url, "--stream", "s", NULL);
-    va_list ap;
-    va_start(ap, errcap);
-    const char *s;
-    while ((s = va_arg(ap, const char *)) != NULL)
-        tu_args_add(&a, s, NULL);
-    va_end(ap);
-    int rc = lbt_run(a.v, NULL, 0, err, errcap, NULL, 0);
-    assert_int_equal(tu_text_sane(err), 0);
-    return rc;
-}
-
-/* Start a following tail in the background (its log in t->log). */
-static void spawn_tail(struct t *t, ...)
-{
-    struct tu_args a;
-    tu_args_init(&a);
-    tu_args_add(&a, "tail", "--redis", t->r.url, "--stream", "s", NULL);
-    va_list ap;
-    va_start(ap, t);
-    const char *s;
-    while ((s = va_arg(ap, const char *)) != NULL)
-        tu_args_add(&a, s, NULL);
-    va_end(ap);
-    t->pid = lbt_spawn(a.v, t->log);
-    assert_true(t->pid > 0);
-}
-
-static int stop_tail(struct t *t, int sig)
-{
-    kill(t->pid, sig);
-    int rc = lbt_wait(t->pid);
-    t->pid = 0;
-    return rc;
-}
-
-static void check_seq(struct t *t, const char *src, long n, int strict)
-{
-    char why[512];
-    if (tu_check_seq(t->c, "s", src, n, strict, why, sizeof(why)) != 0) {
-        tu_dump(t->log, 3000);
-        fail_msg("%s", why);
-    }
-}
-
-static void wait_xlen(struct t *t, long long n)
-{
-    if (!tu_wait_xlen(t->c, "s", n, 20000)) {
-        tu_dump(t->log, 3000);
-        fail_msg("XLEN s stays at %lld, expected %lld", lbt_xlen(t->c, "s"), n);
-    }
-}
+#define WAIT_MS 20000
 
 /* ---- tests ------------------------------------------------------------------------ */
 
 static void tail_once_reads_lines_and_holds_partial(void **state)
 {
-    struct t *t = *state;
+    struct fx_tail *t = *state;
     assert_int_equal(tu_append_lines(t->path, 0, 0, 500, 20), 0);
     assert_int_equal(lbt_append_file(t->path, "bad line\n\n", 10), 0);
     char part[256];
@@ -142,7 +46,7 @@ static void tail_once_reads_lines_and_holds_partial(void **state)
     long long before = st.st_size;
     assert_int_equal(lbt_append_file(t->path, part, 10), 0);
     char err[4096];
-    assert_int_equal(run_tail(t, err, sizeof(err), "--once", t->path, NULL), 0);
+    assert_int_equal(fx_tail_run(t, err, sizeof(err), "--once", t->path, NULL), 0);
     assert_int_equal(lbt_xlen(t->c, "s"), 500);
     assert_int_equal(lbt_xlen(t->c, DLQ), 1);
     long long line = 0;
@@ -150,21 +54,21 @@ static void tail_once_reads_lines_and_holds_partial(void **state)
     assert_int_equal(line, 502);
     /* the rest of the line arrives: the next run continues at the exact byte */
     assert_int_equal(lbt_append_file(t->path, part + 10, pn - 10), 0);
-    assert_int_equal(run_tail(t, err, sizeof(err), "--once", t->path, NULL), 0);
+    assert_int_equal(fx_tail_run(t, err, sizeof(err), "--once", t->path, NULL), 0);
     assert_int_equal(lbt_xlen(t->c, "s"), 501);
     assert_int_equal(lbt_xlen(t->c, DLQ), 1);
-    check_seq(t, t->path, 501, 1);
+    fx_tail_check_seq(t, t->path, 501, 1, 3000);
     /* and a third run writes nothing */
-    assert_int_equal(run_tail(t, err, sizeof(err), "--once", t->path, NULL), 0);
+    assert_int_equal(fx_tail_run(t, err, sizeof(err), "--once", t->path, NULL), 0);
     assert_int_equal(lbt_xlen(t->c, "s"), 501);
 }
 
 static void tail_follows_appends_and_partial_completed_later(void **state)
 {
-    struct t *t = *state;
+    struct fx_tail *t = *state;
     assert_int_equal(tu_append_lines(t->path, 0, 0, 100, 10), 0);
-    spawn_tail(t, t->path, NULL);
-    wait_xlen(t, 100);
+    fx_tail_spawn(t, t->path, NULL);
+    fx_tail_wait_xlen(t, 100, WAIT_MS);
     /* two lines and the start of a third in one write */
     char buf[1024];
     size_t n = tu_line(buf, sizeof(buf), 0, 100, 10);
@@ -174,34 +78,34 @@ static void tail_follows_appends_and_partial_completed_later(void **state)
     stat(t->path, &st);
     long long at_partial = st.st_size + (long long)n;
     assert_int_equal(lbt_append_file(t->path, buf, n + 7), 0);
-    wait_xlen(t, 102);
+    fx_tail_wait_xlen(t, 102, WAIT_MS);
     assert_true(tu_wait_ckpt(t->c, CK, t->path, at_partial, 10000));
     assert_int_equal(tu_ckpt_off(t->c, CK, t->path, NULL), at_partial);
     assert_int_equal(lbt_xlen(t->c, "s"), 102);
     assert_int_equal(lbt_append_file(t->path, buf + n + 7, l3 - 7), 0);
-    wait_xlen(t, 103);
+    fx_tail_wait_xlen(t, 103, WAIT_MS);
     assert_int_equal(tu_append_lines(t->path, 0, 103, 1000, 10), 0);
-    wait_xlen(t, 1000);
-    assert_int_equal(stop_tail(t, SIGTERM), 0);
+    fx_tail_wait_xlen(t, 1000, WAIT_MS);
+    assert_int_equal(fx_tail_stop(t, SIGTERM), 0);
     assert_int_equal(lbt_xlen(t->c, "s"), 1000);
-    check_seq(t, t->path, 1000, 1);
+    fx_tail_check_seq(t, t->path, 1000, 1, 3000);
 }
 
 static void tail_from_end_skips_existing_lines(void **state)
 {
-    struct t *t = *state;
+    struct fx_tail *t = *state;
     assert_int_equal(tu_append_lines(t->path, 0, 0, 50, 10), 0);
     struct stat st;
     stat(t->path, &st);
-    spawn_tail(t, "--from", "end", t->path, NULL);
+    fx_tail_spawn(t, "--from", "end", t->path, NULL);
     /* the start is recorded at once, so a restart does not skip lines */
     assert_true(tu_wait_ckpt(t->c, CK, t->path, st.st_size, 10000));
     assert_int_equal(tu_append_lines(t->path, 1, 50, 80, 10), 0);
-    wait_xlen(t, 30);
-    assert_int_equal(stop_tail(t, SIGINT), 0);
+    fx_tail_wait_xlen(t, 30, WAIT_MS);
+    assert_int_equal(fx_tail_stop(t, SIGINT), 0);
     assert_int_equal(tu_append_lines(t->path, 1, 80, 90, 10), 0);
     char err[2048];
-    assert_int_equal(run_tail(t, err, sizeof(err), "--once", "--from", "end", t->path, NULL), 0);
+    assert_int_equal(fx_tail_run(t, err, sizeof(err), "--once", "--from", "end", t->path, NULL), 0);
     assert_int_equal(lbt_xlen(t->c, "s"), 40);
     struct lbt_entry *e;
     long ne = lbt_xrange_all(t->c, "s", &e);
@@ -213,7 +117,7 @@ static void tail_from_end_skips_existing_lines(void **state)
 
 static void tail_continues_after_import(void **state)
 {
-    struct t *t = *state;
+    struct fx_tail *t = *state;
     assert_int_equal(tu_append_lines(t->path, 0, 0, 300, 10), 0);
     char part[256];
     size_t pn = tu_line(part, sizeof(part), 0, 300, 10);
@@ -224,9 +128,9 @@ static void tail_continues_after_import(void **state)
     assert_int_equal(lbt_xlen(t->c, "s"), 300);
     assert_int_equal(lbt_append_file(t->path, part + 12, pn - 12), 0);
     assert_int_equal(tu_append_lines(t->path, 0, 301, 400, 10), 0);
-    assert_int_equal(run_tail(t, err, sizeof(err), "--once", t->path, NULL), 0);
+    assert_int_equal(fx_tail_run(t, err, sizeof(err), "--once", t->path, NULL), 0);
     assert_int_equal(lbt_xlen(t->c, "s"), 400);
-    check_seq(t, t->path, 400, 1);
+    fx_tail_check_seq(t, t->path, 400, 1, 3000);
     long long line = 0;
     struct stat st;
     stat(t->path, &st);
@@ -236,43 +140,43 @@ static void tail_continues_after_import(void **state)
 
 static void tail_glob_gains_file(void **state)
 {
-    struct t *t = *state;
+    struct fx_tail *t = *state;
     char a[600], b[600], other[600], pat[600];
     snprintf(a, sizeof(a), "%s/a.log", t->dir);
     snprintf(b, sizeof(b), "%s/b.log", t->dir);
     snprintf(other, sizeof(other), "%s/c.txt", t->dir);
     snprintf(pat, sizeof(pat), "%s/*.log", t->dir);
     assert_int_equal(tu_append_lines(a, 0, 0, 100, 10), 0);
-    spawn_tail(t, pat, NULL);
-    wait_xlen(t, 100);
+    fx_tail_spawn(t, pat, NULL);
+    fx_tail_wait_xlen(t, 100, WAIT_MS);
     assert_int_equal(tu_append_lines(other, 0, 0, 10, 10), 0);
     assert_int_equal(tu_append_lines(b, 1, 0, 50, 10), 0);
-    wait_xlen(t, 150);
+    fx_tail_wait_xlen(t, 150, WAIT_MS);
     assert_int_equal(tu_append_lines(b, 1, 50, 80, 10), 0);
     assert_int_equal(tu_append_lines(a, 0, 100, 120, 10), 0);
-    wait_xlen(t, 200);
-    assert_int_equal(stop_tail(t, SIGTERM), 0);
+    fx_tail_wait_xlen(t, 200, WAIT_MS);
+    assert_int_equal(fx_tail_stop(t, SIGTERM), 0);
     assert_int_equal(lbt_xlen(t->c, "s"), 200);
-    check_seq(t, a, 120, 1);
-    check_seq(t, b, 80, 1);
+    fx_tail_check_seq(t, a, 120, 1, 3000);
+    fx_tail_check_seq(t, b, 80, 1, 3000);
 }
 
 static void tail_delete_and_create(void **state)
 {
-    struct t *t = *state;
+    struct fx_tail *t = *state;
     assert_int_equal(tu_append_lines(t->path, 0, 0, 100, 10), 0);
-    spawn_tail(t, "--rotate-wait", "0.3", t->path, NULL);
-    wait_xlen(t, 100);
+    fx_tail_spawn(t, "--rotate-wait", "0.3", t->path, NULL);
+    fx_tail_wait_xlen(t, 100, WAIT_MS);
     assert_int_equal(unlink(t->path), 0);
     assert_int_equal(tu_append_lines(t->path, 1, 100, 150, 10), 0);
-    wait_xlen(t, 150);
+    fx_tail_wait_xlen(t, 150, WAIT_MS);
     /* deleted for good: read to its end, then nothing; then created again */
     assert_int_equal(unlink(t->path), 0);
     assert_int_equal(tu_append_lines(t->path, 2, 150, 170, 10), 0);
-    wait_xlen(t, 170);
-    assert_int_equal(stop_tail(t, SIGTERM), 0);
+    fx_tail_wait_xlen(t, 170, WAIT_MS);
+    assert_int_equal(fx_tail_stop(t, SIGTERM), 0);
     assert_int_equal(lbt_xlen(t->c, "s"), 170);
-    check_seq(t, t->path, 170, 1);
+    fx_tail_check_seq(t, t->path, 170, 1, 3000);
     struct stat st;
     stat(t->path, &st);
     unsigned long long dev = 0, ino = 0;
@@ -282,12 +186,12 @@ static void tail_delete_and_create(void **state)
 
 static void tail_rename_while_stopped(void **state)
 {
-    struct t *t = *state;
+    struct fx_tail *t = *state;
     char old[600];
     snprintf(old, sizeof(old), "%s/app.log.1", t->dir);
     char err[4096];
     assert_int_equal(tu_append_lines(t->path, 0, 0, 200, 10), 0);
-    assert_int_equal(run_tail(t, err, sizeof(err), "--once", t->path, NULL), 0);
+    assert_int_equal(fx_tail_run(t, err, sizeof(err), "--once", t->path, NULL), 0);
     assert_int_equal(tu_append_lines(t->path, 0, 200, 260, 10), 0);
     /* an unterminated last line: the old generation is over, so it counts */
     char part[256];
@@ -297,11 +201,11 @@ static void tail_rename_while_stopped(void **state)
     assert_int_equal(tu_append_lines(t->path, 1, 261, 300, 10), 0);
     /* its last change is recent: --once waits --rotate-wait after it for
      * late writes, then finishes it and reads the new file (issue 9, item 5) */
-    assert_int_equal(run_tail(t, err, sizeof(err), "--once", "--rotate-wait", "1", t->path, NULL),
-                     0);
+    assert_int_equal(
+        fx_tail_run(t, err, sizeof(err), "--once", "--rotate-wait", "1", t->path, NULL), 0);
     assert_int_equal(lbt_xlen(t->c, "s"), 300);
-    check_seq(t, t->path, 300, 1);
-    assert_int_equal(run_tail(t, err, sizeof(err), "--once", t->path, NULL), 0);
+    fx_tail_check_seq(t, t->path, 300, 1, 3000);
+    assert_int_equal(fx_tail_run(t, err, sizeof(err), "--once", t->path, NULL), 0);
     assert_int_equal(lbt_xlen(t->c, "s"), 300);
 }
 
@@ -309,12 +213,12 @@ static void tail_rename_while_stopped(void **state)
  * to .2 first): the generation in between is found by birth time. */
 static void tail_rotated_twice_while_stopped(void **state)
 {
-    struct t *t = *state;
+    struct fx_tail *t = *state;
     char r1[600], r2[600], err[4096];
     snprintf(r1, sizeof(r1), "%s/app.log.1", t->dir);
     snprintf(r2, sizeof(r2), "%s/app.log.2", t->dir);
     assert_int_equal(tu_append_lines(t->path, 0, 0, 100, 10), 0);
-    assert_int_equal(run_tail(t, err, sizeof(err), "--once", t->path, NULL), 0);
+    assert_int_equal(fx_tail_run(t, err, sizeof(err), "--once", t->path, NULL), 0);
     int fd = open(t->path, O_RDONLY);
     assert_true(fd >= 0);
     int has_btime = lb_rot_btime(fd) > 0;
@@ -333,15 +237,15 @@ static void tail_rotated_twice_while_stopped(void **state)
     assert_int_equal(rename(t->path, r1), 0);
     lbt_sleep_ms(20);
     assert_int_equal(tu_append_lines(t->path, 2, 200, 230, 10), 0);
-    assert_int_equal(run_tail(t, err, sizeof(err), "--once", "--rotate-wait", "0", t->path, NULL),
-                     0);
+    assert_int_equal(
+        fx_tail_run(t, err, sizeof(err), "--once", "--rotate-wait", "0", t->path, NULL), 0);
     assert_int_equal(lbt_xlen(t->c, "s"), 230);
-    check_seq(t, t->path, 230, 1);
+    fx_tail_check_seq(t, t->path, 230, 1, 3000);
     /* and live: two rotations in a row, perhaps both before logbridge
      * handles the events (then the one in between is found by birth time) */
-    spawn_tail(t, "--rotate-wait", "0.2", t->path, NULL);
+    fx_tail_spawn(t, "--rotate-wait", "0.2", t->path, NULL);
     assert_int_equal(tu_append_lines(t->path, 2, 230, 231, 10), 0);
-    wait_xlen(t, 231);
+    fx_tail_wait_xlen(t, 231, WAIT_MS);
     char r3[600], r4[600];
     snprintf(r3, sizeof(r3), "%s/app.log.3", t->dir);
     snprintf(r4, sizeof(r4), "%s/app.log.4", t->dir);
@@ -356,18 +260,18 @@ static void tail_rotated_twice_while_stopped(void **state)
     assert_int_equal(rename(t->path, r1), 0);
     lbt_sleep_ms(20);
     assert_int_equal(tu_append_lines(t->path, 4, 260, 290, 10), 0);
-    wait_xlen(t, 290);
-    assert_int_equal(stop_tail(t, SIGTERM), 0);
-    check_seq(t, t->path, 290, 1);
+    fx_tail_wait_xlen(t, 290, WAIT_MS);
+    assert_int_equal(fx_tail_stop(t, SIGTERM), 0);
+    fx_tail_check_seq(t, t->path, 290, 1, 3000);
 }
 
 static void tail_copytruncate_while_stopped(void **state)
 {
-    struct t *t = *state;
+    struct fx_tail *t = *state;
     char copy[600], err[4096];
     snprintf(copy, sizeof(copy), "%s/app.log.1", t->dir);
     assert_int_equal(tu_append_lines(t->path, 0, 0, 200, 10), 0);
-    assert_int_equal(run_tail(t, err, sizeof(err), "--once", t->path, NULL), 0);
+    assert_int_equal(fx_tail_run(t, err, sizeof(err), "--once", t->path, NULL), 0);
     assert_int_equal(tu_append_lines(t->path, 0, 200, 250, 10), 0);
     size_t n = 0;
     char *bytes = lbt_read_file(t->path, &n);
@@ -375,9 +279,9 @@ static void tail_copytruncate_while_stopped(void **state)
     free(bytes);
     assert_int_equal(truncate(t->path, 0), 0);
     assert_int_equal(tu_append_lines(t->path, 1, 250, 270, 10), 0);
-    assert_int_equal(run_tail(t, err, sizeof(err), "--once", t->path, NULL), 0);
+    assert_int_equal(fx_tail_run(t, err, sizeof(err), "--once", t->path, NULL), 0);
     assert_int_equal(lbt_xlen(t->c, "s"), 270);
-    check_seq(t, t->path, 270, 1);
+    fx_tail_check_seq(t, t->path, 270, 1, 3000);
 }
 
 static int write_gz(const char *path, const char *data, size_t n)
@@ -391,11 +295,11 @@ static int write_gz(const char *path, const char *data, size_t n)
 
 static void tail_rotated_and_compressed_while_stopped(void **state)
 {
-    struct t *t = *state;
+    struct fx_tail *t = *state;
     char gz[600], err[4096];
     snprintf(gz, sizeof(gz), "%s/app.log.1.gz", t->dir);
     assert_int_equal(tu_append_lines(t->path, 0, 0, 2000, 30), 0);
-    assert_int_equal(run_tail(t, err, sizeof(err), "--once", t->path, NULL), 0);
+    assert_int_equal(fx_tail_run(t, err, sizeof(err), "--once", t->path, NULL), 0);
     assert_int_equal(tu_append_lines(t->path, 0, 2000, 2100, 30), 0);
     size_t n = 0;
     char *bytes = lbt_read_file(t->path, &n);
@@ -403,21 +307,21 @@ static void tail_rotated_and_compressed_while_stopped(void **state)
     free(bytes);
     assert_int_equal(unlink(t->path), 0);
     assert_int_equal(tu_append_lines(t->path, 1, 2100, 2150, 30), 0);
-    assert_int_equal(run_tail(t, err, sizeof(err), "--once", t->path, NULL), 0);
+    assert_int_equal(fx_tail_run(t, err, sizeof(err), "--once", t->path, NULL), 0);
     assert_int_equal(lbt_xlen(t->c, "s"), 2150);
-    check_seq(t, t->path, 2150, 1);
+    fx_tail_check_seq(t, t->path, 2150, 1, 3000);
 }
 
 static void tail_rotated_generation_gone_is_reported(void **state)
 {
-    struct t *t = *state;
+    struct fx_tail *t = *state;
     char err[8192];
     assert_int_equal(tu_append_lines(t->path, 0, 0, 100, 10), 0);
-    assert_int_equal(run_tail(t, err, sizeof(err), "--once", t->path, NULL), 0);
+    assert_int_equal(fx_tail_run(t, err, sizeof(err), "--once", t->path, NULL), 0);
     assert_int_equal(tu_append_lines(t->path, 0, 100, 120, 10), 0);
     assert_int_equal(unlink(t->path), 0);
     assert_int_equal(tu_append_lines(t->path, 1, 120, 130, 10), 0);
-    assert_int_equal(run_tail(t, err, sizeof(err), "--once", t->path, NULL), 0);
+    assert_int_equal(fx_tail_run(t, err, sizeof(err), "--once", t->path, NULL), 0);
     assert_non_null(strstr(err, "warn"));
     assert_non_null(strstr(err, "byte count unknown"));
     assert_int_equal(lbt_xlen(t->c, "s"), 110);
@@ -437,12 +341,12 @@ static int pos_reached(void *p)
 
 static void tail_truncated_without_copy_counts_lost_bytes(void **state)
 {
-    struct t *t = *state;
+    struct fx_tail *t = *state;
     char metrics[600];
     snprintf(metrics, sizeof(metrics), "%s/m.prom", t->dir);
     assert_int_equal(tu_append_lines(t->path, 0, 0, 100, 10), 0);
-    spawn_tail(t, "--metrics-file", metrics, t->path, NULL);
-    wait_xlen(t, 100);
+    fx_tail_spawn(t, "--metrics-file", metrics, t->path, NULL);
+    fx_tail_wait_xlen(t, 100, WAIT_MS);
     /* a line without its newline: logbridge reads it and holds it back */
     char part[256];
     size_t pn = tu_line(part, sizeof(part), 0, 100, 10);
@@ -454,8 +358,8 @@ static void tail_truncated_without_copy_counts_lost_bytes(void **state)
     /* cut without a copy: those bytes are gone, and must be reported */
     assert_int_equal(truncate(t->path, 0), 0);
     assert_int_equal(tu_append_lines(t->path, 1, 200, 210, 10), 0);
-    wait_xlen(t, 110);
-    assert_int_equal(stop_tail(t, SIGTERM), 0);
+    fx_tail_wait_xlen(t, 110, WAIT_MS);
+    assert_int_equal(fx_tail_stop(t, SIGTERM), 0);
     char *m = lbt_read_file(metrics, NULL);
     assert_non_null(m);
     char want[700];
@@ -484,35 +388,35 @@ static int exists(void *p)
 
 static void tail_sighup_reopens_log_and_sigterm_exits_0(void **state)
 {
-    struct t *t = *state;
+    struct fx_tail *t = *state;
     char logf[600], moved[600];
     snprintf(logf, sizeof(logf), "%s/own.log", t->dir);
     snprintf(moved, sizeof(moved), "%s/own.log.1", t->dir);
     assert_int_equal(tu_append_lines(t->path, 0, 0, 10, 10), 0);
-    spawn_tail(t, "--log-file", logf, t->path, NULL);
-    wait_xlen(t, 10);
+    fx_tail_spawn(t, "--log-file", logf, t->path, NULL);
+    fx_tail_wait_xlen(t, 10, WAIT_MS);
     assert_int_equal(rename(logf, moved), 0);
     kill(t->pid, SIGHUP);
     struct stat_ctx sc = {logf};
     assert_true(lbt_wait_for(exists, &sc, 10000));
     assert_int_equal(tu_append_lines(t->path, 0, 10, 20, 10), 0);
-    wait_xlen(t, 20);
-    assert_int_equal(stop_tail(t, SIGTERM), 0);
+    fx_tail_wait_xlen(t, 20, WAIT_MS);
+    assert_int_equal(fx_tail_stop(t, SIGTERM), 0);
     assert_true(tu_file_has(moved, "following 1 file"));
-    check_seq(t, t->path, 20, 1);
+    fx_tail_check_seq(t, t->path, 20, 1, 3000);
 }
 
 static void tail_name_and_metrics(void **state)
 {
-    struct t *t = *state;
+    struct fx_tail *t = *state;
     char metrics[600], err[4096];
     snprintf(metrics, sizeof(metrics), "%s/m.prom", t->dir);
     assert_int_equal(tu_append_lines(t->path, 0, 0, 40, 10), 0);
     assert_int_equal(lbt_append_file(t->path, "nope\n\n", 6), 0);
-    assert_int_equal(run_tail(t, err, sizeof(err), "--once", "--name", "app", "--metrics-file",
-                              metrics, t->path, NULL),
+    assert_int_equal(fx_tail_run(t, err, sizeof(err), "--once", "--name", "app", "--metrics-file",
+                                 metrics, t->path, NULL),
                      0);
-    check_seq(t, "app", 40, 1);
+    fx_tail_check_seq(t, "app", 40, 1, 3000);
     assert_true(tu_ckpt_off(t->c, CK, "app", NULL) > 0);
     char *m = lbt_read_file(metrics, NULL);
     assert_non_null(m);
@@ -529,11 +433,11 @@ static void tail_name_and_metrics(void **state)
  * than --max-line (DLQ, too_long), read while they are being written. */
 static void tail_long_lines_grow_the_buffer(void **state)
 {
-    struct t *t = *state;
+    struct fx_tail *t = *state;
     size_t sizes[] = {10, 5000, 70000, 150000, 300000, 20};
     char *line = malloc(400000);
     assert_non_null(line);
-    spawn_tail(t, "--max-line", "200000", t->path, NULL);
+    fx_tail_spawn(t, "--max-line", "200000", t->path, NULL);
     assert_int_equal(lbt_write_file(t->path, "", 0), 0);
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
         int n = snprintf(line, 400000, "app|2025-06-18T10:00:00.000Z|g0|%zu ", i);
@@ -544,11 +448,11 @@ static void tail_long_lines_grow_the_buffer(void **state)
         assert_int_equal(lbt_append_file(t->path, line, len / 2), 0);
         assert_int_equal(lbt_append_file(t->path, line + len / 2, len - len / 2), 0);
     }
-    wait_xlen(t, 5);
+    fx_tail_wait_xlen(t, 5, WAIT_MS);
     struct stat st;
     stat(t->path, &st);
     assert_true(tu_wait_ckpt(t->c, CK, t->path, st.st_size, 20000));
-    assert_int_equal(stop_tail(t, SIGTERM), 0);
+    assert_int_equal(fx_tail_stop(t, SIGTERM), 0);
     assert_int_equal(lbt_xlen(t->c, "s"), 5);
     struct lbt_entry *e;
     long ne = lbt_xrange_all(t->c, "s", &e);
@@ -575,19 +479,19 @@ static void tail_long_lines_grow_the_buffer(void **state)
 
 static void tail_usage_errors(void **state)
 {
-    struct t *t = *state;
+    struct fx_tail *t = *state;
     char err[4096];
-    assert_int_equal(run_tail(t, err, sizeof(err), "--maxlen", "0", t->path, NULL), 2);
+    assert_int_equal(fx_tail_run(t, err, sizeof(err), "--maxlen", "0", t->path, NULL), 2);
     assert_non_null(strstr(err, "--maxlen: expected a positive integer"));
-    assert_int_equal(run_tail(t, err, sizeof(err), "--from", "middle", t->path, NULL), 2);
+    assert_int_equal(fx_tail_run(t, err, sizeof(err), "--from", "middle", t->path, NULL), 2);
     assert_non_null(strstr(err, "--from"));
-    assert_int_equal(run_tail(t, err, sizeof(err), "--rotate-wait", "-1", t->path, NULL), 2);
+    assert_int_equal(fx_tail_run(t, err, sizeof(err), "--rotate-wait", "-1", t->path, NULL), 2);
     assert_non_null(strstr(err, "--rotate-wait"));
-    assert_int_equal(run_tail(t, err, sizeof(err), "--name", "x", t->path, t->path, NULL), 2);
+    assert_int_equal(fx_tail_run(t, err, sizeof(err), "--name", "x", t->path, t->path, NULL), 2);
     assert_non_null(strstr(err, "--name"));
-    assert_int_equal(run_tail(t, err, sizeof(err), "/tmp/*/x.log", NULL), 2);
+    assert_int_equal(fx_tail_run(t, err, sizeof(err), "/tmp/*/x.log", NULL), 2);
     assert_non_null(strstr(err, "wildcards"));
-    assert_int_equal(run_tail(t, err, sizeof(err), NULL), 2);
+    assert_int_equal(fx_tail_run(t, err, sizeof(err), NULL), 2);
     const char *nostream[] = {"tail", t->path, NULL};
     assert_int_equal(lbt_run(nostream, NULL, 0, err, sizeof(err), NULL, 0), 2);
     assert_non_null(strstr(err, "--stream"));
@@ -596,25 +500,33 @@ static void tail_usage_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(tail_once_reads_lines_and_holds_partial, setup, teardown),
-        cmocka_unit_test_setup_teardown(tail_follows_appends_and_partial_completed_later, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(tail_from_end_skips_existing_lines, setup, teardown),
-        cmocka_unit_test_setup_teardown(tail_continues_after_import, setup, teardown),
-        cmocka_unit_test_setup_teardown(tail_glob_gains_file, setup, teardown),
-        cmocka_unit_test_setup_teardown(tail_delete_and_create, setup, teardown),
-        cmocka_unit_test_setup_teardown(tail_rename_while_stopped, setup, teardown),
-        cmocka_unit_test_setup_teardown(tail_rotated_twice_while_stopped, setup, teardown),
-        cmocka_unit_test_setup_teardown(tail_copytruncate_while_stopped, setup, teardown),
-        cmocka_unit_test_setup_teardown(tail_rotated_and_compressed_while_stopped, setup, teardown),
-        cmocka_unit_test_setup_teardown(tail_rotated_generation_gone_is_reported, setup, teardown),
-        cmocka_unit_test_setup_teardown(tail_truncated_without_copy_counts_lost_bytes, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(tail_sighup_reopens_log_and_sigterm_exits_0, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(tail_name_and_metrics, setup, teardown),
-        cmocka_unit_test_setup_teardown(tail_long_lines_grow_the_buffer, setup, teardown),
-        cmocka_unit_test_setup_teardown(tail_usage_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(tail_once_reads_lines_and_holds_partial, fx_tail_setup,
+                                        fx_tail_teardown),
+        cmocka_unit_test_setup_teardown(tail_follows_appends_and_partial_completed_later,
+                                        fx_tail_setup, fx_tail_teardown),
+        cmocka_unit_test_setup_teardown(tail_from_end_skips_existing_lines, fx_tail_setup,
+                                        fx_tail_teardown),
+        cmocka_unit_test_setup_teardown(tail_continues_after_import, fx_tail_setup,
+                                        fx_tail_teardown),
+        cmocka_unit_test_setup_teardown(tail_glob_gains_file, fx_tail_setup, fx_tail_teardown),
+        cmocka_unit_test_setup_teardown(tail_delete_and_create, fx_tail_setup, fx_tail_teardown),
+        cmocka_unit_test_setup_teardown(tail_rename_while_stopped, fx_tail_setup, fx_tail_teardown),
+        cmocka_unit_test_setup_teardown(tail_rotated_twice_while_stopped, fx_tail_setup,
+                                        fx_tail_teardown),
+        cmocka_unit_test_setup_teardown(tail_copytruncate_while_stopped, fx_tail_setup,
+                                        fx_tail_teardown),
+        cmocka_unit_test_setup_teardown(tail_rotated_and_compressed_while_stopped, fx_tail_setup,
+                                        fx_tail_teardown),
+        cmocka_unit_test_setup_teardown(tail_rotated_generation_gone_is_reported, fx_tail_setup,
+                                        fx_tail_teardown),
+        cmocka_unit_test_setup_teardown(tail_truncated_without_copy_counts_lost_bytes,
+                                        fx_tail_setup, fx_tail_teardown),
+        cmocka_unit_test_setup_teardown(tail_sighup_reopens_log_and_sigterm_exits_0, fx_tail_setup,
+                                        fx_tail_teardown),
+        cmocka_unit_test_setup_teardown(tail_name_and_metrics, fx_tail_setup, fx_tail_teardown),
+        cmocka_unit_test_setup_teardown(tail_long_lines_grow_the_buffer, fx_tail_setup,
+                                        fx_tail_teardown),
+        cmocka_unit_test_setup_teardown(tail_usage_errors, fx_tail_setup, fx_tail_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

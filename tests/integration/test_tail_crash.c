@@ -28,67 +28,27 @@
 #include <cmocka.h>
 
 #include "lbtest.h"
+#include "fx_tail.h"
 #include "tail_util.h"
 
 #define CK "logbridge:ckpt:{s}"
 #define DLQ "logbridge:dlq:{s}"
 
 struct t {
-    struct lbt_redis r;
-    redisContext *c;
-    char dir[256];
-    char path[512], log[512];
-    pid_t pid, writer;
-    long valid, bad; /* lines the writer writes */
-    int per_ms;      /* pace */
+    struct fx_tail fx; /* first: fx_tail_setup_sized */
+    long valid, bad;   /* lines the writer writes */
+    int per_ms;        /* pace */
     uint64_t seed;
 };
 
-static int setup_aof(void **state, int aof)
-{
-    struct t *t = calloc(1, sizeof(*t));
-    if (t == NULL || lbt_redis_start(&t->r, aof) != 0 || lbt_mkdtemp(t->dir, sizeof(t->dir)) != 0)
-        return -1;
-    t->c = lbt_connect(&t->r);
-    if (t->c == NULL)
-        return -1;
-    snprintf(t->path, sizeof(t->path), "%s/app.log", t->dir);
-    snprintf(t->log, sizeof(t->log), "%s/logbridge.log", t->dir);
-    *state = t;
-    return 0;
-}
-
 static int setup(void **state)
 {
-    return setup_aof(state, 0);
+    return fx_tail_setup_sized(state, sizeof(struct t), 0);
 }
 
 static int setup_with_aof(void **state)
 {
-    return setup_aof(state, 1);
-}
-
-static int teardown(void **state)
-{
-    struct t *t = *state;
-    if (t == NULL)
-        return 0;
-    int bad = 0;
-    if (t->writer > 0) {
-        kill(t->writer, SIGKILL);
-        lbt_wait(t->writer);
-    }
-    if (t->pid > 0) {
-        kill(t->pid, SIGKILL);
-        lbt_wait(t->pid);
-    }
-    bad = tu_log_sane(t->log);
-    if (t->c)
-        redisFree(t->c);
-    lbt_redis_stop(&t->r, 1);
-    lbt_rmdir(t->dir);
-    free(t);
-    return bad;
+    return fx_tail_setup_sized(state, sizeof(struct t), 1);
 }
 
 /* valid lines 0..valid-1, with bad line b after every 97th valid one; the
@@ -96,7 +56,7 @@ static int teardown(void **state)
 static int writer_main(void *ctx)
 {
     struct t *t = ctx;
-    int fd = open(t->path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    int fd = open(t->fx.path, O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd < 0)
         return 1;
     uint64_t rng = t->seed ^ 0x9e3779b97f4a7c15ULL;
@@ -128,20 +88,16 @@ static int writer_main(void *ctx)
 
 static pid_t spawn(struct t *t)
 {
-    const char *args[] = {"tail",    "--redis", t->r.url, "--stream", "s",
-                          "--batch", "300",     t->path,  NULL};
-    return lbt_spawn(args, t->log);
+    const char *args[] = {"tail",    "--redis", t->fx.r.url, "--stream", "s",
+                          "--batch", "300",     t->fx.path,  NULL};
+    return lbt_spawn(args, t->fx.log);
 }
 
 static void check_all(struct t *t)
 {
-    char why[512];
-    if (tu_check_seq(t->c, "s", t->path, t->valid, 1, why, sizeof(why)) != 0) {
-        tu_dump(t->log, 4000);
-        fail_msg("stream: %s", why);
-    }
+    fx_tail_check_seq(&t->fx, t->fx.path, t->valid, 1, 4000);
     struct lbt_entry *e;
-    long ne = lbt_xrange_all(t->c, DLQ, &e);
+    long ne = lbt_xrange_all(t->fx.c, DLQ, &e);
     assert_int_equal(ne, t->bad);
     for (long i = 0; i < ne; i++) {
         const char *raw = lbt_field(&e[i], "raw");
@@ -162,17 +118,17 @@ struct done_ctx {
 static int all_committed(void *p)
 {
     struct done_ctx *d = p;
-    return tu_ckpt_off(d->t->c, CK, d->t->path, NULL) == d->size;
+    return tu_ckpt_off(d->t->fx.c, CK, d->t->fx.path, NULL) == d->size;
 }
 
 static void wait_all(struct t *t)
 {
     struct stat st;
-    assert_int_equal(stat(t->path, &st), 0);
+    assert_int_equal(stat(t->fx.path, &st), 0);
     struct done_ctx d = {t, (long long)st.st_size};
     if (!lbt_wait_for(all_committed, &d, 60000)) {
-        tu_dump(t->log, 4000);
-        fail_msg("checkpoint at %lld, file size %lld", tu_ckpt_off(t->c, CK, t->path, NULL),
+        tu_dump(t->fx.log, 4000);
+        fail_msg("checkpoint at %lld, file size %lld", tu_ckpt_off(t->fx.c, CK, t->fx.path, NULL),
                  d.size);
     }
 }
@@ -187,28 +143,29 @@ static void tail_exactly_once_across_kill9(void **state)
     t->bad = t->valid / 97;
     t->per_ms = 8;
     int rounds_min = 20 * scale;
-    assert_int_equal(lbt_write_file(t->path, "", 0), 0);
-    t->writer = tu_fork(writer_main, t);
-    assert_true(t->writer > 0);
+    assert_int_equal(lbt_write_file(t->fx.path, "", 0), 0);
+    t->fx.writer = tu_fork(writer_main, t);
+    assert_true(t->fx.writer > 0);
     int rounds = 0, code = 0, writer_done = 0;
     while (rounds < rounds_min || !writer_done) {
-        t->pid = spawn(t);
-        assert_true(t->pid > 0);
+        t->fx.pid = spawn(t);
+        assert_true(t->fx.pid > 0);
         /* kill points from "still starting" to "well into a batch" */
         lbt_sleep_ms(5 + (int)(tu_rand(&rng) % 200));
-        kill(t->pid, SIGKILL);
-        assert_int_equal(lbt_wait(t->pid), 128 + SIGKILL);
-        t->pid = 0;
+        kill(t->fx.pid, SIGKILL);
+        assert_int_equal(lbt_wait(t->fx.pid), 128 + SIGKILL);
+        t->fx.pid = 0;
         rounds++;
-        if (!writer_done && tu_try_wait(t->writer, &code)) {
+        if (!writer_done && tu_try_wait(t->fx.writer, &code)) {
             writer_done = 1;
-            t->writer = 0;
+            t->fx.writer = 0;
             assert_int_equal(code, 0);
         }
     }
     printf("tail_exactly_once_across_kill9: %d kill rounds\n", rounds);
     /* the rest in one last run (the writer is done: --once reads it all) */
-    const char *args[] = {"tail", "--redis", t->r.url, "--stream", "s", "--once", t->path, NULL};
+    const char *args[] = {"tail", "--redis", t->fx.r.url, "--stream",
+                          "s",    "--once",  t->fx.path,  NULL};
     char err[4096];
     assert_int_equal(lbt_run(args, NULL, 0, err, sizeof(err), NULL, 0), 0);
     wait_all(t);
@@ -222,28 +179,28 @@ static void tail_redis_restart_with_aof(void **state)
     t->valid = 20000L * tu_scale();
     t->bad = t->valid / 97;
     t->per_ms = 6;
-    assert_int_equal(lbt_write_file(t->path, "", 0), 0);
-    t->pid = spawn(t);
-    t->writer = tu_fork(writer_main, t);
-    assert_true(tu_wait_xlen(t->c, "s", 2000, 20000));
+    assert_int_equal(lbt_write_file(t->fx.path, "", 0), 0);
+    t->fx.pid = spawn(t);
+    t->fx.writer = tu_fork(writer_main, t);
+    assert_true(tu_wait_xlen(t->fx.c, "s", 2000, 20000));
     /* a crash of the server in the middle of the flow; the writer goes on */
-    lbt_redis_kill(&t->r, SIGKILL);
-    redisFree(t->c);
-    t->c = NULL;
+    lbt_redis_kill(&t->fx.r, SIGKILL);
+    redisFree(t->fx.c);
+    t->fx.c = NULL;
     lbt_sleep_ms(2500);
-    assert_int_equal(lbt_redis_restart(&t->r), 0);
-    t->c = lbt_connect(&t->r);
-    assert_non_null(t->c);
-    assert_int_equal(lbt_wait(t->writer), 0);
-    t->writer = 0;
+    assert_int_equal(lbt_redis_restart(&t->fx.r), 0);
+    t->fx.c = lbt_connect(&t->fx.r);
+    assert_non_null(t->fx.c);
+    assert_int_equal(lbt_wait(t->fx.writer), 0);
+    t->fx.writer = 0;
     wait_all(t);
-    kill(t->pid, SIGTERM);
-    assert_int_equal(lbt_wait(t->pid), 0);
-    t->pid = 0;
+    kill(t->fx.pid, SIGTERM);
+    assert_int_equal(lbt_wait(t->fx.pid), 0);
+    t->fx.pid = 0;
     check_all(t);
     /* one warning when it went away and one message when it came back, not
      * one per try */
-    char *log = lbt_read_file(t->log, NULL);
+    char *log = lbt_read_file(t->fx.log, NULL);
     assert_non_null(log);
     int paused = 0;
     for (const char *p = log; (p = strstr(p, "reading paused")) != NULL; p++)
@@ -260,36 +217,37 @@ static void tail_waits_for_absent_redis(void **state)
 {
     struct t *t = *state;
     t->seed = tu_seed("tail_waits_for_absent_redis");
-    lbt_redis_kill(&t->r, SIGKILL);
-    redisFree(t->c);
-    t->c = NULL;
+    lbt_redis_kill(&t->fx.r, SIGKILL);
+    redisFree(t->fx.c);
+    t->fx.c = NULL;
     t->valid = 3000;
     t->bad = 10;
     t->per_ms = 10;
-    assert_int_equal(tu_append_lines(t->path, 0, 0, 0, 0), 0);
-    t->pid = spawn(t);
-    t->writer = tu_fork(writer_main, t);
-    assert_int_equal(lbt_wait(t->writer), 0);
-    t->writer = 0;
+    assert_int_equal(tu_append_lines(t->fx.path, 0, 0, 0, 0), 0);
+    t->fx.pid = spawn(t);
+    t->fx.writer = tu_fork(writer_main, t);
+    assert_int_equal(lbt_wait(t->fx.writer), 0);
+    t->fx.writer = 0;
     /* it is running and waiting (kill 0 probes that it is alive) */
-    assert_int_equal(kill(t->pid, 0), 0);
-    assert_int_equal(lbt_redis_restart(&t->r), 0);
-    t->c = lbt_connect(&t->r);
-    assert_non_null(t->c);
+    assert_int_equal(kill(t->fx.pid, 0), 0);
+    assert_int_equal(lbt_redis_restart(&t->fx.r), 0);
+    t->fx.c = lbt_connect(&t->fx.r);
+    assert_non_null(t->fx.c);
     wait_all(t);
-    kill(t->pid, SIGTERM);
-    assert_int_equal(lbt_wait(t->pid), 0);
-    t->pid = 0;
+    kill(t->fx.pid, SIGTERM);
+    assert_int_equal(lbt_wait(t->fx.pid), 0);
+    t->fx.pid = 0;
     check_all(t);
-    assert_true(tu_file_has(t->log, "reading paused"));
+    assert_true(tu_file_has(t->fx.log, "reading paused"));
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(tail_exactly_once_across_kill9, setup, teardown),
-        cmocka_unit_test_setup_teardown(tail_redis_restart_with_aof, setup_with_aof, teardown),
-        cmocka_unit_test_setup_teardown(tail_waits_for_absent_redis, setup, teardown),
+        cmocka_unit_test_setup_teardown(tail_exactly_once_across_kill9, setup, fx_tail_teardown),
+        cmocka_unit_test_setup_teardown(tail_redis_restart_with_aof, setup_with_aof,
+                                        fx_tail_teardown),
+        cmocka_unit_test_setup_teardown(tail_waits_for_absent_redis, setup, fx_tail_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

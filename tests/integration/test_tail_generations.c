@@ -24,65 +24,30 @@
 
 #include "lbt_prom.h"
 #include "lbtest.h"
+#include "fx_tail.h"
 #include "tail_util.h"
 
 #define CK "logbridge:ckpt:{s}"
 
 struct t {
-    struct lbt_redis r;
-    redisContext *c;
-    char dir[256];
-    char path[512], log[512], metrics[512];
-    pid_t pid, writer;
+    struct fx_tail fx; /* first: fx_tail_setup_sized */
     int rotations, gap_ms;
     long per_gen;
 };
 
 static int setup(void **state)
 {
-    struct t *t = calloc(1, sizeof(*t));
-    if (t == NULL || lbt_redis_start(&t->r, 0) != 0 || lbt_mkdtemp(t->dir, sizeof(t->dir)) != 0)
-        return -1;
-    t->c = lbt_connect(&t->r);
-    if (t->c == NULL)
-        return -1;
-    snprintf(t->path, sizeof(t->path), "%s/app.log", t->dir);
-    snprintf(t->log, sizeof(t->log), "%s/logbridge.log", t->dir);
-    snprintf(t->metrics, sizeof(t->metrics), "%s/metrics.prom", t->dir);
-    *state = t;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct t *t = *state;
-    if (t == NULL)
-        return 0;
-    if (t->writer > 0) {
-        kill(t->writer, SIGKILL);
-        lbt_wait(t->writer);
-    }
-    if (t->pid > 0) {
-        kill(t->pid, SIGKILL);
-        lbt_wait(t->pid);
-    }
-    int bad = tu_log_sane(t->log);
-    if (t->c)
-        redisFree(t->c);
-    lbt_redis_stop(&t->r, 1);
-    lbt_rmdir(t->dir);
-    free(t);
-    return bad;
+    return fx_tail_setup_sized(state, sizeof(struct t), 0);
 }
 
 /* `logbridge tail --redis URL --stream s ARGS...` to its end; its stderr is
- * appended to t->log. */
+ * appended to t->fx.log. */
 static int run_tail(struct t *t, ...)
 {
     struct tu_args a;
     tu_args_init(&a);
-    tu_args_add(&a, "tail", "--redis", t->r.url, "--stream", "s", "--metrics-file", t->metrics,
-                NULL);
+    tu_args_add(&a, "tail", "--redis", t->fx.r.url, "--stream", "s", "--metrics-file",
+                t->fx.metrics, NULL);
     va_list ap;
     va_start(ap, t);
     const char *s;
@@ -92,25 +57,21 @@ static int run_tail(struct t *t, ...)
     static char err[1 << 16];
     err[0] = '\0';
     int rc = lbt_run(a.v, NULL, 0, err, sizeof(err), NULL, 0);
-    lbt_append_file(t->log, err, strlen(err));
+    lbt_append_file(t->fx.log, err, strlen(err));
     assert_int_equal(tu_text_sane(err), 0);
     return rc;
 }
 
 static void check_seq(struct t *t, const char *src, long n)
 {
-    char why[512];
-    if (tu_check_seq(t->c, "s", src, n, 1, why, sizeof(why)) != 0) {
-        tu_dump(t->log, 6000);
-        fail_msg("%s", why);
-    }
-    assert_int_equal(lbt_xlen(t->c, "s"), n);
+    fx_tail_check_seq(&t->fx, src, n, 1, 6000);
+    assert_int_equal(lbt_xlen(t->fx.c, "s"), n);
 }
 
 static double metric(struct t *t, const char *name, const char *src)
 {
     size_t n;
-    char *text = lbt_read_file(t->metrics, &n);
+    char *text = lbt_read_file(t->fx.metrics, &n);
     assert_non_null(text);
     struct lbt_prom p;
     if (lbt_prom_parse(text, &p) != 0)
@@ -143,7 +104,7 @@ static void sh(const char *fmt, ...)
  * the inode is made to look as if it had). */
 static void ckpt_set_ino(struct t *t, const char *src, unsigned long long ino)
 {
-    redisReply *r = redisCommand(t->c, "HGET %s %s", CK, src);
+    redisReply *r = redisCommand(t->fx.c, "HGET %s %s", CK, src);
     assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
     char *v = strdup(r->str);
     freeReplyObject(r);
@@ -154,7 +115,7 @@ static void ckpt_set_ino(struct t *t, const char *src, unsigned long long ino)
         e++;
     char nv[1024];
     snprintf(nv, sizeof(nv), "%.*s\"ino\":%llu%s", (int)(p - v), v, ino, e);
-    r = redisCommand(t->c, "HSET %s %s %s", CK, src, nv);
+    r = redisCommand(t->fx.c, "HSET %s %s %s", CK, src, nv);
     assert_non_null(r);
     freeReplyObject(r);
     free(v);
@@ -166,29 +127,30 @@ static void ckpt_set_ino(struct t *t, const char *src, unsigned long long ino)
 static void tail_two_renames_inode_reused_while_stopped(void **state)
 {
     struct t *t = *state;
-    assert_int_equal(tu_append_lines(t->path, 0, 0, 100, 10), 0);
-    unsigned long long a_ino = ino_of(t->path);
-    assert_int_equal(run_tail(t, "--once", t->path, NULL), 0);
-    assert_int_equal(lbt_xlen(t->c, "s"), 100);
+    assert_int_equal(tu_append_lines(t->fx.path, 0, 0, 100, 10), 0);
+    unsigned long long a_ino = ino_of(t->fx.path);
+    assert_int_equal(run_tail(t, "--once", t->fx.path, NULL), 0);
+    assert_int_equal(lbt_xlen(t->fx.c, "s"), 100);
     lbt_sleep_ms(20); /* generations are born apart: file times tick coarsely */
-    sh("cd %s && mv app.log app.log.1", t->dir);
-    assert_int_equal(tu_append_lines(t->path, 1, 100, 200, 10), 0);
-    sh("cd %s && gzip app.log.1 && mv app.log.1.gz app.log.2.gz && mv app.log app.log.1", t->dir);
+    sh("cd %s && mv app.log app.log.1", t->fx.dir);
+    assert_int_equal(tu_append_lines(t->fx.path, 1, 100, 200, 10), 0);
+    sh("cd %s && gzip app.log.1 && mv app.log.1.gz app.log.2.gz && mv app.log app.log.1",
+       t->fx.dir);
     lbt_sleep_ms(20);
-    assert_int_equal(tu_append_lines(t->path, 2, 200, 300, 10), 0);
-    unsigned long long c_ino = ino_of(t->path);
+    assert_int_equal(tu_append_lines(t->fx.path, 2, 200, 300, 10), 0);
+    unsigned long long c_ino = ino_of(t->fx.path);
     if (c_ino != a_ino) {
         printf("note: the file system did not reuse inode %llu; the checkpoint is made to name "
                "the new file's inode %llu\n",
                a_ino, c_ino);
-        ckpt_set_ino(t, t->path, c_ino);
+        ckpt_set_ino(t, t->fx.path, c_ino);
     }
-    assert_int_equal(run_tail(t, "--once", "--rotate-wait", "0", t->path, NULL), 0);
-    check_seq(t, t->path, 300);
-    assert_int_equal(metric(t, "logbridge_lost_bytes_total", t->path), 0);
+    assert_int_equal(run_tail(t, "--once", "--rotate-wait", "0", t->fx.path, NULL), 0);
+    check_seq(t, t->fx.path, 300);
+    assert_int_equal(metric(t, "logbridge_lost_bytes_total", t->fx.path), 0);
     /* and nothing again */
-    assert_int_equal(run_tail(t, "--once", "--rotate-wait", "0", t->path, NULL), 0);
-    assert_int_equal(lbt_xlen(t->c, "s"), 300);
+    assert_int_equal(run_tail(t, "--once", "--rotate-wait", "0", t->fx.path, NULL), 0);
+    assert_int_equal(lbt_xlen(t->fx.c, "s"), 300);
 }
 
 /* Issue 9, item 5: --once after a rename rotation reads the rest of the
@@ -197,33 +159,33 @@ static void tail_once_drains_rotated_and_new_file(void **state)
 {
     struct t *t = *state;
     char r1[600];
-    snprintf(r1, sizeof(r1), "%s.1", t->path);
-    assert_int_equal(tu_append_lines(t->path, 0, 0, 50, 10), 0);
-    assert_int_equal(run_tail(t, "--once", t->path, NULL), 0);
-    assert_int_equal(tu_append_lines(t->path, 0, 50, 100, 10), 0);
-    assert_int_equal(rename(t->path, r1), 0);
-    assert_int_equal(tu_append_lines(t->path, 1, 100, 150, 10), 0);
+    snprintf(r1, sizeof(r1), "%s.1", t->fx.path);
+    assert_int_equal(tu_append_lines(t->fx.path, 0, 0, 50, 10), 0);
+    assert_int_equal(run_tail(t, "--once", t->fx.path, NULL), 0);
+    assert_int_equal(tu_append_lines(t->fx.path, 0, 50, 100, 10), 0);
+    assert_int_equal(rename(t->fx.path, r1), 0);
+    assert_int_equal(tu_append_lines(t->fx.path, 1, 100, 150, 10), 0);
     /* the default --rotate-wait (5 s) counts from the rotated file's last
      * change: --once waits that long at most, then drains the new file */
     int64_t t0 = lbt_now_ms();
-    assert_int_equal(run_tail(t, "--once", "--rotate-wait", "1", t->path, NULL), 0);
+    assert_int_equal(run_tail(t, "--once", "--rotate-wait", "1", t->fx.path, NULL), 0);
     int64_t took = lbt_now_ms() - t0;
-    check_seq(t, t->path, 150);
+    check_seq(t, t->fx.path, 150);
     long long line = 0;
     struct stat st;
-    assert_int_equal(stat(t->path, &st), 0);
-    assert_int_equal(tu_ckpt_off(t->c, CK, t->path, &line), (long long)st.st_size);
+    assert_int_equal(stat(t->fx.path, &st), 0);
+    assert_int_equal(tu_ckpt_off(t->fx.c, CK, t->fx.path, &line), (long long)st.st_size);
     assert_int_equal(line, 50);
     assert_true(took < 5000);
     /* a rotated file that has been quiet for --rotate-wait: no wait at all */
-    assert_int_equal(tu_append_lines(t->path, 1, 150, 200, 10), 0);
+    assert_int_equal(tu_append_lines(t->fx.path, 1, 150, 200, 10), 0);
     char r2[600];
-    snprintf(r2, sizeof(r2), "%s.2", t->path);
+    snprintf(r2, sizeof(r2), "%s.2", t->fx.path);
     assert_int_equal(rename(r1, r2), 0);
-    assert_int_equal(rename(t->path, r1), 0);
-    assert_int_equal(tu_append_lines(t->path, 2, 200, 250, 10), 0);
-    assert_int_equal(run_tail(t, "--once", "--rotate-wait", "0", t->path, NULL), 0);
-    check_seq(t, t->path, 250);
+    assert_int_equal(rename(t->fx.path, r1), 0);
+    assert_int_equal(tu_append_lines(t->fx.path, 2, 200, 250, 10), 0);
+    assert_int_equal(run_tail(t, "--once", "--rotate-wait", "0", t->fx.path, NULL), 0);
+    check_seq(t, t->fx.path, 250);
 }
 
 /* Issue 9, item 9: two copytruncates while stopped: the copy holding the
@@ -232,20 +194,21 @@ static void tail_once_drains_rotated_and_new_file(void **state)
 static void tail_two_copytruncates_while_stopped(void **state)
 {
     struct t *t = *state;
-    assert_int_equal(tu_append_lines(t->path, 0, 0, 100, 10), 0);
-    assert_int_equal(run_tail(t, "--once", t->path, NULL), 0);
-    assert_int_equal(tu_append_lines(t->path, 0, 100, 150, 10), 0);
+    assert_int_equal(tu_append_lines(t->fx.path, 0, 0, 100, 10), 0);
+    assert_int_equal(run_tail(t, "--once", t->fx.path, NULL), 0);
+    assert_int_equal(tu_append_lines(t->fx.path, 0, 100, 150, 10), 0);
     lbt_sleep_ms(20);
-    sh("cd %s && cp app.log app.log.1 && truncate -s 0 app.log", t->dir);
-    assert_int_equal(tu_append_lines(t->path, 1, 150, 250, 10), 0);
+    sh("cd %s && cp app.log app.log.1 && truncate -s 0 app.log", t->fx.dir);
+    assert_int_equal(tu_append_lines(t->fx.path, 1, 150, 250, 10), 0);
     lbt_sleep_ms(20);
-    sh("cd %s && mv app.log.1 app.log.2 && cp app.log app.log.1 && truncate -s 0 app.log", t->dir);
-    assert_int_equal(tu_append_lines(t->path, 2, 250, 350, 10), 0);
-    assert_int_equal(run_tail(t, "--once", "--rotate-wait", "0", t->path, NULL), 0);
-    check_seq(t, t->path, 350);
-    assert_int_equal(metric(t, "logbridge_lost_bytes_total", t->path), 0);
-    assert_int_equal(run_tail(t, "--once", "--rotate-wait", "0", t->path, NULL), 0);
-    assert_int_equal(lbt_xlen(t->c, "s"), 350);
+    sh("cd %s && mv app.log.1 app.log.2 && cp app.log app.log.1 && truncate -s 0 app.log",
+       t->fx.dir);
+    assert_int_equal(tu_append_lines(t->fx.path, 2, 250, 350, 10), 0);
+    assert_int_equal(run_tail(t, "--once", "--rotate-wait", "0", t->fx.path, NULL), 0);
+    check_seq(t, t->fx.path, 350);
+    assert_int_equal(metric(t, "logbridge_lost_bytes_total", t->fx.path), 0);
+    assert_int_equal(run_tail(t, "--once", "--rotate-wait", "0", t->fx.path, NULL), 0);
+    assert_int_equal(lbt_xlen(t->fx.c, "s"), 350);
 }
 
 /* Issue 9, item 9: current.log is a link to dated files in another
@@ -254,11 +217,11 @@ static void tail_symlink_switched_twice_while_stopped(void **state)
 {
     struct t *t = *state;
     char link[600], d1[600], d2[600], d3[600];
-    snprintf(link, sizeof(link), "%s/current.log", t->dir);
-    sh("mkdir %s/dated", t->dir);
-    snprintf(d1, sizeof(d1), "%s/dated/app.20250618-10.log", t->dir);
-    snprintf(d2, sizeof(d2), "%s/dated/app.20250618-11.log", t->dir);
-    snprintf(d3, sizeof(d3), "%s/dated/app.20250618-12.log", t->dir);
+    snprintf(link, sizeof(link), "%s/current.log", t->fx.dir);
+    sh("mkdir %s/dated", t->fx.dir);
+    snprintf(d1, sizeof(d1), "%s/dated/app.20250618-10.log", t->fx.dir);
+    snprintf(d2, sizeof(d2), "%s/dated/app.20250618-11.log", t->fx.dir);
+    snprintf(d3, sizeof(d3), "%s/dated/app.20250618-12.log", t->fx.dir);
     assert_int_equal(tu_append_lines(d1, 0, 0, 100, 10), 0);
     assert_int_equal(symlink(d1, link), 0);
     assert_int_equal(run_tail(t, "--once", link, NULL), 0);
@@ -272,7 +235,7 @@ static void tail_symlink_switched_twice_while_stopped(void **state)
     assert_int_equal(run_tail(t, "--once", "--rotate-wait", "0", link, NULL), 0);
     check_seq(t, link, 320);
     assert_int_equal(run_tail(t, "--once", "--rotate-wait", "0", link, NULL), 0);
-    assert_int_equal(lbt_xlen(t->c, "s"), 320);
+    assert_int_equal(lbt_xlen(t->fx.c, "s"), 320);
 }
 
 /* What cannot be recovered is said at warn with its byte count and counted:
@@ -280,24 +243,24 @@ static void tail_symlink_switched_twice_while_stopped(void **state)
 static void tail_unrecoverable_bytes_are_counted(void **state)
 {
     struct t *t = *state;
-    assert_int_equal(tu_append_lines(t->path, 0, 0, 100, 10), 0);
-    assert_int_equal(run_tail(t, "--once", t->path, NULL), 0);
-    assert_int_equal(tu_append_lines(t->path, 0, 100, 150, 10), 0);
+    assert_int_equal(tu_append_lines(t->fx.path, 0, 0, 100, 10), 0);
+    assert_int_equal(run_tail(t, "--once", t->fx.path, NULL), 0);
+    assert_int_equal(tu_append_lines(t->fx.path, 0, 100, 150, 10), 0);
     struct stat st;
-    assert_int_equal(stat(t->path, &st), 0);
+    assert_int_equal(stat(t->fx.path, &st), 0);
     /* rotated away, then compressed with something we cannot read */
     char r1[600];
-    snprintf(r1, sizeof(r1), "%s.1", t->path);
-    assert_int_equal(rename(t->path, r1), 0);
-    sh("cd %s && (printf '\\3757zXZ\\0'; cat app.log.1) > app.log.1.xz && rm app.log.1", t->dir);
-    assert_int_equal(tu_append_lines(t->path, 1, 150, 200, 10), 0);
-    assert_int_equal(run_tail(t, "--once", "--rotate-wait", "0", t->path, NULL), 0);
+    snprintf(r1, sizeof(r1), "%s.1", t->fx.path);
+    assert_int_equal(rename(t->fx.path, r1), 0);
+    sh("cd %s && (printf '\\3757zXZ\\0'; cat app.log.1) > app.log.1.xz && rm app.log.1", t->fx.dir);
+    assert_int_equal(tu_append_lines(t->fx.path, 1, 150, 200, 10), 0);
+    assert_int_equal(run_tail(t, "--once", "--rotate-wait", "0", t->fx.path, NULL), 0);
     /* lines 100..149 are lost with it, said at warn; the new file is read */
-    assert_int_equal(lbt_xlen(t->c, "s"), 150);
-    assert_int_equal(lbt_xlen(t->c, "logbridge:dlq:{s}"), 0);
-    assert_int_equal(stat(t->path, &st), 0);
-    assert_int_equal(tu_ckpt_off(t->c, CK, t->path, NULL), (long long)st.st_size);
-    assert_true(tu_file_has(t->log, "is lost"));
+    assert_int_equal(lbt_xlen(t->fx.c, "s"), 150);
+    assert_int_equal(lbt_xlen(t->fx.c, "logbridge:dlq:{s}"), 0);
+    assert_int_equal(stat(t->fx.path, &st), 0);
+    assert_int_equal(tu_ckpt_off(t->fx.c, CK, t->fx.path, NULL), (long long)st.st_size);
+    assert_true(tu_file_has(t->fx.log, "is lost"));
 }
 
 /* Issue 9, item 9: a rotation backlog (23 renames 250 ms apart, --rotate-wait
@@ -326,21 +289,21 @@ static int writer_backlog(void *ctx)
     for (int gen = 0; gen <= t->rotations; gen++) {
         int64_t end = lbt_now_ms() + t->gap_ms;
         while (lbt_now_ms() < end) {
-            if (tu_append_lines(t->path, gen, seq, seq + 20, 40) != 0)
+            if (tu_append_lines(t->fx.path, gen, seq, seq + 20, 40) != 0)
                 return 1;
             seq += 20;
             lbt_sleep_ms(2);
         }
         if (gen < t->rotations) {
             char r[600];
-            snprintf(r, sizeof(r), "%s.%d", t->path, gen + 1);
-            if (rename(t->path, r) != 0)
+            snprintf(r, sizeof(r), "%s.%d", t->fx.path, gen + 1);
+            if (rename(t->fx.path, r) != 0)
                 return 2;
         }
     }
     char n[64];
     snprintf(n, sizeof(n), "%ld", seq);
-    return lbt_write_file(t->metrics, n, strlen(n)) != 0 ? 3 : 0;
+    return lbt_write_file(t->fx.metrics, n, strlen(n)) != 0 ? 3 : 0;
 }
 
 static void tail_rotation_backlog_drained_at_full_speed(void **state)
@@ -348,43 +311,38 @@ static void tail_rotation_backlog_drained_at_full_speed(void **state)
     struct t *t = *state;
     t->rotations = 23;
     t->gap_ms = 250;
-    assert_int_equal(tu_append_lines(t->path, 0, 0, 1, 0), 0);
-    struct tu_args a;
-    tu_args_init(&a);
-    tu_args_add(&a, "tail", "--redis", t->r.url, "--stream", "s", "--rotate-wait", "1", t->path,
-                NULL);
-    t->pid = lbt_spawn(a.v, t->log);
-    assert_true(t->pid > 0);
-    assert_true(tu_wait_xlen(t->c, "s", 1, 20000));
-    t->writer = tu_fork(writer_backlog, t);
-    assert_true(t->writer > 0);
+    assert_int_equal(tu_append_lines(t->fx.path, 0, 0, 1, 0), 0);
+    fx_tail_spawn(&t->fx, "--rotate-wait", "1", t->fx.path, NULL);
+    assert_true(tu_wait_xlen(t->fx.c, "s", 1, 20000));
+    t->fx.writer = tu_fork(writer_backlog, t);
+    assert_true(t->fx.writer > 0);
     int code = -1, maxfd = 0;
-    while (!tu_try_wait(t->writer, &code)) {
-        int n = count_fds(t->pid);
+    while (!tu_try_wait(t->fx.writer, &code)) {
+        int n = count_fds(t->fx.pid);
         if (n > maxfd)
             maxfd = n;
         lbt_sleep_ms(20);
     }
-    t->writer = 0;
+    t->fx.writer = 0;
     assert_int_equal(code, 0);
     int64_t stopped = lbt_now_ms();
     size_t n;
-    char *txt = lbt_read_file(t->metrics, &n);
+    char *txt = lbt_read_file(t->fx.metrics, &n);
     assert_non_null(txt);
     long lines = atol(txt);
     free(txt);
-    int ok = tu_wait_xlen(t->c, "s", lines, 30000);
+    int ok = tu_wait_xlen(t->fx.c, "s", lines, 30000);
     int64_t took = lbt_now_ms() - stopped;
     printf("backlog: %ld lines, the last one %lld ms after the writer stopped; at most %d fds\n",
            lines, (long long)took, maxfd);
     if (!ok) {
-        tu_dump(t->log, 4000);
-        fail_msg("XLEN s = %lld, expected %ld", lbt_xlen(t->c, "s"), lines);
+        tu_dump(t->fx.log, 4000);
+        fail_msg("XLEN s = %lld, expected %ld", lbt_xlen(t->fx.c, "s"), lines);
     }
-    kill(t->pid, SIGTERM);
-    assert_int_equal(lbt_wait(t->pid), 0);
-    t->pid = 0;
-    check_seq(t, t->path, lines);
+    kill(t->fx.pid, SIGTERM);
+    assert_int_equal(lbt_wait(t->fx.pid), 0);
+    t->fx.pid = 0;
+    check_seq(t, t->fx.path, lines);
     /* the last generation is current: only the rotate-wait of the one before
      * it may delay anything */
     assert_true(took < 2500);
@@ -397,13 +355,17 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(tail_two_renames_inode_reused_while_stopped, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(tail_once_drains_rotated_and_new_file, setup, teardown),
-        cmocka_unit_test_setup_teardown(tail_two_copytruncates_while_stopped, setup, teardown),
-        cmocka_unit_test_setup_teardown(tail_symlink_switched_twice_while_stopped, setup, teardown),
-        cmocka_unit_test_setup_teardown(tail_unrecoverable_bytes_are_counted, setup, teardown),
+                                        fx_tail_teardown),
+        cmocka_unit_test_setup_teardown(tail_once_drains_rotated_and_new_file, setup,
+                                        fx_tail_teardown),
+        cmocka_unit_test_setup_teardown(tail_two_copytruncates_while_stopped, setup,
+                                        fx_tail_teardown),
+        cmocka_unit_test_setup_teardown(tail_symlink_switched_twice_while_stopped, setup,
+                                        fx_tail_teardown),
+        cmocka_unit_test_setup_teardown(tail_unrecoverable_bytes_are_counted, setup,
+                                        fx_tail_teardown),
         cmocka_unit_test_setup_teardown(tail_rotation_backlog_drained_at_full_speed, setup,
-                                        teardown),
+                                        fx_tail_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,100 +20,18 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "fx_import.h"
 #include "import_util.h"
 #include "lbtest.h"
 #include "tail_util.h"
 
-struct fx {
-    struct lbt_redis r;
-    redisContext *c;
-    char dir[256], path[512], log[512];
-    struct iu_fix f;
-    struct iu_rng rng;
-    int started;
-    pid_t kids[8];
-    int nkids;
-};
-
 static char out[1 << 16], err[1 << 16];
 
-static int fx_setup(void **state)
-{
-    struct fx *t = calloc(1, sizeof(*t));
-    if (t == NULL)
-        return -1;
-    *state = t;
-    if (lbt_redis_start(&t->r, 0) != 0)
-        return -1;
-    t->started = 1;
-    if ((t->c = lbt_connect(&t->r)) == NULL || lbt_mkdtemp(t->dir, sizeof(t->dir)) != 0)
-        return -1;
-    snprintf(t->path, sizeof(t->path), "%s/app.log", t->dir);
-    snprintf(t->log, sizeof(t->log), "%s/logbridge.log", t->dir);
-    iu_fix_init(&t->f);
-    return 0;
-}
-
-static int fx_teardown(void **state)
-{
-    struct fx *t = *state;
-    if (t == NULL)
-        return 0;
-    for (int i = 0; i < t->nkids; i++)
-        if (waitpid(t->kids[i], NULL, WNOHANG) == 0) {
-            kill(t->kids[i], SIGKILL);
-            waitpid(t->kids[i], NULL, 0);
-        }
-    if (t->c)
-        redisFree(t->c);
-    if (t->started)
-        lbt_redis_stop(&t->r, 1);
-    lbt_rmdir(t->dir);
-    iu_fix_free(&t->f);
-    free(t);
-    return 0;
-}
-
-static pid_t spawn_kid(struct fx *t, const char *const *args)
-{
-    pid_t pid = lbt_spawn(args, t->log);
-    if (pid > 0 && t->nkids < 8)
-        t->kids[t->nkids++] = pid;
-    return pid;
-}
-
-static void dump_log(const struct fx *t)
-{
-    size_t n = 0;
-    char *s = lbt_read_file(t->log, &n);
-    if (s != NULL)
-        fprintf(stderr, "--- end of logbridge's log:\n%s\n---\n", n > 3000 ? s + n - 3000 : s);
-    free(s);
-}
-
-static void verify_all(struct fx *t, const char *stream, const char *dlq)
-{
-    char why[4096];
-    struct iu_expect x = {stream, dlq, t->path, 1, 0, NULL, 0, 0, t->f.n, 0, 0};
-    if (iu_verify(t->c, &t->f, &x, why, sizeof(why)) != 0) {
-        dump_log(t);
-        fail_msg("%s", why);
-    }
-}
-
+/* SIGTERM, then wait with a deadline: the exit code, or -1. */
 static int stop_and_wait(pid_t pid, int timeout_ms)
 {
     kill(pid, SIGTERM);
-    int64_t end = lbt_now_ms() + timeout_ms;
-    int code;
-    while (lbt_now_ms() < end) {
-        if (iu_try_wait(pid, &code))
-            return code;
-        lbt_sleep_ms(20);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    return -1;
+    return fx_import_wait_exit(pid, timeout_ms);
 }
 
 /* The issue's recipe: the first batch goes to a key that is not a stream and
@@ -122,7 +40,7 @@ static int stop_and_wait(pid_t pid, int timeout_ms)
  * all four lines exactly once. */
 static void tail_refused_batch_is_not_skipped_by_the_next(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     static const char text[] = "a|2025-06-18T10:00:00Z|bad|1\na|2025-06-18T10:00:01Z|bad|2\n"
                                "a|2025-06-18T10:00:02Z|good|3\na|2025-06-18T10:00:03Z|good|4\n";
     assert_int_equal(lbt_write_file(t->path, text, sizeof(text) - 1), 0);
@@ -161,7 +79,7 @@ static void tail_refused_batch_is_not_skipped_by_the_next(void **state)
  * is refused and every batch after it holds valid lines only. */
 static void tail_refused_dlq_batch_is_not_skipped(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     for (int i = 0; i < 3000; i++) {
         char d[32];
         snprintf(d, sizeof(d), "i=%d", i);
@@ -186,8 +104,8 @@ static void tail_refused_dlq_batch_is_not_skipped(void **state)
             fail_msg("%s: exited %d, want 3: %s", modes[m], rc, err);
         size_t line;
         char why[1024];
-        if (iu_check_prefix(t->c, &t->f, "rb", "logbridge:dlq:{rb}", "logbridge:ckpt:{rb}",
-                            t->path, &line, why, sizeof(why)) != 0)
+        if (iu_check_prefix(t->c, &t->f, "rb", "logbridge:dlq:{rb}", "logbridge:ckpt:{rb}", t->path,
+                            &line, why, sizeof(why)) != 0)
             fail_msg("%s: %s", modes[m], why);
         if (line > 150)
             fail_msg("%s: the checkpoint moved to line %zu, past line 151 which was never written",
@@ -199,7 +117,7 @@ static void tail_refused_dlq_batch_is_not_skipped(void **state)
         unsetenv("LOGBRIDGE_SINK_MODE");
         if (rc != 0)
             fail_msg("%s: rerun exited %d: %s", modes[m], rc, err);
-        verify_all(t, "rb", "logbridge:dlq:{rb}");
+        fx_import_verify_all(t, "rb", "logbridge:dlq:{rb}", t->path);
     }
 }
 
@@ -215,7 +133,7 @@ static long long used_memory(redisContext *c)
 }
 
 struct xlen_at_least {
-    struct fx *t;
+    struct fx_import *t;
     const char *key;
     long long n;
 };
@@ -231,7 +149,7 @@ static int xlen_reached(void *ctx)
  * exit. Once memory is raised every line lands exactly once. */
 static void tail_waits_out_oom(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     t->rng.s = iu_seed("tail_waits_out_oom");
     struct iu_gen g = {20000, 10, 3, 5, 0, 0};
     iu_fix_gen(&t->f, &g, &t->rng);
@@ -240,9 +158,8 @@ static void tail_waits_out_oom(void **state)
     assert_int_equal(lbt_write_file(t->path, t->f.buf, cut), 0);
     struct iu_args a;
     iu_args_init(&a);
-    iu_args_add(&a, "tail", "--redis", t->r.url, "--stream", "om", "--batch", "250", t->path,
-                NULL);
-    pid_t pid = spawn_kid(t, a.v);
+    iu_args_add(&a, "tail", "--redis", t->r.url, "--stream", "om", "--batch", "250", t->path, NULL);
+    pid_t pid = fx_import_spawn(t, a.v, t->log);
     assert_true(pid > 0);
     struct xlen_at_least w = {t, "om", 1};
     assert_int_equal(lbt_wait_for(xlen_reached, &w, 20000), 1);
@@ -256,7 +173,7 @@ static void tail_waits_out_oom(void **state)
     int code;
     while (lbt_now_ms() < until) {
         if (iu_try_wait(pid, &code)) {
-            dump_log(t);
+            fx_import_dump_log(t);
             fail_msg("tail exited %d while Redis was out of memory", code);
         }
         lbt_sleep_ms(50);
@@ -267,16 +184,16 @@ static void tail_waits_out_oom(void **state)
     iu_fix_counts(&t->f, t->f.n, &valid, NULL, NULL);
     w.n = (long long)valid;
     if (lbt_wait_for(xlen_reached, &w, 30000) != 1) {
-        dump_log(t);
+        fx_import_dump_log(t);
         fail_msg("after memory was raised the stream holds %lld of %zu entries",
                  lbt_xlen(t->c, "om"), valid);
     }
     code = stop_and_wait(pid, 10000);
     if (code != 0) {
-        dump_log(t);
+        fx_import_dump_log(t);
         fail_msg("tail exited %d on SIGTERM", code);
     }
-    verify_all(t, "om", "logbridge:dlq:{om}");
+    fx_import_verify_all(t, "om", "logbridge:dlq:{om}", t->path);
 }
 
 /* Two tails on one file and stream (an operator's slip) while a writer
@@ -284,7 +201,7 @@ static void tail_waits_out_oom(void **state)
  * is lost. */
 static void tail_two_processes_never_duplicate(void **state)
 {
-    struct fx *t = *state;
+    struct fx_import *t = *state;
     t->rng.s = iu_seed("tail_two_processes_never_duplicate");
     struct iu_gen g = {30000, 10, 3, 5, 0, 0};
     iu_fix_gen(&t->f, &g, &t->rng);
@@ -292,7 +209,7 @@ static void tail_two_processes_never_duplicate(void **state)
     struct iu_args a;
     iu_args_init(&a);
     iu_args_add(&a, "tail", "--redis", t->r.url, "--stream", "tw", "--batch", "50", t->path, NULL);
-    pid_t p1 = spawn_kid(t, a.v), p2 = spawn_kid(t, a.v);
+    pid_t p1 = fx_import_spawn(t, a.v, t->log), p2 = fx_import_spawn(t, a.v, t->log);
     assert_true(p1 > 0 && p2 > 0);
     /* append in chunks of about 300 lines */
     size_t done = 0;
@@ -314,18 +231,19 @@ static void tail_two_processes_never_duplicate(void **state)
     int rc = lbt_run(a.v, out, sizeof(out), err, sizeof(err), NULL, 0);
     if (rc != 0)
         fail_msg("the --once after exited %d: %s", rc, err);
-    verify_all(t, "tw", "logbridge:dlq:{tw}");
+    fx_import_verify_all(t, "tw", "logbridge:dlq:{tw}", t->path);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(tail_refused_batch_is_not_skipped_by_the_next, fx_setup,
-                                        fx_teardown),
-        cmocka_unit_test_setup_teardown(tail_refused_dlq_batch_is_not_skipped, fx_setup,
-                                        fx_teardown),
-        cmocka_unit_test_setup_teardown(tail_waits_out_oom, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(tail_two_processes_never_duplicate, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(tail_refused_batch_is_not_skipped_by_the_next,
+                                        fx_import_setup, fx_import_teardown),
+        cmocka_unit_test_setup_teardown(tail_refused_dlq_batch_is_not_skipped, fx_import_setup,
+                                        fx_import_teardown),
+        cmocka_unit_test_setup_teardown(tail_waits_out_oom, fx_import_setup, fx_import_teardown),
+        cmocka_unit_test_setup_teardown(tail_two_processes_never_duplicate, fx_import_setup,
+                                        fx_import_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

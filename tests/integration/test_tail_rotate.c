@@ -21,55 +21,20 @@
 #include <cmocka.h>
 
 #include "lbtest.h"
+#include "fx_tail.h"
 #include "tail_util.h"
 
 struct t {
-    struct lbt_redis r;
-    redisContext *c;
-    char dir[256];
-    char path[512], log[512];
-    pid_t pid, writer;
-    long lines;    /* written in all */
-    int rotations; /* how many */
-    int late;      /* lines after a rename that go to the old descriptor (every other one) */
-    int per_ms;    /* pace: lines per millisecond */
+    struct fx_tail fx; /* first: fx_tail_setup_sized */
+    long lines;        /* written in all */
+    int rotations;     /* how many */
+    int late;          /* lines after a rename that go to the old descriptor (every other one) */
+    int per_ms;        /* pace: lines per millisecond */
 };
 
 static int setup(void **state)
 {
-    struct t *t = calloc(1, sizeof(*t));
-    if (t == NULL || lbt_redis_start(&t->r, 0) != 0 || lbt_mkdtemp(t->dir, sizeof(t->dir)) != 0)
-        return -1;
-    t->c = lbt_connect(&t->r);
-    if (t->c == NULL)
-        return -1;
-    snprintf(t->path, sizeof(t->path), "%s/app.log", t->dir);
-    snprintf(t->log, sizeof(t->log), "%s/logbridge.log", t->dir);
-    *state = t;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct t *t = *state;
-    if (t == NULL)
-        return 0;
-    int bad = 0;
-    if (t->writer > 0) {
-        kill(t->writer, SIGKILL);
-        lbt_wait(t->writer);
-    }
-    if (t->pid > 0) {
-        kill(t->pid, SIGKILL);
-        lbt_wait(t->pid);
-    }
-    bad = tu_log_sane(t->log);
-    if (t->c)
-        redisFree(t->c);
-    lbt_redis_stop(&t->r, 1);
-    lbt_rmdir(t->dir);
-    free(t);
-    return bad;
+    return fx_tail_setup_sized(state, sizeof(struct t), 0);
 }
 
 /* Writes lines 1..lines-1; rotates by rename at even intervals. After each
@@ -78,7 +43,7 @@ static int teardown(void **state)
 static int writer_rename(void *ctx)
 {
     struct t *t = ctx;
-    int fd = open(t->path, O_WRONLY | O_CREAT | O_APPEND, 0644), oldfd = -1;
+    int fd = open(t->fx.path, O_WRONLY | O_CREAT | O_APPEND, 0644), oldfd = -1;
     if (fd < 0)
         return 1;
     long every = t->lines / (t->rotations + 1);
@@ -87,13 +52,13 @@ static int writer_rename(void *ctx)
     for (long i = 1; i < t->lines; i++) {
         if (i > 0 && i % every == 0 && gen < t->rotations) {
             char rot[600];
-            snprintf(rot, sizeof(rot), "%s.%d", t->path, gen + 1);
-            if (rename(t->path, rot) != 0)
+            snprintf(rot, sizeof(rot), "%s.%d", t->fx.path, gen + 1);
+            if (rename(t->fx.path, rot) != 0)
                 return 2;
             if (oldfd >= 0)
                 close(oldfd);
             oldfd = fd;
-            fd = open(t->path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+            fd = open(t->fx.path, O_WRONLY | O_CREAT | O_APPEND, 0644);
             if (fd < 0)
                 return 3;
             gen++;
@@ -118,7 +83,7 @@ static int writer_rename(void *ctx)
 static int writer_copytruncate(void *ctx)
 {
     struct t *t = ctx;
-    int fd = open(t->path, O_RDWR | O_CREAT | O_APPEND, 0644);
+    int fd = open(t->fx.path, O_RDWR | O_CREAT | O_APPEND, 0644);
     if (fd < 0)
         return 1;
     long every = t->lines / (t->rotations + 1);
@@ -128,11 +93,11 @@ static int writer_copytruncate(void *ctx)
         if (i > 0 && i % every == 0 && gen < t->rotations) {
             /* app.log.1 -> app.log.2, copy app.log -> app.log.1, truncate */
             char r1[600], r2[600];
-            snprintf(r1, sizeof(r1), "%s.1", t->path);
-            snprintf(r2, sizeof(r2), "%s.2", t->path);
+            snprintf(r1, sizeof(r1), "%s.1", t->fx.path);
+            snprintf(r2, sizeof(r2), "%s.2", t->fx.path);
             rename(r1, r2);
             size_t n = 0;
-            char *all = lbt_read_file(t->path, &n);
+            char *all = lbt_read_file(t->fx.path, &n);
             if (all == NULL || lbt_write_file(r1, all, n) != 0)
                 return 2;
             free(all);
@@ -155,7 +120,7 @@ static int writer_copytruncate(void *ctx)
 static int writer_rename_shift(void *ctx)
 {
     struct t *t = ctx;
-    int fd = open(t->path, O_WRONLY | O_CREAT | O_APPEND, 0644), oldfd = -1;
+    int fd = open(t->fx.path, O_WRONLY | O_CREAT | O_APPEND, 0644), oldfd = -1;
     if (fd < 0)
         return 1;
     long every = t->lines / (t->rotations + 1);
@@ -165,21 +130,21 @@ static int writer_rename_shift(void *ctx)
         if (i % every == 0 && gen < t->rotations) {
             for (int k = gen; k >= 1; k--) {
                 char a[600], b[600];
-                snprintf(a, sizeof(a), "%s.%d", t->path, k);
-                snprintf(b, sizeof(b), "%s.%d", t->path, k + 1);
+                snprintf(a, sizeof(a), "%s.%d", t->fx.path, k);
+                snprintf(b, sizeof(b), "%s.%d", t->fx.path, k + 1);
                 if (rename(a, b) != 0)
                     return 2;
             }
             char r1[600];
-            snprintf(r1, sizeof(r1), "%s.1", t->path);
-            if (rename(t->path, r1) != 0)
+            snprintf(r1, sizeof(r1), "%s.1", t->fx.path);
+            if (rename(t->fx.path, r1) != 0)
                 return 2;
             if (oldfd >= 0)
                 close(oldfd);
             oldfd = fd;
             /* generations are born apart (file times tick every few ms) */
             lbt_sleep_ms(10);
-            fd = open(t->path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+            fd = open(t->fx.path, O_WRONLY | O_CREAT | O_APPEND, 0644);
             if (fd < 0)
                 return 3;
             gen++;
@@ -203,7 +168,7 @@ static int writer_rename_shift(void *ctx)
 static int writer_copytruncate_shift(void *ctx)
 {
     struct t *t = ctx;
-    int fd = open(t->path, O_RDWR | O_CREAT | O_APPEND, 0644);
+    int fd = open(t->fx.path, O_RDWR | O_CREAT | O_APPEND, 0644);
     if (fd < 0)
         return 1;
     long every = t->lines / (t->rotations + 1);
@@ -213,15 +178,15 @@ static int writer_copytruncate_shift(void *ctx)
         if (i % every == 0 && gen < t->rotations) {
             for (int k = gen; k >= 1; k--) {
                 char a[600], b[600];
-                snprintf(a, sizeof(a), "%s.%d", t->path, k);
-                snprintf(b, sizeof(b), "%s.%d", t->path, k + 1);
+                snprintf(a, sizeof(a), "%s.%d", t->fx.path, k);
+                snprintf(b, sizeof(b), "%s.%d", t->fx.path, k + 1);
                 if (rename(a, b) != 0)
                     return 2;
             }
             char r1[600];
-            snprintf(r1, sizeof(r1), "%s.1", t->path);
+            snprintf(r1, sizeof(r1), "%s.1", t->fx.path);
             size_t n = 0;
-            char *all = lbt_read_file(t->path, &n);
+            char *all = lbt_read_file(t->fx.path, &n);
             if (all == NULL || lbt_write_file(r1, all, n) != 0)
                 return 2;
             free(all);
@@ -240,7 +205,7 @@ static int writer_copytruncate_shift(void *ctx)
     return 0;
 }
 
-/* t->path is a symlink to dated files in t->dir/dated (rotatelogs -l): each
+/* t->fx.path is a symlink to dated files in t->fx.dir/dated (rotatelogs -l): each
  * rotation writes a new target and switches the link to it atomically. */
 static int writer_symlink(void *ctx)
 {
@@ -248,7 +213,7 @@ static int writer_symlink(void *ctx)
     long every = t->lines / (t->rotations + 1);
     int gen = 0, fd = -1;
     char buf[256], target[600], tmp[600];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", t->path);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", t->fx.path);
     for (long i = 1; i < t->lines; i++) {
         if (fd < 0 || (i % every == 0 && gen < t->rotations)) {
             if (fd >= 0) {
@@ -256,12 +221,12 @@ static int writer_symlink(void *ctx)
                 gen++;
                 lbt_sleep_ms(10);
             }
-            snprintf(target, sizeof(target), "%s/dated/app.2025061810%02d.log", t->dir, gen);
+            snprintf(target, sizeof(target), "%s/dated/app.2025061810%02d.log", t->fx.dir, gen);
             fd = open(target, O_WRONLY | O_CREAT | O_APPEND, 0644);
             if (fd < 0)
                 return 1;
             unlink(tmp);
-            if (gen > 0 && (symlink(target, tmp) != 0 || rename(tmp, t->path) != 0))
+            if (gen > 0 && (symlink(target, tmp) != 0 || rename(tmp, t->fx.path) != 0))
                 return 2;
         }
         size_t n = tu_line(buf, sizeof(buf), gen, i, (int)(i % 37));
@@ -276,36 +241,24 @@ static int writer_symlink(void *ctx)
 
 static void run_rotation(struct t *t, int (*writer)(void *), int strict)
 {
-    assert_int_equal(lbt_write_file(t->path, "", 0), 0);
-    const char *args[] = {"tail", "--redis", t->r.url, "--stream", "s", "--rotate-wait",
-                          "0.5",  "--batch", "500",    t->path,    NULL};
-    t->pid = lbt_spawn(args, t->log);
-    assert_true(t->pid > 0);
+    assert_int_equal(lbt_write_file(t->fx.path, "", 0), 0);
+    fx_tail_spawn(&t->fx, "--rotate-wait", "0.5", "--batch", "500", t->fx.path, NULL);
     /* line 0 first: once it is in the stream, logbridge is watching */
-    assert_int_equal(tu_append_lines(t->path, 0, 0, 1, 0), 0);
-    if (!tu_wait_xlen(t->c, "s", 1, 20000)) {
-        tu_dump(t->log, 4000);
+    assert_int_equal(tu_append_lines(t->fx.path, 0, 0, 1, 0), 0);
+    if (!tu_wait_xlen(t->fx.c, "s", 1, 20000)) {
+        tu_dump(t->fx.log, 4000);
         fail_msg("logbridge did not start");
     }
-    t->writer = tu_fork(writer, t);
-    assert_true(t->writer > 0);
-    int code = lbt_wait(t->writer);
-    t->writer = 0;
+    t->fx.writer = tu_fork(writer, t);
+    assert_true(t->fx.writer > 0);
+    int code = lbt_wait(t->fx.writer);
+    t->fx.writer = 0;
     assert_int_equal(code, 0);
-    if (!tu_wait_xlen(t->c, "s", t->lines, 30000)) {
-        tu_dump(t->log, 4000);
-        fail_msg("XLEN s = %lld, expected %ld", lbt_xlen(t->c, "s"), t->lines);
-    }
-    kill(t->pid, SIGTERM);
-    assert_int_equal(lbt_wait(t->pid), 0);
-    t->pid = 0;
-    char why[512];
-    if (tu_check_seq(t->c, "s", t->path, t->lines, strict, why, sizeof(why)) != 0) {
-        tu_dump(t->log, 4000);
-        fail_msg("%s", why);
-    }
-    assert_int_equal(lbt_xlen(t->c, "s"), t->lines);
-    assert_int_equal(lbt_xlen(t->c, "logbridge:dlq:{s}"), 0);
+    fx_tail_wait_xlen(&t->fx, t->lines, 30000);
+    assert_int_equal(fx_tail_stop(&t->fx, SIGTERM), 0);
+    fx_tail_check_seq(&t->fx, t->fx.path, t->lines, strict, 4000);
+    assert_int_equal(lbt_xlen(t->fx.c, "s"), t->lines);
+    assert_int_equal(lbt_xlen(t->fx.c, "logbridge:dlq:{s}"), 0);
 }
 
 static void tail_rename_rotation_under_writer(void **state)
@@ -333,49 +286,43 @@ static void tail_copytruncate_rotation_under_writer(void **state)
 static void across_kill9(struct t *t, const char *what, int (*writer)(void *), int strict)
 {
     uint64_t rng = tu_seed(what);
-    const char *args[] = {"tail",          "--redis", t->r.url, "--stream", "s",
-                          "--rotate-wait", "0.3",     t->path,  NULL};
-    t->writer = tu_fork(writer, t);
-    assert_true(t->writer > 0);
+    const char *args[] = {"tail",          "--redis", t->fx.r.url, "--stream", "s",
+                          "--rotate-wait", "0.3",     t->fx.path,  NULL};
+    t->fx.writer = tu_fork(writer, t);
+    assert_true(t->fx.writer > 0);
     int rounds = 0, code = 0, writer_done = 0;
     while (rounds < 20 * tu_scale() || !writer_done) {
-        t->pid = lbt_spawn(args, t->log);
-        assert_true(t->pid > 0);
+        t->fx.pid = lbt_spawn(args, t->fx.log);
+        assert_true(t->fx.pid > 0);
         lbt_sleep_ms(5 + (int)(tu_rand(&rng) % 250));
-        kill(t->pid, SIGKILL);
-        lbt_wait(t->pid);
-        t->pid = 0;
+        kill(t->fx.pid, SIGKILL);
+        lbt_wait(t->fx.pid);
+        t->fx.pid = 0;
         rounds++;
         if (tu_rand(&rng) % 4 == 0)
             lbt_sleep_ms((int)(tu_rand(&rng) % 400)); /* down across a rotation */
-        if (!writer_done && tu_try_wait(t->writer, &code)) {
+        if (!writer_done && tu_try_wait(t->fx.writer, &code)) {
             writer_done = 1;
-            t->writer = 0;
+            t->fx.writer = 0;
             assert_int_equal(code, 0);
         }
     }
     printf("%s: %d kill rounds, %d rotations\n", what, rounds, t->rotations);
     char last[600];
-    snprintf(last, sizeof(last), "%s/last.log", t->dir);
-    t->pid = lbt_spawn(args, last);
+    snprintf(last, sizeof(last), "%s/last.log", t->fx.dir);
+    t->fx.pid = lbt_spawn(args, last);
     assert_true(tu_wait_log(last, "following", 20000));
-    if (!tu_wait_xlen(t->c, "s", t->lines, 30000)) {
-        tu_dump(t->log, 6000);
+    if (!tu_wait_xlen(t->fx.c, "s", t->lines, 30000)) {
+        tu_dump(t->fx.log, 6000);
         tu_dump(last, 3000);
         char why[512] = "";
-        tu_check_seq(t->c, "s", t->path, t->lines, strict, why, sizeof(why));
-        fail_msg("XLEN s = %lld, expected %ld: %s", lbt_xlen(t->c, "s"), t->lines, why);
+        tu_check_seq(t->fx.c, "s", t->fx.path, t->lines, strict, why, sizeof(why));
+        fail_msg("XLEN s = %lld, expected %ld: %s", lbt_xlen(t->fx.c, "s"), t->lines, why);
     }
-    kill(t->pid, SIGTERM);
-    assert_int_equal(lbt_wait(t->pid), 0);
-    t->pid = 0;
-    char why[512];
-    if (tu_check_seq(t->c, "s", t->path, t->lines, strict, why, sizeof(why)) != 0) {
-        tu_dump(t->log, 6000);
-        fail_msg("%s", why);
-    }
-    assert_int_equal(lbt_xlen(t->c, "s"), t->lines);
-    assert_int_equal(lbt_xlen(t->c, "logbridge:dlq:{s}"), 0);
+    assert_int_equal(fx_tail_stop(&t->fx, SIGTERM), 0);
+    fx_tail_check_seq(&t->fx, t->fx.path, t->lines, strict, 6000);
+    assert_int_equal(lbt_xlen(t->fx.c, "s"), t->lines);
+    assert_int_equal(lbt_xlen(t->fx.c, "logbridge:dlq:{s}"), 0);
 }
 
 /* rename rotations (logrotate numbering, late writers) */
@@ -386,7 +333,7 @@ static void tail_rotation_across_kill9(void **state)
     t->rotations = 10;
     t->late = 300;
     t->per_ms = 8;
-    assert_int_equal(tu_append_lines(t->path, 0, 0, 1, 0), 0);
+    assert_int_equal(tu_append_lines(t->fx.path, 0, 0, 1, 0), 0);
     across_kill9(t, "tail_rotation_across_kill9", writer_rename_shift, 0);
 }
 
@@ -399,7 +346,7 @@ static void tail_copytruncate_across_kill9(void **state)
     t->lines = 24000L * tu_scale();
     t->rotations = 40; /* one every ~100 ms */
     t->per_ms = 8;
-    assert_int_equal(tu_append_lines(t->path, 0, 0, 1, 0), 0);
+    assert_int_equal(tu_append_lines(t->fx.path, 0, 0, 1, 0), 0);
     across_kill9(t, "tail_copytruncate_across_kill9", writer_copytruncate_shift, 1);
 }
 
@@ -413,22 +360,23 @@ static void tail_symlink_switch_across_kill9(void **state)
     t->rotations = 10;
     t->per_ms = 8;
     char dated[600], first[700];
-    snprintf(dated, sizeof(dated), "%s/dated", t->dir);
+    snprintf(dated, sizeof(dated), "%s/dated", t->fx.dir);
     assert_int_equal(mkdir(dated, 0755), 0);
     snprintf(first, sizeof(first), "%s/app.202506181000.log", dated);
     assert_int_equal(tu_append_lines(first, 0, 0, 1, 0), 0);
-    assert_int_equal(symlink(first, t->path), 0);
+    assert_int_equal(symlink(first, t->fx.path), 0);
     across_kill9(t, "tail_symlink_switch_across_kill9", writer_symlink, 1);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(tail_rename_rotation_under_writer, setup, teardown),
-        cmocka_unit_test_setup_teardown(tail_copytruncate_rotation_under_writer, setup, teardown),
-        cmocka_unit_test_setup_teardown(tail_rotation_across_kill9, setup, teardown),
-        cmocka_unit_test_setup_teardown(tail_copytruncate_across_kill9, setup, teardown),
-        cmocka_unit_test_setup_teardown(tail_symlink_switch_across_kill9, setup, teardown),
+        cmocka_unit_test_setup_teardown(tail_rename_rotation_under_writer, setup, fx_tail_teardown),
+        cmocka_unit_test_setup_teardown(tail_copytruncate_rotation_under_writer, setup,
+                                        fx_tail_teardown),
+        cmocka_unit_test_setup_teardown(tail_rotation_across_kill9, setup, fx_tail_teardown),
+        cmocka_unit_test_setup_teardown(tail_copytruncate_across_kill9, setup, fx_tail_teardown),
+        cmocka_unit_test_setup_teardown(tail_symlink_switch_across_kill9, setup, fx_tail_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

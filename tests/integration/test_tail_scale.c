@@ -21,49 +21,10 @@
 #include <cmocka.h>
 
 #include "lbtest.h"
+#include "fx_tail.h"
 #include "tail_util.h"
 
-struct t {
-    struct lbt_redis r;
-    redisContext *c;
-    char dir[256];
-    char log[512];
-    pid_t pid;
-};
-
-static int setup(void **state)
-{
-    struct t *t = calloc(1, sizeof(*t));
-    if (t == NULL || lbt_redis_start(&t->r, 0) != 0 || lbt_mkdtemp(t->dir, sizeof(t->dir)) != 0)
-        return -1;
-    t->c = lbt_connect(&t->r);
-    if (t->c == NULL)
-        return -1;
-    snprintf(t->log, sizeof(t->log), "%s/logbridge.log", t->dir);
-    *state = t;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct t *t = *state;
-    if (t == NULL)
-        return 0;
-    int bad = 0;
-    if (t->pid > 0) {
-        kill(t->pid, SIGKILL);
-        lbt_wait(t->pid);
-    }
-    bad = tu_log_sane(t->log);
-    if (t->c)
-        redisFree(t->c);
-    lbt_redis_stop(&t->r, 1);
-    lbt_rmdir(t->dir);
-    free(t);
-    return bad;
-}
-
-static void make_files(struct t *t, int n, long from, long to)
+static void make_files(struct fx_tail *t, int n, long from, long to)
 {
     for (int i = 0; i < n; i++) {
         char p[600];
@@ -72,29 +33,21 @@ static void make_files(struct t *t, int n, long from, long to)
     }
 }
 
-static void spawn_glob(struct t *t)
+static void spawn_glob(struct fx_tail *t)
 {
     char pat[600];
     snprintf(pat, sizeof(pat), "%s/*.log", t->dir);
-    const char *args[] = {"tail", "--redis", t->r.url, "--stream", "s", pat, NULL};
-    t->pid = lbt_spawn(args, t->log);
-    assert_true(t->pid > 0);
+    fx_tail_spawn(t, pat, NULL);
 }
 
-static void wait_xlen(struct t *t, long long n)
-{
-    if (!tu_wait_xlen(t->c, "s", n, 60000)) {
-        tu_dump(t->log, 3000);
-        fail_msg("XLEN s = %lld, expected %lld", lbt_xlen(t->c, "s"), n);
-    }
-}
+#define WAIT_MS 60000
 
 static void tail_idle_uses_no_cpu(void **state)
 {
-    struct t *t = *state;
+    struct fx_tail *t = *state;
     make_files(t, 200, 0, 5);
     spawn_glob(t);
-    wait_xlen(t, 1000);
+    fx_tail_wait_xlen(t, 1000, WAIT_MS);
     long long before = tu_cpu_ticks(t->pid);
     assert_true(before >= 0);
     /* a measuring window, not a wait for a result */
@@ -106,7 +59,7 @@ static void tail_idle_uses_no_cpu(void **state)
     char p[600];
     snprintf(p, sizeof(p), "%s/f0100.log", t->dir);
     assert_int_equal(tu_append_lines(p, 0, 5, 6, 10), 0);
-    wait_xlen(t, 1001);
+    fx_tail_wait_xlen(t, 1001, WAIT_MS);
     kill(t->pid, SIGTERM);
     assert_int_equal(lbt_wait(t->pid), 0);
     t->pid = 0;
@@ -135,7 +88,7 @@ static int write_proc_long(const char *path, long v)
 
 static void tail_thousand_files(void **state)
 {
-    struct t *t = *state;
+    struct fx_tail *t = *state;
     const int n = 1000;
     const char *wpath = "/proc/sys/fs/inotify/max_user_watches";
     long watches = read_proc_long(wpath);
@@ -160,9 +113,9 @@ static void tail_thousand_files(void **state)
     }
     make_files(t, n, 0, 3);
     spawn_glob(t);
-    wait_xlen(t, 3L * n);
+    fx_tail_wait_xlen(t, 3L * n, WAIT_MS);
     make_files(t, n, 3, 5);
-    wait_xlen(t, 5L * n);
+    fx_tail_wait_xlen(t, 5L * n, WAIT_MS);
     printf("1000 files followed: VmRSS %ld KiB\n", tu_rss_kib(t->pid));
     kill(t->pid, SIGTERM);
     assert_int_equal(lbt_wait(t->pid), 0);
@@ -223,7 +176,7 @@ static int run_limited(const char *const *args, rlim_t nofile, const char *ep, c
 
 static void tail_names_the_open_files_limit(void **state)
 {
-    struct t *t = *state;
+    struct fx_tail *t = *state;
     make_files(t, 100, 0, 1);
     char pat[600], err[4096];
     snprintf(pat, sizeof(pat), "%s/*.log", t->dir);
@@ -255,7 +208,7 @@ static int hog_instances(void *ctx)
 
 static void tail_names_the_inotify_instances_limit(void **state)
 {
-    struct t *t = *state;
+    struct fx_tail *t = *state;
     if (geteuid() != 0) {
         printf("skip: needs root, to run logbridge as another user whose inotify instances it "
                "can use up without touching anyone else's\n");
@@ -298,10 +251,12 @@ static void tail_names_the_inotify_instances_limit(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(tail_idle_uses_no_cpu, setup, teardown),
-        cmocka_unit_test_setup_teardown(tail_thousand_files, setup, teardown),
-        cmocka_unit_test_setup_teardown(tail_names_the_open_files_limit, setup, teardown),
-        cmocka_unit_test_setup_teardown(tail_names_the_inotify_instances_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(tail_idle_uses_no_cpu, fx_tail_setup, fx_tail_teardown),
+        cmocka_unit_test_setup_teardown(tail_thousand_files, fx_tail_setup, fx_tail_teardown),
+        cmocka_unit_test_setup_teardown(tail_names_the_open_files_limit, fx_tail_setup,
+                                        fx_tail_teardown),
+        cmocka_unit_test_setup_teardown(tail_names_the_inotify_instances_limit, fx_tail_setup,
+                                        fx_tail_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

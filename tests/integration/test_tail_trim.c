@@ -14,43 +14,10 @@
 #include <cmocka.h>
 
 #include "lbtest.h"
+#include "fx_tail.h"
 #include "tail_util.h"
 
-struct t {
-    struct lbt_redis r;
-    redisContext *c;
-    char dir[256];
-    char path[512], metrics[512];
-};
-
-static int setup(void **state)
-{
-    struct t *t = calloc(1, sizeof(*t));
-    if (t == NULL || lbt_redis_start(&t->r, 0) != 0 || lbt_mkdtemp(t->dir, sizeof(t->dir)) != 0)
-        return -1;
-    t->c = lbt_connect(&t->r);
-    if (t->c == NULL)
-        return -1;
-    snprintf(t->path, sizeof(t->path), "%s/app.log", t->dir);
-    snprintf(t->metrics, sizeof(t->metrics), "%s/m.prom", t->dir);
-    *state = t;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct t *t = *state;
-    if (t == NULL)
-        return 0;
-    if (t->c)
-        redisFree(t->c);
-    lbt_redis_stop(&t->r, 1);
-    lbt_rmdir(t->dir);
-    free(t);
-    return 0;
-}
-
-static int tail_once(struct t *t, char *err, size_t cap, const char *extra)
+static int tail_once(struct fx_tail *t, char *err, size_t cap, const char *extra)
 {
     const char *args[] = {"tail",
                           "--redis",
@@ -70,7 +37,7 @@ static int tail_once(struct t *t, char *err, size_t cap, const char *extra)
     return lbt_run(args, NULL, 0, err, cap, NULL, 0);
 }
 
-static void group_create(struct t *t)
+static void group_create(struct fx_tail *t)
 {
     redisReply *r = redisCommand(t->c, "XGROUP CREATE s g $ MKSTREAM");
     assert_non_null(r);
@@ -79,7 +46,7 @@ static void group_create(struct t *t)
 }
 
 /* The group reads every entry and acknowledges it. */
-static void group_catch_up(struct t *t)
+static void group_catch_up(struct fx_tail *t)
 {
     redisReply *r = redisCommand(t->c, "XREADGROUP GROUP g c COUNT 1000000 STREAMS s >");
     assert_non_null(r);
@@ -96,7 +63,7 @@ static void group_catch_up(struct t *t)
 
 static void tail_maxlen_keeps_unread_entries(void **state)
 {
-    struct t *t = *state;
+    struct fx_tail *t = *state;
     group_create(t);
     assert_int_equal(tu_append_lines(t->path, 0, 0, 2000, 10), 0);
     char err[8192];
@@ -126,7 +93,7 @@ static void tail_maxlen_keeps_unread_entries(void **state)
 
 static void tail_trim_ignore_groups_trims(void **state)
 {
-    struct t *t = *state;
+    struct fx_tail *t = *state;
     group_create(t);
     assert_int_equal(tu_append_lines(t->path, 0, 0, 2000, 10), 0);
     char err[8192];
@@ -139,7 +106,7 @@ static void tail_trim_ignore_groups_trims(void **state)
 
 static void tail_maxlen_without_groups_trims(void **state)
 {
-    struct t *t = *state;
+    struct fx_tail *t = *state;
     assert_int_equal(tu_append_lines(t->path, 0, 0, 2000, 10), 0);
     char err[8192];
     assert_int_equal(tail_once(t, err, sizeof(err), NULL), 0);
@@ -153,9 +120,12 @@ static void tail_maxlen_without_groups_trims(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(tail_maxlen_keeps_unread_entries, setup, teardown),
-        cmocka_unit_test_setup_teardown(tail_trim_ignore_groups_trims, setup, teardown),
-        cmocka_unit_test_setup_teardown(tail_maxlen_without_groups_trims, setup, teardown),
+        cmocka_unit_test_setup_teardown(tail_maxlen_keeps_unread_entries, fx_tail_setup,
+                                        fx_tail_teardown),
+        cmocka_unit_test_setup_teardown(tail_trim_ignore_groups_trims, fx_tail_setup,
+                                        fx_tail_teardown),
+        cmocka_unit_test_setup_teardown(tail_maxlen_without_groups_trims, fx_tail_setup,
+                                        fx_tail_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
