@@ -123,13 +123,12 @@ static const char *lb_entry_field_why(const struct lb_slice *v, const char *empt
 }
 
 /* Mirror's verdict on a decoded record, in the order it is told. */
-static const char *lb_entry_why(const struct lb_entry *out, const struct lb_entry_seen *s,
-                                int id_ok)
+static const char *lb_entry_why(const struct lb_entry *out)
 {
     const char *why;
-    if (!s->role)
+    if (!out->has_role)
         return "no role";
-    if (!s->type)
+    if (!out->has_type)
         return "no type";
     if ((why = lb_entry_field_why(&out->rec.role, "empty role", "role longer than 255 bytes",
                                   "role contains '|', CR or LF")) != NULL)
@@ -140,7 +139,7 @@ static const char *lb_entry_why(const struct lb_entry *out, const struct lb_entr
     /* A '|' in TIMESTAMP would shift TYPE and DATA when the line is read. */
     if (!out->ts_from_id && memchr(out->rec.ts.p, '|', out->rec.ts.n) != NULL)
         return "timestamp contains '|'";
-    if (out->ts_from_id && (!id_ok || out->id.ms > (uint64_t)INT64_MAX))
+    if (out->ts_from_id && (!out->id_ok || out->id.ms > (uint64_t)INT64_MAX))
         return "no timestamp, and the ID's milliseconds are out of range";
     return NULL;
 }
@@ -172,7 +171,7 @@ void lb_entry_decode(struct lb_entry_decoder *d, const redisReply *e, struct lb_
         out->malformed = out->why_first = 1;
         return;
     }
-    int id_ok = lb_sid_parse(e->element[0]->str, e->element[0]->len, &out->id) == 0;
+    out->id_ok = lb_sid_parse(e->element[0]->str, e->element[0]->len, &out->id) == 0;
     struct lb_entry_seen s;
     memset(&s, 0, sizeof(s));
     for (size_t i = 0; i + 1 < f->elements; i += 2) {
@@ -199,6 +198,13 @@ void lb_entry_decode(struct lb_entry_decoder *d, const redisReply *e, struct lb_
         out->rec.ts_ms = ms;
         out->ts_from_id = 1;
     }
-    if (out->why == NULL)
-        out->why = lb_entry_why(out, &s, id_ok);
+    out->has_role = s.role;
+    out->has_type = s.type;
+}
+
+const char *lb_entry_verdict(struct lb_entry *e)
+{
+    if (e->why == NULL)
+        e->why = lb_entry_why(e);
+    return e->why;
 }

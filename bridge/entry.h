@@ -30,12 +30,14 @@ struct lb_entry {
     int has_src;
     uint64_t off;
     int has_off;
+    int id_ok; /* id parsed */
+    int has_role, has_type;
     int json;       /* decoded from the json field's object */
     int ts_from_id; /* rec.ts (and rec.ts_ms) come from the ID */
-    /* NULL: the entry makes a legacy line. Else why it cannot; `malformed`
-     * when it is not [id, [fields]] at all, `why_first` when the verdict
-     * comes before any rule about src (also a json field that is not an
-     * object: nothing of the entry can be trusted). */
+    /* Why the entry cannot be a legacy line: set by the decoder only when
+     * it is `malformed` (not [id, [fields]] at all) or its json field holds
+     * no object (`why_first`: decided before any rule about src, nothing of
+     * the entry can be trusted); the rest by lb_entry_verdict. */
     const char *why;
     int malformed, why_first;
 };
@@ -53,7 +55,14 @@ void lb_entry_decoder_init(struct lb_entry_decoder *d, const char *json_field);
 /* Free what the last entry held (its slices become invalid). NULL-safe. */
 void lb_entry_release(struct lb_entry_decoder *d);
 
-/* Decode e into *out; out's slices live until the next decode or release. */
+/* Decode e into *out; out's slices live until the next decode or release.
+ * Cheap: the verdict is not computed (parity does not need it). */
 void lb_entry_decode(struct lb_entry_decoder *d, const redisReply *e, struct lb_entry *out);
+
+/* Mirror's verdict, in the order it is told: NULL when the entry makes a
+ * legacy line, else why not (no role or type, one that is empty, longer
+ * than 255 bytes or holds '|', CR or LF, a timestamp with '|', an ID whose
+ * milliseconds cannot be a timestamp). Also stored in e->why. */
+const char *lb_entry_verdict(struct lb_entry *e);
 
 #endif

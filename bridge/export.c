@@ -127,7 +127,7 @@ static int lb_export_page(struct lb_export *x, const redisReply *page, struct lb
     for (size_t i = 0; i < page->elements && rc == 0; i++) {
         struct lb_entry en;
         lb_entry_decode(&x->dec, page->element[i], &en);
-        if (en.why != NULL) {
+        if (lb_entry_verdict(&en) != NULL) {
             x->counts.skipped++;
             lb_warn_skipped(x->what, ++x->skipped, en.id_str, en.why);
             continue;

@@ -101,7 +101,8 @@ enum lb_dec lb_mirror_decode(struct lb_dec_ctx *d, const redisReply *e, struct l
         return LB_DEC_EXCLUDED;
     if (en.has_src && d->self_on && lb_dec_is_self(d, en.src.p, en.src.n))
         return LB_DEC_SELF;
-    return en.why != NULL ? LB_DEC_SKIPPED : LB_DEC_LINE;
+    *why = lb_entry_verdict(&en);
+    return *why != NULL ? LB_DEC_SKIPPED : LB_DEC_LINE;
 }
 
 /* ---- mirror: the file ------------------------------------------------------------ */

@@ -24,25 +24,32 @@ struct lb_arena_blk {
 #define LB_ARENA_BLK (256 * 1024)
 #define LB_ARENA_KEEP 16 /* blocks kept across resets (4 MiB) */
 
-static void *lb_arena_alloc(struct lb_arena *a, size_t n)
+/* A new block for n bytes (a spare one if it is big enough). */
+static struct lb_arena_blk *lb_arena_grow(struct lb_arena *a, size_t n)
+{
+    struct lb_arena_blk *b;
+    if (a->spare != NULL && a->spare->cap >= n) {
+        b = a->spare;
+        a->spare = b->next;
+    } else {
+        size_t cap = n > LB_ARENA_BLK ? n : LB_ARENA_BLK;
+        if ((b = malloc(sizeof(*b) + cap)) == NULL)
+            return NULL;
+        b->cap = cap;
+    }
+    b->used = 0;
+    b->next = a->head;
+    a->head = b;
+    return b;
+}
+
+/* The hot path of every reply element: a bump of the current block. */
+static inline void *lb_arena_alloc(struct lb_arena *a, size_t n)
 {
     n = (n + 15) & ~(size_t)15;
     struct lb_arena_blk *b = a->head;
-    if (b == NULL || b->cap - b->used < n) {
-        if (a->spare != NULL && a->spare->cap >= n) {
-            b = a->spare;
-            a->spare = b->next;
-        } else {
-            size_t cap = n > LB_ARENA_BLK ? n : LB_ARENA_BLK;
-            b = malloc(sizeof(*b) + cap);
-            if (b == NULL)
-                return NULL;
-            b->cap = cap;
-        }
-        b->used = 0;
-        b->next = a->head;
-        a->head = b;
-    }
+    if ((b == NULL || b->cap - b->used < n) && (b = lb_arena_grow(a, n)) == NULL)
+        return NULL;
     void *p = (char *)b->data + b->used;
     b->used += n;
     return p;
@@ -77,13 +84,13 @@ void lb_arena_free(struct lb_arena *a)
     }
 }
 
-static redisReply *lb_arena_obj(const redisReadTask *task, int type)
+/* An element with `extra` bytes after it (a string's, in the same carve). */
+static inline redisReply *lb_arena_obj(const redisReadTask *task, int type, size_t extra)
 {
-    redisReply *r = lb_arena_alloc(task->privdata, sizeof(*r));
+    redisReply *r = lb_arena_alloc(task->privdata, sizeof(*r) + extra);
     if (r == NULL)
         return NULL;
-    memset(r, 0, sizeof(*r));
-    r->type = type;
+    *r = (redisReply){.type = type};
     if (task->parent != NULL) {
         redisReply *parent = task->parent->obj;
         parent->element[task->idx] = r;
@@ -93,10 +100,10 @@ static redisReply *lb_arena_obj(const redisReadTask *task, int type)
 
 static void *lb_arena_string(const redisReadTask *task, char *str, size_t len)
 {
-    redisReply *r = lb_arena_obj(task, task->type);
-    char *buf = r != NULL ? lb_arena_alloc(task->privdata, len + 1) : NULL;
-    if (buf == NULL)
+    redisReply *r = lb_arena_obj(task, task->type, len + 1);
+    if (r == NULL)
         return NULL;
+    char *buf = (char *)(r + 1);
     memcpy(buf, str, len);
     buf[len] = '\0';
     r->str = buf;
@@ -106,7 +113,7 @@ static void *lb_arena_string(const redisReadTask *task, char *str, size_t len)
 
 static void *lb_arena_array(const redisReadTask *task, int elements)
 {
-    redisReply *r = lb_arena_obj(task, REDIS_REPLY_ARRAY);
+    redisReply *r = lb_arena_obj(task, REDIS_REPLY_ARRAY, 0);
     if (r == NULL)
         return NULL;
     if (elements > 0) {
@@ -121,7 +128,7 @@ static void *lb_arena_array(const redisReadTask *task, int elements)
 
 static void *lb_arena_integer(const redisReadTask *task, long long value)
 {
-    redisReply *r = lb_arena_obj(task, REDIS_REPLY_INTEGER);
+    redisReply *r = lb_arena_obj(task, REDIS_REPLY_INTEGER, 0);
     if (r != NULL)
         r->integer = value;
     return r;
@@ -129,7 +136,7 @@ static void *lb_arena_integer(const redisReadTask *task, long long value)
 
 static void *lb_arena_nil(const redisReadTask *task)
 {
-    return lb_arena_obj(task, REDIS_REPLY_NIL);
+    return lb_arena_obj(task, REDIS_REPLY_NIL, 0);
 }
 
 static void lb_arena_noop_free(void *obj)

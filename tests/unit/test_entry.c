@@ -63,7 +63,7 @@ static void entry_fields_encoding_first_occurrence_wins(void **state)
                     ENTRY(&f, "1750233600123-7", "role", "web", "timestamp", "T1", "type", "login",
                           "data", "a|b", "role", "db", "src", "/var/log/a.log", "off", "120"),
                     &e);
-    assert_null(e.why);
+    assert_null(lb_entry_verdict(&e));
     assert_slice(e.rec.role, "web");
     assert_slice(e.rec.ts, "T1");
     assert_slice(e.rec.type, "login");
@@ -88,7 +88,7 @@ static void entry_json_encoding_members_and_non_string_values(void **state)
                           "{\"role\":\"web\",\"timestamp\":1750233600,\"type\":\"pay\","
                           "\"data\":{\"k\":[1,2]},\"src\":\"/a\",\"off\":\"42\"}"),
                     &e);
-    assert_null(e.why);
+    assert_null(lb_entry_verdict(&e));
     assert_true(e.json);
     assert_slice(e.rec.role, "web");
     assert_slice(e.rec.ts, "1750233600");
@@ -107,7 +107,7 @@ static void entry_timestamp_from_the_id_when_missing_or_empty(void **state)
     struct lb_entry e;
     lb_entry_decode(&d, ENTRY(&f, "1750233600123-0", "role", "r", "type", "t", "timestamp", ""),
                     &e);
-    assert_null(e.why);
+    assert_null(lb_entry_verdict(&e));
     assert_true(e.ts_from_id);
     assert_slice(e.rec.ts, "2025-06-18T08:00:00.123Z");
     assert_true(e.rec.ts_ms == 1750233600123LL);
@@ -122,21 +122,23 @@ static void entry_verdicts_in_mirrors_order(void **state)
     struct fake f;
     struct lb_entry e;
     lb_entry_decode(&d, ENTRY(&f, "1-0", "type", "t"), &e);
-    assert_string_equal(e.why, "no role");
+    assert_string_equal(lb_entry_verdict(&e), "no role");
     assert_false(e.why_first);
     lb_entry_decode(&d, ENTRY(&f, "1-0", "role", "r"), &e);
-    assert_string_equal(e.why, "no type");
+    assert_string_equal(lb_entry_verdict(&e), "no type");
     lb_entry_decode(&d, ENTRY(&f, "1-0", "role", "a|b", "type", "t"), &e);
-    assert_string_equal(e.why, "role contains '|', CR or LF");
+    assert_string_equal(lb_entry_verdict(&e), "role contains '|', CR or LF");
     lb_entry_decode(&d, ENTRY(&f, "1-0", "role", "r", "type", ""), &e);
-    assert_string_equal(e.why, "empty type");
+    assert_string_equal(lb_entry_verdict(&e), "empty type");
     lb_entry_decode(&d, ENTRY(&f, "1-0", "role", "r", "type", "t", "timestamp", "x|y"), &e);
-    assert_string_equal(e.why, "timestamp contains '|'");
+    assert_string_equal(lb_entry_verdict(&e), "timestamp contains '|'");
     lb_entry_decode(&d, ENTRY(&f, "18446744073709551615-0", "role", "r", "type", "t"), &e);
-    assert_string_equal(e.why, "no timestamp, and the ID's milliseconds are out of range");
+    assert_string_equal(lb_entry_verdict(&e),
+                        "no timestamp, and the ID's milliseconds are out of range");
     /* a json field that is not an object: decided before any src rule */
     lb_entry_decode(&d, ENTRY(&f, "1-0", "src", "/a", "json_payload", "[1]"), &e);
-    assert_string_equal(e.why, "no role field, and the json field is not a JSON object");
+    assert_string_equal(lb_entry_verdict(&e),
+                        "no role field, and the json field is not a JSON object");
     assert_true(e.why_first);
     assert_false(e.malformed);
     lb_entry_release(&d);
