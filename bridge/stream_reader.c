@@ -52,6 +52,9 @@ int lb_xrange_next(struct lb_xrange *x, const redisReply **page, struct lb_error
         return rc;
     redisReply *rep = lb_reply_read(x->r, &x->arena, err);
     x->inflight = 0;
+    if (rep == NULL && err->code == LB_ENOMEM) /* not Redis's fault: say so */
+        return lb_error_set(err, LB_ENOMEM, "out of memory while reading a page of XRANGE %s",
+                            x->key);
     if (rep == NULL)
         return err->code;
     if (rep->type == REDIS_REPLY_ERROR)
