@@ -18,6 +18,7 @@
  * on the same file) or a failover took it back. resync tells these apart.
  */
 #include "committer.h"
+#include "clock.h"
 
 #include "log.h"
 
@@ -54,13 +55,6 @@ struct lb_committer {
     char fp_cache[LB_FP_HEX];
     int fp_cached;
 };
-
-static double lb_committer_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 struct lb_committer *lb_committer_create(struct lb_sink *k, struct lb_feed *feed,
                                          struct lb_redis *r, int flights, lb_commit_fn on_ckpt,
@@ -184,7 +178,7 @@ static void lb_committer_land(struct lb_committer *c, const struct lb_flight_rec
     ev.bytes = f->bytes;
     ev.reordered = res != NULL ? res->reordered : 0;
     ev.trim_blocked = res != NULL ? res->trim_blocked : -1;
-    ev.seconds = res != NULL ? lb_committer_now() - f->t0 : 0;
+    ev.seconds = res != NULL ? lb_clock_mono() - f->t0 : 0;
     c->ck = ev.ck;
     if (c->on_ckpt != NULL)
         c->on_ckpt(c->ctx, &ev);
@@ -254,7 +248,7 @@ static void lb_committer_take_open(struct lb_committer *c, struct lb_flight_rec 
     f->bad = c->q_bad;
     f->blank = c->q_blank;
     f->bytes = c->q_bytes;
-    f->t0 = lb_committer_now();
+    f->t0 = lb_clock_mono();
     c->q_written = c->q_bad = c->q_blank = c->q_bytes = 0;
 }
 
@@ -263,7 +257,7 @@ static int lb_committer_send_sync(struct lb_committer *c, struct lb_error *err)
 {
     struct lb_sink_result res;
     struct lb_flight_rec f;
-    f.t0 = lb_committer_now();
+    f.t0 = lb_clock_mono();
     int rc = lb_sink_commit(c->k, c->r, c->end_off, c->end_line, lb_committer_fp, c, &res, err);
     if (rc == 0) {
         lb_committer_take_open(c, &f);

@@ -14,7 +14,10 @@
 #include "config.h"
 
 #include "checkpoint.h"
+#include "mirror.h"
+#include "opts.h"
 #include "redis.h"
+#include "tail.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -31,6 +34,8 @@
 
 /* ---- the keys ----------------------------------------------------------------- */
 
+/* Keys are the long options of the tables in opts.h ('-' -> '_'); the JSON
+ * type a key takes follows from its option's kind. */
 enum lb_ktype {
     LB_K_STR,    /* a string */
     LB_K_STRNUM, /* a string or a number ("from": 0) */
@@ -41,50 +46,64 @@ enum lb_ktype {
     LB_K_JOBS    /* "tail", "mirror": arrays of entries */
 };
 
-enum { LB_K_TOP = 1, LB_K_TAIL = 2, LB_K_MIRROR = 4 };
-
 struct lb_key {
-    const char *name;
     enum lb_ktype type;
-    unsigned where;
+    const struct lb_opt *opt; /* NULL for paths and the job arrays */
 };
 
-/* Common options at the top level apply to every job whose parser knows
- * them; an entry may set the job-level ones for itself. The log and metrics
- * options belong to the process, so only the top level may set them. */
-static const struct lb_key lb_keys[] = {
-    {"redis", LB_K_STR, LB_K_TOP | LB_K_TAIL | LB_K_MIRROR},
-    {"format", LB_K_STR, LB_K_TOP | LB_K_TAIL},
-    {"encoding", LB_K_STR, LB_K_TOP | LB_K_TAIL},
-    {"json_field", LB_K_STR, LB_K_TOP | LB_K_TAIL | LB_K_MIRROR},
-    {"no_provenance", LB_K_BOOL, LB_K_TOP | LB_K_TAIL},
-    {"max_line", LB_K_NUM, LB_K_TOP | LB_K_TAIL},
-    {"log_level", LB_K_STR, LB_K_TOP},
-    {"log_format", LB_K_STR, LB_K_TOP},
-    {"log_file", LB_K_STR, LB_K_TOP},
-    {"metrics_file", LB_K_STR, LB_K_TOP},
-    {"tail", LB_K_JOBS, LB_K_TOP},
-    {"mirror", LB_K_JOBS, LB_K_TOP},
-    {"stream", LB_K_STR, LB_K_TAIL | LB_K_MIRROR},
-    {"from", LB_K_STRNUM, LB_K_TAIL | LB_K_MIRROR},
-    {"once", LB_K_BOOL, LB_K_TAIL | LB_K_MIRROR},
-    {"paths", LB_K_PATHS, LB_K_TAIL},
-    {"batch", LB_K_NUM, LB_K_TAIL | LB_K_MIRROR},
-    {"maxlen", LB_K_NUM, LB_K_TAIL},
-    {"trim_ignore_groups", LB_K_BOOL, LB_K_TAIL},
-    {"rotate_wait", LB_K_NUM, LB_K_TAIL},
-    {"name", LB_K_STR, LB_K_TAIL},
-    {"file", LB_K_STR, LB_K_MIRROR},
-    {"exclude_src", LB_K_STRS, LB_K_MIRROR},
-    {"fsync", LB_K_STR, LB_K_MIRROR},
-};
-
-static const struct lb_key *lb_key_find(const char *name)
+static enum lb_ktype lb_key_type(const struct lb_opt *e)
 {
-    for (size_t i = 0; i < sizeof(lb_keys) / sizeof(lb_keys[0]); i++)
-        if (strcmp(lb_keys[i].name, name) == 0)
-            return &lb_keys[i];
-    return NULL;
+    if (e->flags & LB_OPTF_REPEAT)
+        return LB_K_STRS;
+    if (e->flags & LB_OPTF_NUMOK)
+        return LB_K_STRNUM;
+    switch (e->kind) {
+    case LB_ARG_FLAG:
+        return LB_K_BOOL;
+    case LB_ARG_INT:
+    case LB_ARG_SIZE:
+    case LB_ARG_DOUBLE:
+        return LB_K_NUM;
+    default:
+        return LB_K_STR;
+    }
+}
+
+/* A key of the top level: the common options and the two job arrays. */
+static int lb_key_top(const char *name, struct lb_key *k)
+{
+    int common;
+    k->opt = NULL;
+    k->type = LB_K_JOBS;
+    if (strcmp(name, "tail") == 0 || strcmp(name, "mirror") == 0)
+        return 1;
+    if ((k->opt = lb_opts_find(NULL, name, &common)) == NULL)
+        return 0;
+    k->type = lb_key_type(k->opt);
+    return 1;
+}
+
+enum { LB_KEY_UNKNOWN, LB_KEY_PROCESS, LB_KEY_OK };
+
+/* A key of a tail or mirror entry: the job's own options and the common
+ * ones that are the job's (the log and metrics options belong to the
+ * process; the input options only to a job that reads lines). */
+static int lb_key_job(enum lb_config_kind kind, const char *name, struct lb_key *k)
+{
+    k->opt = NULL;
+    k->type = LB_K_PATHS;
+    if (kind == LB_CONFIG_TAIL && strcmp(name, "paths") == 0)
+        return LB_KEY_OK; /* tail's operands */
+    const struct lb_optspec *spec = kind == LB_CONFIG_TAIL ? &lb_tail_optspec : &lb_mirror_optspec;
+    int common;
+    const struct lb_opt *e = lb_opts_find(spec, name, &common);
+    if (e == NULL || (common && (e->flags & LB_OPTF_INPUT) && !spec->input))
+        return LB_KEY_UNKNOWN;
+    if (common && (e->flags & LB_OPTF_PROCESS))
+        return LB_KEY_PROCESS;
+    k->opt = e;
+    k->type = lb_key_type(e);
+    return LB_KEY_OK;
 }
 
 /* ---- owned strings ---------------------------------------------------------------- */
@@ -148,9 +167,9 @@ static void lb_config_num(const cJSON *v, char *out, size_t cap)
 
 /* Check the JSON type of value v of key k. Returns NULL when it fits, else
  * what was expected. */
-static const char *lb_config_type_error(const struct lb_key *k, const cJSON *v)
+static const char *lb_config_type_error(enum lb_ktype type, const cJSON *v)
 {
-    switch (k->type) {
+    switch (type) {
     case LB_K_STR:
         return cJSON_IsString(v) ? NULL : "expected a string";
     case LB_K_STRNUM:
@@ -202,64 +221,21 @@ static int lb_config_dup_key(const cJSON *obj, const cJSON *item)
 
 /* ---- the top level ------------------------------------------------------------------ */
 
-static int lb_config_top_value(struct lb_config *cfg, const cJSON *v, struct lb_error *err)
+/* A top-level common option, judged by its option's own check. */
+static int lb_config_top_value(struct lb_config *cfg, const struct lb_opt *e, const cJSON *v,
+                               struct lb_error *err)
 {
-    const char *k = v->string;
-    char num[64];
-    const char *s =
-        cJSON_IsString(v) || cJSON_IsNumber(v) ? lb_config_scalar(v, num, sizeof(num)) : NULL;
-    struct lb_common *c = &cfg->c;
-    if (strcmp(k, "redis") == 0) {
-        struct lb_redis_cfg rc;
-        struct lb_error e = {0};
-        if (lb_redis_url_parse(s, &rc, &e) != 0)
-            return lb_error_set(err, LB_EUSAGE, "redis: %s", e.msg);
-        c->redis_url = lb_config_printf(cfg, "%s", s);
-        c->redis_from = LB_REDIS_FROM_CONFIG;
-    } else if (strcmp(k, "format") == 0) {
-        if (strcmp(s, "pipe") != 0 && strcmp(s, "jsonl") != 0)
-            return lb_error_set(err, LB_EUSAGE, "format: expected pipe or jsonl, got '%s'", s);
-        c->jsonl = strcmp(s, "jsonl") == 0;
-    } else if (strcmp(k, "encoding") == 0) {
-        if (strcmp(s, "fields") != 0 && strcmp(s, "json") != 0)
-            return lb_error_set(err, LB_EUSAGE, "encoding: expected fields or json, got '%s'", s);
-        c->json_encoding = strcmp(s, "json") == 0;
-    } else if (strcmp(k, "json_field") == 0) {
-        if (*s == '\0')
-            return lb_error_set(err, LB_EUSAGE, "json_field: expected a field name");
-        c->json_field = lb_config_printf(cfg, "%s", s);
-    } else if (strcmp(k, "no_provenance") == 0) {
-        c->provenance = !cJSON_IsTrue(v);
-    } else if (strcmp(k, "max_line") == 0) {
-        long long n;
-        if (lb_parse_ll(s, 16, 256LL * 1024 * 1024, &n) != 0)
-            return lb_error_set(err, LB_EUSAGE,
-                                "max_line: expected a number of bytes from 16 to 268435456, "
-                                "got '%s'",
-                                s);
-        c->max_line = (size_t)n;
-    } else if (strcmp(k, "log_level") == 0) {
-        if (lb_log_level_parse(s, &c->log_level) != 0)
-            return lb_error_set(err, LB_EUSAGE,
-                                "log_level: expected error, warn, info or debug, got '%s'", s);
-    } else if (strcmp(k, "log_format") == 0) {
-        if (strcmp(s, "text") != 0 && strcmp(s, "json") != 0)
-            return lb_error_set(err, LB_EUSAGE, "log_format: expected text or json, got '%s'", s);
-        c->log_json = strcmp(s, "json") == 0;
-    } else if (strcmp(k, "log_file") == 0 || strcmp(k, "metrics_file") == 0) {
-        if (*s == '\0')
-            return lb_error_set(err, LB_EUSAGE, "%s: expected a path", k);
-        char *p = lb_config_printf(cfg, "%s", s);
-        if (k[0] == 'l')
-            c->log_file = p;
-        else
-            c->metrics_file = p;
-    }
-    /* lb_config_printf returns NULL only when out of memory */
-    if (c->redis_url == NULL || c->json_field == NULL ||
-        (strcmp(k, "log_file") == 0 && c->log_file == NULL) ||
-        (strcmp(k, "metrics_file") == 0 && c->metrics_file == NULL))
+    char num[64], why[400];
+    if (e->kind == LB_ARG_FLAG && !cJSON_IsTrue(v))
+        return 0; /* false: the default, as the flag left out */
+    const char *s = e->kind == LB_ARG_FLAG ? "" : lb_config_scalar(v, num, sizeof(num));
+    char *copy = lb_config_printf(cfg, "%s", s); /* the option keeps the pointer */
+    if (copy == NULL)
         return lb_error_set(err, LB_ENOMEM, "out of memory");
+    if (lb_opts_set(e, &cfg->c, copy, why, sizeof(why)) != 0)
+        return lb_error_set(err, LB_EUSAGE, "%s: %s", v->string, why);
+    if (strcmp(e->name, "redis") == 0)
+        cfg->c.redis_from = LB_REDIS_FROM_CONFIG;
     return 0;
 }
 
@@ -291,11 +267,7 @@ static int lb_argv_push(struct lb_argv *a, char *s)
 static int lb_config_push_opt(struct lb_config *cfg, struct lb_argv *a, const struct lb_key *k,
                               const cJSON *v)
 {
-    char opt[64];
-    size_t i = 0;
-    for (; k->name[i] != '\0' && i + 1 < sizeof(opt); i++)
-        opt[i] = k->name[i] == '_' ? '-' : k->name[i];
-    opt[i] = '\0';
+    const char *opt = k->opt != NULL ? k->opt->name : NULL;
     char num[64];
     switch (k->type) {
     case LB_K_BOOL:
@@ -320,7 +292,6 @@ static int lb_config_entry(struct lb_config *cfg, const cJSON *root, const cJSON
                            enum lb_config_kind kind, int idx, struct lb_error *err)
 {
     const char *kname = kind == LB_CONFIG_TAIL ? "tail" : "mirror";
-    unsigned bit = kind == LB_CONFIG_TAIL ? LB_K_TAIL : LB_K_MIRROR;
     struct lb_config_job *job = &cfg->jobs[cfg->njobs];
     memset(job, 0, sizeof(*job));
     job->kind = kind;
@@ -330,20 +301,20 @@ static int lb_config_entry(struct lb_config *cfg, const cJSON *root, const cJSON
         return lb_error_set(err, LB_EUSAGE, "%s: expected an object with the options of a %s job",
                             pre, kname);
 
+    struct lb_key k;
     for (const cJSON *v = e->child; v != NULL; v = v->next) {
-        const struct lb_key *k = lb_key_find(v->string);
-        if (k == NULL || !(k->where & bit)) {
-            if (k != NULL && k->where == LB_K_TOP)
-                return lb_error_set(err, LB_EUSAGE,
-                                    "%s.%s: is a process-wide option: set it at the top level "
-                                    "of the config",
-                                    pre, v->string);
+        int found = lb_key_job(kind, v->string, &k);
+        if (found == LB_KEY_PROCESS)
+            return lb_error_set(err, LB_EUSAGE,
+                                "%s.%s: is a process-wide option: set it at the top level "
+                                "of the config",
+                                pre, v->string);
+        if (found == LB_KEY_UNKNOWN)
             return lb_error_set(err, LB_EUSAGE, "%s.%s: unknown key for a %s job", pre, v->string,
                                 kname);
-        }
         if (lb_config_dup_key(e, v))
             return lb_error_set(err, LB_EUSAGE, "%s.%s: duplicate key", pre, v->string);
-        const char *why = lb_config_type_error(k, v);
+        const char *why = lb_config_type_error(k.type, v);
         if (why != NULL)
             return lb_error_set(err, LB_EUSAGE, "%s.%s: %s", pre, v->string, why);
     }
@@ -356,13 +327,14 @@ static int lb_config_entry(struct lb_config *cfg, const cJSON *root, const cJSON
     int rc = lb_argv_push(&a, lb_config_printf(cfg, "%s", kname));
     /* top-level common options first, unless the entry sets its own */
     for (const cJSON *v = root->child; v != NULL && rc == 0; v = v->next) {
-        const struct lb_key *k = lb_key_find(v->string);
-        if (k != NULL && k->type != LB_K_JOBS && (k->where & LB_K_TOP) &&
+        if (lb_key_top(v->string, &k) && k.type != LB_K_JOBS &&
             cJSON_GetObjectItemCaseSensitive(e, v->string) == NULL)
-            rc = lb_config_push_opt(cfg, &a, k, v);
+            rc = lb_config_push_opt(cfg, &a, &k, v);
     }
-    for (const cJSON *v = e->child; v != NULL && rc == 0; v = v->next)
-        rc = lb_config_push_opt(cfg, &a, lb_key_find(v->string), v);
+    for (const cJSON *v = e->child; v != NULL && rc == 0; v = v->next) {
+        lb_key_job(kind, v->string, &k);
+        rc = lb_config_push_opt(cfg, &a, &k, v);
+    }
     const cJSON *paths = cJSON_GetObjectItemCaseSensitive(e, "paths");
     if (rc == 0 && paths != NULL) {
         /* after "--": a path that starts with '-' is still a path */
@@ -694,20 +666,23 @@ struct lb_config *lb_config_parse(const char *text, size_t n, struct lb_error *e
         goto done;
     }
     for (const cJSON *v = root->child; v != NULL && rc == 0; v = v->next) {
-        const struct lb_key *k = lb_key_find(v->string);
+        struct lb_key k, kj;
         const char *why;
-        if (k == NULL)
-            rc = lb_error_set(err, LB_EUSAGE, "%s: unknown key", v->string);
-        else if (!(k->where & LB_K_TOP))
-            rc = lb_error_set(err, LB_EUSAGE,
-                              "%s: is an option of a job: set it inside a tail or mirror entry",
-                              v->string);
-        else if (lb_config_dup_key(root, v))
+        if (!lb_key_top(v->string, &k)) {
+            if (lb_key_job(LB_CONFIG_TAIL, v->string, &kj) == LB_KEY_OK ||
+                lb_key_job(LB_CONFIG_MIRROR, v->string, &kj) == LB_KEY_OK)
+                rc = lb_error_set(err, LB_EUSAGE,
+                                  "%s: is an option of a job: set it inside a tail or mirror entry",
+                                  v->string);
+            else
+                rc = lb_error_set(err, LB_EUSAGE, "%s: unknown key", v->string);
+        } else if (lb_config_dup_key(root, v)) {
             rc = lb_error_set(err, LB_EUSAGE, "%s: duplicate key", v->string);
-        else if ((why = lb_config_type_error(k, v)) != NULL)
+        } else if ((why = lb_config_type_error(k.type, v)) != NULL) {
             rc = lb_error_set(err, LB_EUSAGE, "%s: %s", v->string, why);
-        else if (k->type != LB_K_JOBS)
-            rc = lb_config_top_value(cfg, v, err);
+        } else if (k.type != LB_K_JOBS) {
+            rc = lb_config_top_value(cfg, k.opt, v, err);
+        }
     }
     if (rc != 0)
         goto done;

@@ -6,6 +6,8 @@
  */
 #include "checkpoint.h"
 #include "cli.h"
+#include "clock.h"
+#include "opts.h"
 #include "entry.h"
 #include "jobs.h"
 #include "log.h"
@@ -18,6 +20,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,30 +33,49 @@ struct lb_export_opts {
     const char *stream, *from, *to, *file;
 };
 
-enum { LB_EXP_STREAM = LB_OPT_FIRST_JOB, LB_EXP_FROM, LB_EXP_TO, LB_EXP_FILE };
-
-static const struct option lb_export_longopts[] = {
-    LB_COMMON_LONGOPTS,
-    {"stream", required_argument, NULL, LB_EXP_STREAM},
-    {"from", required_argument, NULL, LB_EXP_FROM},
-    {"to", required_argument, NULL, LB_EXP_TO},
-    {"file", required_argument, NULL, LB_EXP_FILE},
-    {NULL, 0, NULL, 0},
-};
-
-static const char lb_export_usage[] =
-    "Usage: logbridge export --stream S [--from ID] [--to ID] [--file F]\n"
-    "Write the entries of S from ID to ID (inclusive, as XRANGE; - and + by default)\n"
-    "as ROLE|TIMESTAMP|TYPE|DATA lines, to stdout or to F (created or truncated).\n"
-    "No checkpoint is kept. Entries of either encoding are read without being told.\n"
-    "\n" LB_COMMON_HELP;
-
 /* "-", "+", "ms" or "ms-seq" (as XRANGE takes them). */
 static int lb_range_ok(const char *s)
 {
     struct lb_sid id;
     return lb_sid_arg(s, LB_SID_FORMS_RANGE, 0, &id) > 0;
 }
+
+static int lb_export_set_stream(void *base, const char *arg, char *why, size_t cap)
+{
+    return lb_mirror_one_stream(&((struct lb_export_opts *)base)->stream, "export reads one stream",
+                                arg, why, cap);
+}
+
+static int lb_export_set_from(void *base, const char *arg, char *why, size_t cap)
+{
+    (void)why, (void)cap;
+    return lb_range_ok(arg) ? (((struct lb_export_opts *)base)->from = arg, 0) : -1;
+}
+
+static int lb_export_set_to(void *base, const char *arg, char *why, size_t cap)
+{
+    (void)why, (void)cap;
+    return lb_range_ok(arg) ? (((struct lb_export_opts *)base)->to = arg, 0) : -1;
+}
+
+#define LB_EXPORT_ID "-, + or a stream ID (ms-seq)"
+static const struct lb_opt lb_export_opt_table[] = {
+    LB_OPT_SET("stream", lb_export_set_stream, NULL, "S", "the stream to write", LB_OPTF_REQUIRED),
+    LB_OPT_SET("from", lb_export_set_from, LB_EXPORT_ID, "ID", "first ID (default -)", 0),
+    LB_OPT_SET("to", lb_export_set_to, LB_EXPORT_ID, "ID", "last ID (default +)", 0),
+    LB_OPT_STR("file", struct lb_export_opts, file, "a path", "F",
+               "write to F (created or truncated) instead of stdout", 0),
+    LB_OPT_END,
+};
+
+static const struct lb_optspec lb_export_optspec = {
+    .usage = "Usage: logbridge export --stream S [--from ID] [--to ID] [--file F]\n"
+             "Write the entries of S from ID to ID (inclusive, as XRANGE; - and + by default)\n"
+             "as ROLE|TIMESTAMP|TYPE|DATA lines, to stdout or to F (created or truncated).\n"
+             "No checkpoint is kept. Entries of either encoding are read without being told.\n",
+    .opts = lb_export_opt_table,
+    .common_off = offsetof(struct lb_export_opts, c),
+};
 
 static int lb_export_parse(struct lb_export_opts *o, int argc, char **argv)
 {
@@ -62,50 +84,7 @@ static int lb_export_parse(struct lb_export_opts *o, int argc, char **argv)
     lb_common_defaults(&o->c);
     o->from = "-";
     o->to = "+";
-    lb_getopt_begin();
-    int id;
-    while ((id = lb_getopt(argc, argv, lb_export_longopts, &cli)) != -1) {
-        int h = lb_cli_common(&o->c, id, optarg, &cli, lb_export_usage);
-        if (h == LB_CLI_NEXT)
-            continue;
-        if (h != LB_CLI_MINE)
-            return h == LB_CLI_DONE ? -1 : LB_EXIT_USAGE;
-        switch (id) {
-        case LB_EXP_STREAM:
-            if (*optarg == '\0')
-                return lb_cli_error(&cli, "stream", "expected a stream name");
-            if (strstr(optarg, "%{") != NULL)
-                return lb_cli_error(&cli, "stream",
-                                    "export reads one stream, not a template ('%s')", optarg);
-            o->stream = optarg;
-            break;
-        case LB_EXP_FROM:
-            if (!lb_range_ok(optarg))
-                return lb_cli_error(&cli, "from", "expected -, + or a stream ID (ms-seq), got '%s'",
-                                    optarg);
-            o->from = optarg;
-            break;
-        case LB_EXP_TO:
-            if (!lb_range_ok(optarg))
-                return lb_cli_error(&cli, "to", "expected -, + or a stream ID (ms-seq), got '%s'",
-                                    optarg);
-            o->to = optarg;
-            break;
-        case LB_EXP_FILE:
-            if (*optarg == '\0')
-                return lb_cli_error(&cli, "file", "expected a path");
-            o->file = optarg;
-            break;
-        default:
-            fprintf(stderr, "Try 'logbridge export --help'.\n");
-            return LB_EXIT_USAGE;
-        }
-    }
-    if (optind < argc)
-        return lb_cli_error(&cli, NULL, "unexpected argument '%s'", argv[optind]);
-    if (o->stream == NULL)
-        return lb_cli_error(&cli, "stream", "is required");
-    return 0;
+    return lb_opts_parse(&lb_export_optspec, o, argc, argv, &cli, NULL);
 }
 
 /* One export: where lines go and what was counted. */
@@ -172,7 +151,7 @@ int lb_cmd_export(int argc, char **argv)
     memset(&xr, 0, sizeof(xr));
     int exit_code = LB_EXIT_OK;
     struct lb_metrics *metrics = lb_metrics_create(o.c.metrics_file);
-    double t0 = lb_mirror_mono();
+    double t0 = lb_clock_mono();
 
     struct lb_redis_cfg cfg;
     if (lb_redis_url_parse(o.c.redis_url, &cfg, &err) != 0) {
@@ -234,7 +213,7 @@ int lb_cmd_export(int argc, char **argv)
     }
     if (exit_code == LB_EXIT_OK)
         lb_info("export: %" PRIu64 " entries written to %s, %" PRIu64 " skipped, in %.2f s",
-                x.written, x.label, x.skipped, lb_mirror_mono() - t0);
+                x.written, x.label, x.skipped, lb_clock_mono() - t0);
     lb_counts_flush(metrics, x.label, &x.counts);
     lb_metrics_write(metrics, NULL);
 done:

@@ -9,6 +9,7 @@
  * move (send again). That is what makes a rerun after kill -9 exact.
  */
 #include "jobs.h"
+#include "clock.h"
 
 #include "checkpoint.h"
 #include "cli.h"
@@ -16,6 +17,7 @@
 #include "feed.h"
 #include "log.h"
 #include "metrics.h"
+#include "opts.h"
 #include "redis.h"
 #include "signals.h"
 #include "sink.h"
@@ -80,13 +82,6 @@ struct lb_import {
     char why[256];
 };
 
-static double lb_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int lb_import_fp(void *ctx, uint64_t off, char hex[LB_FP_HEX])
 {
     struct lb_import *im = ctx;
@@ -97,7 +92,7 @@ static void lb_import_progress(struct lb_import *im, int final)
 {
     if (!im->o->progress)
         return;
-    double now = lb_now();
+    double now = lb_clock_mono();
     if (!final && now - im->last_progress < 0.5)
         return;
     im->last_progress = now;
@@ -142,7 +137,7 @@ static void lb_import_on_ckpt(void *ctx, const struct lb_commit_event *ev)
  * is read again from there; stdin's kept batch is sent again. */
 static int lb_import_recover(struct lb_import *im, struct lb_error *err)
 {
-    double now = lb_now();
+    double now = lb_clock_mono();
     if (im->trouble_since == 0) {
         im->trouble_since = now;
         lb_warn("%s; src=%s off=%" PRIu64 "; retrying with backoff for up to %g s, then from the "
@@ -151,7 +146,7 @@ static int lb_import_recover(struct lb_import *im, struct lb_error *err)
     }
     struct lb_commit_resync rs;
     for (;;) {
-        double left = im->o->retry_for - (lb_now() - im->trouble_since);
+        double left = im->o->retry_for - (lb_clock_mono() - im->trouble_since);
         if (lb_stop_flag)
             return lb_error_set(err, LB_ESTOP,
                                 "interrupted at src=%s off=%" PRIu64
@@ -514,52 +509,39 @@ static int lb_import_file(struct lb_import *im, const char *path, struct lb_file
 
 /* ---- options and summary --------------------------------------------------- */
 
-enum {
-    LB_IMP_STREAM = LB_OPT_FIRST_JOB,
-    LB_IMP_ID,
-    LB_IMP_BATCH,
-    LB_IMP_NAME,
-    LB_IMP_STRICT,
-    LB_IMP_DRY_RUN,
-    LB_IMP_FINAL,
-    LB_IMP_RETRY_FOR,
-    LB_IMP_PROGRESS,
-    LB_IMP_NO_PROGRESS,
-    LB_IMP_SUMMARY
+#define LB_I struct lb_import_opts
+static const struct lb_opt lb_import_opt_table[] = {
+    LB_OPT_STR("stream", LB_I, stream, "a stream name", "S",
+               "target stream, or a template such as 'events:%{type}'", LB_OPTF_REQUIRED),
+    LB_OPT_CHOICE("id", LB_I, id_ts, "auto|ts", "auto|ts",
+                  "let Redis assign IDs, or use each line's time (default auto)", 0),
+    LB_OPT_NUM("batch", LB_ARG_INT, LB_I, batch, 1, 100000, "a number from 1 to 100000", "N",
+               "lines per atomic batch (default 1000)", 0),
+    LB_OPT_STR("name", LB_I, name, "a name", "NAME",
+               "src name instead of the absolute path (one file only)", 0),
+    LB_OPT_FLAG("strict", LB_I, strict, 1, "stop at the first bad line (exit 1)", 0),
+    LB_OPT_FLAG("dry-run", LB_I, dry_run, 1, "parse and report; write nothing", 0),
+    LB_OPT_FLAG("final", LB_I, final, 1,
+                "the input will not grow: an unterminated last line is a line", 0),
+    LB_OPT_NUM("retry-for", LB_ARG_DOUBLE, LB_I, retry_for, 0, 1000000000, "seconds (>= 0)",
+               "SEC", "give up after SEC s without Redis (default 30), exit 3", 0),
+    {.name = "progress", .kind = LB_ARG_FLAG, .off = offsetof(LB_I, progress), .ival = 1,
+     .label = "--progress, --no-progress", .help = "progress on stderr (default: when a terminal)"},
+    LB_OPT_FLAG("no-progress", LB_I, progress, 0, NULL, 0),
+    LB_OPT_CHOICE("summary", LB_I, summary_json, "text|json", "text|json",
+                  "summary on stdout (default text)", 0),
+    LB_OPT_END,
 };
+#undef LB_I
 
-static const struct option lb_import_longopts[] = {
-    LB_COMMON_LONGOPTS,
-    {"stream", required_argument, NULL, LB_IMP_STREAM},
-    {"id", required_argument, NULL, LB_IMP_ID},
-    {"batch", required_argument, NULL, LB_IMP_BATCH},
-    {"name", required_argument, NULL, LB_IMP_NAME},
-    {"strict", no_argument, NULL, LB_IMP_STRICT},
-    {"dry-run", no_argument, NULL, LB_IMP_DRY_RUN},
-    {"final", no_argument, NULL, LB_IMP_FINAL},
-    {"retry-for", required_argument, NULL, LB_IMP_RETRY_FOR},
-    {"progress", no_argument, NULL, LB_IMP_PROGRESS},
-    {"no-progress", no_argument, NULL, LB_IMP_NO_PROGRESS},
-    {"summary", required_argument, NULL, LB_IMP_SUMMARY},
-    {NULL, 0, NULL, 0},
+static const struct lb_optspec lb_import_optspec = {
+    .usage = "Usage: logbridge import --stream S [options] FILE...\n"
+             "Import history files (oldest first; .gz read through zlib; - is stdin) into\n"
+             "stream S, exactly once and resumably: a rerun continues from the checkpoint.\n",
+    .opts = lb_import_opt_table,
+    .common_off = offsetof(struct lb_import_opts, c),
+    .operands = 1,
 };
-
-static const char lb_import_usage[] =
-    "Usage: logbridge import --stream S [options] FILE...\n"
-    "Import history files (oldest first; .gz read through zlib; - is stdin) into\n"
-    "stream S, exactly once and resumably: a rerun continues from the checkpoint.\n"
-    "\n"
-    "  --stream S           target stream, or a template such as 'events:%{type}'\n"
-    "  --id auto|ts         let Redis assign IDs, or use each line's time (default auto)\n"
-    "  --batch N            lines per atomic batch (default 1000)\n"
-    "  --name NAME          src name instead of the absolute path (one file only)\n"
-    "  --strict             stop at the first bad line (exit 1)\n"
-    "  --dry-run            parse and report; write nothing\n"
-    "  --final              the input will not grow: an unterminated last line is a line\n"
-    "  --retry-for SEC      give up after SEC s without Redis (default 30), exit 3\n"
-    "  --progress, --no-progress  progress on stderr (default: when a terminal)\n"
-    "  --summary text|json  summary on stdout (default text)\n"
-    "\n" LB_COMMON_HELP;
 
 static int lb_import_parse(struct lb_import_opts *o, int argc, char **argv)
 {
@@ -569,75 +551,12 @@ static int lb_import_parse(struct lb_import_opts *o, int argc, char **argv)
     o->batch = 1000;
     o->retry_for = 30;
     o->progress = -1;
-    lb_getopt_begin();
-    int id;
-    long long v;
-    while ((id = lb_getopt(argc, argv, lb_import_longopts, &cli)) != -1) {
-        int h = lb_cli_common(&o->c, id, optarg, &cli, lb_import_usage);
-        if (h == LB_CLI_NEXT)
-            continue;
-        if (h != LB_CLI_MINE)
-            return h == LB_CLI_DONE ? -1 : LB_EXIT_USAGE;
-        switch (id) {
-        case LB_IMP_STREAM:
-            if (*optarg == '\0')
-                return lb_cli_error(&cli, "stream", "expected a stream name");
-            o->stream = optarg;
-            break;
-        case LB_IMP_ID:
-            if (strcmp(optarg, "auto") == 0)
-                o->id_ts = 0;
-            else if (strcmp(optarg, "ts") == 0)
-                o->id_ts = 1;
-            else
-                return lb_cli_error(&cli, "id", "expected auto or ts, got '%s'", optarg);
-            break;
-        case LB_IMP_BATCH:
-            if (lb_parse_ll(optarg, 1, 100000, &v) != 0)
-                return lb_cli_error(&cli, "batch", "expected a number from 1 to 100000, got '%s'",
-                                    optarg);
-            o->batch = v;
-            break;
-        case LB_IMP_NAME:
-            if (*optarg == '\0')
-                return lb_cli_error(&cli, "name", "expected a name");
-            o->name = optarg;
-            break;
-        case LB_IMP_STRICT:
-            o->strict = 1;
-            break;
-        case LB_IMP_DRY_RUN:
-            o->dry_run = 1;
-            break;
-        case LB_IMP_FINAL:
-            o->final = 1;
-            break;
-        case LB_IMP_RETRY_FOR:
-            if (lb_parse_double(optarg, 0, 1e9, &o->retry_for) != 0)
-                return lb_cli_error(&cli, "retry-for", "expected seconds (>= 0), got '%s'", optarg);
-            break;
-        case LB_IMP_PROGRESS:
-            o->progress = 1;
-            break;
-        case LB_IMP_NO_PROGRESS:
-            o->progress = 0;
-            break;
-        case LB_IMP_SUMMARY:
-            if (strcmp(optarg, "text") == 0)
-                o->summary_json = 0;
-            else if (strcmp(optarg, "json") == 0)
-                o->summary_json = 1;
-            else
-                return lb_cli_error(&cli, "summary", "expected text or json, got '%s'", optarg);
-            break;
-        default:
-            fprintf(stderr, "Try 'logbridge import --help'.\n");
-            return LB_EXIT_USAGE;
-        }
-    }
-    if (o->stream == NULL)
-        return lb_cli_error(&cli, "stream", "is required");
-    o->files = argv + optind;
+    int first;
+    int rc = lb_opts_parse(&lb_import_optspec, o, argc, argv, &cli, &first);
+    if (rc != 0)
+        return rc;
+    o->files = argv + first;
+    o->nfiles = argc - first;    o->files = argv + optind;
     o->nfiles = argc - optind;
     if (o->nfiles == 0)
         return lb_cli_error(&cli, NULL, "expected at least one FILE (- for stdin)");
@@ -794,7 +713,7 @@ int lb_cmd_import(int argc, char **argv)
     }
     if (o.dry_run)
         lb_committer_dry_run(im.cm);
-    im.t0 = lb_now();
+    im.t0 = lb_clock_mono();
     int done_files = 0;
     for (int i = 0; i < o.nfiles; i++) {
         rc = lb_import_file(&im, o.files[i], &st[i], &err);
@@ -817,7 +736,7 @@ int lb_cmd_import(int argc, char **argv)
         lb_warn("%" PRIu64 " lines were older than the stream's top entry and were written at "
                 "its millisecond (--id ts); their timestamp fields keep the truth",
                 im.reordered);
-    lb_import_summary(&o, st, done_files, lb_now() - im.t0);
+    lb_import_summary(&o, st, done_files, lb_clock_mono() - im.t0);
     if (o.c.metrics_file != NULL && !o.dry_run)
         lb_import_metrics(&o, &im, st, done_files);
 done:

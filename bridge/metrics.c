@@ -5,6 +5,7 @@
  * search is cheaper than it looks; nothing here is on the per-line path.
  */
 #include "metrics.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -36,13 +37,6 @@ struct lb_metrics {
     double last_write;
 };
 
-static double lb_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 struct lb_metrics *lb_metrics_create(const char *path)
 {
     struct lb_metrics *m = calloc(1, sizeof(*m));
@@ -53,7 +47,7 @@ struct lb_metrics *lb_metrics_create(const char *path)
         return NULL;
     }
     pthread_mutex_init(&m->lock, NULL);
-    m->last_write = lb_mono();
+    m->last_write = lb_clock_mono();
     return m;
 }
 
@@ -204,7 +198,7 @@ int lb_metrics_write(struct lb_metrics *m, struct lb_error *err)
 
 static int lb_metrics_write_locked(struct lb_metrics *m, struct lb_error *err)
 {
-    m->last_write = lb_mono();
+    m->last_write = lb_clock_mono();
     char tmp[4200];
     snprintf(tmp, sizeof(tmp), "%s.tmp.%d", m->path, (int)getpid());
     FILE *f = fopen(tmp, "w");
@@ -253,7 +247,7 @@ static int lb_metrics_write_locked(struct lb_metrics *m, struct lb_error *err)
 
 int lb_metrics_tick(struct lb_metrics *m, struct lb_error *err)
 {
-    if (m == NULL || m->path == NULL || lb_mono() - m->last_write < 5.0)
+    if (m == NULL || m->path == NULL || lb_clock_mono() - m->last_write < 5.0)
         return 0;
     return lb_metrics_write(m, err);
 }

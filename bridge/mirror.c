@@ -69,6 +69,8 @@
 #include "entry.h"
 #include "log.h"
 #include "metrics.h"
+#include "clock.h"
+#include "opts.h"
 #include "mirror_int.h"
 #include "record.h"
 #include "redis.h"
@@ -98,52 +100,75 @@
 
 /* ---- mirror: options ----------------------------------------------------------- */
 
-enum {
-    LB_MIR_STREAM = LB_OPT_FIRST_JOB,
-    LB_MIR_FILE,
-    LB_MIR_FROM,
-    LB_MIR_EXCLUDE_SRC,
-    LB_MIR_FSYNC,
-    LB_MIR_ONCE,
-    LB_MIR_BATCH,
-    LB_MIR_TO
-};
-
-static const struct option lb_mirror_longopts[] = {
-    LB_COMMON_LONGOPTS,
-    {"stream", required_argument, NULL, LB_MIR_STREAM},
-    {"file", required_argument, NULL, LB_MIR_FILE},
-    {"from", required_argument, NULL, LB_MIR_FROM},
-    {"exclude-src", required_argument, NULL, LB_MIR_EXCLUDE_SRC},
-    {"fsync", required_argument, NULL, LB_MIR_FSYNC},
-    {"once", no_argument, NULL, LB_MIR_ONCE},
-    {"batch", required_argument, NULL, LB_MIR_BATCH},
-    {NULL, 0, NULL, 0},
-};
-
-static const char lb_mirror_usage[] =
-    "Usage: logbridge mirror --stream S --file F [options]\n"
-    "Follow stream S and append each entry to F as a ROLE|TIMESTAMP|TYPE|DATA line,\n"
-    "exactly once across restarts (progress is kept in logbridge:mirror:{T}).\n"
-    "Entries of either encoding are read without being told.\n"
-    "\n"
-    "  --stream S           the stream to follow\n"
-    "  --file F             the legacy file (created if missing; never a symlink)\n"
-    "  --from 0|$|ID        where to start when F has no checkpoint: the whole stream\n"
-    "                       (0, default), only new entries ($), or after ID\n"
-    "  --exclude-src NAME   skip entries whose src is NAME (repeatable; loop prevention)\n"
-    "  --fsync batch|always|never  fdatasync per batch (default), per entry, or never\n"
-    "  --batch N            entries per read and write (default 1000)\n"
-    "  --once               write what the stream holds now, then exit\n"
-    "SIGHUP reopens F (after logrotate); SIGTERM finishes the batch and exits 0.\n"
-    "\n" LB_COMMON_HELP;
-
 /* "0", "$", "ms" or "ms-seq". */
-static int lb_from_ok(const char *s)
+static int lb_mirror_set_from(void *base, const char *arg, char *why, size_t cap)
 {
+    (void)why, (void)cap;
     struct lb_sid id;
-    return lb_sid_arg(s, LB_SID_FORM_ID | LB_SID_FORM_LAST, 0, &id) > 0;
+    if (lb_sid_arg(arg, LB_SID_FORM_ID | LB_SID_FORM_LAST, 0, &id) < 0)
+        return -1;
+    ((struct lb_mirror_opts *)base)->from = arg;
+    return 0;
 }
+
+int lb_mirror_one_stream(const char **out, const char *cmd, const char *arg, char *why, size_t cap)
+{
+    if (*arg == '\0')
+        return snprintf(why, cap, "expected a stream name"), -1;
+    if (strstr(arg, "%{") != NULL)
+        return snprintf(why, cap, "%s, not a template ('%s')", cmd, arg), -1;
+    *out = arg;
+    return 0;
+}
+
+static int lb_mirror_set_stream(void *base, const char *arg, char *why, size_t cap)
+{
+    return lb_mirror_one_stream(&((struct lb_mirror_opts *)base)->stream,
+                                "mirror follows one stream", arg, why, cap);
+}
+
+static int lb_mirror_set_exclude(void *base, const char *arg, char *why, size_t cap)
+{
+    struct lb_mirror_opts *o = base;
+    if (*arg == '\0')
+        return snprintf(why, cap, "expected a src name"), -1;
+    if (o->nexclude == LB_MIRROR_EXCLUDE_MAX)
+        return snprintf(why, cap, "can be given at most %d times", LB_MIRROR_EXCLUDE_MAX), -1;
+    o->exclude[o->nexclude++] = arg;
+    return 0;
+}
+
+#define LB_M struct lb_mirror_opts
+static const struct lb_opt lb_mirror_opt_table[] = {
+    LB_OPT_SET("stream", lb_mirror_set_stream, NULL, "S", "the stream to follow", LB_OPTF_REQUIRED),
+    LB_OPT_STR("file", LB_M, file, "a path", "F",
+               "the legacy file (created if missing; never a symlink)", LB_OPTF_REQUIRED),
+    LB_OPT_SET("from", lb_mirror_set_from, "0, $ or a stream ID (ms-seq)", "0|$|ID",
+               "where to start when F has no checkpoint: the whole stream\n"
+               "(0, default), only new entries ($), or after ID",
+               LB_OPTF_NUMOK),
+    LB_OPT_SET("exclude-src", lb_mirror_set_exclude, NULL, "NAME",
+               "skip entries whose src is NAME (repeatable; loop prevention)", LB_OPTF_REPEAT),
+    LB_OPT_CHOICE("fsync", LB_M, fsync, "batch|always|never", "batch|always|never",
+                  "fdatasync per batch (default), per entry, or never", 0),
+    LB_OPT_NUM("batch", LB_ARG_INT, LB_M, count, 1, 100000, "a number from 1 to 100000", "N",
+               "entries per read and write (default 1000)", 0),
+    LB_OPT_FLAG("once", LB_M, once, 1, "write what the stream holds now, then exit", 0),
+    /* the common --json-field, kept apart so that it wins over run's top level */
+    LB_OPT_STR("json-field", LB_M, json_field, "a field name", NULL, NULL, 0),
+    LB_OPT_END,
+};
+#undef LB_M
+
+const struct lb_optspec lb_mirror_optspec = {
+    .usage = "Usage: logbridge mirror --stream S --file F [options]\n"
+             "Follow stream S and append each entry to F as a ROLE|TIMESTAMP|TYPE|DATA line,\n"
+             "exactly once across restarts (progress is kept in logbridge:mirror:{T}).\n"
+             "Entries of either encoding are read without being told.\n",
+    .opts = lb_mirror_opt_table,
+    .footer = "SIGHUP reopens F (after logrotate); SIGTERM finishes the batch and exits 0.\n",
+    .common_off = offsetof(struct lb_mirror_opts, c),
+};
 
 int lb_mirror_opts_parse(struct lb_mirror_opts *o, int argc, char **argv, const struct lb_cli *cli)
 {
@@ -152,79 +177,10 @@ int lb_mirror_opts_parse(struct lb_mirror_opts *o, int argc, char **argv, const 
     o->from = "0";
     o->count = 1000;
     o->fsync = LB_FSYNC_BATCH;
-    lb_getopt_begin();
-    int id;
-    long long v;
-    while ((id = lb_getopt(argc, argv, lb_mirror_longopts, cli)) != -1) {
-        int h = lb_cli_common(&o->c, id, optarg, cli, lb_mirror_usage);
-        if (h == LB_CLI_NEXT) {
-            if (id == LB_OPT_JSON_FIELD)
-                o->json_field = optarg;
-            continue;
-        }
-        if (h != LB_CLI_MINE)
-            return h == LB_CLI_DONE ? -1 : LB_EXIT_USAGE;
-        switch (id) {
-        case LB_MIR_STREAM:
-            if (*optarg == '\0')
-                return lb_cli_error(cli, "stream", "expected a stream name");
-            if (strstr(optarg, "%{") != NULL)
-                return lb_cli_error(cli, "stream",
-                                    "mirror follows one stream, not a template ('%s')", optarg);
-            o->stream = optarg;
-            break;
-        case LB_MIR_FILE:
-            if (*optarg == '\0')
-                return lb_cli_error(cli, "file", "expected a path");
-            o->file = optarg;
-            break;
-        case LB_MIR_FROM:
-            if (!lb_from_ok(optarg))
-                return lb_cli_error(cli, "from", "expected 0, $ or a stream ID (ms-seq), got '%s'",
-                                    optarg);
-            o->from = optarg;
-            break;
-        case LB_MIR_EXCLUDE_SRC:
-            if (*optarg == '\0')
-                return lb_cli_error(cli, "exclude-src", "expected a src name");
-            if (o->nexclude == LB_MIRROR_EXCLUDE_MAX)
-                return lb_cli_error(cli, "exclude-src", "can be given at most %d times",
-                                    LB_MIRROR_EXCLUDE_MAX);
-            o->exclude[o->nexclude++] = optarg;
-            break;
-        case LB_MIR_FSYNC:
-            if (strcmp(optarg, "batch") == 0)
-                o->fsync = LB_FSYNC_BATCH;
-            else if (strcmp(optarg, "always") == 0)
-                o->fsync = LB_FSYNC_ALWAYS;
-            else if (strcmp(optarg, "never") == 0)
-                o->fsync = LB_FSYNC_NEVER;
-            else
-                return lb_cli_error(cli, "fsync", "expected batch, always or never, got '%s'",
-                                    optarg);
-            break;
-        case LB_MIR_ONCE:
-            o->once = 1;
-            break;
-        case LB_MIR_BATCH:
-            if (lb_parse_ll(optarg, 1, 100000, &v) != 0)
-                return lb_cli_error(cli, "batch", "expected a number from 1 to 100000, got '%s'",
-                                    optarg);
-            o->count = v;
-            break;
-        default:
-            if (cli->prefix == NULL)
-                fprintf(stderr, "Try 'logbridge %s --help'.\n", cli->cmd);
-            return LB_EXIT_USAGE;
-        }
-    }
-    if (optind < argc)
-        return lb_cli_error(cli, NULL, "unexpected argument '%s'", argv[optind]);
-    if (o->stream == NULL)
-        return lb_cli_error(cli, "stream", "is required");
-    if (o->file == NULL)
-        return lb_cli_error(cli, "file", "is required");
-    return 0;
+    int rc = lb_opts_parse(&lb_mirror_optspec, o, argc, argv, cli, NULL);
+    if (rc == 0 && o->json_field != NULL)
+        o->c.json_field = o->json_field;
+    return rc;
 }
 
 /* ---- mirror: state ------------------------------------------------------------- */
@@ -459,7 +415,7 @@ static int lb_mirror_close_batch(struct lb_mirror *m, struct lb_error *err)
     int rc;
     if (m->o->fsync == LB_FSYNC_BATCH && (rc = lb_mirror_sync(m, err)) != 0)
         return rc;
-    lb_metrics_observe_batch(m->metrics, lb_mirror_mono() - m->batch_t0);
+    lb_metrics_observe_batch(m->metrics, lb_clock_mono() - m->batch_t0);
     m->unsynced = 0;
     m->ck_seq++;
     return 0;
@@ -537,7 +493,7 @@ static int lb_mirror_top(struct lb_mirror *m, struct lb_error *err)
 {
     const struct lb_job_env *env = m->env;
     int rc;
-    m->top_at = lb_mirror_mono();
+    m->top_at = lb_clock_mono();
     if ((rc = lb_mirror_close_batch(m, err)) != 0)
         return rc;
     if (lb_mirror_stopping(env))
@@ -569,7 +525,7 @@ static int lb_mirror_read_ahead(struct lb_mirror *m, size_t got, struct lb_sid n
         return 0;
     if (m->o->once && lb_sid_cmp(next_after, m->end) >= 0)
         return 0;
-    return lb_mirror_mono() - m->top_at < 0.2;
+    return lb_clock_mono() - m->top_at < 0.2;
 }
 
 /*
@@ -612,11 +568,11 @@ static int lb_mirror_turn(struct lb_mirror *m, struct lb_error *err)
             return rc;
     }
     if (m->unsynced == 0)
-        m->batch_t0 = lb_mirror_mono();
+        m->batch_t0 = lb_clock_mono();
     if ((rc = lb_mirror_batch(m, entries, err)) != 0)
         return rc;
     if (m->xread_inflight && m->unsynced < LB_MIRROR_SYNC_ENTRIES &&
-        lb_mirror_mono() - m->batch_t0 < LB_MIRROR_SYNC_SEC)
+        lb_clock_mono() - m->batch_t0 < LB_MIRROR_SYNC_SEC)
         return 0; /* more is on its way: keep the batch open */
     if ((rc = lb_mirror_close_batch(m, err)) != 0)
         return rc;

@@ -53,6 +53,10 @@ struct lb_mirror_opts {
  * print and return -1 (the command exits 0). Strings point into argv. */
 int lb_mirror_opts_parse(struct lb_mirror_opts *o, int argc, char **argv, const struct lb_cli *cli);
 
+/* mirror's option table (opts.h): its --help, and the keys of a config's mirror entries. */
+struct lb_optspec;
+extern const struct lb_optspec lb_mirror_optspec;
+
 /* Run one mirror job until *env->stop is set or env->stop_fd becomes readable
  * (only polled, never read: it may be shared), or, with --once, until what
  * the stream held at start is written. Uses c->redis_url (and c->json_field

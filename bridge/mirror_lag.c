@@ -4,6 +4,7 @@
  */
 #include "mirror_int.h"
 
+#include "clock.h"
 #include "log.h"
 #include "stream_info.h"
 
@@ -34,7 +35,7 @@
  */
 int lb_mirror_observe(struct lb_mirror *m, int force, struct lb_error *err)
 {
-    double now = lb_mirror_mono();
+    double now = lb_clock_mono();
     if (!force && now - m->lag_at < (m->want_metrics ? 1.0 : 5.0))
         return 0;
     m->lag_at = now;

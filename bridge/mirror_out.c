@@ -12,7 +12,6 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 void lb_counts_flush(struct lb_metrics *m, const char *file, struct lb_mirror_counts *n)
@@ -77,13 +76,6 @@ int lb_write_all(int fd, const char *p, size_t n)
 size_t lb_line_bound(const struct lb_record *rec)
 {
     return 2 * (rec->role.n + rec->ts.n + rec->type.n + rec->data.n) + 4;
-}
-
-double lb_mirror_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 void lb_buf_shrink(struct lb_buf *b)

@@ -52,6 +52,9 @@
  */
 #include "parity_int.h"
 
+#include "clock.h"
+#include "opts.h"
+
 #include "checkpoint.h"
 #include "entry.h"
 #include "cli.h"
@@ -412,55 +415,72 @@ done:
 /* ---- options ----------------------------------------------------------------------------------
  */
 
-enum {
-    LB_PAR_STREAM = LB_OPT_FIRST_JOB,
-    LB_PAR_SRC,
-    LB_PAR_FROM,
-    LB_PAR_TO,
-    LB_PAR_ORDER,
-    LB_PAR_REPORT,
-    LB_PAR_OUT,
-    LB_PAR_MAX_EXAMPLES
-};
+/* An ID as --from (is_end 0) or --to (1) take it. */
+static int lb_parity_id_ok(const char *arg, int is_end)
+{
+    struct lb_sid x;
+    return strlen(arg) < 44 && lb_sid_arg(arg, LB_SID_FORMS_RANGE, is_end, &x) >= 0;
+}
 
-static const struct option lb_parity_longopts[] = {
-    LB_COMMON_LONGOPTS,
-    {"stream", required_argument, NULL, LB_PAR_STREAM},
-    {"src", required_argument, NULL, LB_PAR_SRC},
-    {"from", required_argument, NULL, LB_PAR_FROM},
-    {"to", required_argument, NULL, LB_PAR_TO},
-    {"order", required_argument, NULL, LB_PAR_ORDER},
-    {"report", required_argument, NULL, LB_PAR_REPORT},
-    {"out", required_argument, NULL, LB_PAR_OUT},
-    {"max-examples", required_argument, NULL, LB_PAR_MAX_EXAMPLES},
-    {NULL, 0, NULL, 0},
-};
+static int lb_parity_set_from(void *base, const char *arg, char *why, size_t cap)
+{
+    (void)why, (void)cap;
+    return lb_parity_id_ok(arg, 0) ? (((struct lb_parity_opts *)base)->from = arg, 0) : -1;
+}
 
-static const char lb_parity_usage[] =
-    "Usage: logbridge parity --stream S [options] FILE...\n"
-    "Compare the lines of FILE... (oldest first; .gz read through zlib) with the\n"
-    "entries of stream S. Exit 0 when equal, 1 when they differ.\n"
-    "\n"
-    "  --stream S           the stream\n"
-    "  --src NAME           only entries whose src is NAME; NAME is then the src of\n"
-    "                       every FILE (a rotated chain written by tail)\n"
-    "  --from ID, --to ID   only entries in this ID range (inclusive, as XRANGE);\n"
-    "                       lines before / after the window's entries are not compared\n"
-    "  --order strict|any   in order (default), or as multisets (interleaved producers)\n"
-    "  --report text|json|junit  report format (default text)\n"
-    "  --out PATH           write the report to PATH (atomically) instead of stdout\n"
-    "  --max-examples N     differences shown in full (default 10)\n"
-    "\n"
-    "Entries in either encoding are read without being told. Blank lines are\n"
-    "ignored; bad lines are counted in bad_lines and not compared. Lines older than\n"
-    "the stream's first entry count as trimmed (not missing) as far as Redis\n"
-    "reports deleted entries; trimmed lines do not make the result different.\n"
-    "Alignment uses src/off when the entries carry them (and --no-provenance is\n"
-    "not given), else the content of the lines. Lines after the stream's last entry\n"
-    "are missing: on a stream still being written, give --to an ID older than its\n"
-    "newest entry, and later lines are not compared. With --encoding json, or a\n"
-    "json stream, lines that are not UTF-8 are bad lines (import sent them to the DLQ).\n"
-    "\n" LB_COMMON_HELP;
+static int lb_parity_set_to(void *base, const char *arg, char *why, size_t cap)
+{
+    (void)why, (void)cap;
+    return lb_parity_id_ok(arg, 1) ? (((struct lb_parity_opts *)base)->to = arg, 0) : -1;
+}
+
+#define LB_P struct lb_parity_opts
+#define LB_PARITY_ID "a stream ID (ms-seq, ms, - or +)"
+static const struct lb_opt lb_parity_opt_table[] = {
+    LB_OPT_STR("stream", LB_P, stream, "a stream name", "S", "the stream", LB_OPTF_REQUIRED),
+    LB_OPT_STR("src", LB_P, src, "a src name", "NAME",
+               "only entries whose src is NAME; NAME is then the src of\n"
+               "every FILE (a rotated chain written by tail)",
+               0),
+    {.name = "from",
+     .kind = LB_ARG_SET,
+     .set = lb_parity_set_from,
+     .what = LB_PARITY_ID,
+     .label = "--from ID, --to ID",
+     .help = "only entries in this ID range (inclusive, as XRANGE);\n"
+             "lines before / after the window's entries are not compared"},
+    LB_OPT_SET("to", lb_parity_set_to, LB_PARITY_ID, "ID", NULL, 0),
+    LB_OPT_CHOICE("order", LB_P, order_any, "strict|any", "strict|any",
+                  "in order (default), or as multisets (interleaved producers)", 0),
+    LB_OPT_CHOICE("report", LB_P, report, "text|json|junit", "text|json|junit",
+                  "report format (default text)", 0),
+    LB_OPT_STR("out", LB_P, out, "a path", "PATH",
+               "write the report to PATH (atomically) instead of stdout", 0),
+    LB_OPT_NUM("max-examples", LB_ARG_INT, LB_P, max_examples, 0, 100000,
+               "a number from 0 to 100000", "N", "differences shown in full (default 10)", 0),
+    LB_OPT_END,
+};
+#undef LB_P
+
+static const struct lb_optspec lb_parity_optspec = {
+    .usage = "Usage: logbridge parity --stream S [options] FILE...\n"
+             "Compare the lines of FILE... (oldest first; .gz read through zlib) with the\n"
+             "entries of stream S. Exit 0 when equal, 1 when they differ.\n",
+    .opts = lb_parity_opt_table,
+    .footer =
+        "\n"
+        "Entries in either encoding are read without being told. Blank lines are\n"
+        "ignored; bad lines are counted in bad_lines and not compared. Lines older than\n"
+        "the stream's first entry count as trimmed (not missing) as far as Redis\n"
+        "reports deleted entries; trimmed lines do not make the result different.\n"
+        "Alignment uses src/off when the entries carry them (and --no-provenance is\n"
+        "not given), else the content of the lines. Lines after the stream's last entry\n"
+        "are missing: on a stream still being written, give --to an ID older than its\n"
+        "newest entry, and later lines are not compared. With --encoding json, or a\n"
+        "json stream, lines that are not UTF-8 are bad lines (import sent them to the DLQ).\n",
+    .common_off = offsetof(struct lb_parity_opts, c),
+    .operands = 1,
+};
 
 static int lb_parity_parse(struct lb_parity_opts *o, int argc, char **argv)
 {
@@ -468,80 +488,17 @@ static int lb_parity_parse(struct lb_parity_opts *o, int argc, char **argv)
     memset(o, 0, sizeof(*o));
     lb_common_defaults(&o->c);
     o->max_examples = 10;
-    lb_getopt_begin();
-    int id;
-    struct lb_sid x;
-    while ((id = lb_getopt(argc, argv, lb_parity_longopts, &cli)) != -1) {
-        int h = lb_cli_common(&o->c, id, optarg, &cli, lb_parity_usage);
-        if (h == LB_CLI_NEXT)
-            continue;
-        if (h != LB_CLI_MINE)
-            return h == LB_CLI_DONE ? -1 : LB_EXIT_USAGE;
-        switch (id) {
-        case LB_PAR_STREAM:
-            if (*optarg == '\0')
-                return lb_cli_error(&cli, "stream", "expected a stream name");
-            o->stream = optarg;
-            break;
-        case LB_PAR_SRC:
-            if (*optarg == '\0')
-                return lb_cli_error(&cli, "src", "expected a src name");
-            o->src = optarg;
-            break;
-        case LB_PAR_FROM:
-        case LB_PAR_TO:
-            if (strlen(optarg) >= 44 ||
-                lb_sid_arg(optarg, LB_SID_FORMS_RANGE, id == LB_PAR_TO, &x) < 0)
-                return lb_cli_error(&cli, id == LB_PAR_FROM ? "from" : "to",
-                                    "expected a stream ID (ms-seq, ms, - or +), got '%s'", optarg);
-            if (id == LB_PAR_FROM)
-                o->from = optarg;
-            else
-                o->to = optarg;
-            break;
-        case LB_PAR_ORDER:
-            if (strcmp(optarg, "strict") == 0)
-                o->order_any = 0;
-            else if (strcmp(optarg, "any") == 0)
-                o->order_any = 1;
-            else
-                return lb_cli_error(&cli, "order", "expected strict or any, got '%s'", optarg);
-            break;
-        case LB_PAR_REPORT:
-            if (strcmp(optarg, "text") == 0)
-                o->report = LB_REPORT_TEXT;
-            else if (strcmp(optarg, "json") == 0)
-                o->report = LB_REPORT_JSON;
-            else if (strcmp(optarg, "junit") == 0)
-                o->report = LB_REPORT_JUNIT;
-            else
-                return lb_cli_error(&cli, "report", "expected text, json or junit, got '%s'",
-                                    optarg);
-            break;
-        case LB_PAR_OUT:
-            if (*optarg == '\0')
-                return lb_cli_error(&cli, "out", "expected a path");
-            o->out = optarg;
-            break;
-        case LB_PAR_MAX_EXAMPLES:
-            if (lb_parse_ll(optarg, 0, 100000, &o->max_examples) != 0)
-                return lb_cli_error(&cli, "max-examples",
-                                    "expected a number from 0 to 100000, got '%s'", optarg);
-            break;
-        default:
-            fprintf(stderr, "Try 'logbridge parity --help'.\n");
-            return LB_EXIT_USAGE;
-        }
-    }
-    if (o->stream == NULL)
-        return lb_cli_error(&cli, "stream", "is required");
+    int first;
+    int rc = lb_opts_parse(&lb_parity_optspec, o, argc, argv, &cli, &first);
+    if (rc != 0)
+        return rc;
     if (strstr(o->stream, "%{type}") != NULL || strstr(o->stream, "%{role}") != NULL)
         return lb_cli_error(&cli, "stream",
                             "parity compares one stream: give a rendered name, not the template "
                             "'%s'",
                             o->stream);
-    o->files = argv + optind;
-    o->nfiles = argc - optind;
+    o->files = argv + first;
+    o->nfiles = argc - first;
     if (o->nfiles == 0)
         return lb_cli_error(&cli, NULL, "expected at least one FILE");
     for (int i = 0; i < o->nfiles; i++)
@@ -554,13 +511,6 @@ static int lb_parity_parse(struct lb_parity_opts *o, int argc, char **argv)
 
 /* ---- the command ------------------------------------------------------------------------------
  */
-
-static double lb_parity_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Every FILE must be readable before anything is compared (exit 3 otherwise). */
 static int lb_parity_files(struct lb_parity *p, struct lb_error *err)
@@ -635,7 +585,7 @@ int lb_cmd_parity(int argc, char **argv)
     struct lb_cli cli = {"parity", NULL};
     if ((rc = lb_common_start(&o.c, &cli)) != 0)
         return rc;
-    double t0 = lb_parity_now();
+    double t0 = lb_clock_mono();
 
     struct lb_parity p;
     memset(&p, 0, sizeof(p));
@@ -687,7 +637,7 @@ int lb_cmd_parity(int argc, char **argv)
     if ((rc = lb_parity_fill(&p, &err)) != 0)
         goto fail;
     lb_parity_check(&p);
-    p.rep.seconds = lb_parity_now() - t0;
+    p.rep.seconds = lb_clock_mono() - t0;
     if ((rc = lb_parity_write_out(&o, &p.rep, &err)) != 0)
         goto fail;
     exit_code = lb_parity_equal(&p.rep.c) ? LB_EXIT_OK : LB_EXIT_DIFF;

@@ -6,6 +6,7 @@
  * password), and logging each state change once rather than per attempt.
  */
 #include "redis.h"
+#include "clock.h"
 #include "log.h"
 
 #include <errno.h>
@@ -359,13 +360,6 @@ int lb_redis_connect(struct lb_redis *r, struct lb_error *err)
     return 0;
 }
 
-static double lb_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 int lb_redis_backoff_sleep(unsigned attempt, atomic_int *stop)
 {
     long ms = 100;
@@ -401,11 +395,11 @@ int lb_redis_connect_retry(struct lb_redis *r, double give_up_sec, atomic_int *s
         if (rc != LB_EREDIS)
             return rc;
         if (attempt == 0) {
-            start = lb_now();
+            start = lb_clock_mono();
             lb_warn("%s; retrying with backoff%s", err->msg,
                     give_up_sec >= 0 ? "" : " until it is back");
         }
-        if (give_up_sec >= 0 && lb_now() - start >= give_up_sec) {
+        if (give_up_sec >= 0 && lb_clock_mono() - start >= give_up_sec) {
             /* err->msg cannot be both the format's argument and its output */
             char why[sizeof(err->msg)];
             const char *m = err->msg, *colon = strstr(m, ": ");

@@ -30,6 +30,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "mirror.h"
+#include "opts.h"
 #include "signals.h"
 #include "tail.h"
 
@@ -81,63 +82,43 @@ struct lb_run {
 
 /* ---- options ------------------------------------------------------------------- */
 
-enum { LB_RUN_CONFIG = LB_OPT_FIRST_JOB };
-
-static const struct option lb_run_longopts[] = {
-    {"config", required_argument, NULL, LB_RUN_CONFIG},
-    {"help", no_argument, NULL, LB_OPT_HELP},
-    {"version", no_argument, NULL, LB_OPT_VERSION},
-    {NULL, 0, NULL, 0},
+struct lb_run_opts {
+    const char *config;
 };
 
-static const char lb_run_usage[] =
-    "Usage: logbridge run --config FILE\n"
-    "       logbridge check-config --config FILE\n"
-    "Run every tail and mirror job of a JSON config in one process (run), or only\n"
-    "check the config (check-config: exit 0 and \"config OK: N tail, M mirror jobs\",\n"
-    "or exit 2 naming the config path of the first error).\n"
-    "\n"
-    "  --config FILE        the JSON config: top-level common options (redis,\n"
-    "                       format, encoding, json_field, no_provenance, max_line,\n"
-    "                       log_level, log_format, log_file, metrics_file) and the\n"
-    "                       arrays \"tail\" and \"mirror\" whose entries hold the long\n"
-    "                       options of those commands with '-' -> '_' (\"paths\": the\n"
-    "                       files and globs of a tail entry)\n"
-    "  -h, --help           this help;  --version  the version\n"
-    "\n"
-    "Signals: SIGHUP reopens the log file and the mirror files; SIGINT/SIGTERM\n"
-    "commit what was read and exit 0. A job that fails stops the others: exit 3.\n";
+static const struct lb_opt lb_run_opt_table[] = {
+    LB_OPT_STR("config", struct lb_run_opts, config, "a path", "FILE",
+               "the JSON config: top-level common options (redis,\n"
+               "format, encoding, json_field, no_provenance, max_line,\n"
+               "log_level, log_format, log_file, metrics_file) and the\n"
+               "arrays \"tail\" and \"mirror\" whose entries hold the long\n"
+               "options of those commands with '-' -> '_' (\"paths\": the\n"
+               "files and globs of a tail entry)",
+               LB_OPTF_REQUIRED),
+    LB_OPT_END,
+};
+
+static const struct lb_optspec lb_run_optspec = {
+    .usage = "Usage: logbridge run --config FILE\n"
+             "       logbridge check-config --config FILE\n"
+             "Run every tail and mirror job of a JSON config in one process (run), or only\n"
+             "check the config (check-config: exit 0 and \"config OK: N tail, M mirror jobs\",\n"
+             "or exit 2 naming the config path of the first error).\n",
+    .opts = lb_run_opt_table,
+    .footer = "\n"
+              "Signals: SIGHUP reopens the log file and the mirror files; SIGINT/SIGTERM\n"
+              "commit what was read and exit 0. A job that fails stops the others: exit 3.\n",
+    .common_off = LB_OPTS_NO_COMMON,
+};
 
 /* Returns 0 with *path set, -1 after --help/--version, or LB_EXIT_USAGE. */
 static int lb_run_parse(int argc, char **argv, const char *cmd, const char **path)
 {
     struct lb_cli cli = {cmd, NULL};
-    *path = NULL;
-    lb_getopt_begin();
-    int id;
-    while ((id = lb_getopt(argc, argv, lb_run_longopts, &cli)) != -1) {
-        switch (id) {
-        case LB_OPT_HELP:
-            fputs(lb_run_usage, stdout);
-            return -1;
-        case LB_OPT_VERSION:
-            printf("logbridge %s\n", LB_VERSION);
-            return -1;
-        case LB_RUN_CONFIG:
-            if (*optarg == '\0')
-                return lb_cli_error(&cli, "config", "expected a path");
-            *path = optarg;
-            break;
-        default:
-            fprintf(stderr, "Try 'logbridge %s --help'.\n", cmd);
-            return LB_EXIT_USAGE;
-        }
-    }
-    if (optind < argc)
-        return lb_cli_error(&cli, NULL, "unexpected argument '%s'", argv[optind]);
-    if (*path == NULL)
-        return lb_cli_error(&cli, "config", "is required");
-    return 0;
+    struct lb_run_opts o = {NULL};
+    int rc = lb_opts_parse(&lb_run_optspec, &o, argc, argv, &cli, NULL);
+    *path = o.config;
+    return rc;
 }
 
 /* ---- preparing the jobs -------------------------------------------------------------- */

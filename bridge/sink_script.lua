@@ -1,17 +1,20 @@
 -- logbridge batch script: a file's lines, its bad lines and its checkpoint in
--- one atomic step. Loaded with SCRIPT LOAD, run with EVALSHA (see sink.c).
+-- one atomic step. Run with EVALSHA, or as EVAL in the fast path's MULTI
+-- (see sink.c).
 --
--- KEYS[1] checkpoint hash, KEYS[2] DLQ stream, KEYS[3..] target streams.
+-- KEYS[1] checkpoint hash, KEYS[2] DLQ stream, KEYS[3..] target streams; in
+-- the fast path with native XADDs, KEYS[4] holds the stream's length noted
+-- just before them (in the same MULTI), and is removed here.
 -- ARGV[1] src  ARGV[2] checkpoint prefix '{"dev":N,"ino":N,"fp":"'
 -- ARGV[3] fingerprint at the batch's end
--- ARGV[4] the offset of the first native XADD (fast path, to verify)
+-- ARGV[4] reserved
 -- ARGV[5] end offset  ARGV[6] end line  ARGV[7] last id if src has no checkpoint
 -- ARGV[8] flags: t = --id ts, p = provenance, g = trimming respects groups
 -- ARGV[9] json field  ARGV[10] maxlen (0 = none)  ARGV[11] entry count
 -- ARGV[12] native count: in the fast path (plain stream, --id auto) the
 --   batch's valid lines are plain XADDs queued before this script in the same
 --   MULTI/EXEC; they either all landed or, when KEYS[3] is not a stream, none
---   did. ARGV[13] the offset of the last of them (to verify, with provenance).
+--   did. ARGV[13] the offset of the last of them (with provenance).
 -- ARGV[14] the fence: where the checkpoint of src must stand for this batch
 --   to apply, 'dev:ino:off:line' (the end of the batch before it), '-' when
 --   it must be absent, '' = unchecked.
@@ -38,6 +41,14 @@ local written, bad, reordered = 0, 0, 0
 local dlq_ids = {}
 local added = {} -- script path: key, id of every entry this batch wrote
 
+-- The fast path: how long the stream was before the batch's XADDs.
+local nstreams, before = #KEYS, nil
+if nat > 0 then
+  nstreams = #KEYS - 1
+  before = tonumber(redis.call('GET', KEYS[#KEYS]))
+  redis.call('DEL', KEYS[#KEYS])
+end
+
 local function field(kv, name)
   for x = 1, #kv, 2 do
     if kv[x] == name then return kv[x + 1] end
@@ -48,7 +59,11 @@ end
 -- Undo this batch (fast path only): the native XADDs and any DLQ entries.
 local function rollback()
   if nat > 0 then
-    local r = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', nat)
+    -- only what landed: the length says how many (all of them when unknown)
+    local landed = nat
+    if before then landed = redis.call('XLEN', KEYS[3]) - before end
+    local r = {}
+    if landed > 0 then r = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', landed) end
     for x = 1, #r, 1000 do
       local ids = {}
       for y = x, math.min(x + 999, #r) do ids[#ids + 1] = r[y][1] end
@@ -64,7 +79,7 @@ local function rollback()
 end
 
 local bad_key = nil
-for k = 1, #KEYS do
+for k = 1, nstreams do
   local t = redis.call('TYPE', KEYS[k])['ok']
   local want = 'stream'
   if k == 1 then want = 'hash' end
@@ -114,17 +129,17 @@ local function provenance(kv)
 end
 
 if nat > 0 then
-  -- Every native XADD must have landed: the batch's nat entries are the top
-  -- nat entries of the stream (nothing runs between them and this script),
-  -- the newest at the batch's last offset and the oldest at its first, both
-  -- from src. (The fast path is used only with provenance.) Anything else:
-  -- undo, rather than keep entries that no checkpoint covers.
-  local top = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', nat)
-  local ok = #top == nat
-  if ok then
+  -- Every native XADD must have landed: nothing runs between them and this
+  -- script, and each one that lands adds exactly one entry, so the stream
+  -- must be exactly nat entries longer than it was just before them; its
+  -- newest entry is then the batch's last (with provenance: checked by its
+  -- src and off too). Anything else: undo, rather than keep entries that no
+  -- checkpoint covers.
+  local top = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
+  local ok = before ~= nil and #top == 1 and redis.call('XLEN', KEYS[3]) - before == nat
+  if ok and prov then
     local s1, o1 = provenance(top[1][2])
-    local s2, o2 = provenance(top[nat][2])
-    ok = s1 == src and o1 == ARGV[13] and s2 == src and o2 == ARGV[4]
+    ok = s1 == src and o1 == ARGV[13]
   end
   if not ok then
     rollback()
@@ -237,7 +252,7 @@ redis.call('HSET', KEYS[1], src, ARGV[2] .. ARGV[3] .. '","off":' .. ck_off .. '
 -- acknowledged, unless told to ignore groups (DESIGN.md section 4.6).
 local blocked = 0
 if maxlen > 0 then
-  for k = 3, #KEYS do
+  for k = 3, nstreams do
     local key = KEYS[k]
     local len = redis.call('XLEN', key)
     if len > maxlen then

@@ -30,6 +30,7 @@
 #include "checkpoint.h"
 #include "cli.h"
 #include "error.h"
+#include "opts.h"
 #include "redis.h"
 #include "stream_id.h"
 #include "stream_info.h"
@@ -46,36 +47,34 @@
 
 #define LB_STATUS_BEHIND_CAP 100000
 
-enum { LB_ST_STREAM = LB_OPT_FIRST_JOB, LB_ST_JSON };
-
-static const struct option lb_status_longopts[] = {
-    LB_COMMON_LONGOPTS,
-    {"stream", required_argument, NULL, LB_ST_STREAM},
-    {"json", no_argument, NULL, LB_ST_JSON},
-    {NULL, 0, NULL, 0},
-};
-
-static const char lb_status_usage[] =
-    "Usage: logbridge status --stream S [--json]\n"
-    "Show stream S at a glance: its length and last ID, its consumer groups (lag,\n"
-    "pending), the checkpoint of every source file (committed offset and line,\n"
-    "last ID, current size and lag in bytes where the file is on this host) and\n"
-    "every mirror file (recorded ID, size, entries behind).\n"
-    "\n"
-    "  --stream S           the stream (or the template a tail writes with)\n"
-    "  --json               one JSON object instead of tables:\n"
-    "                       {\"stream\",\"length\",\"last_id\",\"groups\":[{\"name\",\"lag\",\n"
-    "                       \"pending\"}],\"sources\":[{\"src\",\"offset\",\"line\",\"id\",\n"
-    "                       \"size\",\"lag_bytes\"}],\"mirrors\":[{\"file\",\"id\",\"size\",\n"
-    "                       \"behind\"}]}\n"
-    "\n"
-    "Exit codes: 0 shown, 2 bad options, 3 Redis unreachable or a Redis error.\n"
-    "\n" LB_COMMON_HELP;
-
 struct lb_status_opts {
     struct lb_common c;
     const char *stream;
     int json;
+};
+
+static const struct lb_opt lb_status_opt_table[] = {
+    LB_OPT_STR("stream", struct lb_status_opts, stream, "a stream name", "S",
+               "the stream (or the template a tail writes with)", LB_OPTF_REQUIRED),
+    LB_OPT_FLAG("json", struct lb_status_opts, json, 1,
+                "one JSON object instead of tables:\n"
+                "{\"stream\",\"length\",\"last_id\",\"groups\":[{\"name\",\"lag\",\n"
+                "\"pending\"}],\"sources\":[{\"src\",\"offset\",\"line\",\"id\",\n"
+                "\"size\",\"lag_bytes\"}],\"mirrors\":[{\"file\",\"id\",\"size\",\n"
+                "\"behind\"}]}",
+                0),
+    LB_OPT_END,
+};
+
+static const struct lb_optspec lb_status_optspec = {
+    .usage = "Usage: logbridge status --stream S [--json]\n"
+             "Show stream S at a glance: its length and last ID, its consumer groups (lag,\n"
+             "pending), the checkpoint of every source file (committed offset and line,\n"
+             "last ID, current size and lag in bytes where the file is on this host) and\n"
+             "every mirror file (recorded ID, size, entries behind).\n",
+    .opts = lb_status_opt_table,
+    .footer = "\nExit codes: 0 shown, 2 bad options, 3 Redis unreachable or a Redis error.\n",
+    .common_off = offsetof(struct lb_status_opts, c),
 };
 
 static int lb_status_parse(struct lb_status_opts *o, int argc, char **argv)
@@ -83,33 +82,7 @@ static int lb_status_parse(struct lb_status_opts *o, int argc, char **argv)
     struct lb_cli cli = {"status", NULL};
     memset(o, 0, sizeof(*o));
     lb_common_defaults(&o->c);
-    lb_getopt_begin();
-    int id;
-    while ((id = lb_getopt(argc, argv, lb_status_longopts, &cli)) != -1) {
-        int h = lb_cli_common(&o->c, id, optarg, &cli, lb_status_usage);
-        if (h == LB_CLI_NEXT)
-            continue;
-        if (h != LB_CLI_MINE)
-            return h == LB_CLI_DONE ? -1 : LB_EXIT_USAGE;
-        switch (id) {
-        case LB_ST_STREAM:
-            if (*optarg == '\0')
-                return lb_cli_error(&cli, "stream", "expected a stream name");
-            o->stream = optarg;
-            break;
-        case LB_ST_JSON:
-            o->json = 1;
-            break;
-        default:
-            fprintf(stderr, "Try 'logbridge status --help'.\n");
-            return LB_EXIT_USAGE;
-        }
-    }
-    if (optind < argc)
-        return lb_cli_error(&cli, NULL, "unexpected argument '%s'", argv[optind]);
-    if (o->stream == NULL)
-        return lb_cli_error(&cli, "stream", "is required");
-    return 0;
+    return lb_opts_parse(&lb_status_optspec, o, argc, argv, &cli, NULL);
 }
 
 /* ---- reading Redis ------------------------------------------------------------------- */

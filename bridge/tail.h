@@ -41,6 +41,10 @@ struct lb_tail_opts {
  * starting threads. */
 int lb_tail_opts_parse(struct lb_tail_opts *o, int argc, char **argv, const struct lb_cli *cli);
 
+/* tail's option table (opts.h): its --help, and the keys of a config's tail entries. */
+struct lb_optspec;
+extern const struct lb_optspec lb_tail_optspec;
+
 /* Run one tail job until env->stop_fd becomes readable / *env->stop is set
  * (or, with --once, until what was there at start is committed): commit what
  * was read and return 0; LB_EXIT_RUNTIME (3) on a fatal error (logged);

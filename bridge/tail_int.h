@@ -1,17 +1,31 @@
 /*
- * tail_int.h - the pieces of `logbridge tail` that live in their own files:
- * the inotify watch set (tail_watch.c) and the rotation finder
- * (tail_rotate.c). Internal to tail*.c; `run` uses tail.h only.
+ * tail_int.h - what crosses the files of `logbridge tail` (internal to
+ * tail*.c; `run` uses tail.h only):
+ *  - the inotify watch set (tail_watch.c);
+ *  - the rotation finder and the rotation state of a route (tail_rotate.c);
+ *  - the job (struct lb_tail), its routes (struct lb_tfile) and their
+ *    generations (struct lb_gen), and the functions one file of the job calls
+ *    in another: the loop (tail.c), the routes and their directories
+ *    (tail_route.c), the generations (tail_gen.c), the changes of a route's
+ *    current generation (tail_state.c), reading and committing (tail_read.c).
  */
 #ifndef LB_TAIL_INT_H
 #define LB_TAIL_INT_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
 
+#include "clock.h"
+#include "checkpoint.h"
+#include "committer.h"
 #include "error.h"
 #include "source.h"
+#include "tail.h"
 
 /* ---- watch set: one inotify instance and a map wd -> object ------------------ */
 
@@ -141,5 +155,199 @@ enum lb_rot_event {
 
 enum lb_rot_state lb_rot_next(enum lb_rot_state s, enum lb_rot_event ev, int at_path);
 const char *lb_rot_state_name(enum lb_rot_state s);
+
+/* ---- the job ------------------------------------------------------------------- */
+
+/* Results of the job's steps: go on, more to do (the route's turn is over),
+ * Redis is down (wait for it), stop; LB_T_GO: lb_tail_fresh says read. */
+enum { LB_T_OK = 0, LB_T_MORE = 1, LB_T_BLOCKED = 2, LB_T_FATAL = 3, LB_T_GO = 4 };
+/* What woke epoll (epoll_event.data.u32). */
+enum { LB_EV_INOTIFY = 1, LB_EV_SIGNAL, LB_EV_TIMER, LB_EV_STOP, LB_EV_REDIS };
+
+struct lb_tfile;
+
+/* One generation (inode) of a route. */
+struct lb_gen {
+    struct lb_source *s;
+    struct lb_tfile *tf;
+    unsigned long long dev, ino;       /* the open file */
+    unsigned long long ck_dev, ck_ino; /* the identity its checkpoint carries */
+    int wd;                            /* inotify watch, -1 when none */
+    struct lb_gen *wd_next;            /* other generations of the same inode */
+    struct lb_gen *next;               /* the route's queue */
+    int is_copy;                       /* a rotated copy read for recovery: never grows */
+    int gz;
+    char *where;                    /* path it was opened at (messages, reopen) */
+    uint64_t start_off, start_line; /* where reading began */
+    int start_commit;               /* switch the checkpoint to it before reading */
+    uint64_t seen;                  /* the largest size seen */
+    double btime;                   /* birth time (-1: unknown): orders generations */
+    /* > 0: the live file of a copytruncate route, to be read from byte 0
+     * after the copies found at this time (CLOCK_REALTIME s): before its
+     * first byte is read, copies born since then are read first (see
+     * lb_tail_fresh). */
+    double verify_after;
+    /* Its first bytes, as read: fingerprints without touching the file (which
+     * copytruncate may have emptied), and the check that it was not. */
+    unsigned char head[LB_FP_LEN];
+    size_t head_n;
+    char fp_cache[LB_FP_HEX];
+    int fp_cached;
+};
+
+struct lb_tdir;
+
+/* A route: one src. */
+struct lb_tfile {
+    char *src, *path;
+    const char *base; /* in path */
+    struct lb_tdir *dir;
+    struct lb_tfile *dir_next;
+    struct lb_gen *cur, *queue;
+    enum lb_rot_state state; /* changed by lb_tail_enter only */
+    double last_change;      /* of a draining cur (monotonic s), for --rotate-wait */
+    int initial;        /* named or matched at start: --from applies */
+    int inited;         /* its checkpoint was loaded */
+
+    /* The checkpoint in Redis. ck_is_cur: it describes cur's position (not
+     * an older generation, or the content of the same inode before it was
+     * truncated). */
+    int ck_present, ck_is_cur;
+    unsigned long long ck_dev, ck_ino;
+    uint64_t ck_off, ck_line;
+    char ck_fp[LB_FP_HEX];
+    char prev_id[48];
+    /* Where reading of cur goes on: just past the last line handed to the
+     * committer (which holds the exact figure while it carries this route). */
+    uint64_t end_off, end_line;
+
+    int dirty;
+    struct lb_tfile *dnext;
+    char *l_src, *l_written, *l_bad, *l_blank;
+};
+
+struct lb_tdir {
+    char *path;
+    int wd;
+    struct lb_tfile *files;
+    char **globs; /* patterns of the file name */
+    size_t nglobs;
+    struct lb_tdir *next;
+};
+
+#define LB_TAIL_FLIGHTS 2 /* batches in flight (the sink allows up to 4) */
+
+struct lb_tail {
+    const struct lb_tail_opts *o;
+    const struct lb_common *c;
+    const struct lb_job_env *env;
+    struct lb_redis *r;
+    struct lb_sink *sink;
+    struct lb_feed *feed;
+    struct lb_committer *cm;
+    struct lb_tfile *cm_tf; /* the route and generation the committer carries */
+    struct lb_gen *cm_g;
+    struct lb_metrics *m;
+    int own_metrics;
+    double metrics_next;
+
+    int ep, sfd, tfd;
+    struct lb_watchset *ws;
+    double armed;
+
+    struct lb_tfile **f;
+    size_t nf, capf;
+    struct lb_tdir *dirs;
+    struct lb_tfile *dhead, *dtail;
+    size_t ndraining; /* routes in LB_ROT_DRAINING */
+
+    int up;
+    unsigned attempt; /* backoff: reset when a batch lands, not on reconnect */
+    int troubled;     /* Redis refused or went away since the last batch landed */
+    unsigned unreachable; /* failed connection attempts in a row */
+    unsigned moved_said;  /* checkpoints moved by another process (warned once) */
+    double next_try;
+    int need_init, rescan;
+    unsigned long reconnects_seen;
+
+    unsigned long long *retired; /* dev, ino pairs of finished generations */
+    size_t nret, capret;
+
+    int stop, fatal, trim_blocked;
+    char l_stream[1200];
+    struct lb_error err;
+};
+
+/* Where tf's generations may be: its directory and its symlink target's
+ * (rotatelogs -l, container log links), names of the family of both. */
+struct lb_tail_where {
+    char tdir[PATH_MAX];
+    char stems[2][NAME_MAX + 1];
+};
+
+/* ---- routes, directories, events (tail_route.c) --------------------------- */
+
+int lb_has_glob(const char *s);
+void lb_tail_dirty(struct lb_tail *j, struct lb_tfile *tf);
+struct lb_tfile *lb_tail_pop_dirty(struct lb_tail *j);
+void lb_tail_push_front(struct lb_tail *j, struct lb_tfile *tf);
+void lb_tfile_free(struct lb_tail *j, struct lb_tfile *tf);
+void lb_tail_on_event(void *ctx, const struct inotify_event *ev);
+void lb_tail_rescan(struct lb_tail *j);
+int lb_tail_routes(struct lb_tail *j);
+
+/* ---- generations (tail_gen.c) --------------------------------------------- */
+
+ssize_t lb_pread_full(int fd, void *buf, size_t n, uint64_t off);
+void lb_gen_free(struct lb_tail *j, struct lb_gen *g);
+int lb_gen_watch(struct lb_tail *j, struct lb_gen *g);
+struct lb_gen *lb_gen_open(struct lb_tail *j, struct lb_tfile *tf, const char *path,
+                                  int *fatal);
+int lb_gen_seek(struct lb_gen *g, uint64_t off, struct lb_error *err);
+int lb_gen_same(const struct lb_gen *g, const struct stat *st);
+int lb_tail_fp(void *ctx, uint64_t off, char hex[LB_FP_HEX]);
+void lb_gen_note(struct lb_gen *g, const struct lb_line *line);
+int lb_gen_truncated(const struct lb_gen *g);
+int lb_gen_rewind(struct lb_tail *j, struct lb_gen *g, uint64_t off);
+double lb_gen_changed(const struct lb_gen *g);
+void lb_tail_retire(struct lb_tail *j, const struct lb_gen *g);
+int lb_tail_held(const struct lb_tail *j, const struct stat *st);
+int lb_tail_known(void *ctx, unsigned long long dev, unsigned long long ino);
+double lb_gen_key(const struct lb_gen *g);
+void lb_tail_query(const struct lb_tfile *tf, struct lb_tail_where *w,
+                          struct lb_rot_query *q);
+struct lb_gen *lb_tail_gens(struct lb_tail *j, struct lb_tfile *tf, struct lb_rot_found *f,
+                                   size_t n, int ck_found, const struct lb_ckpt *ck, int *fatal);
+void lb_gens_free(struct lb_tail *j, struct lb_gen *g);
+void lb_tail_query_live(struct lb_tail *j, const struct lb_tfile *tf, const struct lb_gen *live,
+                        struct lb_tail_where *w, struct lb_rot_query *q);
+struct lb_gen *lb_tail_chain(struct lb_tail *j, struct lb_tfile *tf, const struct lb_rot_query *q,
+                             const struct lb_ckpt *ck, int *ck_found, int *fatal);
+void lb_gen_append(struct lb_gen **head, struct lb_gen *g);
+
+/* ---- changes of the current generation (tail_state.c) --------------------- */
+
+int lb_tail_reconcile(struct lb_tail *j, struct lb_tfile *tf);
+int lb_tail_next_gen(struct lb_tail *j, struct lb_tfile *tf);
+int lb_tail_finish(struct lb_tail *j, struct lb_tfile *tf);
+int lb_tail_truncated(struct lb_tail *j, struct lb_tfile *tf, uint64_t read_to);
+int lb_tail_fresh(struct lb_tail *j, struct lb_tfile *tf, struct lb_gen *g);
+int lb_tail_init(struct lb_tail *j, struct lb_tfile *tf);
+
+/* ---- reading and committing (tail_read.c) --------------------------------- */
+
+void lb_tail_on_ckpt(void *ctx, const struct lb_commit_event *ev);
+void lb_tail_down(struct lb_tail *j, struct lb_tfile *tf);
+void lb_tail_unbind(struct lb_tail *j, const struct lb_gen *g);
+int lb_tail_commit(struct lb_tail *j, struct lb_tfile *tf, struct lb_gen *g);
+int lb_tail_drain(struct lb_tail *j);
+void lb_tail_watch_redis(struct lb_tail *j);
+void lb_tail_on_redis(struct lb_tail *j);
+int lb_tail_line(struct lb_tail *j, struct lb_tfile *tf, struct lb_gen *g,
+                        const struct lb_line *line);
+int lb_tail_ckpt_load(struct lb_tail *j, const char *src, struct lb_ckpt *ck);
+void lb_tail_lag(struct lb_tail *j, struct lb_tfile *tf);
+int lb_tail_service(struct lb_tail *j, struct lb_tfile *tf);
+void lb_tail_reconnect(struct lb_tail *j);
 
 #endif

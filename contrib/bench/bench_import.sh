@@ -14,6 +14,18 @@
 #                  run on a shared machine says little)
 #   BENCH_KEEP=1   keep the temp dir (fixture, RESP file, logs)
 #   LOGBRIDGE_BIN  the binary (default build/logbridge)
+#   BENCH_REF_BIN  a reference binary (e.g. an older build) measured in the
+#                  same runs against the same redis-server
+#   BENCH_CMDSTATS=1  also print, for the best run of each figure, what
+#                  redis-server spent per command (INFO commandstats:
+#                  calls and usec_per_call of exec, eval, evalsha, xadd,
+#                  xrevrange), to tell Redis-side cost from client cost
+#
+# Every figure is measured in rounds: in each round redis-cli --pipe, the
+# binary and (when set) the reference run one after the other (the two
+# binaries swap places every other round), and the best of BENCH_RUNS rounds
+# is kept for each: a slow moment of a shared machine then hits all of them
+# alike, and ratios are taken within one figure.
 #
 # The run functions print "lines/s seconds rss"; `set -- $(f)` splits that
 # on purpose.
@@ -26,11 +38,15 @@ BATCHES=${BENCH_BATCHES:-"500 1000 5000"}
 RUNS=${BENCH_RUNS:-3}
 BIN=${LOGBRIDGE_BIN:-build/logbridge}
 case $BIN in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
+REF=${BENCH_REF_BIN:-}
+case $REF in /* | "") ;; *) REF=$(pwd)/$REF ;; esac
+CMDSTATS=${BENCH_CMDSTATS:-0}
 
 for tool in redis-server redis-cli awk; do
     command -v "$tool" >/dev/null 2>&1 || { echo "bench_import: $tool is missing" >&2; exit 1; }
 done
 [ -x "$BIN" ] || { echo "bench_import: $BIN is missing (make first)" >&2; exit 1; }
+[ -z "$REF" ] || [ -x "$REF" ] || { echo "bench_import: $REF is missing" >&2; exit 1; }
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench_import.XXXXXX")
 RPID=
@@ -71,21 +87,24 @@ BEGIN { off = 0; hdr = "*15\r\n" bulk("XADD") bulk("piped") bulk("*") }
 }' "$FIX" >"$RESP"
 
 echo "fixture: $LINES lines, $BYTES bytes; redis-server $(redis-server --version | awk '{print $3}')"
+echo "binary: $BIN"
+[ -z "$REF" ] || echo "reference: $REF"
 echo
 
 # ---- one logbridge run: prints "lines/s seconds peak_rss_kib"
 TIMEV=
 [ -x /usr/bin/time ] && TIMEV=/usr/bin/time
-run_logbridge() { # stream batch [extra args...]
-    stream=$1; batch=$2; shift 2
+run_logbridge() { # bin stream batch [extra args...]
+    lbin=$1; stream=$2; batch=$3; shift 3
     rcli FLUSHALL >/dev/null
+    [ "$CMDSTATS" != 1 ] || rcli CONFIG RESETSTAT >/dev/null
     t0=$(now)
     if [ -n "$TIMEV" ]; then
-        "$TIMEV" -f '%M' -o "$TMP/time.out" "$BIN" import --redis "unix://$SOCK" --stream "$stream" \
+        "$TIMEV" -f '%M' -o "$TMP/time.out" "$lbin" import --redis "unix://$SOCK" --stream "$stream" \
             --batch "$batch" --no-progress "$@" "$FIX" >"$TMP/lb.out" 2>"$TMP/lb.err" || true
         rss=$(tail -n 1 "$TMP/time.out")
     else
-        "$BIN" import --redis "unix://$SOCK" --stream "$stream" --batch "$batch" --no-progress \
+        "$lbin" import --redis "unix://$SOCK" --stream "$stream" --batch "$batch" --no-progress \
             "$@" "$FIX" >"$TMP/lb.out" 2>"$TMP/lb.err" &
         lp=$!
         rss=0
@@ -97,9 +116,10 @@ run_logbridge() { # stream batch [extra args...]
         wait "$lp" || true
     fi
     t1=$(now)
+    [ "$CMDSTATS" != 1 ] || rcli INFO commandstats >"$TMP/cmdstats.last"
     got=$(rcli XLEN "$stream")
     if [ "$got" != "$LINES" ]; then
-        echo "bench_import: logbridge import --batch $batch $*: wrote $got entries, want $LINES" >&2
+        echo "bench_import: $lbin import --batch $batch $*: wrote $got entries, want $LINES" >&2
         tail -n 3 "$TMP/lb.err" >&2
         echo "FAILED - -"
         return 0
@@ -108,7 +128,7 @@ run_logbridge() { # stream batch [extra args...]
     echo "$(rate "$LINES" "$s") $s $rss"
 }
 
-# ---- the reference: redis-cli --pipe (best of RUNS)
+# ---- the reference: redis-cli --pipe, prints "lines/s seconds"
 run_pipe() {
     rcli FLUSHALL >/dev/null
     t0=$(now)
@@ -119,50 +139,113 @@ run_pipe() {
     s=$(elapsed "$t0" "$t1")
     echo "$(rate "$LINES" "$s") $s"
 }
-# best of RUNS for a logbridge variant: prints "lines/s seconds max_peak_rss_kib"
-best_of() { # batch [extra args...] (none with spaces)
-    bargs="$*"; br=0; bs=0; brss=0; k=0
-    while [ $k -lt "$RUNS" ]; do
-        k=$((k + 1))
-        # shellcheck disable=SC2086 # bargs holds options without spaces
-        set -- $(run_logbridge history $bargs)
-        if [ "$1" = FAILED ]; then echo "FAILED - -"; return 0; fi
-        if [ "$1" -gt "$br" ]; then br=$1; bs=$2; fi
-        if [ "$3" -gt "$brss" ]; then brss=$3; fi
-    done
-    echo "$br $bs $brss"
+
+# INFO commandstats of the last run -> "exec=calls/usec_per_call ..."
+cmdstats_line() {
+    tr -d '\r' <"$TMP/cmdstats.last" | awk -F'[:,=]' '
+        /^cmdstat_(exec|eval|evalsha|xadd|xrevrange)[:]/ {
+            sub(/^cmdstat_/, "", $1); printf "%s=%s/%s ", $1, $3, $7 }'
 }
 
-PR=0; PS=0
-n=0
-while [ $n -lt "$RUNS" ]; do
-    n=$((n + 1))
-    set -- $(run_pipe)
-    if [ "$1" -gt "$PR" ]; then PR=$1; PS=$2; fi
-done
-set -- $(best_of 1000)
-LR=$1; LS=$2; LRSS=$3
-[ "$LR" != FAILED ] || exit 1
+# One figure: RUNS rounds of redis-cli --pipe, the binary and the reference.
+# Sets, best of RUNS: P_R (pipe lines/s), L_R L_S L_RSS (binary:
+# lines/s, s, max peak RSS), F_R (reference lines/s), and L_CS F_CS (the
+# commandstats of their best runs). A failed run of the binary exits; one of
+# the reference marks its figure FAILED.
+P_BEST=0 # the best pipe figure of the whole run
+measure() { # batch [extra args...] (none with spaces)
+    margs="$*"
+    P_R=0; L_R=0; L_S=0; L_RSS=0; F_R=0; L_CS=; F_CS=
+    m=0
+    while [ $m -lt "$RUNS" ]; do
+        m=$((m + 1))
+        set -- $(run_pipe)
+        if [ "$1" -gt "$P_R" ]; then P_R=$1; fi
+        if [ "$1" -gt "$P_BEST" ]; then P_BEST=$1; P_BEST_S=$2; fi
+        # the binary first in odd rounds, the reference first in even ones
+        for who in $(if [ $((m % 2)) = 1 ]; then echo L F; else echo F L; fi); do
+            if [ "$who" = L ]; then
+                # shellcheck disable=SC2086 # margs holds options without spaces
+                set -- $(run_logbridge "$BIN" history $margs)
+                [ "$1" != FAILED ] || exit 1
+                if [ "$1" -gt "$L_R" ]; then
+                    L_R=$1; L_S=$2
+                    [ "$CMDSTATS" != 1 ] || L_CS=$(cmdstats_line)
+                fi
+                if [ "$3" -gt "$L_RSS" ]; then L_RSS=$3; fi
+            elif [ -n "$REF" ] && [ "$F_R" != FAILED ]; then
+                # shellcheck disable=SC2086
+                set -- $(run_logbridge "$REF" history $margs)
+                if [ "$1" = FAILED ]; then F_R=FAILED; continue; fi
+                if [ "$1" -gt "$F_R" ]; then
+                    F_R=$1
+                    [ "$CMDSTATS" != 1 ] || F_CS=$(cmdstats_line)
+                fi
+            fi
+        done
+    done
+}
 
-printf '%-46s %10s %9s %12s\n' "run (best of $RUNS)" "lines/s" "seconds" "peak RSS"
-printf '%-46s %10s %9s %12s\n' "redis-cli --pipe (pre-built RESP XADDs)" "$PR" "$PS" "-"
-printf '%-46s %10s %9s %8s KiB\n' "logbridge import (--batch 1000, the default)" "$LR" "$LS" "$LRSS"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+
+# The figures, in the order of the first table; the comparison table and the
+# commandstats are collected on the way.
+CMP=$TMP/compare.txt
+MAIN=$TMP/main.txt
+CSF=$TMP/cmdstats.txt
+: >"$CMP"; : >"$MAIN"; : >"$CSF"
+figure() { # label short-label batch [extra args...]
+    flabel=$1; slabel=$2; shift 2
+    measure "$@"
+    printf '%-46s %10s %9s %8s KiB\n' "$flabel" "$L_R" "$L_S" "$L_RSS" >>"$MAIN"
+    if [ -n "$REF" ]; then
+        if [ "$F_R" = FAILED ]; then lf=-; else lf=$(ratio "$L_R" "$F_R"); fi
+        printf '%-34s %9s %9s %6s %9s %6s %7s\n' "$slabel" "$P_R" "$L_R" "$(ratio "$L_R" "$P_R")" \
+            "$F_R" "$(ratio "$F_R" "$P_R")" "$lf" >>"$CMP"
+    else
+        printf '%-34s %9s %9s %6s\n' "$slabel" "$P_R" "$L_R" "$(ratio "$L_R" "$P_R")" >>"$CMP"
+    fi
+    if [ "$CMDSTATS" = 1 ]; then
+        echo "$slabel | binary:    $L_CS" >>"$CSF"
+        [ -z "$REF" ] || echo "$slabel | reference: $F_CS" >>"$CSF"
+    fi
+}
+
+figure "logbridge import (--batch 1000, the default)" "1000" 1000
+LR=$L_R; LRSS=$L_RSS; PR1000=$P_R
 for b in $BATCHES; do
     [ "$b" = 1000 ] && continue
-    set -- $(best_of "$b")
-    printf '%-46s %10s %9s %8s KiB\n' "logbridge import --batch $b" "$1" "$2" "$3"
+    figure "logbridge import --batch $b" "$b" "$b"
 done
-set -- $(best_of 1000 --encoding json)
-printf '%-46s %10s %9s %8s KiB\n' "logbridge import --encoding json" "$1" "$2" "$3"
-set -- $(best_of 1000 --id ts)
-printf '%-46s %10s %9s %8s KiB\n' "logbridge import --id ts (script path)" "$1" "$2" "$3"
+figure "logbridge import --encoding json" "1000 --encoding json" 1000 --encoding json
+figure "logbridge import --id ts (script path)" "1000 --id ts" 1000 --id ts
+figure "logbridge import --no-provenance (script path)" "1000 --no-provenance" 1000 --no-provenance
 export LOGBRIDGE_SINK_MODE=script
-set -- $(best_of 1000)
+figure "logbridge import, LOGBRIDGE_SINK_MODE=script" "1000, LOGBRIDGE_SINK_MODE=script" 1000
 unset LOGBRIDGE_SINK_MODE
-printf '%-46s %10s %9s %8s KiB\n' "logbridge import, LOGBRIDGE_SINK_MODE=script" "$1" "$2" "$3"
+
+printf '%-46s %10s %9s %12s\n' "run (best of $RUNS)" "lines/s" "seconds" "peak RSS"
+printf '%-46s %10s %9s %12s\n' "redis-cli --pipe (pre-built RESP XADDs)" "$P_BEST" "$P_BEST_S" "-"
+cat "$MAIN"
 
 echo
-RATIO=$(awk -v a="$LR" -v b="$PR" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+echo "interleaved rounds, best of $RUNS (lines/s; ratio = / redis-cli --pipe of the same rounds)"
+if [ -n "$REF" ]; then
+    printf '%-34s %9s %9s %6s %9s %6s %7s\n' "--batch [options]" "pipe" "logbridge" "ratio" \
+        "reference" "ratio" "lb/ref"
+else
+    printf '%-34s %9s %9s %6s\n' "--batch [options]" "pipe" "logbridge" "ratio"
+fi
+cat "$CMP"
+if [ "$CMDSTATS" = 1 ]; then
+    echo
+    echo "redis-server per command (calls/usec_per_call) in the best run of each figure"
+    cat "$CSF"
+fi
+
+echo
+# the target compares the default batch with redis-cli --pipe of the same rounds
+RATIO=$(ratio "$LR" "$PR1000")
 SPEED=$(awk -v r="$RATIO" 'BEGIN { print (r >= 1.0 ? "met" : "MISSED") }')
 MEM=$(awk -v k="$LRSS" 'BEGIN { print (k > 0 && k <= 16384 ? "met" : "MISSED") }')
 echo "ratio logbridge / redis-cli --pipe: ${RATIO}x (target >= 1.0x: $SPEED)"

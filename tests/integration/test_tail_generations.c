@@ -337,18 +337,30 @@ static void tail_rotation_backlog_drained_at_full_speed(void **state)
            lines, (long long)took, maxfd);
     if (!ok) {
         tu_dump(t->fx.log, 4000);
-        fail_msg("XLEN s = %lld, expected %ld", lbt_xlen(t->fx.c, "s"), lines);
+        char why[512] = "";
+        tu_check_seq(t->fx.c, "s", t->fx.path, lines, 0, why, sizeof(why));
+        if (getenv("LB_KEEP_LOG")) {
+            char cmd[1400];
+            snprintf(cmd, sizeof(cmd), "cp %s %s/stall.log; ls -li --time-style=full-iso %s > %s/stall.ls",
+                     t->fx.log, getenv("LB_KEEP_LOG"), t->fx.dir, getenv("LB_KEEP_LOG"));
+            if (system(cmd) != 0)
+                fprintf(stderr, "could not keep the log\n");
+        }
+        fail_msg("XLEN s = %lld, expected %ld: %s", lbt_xlen(t->fx.c, "s"), lines, why);
     }
     kill(t->fx.pid, SIGTERM);
     assert_int_equal(lbt_wait(t->fx.pid), 0);
     t->fx.pid = 0;
     check_seq(t, t->fx.path, lines);
     /* the last generation is current: only the rotate-wait of the one before
-     * it may delay anything */
-    assert_true(took < 2500);
+     * it may delay anything (before: 17 s, one rotate-wait per generation;
+     * the margin is for a loaded machine) */
+    assert_true(took < 5000);
     /* generations quiet for --rotate-wait are closed: with 250 ms between
-     * rotations, at most about 1 s / 250 ms of them are open at once */
-    assert_true(maxfd < 20);
+     * rotations, about 1 s / 250 ms of them are open at once (before: 27
+     * fds and growing with the backlog; 18 here when idle, 22 seen under
+     * load) */
+    assert_true(maxfd < 25);
 }
 
 int main(void)

@@ -23,6 +23,8 @@
 #include "feed.h"
 #include "lbt_unit.h"
 #include "sink.h"
+#include "sink_int.h"    /* LB_SINK_COUNT_SCRIPT */
+#include "sink_script.h" /* the batch script, to drive it by hand */
 
 static struct lbt_redis srv;
 static redisContext *adm;
@@ -188,7 +190,8 @@ static void same_entries_case(int json)
         assert_int_equal(both[p]->res.ck_line, 6);
         /* which path ran: one EXEC with the body (EVAL), or one EVALSHA */
         assert_int_equal(cmd_calls("exec"), p == 0 ? 1 : 0);
-        assert_int_equal(cmd_calls("eval"), p == 0 ? 1 : 0);
+        /* the fast path: the length noted, then the batch script */
+        assert_int_equal(cmd_calls("eval"), p == 0 ? 2 : 0);
         assert_int_equal(cmd_calls("evalsha"), p == 0 ? 0 : 1);
         assert_int_equal(lb_sink_pending(both[p]->k), 0);
     }
@@ -659,6 +662,86 @@ static void sink_refuses_more_template_keys_or_flights_than_it_holds(void **stat
     lbt_text_free(&t);
 }
 
+/* ---- the fast path's verification, driven by hand --------------------------------- */
+
+/* The fast path notes the stream's length, queues the batch's XADDs, then
+ * the script checks that every one landed: the stream grew by exactly nat,
+ * and its newest entry is the batch's last. Here the XADDs are given
+ * explicit IDs, so that one can be left out or the batch can span
+ * milliseconds, in the same MULTI as sink.c sends it.
+ * Returns the script's error text ("" when it accepted), in why. */
+static void run_script_batch(const char *const *ids, const long *offs, size_t n, size_t nat,
+                             long first_off, long last_off, char *why, size_t cap)
+{
+    redisReply *r = redisCommand(adm, "MULTI");
+    freeReplyObject(r);
+    const char *pv[] = {"EVAL", LB_SINK_COUNT_SCRIPT, "2", "logbridge:batch:{vs}", "vs"};
+    r = redisCommandArgv(adm, 5, pv, NULL);
+    freeReplyObject(r);
+    for (size_t i = 0; i < n; i++) {
+        char off[24];
+        snprintf(off, sizeof(off), "%ld", offs[i]);
+        r = redisCommand(adm, "XADD vs %s role web timestamp t type x data d src /f off %s",
+                         ids[i], off);
+        freeReplyObject(r);
+    }
+    char sn[24], sf[24], sl[24];
+    snprintf(sn, sizeof(sn), "%zu", nat);
+    snprintf(sf, sizeof(sf), "%ld", first_off);
+    snprintf(sl, sizeof(sl), "%ld", last_off);
+    const char *argv[] = {"EVAL",   LB_SINK_SCRIPT,         "4",  "logbridge:ckpt:{vs}",
+                          "logbridge:dlq:{vs}", "vs", "logbridge:batch:{vs}", "/f", "{\"dev\":1,\"ino\":2,\"fp\":\"", "abc", sf, "999", "9",
+                          "", "p", "json_payload", "0", "0", sn, sl, ""};
+    r = redisCommandArgv(adm, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
+    freeReplyObject(r);
+    r = redisCommand(adm, "EXEC");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    const redisReply *res = r->element[r->elements - 1];
+    assert_int_equal(res->type, REDIS_REPLY_ARRAY);
+    snprintf(why, cap, "%s", res->element[4]->str);
+    freeReplyObject(r);
+}
+
+/* A batch whose XADDs span several milliseconds is accepted and checkpointed;
+ * one that lacks an XADD (in the same millisecond, or across one) is undone:
+ * nothing of it stays, the checkpoint does not move. */
+static void sink_fast_path_verifies_every_xadd_landed(void **state)
+{
+    (void)state;
+    char why[256];
+    /* (first and last offsets: the script checks the last, the count the rest) */
+    static const char *const span[] = {"5-0", "5-1", "6-0", "9-0", "9-1", "9-2", "12-0"};
+    static const long offs[] = {0, 10, 20, 30, 40, 50, 60};
+    run_script_batch(span, offs, 7, 7, 0, 60, why, sizeof(why));
+    assert_string_equal(why, "");
+    assert_int_equal(lbt_xlen(adm, "vs"), 7);
+    assert_int_equal(exists("logbridge:ckpt:{vs}"), 1);
+
+    /* the same batch said to hold one more entry than landed */
+    redisReply *r = redisCommand(adm, "FLUSHALL");
+    freeReplyObject(r);
+    static const char *const missing[] = {"5-0", "5-1", "6-0", "9-1", "9-2", "12-0"};
+    static const long offs2[] = {0, 10, 20, 40, 50, 60}; /* the entry at 30 is not there */
+    run_script_batch(missing, offs2, 6, 7, 0, 60, why, sizeof(why));
+    if (strstr(why, "not at the top") == NULL)
+        fail_msg("a batch missing an XADD was accepted: '%s'", why);
+    assert_int_equal(lbt_xlen(adm, "vs"), 0);
+    assert_int_equal(exists("logbridge:ckpt:{vs}"), 0);
+
+    /* an older entry of the same src sits where the batch's first should */
+    r = redisCommand(adm, "FLUSHALL");
+    freeReplyObject(r);
+    r = redisCommand(adm, "XADD vs 1-0 role web timestamp t type x data d src /f off 0");
+    freeReplyObject(r);
+    static const char *const late[] = {"5-1", "6-0"};
+    static const long offs3[] = {10, 20};
+    run_script_batch(late, offs3, 2, 3, 0, 20, why, sizeof(why));
+    if (strstr(why, "not at the top") == NULL)
+        fail_msg("a batch whose first entry is an older one was accepted: '%s'", why);
+    assert_int_equal(lbt_xlen(adm, "vs"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -672,6 +755,7 @@ int main(void)
         cmocka_unit_test_setup(sink_fence_refuses_when_the_checkpoint_stands_elsewhere, setup),
         cmocka_unit_test_setup(sink_checkpoint_done_lists_eight_finished_generations, setup),
         cmocka_unit_test_setup(sink_refuses_more_template_keys_or_flights_than_it_holds, setup),
+        cmocka_unit_test_setup(sink_fast_path_verifies_every_xadd_landed, setup),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

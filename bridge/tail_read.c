@@ -1,0 +1,424 @@
+/*
+ * tail_read.c - reading a route's current generation and committing it: the
+ * binding of the committer to one route and generation at a time (what it
+ * carried before is settled first), each line handed to it, the reports of
+ * what Redis holds (lb_tail_on_ckpt), the connection followed in epoll, and
+ * Redis going down and coming back (backoff, then the route rewound to the
+ * checkpoint in Redis and read again from the file).
+ */
+#include "tail_int.h"
+
+#include "checkpoint.h"
+#include "committer.h"
+#include "log.h"
+#include "metrics.h"
+#include "redis.h"
+#include "sink.h"
+#include "source.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define LB_TAIL_TURN_FILLS 8 /* reads per file per turn: busy files take turns */
+
+static double lb_backoff(unsigned attempt)
+{
+    double s = 0.1;
+    for (unsigned i = 0; i < attempt && s < 5.0; i++)
+        s *= 2;
+    return s > 5.0 ? 5.0 : s;
+}
+
+/* ---- committing --------------------------------------------------------------------- */
+
+static void lb_tail_trim_state(struct lb_tail *j, int blocked)
+{
+    if (j->o->maxlen <= 0)
+        return;
+    if (blocked && !j->trim_blocked)
+        lb_warn("stream=%s: trimming to --maxlen %lld is held back by a consumer group that has "
+                "not read (and acknowledged) the oldest entries; the stream stays longer "
+                "meanwhile",
+                j->o->stream, j->o->maxlen);
+    else if (!blocked && j->trim_blocked)
+        lb_info("stream=%s: trimming to --maxlen %lld is no longer held back", j->o->stream,
+                j->o->maxlen);
+    j->trim_blocked = blocked;
+    lb_metrics_set(j->m, "logbridge_trim_blocked", j->l_stream, blocked);
+}
+
+/* The committer's report of what Redis now holds for the route it carries:
+ * a batch landed, or the checkpoint was read again after trouble. */
+void lb_tail_on_ckpt(void *ctx, const struct lb_commit_event *ev)
+{
+    struct lb_tail *j = ctx;
+    struct lb_tfile *tf = j->cm_tf;
+    struct lb_gen *g = j->cm_g;
+    lb_metrics_add(j->m, "logbridge_lines_total", tf->l_written, (double)ev->written);
+    lb_metrics_add(j->m, "logbridge_lines_total", tf->l_bad, (double)ev->bad);
+    lb_metrics_add(j->m, "logbridge_lines_total", tf->l_blank, (double)ev->blank);
+    lb_metrics_add(j->m, "logbridge_bytes_read_total", tf->l_src, (double)ev->bytes);
+    if (ev->seconds > 0) {
+        lb_metrics_observe_batch(j->m, ev->seconds);
+        j->attempt = 0;
+        j->troubled = 0;
+    }
+    if (ev->trim_blocked >= 0)
+        lb_tail_trim_state(j, ev->trim_blocked);
+    tf->ck_present = ev->ck.present;
+    tf->ck_dev = ev->ck.dev;
+    tf->ck_ino = ev->ck.ino;
+    tf->ck_off = ev->ck.off;
+    tf->ck_line = ev->ck.line;
+    memcpy(tf->ck_fp, ev->ck.fp, LB_FP_HEX);
+    if (ev->ck.present && ev->ck.id[0] != '\0')
+        snprintf(tf->prev_id, sizeof(tf->prev_id), "%s", ev->ck.id);
+    tf->ck_is_cur = ev->ck.present && ev->ck.dev == g->ck_dev && ev->ck.ino == g->ck_ino;
+    if (tf->ck_is_cur)
+        g->start_commit = 0;
+}
+
+void lb_tail_down(struct lb_tail *j, struct lb_tfile *tf)
+{
+    j->up = 0;
+    j->next_try = lb_clock_mono() + lb_backoff(j->attempt);
+    /* Whatever the connection still holds is of no use now (and a reply
+     * arriving on it would keep epoll awake): close it, reconnect later. */
+    lb_redis_drop(j->r);
+    /* said once per episode (an OOM that lasts is retried quietly) */
+    enum lb_log_level level = j->troubled ? LB_LOG_DEBUG : LB_LOG_WARN;
+    j->troubled = 1;
+    if (tf != NULL)
+        lb_log(level,
+               "%s; src=%s off=%" PRIu64 ": reading paused, retrying with backoff (<= 5 s) "
+               "until redis takes batches again",
+               j->err.msg, tf->src, tf->ck_off);
+    else
+        lb_log(level, "%s; reading paused, retrying with backoff (<= 5 s) until redis is back",
+               j->err.msg);
+}
+
+/* What a committer call's result means for the job: go on, wait for Redis,
+ * or stop. */
+static int lb_tail_result(struct lb_tail *j, struct lb_tfile *tf, int rc)
+{
+    if (rc == 0)
+        return LB_T_OK;
+    if (rc == LB_EREDIS) {
+        lb_tail_down(j, tf);
+        return LB_T_BLOCKED;
+    }
+    lb_error_log("src=%s off=%" PRIu64 ": %s", tf->src, tf->ck_off, j->err.msg);
+    j->fatal = 1;
+    return LB_T_FATAL;
+}
+
+/* The committer carries tf's generation g from now on: what it carried
+ * before is settled first (its batches in flight answered). */
+static int lb_tail_bind(struct lb_tail *j, struct lb_tfile *tf, struct lb_gen *g)
+{
+    if (j->cm_tf == tf && j->cm_g == g)
+        return LB_T_OK;
+    if (j->cm_tf != NULL) {
+        int rc = lb_tail_result(j, j->cm_tf, lb_committer_flush(j->cm, 0, &j->err));
+        if (rc != LB_T_OK)
+            return rc;
+        j->cm_tf->end_off = lb_committer_end_off(j->cm);
+        j->cm_tf->end_line = lb_committer_end_line(j->cm);
+    }
+    struct lb_commit_source cs = {
+        .src = tf->src,
+        .dev = g->ck_dev,
+        .ino = g->ck_ino,
+        .off = tf->end_off,
+        .line = tf->end_line,
+        .start_off = g->start_off,
+        .start_line = g->start_line,
+        .fp = lb_tail_fp,
+        .fp_ctx = g,
+        .rereadable = 1,
+    };
+    cs.ck.present = tf->ck_present;
+    cs.ck.dev = tf->ck_dev;
+    cs.ck.ino = tf->ck_ino;
+    cs.ck.off = tf->ck_off;
+    cs.ck.line = tf->ck_line;
+    memcpy(cs.ck.fp, tf->ck_fp, LB_FP_HEX);
+    snprintf(cs.ck.id, sizeof(cs.ck.id), "%s", tf->prev_id);
+    lb_committer_begin(j->cm, &cs);
+    j->cm_tf = tf;
+    j->cm_g = g;
+    return LB_T_OK;
+}
+
+/* Forget the binding (g starts again elsewhere, or goes away). */
+void lb_tail_unbind(struct lb_tail *j, const struct lb_gen *g)
+{
+    if (j->cm_g == g) {
+        j->cm_tf = NULL;
+        j->cm_g = NULL;
+    }
+}
+
+/* Send the open batch of tf (lines of g) when it changes the checkpoint (an
+ * empty one may still move it, or switch it to g), then read replies until at
+ * most `keep` batches are in flight: with keep 1 the next batch is read and
+ * parsed while Redis runs this one. */
+static int lb_tail_send(struct lb_tail *j, struct lb_tfile *tf, struct lb_gen *g, int keep)
+{
+    int rc = lb_tail_bind(j, tf, g);
+    if (rc != LB_T_OK)
+        return rc;
+    return lb_tail_result(j, tf, lb_committer_flush(j->cm, keep, &j->err));
+}
+
+/* Commit the open batch and wait until everything sent has landed. */
+int lb_tail_commit(struct lb_tail *j, struct lb_tfile *tf, struct lb_gen *g)
+{
+    return lb_tail_send(j, tf, g, 0);
+}
+
+/* Wait for every batch in flight (before another command on the connection). */
+int lb_tail_drain(struct lb_tail *j)
+{
+    if (j->cm_tf == NULL)
+        return LB_T_OK;
+    return lb_tail_result(j, j->cm_tf, lb_committer_flush(j->cm, 0, &j->err));
+}
+
+/* Follow the connection in epoll: replies are read when they come, and a
+ * server that goes away while we are idle is noticed at once. */
+void lb_tail_watch_redis(struct lb_tail *j)
+{
+    redisContext *ctx = lb_redis_ctx(j->r);
+    if (ctx == NULL)
+        return;
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.events = EPOLLIN;
+    ev.data.u32 = LB_EV_REDIS;
+    if (epoll_ctl(j->ep, EPOLL_CTL_ADD, ctx->fd, &ev) != 0 && errno == EEXIST)
+        epoll_ctl(j->ep, EPOLL_CTL_MOD, ctx->fd, &ev);
+}
+
+/* The connection is readable: replies of batches in flight (as many as have
+ * come), or, with none in flight, the server closing it. */
+void lb_tail_on_redis(struct lb_tail *j)
+{
+    redisContext *ctx = lb_redis_ctx(j->r);
+    if (!j->up || ctx == NULL) {
+        lb_redis_drop(j->r);
+        return;
+    }
+    if (j->cm_tf == NULL || lb_committer_inflight(j->cm) == 0) {
+        char c;
+        ssize_t n = recv(ctx->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return;
+        lb_error_set(&j->err, LB_EREDIS, "redis at %s closed the connection", lb_redis_addr(j->r));
+        lb_redis_drop(j->r);
+        lb_tail_down(j, NULL);
+        return;
+    }
+    lb_tail_result(j, j->cm_tf, lb_committer_poll(j->cm, &j->err));
+}
+
+int lb_tail_line(struct lb_tail *j, struct lb_tfile *tf, struct lb_gen *g,
+                 const struct lb_line *line)
+{
+    int rc = lb_tail_bind(j, tf, g);
+    if (rc != LB_T_OK)
+        return rc;
+    lb_gen_note(g, line);
+    return lb_tail_result(j, tf, lb_committer_line(j->cm, line, 0, NULL, &j->err));
+}
+
+/* A checkpoint load; "redis is loading" (and the like) counts as a
+ * connection problem (lb_ckpt_load says so). */
+int lb_tail_ckpt_load(struct lb_tail *j, const char *src, struct lb_ckpt *ck)
+{
+    int rc = lb_ckpt_load(j->r, lb_sink_ckpt_key(j->sink), src, ck, &j->err);
+    if (rc == LB_EREDIS)
+        lb_redis_drop(j->r);
+    return rc;
+}
+
+/* ---- reading -------------------------------------------------------------------------- */
+
+/* A draining generation is finished when it has not changed for
+ * --rotate-wait (late writers), counted from its last change: one that
+ * nobody writes any more is finished as soon as it is read. */
+static int lb_tail_finish_due(const struct lb_tail *j, struct lb_tfile *tf)
+{
+    double changed = lb_gen_changed(tf->cur);
+    if (changed > tf->last_change)
+        tf->last_change = changed;
+    return tf->cur->gz || lb_clock_mono() >= tf->last_change + j->o->rotate_wait;
+}
+
+void lb_tail_lag(struct lb_tail *j, struct lb_tfile *tf)
+{
+    if (tf->cur == NULL)
+        return;
+    uint64_t base = tf->ck_is_cur ? tf->ck_off : 0;
+    double lag = tf->cur->seen > base ? (double)(tf->cur->seen - base) : 0;
+    lb_metrics_set(j->m, "logbridge_lag_bytes", tf->l_src, lag);
+}
+
+/* Read what tf's current generation has, in batches. LB_T_OK: at its end;
+ * LB_T_MORE: more to do (its turn is over); LB_T_BLOCKED: Redis is down. */
+int lb_tail_service(struct lb_tail *j, struct lb_tfile *tf)
+{
+    struct lb_gen *g = tf->cur;
+    if (g == NULL)
+        return LB_T_OK;
+    int rc;
+    /* The committer follows one route at a time: what it carries for
+     * another is settled first. */
+    if (g->verify_after > 0 && (rc = lb_tail_fresh(j, tf, g)) != LB_T_GO)
+        return rc;
+    if ((rc = lb_tail_bind(j, tf, g)) != LB_T_OK)
+        return rc;
+    if (g->start_commit && (rc = lb_tail_commit(j, tf, g)) != LB_T_OK)
+        return rc;
+    for (int fills = 0;; fills++) {
+        struct lb_line line;
+        while (lb_source_next(g->s, &line))
+            if ((rc = lb_tail_line(j, tf, g, &line)) != LB_T_OK)
+                return rc;
+        if (fills == LB_TAIL_TURN_FILLS) {
+            /* its turn is over (the next route's service settles what is in
+             * flight, unless it is this one again) */
+            rc = lb_tail_send(j, tf, g, 1);
+            return rc != LB_T_OK ? rc : LB_T_MORE;
+        }
+        /* Send what the last read brought; read on while Redis runs it. */
+        if ((rc = lb_tail_send(j, tf, g, 1)) != LB_T_OK)
+            return rc;
+        long got = lb_source_fill(g->s, &j->err);
+        if (got < 0) {
+            lb_error_log("src=%s: reading %s: %s; it is no longer followed", tf->src, g->where,
+                         j->err.msg);
+            if ((rc = lb_tail_commit(j, tf, g)) != LB_T_OK)
+                return rc;
+            tf->cur = NULL;
+            lb_gen_free(j, g);
+            return lb_tail_next_gen(j, tf);
+        }
+        uint64_t pos = (uint64_t)lb_source_raw_pos(g->s);
+        if (got > 0) {
+            /* (reading is no change: --rotate-wait counts from the file's) */
+            if (lb_gen_truncated(g)) {
+                if ((rc = lb_tail_commit(j, tf, g)) != LB_T_OK)
+                    return rc;
+                return lb_tail_truncated(j, tf, pos - (uint64_t)got);
+            }
+            continue;
+        }
+        /* At the end of what is there now. The last batch may still be in
+         * flight: its reply is read when it comes (lb_tail_on_redis). */
+        if (!g->is_copy && !g->gz) {
+            long long size = lb_source_size(g->s);
+            if (size >= 0 && (uint64_t)size < pos) {
+                if ((rc = lb_tail_commit(j, tf, g)) != LB_T_OK)
+                    return rc;
+                return lb_tail_truncated(j, tf, pos);
+            }
+            if (size >= 0 && (uint64_t)size > g->seen)
+                g->seen = (uint64_t)size;
+        } else if (pos > g->seen) {
+            g->seen = pos;
+        }
+        lb_tail_lag(j, tf);
+        if (tf->state == LB_ROT_DRAINING && lb_tail_finish_due(j, tf))
+            return lb_tail_finish(j, tf);
+        lb_source_shrink(g->s);
+        return LB_T_OK;
+    }
+}
+
+/* ---- Redis state ------------------------------------------------------------------------- */
+
+/* After a reconnect: the checkpoint in Redis says which batches landed and
+ * where the route the committer carries is read again from (the file is the
+ * buffer). It may have gone back (a failover lost acknowledged writes):
+ * said at warn and counted, and those lines are sent again. */
+static int lb_tail_recover(struct lb_tail *j)
+{
+    struct lb_tfile *tf = j->cm_tf;
+    struct lb_gen *g = j->cm_g;
+    if (tf == NULL)
+        return 0;
+    uint64_t was = tf->ck_off;
+    struct lb_commit_resync rs;
+    int rc = lb_committer_resync(j->cm, &rs, &j->err);
+    if (rc == LB_EREDIS)
+        lb_redis_drop(j->r);
+    if (rc != 0)
+        return rc;
+    if (rs.regressed) {
+        lb_warn("src=%s: the checkpoint in Redis went back from off=%" PRIu64 " to off=%" PRIu64
+                " (a failover that lost acknowledged writes?); bytes %" PRIu64 "-%" PRIu64
+                " are sent again",
+                tf->src, was, rs.off, rs.lost_from, was);
+        lb_metrics_add(j->m, "logbridge_checkpoint_regressions_total", tf->l_src, 1);
+    } else if (rs.moved) {
+        /* another process commits this src: the fences keep both exact;
+         * said once, as they may take turns for as long as both run */
+        lb_log(j->moved_said++ ? LB_LOG_DEBUG : LB_LOG_WARN,
+               "src=%s: the checkpoint was moved to off=%" PRIu64
+               " by someone else (another logbridge following this file?); going on from there",
+               tf->src, rs.off);
+    }
+    if (rs.restart)
+        g->start_commit = 1;
+    if (lb_gen_rewind(j, g, rs.off) != 0)
+        return lb_error_set(&j->err, LB_EIO, "src=%s: cannot read %s again from off=%" PRIu64,
+                            tf->src, g->where, rs.off);
+    tf->end_off = rs.off;
+    tf->end_line = rs.line;
+    lb_tail_dirty(j, tf);
+    return 0;
+}
+
+void lb_tail_reconnect(struct lb_tail *j)
+{
+    int rc = lb_redis_connect(j->r, &j->err);
+    if (rc == 0)
+        rc = lb_tail_recover(j);
+    if (rc == 0) {
+        j->up = 1;
+        lb_tail_watch_redis(j);
+        unsigned long n = lb_redis_reconnects(j->r);
+        if (n > j->reconnects_seen)
+            lb_metrics_add(j->m, "logbridge_redis_reconnects_total", "",
+                           (double)(n - j->reconnects_seen));
+        j->reconnects_seen = n;
+        if (j->unreachable > 0)
+            lb_info("redis at %s is reachable again after %u attempts; reading resumes",
+                    lb_redis_addr(j->r), j->unreachable + 1);
+        j->unreachable = 0;
+        j->attempt++; /* until a batch lands: a refusal that lasts backs off further */
+        return;
+    }
+    if (rc == LB_EREDIS) {
+        j->unreachable++;
+        j->attempt++;
+        j->next_try = lb_clock_mono() + lb_backoff(j->attempt);
+        return;
+    }
+    lb_error_log("%s", j->err.msg);
+    j->fatal = 1;
+}
