@@ -4,6 +4,8 @@
  */
 #include "entry.h"
 
+#include "cli.h"
+
 #include <stdlib.h>
 #include <string.h>
 

@@ -46,8 +46,5 @@ char *lb_sid_format(struct lb_sid id, char out[LB_SID_BUF]);
  * no exclusive "(id"). 0, or -1 when *id is the largest ID there is. */
 int lb_sid_next(struct lb_sid *id);
 
-/* An unsigned decimal of n bytes (no sign, no spaces, <= 20 digits, no
- * overflow). 0 or -1. */
-int lb_u64_parse(const char *s, size_t n, uint64_t *out);
 
 #endif
