@@ -3,6 +3,7 @@
  * whether a checkpoint still describes a file.
  */
 #include "checkpoint.h"
+#include "cli.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -67,23 +68,6 @@ static int lb_ckpt_num_key(const char *k, size_t n)
 
 /* An unsigned decimal integer, exactly: no sign, fraction or exponent, and
  * no more than 2^64-1. */
-static int lb_ckpt_u64(const char *p, size_t n, unsigned long long *out)
-{
-    unsigned long long x = 0;
-    if (n == 0)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] < '0' || p[i] > '9')
-            return -1;
-        unsigned d = (unsigned)(p[i] - '0');
-        if (x > (ULLONG_MAX - d) / 10)
-            return -1;
-        x = x * 10 + d;
-    }
-    *out = x;
-    return 0;
-}
-
 static void lb_ckpt_walk(const char *json, size_t n, struct lb_ckpt_nums *nums)
 {
     enum { MAXD = 8 };
@@ -139,11 +123,12 @@ static void lb_ckpt_walk(const char *json, size_t n, struct lb_ckpt_nums *nums)
                      type[2] == '[' && keyn[1] == 4 && memcmp(key[1], "done", 4) == 0)
                 slot = 1 + done_idx;
             int k = slot >= 0 && key[depth] != NULL ? lb_ckpt_num_key(key[depth], keyn[depth]) : -1;
-            if (k >= 0) {
-                if (lb_ckpt_u64(s0, (size_t)(p - s0), &nums->v[slot][k]) != 0)
-                    nums->bad = 1;
-                else
-                    nums->seen[slot] |= 1u << k;
+            uint64_t v;
+            if (k >= 0 && lb_u64_parse(s0, (size_t)(p - s0), &v) != 0) {
+                nums->bad = 1;
+            } else if (k >= 0) {
+                nums->v[slot][k] = v;
+                nums->seen[slot] |= 1u << k;
             }
             continue;
         }
@@ -179,17 +164,15 @@ int lb_json_raw_u64(const char *s, size_t n, const char *key, unsigned long long
         p++;
         while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
             p++;
-        unsigned long long v = 0;
         const char *d = p;
-        for (; p < end && *p >= '0' && *p <= '9'; p++) {
-            unsigned long long x = (unsigned long long)(*p - '0');
-            if (v > (ULLONG_MAX - x) / 10)
-                return -1; /* 20 digits past 2^64-1: refused, never wrapped */
-            v = v * 10 + x;
-        }
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
         /* a whole non-negative integer: no sign, fraction or exponent */
-        if (p == d || (p < end && (*p == '.' || *p == 'e' || *p == 'E')))
+        uint64_t v;
+        if (p < end && (*p == '.' || *p == 'e' || *p == 'E'))
             return -1;
+        if (lb_u64_parse(d, (size_t)(p - d), &v) != 0)
+            return -1; /* past 2^64-1: refused, never wrapped */
         *out = v;
         return 0;
     }

@@ -49,6 +49,23 @@ int lb_cli_error(const struct lb_cli *cli, const char *opt, const char *fmt, ...
     return LB_EXIT_USAGE;
 }
 
+int lb_u64_parse(const char *s, size_t n, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (n == 0 || n > 20)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        uint64_t d = (uint64_t)(s[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
 int lb_parse_ll(const char *s, long long min, long long max, long long *out)
 {
     if (s == NULL || *s == '\0')

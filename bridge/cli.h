@@ -10,6 +10,7 @@
 #define LB_CLI_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "log.h"
 
@@ -57,6 +58,11 @@ int lb_cli_error(const struct lb_cli *cli, const char *opt, const char *fmt, ...
  * overflow-checked, within min..max (no sign '+', no leading space; a double
  * must be finite). Returns 0 or -1. */
 int lb_parse_ll(const char *s, long long min, long long max, long long *out);
+
+/* An unsigned decimal of exactly n bytes (no sign, no spaces, no overflow
+ * past 2^64-1: refused, never wrapped). 0 or -1. The one digit scanner of
+ * logbridge's own numbers (checkpoints, stream IDs, provenance). */
+int lb_u64_parse(const char *s, size_t n, uint64_t *out);
 int lb_parse_double(const char *s, double min, double max, double *out);
 
 /* Check the Redis URL wherever it came from (LOGBRIDGE_REDIS is read by

@@ -362,6 +362,88 @@ static int lb_ckpt_same(const struct lb_ckpt *a, const struct lb_ckpt *b)
            (a->dev == b->dev && a->ino == b->ino && a->off == b->off && a->line == b->line);
 }
 
+/* Report the batches in flight that landed: the checkpoint q is where we
+ * were (-1), the end of batch i (i), or neither (-2). */
+static int lb_committer_landed_upto(struct lb_committer *c, const struct lb_ckpt *q)
+{
+    int match = lb_ckpt_same(q, &c->ck) ? -1 : -2;
+    for (int i = 0; i < c->nfl; i++)
+        if (lb_committer_describes(c, q) && q->off == c->fl[i].off && q->line == c->fl[i].line)
+            match = i;
+    for (int i = 0; i <= match; i++) {
+        struct lb_sink_result res;
+        memset(&res, 0, sizeof(res));
+        snprintf(res.last_id, sizeof(res.last_id), "%s", i == match ? q->id : "");
+        res.trim_blocked = -1;
+        lb_committer_land(c, &c->fl[i], &res);
+    }
+    return match;
+}
+
+/* stdin: either the kept batch landed, or the checkpoint is where it started
+ * and the batch is sent again; nothing else can be done without reading it
+ * again. */
+static int lb_committer_resync_kept(struct lb_committer *c, const struct lb_ckpt *q, int match,
+                                    struct lb_commit_resync *out, struct lb_error *err)
+{
+    if (match < -1) {
+        if (!(lb_committer_describes(c, q) && q->off == c->end_off && q->line == c->end_line))
+            return lb_error_set(err, LB_ECKPT,
+                                "the checkpoint of src=%s moved to off=%" PRIu64
+                                " while a batch was in flight: is another logbridge writing it? "
+                                "(stdin cannot be read again)",
+                                c->s.src, q->off);
+        struct lb_sink_result res; /* the kept batch landed */
+        memset(&res, 0, sizeof(res));
+        snprintf(res.last_id, sizeof(res.last_id), "%s", q->id);
+        struct lb_flight_rec f;
+        lb_committer_take_open(c, &f);
+        lb_sink_reset(c->k);
+        lb_feed_reset(c->feed);
+        lb_committer_land(c, &f, &res);
+    }
+    c->nfl = 0;
+    c->unknown = 0;
+    lb_sink_fence(c->k, &c->ck);
+    out->off = c->end_off;
+    out->line = c->end_line;
+    return 0;
+}
+
+/* The checkpoint q is none of ours: moved by someone else (it describes this
+ * file, past where we were), gone back (a failover lost acknowledged
+ * writes), or no longer about this file (read it again from its start). */
+static void lb_committer_judge(struct lb_committer *c, const struct lb_ckpt *q,
+                               struct lb_commit_resync *out)
+{
+    int ours = 0;
+    if (lb_committer_describes(c, q)) {
+        char hex[LB_FP_HEX];
+        ours = lb_committer_fp(c, q->off, hex) == 0 && strcmp(hex, q->fp) == 0;
+    }
+    uint64_t was = lb_committer_describes(c, &c->ck) ? c->ck.off : c->s.start_off;
+    if (ours) {
+        out->off = q->off;
+        out->line = q->line;
+        out->regressed = q->off < was;
+        out->lost_from = q->off;
+        out->moved = !out->regressed;
+    } else {
+        out->off = c->s.start_off;
+        out->line = c->s.start_line;
+        out->restart = 1;
+        out->regressed = lb_committer_describes(c, &c->ck);
+        out->lost_from = c->s.start_off;
+    }
+    c->ck = *q;
+    struct lb_commit_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.ck = *q;
+    ev.trim_blocked = -1;
+    if (c->on_ckpt != NULL)
+        c->on_ckpt(c->ctx, &ev);
+}
+
 int lb_committer_resync(struct lb_committer *c, struct lb_commit_resync *out,
                         struct lb_error *err)
 {
@@ -370,88 +452,19 @@ int lb_committer_resync(struct lb_committer *c, struct lb_commit_resync *out,
     int rc = lb_ckpt_load(c->r, lb_sink_ckpt_key(c->k), c->s.src, &q, err);
     if (rc != 0)
         return rc;
-    /* Which batches landed: the checkpoint is where we were, or the end of
-     * one of them (fl is kept when their outcome is unknown). */
-    int match = lb_ckpt_same(&q, &c->ck) ? -1 : -2;
-    for (int i = 0; i < c->nfl; i++)
-        if (lb_committer_describes(c, &q) && q.off == c->fl[i].off && q.line == c->fl[i].line)
-            match = i;
-    for (int i = 0; i <= match; i++) {
-        struct lb_sink_result res;
-        memset(&res, 0, sizeof(res));
-        snprintf(res.last_id, sizeof(res.last_id), "%s", i == match ? q.id : "");
-        res.trim_blocked = -1;
-        lb_committer_land(c, &c->fl[i], &res);
-    }
-    uint64_t sent_end = c->nfl > 0 ? c->fl[c->nfl - 1].off : c->end_off;
-    if (!c->s.rereadable) {
-        /* stdin: either the kept batch landed, or the checkpoint is where
-         * it started and the batch is sent again; nothing else is possible
-         * without reading it again */
-        if (match < -1 && !(lb_committer_describes(c, &q) && q.off == c->end_off &&
-                            q.line == c->end_line))
-            return lb_error_set(err, LB_ECKPT,
-                                "the checkpoint of src=%s moved to off=%" PRIu64
-                                " while a batch was in flight: is another logbridge writing it? "
-                                "(stdin cannot be read again)",
-                                c->s.src, q.off);
-        if (match < -1) { /* the kept batch landed */
-            struct lb_sink_result res;
-            memset(&res, 0, sizeof(res));
-            snprintf(res.last_id, sizeof(res.last_id), "%s", q.id);
-            struct lb_flight_rec f;
-            lb_committer_take_open(c, &f);
-            lb_sink_reset(c->k);
-            lb_feed_reset(c->feed);
-            lb_committer_land(c, &f, &res);
-        }
-        c->nfl = 0;
-        c->unknown = 0;
-        lb_sink_fence(c->k, &c->ck);
-        out->off = c->end_off;
-        out->line = c->end_line;
-        return 0;
-    }
-    if (match >= -1) {
-        /* where we were, or the end of a batch that landed */
-        if (lb_committer_describes(c, &c->ck)) {
-            out->off = c->ck.off;
-            out->line = c->ck.line;
-        } else {
-            out->off = c->s.start_off;
-            out->line = c->s.start_line;
-        }
+    int match = lb_committer_landed_upto(c, &q);
+    if (!c->s.rereadable)
+        return lb_committer_resync_kept(c, &q, match, out, err);
+    if (match < -1) {
+        lb_committer_judge(c, &q, out);
+    } else if (lb_committer_describes(c, &c->ck)) {
+        out->off = c->ck.off; /* where we were, or the end of a batch that landed */
+        out->line = c->ck.line;
     } else {
-        int ours = 0;
-        if (lb_committer_describes(c, &q)) {
-            char hex[LB_FP_HEX];
-            ours = lb_committer_fp(c, q.off, hex) == 0 && strcmp(hex, q.fp) == 0;
-        }
-        uint64_t was = lb_committer_describes(c, &c->ck) ? c->ck.off : c->s.start_off;
-        if (ours) {
-            out->off = q.off;
-            out->line = q.line;
-            if (q.off < was) {
-                out->regressed = 1;
-                out->lost_from = q.off;
-            } else if (q.off > sent_end || q.off > was) {
-                out->moved = 1;
-            }
-        } else {
-            out->off = c->s.start_off;
-            out->line = c->s.start_line;
-            out->restart = 1;
-            out->regressed = lb_committer_describes(c, &c->ck);
-            out->lost_from = c->s.start_off;
-        }
-        c->ck = q;
-        struct lb_commit_event ev;
-        memset(&ev, 0, sizeof(ev));
-        ev.ck = q;
-        ev.trim_blocked = -1;
-        if (c->on_ckpt != NULL)
-            c->on_ckpt(c->ctx, &ev);
+        out->off = c->s.start_off;
+        out->line = c->s.start_line;
     }
+    /* everything else is read again from there */
     c->nfl = 0;
     c->unknown = 0;
     lb_sink_forget(c->k);

@@ -1,12 +1,12 @@
 /*
- * mirror.c - `logbridge mirror` (follow a stream into a legacy file, exactly
- * once) and `logbridge export` (one-shot dump of a range as legacy lines).
+ * mirror.c - `logbridge mirror`: follow a stream into a legacy file, exactly
+ * once (stream reader -> entry -> format -> file; export.c is the one-shot
+ * dump of a range).
  *
- * Both turn stream entries into ROLE|TIMESTAMP|TYPE|DATA lines the same way
- * (lb_mirror_decode): the fields encoding is read straight from the hiredis
- * reply without copying; an entry with no `role` field whose --json-field
- * holds a JSON object is decoded with cJSON. An entry that cannot be a legacy
- * line is skipped, counted, and named in a rate-limited warning.
+ * Entries become ROLE|TIMESTAMP|TYPE|DATA lines through the one decoder
+ * (entry.c; lb_mirror_decode adds --exclude-src and the own-file rule). An
+ * entry that cannot be a legacy line is skipped, counted, and named in a
+ * rate-limited warning.
  *
  * Exactly once (DESIGN.md 4.2), as numbered steps of one batch:
  *   1. XREAD up to --batch entries after last_id;
@@ -64,15 +64,21 @@
  * excluded.
  */
 #include "mirror.h"
-#include "clock.h"
 
 #include "checkpoint.h"
+#include "entry.h"
 #include "log.h"
 #include "metrics.h"
+#include "clock.h"
 #include "opts.h"
+#include "mirror_int.h"
 #include "record.h"
 #include "redis.h"
+#include "reply.h"
 #include "signals.h"
+#include "stream_id.h"
+#include "stream_info.h"
+#include "stream_reader.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -88,593 +94,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LB_MIRROR_BLOCK_MS 1000       /* XREAD BLOCK: how soon a stop is noticed */
-#define LB_MIRROR_CHUNK (1024 * 1024) /* write(2) when the buffer holds this much */
-#define LB_MIRROR_WARN_FREE 10        /* skipped entries warned about one by one */
-#define LB_MIRROR_WARN_EVERY 1000     /* then one warning per this many */
-#define LB_MIRROR_SYNC_ENTRIES 10000  /* a backlog is synced at least this often */
-#define LB_MIRROR_SYNC_SEC 0.1        /* ... and this often */
-#define LB_EXPORT_CONNECT_SEC 5.0     /* export gives up on Redis after this */
-#define LB_ID_MAX 48
-
-/* ---- stream IDs ------------------------------------------------------------ */
-
-struct lb_sid {
-    uint64_t ms, seq;
-};
-
-/* "ms-seq" or "ms" (seq 0). Returns 0 or -1. */
-static int lb_sid_parse(const char *s, size_t n, struct lb_sid *out)
-{
-    uint64_t v[2] = {0, 0};
-    int part = 0, digits = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (c == '-' && part == 0 && digits > 0) {
-            part = 1;
-            digits = 0;
-            continue;
-        }
-        if (c < '0' || c > '9' || digits >= 20)
-            return -1;
-        uint64_t d = (uint64_t)(c - '0');
-        if (v[part] > (UINT64_MAX - d) / 10)
-            return -1;
-        v[part] = v[part] * 10 + d;
-        digits++;
-    }
-    if (digits == 0)
-        return -1;
-    out->ms = v[0];
-    out->seq = v[1];
-    return 0;
-}
-
-static int lb_sid_cmp(struct lb_sid a, struct lb_sid b)
-{
-    if (a.ms != b.ms)
-        return a.ms < b.ms ? -1 : 1;
-    if (a.seq != b.seq)
-        return a.seq < b.seq ? -1 : 1;
-    return 0;
-}
-
-static void lb_sid_format(struct lb_sid id, char out[LB_ID_MAX])
-{
-    snprintf(out, LB_ID_MAX, "%" PRIu64 "-%" PRIu64, id.ms, id.seq);
-}
-
-/* The ID right after id, for the next XRANGE page (works on Redis < 6.2,
- * which has no exclusive "(id"). 0, or -1 when id is the largest ID. */
-static int lb_sid_next(struct lb_sid *id)
-{
-    if (id->seq < UINT64_MAX) {
-        id->seq++;
-        return 0;
-    }
-    if (id->ms == UINT64_MAX)
-        return -1;
-    id->ms++;
-    id->seq = 0;
-    return 0;
-}
-
-/* ---- decoding an entry ------------------------------------------------------ */
-
-/* LB_DEC_SELF: an entry whose src is the mirror file itself (counted as
- * excluded): written back, it would be read again by a tail of the file. */
-enum lb_dec { LB_DEC_LINE = 0, LB_DEC_EXCLUDED, LB_DEC_SKIPPED, LB_DEC_SELF };
-
-#define LB_SELF_CACHE 16 /* distinct src values whose verdict is remembered */
-
-struct lb_self_seen {
-    char *src; /* NUL-terminated copy */
-    size_t n;
-    int self;
-};
-
-struct lb_dec_ctx {
-    const char *json_field;
-    size_t json_field_len;
-    const char *const *exclude;
-    int nexclude;
-    /* mirror only (export writes anywhere): the file's names and identity */
-    const char *self[2]; /* absolute path of --file, and its realpath */
-    unsigned long long self_dev, self_ino;
-    int self_on;
-    struct lb_self_seen seen[LB_SELF_CACHE];
-    int nseen;
-    struct lb_slice src; /* the src of the last decoded entry (for messages) */
-    cJSON *json;         /* the last decoded JSON entry: rec points into it */
-    char *json_data;     /* a non-string JSON data as compact text */
-    char *json_ts;       /* a non-string JSON timestamp as compact text */
-    char ts[32];         /* a timestamp taken from the ID */
-};
-
-static void lb_dec_release(struct lb_dec_ctx *d)
-{
-    cJSON_Delete(d->json);
-    d->json = NULL;
-    free(d->json_data);
-    d->json_data = NULL;
-    free(d->json_ts);
-    d->json_ts = NULL;
-}
-
-/* Forget the remembered src verdicts (the file was reopened: another inode). */
-static void lb_dec_self_forget(struct lb_dec_ctx *d)
-{
-    for (int i = 0; i < d->nseen; i++)
-        free(d->seen[i].src);
-    d->nseen = 0;
-}
-
-/*
- * Is src the mirror file itself? By name (the absolute path of --file or its
- * realpath), else by identity: a path that stat()s to the file's dev/ino (a
- * symlink or another name of it). The stat verdict of the first
- * LB_SELF_CACHE distinct src values is remembered; past that, src values
- * that are new are compared by name only (no syscall per entry).
- */
-static int lb_dec_is_self(struct lb_dec_ctx *d, const char *src, size_t n)
-{
-    for (int i = 0; i < 2; i++)
-        if (d->self[i] != NULL && strlen(d->self[i]) == n && memcmp(d->self[i], src, n) == 0)
-            return 1;
-    for (int i = 0; i < d->nseen; i++)
-        if (d->seen[i].n == n && memcmp(d->seen[i].src, src, n) == 0)
-            return d->seen[i].self;
-    if (d->nseen == LB_SELF_CACHE || n == 0 || src[0] != '/' || n >= PATH_MAX ||
-        memchr(src, '\0', n) != NULL)
-        return 0;
-    char *copy = malloc(n + 1);
-    if (copy == NULL)
-        return 0;
-    memcpy(copy, src, n);
-    copy[n] = '\0';
-    struct stat st;
-    int self = stat(copy, &st) == 0 && (unsigned long long)st.st_dev == d->self_dev &&
-               (unsigned long long)st.st_ino == d->self_ino;
-    d->seen[d->nseen].src = copy;
-    d->seen[d->nseen].n = n;
-    d->seen[d->nseen].self = self;
-    d->nseen++;
-    return self;
-}
-
-static int lb_slice_eq(const char *p, size_t n, const char *lit, size_t litn)
-{
-    return n == litn && memcmp(p, lit, n) == 0;
-}
-
-static int lb_dec_excluded(const struct lb_dec_ctx *d, const char *src, size_t n)
-{
-    for (int i = 0; i < d->nexclude; i++)
-        if (strlen(d->exclude[i]) == n && memcmp(d->exclude[i], src, n) == 0)
-            return 1;
-    return 0;
-}
-
-/* A JSON member as text: a string as is, anything else (but null) as its
- * compact JSON, kept in *own until the next entry. 0 when absent or null. */
-static int lb_dec_json_text(const cJSON *root, const char *key, struct lb_slice *out, char **own)
-{
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(root, key);
-    if (it == NULL || cJSON_IsNull(it))
-        return 0;
-    if (cJSON_IsString(it)) {
-        out->p = it->valuestring;
-        out->n = strlen(it->valuestring);
-        return 1;
-    }
-    *own = cJSON_PrintUnformatted(it);
-    if (*own == NULL)
-        return 0;
-    out->p = *own;
-    out->n = strlen(*own);
-    return 1;
-}
-
-/*
- * Turn one XREAD/XRANGE entry ([id, [f, v, ...]]) into a record. Returns
- * LB_DEC_LINE (rec filled; its slices live until the next call), or
- * LB_DEC_EXCLUDED, or LB_DEC_SKIPPED with *why set.
- */
-static enum lb_dec lb_mirror_decode(struct lb_dec_ctx *d, const redisReply *e,
-                                    struct lb_record *rec, const char **why)
-{
-    lb_dec_release(d);
-    memset(rec, 0, sizeof(*rec));
-    if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
-        e->element[0]->type != REDIS_REPLY_STRING) {
-        *why = "not a stream entry";
-        return LB_DEC_SKIPPED;
-    }
-    const redisReply *f = e->element[1];
-    if (f->type != REDIS_REPLY_ARRAY) {
-        *why = "entry without fields";
-        return LB_DEC_SKIPPED;
-    }
-    int has_role = 0, has_ts = 0, has_type = 0, has_src = 0;
-    struct lb_slice src = {NULL, 0}, json = {NULL, 0};
-    int has_json = 0;
-    /* The first occurrence of a field name wins (XADD allows repeats). */
-    for (size_t i = 0; i + 1 < f->elements; i += 2) {
-        const redisReply *k = f->element[i], *v = f->element[i + 1];
-        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
-            continue;
-        const char *kp = k->str;
-        size_t kn = k->len;
-        struct lb_slice val = {v->str, v->len};
-        if (!has_role && lb_slice_eq(kp, kn, "role", 4)) {
-            rec->role = val;
-            has_role = 1;
-        } else if (!has_type && lb_slice_eq(kp, kn, "type", 4)) {
-            rec->type = val;
-            has_type = 1;
-        } else if (!has_ts && lb_slice_eq(kp, kn, "timestamp", 9)) {
-            rec->ts = val;
-            has_ts = 1;
-        } else if (rec->data.p == NULL && lb_slice_eq(kp, kn, "data", 4)) {
-            rec->data = val;
-        } else if (!has_src && lb_slice_eq(kp, kn, "src", 3)) {
-            src = val;
-            has_src = 1;
-        } else if (!has_json && lb_slice_eq(kp, kn, d->json_field, d->json_field_len)) {
-            json = val;
-            has_json = 1;
-        }
-    }
-    if (!has_role && has_json) {
-        /* The json encoding: decode the object; its strings live in d->json. */
-        const char *end = NULL;
-        d->json = cJSON_ParseWithLengthOpts(json.p, json.n, &end, 0);
-        if (d->json == NULL || !cJSON_IsObject(d->json)) {
-            *why = "no role field, and the json field is not a JSON object";
-            return LB_DEC_SKIPPED;
-        }
-        memset(rec, 0, sizeof(*rec));
-        has_ts = has_type = has_src = 0;
-        const cJSON *it = cJSON_GetObjectItemCaseSensitive(d->json, "role");
-        if (cJSON_IsString(it)) {
-            rec->role.p = it->valuestring;
-            rec->role.n = strlen(it->valuestring);
-            has_role = 1;
-        }
-        it = cJSON_GetObjectItemCaseSensitive(d->json, "type");
-        if (cJSON_IsString(it)) {
-            rec->type.p = it->valuestring;
-            rec->type.n = strlen(it->valuestring);
-            has_type = 1;
-        }
-        has_ts = lb_dec_json_text(d->json, "timestamp", &rec->ts, &d->json_ts);
-        lb_dec_json_text(d->json, "data", &rec->data, &d->json_data);
-        it = cJSON_GetObjectItemCaseSensitive(d->json, "src");
-        if (cJSON_IsString(it)) {
-            src.p = it->valuestring;
-            src.n = strlen(it->valuestring);
-            has_src = 1;
-        }
-    }
-    d->src = has_src ? src : (struct lb_slice){NULL, 0};
-    if (has_src && d->nexclude > 0 && lb_dec_excluded(d, src.p, src.n))
-        return LB_DEC_EXCLUDED;
-    if (has_src && d->self_on && lb_dec_is_self(d, src.p, src.n))
-        return LB_DEC_SELF;
-    if (!has_role) {
-        *why = "no role";
-        return LB_DEC_SKIPPED;
-    }
-    if (!has_type) {
-        *why = "no type";
-        return LB_DEC_SKIPPED;
-    }
-    if (!lb_format_field_ok(rec->role.p, rec->role.n)) {
-        *why = rec->role.n == 0             ? "empty role"
-               : rec->role.n > LB_FIELD_MAX ? "role longer than 255 bytes"
-                                            : "role contains '|', CR or LF";
-        return LB_DEC_SKIPPED;
-    }
-    if (!lb_format_field_ok(rec->type.p, rec->type.n)) {
-        *why = rec->type.n == 0             ? "empty type"
-               : rec->type.n > LB_FIELD_MAX ? "type longer than 255 bytes"
-                                            : "type contains '|', CR or LF";
-        return LB_DEC_SKIPPED;
-    }
-    if (has_ts && rec->ts.n > 0 && memchr(rec->ts.p, '|', rec->ts.n) != NULL) {
-        /* A '|' in TIMESTAMP would shift TYPE and DATA when the line is read. */
-        *why = "timestamp contains '|'";
-        return LB_DEC_SKIPPED;
-    }
-    if (!has_ts || rec->ts.n == 0) {
-        /* No (or an empty) timestamp: the entry ID's milliseconds. */
-        struct lb_sid id;
-        const redisReply *idr = e->element[0];
-        if (lb_sid_parse(idr->str, idr->len, &id) != 0 || id.ms > (uint64_t)INT64_MAX) {
-            *why = "no timestamp, and the ID's milliseconds are out of range";
-            return LB_DEC_SKIPPED;
-        }
-        rec->ts.n = lb_ts_format_ms((int64_t)id.ms, d->ts);
-        rec->ts.p = d->ts;
-    }
-    return LB_DEC_LINE;
-}
-
-/* ---- outcome counters ---------------------------------------------------------- */
-
-/* Counted per batch and added to the metrics once per batch. `escaped` counts
- * written entries that needed at least one CR/LF escape (a subset of written). */
-struct lb_mirror_counts {
-    uint64_t written, skipped, excluded, escaped;
-};
-
-static void lb_counts_flush(struct lb_metrics *m, const char *file, struct lb_mirror_counts *n)
-{
-    static const char *const names[] = {"written", "skipped", "excluded", "escaped"};
-    const uint64_t v[] = {n->written, n->skipped, n->excluded, n->escaped};
-    for (int i = 0; i < 4; i++) {
-        char labels[PATH_MAX + 64];
-        /* Create every series at the first flush, so that a 0 is visible. */
-        lb_metrics_add(m, "logbridge_mirror_entries_total",
-                       lb_metrics_labels(labels, sizeof(labels), "file", file, "outcome", names[i],
-                                         (const char *)NULL),
-                       (double)v[i]);
-    }
-    memset(n, 0, sizeof(*n));
-}
-
-/* Rate-limited warning for a skipped entry: the first few one by one, then one
- * per LB_MIRROR_WARN_EVERY, each naming the entry. */
-static void lb_warn_skipped(const char *what, uint64_t total, const char *id, const char *why)
-{
-    if (total <= LB_MIRROR_WARN_FREE || total % LB_MIRROR_WARN_EVERY == 0)
-        lb_warn("%s: skipped entry id=%s: %s (it cannot be a legacy line); %" PRIu64
-                " skipped so far%s",
-                what, id, why, total,
-                total == LB_MIRROR_WARN_FREE ? "; from now on one warning per 1000" : "");
-}
-
-/* ---- the output buffer ---------------------------------------------------------- */
-
-struct lb_buf {
-    char *p;
-    size_t n, cap;
-};
-
-static int lb_buf_reserve(struct lb_buf *b, size_t more)
-{
-    if (b->n + more <= b->cap)
-        return 0;
-    size_t cap = b->cap ? b->cap : 64 * 1024;
-    while (cap < b->n + more)
-        cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (p == NULL)
-        return -1;
-    b->p = p;
-    b->cap = cap;
-    return 0;
-}
-
-/* write(2) all of p, through EINTR and short writes. Returns 0 or -1 (errno). */
-static int lb_write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* ---- replies without malloc ------------------------------------------------------ */
-
-/*
- * hiredis builds a reply with one calloc per element and a malloc per string:
- * ~15 of each per entry, which was 40% of mirror's CPU. For the XREAD/XRANGE
- * replies (and only those) the reader's object functions are swapped for
- * these, which carve the same struct redisReply tree out of an arena that is
- * reset before each reply. Such a reply is never given to freeReplyObject.
- * The arena holds one reply at a time: bounded by --batch x entry size.
- */
-struct lb_arena_blk {
-    struct lb_arena_blk *next;
-    size_t cap, used;
-    max_align_t data[];
-};
-
-struct lb_arena {
-    struct lb_arena_blk *head; /* the block being filled; older ones follow */
-    struct lb_arena_blk *spare;
-};
-
-#define LB_ARENA_BLK (256 * 1024)
-#define LB_ARENA_KEEP 16 /* blocks kept across resets (4 MiB) */
-
-static void *lb_arena_alloc(struct lb_arena *a, size_t n)
-{
-    n = (n + 15) & ~(size_t)15;
-    struct lb_arena_blk *b = a->head;
-    if (b == NULL || b->cap - b->used < n) {
-        if (a->spare != NULL && a->spare->cap >= n) {
-            b = a->spare;
-            a->spare = b->next;
-        } else {
-            size_t cap = n > LB_ARENA_BLK ? n : LB_ARENA_BLK;
-            b = malloc(sizeof(*b) + cap);
-            if (b == NULL)
-                return NULL;
-            b->cap = cap;
-        }
-        b->used = 0;
-        b->next = a->head;
-        a->head = b;
-    }
-    void *p = (char *)b->data + b->used;
-    b->used += n;
-    return p;
-}
-
-/* Forget every reply carved so far; keep a few blocks for the next one. */
-static void lb_arena_reset(struct lb_arena *a)
-{
-    int kept = 0;
-    for (struct lb_arena_blk *b = a->spare; b != NULL; b = b->next)
-        kept++;
-    while (a->head != NULL) {
-        struct lb_arena_blk *b = a->head;
-        a->head = b->next;
-        if (kept < LB_ARENA_KEEP && b->cap == LB_ARENA_BLK) {
-            b->next = a->spare;
-            a->spare = b;
-            kept++;
-        } else {
-            free(b);
-        }
-    }
-}
-
-static void lb_arena_free(struct lb_arena *a)
-{
-    lb_arena_reset(a);
-    while (a->spare != NULL) {
-        struct lb_arena_blk *b = a->spare;
-        a->spare = b->next;
-        free(b);
-    }
-}
-
-static redisReply *lb_arena_obj(const redisReadTask *task, int type)
-{
-    redisReply *r = lb_arena_alloc(task->privdata, sizeof(*r));
-    if (r == NULL)
-        return NULL;
-    memset(r, 0, sizeof(*r));
-    r->type = type;
-    if (task->parent != NULL) {
-        redisReply *parent = task->parent->obj;
-        parent->element[task->idx] = r;
-    }
-    return r;
-}
-
-static void *lb_arena_string(const redisReadTask *task, char *str, size_t len)
-{
-    redisReply *r = lb_arena_obj(task, task->type);
-    char *buf = r != NULL ? lb_arena_alloc(task->privdata, len + 1) : NULL;
-    if (buf == NULL)
-        return NULL;
-    memcpy(buf, str, len);
-    buf[len] = '\0';
-    r->str = buf;
-    r->len = len;
-    return r;
-}
-
-static void *lb_arena_array(const redisReadTask *task, int elements)
-{
-    redisReply *r = lb_arena_obj(task, REDIS_REPLY_ARRAY);
-    if (r == NULL)
-        return NULL;
-    if (elements > 0) {
-        size_t n = (size_t)elements * sizeof(redisReply *);
-        if ((r->element = lb_arena_alloc(task->privdata, n)) == NULL)
-            return NULL;
-        memset(r->element, 0, n);
-        r->elements = (size_t)elements;
-    }
-    return r;
-}
-
-static void *lb_arena_integer(const redisReadTask *task, long long value)
-{
-    redisReply *r = lb_arena_obj(task, REDIS_REPLY_INTEGER);
-    if (r != NULL)
-        r->integer = value;
-    return r;
-}
-
-static void *lb_arena_nil(const redisReadTask *task)
-{
-    return lb_arena_obj(task, REDIS_REPLY_NIL);
-}
-
-static void lb_arena_noop_free(void *obj)
-{
-    (void)obj; /* the arena owns it */
-}
-
-static redisReplyObjectFunctions lb_arena_fns = {lb_arena_string, lb_arena_array, lb_arena_integer,
-                                                 lb_arena_nil, lb_arena_noop_free};
-
-/* Send a command now (without reading its reply), so that Redis works on it
- * while we work on the previous reply. 0 or LB_EREDIS (connection dropped). */
-static int lb_send(struct lb_redis *r, int argc, const char **argv, const size_t *lens,
-                   struct lb_error *err)
-{
-    redisContext *c = lb_redis_ctx(r);
-    if (c == NULL)
-        return lb_error_set(err, LB_EREDIS, "redis at %s: not connected", lb_redis_addr(r));
-    if (redisAppendCommandArgv(c, argc, argv, lens) != REDIS_OK)
-        return lb_error_set(err, LB_ENOMEM, "out of memory");
-    int done = 0;
-    while (!done) {
-        if (redisBufferWrite(c, &done) != REDIS_OK) {
-            lb_error_set(err, LB_EREDIS, "redis at %s: %s", lb_redis_addr(r), c->errstr);
-            lb_redis_drop(r);
-            return LB_EREDIS;
-        }
-    }
-    return 0;
-}
-
-/* Read the next reply into the arena (reset first). NULL with err set when
- * the connection died (it is dropped while the arena functions are still
- * installed, so a half-built reply is "freed" by the no-op). */
-static redisReply *lb_arena_reply(struct lb_redis *r, struct lb_arena *a, struct lb_error *err)
-{
-    redisContext *c = lb_redis_ctx(r);
-    if (c == NULL) {
-        lb_error_set(err, LB_EREDIS, "redis at %s: not connected", lb_redis_addr(r));
-        return NULL;
-    }
-    lb_arena_reset(a);
-    redisReplyObjectFunctions *saved = c->reader->fn;
-    void *saved_priv = c->reader->privdata;
-    c->reader->fn = &lb_arena_fns;
-    c->reader->privdata = a;
-    void *rep = NULL;
-    if (redisGetReply(c, &rep) != REDIS_OK || rep == NULL) {
-        if (c->err == REDIS_ERR_OOM) /* the arena could not grow: not the connection */
-            lb_error_set(err, LB_ENOMEM, "out of memory while reading a reply from redis at %s",
-                         lb_redis_addr(r));
-        else
-            lb_error_set(err, LB_EREDIS, "redis at %s: %s", lb_redis_addr(r),
-                         c->errstr[0] ? c->errstr : "connection lost");
-        lb_redis_drop(r);
-        return NULL;
-    }
-    c->reader->fn = saved;
-    c->reader->privdata = saved_priv;
-    return rep;
-}
-
-/* An error reply to cmd: a refusal that can clear by itself (OOM under
- * maxmemory, LOADING, READONLY during a failover...) is LB_EREDIS with the
- * connection kept, so that the caller waits it out like an outage (DESIGN.md
- * 4.5); a refused password is LB_EAUTH; anything else LB_EREPLY. */
-static int lb_reply_error(const char *cmd, const char *arg, const char *msg, struct lb_error *err)
-{
-    if (lb_redis_is_transient(msg))
-        return lb_error_set(err, LB_EREDIS, "%s %s refused for now: %s", cmd, arg, msg);
-    return lb_error_set(err, lb_redis_is_auth_error(msg) ? LB_EAUTH : LB_EREPLY, "%s %s: %s", cmd,
-                        arg, msg);
-}
+#define LB_MIRROR_BLOCK_MS 1000      /* XREAD BLOCK: how soon a stop is noticed */
+#define LB_MIRROR_SYNC_ENTRIES 10000 /* a backlog is synced at least this often */
+#define LB_MIRROR_SYNC_SEC 0.1       /* ... and this often */
 
 /* ---- mirror: options ----------------------------------------------------------- */
 
@@ -683,14 +105,13 @@ static int lb_mirror_set_from(void *base, const char *arg, char *why, size_t cap
 {
     (void)why, (void)cap;
     struct lb_sid id;
-    if (strcmp(arg, "$") != 0 && lb_sid_parse(arg, strlen(arg), &id) != 0)
+    if (lb_sid_arg(arg, LB_SID_FORM_ID | LB_SID_FORM_LAST, 0, &id) < 0)
         return -1;
     ((struct lb_mirror_opts *)base)->from = arg;
     return 0;
 }
 
-/* One stream, never a template: mirror and export read what is there. */
-static int lb_one_stream(const char **out, const char *cmd, const char *arg, char *why, size_t cap)
+int lb_mirror_one_stream(const char **out, const char *cmd, const char *arg, char *why, size_t cap)
 {
     if (*arg == '\0')
         return snprintf(why, cap, "expected a stream name"), -1;
@@ -702,8 +123,8 @@ static int lb_one_stream(const char **out, const char *cmd, const char *arg, cha
 
 static int lb_mirror_set_stream(void *base, const char *arg, char *why, size_t cap)
 {
-    return lb_one_stream(&((struct lb_mirror_opts *)base)->stream, "mirror follows one stream",
-                         arg, why, cap);
+    return lb_mirror_one_stream(&((struct lb_mirror_opts *)base)->stream,
+                                "mirror follows one stream", arg, why, cap);
 }
 
 static int lb_mirror_set_exclude(void *base, const char *arg, char *why, size_t cap)
@@ -719,8 +140,7 @@ static int lb_mirror_set_exclude(void *base, const char *arg, char *why, size_t 
 
 #define LB_M struct lb_mirror_opts
 static const struct lb_opt lb_mirror_opt_table[] = {
-    LB_OPT_SET("stream", lb_mirror_set_stream, NULL, "S", "the stream to follow",
-               LB_OPTF_REQUIRED),
+    LB_OPT_SET("stream", lb_mirror_set_stream, NULL, "S", "the stream to follow", LB_OPTF_REQUIRED),
     LB_OPT_STR("file", LB_M, file, "a path", "F",
                "the legacy file (created if missing; never a symlink)", LB_OPTF_REQUIRED),
     LB_OPT_SET("from", lb_mirror_set_from, "0, $ or a stream ID (ms-seq)", "0|$|ID",
@@ -765,62 +185,6 @@ int lb_mirror_opts_parse(struct lb_mirror_opts *o, int argc, char **argv, const 
 
 /* ---- mirror: state ------------------------------------------------------------- */
 
-struct lb_mirror {
-    const struct lb_mirror_opts *o;
-    const struct lb_job_env *env;
-    struct lb_metrics *metrics;
-    int want_metrics;
-    struct lb_redis *r;
-    struct lb_dec_ctx dec;
-    struct lb_buf buf;
-
-    char path[PATH_MAX]; /* absolute: the checkpoint's field and the metrics' label */
-    char key[LB_KEY_MAX];
-    char lbl_file[PATH_MAX + 16];
-    char what[PATH_MAX + 16]; /* "mirror /abs/path", for warnings */
-
-    int fd;
-    unsigned long long dev, ino;
-    uint64_t size;  /* file offset just past our last write */
-    int dir_synced; /* the directory entry of a created file is durable */
-
-    char last_id[LB_ID_MAX]; /* the last entry handled (written, skipped or excluded) */
-    struct lb_sid last;
-    /* The checkpoint is pending while ck_seq != ck_saved: ck_seq counts the
-     * changes (batches, reopens), ck_saved is the change Redis confirmed. */
-    uint64_t ck_seq, ck_saved, hset_seq;
-    int hset_inflight;  /* an HSET was sent, its reply not read yet */
-    int xread_inflight; /* an XREAD was sent ahead (pipelined) */
-    struct lb_arena arena;
-    double top_at; /* last pass through the top of the loop (flags, lag) */
-    /* Entries written since the last sync + checkpoint: while a backlog is
-     * read ahead, one batch spans several reads (fewer fdatasyncs). Only
-     * non-zero while an XREAD is in flight. */
-    uint64_t unsynced;
-    double batch_t0;
-
-    struct lb_sid end; /* --once: the stream's last ID at start */
-
-    /* Lag: pos = the entries-added index of last (see lb_mirror_observe). */
-    int pos_known;
-    uint64_t pos;
-    double lag_at;
-    struct lb_sid lost;       /* the largest max-deleted-entry-id seen */
-    struct lb_sid lost_first; /* the first retained ID seen past last_id */
-    int lost_quiet;           /* no checkpoint: the first look only records it */
-
-    struct lb_mirror_counts counts;
-    uint64_t skipped_total;
-    uint64_t self_total; /* entries whose src is this file (warned about once) */
-    unsigned long reconnects_seen;
-    unsigned hup_seen; /* the SIGHUP generation last acted on */
-
-    /* Redis refuses for now (OOM, LOADING...): said once at warn, then
-     * retried with backoff (refusals counts the attempts) until accepted. */
-    int refused;
-    unsigned refusals;
-};
-
 /* A command was accepted: a refusal, if there was one, is over. */
 static void lb_mirror_accepted(struct lb_mirror *m)
 {
@@ -860,123 +224,17 @@ static int lb_mirror_stopping(const struct lb_job_env *env)
     return 0;
 }
 
-static void lb_mirror_set_last(struct lb_mirror *m, const char *id, size_t n)
+void lb_mirror_set_last(struct lb_mirror *m, const char *id, size_t n)
 {
-    if (n >= LB_ID_MAX)
-        n = LB_ID_MAX - 1;
+    if (n >= LB_SID_BUF)
+        n = LB_SID_BUF - 1;
     memcpy(m->last_id, id, n);
     m->last_id[n] = '\0';
     if (lb_sid_parse(m->last_id, n, &m->last) != 0)
         memset(&m->last, 0, sizeof(m->last));
 }
 
-/* ---- mirror: the file ------------------------------------------------------------ */
-
-/* Open F for appending (and reading: a start compares what follows the
- * checkpoint with its own lines), never through a symlink; fill
- * dev/ino/size. */
-static int lb_mirror_open(struct lb_mirror *m, struct lb_error *err)
-{
-    int created = 0;
-    int fd = open(m->o->file, O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0 && errno == ENOENT) {
-        fd = open(m->o->file, O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_CREAT | O_EXCL, 0644);
-        created = fd >= 0;
-        if (fd < 0 && errno == EEXIST) /* created by someone else meanwhile */
-            fd = open(m->o->file, O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
-    }
-    if (fd < 0) {
-        int e = errno;
-        if (e == ELOOP)
-            return lb_error_set(err, LB_EIO, "%s is a symbolic link; mirror never follows one",
-                                m->path);
-        return lb_error_set(err, LB_EIO, "cannot open %s: %s", m->path, strerror(e));
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return lb_error_set(err, LB_EIO, "fstat %s: %s", m->path, strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return lb_error_set(err, LB_EIO, "%s is not a regular file", m->path);
-    }
-    m->fd = fd;
-    m->dev = (unsigned long long)st.st_dev;
-    m->ino = (unsigned long long)st.st_ino;
-    m->size = (uint64_t)st.st_size;
-    m->dir_synced = !created;
-    if (m->dec.self_dev != m->dev || m->dec.self_ino != m->ino)
-        lb_dec_self_forget(&m->dec); /* verdicts were about another inode */
-    m->dec.self_dev = m->dev;
-    m->dec.self_ino = m->ino;
-    return 0;
-}
-
-/* A new file's name is only durable once its directory is synced: until
- * that worked, no checkpoint may claim the file's bytes (a crash could lose
- * the name with them). 0 or LB_EIO; tried again at the next sync. */
-static int lb_mirror_sync_dir(struct lb_mirror *m, struct lb_error *err)
-{
-    if (m->dir_synced || m->o->fsync == LB_FSYNC_NEVER)
-        return 0;
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof(dir), "%s", m->path);
-    char *slash = strrchr(dir, '/');
-    if (slash == NULL)
-        return 0;
-    if (slash == dir)
-        slash[1] = '\0';
-    else
-        *slash = '\0';
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0)
-        return lb_error_set(err, LB_EIO, "cannot open directory %s to sync the new file's name: %s",
-                            dir, strerror(errno));
-    if (fsync(dfd) != 0) {
-        int e = errno;
-        close(dfd);
-        return lb_error_set(err, LB_EIO, "fsync of directory %s: %s", dir, strerror(e));
-    }
-    close(dfd);
-    m->dir_synced = 1;
-    return 0;
-}
-
-static int lb_mirror_write(struct lb_mirror *m, const char *p, size_t n, struct lb_error *err)
-{
-    if (n == 0)
-        return 0;
-    if (lb_write_all(m->fd, p, n) != 0) {
-        /* No cut back: another writer may have appended after our part (see
-         * the header); the checkpoint has not moved, and the next start
-         * recognises what of this batch landed. */
-        return lb_error_set(err, LB_EIO, "write to %s: %s", m->path, strerror(errno));
-    }
-    /* O_APPEND put our bytes at the end: the offset is just past them. */
-    off_t pos = lseek(m->fd, 0, SEEK_CUR);
-    m->size = pos >= 0 ? (uint64_t)pos : m->size + n;
-    return 0;
-}
-
-static int lb_mirror_sync(struct lb_mirror *m, struct lb_error *err)
-{
-    if (m->o->fsync == LB_FSYNC_NEVER)
-        return 0;
-    if (fdatasync(m->fd) != 0)
-        return lb_error_set(err, LB_EIO, "fdatasync %s: %s", m->path, strerror(errno));
-    return lb_mirror_sync_dir(m, err);
-}
-
 /* ---- mirror: checkpoint ------------------------------------------------------------ */
-
-struct lb_mirror_ckpt {
-    int present;
-    char id[LB_ID_MAX];
-    uint64_t size;
-    unsigned long long dev, ino;
-};
 
 /* lb_json_raw_u64 (checkpoint.c) reads the numbers exactly. */
 static int lb_mirror_ckpt_parse(const char *s, size_t n, struct lb_mirror_ckpt *ck)
@@ -990,7 +248,7 @@ static int lb_mirror_ckpt_parse(const char *s, size_t n, struct lb_mirror_ckpt *
         const cJSON *dev = cJSON_GetObjectItemCaseSensitive(root, "dev");
         const cJSON *ino = cJSON_GetObjectItemCaseSensitive(root, "ino");
         struct lb_sid sid;
-        if (cJSON_IsString(id) && strlen(id->valuestring) < LB_ID_MAX &&
+        if (cJSON_IsString(id) && strlen(id->valuestring) < LB_SID_BUF &&
             lb_sid_parse(id->valuestring, strlen(id->valuestring), &sid) == 0 &&
             cJSON_IsNumber(size) && size->valuedouble >= 0 && cJSON_IsNumber(dev) &&
             dev->valuedouble >= 0 && cJSON_IsNumber(ino) && ino->valuedouble >= 0) {
@@ -1008,7 +266,7 @@ static int lb_mirror_ckpt_parse(const char *s, size_t n, struct lb_mirror_ckpt *
 }
 
 /* HGET the checkpoint. 0, LB_EREDIS, LB_EAUTH, LB_EREPLY or LB_ECKPT. */
-static int lb_mirror_ckpt_load(struct lb_mirror *m, struct lb_mirror_ckpt *ck, struct lb_error *err)
+int lb_mirror_ckpt_load(struct lb_mirror *m, struct lb_mirror_ckpt *ck, struct lb_error *err)
 {
     const char *argv[3] = {"HGET", m->key, m->path};
     redisReply *rep = lb_redis_cmd(m->r, 3, argv, NULL, err);
@@ -1023,19 +281,17 @@ static int lb_mirror_ckpt_load(struct lb_mirror *m, struct lb_mirror_ckpt *ck, s
                               "fix or HDEL it",
                               m->key, m->path);
     } else if (rep->type == REDIS_REPLY_ERROR) {
-        rc = lb_reply_error("HGET", m->key, rep->str, err);
+        rc = lb_reply_error(m->r, "HGET", m->key, rep->str, err);
     }
     freeReplyObject(rep);
     return rc;
 }
 
-#define lb_ck_pending(m) ((m)->ck_seq != (m)->ck_saved)
-
 static int lb_mirror_hset_check(struct lb_mirror *m, redisReply *rep, struct lb_error *err)
 {
     int rc = 0;
     if (rep->type == REDIS_REPLY_ERROR)
-        rc = lb_reply_error("HSET", m->key, rep->str, err);
+        rc = lb_reply_error(m->r, "HSET", m->key, rep->str, err);
     freeReplyObject(rep);
     return rc;
 }
@@ -1050,7 +306,7 @@ static int lb_mirror_ckpt_send(struct lb_mirror *m, struct lb_error *err)
                  m->last_id, m->size, m->dev, m->ino);
     const char *argv[4] = {"HSET", m->key, m->path, val};
     size_t lens[4] = {4, strlen(m->key), strlen(m->path), (size_t)n};
-    int rc = lb_send(m->r, 4, argv, lens, err);
+    int rc = lb_reply_send(m->r, 4, argv, lens, err);
     if (rc == 0) {
         m->hset_inflight = 1;
         m->hset_seq = m->ck_seq;
@@ -1073,495 +329,10 @@ static int lb_mirror_ckpt_reply(struct lb_mirror *m, struct lb_error *err)
 }
 
 /* Record the checkpoint and wait for Redis to confirm it. */
-static int lb_mirror_ckpt_save(struct lb_mirror *m, struct lb_error *err)
+int lb_mirror_ckpt_save(struct lb_mirror *m, struct lb_error *err)
 {
     int rc = lb_mirror_ckpt_send(m, err);
     return rc != 0 ? rc : lb_mirror_ckpt_reply(m, err);
-}
-
-/* ---- mirror: lag -------------------------------------------------------------------- */
-
-struct lb_xinfo {
-    int ok;
-    long long length;
-    long long entries_added; /* -1: Redis < 7 */
-    struct lb_sid last_generated;
-    struct lb_sid first; /* first entry's ID (0-0 when empty) */
-    int has_first;
-    struct lb_sid max_deleted; /* Redis >= 7: the largest ID ever trimmed or deleted */
-};
-
-static const redisReply *lb_map_get(const redisReply *r, const char *key)
-{
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY)
-        return NULL;
-    for (size_t i = 0; i + 1 < r->elements; i += 2)
-        if (r->element[i]->type == REDIS_REPLY_STRING && strcmp(r->element[i]->str, key) == 0)
-            return r->element[i + 1];
-    return NULL;
-}
-
-/* XINFO STREAM (O(1) without FULL). A missing key is an empty stream. */
-static int lb_xinfo(struct lb_redis *r, const char *stream, struct lb_xinfo *xi,
-                    struct lb_error *err)
-{
-    memset(xi, 0, sizeof(*xi));
-    xi->entries_added = -1;
-    const char *argv[3] = {"XINFO", "STREAM", stream};
-    redisReply *rep = lb_redis_cmd(r, 3, argv, NULL, err);
-    if (rep == NULL)
-        return err->code;
-    if (rep->type == REDIS_REPLY_ERROR) {
-        int missing = strstr(rep->str, "no such key") != NULL;
-        int code = missing ? 0 : lb_reply_error("XINFO STREAM", stream, rep->str, err);
-        if (missing) {
-            xi->ok = 1;
-            xi->entries_added = 0;
-        }
-        freeReplyObject(rep);
-        return code;
-    }
-    const redisReply *v;
-    if ((v = lb_map_get(rep, "length")) != NULL && v->type == REDIS_REPLY_INTEGER)
-        xi->length = v->integer;
-    if ((v = lb_map_get(rep, "entries-added")) != NULL && v->type == REDIS_REPLY_INTEGER)
-        xi->entries_added = v->integer;
-    if ((v = lb_map_get(rep, "last-generated-id")) != NULL && v->type == REDIS_REPLY_STRING)
-        lb_sid_parse(v->str, v->len, &xi->last_generated);
-    if ((v = lb_map_get(rep, "max-deleted-entry-id")) != NULL && v->type == REDIS_REPLY_STRING)
-        lb_sid_parse(v->str, v->len, &xi->max_deleted);
-    if ((v = lb_map_get(rep, "first-entry")) != NULL && v->type == REDIS_REPLY_ARRAY &&
-        v->elements >= 1 && v->element[0]->type == REDIS_REPLY_STRING)
-        xi->has_first = lb_sid_parse(v->element[0]->str, v->element[0]->len, &xi->first) == 0;
-    xi->ok = 1;
-    freeReplyObject(rep);
-    return 0;
-}
-
-/*
- * One XINFO STREAM (O(1) without FULL) feeds two things:
- *
- * 1. A warning when entries were trimmed (MAXLEN) or deleted (XDEL) before
- *    the mirror read them (they cannot be written), said once per loss:
- *    counted exactly when pos (below) is known, else guessed from a first
- *    retained entry past last_id or max-deleted-entry-id > last_id.
- *
- * 2. logbridge_mirror_lag_entries: the entries in the stream after last_id.
- *    An exact count would be an O(lag) XRANGE, so, like Redis's own
- *    consumer-group lag, it is arithmetic on entries-added (Redis >= 7):
- *    - last_id >= last-generated-id: caught up, lag 0, pos = entries-added;
- *    - last_id before the first retained entry: every retained entry is
- *      ahead, lag = length, pos = entries-added - length;
- *    - otherwise pos (the entries-added index of last_id) is known only when
- *      it was known before: each entry read adds 1. lag = entries-added - pos.
- *    Until pos is known (a resume in the middle of a stream) the gauge is not
- *    set; entries deleted with XDEL after last_id make it an overestimate.
- *
- * Asked at most once a second with metrics, every 5 s without.
- */
-static int lb_mirror_observe(struct lb_mirror *m, int force, struct lb_error *err)
-{
-    double now = lb_clock_mono();
-    if (!force && now - m->lag_at < (m->want_metrics ? 1.0 : 5.0))
-        return 0;
-    m->lag_at = now;
-    struct lb_xinfo xi;
-    int rc = lb_xinfo(m->r, m->o->stream, &xi, err);
-    if (rc != 0)
-        return rc == LB_EREPLY ? 0 : rc;
-    /* Lost entries: trimmed past last_id or deleted after it before they
-     * were read. With pos known the count is exact: caught up, every entry
-     * ever added should have been read (entries-added - pos were not); in
-     * the gap (last_id before the first retained entry), entries-added -
-     * length left from the head and pos of them were read. */
-    int gap = xi.has_first && lb_sid_cmp(m->last, xi.first) < 0;
-    int caught_up = lb_sid_cmp(m->last, xi.last_generated) >= 0;
-    long long lost = 0;
-    if (m->pos_known && xi.entries_added >= 0) {
-        if (caught_up)
-            lost = xi.entries_added - (long long)m->pos;
-        else if (gap)
-            lost = xi.entries_added - xi.length - (long long)m->pos;
-    }
-    if (m->lost_quiet) {
-        /* A new mirror starts from what the stream retains: what was trimmed
-         * or deleted before it existed is not its loss. */
-        m->lost_quiet = 0;
-    } else if (lost > 0) {
-        lb_warn("%s: %lld entries were trimmed or deleted from stream %s before they were "
-                "mirrored (the mirror is at id=%s): they cannot be written",
-                m->what, lost, m->o->stream, m->last_id);
-    } else if (!m->pos_known && gap && lb_sid_cmp(xi.first, m->lost_first) > 0) {
-        lb_warn("%s: stream %s now starts at id=%" PRIu64 "-%" PRIu64 ", after the last mirrored "
-                "id=%s: entries between them, if there were any, were trimmed before they were "
-                "mirrored",
-                m->what, m->o->stream, xi.first.ms, xi.first.seq, m->last_id);
-    } else if (!m->pos_known && lb_sid_cmp(xi.max_deleted, m->last) > 0 &&
-               lb_sid_cmp(xi.max_deleted, m->lost) > 0) {
-        lb_warn("%s: entries after id=%s were deleted from stream %s before they were mirrored "
-                "(up to id=%" PRIu64 "-%" PRIu64 "): they cannot be written",
-                m->what, m->last_id, m->o->stream, xi.max_deleted.ms, xi.max_deleted.seq);
-    }
-    if (lost > 0)
-        m->pos += (uint64_t)lost; /* accounted for: said once */
-    if (gap)
-        m->lost_first = xi.first;
-    if (lb_sid_cmp(xi.max_deleted, m->lost) > 0)
-        m->lost = xi.max_deleted;
-
-    long long lag = -1;
-    if (caught_up) {
-        lag = 0;
-        if (xi.entries_added >= 0) {
-            m->pos = (uint64_t)xi.entries_added;
-            m->pos_known = 1;
-        }
-    } else if (!xi.has_first || gap) {
-        lag = xi.length;
-        if (xi.entries_added >= 0) {
-            m->pos = (uint64_t)(xi.entries_added - xi.length);
-            m->pos_known = 1;
-        }
-    } else if (m->pos_known && xi.entries_added >= 0) {
-        lag = xi.entries_added - (long long)m->pos;
-        if (lag < 0)
-            lag = 0;
-    }
-    if (!m->want_metrics)
-        return 0;
-    if (lag >= 0)
-        lb_metrics_set(m->metrics, "logbridge_mirror_lag_entries", m->lbl_file, (double)lag);
-    return 0;
-}
-
-/* ---- mirror: start ------------------------------------------------------------------- */
-
-/* The ID of the stream's last entry (0-0 when empty or missing). */
-static int lb_stream_last_id(struct lb_redis *r, const char *stream, char out[LB_ID_MAX],
-                             struct lb_error *err)
-{
-    const char *argv[6] = {"XREVRANGE", stream, "+", "-", "COUNT", "1"};
-    redisReply *rep = lb_redis_cmd(r, 6, argv, NULL, err);
-    if (rep == NULL)
-        return err->code;
-    int rc = 0;
-    snprintf(out, LB_ID_MAX, "0-0");
-    if (rep->type == REDIS_REPLY_ERROR)
-        rc = lb_reply_error("XREVRANGE", stream, rep->str, err);
-    else if (rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 &&
-             rep->element[0]->type == REDIS_REPLY_ARRAY && rep->element[0]->elements > 0 &&
-             rep->element[0]->element[0]->type == REDIS_REPLY_STRING)
-        snprintf(out, LB_ID_MAX, "%s", rep->element[0]->element[0]->str);
-    freeReplyObject(rep);
-    return rc;
-}
-
-/* ---- mirror: its own lines after the checkpoint ---------------------------------------- */
-
-/* Room for the line of rec: the CR/LF escape at most doubles a value, so
- * this bound saves a second pass over the bytes (lb_format_line measures). */
-static size_t lb_line_bound(const struct lb_record *rec)
-{
-    return 2 * (rec->role.n + rec->ts.n + rec->type.n + rec->data.n) + 4;
-}
-
-#define LB_EXPECT_PAGE 1000 /* entries per XRANGE while recognising */
-
-/* The lines mirror would write for the entries after an ID, one at a time,
- * read in XRANGE pages (bounded memory). */
-struct lb_expect {
-    struct lb_mirror *m;
-    redisReply *page;
-    size_t next;         /* the next entry of page */
-    struct lb_sid after; /* the last entry looked at */
-    int end;             /* the stream holds nothing after page */
-    int have;            /* line/id hold the next expected line */
-    char id[LB_ID_MAX];  /* its entry's ID */
-    struct lb_buf line;  /* the line, exactly as lb_mirror_batch formats it */
-};
-
-static void lb_expect_free(struct lb_expect *x)
-{
-    if (x->page != NULL)
-        freeReplyObject(x->page);
-    x->page = NULL;
-    free(x->line.p);
-    x->line.p = NULL;
-}
-
-/* Move to the next entry that gives a line (skipped, excluded and self
- * entries give none, as in lb_mirror_batch). 0 (x->have says whether there
- * is one), LB_EREDIS, LB_EREPLY, LB_EAUTH or LB_ENOMEM. */
-static int lb_expect_next(struct lb_expect *x, struct lb_error *err)
-{
-    struct lb_mirror *m = x->m;
-    x->have = 0;
-    for (;;) {
-        if (x->page != NULL && x->next < x->page->elements) {
-            const redisReply *e = x->page->element[x->next++];
-            if (e->type != REDIS_REPLY_ARRAY || e->elements < 1 ||
-                e->element[0]->type != REDIS_REPLY_STRING ||
-                lb_sid_parse(e->element[0]->str, e->element[0]->len, &x->after) != 0)
-                continue;
-            struct lb_record rec;
-            const char *why = NULL;
-            if (lb_mirror_decode(&m->dec, e, &rec, &why) != LB_DEC_LINE) {
-                lb_dec_release(&m->dec);
-                continue;
-            }
-            size_t len = lb_line_bound(&rec);
-            x->line.n = 0;
-            if (lb_buf_reserve(&x->line, len) != 0) {
-                lb_dec_release(&m->dec);
-                return lb_error_set(err, LB_ENOMEM, "out of memory for a %zu-byte line", len);
-            }
-            size_t esc = 0;
-            x->line.n = lb_format_line(&rec, x->line.p, x->line.cap, &esc);
-            lb_dec_release(&m->dec);
-            snprintf(x->id, sizeof(x->id), "%s", e->element[0]->str);
-            x->have = 1;
-            return 0;
-        }
-        if (x->page != NULL)
-            freeReplyObject(x->page);
-        x->page = NULL;
-        x->next = 0;
-        struct lb_sid start = x->after;
-        if (x->end || lb_sid_next(&start) != 0)
-            return 0;
-        char from[LB_ID_MAX];
-        lb_sid_format(start, from);
-        const char *argv[6] = {"XRANGE", m->o->stream, from, "+", "COUNT", "1000"};
-        redisReply *rep = lb_redis_cmd(m->r, 6, argv, NULL, err);
-        if (rep == NULL)
-            return err->code;
-        if (rep->type != REDIS_REPLY_ARRAY) {
-            int rc =
-                rep->type == REDIS_REPLY_ERROR
-                    ? lb_reply_error("XRANGE", m->o->stream, rep->str, err)
-                    : lb_error_set(err, LB_EREPLY, "XRANGE %s: unexpected reply", m->o->stream);
-            freeReplyObject(rep);
-            return rc;
-        }
-        x->end = rep->elements < LB_EXPECT_PAGE;
-        x->page = rep;
-    }
-}
-
-/*
- * The file is longer than the checkpoint says (same inode): recognise what
- * of it is ours. See "Another writer" in the header for the rule. On return
- * m->size and m->last are where our own lines end; nothing that is not ours
- * has been changed. 0 or an error code (nothing recorded yet: safe to redo).
- */
-static int lb_mirror_recognise(struct lb_mirror *m, const struct lb_mirror_ckpt *ck,
-                               struct lb_error *err)
-{
-    struct lb_expect x;
-    memset(&x, 0, sizeof(x));
-    x.m = m;
-    lb_sid_parse(ck->id, strlen(ck->id), &x.after);
-    const uint64_t end = m->size; /* what the file held when it was opened */
-    uint64_t off = ck->size, line_start = ck->size, own_end = ck->size;
-    uint64_t own = 0, own_bytes = 0;
-    char own_id[LB_ID_MAX];
-    snprintf(own_id, sizeof(own_id), "%s", ck->id);
-    size_t at = 0; /* bytes of the current line that match x.line so far */
-    int ok = 1;    /* ... and none that does not */
-    enum { LB_CHUNK = 64 * 1024 };
-    char *chunk = malloc(LB_CHUNK);
-    if (chunk == NULL)
-        return lb_error_set(err, LB_ENOMEM, "out of memory");
-    int rc = lb_expect_next(&x, err);
-    /* With no line left to expect, the rest cannot be ours: not read. */
-    while (rc == 0 && x.have && off < end) {
-        size_t want = end - off < LB_CHUNK ? (size_t)(end - off) : LB_CHUNK;
-        ssize_t got = pread(m->fd, chunk, want, (off_t)off);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0) {
-            rc = lb_error_set(err, LB_EIO, "read %s: %s", m->path, strerror(errno));
-            break;
-        }
-        if (got == 0) {
-            rc = lb_error_set(err, LB_EIO, "%s was cut short by someone else while mirror started",
-                              m->path);
-            break;
-        }
-        const char *p = chunk, *stop = chunk + got;
-        while (p < stop && rc == 0) {
-            const char *nl = memchr(p, '\n', (size_t)(stop - p));
-            size_t seg = (size_t)((nl != NULL ? nl + 1 : stop) - p);
-            if (ok && x.have && at + seg <= x.line.n && memcmp(x.line.p + at, p, seg) == 0)
-                at += seg;
-            else
-                ok = 0;
-            p += seg;
-            off += seg;
-            if (nl == NULL)
-                break;
-            if (ok && x.have && at == x.line.n) {
-                own++;
-                own_bytes += x.line.n;
-                own_end = off;
-                snprintf(own_id, sizeof(own_id), "%s", x.id);
-                rc = lb_expect_next(&x, err);
-            }
-            line_start = off;
-            at = 0;
-            ok = 1;
-        }
-    }
-    free(chunk);
-    if (rc != 0) {
-        lb_expect_free(&x);
-        return rc;
-    }
-    /* An unterminated last line: ours when it is a prefix of the next line
-     * we would write (a write torn by the kill). It is completed, not cut
-     * back: appending is safe against a writer that appends meanwhile, a
-     * truncation is not. */
-    uint64_t tail = off < end ? 0 : end - line_start; /* bytes of the unterminated line */
-    if (tail > 0 && ok && x.have) {
-        struct stat st;
-        if (fstat(m->fd, &st) != 0) {
-            lb_expect_free(&x);
-            return lb_error_set(err, LB_EIO, "fstat %s: %s", m->path, strerror(errno));
-        }
-        if ((uint64_t)st.st_size != end) {
-            lb_warn("%s: the last %" PRIu64 " bytes (at offset %" PRIu64 ") are the start of the "
-                    "line of entry id=%s, torn by a kill, and another writer has appended after "
-                    "them: kept as they are; the entry is written again whole",
-                    m->what, tail, line_start, x.id);
-        } else {
-            int wrc = lb_mirror_write(m, x.line.p + at, x.line.n - at, err);
-            if (wrc == 0)
-                wrc = lb_mirror_sync(m, err);
-            if (wrc != 0) {
-                lb_expect_free(&x);
-                return wrc;
-            }
-            if (m->size == line_start + x.line.n) {
-                lb_info("%s: completed the line of entry id=%s, torn by a kill (%" PRIu64
-                        " of %zu bytes were written)",
-                        m->what, x.id, tail, x.line.n);
-                own++;
-                own_end = m->size;
-                snprintf(own_id, sizeof(own_id), "%s", x.id);
-            } else {
-                /* Another writer appended between the look and the write. */
-                lb_warn("%s: the line of entry id=%s, torn by a kill at offset %" PRIu64
-                        ", could not be completed (another writer appended first): its parts "
-                        "stay as they are; the entry is written again whole",
-                        m->what, x.id, line_start);
-                own_end = m->size;
-            }
-        }
-        own_bytes += tail; /* ours, whatever became of them */
-        tail = 0;
-    }
-    uint64_t foreign = end - ck->size - own_bytes; /* the caller saw end > ck->size */
-    if (own > 0)
-        lb_info("%s: %" PRIu64 " lines after the checkpoint (id=%s size=%" PRIu64 ") are its own, "
-                "written before a stop that left them unrecorded: continuing after id=%s",
-                m->what, own, ck->id, ck->size, own_id);
-    if (foreign > 0)
-        lb_info("%s: kept %" PRIu64 " bytes after the checkpoint that another writer appended "
-                "(not logbridge's lines; never cut)%s",
-                m->what, foreign,
-                tail > 0 ? "; the file ends in an unterminated line that is not logbridge's: "
-                           "the next line written follows it on the same line"
-                         : "");
-    m->size = own_end;
-    lb_mirror_set_last(m, own_id, strlen(own_id));
-    lb_expect_free(&x);
-    return 0;
-}
-
-/*
- * Reconcile the file with its checkpoint and record where we are, before
- * anything is written. Safe to run again from the top after a lost
- * connection: the recognition finds the same lines of ours again (a torn one
- * it completed included), and nothing else is written here.
- */
-static int lb_mirror_start(struct lb_mirror *m, struct lb_error *err)
-{
-    struct lb_mirror_ckpt ck;
-    int rc = lb_mirror_ckpt_load(m, &ck, err);
-    if (rc != 0)
-        return rc;
-    if (m->fd < 0 && (rc = lb_mirror_open(m, err)) != 0)
-        return rc;
-    if (ck.present) {
-        lb_mirror_set_last(m, ck.id, strlen(ck.id));
-        if (ck.dev == m->dev && ck.ino == m->ino && m->size > ck.size) {
-            /* Our lines written after the checkpoint (a kill before it was
-             * recorded) and another writer's: tell them apart. */
-            if ((rc = lb_mirror_recognise(m, &ck, err)) != 0)
-                return rc;
-        } else if (ck.dev != m->dev || ck.ino != m->ino) {
-            lb_info("mirror %s: a new generation (the checkpoint was for dev=%llu ino=%llu, the "
-                    "file is dev=%llu ino=%llu, %" PRIu64 " bytes): continuing after id=%s",
-                    m->path, ck.dev, ck.ino, m->dev, m->ino, m->size, ck.id);
-        } else if (m->size < ck.size) {
-            lb_info("mirror %s: a new generation (%" PRIu64 " bytes, shorter than the %" PRIu64
-                    " recorded: truncated by logrotate?): continuing after id=%s",
-                    m->path, m->size, ck.size, ck.id);
-        } else {
-            lb_info("mirror %s: resuming after id=%s at size=%" PRIu64, m->path, ck.id, m->size);
-        }
-        if (ck.dev != m->dev || ck.ino != m->ino || ck.size != m->size ||
-            strcmp(ck.id, m->last_id) != 0)
-            m->ck_seq++;
-    } else {
-        char id[LB_ID_MAX];
-        if (strcmp(m->o->from, "$") == 0) {
-            /* Resolved now, so that nothing added between this start and the
-             * first XREAD is missed; recorded below, so a restart keeps it. */
-            if ((rc = lb_stream_last_id(m->r, m->o->stream, id, err)) != 0)
-                return rc;
-        } else {
-            struct lb_sid sid;
-            lb_sid_parse(m->o->from, strlen(m->o->from), &sid);
-            lb_sid_format(sid, id);
-        }
-        lb_mirror_set_last(m, id, strlen(id));
-        m->lost_quiet = 1;
-        lb_info("mirror %s: no checkpoint; starting after id=%s (--from %s), file size=%" PRIu64,
-                m->path, id, m->o->from, m->size);
-        m->ck_seq++;
-    }
-    if (lb_ck_pending(m) && (rc = lb_mirror_ckpt_save(m, err)) != 0)
-        return rc;
-    if (m->o->once) {
-        char end[LB_ID_MAX];
-        if ((rc = lb_stream_last_id(m->r, m->o->stream, end, err)) != 0)
-            return rc;
-        lb_sid_parse(end, strlen(end), &m->end);
-    }
-    m->pos_known = 0;
-    return lb_mirror_observe(m, 1, err);
-}
-
-/* SIGHUP: F may have been renamed away by logrotate; open F anew and record
- * its identity, so that a restart does not take it for a crash. */
-static int lb_mirror_reopen(struct lb_mirror *m, struct lb_error *err)
-{
-    unsigned long long odev = m->dev, oino = m->ino;
-    if (m->fd >= 0)
-        close(m->fd);
-    m->fd = -1;
-    int rc = lb_mirror_open(m, err);
-    if (rc != 0)
-        return rc;
-    if (odev != m->dev || oino != m->ino)
-        lb_info("mirror %s: reopened after SIGHUP: a new file (dev=%llu ino=%llu, %" PRIu64
-                " bytes), continuing after id=%s",
-                m->path, m->dev, m->ino, m->size, m->last_id);
-    else
-        lb_info("mirror %s: reopened after SIGHUP (the same file)", m->path);
-    m->ck_seq++;
-    return 0;
 }
 
 /* ---- mirror: one batch ----------------------------------------------------------------- */
@@ -1627,12 +398,7 @@ static int lb_mirror_batch(struct lb_mirror *m, const redisReply *entries, struc
     if ((rc = lb_mirror_write(m, b->p, b->n, err)) != 0)
         return rc;
     b->n = 0;
-    /* Shrink a buffer that a huge entry blew up, so memory does not stay high. */
-    if (b->cap > 4 * LB_MIRROR_CHUNK) {
-        free(b->p);
-        b->p = NULL;
-        b->cap = 0;
-    }
+    lb_buf_shrink(b);
     if (last != NULL)
         lb_mirror_set_last(m, last->str, last->len);
     if (m->pos_known)
@@ -1672,22 +438,8 @@ static void lb_mirror_metrics(struct lb_mirror *m)
 static int lb_mirror_xread_send(struct lb_mirror *m, const char *after, int block,
                                 struct lb_error *err)
 {
-    char count[24], bms[24];
-    snprintf(count, sizeof(count), "%lld", m->o->count);
-    snprintf(bms, sizeof(bms), "%d", LB_MIRROR_BLOCK_MS);
-    const char *argv[9];
-    int argc = 0;
-    argv[argc++] = "XREAD";
-    argv[argc++] = "COUNT";
-    argv[argc++] = count;
-    if (block) {
-        argv[argc++] = "BLOCK";
-        argv[argc++] = bms;
-    }
-    argv[argc++] = "STREAMS";
-    argv[argc++] = m->o->stream;
-    argv[argc++] = after;
-    int rc = lb_send(m->r, argc, argv, NULL, err);
+    int rc =
+        lb_xread_send(m->r, m->o->stream, after, m->o->count, block ? LB_MIRROR_BLOCK_MS : -1, err);
     m->xread_inflight = rc == 0;
     return rc;
 }
@@ -1792,26 +544,21 @@ static int lb_mirror_turn(struct lb_mirror *m, struct lb_error *err)
         if ((rc = lb_mirror_xread_send(m, m->last_id, !m->o->once, err)) != 0)
             return rc;
     }
-    redisReply *rep = lb_arena_reply(m->r, &m->arena, err);
+    redisReply *rep = lb_reply_read(m->r, &m->arena, err);
     m->xread_inflight = 0;
     if (rep == NULL)
         return err->code;
     if (m->hset_inflight && (rc = lb_mirror_ckpt_reply(m, err)) != 0)
         return rc;
     if (rep->type == REDIS_REPLY_ERROR)
-        return lb_reply_error("XREAD", m->o->stream, rep->str, err);
+        return lb_reply_error(m->r, "XREAD", m->o->stream, rep->str, err);
     lb_mirror_accepted(m);
-    const redisReply *s =
-        rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 ? rep->element[0] : NULL;
-    if (s == NULL || s->type != REDIS_REPLY_ARRAY || s->elements != 2 ||
-        s->element[1]->type != REDIS_REPLY_ARRAY || s->element[1]->elements == 0) {
-        /* nil: nothing new within BLOCK (or, with --once, nothing at all) */
+    const redisReply *entries = lb_xread_entries(rep);
+    if (entries == NULL) /* nil: nothing new within BLOCK (or, with --once, nothing at all) */
         return m->o->once ? 1 : 0;
-    }
-    const redisReply *entries = s->element[1];
     const redisReply *lastr = entries->element[entries->elements - 1];
     struct lb_sid next_after = m->last;
-    char next_id[LB_ID_MAX];
+    char next_id[LB_SID_BUF];
     if (lastr->type == REDIS_REPLY_ARRAY && lastr->elements > 0 &&
         lastr->element[0]->type == REDIS_REPLY_STRING &&
         lb_sid_parse(lastr->element[0]->str, lastr->element[0]->len, &next_after) == 0 &&
@@ -1838,7 +585,7 @@ static void lb_mirror_drain(struct lb_mirror *m, struct lb_error *err)
 {
     if (lb_redis_ctx(m->r) == NULL)
         return;
-    if (m->xread_inflight && lb_arena_reply(m->r, &m->arena, err) == NULL)
+    if (m->xread_inflight && lb_reply_read(m->r, &m->arena, err) == NULL)
         return;
     m->xread_inflight = 0;
     if (lb_mirror_close_batch(m, err) != 0)
@@ -1860,8 +607,7 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
     m.env = env;
     m.metrics = env->metrics;
     m.want_metrics = env->metrics != NULL; /* NULL: no --metrics-file */
-    m.dec.json_field = o->json_field != NULL ? o->json_field : c->json_field;
-    m.dec.json_field_len = strlen(m.dec.json_field);
+    lb_entry_decoder_init(&m.dec.ed, o->json_field != NULL ? o->json_field : c->json_field);
     m.dec.exclude = o->exclude;
     m.dec.nexclude = o->nexclude;
     m.dec.self_on = 1;
@@ -1954,231 +700,4 @@ int lb_cmd_mirror(int argc, char **argv)
     lb_metrics_destroy(metrics);
     lb_log_close();
     return rc;
-}
-
-/* ---- export ------------------------------------------------------------------------------ */
-
-struct lb_export_opts {
-    struct lb_common c;
-    const char *stream, *from, *to, *file;
-};
-
-/* "-", "+", "ms" or "ms-seq" (as XRANGE takes them). */
-static int lb_range_ok(const char *s)
-{
-    struct lb_sid id;
-    return strcmp(s, "-") == 0 || strcmp(s, "+") == 0 || lb_sid_parse(s, strlen(s), &id) == 0;
-}
-
-static int lb_export_set_stream(void *base, const char *arg, char *why, size_t cap)
-{
-    return lb_one_stream(&((struct lb_export_opts *)base)->stream, "export reads one stream", arg,
-                         why, cap);
-}
-
-static int lb_export_set_from(void *base, const char *arg, char *why, size_t cap)
-{
-    (void)why, (void)cap;
-    return lb_range_ok(arg) ? (((struct lb_export_opts *)base)->from = arg, 0) : -1;
-}
-
-static int lb_export_set_to(void *base, const char *arg, char *why, size_t cap)
-{
-    (void)why, (void)cap;
-    return lb_range_ok(arg) ? (((struct lb_export_opts *)base)->to = arg, 0) : -1;
-}
-
-#define LB_EXPORT_ID "-, + or a stream ID (ms-seq)"
-static const struct lb_opt lb_export_opt_table[] = {
-    LB_OPT_SET("stream", lb_export_set_stream, NULL, "S", "the stream to write",
-               LB_OPTF_REQUIRED),
-    LB_OPT_SET("from", lb_export_set_from, LB_EXPORT_ID, "ID", "first ID (default -)", 0),
-    LB_OPT_SET("to", lb_export_set_to, LB_EXPORT_ID, "ID", "last ID (default +)", 0),
-    LB_OPT_STR("file", struct lb_export_opts, file, "a path", "F",
-               "write to F (created or truncated) instead of stdout", 0),
-    LB_OPT_END,
-};
-
-static const struct lb_optspec lb_export_optspec = {
-    .usage = "Usage: logbridge export --stream S [--from ID] [--to ID] [--file F]\n"
-             "Write the entries of S from ID to ID (inclusive, as XRANGE; - and + by default)\n"
-             "as ROLE|TIMESTAMP|TYPE|DATA lines, to stdout or to F (created or truncated).\n"
-             "No checkpoint is kept. Entries of either encoding are read without being told.\n",
-    .opts = lb_export_opt_table,
-    .common_off = offsetof(struct lb_export_opts, c),
-};
-
-static int lb_export_parse(struct lb_export_opts *o, int argc, char **argv)
-{
-    struct lb_cli cli = {"export", NULL};
-    memset(o, 0, sizeof(*o));
-    lb_common_defaults(&o->c);
-    o->from = "-";
-    o->to = "+";
-    return lb_opts_parse(&lb_export_optspec, o, argc, argv, &cli, NULL);
-}
-
-int lb_cmd_export(int argc, char **argv)
-{
-    struct lb_export_opts o;
-    int rc = lb_export_parse(&o, argc, argv);
-    if (rc != 0)
-        return rc < 0 ? LB_EXIT_OK : rc;
-    struct lb_cli cli = {"export", NULL};
-    if ((rc = lb_common_start(&o.c, &cli)) != 0)
-        return rc;
-
-    struct lb_error err = {0};
-    struct lb_redis *r = NULL;
-    struct lb_buf b = {NULL, 0, 0};
-    struct lb_dec_ctx dec;
-    memset(&dec, 0, sizeof(dec));
-    dec.json_field = o.c.json_field;
-    dec.json_field_len = strlen(o.c.json_field);
-    struct lb_mirror_counts counts = {0, 0, 0, 0};
-    struct lb_arena arena = {NULL, NULL};
-    uint64_t written = 0, skipped = 0;
-    int fd = 1, exit_code = LB_EXIT_OK;
-    char label[PATH_MAX + 16] = "stdout";
-    const char *what = "export";
-    struct lb_metrics *metrics = lb_metrics_create(o.c.metrics_file);
-    double t0 = lb_clock_mono();
-
-    struct lb_redis_cfg cfg;
-    if (lb_redis_url_parse(o.c.redis_url, &cfg, &err) != 0) {
-        /* only LOGBRIDGE_REDIS can get here: --redis was checked */
-        lb_error_log("export: redis URL '%s' (LOGBRIDGE_REDIS): %s", o.c.redis_url, err.msg);
-        exit_code = LB_EXIT_USAGE;
-        goto done;
-    }
-    r = lb_redis_create(&cfg);
-    if (r == NULL || metrics == NULL) {
-        lb_error_log("out of memory");
-        exit_code = LB_EXIT_RUNTIME;
-        goto done;
-    }
-    if (o.file != NULL) {
-        if (lb_abs_path(o.file, label, sizeof(label)) != 0)
-            snprintf(label, sizeof(label), "%s", o.file);
-        what = label;
-        fd = open(o.file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-        if (fd < 0) {
-            lb_error_log("export: %s: %s", label,
-                         errno == ELOOP ? "a symbolic link; export never follows one"
-                                        : strerror(errno));
-            exit_code = LB_EXIT_RUNTIME;
-            goto done;
-        }
-    }
-    if ((rc = lb_redis_connect_retry(r, LB_EXPORT_CONNECT_SEC, NULL, &err)) != 0) {
-        lb_error_log("export: %s", err.msg);
-        exit_code = LB_EXIT_RUNTIME;
-        goto done;
-    }
-
-    /* Pages of XRANGE; the next page is asked for (pipelined) before this
-     * one is formatted and written. Reads have no side effect, so after a
-     * lost connection the same page is simply asked for again. */
-    char start[LB_ID_MAX + 1];
-    snprintf(start, sizeof(start), "%s", o.from);
-    int inflight = 0;
-    for (;;) {
-        if (!inflight) {
-            const char *args[6] = {"XRANGE", o.stream, start, o.to, "COUNT", "1000"};
-            rc = lb_send(r, 6, args, NULL, &err);
-        }
-        redisReply *rep = rc == 0 ? lb_arena_reply(r, &arena, &err) : NULL;
-        inflight = 0;
-        if (rep == NULL) {
-            lb_warn("export: %s; reconnecting", err.msg);
-            if ((rc = lb_redis_connect_retry(r, LB_EXPORT_CONNECT_SEC, NULL, &err)) != 0) {
-                lb_error_log("export: %s", err.msg);
-                exit_code = LB_EXIT_RUNTIME;
-                break;
-            }
-            continue;
-        }
-        if (rep->type != REDIS_REPLY_ARRAY) {
-            lb_error_log("export: XRANGE %s: %s", o.stream,
-                         rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
-            exit_code = LB_EXIT_RUNTIME;
-            break;
-        }
-        const redisReply *lastr = rep->elements > 0 ? rep->element[rep->elements - 1] : NULL;
-        struct lb_sid next = {0, 0};
-        int more = rep->elements == 1000 && lastr->type == REDIS_REPLY_ARRAY &&
-                   lastr->elements > 0 && lastr->element[0]->type == REDIS_REPLY_STRING &&
-                   lb_sid_parse(lastr->element[0]->str, lastr->element[0]->len, &next) == 0 &&
-                   lb_sid_next(&next) == 0;
-        if (more) {
-            lb_sid_format(next, start);
-            const char *args[6] = {"XRANGE", o.stream, start, o.to, "COUNT", "1000"};
-            /* A failure here shows up as a lost connection at the next read. */
-            inflight = lb_send(r, 6, args, NULL, &err) == 0;
-        }
-        b.n = 0;
-        for (size_t i = 0; i < rep->elements; i++) {
-            const redisReply *e = rep->element[i];
-            struct lb_record rec;
-            const char *why = NULL;
-            enum lb_dec d = lb_mirror_decode(&dec, e, &rec, &why);
-            if (d == LB_DEC_LINE) {
-                size_t len = lb_line_bound(&rec);
-                if (lb_buf_reserve(&b, len) != 0) {
-                    lb_error_log("export: out of memory for a %zu-byte line", len);
-                    exit_code = LB_EXIT_RUNTIME;
-                    break;
-                }
-                size_t esc = 0;
-                b.n += lb_format_line(&rec, b.p + b.n, b.cap - b.n, &esc);
-                counts.written++;
-                counts.escaped += esc > 0;
-                written++;
-            } else {
-                const char *id = e->type == REDIS_REPLY_ARRAY && e->elements > 0 &&
-                                         e->element[0]->type == REDIS_REPLY_STRING
-                                     ? e->element[0]->str
-                                     : "?";
-                counts.skipped++;
-                skipped++;
-                lb_warn_skipped(what, skipped, id, why);
-            }
-        }
-        lb_dec_release(&dec);
-        if (exit_code != LB_EXIT_OK)
-            break;
-        if (lb_write_all(fd, b.p, b.n) != 0) {
-            lb_error_log("export: write to %s: %s", label, strerror(errno));
-            exit_code = LB_EXIT_RUNTIME;
-            break;
-        }
-        if (b.cap > 4 * LB_MIRROR_CHUNK) {
-            free(b.p);
-            b.p = NULL;
-            b.cap = 0;
-        }
-        if (!more)
-            break;
-        if (!inflight)
-            rc = 0; /* ask again from the top; the send error is a lost connection */
-    }
-    if (exit_code == LB_EXIT_OK && o.file != NULL && fdatasync(fd) != 0) {
-        lb_error_log("export: fdatasync %s: %s", label, strerror(errno));
-        exit_code = LB_EXIT_RUNTIME;
-    }
-    if (exit_code == LB_EXIT_OK)
-        lb_info("export: %" PRIu64 " entries written to %s, %" PRIu64 " skipped, in %.2f s",
-                written, label, skipped, lb_clock_mono() - t0);
-    lb_counts_flush(metrics, label, &counts);
-    lb_metrics_write(metrics, NULL);
-done:
-    if (fd > 1)
-        close(fd);
-    free(b.p);
-    lb_dec_release(&dec);
-    lb_redis_destroy(r);
-    lb_arena_free(&arena);
-    lb_metrics_destroy(metrics);
-    lb_log_close();
-    return exit_code;
 }

@@ -28,6 +28,17 @@
 /* 64-bit hash of n bytes (wyhash-style multiply-mix; not cryptographic). */
 uint64_t lb_parity_hash(const void *p, size_t n);
 
+/* A 64-bit finaliser (murmur3's): spreads keys over hash-table slots. */
+static inline uint64_t lb_parity_mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
 /* Room lb_parity_text may need: an upper bound, no scan of the bytes. */
 size_t lb_parity_text_cap(const struct lb_record *rec);
 

@@ -8,11 +8,15 @@
  * XML, for the control characters XML 1.0 cannot carry at all). The text form
  * shows control bytes as \xNN so that a hostile line cannot drive a terminal.
  */
-#include "parity.h"
+#include "parity_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define LB_TEXT_EXAMPLE_MAX 240 /* bytes of a line shown in the text report */
 
@@ -383,4 +387,69 @@ int lb_parity_write_junit(FILE *out, const struct lb_parity_report *r)
             "</system-out>\n  </testcase>\n</testsuite>\n",
             r->c.stream_entries, r->c.extra);
     return ferror(out) ? -1 : 0;
+}
+
+/* ---- the report ------------------------------------------------------------------------------ */
+
+static int lb_parity_emit_report(const struct lb_parity_opts *o, const struct lb_parity_report *r,
+                                 FILE *out)
+{
+    switch (o->report) {
+    case LB_REPORT_JSON:
+        return lb_parity_write_json(out, r);
+    case LB_REPORT_JUNIT:
+        return lb_parity_write_junit(out, r);
+    default:
+        return lb_parity_write_text(out, r);
+    }
+}
+
+/* --out: a temp file in the same directory, fsync'ed, renamed over PATH. */
+int lb_parity_write_out(const struct lb_parity_opts *o, const struct lb_parity_report *r,
+                        struct lb_error *err)
+{
+    if (o->out == NULL) {
+        int rc = lb_parity_emit_report(o, r, stdout);
+        if (fflush(stdout) != 0 || rc != 0)
+            return lb_error_set(err, LB_EIO, "writing the report: %s", strerror(errno));
+        return 0;
+    }
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", o->out) >= (int)sizeof(tmp))
+        return lb_error_set(err, LB_EIO, "%s: path too long", o->out);
+    int fd = mkstemp(tmp);
+    if (fd < 0)
+        return lb_error_set(err, LB_EIO, "%s: %s", tmp, strerror(errno));
+    FILE *f = fdopen(fd, "w");
+    if (f == NULL) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        return lb_error_set(err, LB_EIO, "%s: %s", tmp, strerror(e));
+    }
+    int rc = lb_parity_emit_report(o, r, f);
+    if (rc == 0 && fflush(f) != 0)
+        rc = -1;
+    if (rc == 0 && fsync(fileno(f)) != 0)
+        rc = -1;
+    int e = errno;
+    if (fclose(f) != 0 && rc == 0) {
+        rc = -1;
+        e = errno;
+    }
+    if (rc == 0) {
+        /* mkstemp made it 0600; a report is as readable as any file we create. */
+        mode_t um = umask(0);
+        umask(um);
+        chmod(tmp, 0666 & ~um);
+    }
+    if (rc == 0 && rename(tmp, o->out) != 0) {
+        rc = -1;
+        e = errno;
+    }
+    if (rc != 0) {
+        unlink(tmp);
+        return lb_error_set(err, LB_EIO, "%s: %s", o->out, strerror(e));
+    }
+    return 0;
 }

@@ -32,6 +32,9 @@
 #include "error.h"
 #include "opts.h"
 #include "redis.h"
+#include "stream_id.h"
+#include "stream_info.h"
+#include "stream_reader.h"
 
 #include <cjson/cJSON.h>
 #include <fcntl.h>
@@ -43,7 +46,6 @@
 #include <unistd.h>
 
 #define LB_STATUS_BEHIND_CAP 100000
-#define LB_STATUS_PAGE 1000
 
 struct lb_status_opts {
     struct lb_common c;
@@ -85,42 +87,22 @@ static int lb_status_parse(struct lb_status_opts *o, int argc, char **argv)
 
 /* ---- reading Redis ------------------------------------------------------------------- */
 
-/* The value after key name in a flat key/value array reply (RESP2 maps). */
-static const redisReply *lb_status_map_get(const redisReply *r, const char *name)
+/* A count, or null when Redis did not say (< 0). */
+static void lb_status_add_count(cJSON *o, const char *key, long long v)
 {
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY)
-        return NULL;
-    for (size_t i = 0; i + 1 < r->elements; i += 2)
-        if (r->element[i]->type == REDIS_REPLY_STRING || r->element[i]->type == REDIS_REPLY_STATUS)
-            if (strcmp(r->element[i]->str, name) == 0)
-                return r->element[i + 1];
-    return NULL;
+    if (v >= 0)
+        cJSON_AddNumberToObject(o, key, (double)v);
+    else
+        cJSON_AddNullToObject(o, key);
 }
 
-/* A reply as a JSON number (integers, or strings holding one), else null. */
-static cJSON *lb_status_num(const redisReply *v)
-{
-    if (v != NULL && v->type == REDIS_REPLY_INTEGER)
-        return cJSON_CreateNumber((double)v->integer);
-    if (v != NULL && v->type == REDIS_REPLY_STRING) {
-        long long n;
-        if (lb_parse_ll(v->str, 0, INT64_MAX, &n) == 0)
-            return cJSON_CreateNumber((double)n);
-    }
-    return cJSON_CreateNull();
-}
-
-/* Compare stream IDs "ms-seq". */
+/* Compare stream IDs "ms-seq" (one that does not parse counts as 0-0). */
 static int lb_status_idcmp(const char *a, const char *b)
 {
-    unsigned long long am = 0, as = 0, bm = 0, bs = 0;
-    sscanf(a, "%llu-%llu", &am, &as);
-    sscanf(b, "%llu-%llu", &bm, &bs);
-    if (am != bm)
-        return am < bm ? -1 : 1;
-    if (as != bs)
-        return as < bs ? -1 : 1;
-    return 0;
+    struct lb_sid x = {0, 0}, y = {0, 0};
+    lb_sid_parse(a, strlen(a), &x);
+    lb_sid_parse(b, strlen(b), &y);
+    return lb_sid_cmp(x, y);
 }
 
 /* Run a command; returns the reply or NULL with err set (connection lost, or
@@ -153,25 +135,27 @@ static int lb_status_behind(struct lb_redis *r, const char *stream, const char *
         *out = length;
         return 0;
     }
-    char from[64];
-    snprintf(from, sizeof(from), "(%s", id);
-    long long n = 0;
-    while (n < LB_STATUS_BEHIND_CAP) {
-        const char *argv[6] = {"XRANGE", stream, from, "+", "COUNT", "1000"};
-        redisReply *rep = lb_status_cmd(r, 6, argv, err, 0);
-        if (rep == NULL)
-            return err->code;
-        size_t got = rep->type == REDIS_REPLY_ARRAY ? rep->elements : 0;
-        if (got > 0) {
-            const redisReply *lastent = rep->element[got - 1];
-            if (lastent->type == REDIS_REPLY_ARRAY && lastent->elements > 0)
-                snprintf(from, sizeof(from), "(%s", lastent->element[0]->str);
-        }
-        freeReplyObject(rep);
-        n += (long long)got;
-        if (got < LB_STATUS_PAGE)
-            break;
+    /* From the entry after id, in the pages every reader uses. */
+    struct lb_sid start = {0, 0};
+    char from[LB_SID_BUF];
+    lb_sid_parse(id, strlen(id), &start);
+    if (lb_sid_next(&start) != 0) {
+        *out = 0;
+        return 0;
     }
+    struct lb_xrange xr;
+    const redisReply *page;
+    long long n = 0;
+    int rc = lb_xrange_begin(&xr, r, stream, lb_sid_format(start, from), "+", err);
+    while (rc == 0 && n < LB_STATUS_BEHIND_CAP && (rc = lb_xrange_next(&xr, &page, err)) == 1) {
+        n += (long long)page->elements;
+        rc = 0;
+    }
+    if (rc == 0)
+        rc = lb_xrange_abort(&xr, err);
+    lb_xrange_free(&xr);
+    if (rc < 0)
+        return rc;
     *out = n < LB_STATUS_BEHIND_CAP ? n : LB_STATUS_BEHIND_CAP;
     return 0;
 }
@@ -268,31 +252,17 @@ static int lb_status_collect(struct lb_redis *r, const char *stream, cJSON *root
                              struct lb_error *err)
 {
     cJSON_AddStringToObject(root, "stream", stream);
-    const char *xi[3] = {"XINFO", "STREAM", stream};
-    redisReply *info = lb_status_cmd(r, 3, xi, err, 1);
-    if (info == NULL)
-        return err->code;
-    long long length = 0;
-    char last_id[48] = "", first_id[48] = "";
-    int exists = info->type != REDIS_REPLY_ERROR;
-    if (!exists && strstr(info->str, "no such key") == NULL) {
-        lb_error_set(err, LB_EREPLY, "redis at %s: XINFO STREAM %s: %s", lb_redis_addr(r), stream,
-                     info->str);
-        freeReplyObject(info);
-        return LB_EREPLY;
-    }
-    if (exists) {
-        const redisReply *v = lb_status_map_get(info, "length");
-        length = v && v->type == REDIS_REPLY_INTEGER ? v->integer : 0;
-        v = lb_status_map_get(info, "last-generated-id");
-        if (v != NULL && v->type == REDIS_REPLY_STRING)
-            snprintf(last_id, sizeof(last_id), "%s", v->str);
-        v = lb_status_map_get(info, "first-entry");
-        if (v != NULL && v->type == REDIS_REPLY_ARRAY && v->elements > 0 &&
-            v->element[0]->type == REDIS_REPLY_STRING)
-            snprintf(first_id, sizeof(first_id), "%s", v->element[0]->str);
-    }
-    freeReplyObject(info);
+    struct lb_stream_info si;
+    int rc = lb_stream_info_read(r, stream, &si, err);
+    if (rc != 0)
+        return rc;
+    long long length = (long long)si.length;
+    int exists = si.exists;
+    char last_id[LB_SID_BUF] = "", first_id[LB_SID_BUF] = "";
+    if (exists)
+        lb_sid_format(si.last_generated, last_id);
+    if (si.has_first)
+        lb_sid_format(si.first, first_id);
     cJSON_AddNumberToObject(root, "length", (double)length);
     if (exists)
         cJSON_AddStringToObject(root, "last_id", last_id);
@@ -301,20 +271,18 @@ static int lb_status_collect(struct lb_redis *r, const char *stream, cJSON *root
 
     cJSON *groups = cJSON_AddArrayToObject(root, "groups");
     if (exists) {
-        const char *xg[3] = {"XINFO", "GROUPS", stream};
-        redisReply *g = lb_status_cmd(r, 3, xg, err, 0);
-        if (g == NULL)
-            return err->code;
-        for (size_t i = 0; g->type == REDIS_REPLY_ARRAY && i < g->elements; i++) {
-            const redisReply *name = lb_status_map_get(g->element[i], "name");
+        struct lb_stream_group *g;
+        size_t ng;
+        if ((rc = lb_stream_groups_read(r, stream, &g, &ng, err)) != 0)
+            return rc;
+        for (size_t i = 0; i < ng; i++) {
             cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "name", name && name->str ? name->str : "");
-            cJSON_AddItemToObject(o, "lag", lb_status_num(lb_status_map_get(g->element[i], "lag")));
-            cJSON_AddItemToObject(o, "pending",
-                                  lb_status_num(lb_status_map_get(g->element[i], "pending")));
+            cJSON_AddStringToObject(o, "name", g[i].name);
+            lb_status_add_count(o, "lag", g[i].lag);
+            lb_status_add_count(o, "pending", g[i].pending);
             cJSON_AddItemToArray(groups, o);
         }
-        freeReplyObject(g);
+        lb_stream_groups_free(g, ng);
     }
 
     char key[LB_KEY_MAX];
@@ -337,7 +305,6 @@ static int lb_status_collect(struct lb_redis *r, const char *stream, cJSON *root
     h = lb_status_hgetall(r, key, &fields, &n, err);
     if (h == NULL)
         return err->code;
-    int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         const redisReply *v = lb_status_value_of(h, fields[i]);
         cJSON *o = cJSON_CreateObject();

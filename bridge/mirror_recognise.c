@@ -1,0 +1,300 @@
+/*
+ * mirror_recognise.c - a mirror's start: reconcile the file with its
+ * checkpoint before anything is written, and, when the file is longer than
+ * recorded, recognise which of the bytes after the checkpoint are lines of
+ * ours (written before a kill left them unrecorded) among another writer's.
+ * The rule is "Another writer" in mirror.c's header.
+ */
+#include "mirror_int.h"
+
+#include "log.h"
+#include "stream_info.h"
+#include "stream_reader.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- mirror: start ------------------------------------------------------------------- */
+
+/* ---- mirror: its own lines after the checkpoint ---------------------------------------- */
+
+/* The lines mirror would write for the entries after an ID, one at a time,
+ * read in XRANGE pages (bounded memory). */
+struct lb_expect {
+    struct lb_mirror *m;
+    struct lb_xrange xr;
+    const redisReply *page;
+    size_t next;         /* the next entry of page */
+    int started;         /* xr was begun */
+    int have;            /* line/id hold the next expected line */
+    char id[LB_SID_BUF]; /* its entry's ID */
+    struct lb_buf line;  /* the line, exactly as lb_mirror_batch formats it */
+};
+
+/* Stop reading: a page still on the wire is read and dropped (a reply left
+ * there would be taken for the next command's). */
+static void lb_expect_free(struct lb_expect *x)
+{
+    struct lb_error ign;
+    if (x->started && lb_xrange_abort(&x->xr, &ign) != 0 && lb_redis_ctx(x->m->r) != NULL)
+        lb_redis_drop(x->m->r);
+    lb_xrange_free(&x->xr);
+    free(x->line.p);
+    x->line.p = NULL;
+}
+
+/* Start after the entry `after` (nothing when it is the largest ID). */
+static int lb_expect_begin(struct lb_expect *x, const char *after, struct lb_error *err)
+{
+    struct lb_sid start = {0, 0};
+    char from[LB_SID_BUF];
+    lb_sid_parse(after, strlen(after), &start);
+    if (lb_sid_next(&start) != 0)
+        return 0;
+    x->started = 1;
+    return lb_xrange_begin(&x->xr, x->m->r, x->m->o->stream, lb_sid_format(start, from), "+", err);
+}
+
+/* The line of entry e in x->line, if it gives one (skipped, excluded and
+ * self entries give none, as in lb_mirror_batch). 1, 0, or LB_ENOMEM. */
+static int lb_expect_line(struct lb_expect *x, const redisReply *e, struct lb_error *err)
+{
+    struct lb_mirror *m = x->m;
+    struct lb_record rec;
+    const char *why = NULL;
+    int rc = 0;
+    if (lb_mirror_decode(&m->dec, e, &rec, &why) == LB_DEC_LINE) {
+        size_t len = lb_line_bound(&rec);
+        x->line.n = 0;
+        if (lb_buf_reserve(&x->line, len) != 0) {
+            rc = lb_error_set(err, LB_ENOMEM, "out of memory for a %zu-byte line", len);
+        } else {
+            size_t esc = 0;
+            x->line.n = lb_format_line(&rec, x->line.p, x->line.cap, &esc);
+            snprintf(x->id, sizeof(x->id), "%s", e->element[0]->str);
+            rc = 1;
+        }
+    }
+    lb_dec_release(&m->dec);
+    return rc;
+}
+
+/* Move to the next entry that gives a line. 0 (x->have says whether there
+ * is one), LB_EREDIS, LB_EREPLY, LB_EAUTH or LB_ENOMEM. */
+static int lb_expect_next(struct lb_expect *x, struct lb_error *err)
+{
+    x->have = 0;
+    while (x->started) {
+        if (x->page != NULL && x->next < x->page->elements) {
+            int rc = lb_expect_line(x, x->page->element[x->next++], err);
+            x->have = rc == 1;
+            if (rc != 0)
+                return rc < 0 ? rc : 0;
+            continue;
+        }
+        x->next = 0;
+        int rc = lb_xrange_next(&x->xr, &x->page, err);
+        if (rc <= 0)
+            return rc;
+    }
+    return 0;
+}
+
+/*
+ * The file is longer than the checkpoint says (same inode): recognise what
+ * of it is ours. See "Another writer" in the header for the rule. On return
+ * m->size and m->last are where our own lines end; nothing that is not ours
+ * has been changed. 0 or an error code (nothing recorded yet: safe to redo).
+ */
+static int lb_mirror_recognise(struct lb_mirror *m, const struct lb_mirror_ckpt *ck,
+                               struct lb_error *err)
+{
+    struct lb_expect x;
+    memset(&x, 0, sizeof(x));
+    x.m = m;
+    const uint64_t end = m->size; /* what the file held when it was opened */
+    uint64_t off = ck->size, line_start = ck->size, own_end = ck->size;
+    uint64_t own = 0, own_bytes = 0;
+    char own_id[LB_SID_BUF];
+    snprintf(own_id, sizeof(own_id), "%s", ck->id);
+    size_t at = 0; /* bytes of the current line that match x.line so far */
+    int ok = 1;    /* ... and none that does not */
+    enum { LB_CHUNK = 64 * 1024 };
+    char *chunk = malloc(LB_CHUNK);
+    if (chunk == NULL)
+        return lb_error_set(err, LB_ENOMEM, "out of memory");
+    int rc = lb_expect_begin(&x, ck->id, err);
+    if (rc == 0)
+        rc = lb_expect_next(&x, err);
+    /* With no line left to expect, the rest cannot be ours: not read. */
+    while (rc == 0 && x.have && off < end) {
+        size_t want = end - off < LB_CHUNK ? (size_t)(end - off) : LB_CHUNK;
+        ssize_t got = pread(m->fd, chunk, want, (off_t)off);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            rc = lb_error_set(err, LB_EIO, "read %s: %s", m->path, strerror(errno));
+            break;
+        }
+        if (got == 0) {
+            rc = lb_error_set(err, LB_EIO, "%s was cut short by someone else while mirror started",
+                              m->path);
+            break;
+        }
+        const char *p = chunk, *stop = chunk + got;
+        while (p < stop && rc == 0) {
+            const char *nl = memchr(p, '\n', (size_t)(stop - p));
+            size_t seg = (size_t)((nl != NULL ? nl + 1 : stop) - p);
+            if (ok && x.have && at + seg <= x.line.n && memcmp(x.line.p + at, p, seg) == 0)
+                at += seg;
+            else
+                ok = 0;
+            p += seg;
+            off += seg;
+            if (nl == NULL)
+                break;
+            if (ok && x.have && at == x.line.n) {
+                own++;
+                own_bytes += x.line.n;
+                own_end = off;
+                snprintf(own_id, sizeof(own_id), "%s", x.id);
+                rc = lb_expect_next(&x, err);
+            }
+            line_start = off;
+            at = 0;
+            ok = 1;
+        }
+    }
+    free(chunk);
+    if (rc != 0) {
+        lb_expect_free(&x);
+        return rc;
+    }
+    /* An unterminated last line: ours when it is a prefix of the next line
+     * we would write (a write torn by the kill). It is completed, not cut
+     * back: appending is safe against a writer that appends meanwhile, a
+     * truncation is not. */
+    uint64_t tail = off < end ? 0 : end - line_start; /* bytes of the unterminated line */
+    if (tail > 0 && ok && x.have) {
+        struct stat st;
+        if (fstat(m->fd, &st) != 0) {
+            lb_expect_free(&x);
+            return lb_error_set(err, LB_EIO, "fstat %s: %s", m->path, strerror(errno));
+        }
+        if ((uint64_t)st.st_size != end) {
+            lb_warn("%s: the last %" PRIu64 " bytes (at offset %" PRIu64 ") are the start of the "
+                    "line of entry id=%s, torn by a kill, and another writer has appended after "
+                    "them: kept as they are; the entry is written again whole",
+                    m->what, tail, line_start, x.id);
+        } else {
+            int wrc = lb_mirror_write(m, x.line.p + at, x.line.n - at, err);
+            if (wrc == 0)
+                wrc = lb_mirror_sync(m, err);
+            if (wrc != 0) {
+                lb_expect_free(&x);
+                return wrc;
+            }
+            if (m->size == line_start + x.line.n) {
+                lb_info("%s: completed the line of entry id=%s, torn by a kill (%" PRIu64
+                        " of %zu bytes were written)",
+                        m->what, x.id, tail, x.line.n);
+                own++;
+                own_end = m->size;
+                snprintf(own_id, sizeof(own_id), "%s", x.id);
+            } else {
+                /* Another writer appended between the look and the write. */
+                lb_warn("%s: the line of entry id=%s, torn by a kill at offset %" PRIu64
+                        ", could not be completed (another writer appended first): its parts "
+                        "stay as they are; the entry is written again whole",
+                        m->what, x.id, line_start);
+                own_end = m->size;
+            }
+        }
+        own_bytes += tail; /* ours, whatever became of them */
+        tail = 0;
+    }
+    uint64_t foreign = end - ck->size - own_bytes; /* the caller saw end > ck->size */
+    if (own > 0)
+        lb_info("%s: %" PRIu64 " lines after the checkpoint (id=%s size=%" PRIu64 ") are its own, "
+                "written before a stop that left them unrecorded: continuing after id=%s",
+                m->what, own, ck->id, ck->size, own_id);
+    if (foreign > 0)
+        lb_info("%s: kept %" PRIu64 " bytes after the checkpoint that another writer appended "
+                "(not logbridge's lines; never cut)%s",
+                m->what, foreign,
+                tail > 0 ? "; the file ends in an unterminated line that is not logbridge's: "
+                           "the next line written follows it on the same line"
+                         : "");
+    m->size = own_end;
+    lb_mirror_set_last(m, own_id, strlen(own_id));
+    lb_expect_free(&x);
+    return 0;
+}
+
+/*
+ * Reconcile the file with its checkpoint and record where we are, before
+ * anything is written. Safe to run again from the top after a lost
+ * connection: the recognition finds the same lines of ours again (a torn one
+ * it completed included), and nothing else is written here.
+ */
+int lb_mirror_start(struct lb_mirror *m, struct lb_error *err)
+{
+    struct lb_mirror_ckpt ck;
+    int rc = lb_mirror_ckpt_load(m, &ck, err);
+    if (rc != 0)
+        return rc;
+    if (m->fd < 0 && (rc = lb_mirror_open(m, err)) != 0)
+        return rc;
+    if (ck.present) {
+        lb_mirror_set_last(m, ck.id, strlen(ck.id));
+        if (ck.dev == m->dev && ck.ino == m->ino && m->size > ck.size) {
+            /* Our lines written after the checkpoint (a kill before it was
+             * recorded) and another writer's: tell them apart. */
+            if ((rc = lb_mirror_recognise(m, &ck, err)) != 0)
+                return rc;
+        } else if (ck.dev != m->dev || ck.ino != m->ino) {
+            lb_info("mirror %s: a new generation (the checkpoint was for dev=%llu ino=%llu, the "
+                    "file is dev=%llu ino=%llu, %" PRIu64 " bytes): continuing after id=%s",
+                    m->path, ck.dev, ck.ino, m->dev, m->ino, m->size, ck.id);
+        } else if (m->size < ck.size) {
+            lb_info("mirror %s: a new generation (%" PRIu64 " bytes, shorter than the %" PRIu64
+                    " recorded: truncated by logrotate?): continuing after id=%s",
+                    m->path, m->size, ck.size, ck.id);
+        } else {
+            lb_info("mirror %s: resuming after id=%s at size=%" PRIu64, m->path, ck.id, m->size);
+        }
+        if (ck.dev != m->dev || ck.ino != m->ino || ck.size != m->size ||
+            strcmp(ck.id, m->last_id) != 0)
+            m->ck_seq++;
+    } else {
+        char id[LB_SID_BUF];
+        struct lb_sid sid;
+        /* "$" is resolved now, so that nothing added between this start and
+         * the first XREAD is missed; recorded below, so a restart keeps it. */
+        if (lb_sid_arg(m->o->from, LB_SID_FORM_ID | LB_SID_FORM_LAST, 0, &sid) ==
+                LB_SID_FORM_LAST &&
+            (rc = lb_stream_last_id(m->r, m->o->stream, &sid, err)) != 0)
+            return rc;
+        lb_sid_format(sid, id);
+        lb_mirror_set_last(m, id, strlen(id));
+        m->lost_quiet = 1;
+        lb_info("mirror %s: no checkpoint; starting after id=%s (--from %s), file size=%" PRIu64,
+                m->path, id, m->o->from, m->size);
+        m->ck_seq++;
+    }
+    if (lb_ck_pending(m) && (rc = lb_mirror_ckpt_save(m, err)) != 0)
+        return rc;
+    if (m->o->once) {
+        if ((rc = lb_stream_last_id(m->r, m->o->stream, &m->end, err)) != 0)
+            return rc;
+    }
+    m->pos_known = 0;
+    return lb_mirror_observe(m, 1, err);
+}

@@ -1,0 +1,50 @@
+/*
+ * reply.h - the one way the stream side sends a command and reads a big
+ * reply over the connection of redis.c: send now (pipelined, the reply read
+ * later), read a reply into an arena instead of hiredis's malloc per element,
+ * and say what an error reply means (wait it out, a refused password, or a
+ * real error).
+ *
+ * An arena reply is the same struct redisReply tree hiredis would build, but
+ * carved out of blocks that are reused: it lives until the next
+ * lb_reply_read on the same arena and is never given to freeReplyObject.
+ */
+#ifndef LB_REPLY_H
+#define LB_REPLY_H
+
+#include "error.h"
+#include "redis.h"
+
+struct lb_arena_blk;
+
+struct lb_arena {
+    struct lb_arena_blk *head; /* the block being filled; older ones follow */
+    struct lb_arena_blk *spare;
+};
+
+/* Free every block (the arena may be zeroed or used). */
+void lb_arena_free(struct lb_arena *a);
+
+/* Append a command and write it out now, without reading its reply, so that
+ * Redis works on it while we work on the previous reply. 0, LB_ENOMEM, or
+ * LB_EREDIS (the connection is dropped). */
+int lb_reply_send(struct lb_redis *r, int argc, const char **argv, const size_t *lens,
+                  struct lb_error *err);
+
+/* Read the next reply into the arena (whose previous reply is forgotten).
+ * NULL with err set: LB_EREDIS when the connection died (it is dropped),
+ * LB_ENOMEM when the arena could not grow. */
+redisReply *lb_reply_read(struct lb_redis *r, struct lb_arena *a, struct lb_error *err);
+
+/* An error reply msg to `cmd arg`: a refusal that clears by itself (OOM under
+ * maxmemory, LOADING, READONLY...: lb_redis_is_transient) is LB_EREDIS, to be
+ * waited out like an outage with the connection kept (DESIGN.md 4.5); a
+ * refused password is LB_EAUTH; anything else LB_EREPLY. Returns the code. */
+int lb_reply_error(struct lb_redis *r, const char *cmd, const char *arg, const char *msg,
+                   struct lb_error *err);
+
+/* The value after `key` in a flat key/value array reply (RESP2 maps such as
+ * XINFO's), or NULL. */
+const redisReply *lb_reply_map_get(const redisReply *map, const char *key);
+
+#endif
