@@ -85,7 +85,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -209,19 +208,6 @@ static void lb_mirror_trouble(struct lb_mirror *m, const struct lb_error *err)
                 "(nothing is lost; resuming after id=%s)",
                 m->what, err->msg, m->last_id);
     m->refused = 1;
-}
-
-static int lb_mirror_stopping(const struct lb_job_env *env)
-{
-    if (env->stop != NULL && atomic_load(env->stop))
-        return 1;
-    if (env->stop_fd >= 0) {
-        /* Only look: the eventfd may be shared by every job of `run`. */
-        struct pollfd p = {env->stop_fd, POLLIN, 0};
-        if (poll(&p, 1, 0) > 0 && (p.revents & POLLIN))
-            return 1;
-    }
-    return 0;
 }
 
 void lb_mirror_set_last(struct lb_mirror *m, const char *id, size_t n)
@@ -454,7 +440,7 @@ static int lb_mirror_recover(struct lb_mirror *m, int started, struct lb_error *
     atomic_int *stop = m->env->stop != NULL ? m->env->stop : &never;
     m->xread_inflight = m->hset_inflight = 0; /* lost with the connection */
     for (unsigned attempt = 0;; attempt++) {
-        if (lb_mirror_stopping(m->env))
+        if (lb_job_stopping(m->env))
             return LB_ESTOP;
         /* A server that accepts and then drops us (restarting, loading), or
          * refuses for now (OOM), must not turn this loop into a busy one. */
@@ -496,12 +482,10 @@ static int lb_mirror_top(struct lb_mirror *m, struct lb_error *err)
     m->top_at = lb_clock_mono();
     if ((rc = lb_mirror_close_batch(m, err)) != 0)
         return rc;
-    if (lb_mirror_stopping(env))
+    if (lb_job_stopping(env))
         return 1;
+    /* logbridge's own log is the signal thread's to reopen; the file is ours */
     if (env->hup != NULL && lb_signals_hup_changed(env->hup, &m->hup_seen)) {
-        /* Standalone: we own the signals, so the log is ours to reopen. */
-        if (env->stop_fd < 0)
-            lb_log_reopen();
         if ((rc = lb_mirror_reopen(m, err)) != 0)
             return rc;
     }
@@ -519,7 +503,7 @@ static int lb_mirror_top(struct lb_mirror *m, struct lb_error *err)
  * loop is due (flags are looked at least every 200 ms). */
 static int lb_mirror_read_ahead(struct lb_mirror *m, size_t got, struct lb_sid next_after)
 {
-    if (got < (size_t)m->o->count || lb_mirror_stopping(m->env))
+    if (got < (size_t)m->o->count || lb_job_stopping(m->env))
         return 0;
     if (m->env->hup != NULL && atomic_load(m->env->hup) != m->hup_seen)
         return 0;
@@ -686,7 +670,12 @@ int lb_cmd_mirror(int argc, char **argv)
         return rc < 0 ? LB_EXIT_OK : rc;
     if ((rc = lb_common_start(&o.c, &cli)) != 0)
         return rc;
-    lb_signals_install();
+    struct lb_error err = {0};
+    if (lb_signals_start(&err) != 0) {
+        lb_error_log("%s", err.msg);
+        lb_log_close();
+        return LB_EXIT_RUNTIME;
+    }
     /* No --metrics-file: no registry at all, so the job skips the XINFO
      * calls that only feed the lag gauge. */
     struct lb_metrics *metrics = NULL;
@@ -695,7 +684,8 @@ int lb_cmd_mirror(int argc, char **argv)
         lb_log_close();
         return LB_EXIT_RUNTIME;
     }
-    struct lb_job_env env = {-1, &lb_stop_flag, &lb_hup_flag, metrics};
+    struct lb_job_env env;
+    lb_job_env_init(&env, metrics);
     rc = lb_mirror_run(&o, &o.c, &env);
     lb_metrics_destroy(metrics);
     lb_log_close();

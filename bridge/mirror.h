@@ -62,8 +62,8 @@ extern const struct lb_optspec lb_mirror_optspec;
  * the stream held at start is written. Uses c->redis_url (and c->json_field
  * unless o->json_field); counts into env->metrics (NULL: no metrics, and no
  * XINFO calls for the lag gauge); writes the metrics at exit. Reopens the
- * file when *env->hup changes; with stop_fd < 0 (standalone: the job owns
- * the signals) it also reopens the log and re-arms *env->hup to 0. Thread-
+ * file when *env->hup changes (logbridge's log is the signal thread's to
+ * reopen, job.h). Thread-
  * safe for one job per thread (own connection; getopt in the parser is not).
  * Logs as it goes; returns an exit code: 0, or 3 (I/O error on the file, a
  * refused password, a checkpoint that cannot be read, a key that is not a

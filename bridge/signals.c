@@ -105,10 +105,3 @@ int lb_signals_start(struct lb_error *err)
     }
     return 0;
 }
-
-void lb_signals_install(void)
-{
-    struct lb_error err = {0};
-    if (lb_signals_start(&err) != 0)
-        lb_error_log("%s", err.msg);
-}

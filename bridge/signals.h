@@ -60,9 +60,4 @@ void lb_signals_stop(void);
  * is compared. */
 int lb_signals_hup_changed(atomic_uint *hup, unsigned *seen);
 
-/* lb_signals_start for mirror.c only, until its body (being rewritten on
- * another branch) takes its environment from lb_job_env_standalone; a
- * failure is logged. To be removed then. */
-void lb_signals_install(void);
-
 #endif
