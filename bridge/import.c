@@ -556,8 +556,7 @@ static int lb_import_parse(struct lb_import_opts *o, int argc, char **argv)
     if (rc != 0)
         return rc;
     o->files = argv + first;
-    o->nfiles = argc - first;    o->files = argv + optind;
-    o->nfiles = argc - optind;
+    o->nfiles = argc - first;
     if (o->nfiles == 0)
         return lb_cli_error(&cli, NULL, "expected at least one FILE (- for stdin)");
     if (o->name != NULL && o->nfiles > 1)
