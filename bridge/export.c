@@ -129,67 +129,54 @@ static int lb_export_page(struct lb_export *x, const redisReply *page, struct lb
     return rc;
 }
 
-int lb_cmd_export(int argc, char **argv)
+/* Before anything is read: a Redis client (from --redis or
+ * LOGBRIDGE_REDIS), the output open (F created or truncated, never through
+ * a symbolic link; else stdout), and the connection made. An exit code;
+ * each failure is logged here. */
+static int lb_export_setup(const struct lb_export_opts *o, struct lb_export *x,
+                           const struct lb_metrics *metrics, struct lb_redis **r)
 {
-    struct lb_export_opts o;
-    int rc = lb_export_parse(&o, argc, argv);
-    if (rc != 0)
-        return rc < 0 ? LB_EXIT_OK : rc;
-    struct lb_cli cli = {"export", NULL};
-    if ((rc = lb_common_start(&o.c, &cli)) != 0)
-        return rc;
-
     struct lb_error err = {0};
-    struct lb_redis *r = NULL;
-    struct lb_export x;
-    memset(&x, 0, sizeof(x));
-    lb_entry_decoder_init(&x.dec, o.c.json_field);
-    x.fd = 1;
-    snprintf(x.label, sizeof(x.label), "stdout");
-    x.what = "export";
-    struct lb_xrange xr;
-    memset(&xr, 0, sizeof(xr));
-    int exit_code = LB_EXIT_OK;
-    struct lb_metrics *metrics = lb_metrics_create(o.c.metrics_file);
-    double t0 = lb_clock_mono();
-
     struct lb_redis_cfg cfg;
-    if (lb_redis_url_parse(o.c.redis_url, &cfg, &err) != 0) {
+    if (lb_redis_url_parse(o->c.redis_url, &cfg, &err) != 0) {
         /* only LOGBRIDGE_REDIS can get here: --redis was checked */
-        lb_error_log("export: redis URL '%s' (LOGBRIDGE_REDIS): %s", o.c.redis_url, err.msg);
-        exit_code = LB_EXIT_USAGE;
-        goto done;
+        lb_error_log("export: redis URL '%s' (LOGBRIDGE_REDIS): %s", o->c.redis_url, err.msg);
+        return LB_EXIT_USAGE;
     }
-    r = lb_redis_create(&cfg);
-    if (r == NULL || metrics == NULL) {
+    *r = lb_redis_create(&cfg);
+    if (*r == NULL || metrics == NULL) {
         lb_error_log("out of memory");
-        exit_code = LB_EXIT_RUNTIME;
-        goto done;
+        return LB_EXIT_RUNTIME;
     }
-    if (o.file != NULL) {
-        if (lb_abs_path(o.file, x.label, sizeof(x.label)) != 0)
-            snprintf(x.label, sizeof(x.label), "%s", o.file);
-        x.what = x.label;
-        x.fd = open(o.file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-        if (x.fd < 0) {
-            lb_error_log("export: %s: %s", x.label,
+    if (o->file != NULL) {
+        if (lb_abs_path(o->file, x->label, sizeof(x->label)) != 0)
+            snprintf(x->label, sizeof(x->label), "%s", o->file);
+        x->what = x->label;
+        x->fd = open(o->file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (x->fd < 0) {
+            lb_error_log("export: %s: %s", x->label,
                          errno == ELOOP ? "a symbolic link; export never follows one"
                                         : strerror(errno));
-            exit_code = LB_EXIT_RUNTIME;
-            goto done;
+            return LB_EXIT_RUNTIME;
         }
     }
-    if ((rc = lb_redis_connect_retry(r, LB_EXPORT_CONNECT_SEC, NULL, &err)) != 0) {
+    if (lb_redis_connect_retry(*r, LB_EXPORT_CONNECT_SEC, NULL, &err) != 0) {
         lb_error_log("export: %s", err.msg);
-        exit_code = LB_EXIT_RUNTIME;
-        goto done;
+        return LB_EXIT_RUNTIME;
     }
+    return LB_EXIT_OK;
+}
 
-    /* Pages of XRANGE; the next page is asked for (pipelined) before this
-     * one is formatted and written. Reads have no side effect, so after a
-     * lost connection the same page is simply asked for again. */
+/* The range, page by page: the next page is asked for (pipelined) before
+ * this one is formatted and written. Reads have no side effect, so after a
+ * lost connection the same page is simply asked for again. An exit code. */
+static int lb_export_range(struct lb_export *x, struct lb_redis *r, const struct lb_export_opts *o)
+{
+    struct lb_error err = {0};
+    struct lb_xrange xr;
+    memset(&xr, 0, sizeof(xr));
     const redisReply *page;
-    rc = lb_xrange_begin(&xr, r, o.stream, o.from, o.to, &err);
+    int rc = lb_xrange_begin(&xr, r, o->stream, o->from, o->to, &err);
     for (;;) {
         if (rc == 0)
             rc = lb_xrange_next(&xr, &page, &err);
@@ -201,28 +188,64 @@ int lb_cmd_export(int argc, char **argv)
         }
         if (rc <= 0)
             break; /* 0: the range is exhausted */
-        rc = lb_export_page(&x, page, &err);
+        rc = lb_export_page(x, page, &err);
     }
+    lb_xrange_free(&xr);
     if (rc != 0) {
         lb_error_log("export: %s", err.msg);
-        exit_code = LB_EXIT_RUNTIME;
+        return LB_EXIT_RUNTIME;
     }
-    if (exit_code == LB_EXIT_OK && o.file != NULL && fdatasync(x.fd) != 0) {
-        lb_error_log("export: fdatasync %s: %s", x.label, strerror(errno));
+    return LB_EXIT_OK;
+}
+
+/* After the range: a file is on disk before success is said (fdatasync);
+ * the counts go to the metrics whatever the outcome. The exit code. */
+static int lb_export_finish(const struct lb_export_opts *o, struct lb_export *x,
+                            struct lb_metrics *metrics, double t0, int exit_code)
+{
+    if (exit_code == LB_EXIT_OK && o->file != NULL && fdatasync(x->fd) != 0) {
+        lb_error_log("export: fdatasync %s: %s", x->label, strerror(errno));
         exit_code = LB_EXIT_RUNTIME;
     }
     if (exit_code == LB_EXIT_OK)
         lb_info("export: %" PRIu64 " entries written to %s, %" PRIu64 " skipped, in %.2f s",
-                x.written, x.label, x.skipped, lb_clock_mono() - t0);
-    lb_counts_flush(metrics, x.label, &x.counts);
+                x->written, x->label, x->skipped, lb_clock_mono() - t0);
+    lb_counts_flush(metrics, x->label, &x->counts);
     lb_metrics_write(metrics, NULL);
-done:
+    return exit_code;
+}
+
+int lb_cmd_export(int argc, char **argv)
+{
+    struct lb_export_opts o;
+    int rc = lb_export_parse(&o, argc, argv);
+    if (rc != 0)
+        return rc < 0 ? LB_EXIT_OK : rc;
+    struct lb_cli cli = {"export", NULL};
+    if ((rc = lb_common_start(&o.c, &cli)) != 0)
+        return rc;
+
+    struct lb_redis *r = NULL;
+    struct lb_export x;
+    memset(&x, 0, sizeof(x));
+    lb_entry_decoder_init(&x.dec, o.c.json_field);
+    x.fd = 1;
+    snprintf(x.label, sizeof(x.label), "stdout");
+    x.what = "export";
+    struct lb_metrics *metrics = lb_metrics_create(o.c.metrics_file);
+    double t0 = lb_clock_mono();
+
+    /* A failed setup has counted nothing: no metrics are written. */
+    int exit_code = lb_export_setup(&o, &x, metrics, &r);
+    if (exit_code == LB_EXIT_OK) {
+        exit_code = lb_export_range(&x, r, &o);
+        exit_code = lb_export_finish(&o, &x, metrics, t0, exit_code);
+    }
     if (x.fd > 1)
         close(x.fd);
     free(x.b.p);
     lb_entry_release(&x.dec);
     lb_redis_destroy(r);
-    lb_xrange_free(&xr);
     lb_metrics_destroy(metrics);
     lb_log_close();
     return exit_code;

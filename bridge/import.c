@@ -318,8 +318,8 @@ static int lb_import_identify(struct lb_import *im, const char *path, struct lb_
         return 0;
     }
     /* A finished generation or a copy: covered up to m->off. Is there more? */
-    const char *what =
-        m->how == LB_CKPT_DONE_FILE ? "a finished generation of" : "a copy of bytes committed by";
+    const char *what = m->how == LB_CKPT_DONE_FILE ? "a finished generation of"
+                                                   : "a copy of bytes committed by";
     struct lb_ckpt seed = {.present = 1,
                            .dev = (unsigned long long)lb_source_dev(im->s),
                            .ino = (unsigned long long)lb_source_ino(im->s),
@@ -432,7 +432,8 @@ static int lb_import_file(struct lb_import *im, const char *path, struct lb_file
         int rc = lb_source_skip_to(im->s, start_off, err);
         if (rc != 0)
             return rc;
-        lb_info("src=%s resuming at off=%" PRIu64 " line=%" PRIu64, im->src, start_off, start_line);
+        lb_info("src=%s resuming at off=%" PRIu64 " line=%" PRIu64, im->src, start_off,
+                start_line);
     }
     struct lb_commit_source cs = {
         .src = im->src,
@@ -532,14 +533,10 @@ static const struct lb_opt lb_import_opt_table[] = {
     LB_OPT_FLAG("dry-run", LB_I, dry_run, 1, "parse and report; write nothing", 0),
     LB_OPT_FLAG("final", LB_I, final, 1,
                 "the input will not grow: an unterminated last line is a line", 0),
-    LB_OPT_NUM("retry-for", LB_ARG_DOUBLE, LB_I, retry_for, 0, 1000000000, "seconds (>= 0)", "SEC",
-               "give up after SEC s without Redis (default 30), exit 3", 0),
-    {.name = "progress",
-     .kind = LB_ARG_FLAG,
-     .off = offsetof(LB_I, progress),
-     .ival = 1,
-     .label = "--progress, --no-progress",
-     .help = "progress on stderr (default: when a terminal)"},
+    LB_OPT_NUM("retry-for", LB_ARG_DOUBLE, LB_I, retry_for, 0, 1000000000, "seconds (>= 0)",
+               "SEC", "give up after SEC s without Redis (default 30), exit 3", 0),
+    {.name = "progress", .kind = LB_ARG_FLAG, .off = offsetof(LB_I, progress), .ival = 1,
+     .label = "--progress, --no-progress", .help = "progress on stderr (default: when a terminal)"},
     LB_OPT_FLAG("no-progress", LB_I, progress, 0, NULL, 0),
     LB_OPT_CHOICE("summary", LB_I, summary_json, "text|json", "text|json",
                   "summary on stdout (default text)", 0),
@@ -570,8 +567,6 @@ static int lb_import_parse(struct lb_import_opts *o, int argc, char **argv)
         return rc;
     o->files = argv + first;
     o->nfiles = argc - first;
-    o->files = argv + optind;
-    o->nfiles = argc - optind;
     if (o->nfiles == 0)
         return lb_cli_error(&cli, NULL, "expected at least one FILE (- for stdin)");
     if (o->name != NULL && o->nfiles > 1)

@@ -107,36 +107,69 @@ static int lb_expect_next(struct lb_expect *x, struct lb_error *err)
     return 0;
 }
 
-/*
- * The file is longer than the checkpoint says (same inode): recognise what
- * of it is ours. See "Another writer" in the header for the rule. On return
- * m->size and m->last are where our own lines end; nothing that is not ours
- * has been changed. 0 or an error code (nothing recorded yet: safe to redo).
- */
-static int lb_mirror_recognise(struct lb_mirror *m, const struct lb_mirror_ckpt *ck,
-                               struct lb_error *err)
+/* Where the recognition stands, carried through its steps. */
+struct lb_recog {
+    struct lb_expect x;      /* the next line we would have written */
+    uint64_t end;            /* what the file held when it was opened */
+    uint64_t off;            /* how far the file has been read */
+    uint64_t line_start;     /* where the file's current line starts */
+    uint64_t own_end;        /* where our own lines end so far */
+    uint64_t own;            /* lines of ours after the checkpoint */
+    uint64_t own_bytes;      /* their bytes */
+    char own_id[LB_SID_BUF]; /* the entry of the last of them */
+    size_t at;               /* bytes of the current line that match x.line so far */
+    int ok;                  /* ... and none that does not */
+};
+
+/* The current line was ours, whole: count it and expect the next one. */
+static int lb_recog_own_line(struct lb_recog *g, struct lb_error *err)
 {
-    struct lb_expect x;
-    memset(&x, 0, sizeof(x));
-    x.m = m;
-    const uint64_t end = m->size; /* what the file held when it was opened */
-    uint64_t off = ck->size, line_start = ck->size, own_end = ck->size;
-    uint64_t own = 0, own_bytes = 0;
-    char own_id[LB_SID_BUF];
-    snprintf(own_id, sizeof(own_id), "%s", ck->id);
-    size_t at = 0; /* bytes of the current line that match x.line so far */
-    int ok = 1;    /* ... and none that does not */
+    g->own++;
+    g->own_bytes += g->x.line.n;
+    g->own_end = g->off;
+    snprintf(g->own_id, sizeof(g->own_id), "%s", g->x.id);
+    return lb_expect_next(&g->x, err);
+}
+
+/* Match one chunk of the file, segment by segment (a segment ends at '\n'
+ * or at the chunk's end), against the lines we would have written. A line
+ * is ours only when all its segments matched. */
+static int lb_recog_chunk(struct lb_recog *g, const char *p, const char *stop, struct lb_error *err)
+{
+    int rc = 0;
+    while (p < stop && rc == 0) {
+        const char *nl = memchr(p, '\n', (size_t)(stop - p));
+        size_t seg = (size_t)((nl != NULL ? nl + 1 : stop) - p);
+        if (g->ok && g->x.have && g->at + seg <= g->x.line.n &&
+            memcmp(g->x.line.p + g->at, p, seg) == 0)
+            g->at += seg;
+        else
+            g->ok = 0;
+        p += seg;
+        g->off += seg;
+        if (nl == NULL)
+            break;
+        if (g->ok && g->x.have && g->at == g->x.line.n)
+            rc = lb_recog_own_line(g, err);
+        g->line_start = g->off;
+        g->at = 0;
+        g->ok = 1;
+    }
+    return rc;
+}
+
+/* Read the file after the checkpoint in chunks up to what it held when
+ * opened. With no line left to expect, the rest cannot be ours: not read. */
+static int lb_recog_scan(struct lb_mirror *m, struct lb_recog *g, struct lb_error *err)
+{
     enum { LB_CHUNK = 64 * 1024 };
     char *chunk = malloc(LB_CHUNK);
     if (chunk == NULL)
         return lb_error_set(err, LB_ENOMEM, "out of memory");
-    int rc = lb_expect_begin(&x, ck->id, err);
-    if (rc == 0)
-        rc = lb_expect_next(&x, err);
-    /* With no line left to expect, the rest cannot be ours: not read. */
-    while (rc == 0 && x.have && off < end) {
-        size_t want = end - off < LB_CHUNK ? (size_t)(end - off) : LB_CHUNK;
-        ssize_t got = pread(m->fd, chunk, want, (off_t)off);
+    int rc = 0;
+    while (rc == 0 && g->x.have && g->off < g->end) {
+        size_t want = g->end - g->off < LB_CHUNK ? (size_t)(g->end - g->off) : LB_CHUNK;
+        ssize_t got = pread(m->fd, chunk, want, (off_t)g->off);
         if (got < 0 && errno == EINTR)
             continue;
         if (got < 0) {
@@ -148,83 +181,64 @@ static int lb_mirror_recognise(struct lb_mirror *m, const struct lb_mirror_ckpt 
                               m->path);
             break;
         }
-        const char *p = chunk, *stop = chunk + got;
-        while (p < stop && rc == 0) {
-            const char *nl = memchr(p, '\n', (size_t)(stop - p));
-            size_t seg = (size_t)((nl != NULL ? nl + 1 : stop) - p);
-            if (ok && x.have && at + seg <= x.line.n && memcmp(x.line.p + at, p, seg) == 0)
-                at += seg;
-            else
-                ok = 0;
-            p += seg;
-            off += seg;
-            if (nl == NULL)
-                break;
-            if (ok && x.have && at == x.line.n) {
-                own++;
-                own_bytes += x.line.n;
-                own_end = off;
-                snprintf(own_id, sizeof(own_id), "%s", x.id);
-                rc = lb_expect_next(&x, err);
-            }
-            line_start = off;
-            at = 0;
-            ok = 1;
-        }
+        rc = lb_recog_chunk(g, chunk, chunk + got, err);
     }
     free(chunk);
-    if (rc != 0) {
-        lb_expect_free(&x);
-        return rc;
-    }
-    /* An unterminated last line: ours when it is a prefix of the next line
-     * we would write (a write torn by the kill). It is completed, not cut
-     * back: appending is safe against a writer that appends meanwhile, a
-     * truncation is not. */
-    uint64_t tail = off < end ? 0 : end - line_start; /* bytes of the unterminated line */
-    if (tail > 0 && ok && x.have) {
-        struct stat st;
-        if (fstat(m->fd, &st) != 0) {
-            lb_expect_free(&x);
-            return lb_error_set(err, LB_EIO, "fstat %s: %s", m->path, strerror(errno));
-        }
-        if ((uint64_t)st.st_size != end) {
-            lb_warn("%s: the last %" PRIu64 " bytes (at offset %" PRIu64 ") are the start of the "
-                    "line of entry id=%s, torn by a kill, and another writer has appended after "
-                    "them: kept as they are; the entry is written again whole",
-                    m->what, tail, line_start, x.id);
+    return rc;
+}
+
+/* The file ends in `tail` bytes of an unterminated line that are a prefix
+ * of the next line we would write (a write torn by the kill). It is
+ * completed, not cut back: appending is safe against a writer that appends
+ * meanwhile, a truncation is not. Its bytes count as ours whatever becomes
+ * of them. */
+static int lb_recog_torn(struct lb_mirror *m, struct lb_recog *g, uint64_t tail,
+                         struct lb_error *err)
+{
+    struct stat st;
+    if (fstat(m->fd, &st) != 0)
+        return lb_error_set(err, LB_EIO, "fstat %s: %s", m->path, strerror(errno));
+    if ((uint64_t)st.st_size != g->end) {
+        lb_warn("%s: the last %" PRIu64 " bytes (at offset %" PRIu64 ") are the start of the "
+                "line of entry id=%s, torn by a kill, and another writer has appended after "
+                "them: kept as they are; the entry is written again whole",
+                m->what, tail, g->line_start, g->x.id);
+    } else {
+        int wrc = lb_mirror_write(m, g->x.line.p + g->at, g->x.line.n - g->at, err);
+        if (wrc == 0)
+            wrc = lb_mirror_sync(m, err);
+        if (wrc != 0)
+            return wrc;
+        if (m->size == g->line_start + g->x.line.n) {
+            lb_info("%s: completed the line of entry id=%s, torn by a kill (%" PRIu64
+                    " of %zu bytes were written)",
+                    m->what, g->x.id, tail, g->x.line.n);
+            g->own++;
+            g->own_end = m->size;
+            snprintf(g->own_id, sizeof(g->own_id), "%s", g->x.id);
         } else {
-            int wrc = lb_mirror_write(m, x.line.p + at, x.line.n - at, err);
-            if (wrc == 0)
-                wrc = lb_mirror_sync(m, err);
-            if (wrc != 0) {
-                lb_expect_free(&x);
-                return wrc;
-            }
-            if (m->size == line_start + x.line.n) {
-                lb_info("%s: completed the line of entry id=%s, torn by a kill (%" PRIu64
-                        " of %zu bytes were written)",
-                        m->what, x.id, tail, x.line.n);
-                own++;
-                own_end = m->size;
-                snprintf(own_id, sizeof(own_id), "%s", x.id);
-            } else {
-                /* Another writer appended between the look and the write. */
-                lb_warn("%s: the line of entry id=%s, torn by a kill at offset %" PRIu64
-                        ", could not be completed (another writer appended first): its parts "
-                        "stay as they are; the entry is written again whole",
-                        m->what, x.id, line_start);
-                own_end = m->size;
-            }
+            /* Another writer appended between the look and the write. */
+            lb_warn("%s: the line of entry id=%s, torn by a kill at offset %" PRIu64
+                    ", could not be completed (another writer appended first): its parts "
+                    "stay as they are; the entry is written again whole",
+                    m->what, g->x.id, g->line_start);
+            g->own_end = m->size;
         }
-        own_bytes += tail; /* ours, whatever became of them */
-        tail = 0;
     }
-    uint64_t foreign = end - ck->size - own_bytes; /* the caller saw end > ck->size */
-    if (own > 0)
+    g->own_bytes += tail;
+    return 0;
+}
+
+/* Say what was found after the checkpoint: lines of ours, another writer's
+ * bytes (tail > 0: an unterminated line of theirs that ends the file). */
+static void lb_recog_report(const struct lb_mirror *m, const struct lb_mirror_ckpt *ck,
+                            const struct lb_recog *g, uint64_t tail)
+{
+    uint64_t foreign = g->end - ck->size - g->own_bytes; /* the caller saw end > ck->size */
+    if (g->own > 0)
         lb_info("%s: %" PRIu64 " lines after the checkpoint (id=%s size=%" PRIu64 ") are its own, "
                 "written before a stop that left them unrecorded: continuing after id=%s",
-                m->what, own, ck->id, ck->size, own_id);
+                m->what, g->own, ck->id, ck->size, g->own_id);
     if (foreign > 0)
         lb_info("%s: kept %" PRIu64 " bytes after the checkpoint that another writer appended "
                 "(not logbridge's lines; never cut)%s",
@@ -232,9 +246,47 @@ static int lb_mirror_recognise(struct lb_mirror *m, const struct lb_mirror_ckpt 
                 tail > 0 ? "; the file ends in an unterminated line that is not logbridge's: "
                            "the next line written follows it on the same line"
                          : "");
-    m->size = own_end;
-    lb_mirror_set_last(m, own_id, strlen(own_id));
-    lb_expect_free(&x);
+}
+
+/*
+ * The file is longer than the checkpoint says (same inode): recognise what
+ * of it is ours. See "Another writer" in the header for the rule. On return
+ * m->size and m->last are where our own lines end; nothing that is not ours
+ * has been changed. 0 or an error code (nothing recorded yet: safe to redo).
+ *
+ * Steps: expect the lines we would write after the checkpoint's entry, read
+ * the file against them (lb_recog_scan), complete a last line of ours that
+ * a kill tore (lb_recog_torn), say what was found, and stand after our own.
+ */
+static int lb_mirror_recognise(struct lb_mirror *m, const struct lb_mirror_ckpt *ck,
+                               struct lb_error *err)
+{
+    struct lb_recog g;
+    memset(&g, 0, sizeof(g));
+    g.x.m = m;
+    g.end = m->size;
+    g.off = g.line_start = g.own_end = ck->size;
+    snprintf(g.own_id, sizeof(g.own_id), "%s", ck->id);
+    g.ok = 1;
+    int rc = lb_expect_begin(&g.x, ck->id, err);
+    if (rc == 0)
+        rc = lb_expect_next(&g.x, err);
+    if (rc == 0)
+        rc = lb_recog_scan(m, &g, err);
+    /* bytes of an unterminated last line (the scan read to the end) */
+    uint64_t tail = g.off < g.end ? 0 : g.end - g.line_start;
+    if (rc == 0 && tail > 0 && g.ok && g.x.have) {
+        rc = lb_recog_torn(m, &g, tail, err);
+        tail = 0;
+    }
+    if (rc != 0) {
+        lb_expect_free(&g.x);
+        return rc;
+    }
+    lb_recog_report(m, ck, &g, tail);
+    m->size = g.own_end;
+    lb_mirror_set_last(m, g.own_id, strlen(g.own_id));
+    lb_expect_free(&g.x);
     return 0;
 }
 

@@ -308,49 +308,61 @@ static void lb_pending_flush(struct lb_parity *p, struct lb_pending *pd, enum lb
     pd->total = 0;
 }
 
-static int lb_parity_any(struct lb_parity *p, struct lb_error *err)
+/* 1. The stream into the multiset: the hash of every entry in range. */
+static int lb_parity_any_fill(struct lb_parity *p, struct lb_mset *m, struct lb_error *err)
 {
-    struct lb_mset *m = lb_mset_create();
     struct lb_xrange pg;
     const redisReply *page;
     struct lb_entry e;
     struct lb_align_item it;
-    struct lb_pending pd = {0};
-    int rc = 0;
     memset(&pg, 0, sizeof(pg));
-    if (m == NULL)
-        return lb_error_set(err, LB_ENOMEM, "out of memory");
-    p->rep.aligned_by = 0;
-
-    /* 1. The stream into the multiset. */
-    if (p->si.exists) {
-        rc = lb_xrange_begin(&pg, p->r, p->o->stream, p->range_start, p->range_end, err);
-        while (rc == 0 && (rc = lb_xrange_next(&pg, &page, err)) == 1) {
-            rc = 0;
-            for (size_t i = 0; rc == 0 && i < page->elements; i++) {
-                int in = lb_parity_entry(p, page->element[i], &e, err);
-                if (in <= 0) {
-                    rc = in;
-                    continue;
-                }
-                p->rep.c.stream_entries++;
-                if ((rc = lb_parity_item(p, &e, NULL, &it, err)) == 0 &&
-                    lb_mset_add(m, it.hash) != 0)
-                    rc = lb_error_set(err, LB_ENOMEM, "out of memory for the --order any table");
+    int rc = lb_xrange_begin(&pg, p->r, p->o->stream, p->range_start, p->range_end, err);
+    while (rc == 0 && (rc = lb_xrange_next(&pg, &page, err)) == 1) {
+        rc = 0;
+        for (size_t i = 0; rc == 0 && i < page->elements; i++) {
+            int in = lb_parity_entry(p, page->element[i], &e, err);
+            if (in <= 0) {
+                rc = in;
+                continue;
             }
+            p->rep.c.stream_entries++;
+            if ((rc = lb_parity_item(p, &e, NULL, &it, err)) == 0 && lb_mset_add(m, it.hash) != 0)
+                rc = lb_error_set(err, LB_ENOMEM, "out of memory for the --order any table");
         }
-        lb_xrange_free(&pg);
-        if (rc < 0)
-            goto done;
     }
-    if (!p->utf8_known) {
-        p->utf8_rule = p->o->c.json_encoding;
-        p->utf8_known = 1;
-    }
-    if ((rc = lb_parity_feed(p, err)) != 0 || (rc = lb_parity_groups(p, 1, 0, err)) != 0)
-        goto done;
+    lb_xrange_free(&pg);
+    return rc;
+}
 
-    /* 2. The lines out of it, per group in order, to tell head and tail apart. */
+/* One line of a group: a match takes its entry out of the multiset (and
+ * settles the run of unmatched lines before it as missing); an unmatched
+ * line before the group's first match is its head; after it, it joins the
+ * pending run (missing if a match follows, tail if none does). */
+static void lb_parity_any_line(struct lb_parity *p, struct lb_group *g, struct lb_mset *m,
+                               struct lb_pending *pd, int has_entries,
+                               const struct lb_align_item *it)
+{
+    if (lb_mset_take(m, it->hash)) {
+        lb_pending_flush(p, pd, LB_ALIGN_MISSING);
+        g->seen_match = 1;
+        lb_parity_count(p, LB_OUT_MATCH, (int)it->file, 1);
+    } else if (!g->seen_match) {
+        lb_parity_outcome(p, has_entries, LB_ALIGN_HEAD, it, NULL);
+    } else {
+        pd->per_file[it->file]++;
+        pd->total++;
+        if (pd->nex < pd->excap)
+            pd->ex[pd->nex++] = *it;
+    }
+}
+
+/* 2. The lines out of the multiset, per group in order, to tell head and
+ * tail apart. */
+static int lb_parity_any_lines(struct lb_parity *p, struct lb_mset *m, struct lb_error *err)
+{
+    struct lb_pending pd = {0};
+    struct lb_align_item it;
+    int rc = 0;
     pd.per_file = calloc((size_t)p->nfiles, sizeof(uint64_t));
     pd.excap = (size_t)p->o->max_examples;
     pd.ex = calloc(pd.excap ? pd.excap : 1, sizeof(*pd.ex));
@@ -362,52 +374,75 @@ static int lb_parity_any(struct lb_parity *p, struct lb_error *err)
     for (int j = 0; j < p->ngroups; j++) {
         struct lb_group *g = &p->groups[j];
         int64_t ts;
-        while ((rc = lb_parity_reader_next(p, &g->rd, &it, &ts, err)) == 1) {
-            if (lb_mset_take(m, it.hash)) {
-                lb_pending_flush(p, &pd, LB_ALIGN_MISSING);
-                g->seen_match = 1;
-                lb_parity_count(p, LB_OUT_MATCH, (int)it.file, 1);
-            } else if (!g->seen_match) {
-                lb_parity_outcome(p, has_entries, LB_ALIGN_HEAD, &it, NULL);
-            } else {
-                pd.per_file[it.file]++;
-                pd.total++;
-                if (pd.nex < pd.excap)
-                    pd.ex[pd.nex++] = it;
-            }
-        }
+        while ((rc = lb_parity_reader_next(p, &g->rd, &it, &ts, err)) == 1)
+            lb_parity_any_line(p, g, m, &pd, has_entries, &it);
         if (rc < 0)
             goto done;
         lb_pending_flush(p, &pd, LB_ALIGN_TAIL);
     }
-    uint64_t extra = lb_mset_total(m);
-    lb_parity_count(p, LB_OUT_EXTRA, -1, extra);
-
-    /* 3. Which entries were extra: read the stream again, only for examples
-     * (they come after every line in report order: only if there is room). */
-    if (extra > 0 && p->rep.nexamples < (size_t)p->o->max_examples) {
-        rc = lb_xrange_begin(&pg, p->r, p->o->stream, p->range_start, p->range_end, err);
-        int full = 0;
-        while (rc == 0 && !full && (rc = lb_xrange_next(&pg, &page, err)) == 1) {
-            rc = 0;
-            for (size_t i = 0; rc == 0 && i < page->elements && !full; i++) {
-                int in = lb_parity_entry(p, page->element[i], &e, err);
-                if (in <= 0) {
-                    rc = in;
-                    continue;
-                }
-                if ((rc = lb_parity_item(p, &e, NULL, &it, err)) == 0 && lb_mset_take(m, it.hash))
-                    lb_parity_example(p, LB_PK_EXTRA, NULL, &it);
-                full = p->rep.nexamples >= (size_t)p->o->max_examples;
-            }
-        }
-        if (rc >= 0)
-            rc = lb_xrange_abort(&pg, err);
-        lb_xrange_free(&pg);
-    }
 done:
     free(pd.per_file);
     free(pd.ex);
+    return rc;
+}
+
+/* 3. Which entries were extra: read the stream again, only for examples
+ * (they come after every line in report order: only if there is room). */
+static int lb_parity_any_extra(struct lb_parity *p, struct lb_mset *m, struct lb_error *err)
+{
+    struct lb_xrange pg;
+    const redisReply *page;
+    struct lb_entry e;
+    struct lb_align_item it;
+    memset(&pg, 0, sizeof(pg));
+    int rc = lb_xrange_begin(&pg, p->r, p->o->stream, p->range_start, p->range_end, err);
+    int full = 0;
+    while (rc == 0 && !full && (rc = lb_xrange_next(&pg, &page, err)) == 1) {
+        rc = 0;
+        for (size_t i = 0; rc == 0 && i < page->elements && !full; i++) {
+            int in = lb_parity_entry(p, page->element[i], &e, err);
+            if (in <= 0) {
+                rc = in;
+                continue;
+            }
+            if ((rc = lb_parity_item(p, &e, NULL, &it, err)) == 0 && lb_mset_take(m, it.hash))
+                lb_parity_example(p, LB_PK_EXTRA, NULL, &it);
+            full = p->rep.nexamples >= (size_t)p->o->max_examples;
+        }
+    }
+    if (rc >= 0)
+        rc = lb_xrange_abort(&pg, err);
+    lb_xrange_free(&pg);
+    return rc;
+}
+
+/* --order any: the stream's entries into a multiset of hashes (1), the
+ * files' lines taken out of it group by group (2); what is left over is
+ * extra, shown by a second read of the stream when there is room for
+ * examples (3). */
+static int lb_parity_any(struct lb_parity *p, struct lb_error *err)
+{
+    struct lb_mset *m = lb_mset_create();
+    int rc = 0;
+    if (m == NULL)
+        return lb_error_set(err, LB_ENOMEM, "out of memory");
+    p->rep.aligned_by = 0;
+
+    if (p->si.exists && (rc = lb_parity_any_fill(p, m, err)) < 0)
+        goto done;
+    if (!p->utf8_known) {
+        p->utf8_rule = p->o->c.json_encoding;
+        p->utf8_known = 1;
+    }
+    if ((rc = lb_parity_feed(p, err)) != 0 || (rc = lb_parity_groups(p, 1, 0, err)) != 0)
+        goto done;
+    if ((rc = lb_parity_any_lines(p, m, err)) < 0)
+        goto done;
+    uint64_t extra = lb_mset_total(m);
+    lb_parity_count(p, LB_OUT_EXTRA, -1, extra);
+    if (extra > 0 && p->rep.nexamples < (size_t)p->o->max_examples)
+        rc = lb_parity_any_extra(p, m, err);
+done:
     lb_mset_destroy(m);
     return rc < 0 ? rc : 0;
 }

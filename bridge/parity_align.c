@@ -412,50 +412,51 @@ static int lb_align_sync(struct lb_align *a)
     return 1;
 }
 
-/* One decision. 1: progress (or finished), 0: more entries needed, < 0: error. */
-static int lb_align_step(struct lb_align *a)
+/* The stream side is empty. Until the stream is done, wait for entries;
+ * then each line left pairs with an entry set aside earlier, is set aside
+ * itself (missing), or, with nothing left to pair with, is past the last
+ * pair. */
+static int lb_align_step_no_entry(struct lb_align *a, const struct lb_align_item *f)
 {
     struct lb_align_item x, y;
-    int rc;
-    if (!a->synced)
-        return lb_align_sync(a);
-    if ((rc = lb_align_need_f(a, 1)) < 0)
-        return rc;
-    struct lb_align_item *f = lb_fifo_head(&a->f), *s = lb_fifo_head(&a->s);
-    if (s == NULL) {
-        if (!a->sdone)
-            return 0;
-        if (f == NULL) {
-            lb_align_drain(a);
+    if (!a->sdone)
+        return 0;
+    if (f == NULL) {
+        lb_align_drain(a);
+        return 1;
+    }
+    lb_fifo_pop(&a->f, &x);
+    if (a->ps.live > 0) {
+        if (lb_fifo_take(&a->ps, x.key, &y)) {
+            lb_align_pair(a, &x, &y, 1);
             return 1;
         }
-        lb_fifo_pop(&a->f, &x);
-        if (a->ps.live > 0) {
-            if (lb_fifo_take(&a->ps, x.key, &y)) {
-                lb_align_pair(a, &x, &y, 1);
-                return 1;
-            }
-            return lb_align_pool(a, &a->pf, &x, LB_ALIGN_MISSING);
-        }
-        /* Nothing is left to pair with: the rest of the files is after the last pair. */
-        a->emit(a->ctx, LB_ALIGN_TAIL, &x, NULL);
-        return 1;
+        return lb_align_pool(a, &a->pf, &x, LB_ALIGN_MISSING);
     }
-    if (f == NULL) {
-        lb_fifo_pop(&a->s, &y);
-        if (a->pf.live > 0 && lb_fifo_take(&a->pf, y.key, &x))
-            lb_align_pair(a, &x, &y, 1);
-        else
-            a->emit(a->ctx, LB_ALIGN_EXTRA, NULL, &y);
-        return 1;
-    }
-    if (f->key == s->key) {
-        lb_fifo_pop(&a->f, &x);
-        lb_fifo_pop(&a->s, &y);
-        lb_align_pair(a, &x, &y, 0);
-        return 1;
-    }
-    /* A head that claims an item set aside earlier: the two were out of order. */
+    /* Nothing is left to pair with: the rest of the files is after the last pair. */
+    a->emit(a->ctx, LB_ALIGN_TAIL, &x, NULL);
+    return 1;
+}
+
+/* The files are exhausted: the next entry pairs with a line set aside
+ * earlier (out of order), or is extra. */
+static int lb_align_step_no_line(struct lb_align *a)
+{
+    struct lb_align_item x, y;
+    lb_fifo_pop(&a->s, &y);
+    if (a->pf.live > 0 && lb_fifo_take(&a->pf, y.key, &x))
+        lb_align_pair(a, &x, &y, 1);
+    else
+        a->emit(a->ctx, LB_ALIGN_EXTRA, NULL, &y);
+    return 1;
+}
+
+/* The heads differ, but one of them claims an item set aside earlier: the
+ * two were out of order. 1 when a pair was made, 0 otherwise. */
+static int lb_align_step_claim(struct lb_align *a, const struct lb_align_item *f,
+                               const struct lb_align_item *s)
+{
+    struct lb_align_item x, y;
     if (a->pf.live > 0 && lb_fifo_take(&a->pf, s->key, &x)) {
         lb_fifo_pop(&a->s, &y);
         lb_align_pair(a, &x, &y, 1);
@@ -466,48 +467,92 @@ static int lb_align_step(struct lb_align *a)
         lb_align_pair(a, &x, &y, 1);
         return 1;
     }
-    /* Look ahead: only with a full window, or at the end of the stream. */
+    return 0;
+}
+
+/* Which head to set aside when the heads differ and neither claims an item
+ * set aside earlier: 1 the entry, 0 the line, -1 neither (a line changed
+ * in place). ds, df: how far ahead in the window the partner of the line
+ * head and of the entry head is (LB_NONE: not in the window). */
+static int lb_align_aside_entry(const struct lb_align_item *f, const struct lb_align_item *s,
+                                uint64_t ds, uint64_t df)
+{
+    if (ds == LB_NONE && df == LB_NONE) {
+        int64_t fo = f->ord, so = s->ord;
+        if (fo != LB_ORD_NONE && so != LB_ORD_NONE && so > fo)
+            return 0; /* the stream is ahead: a gap on its side */
+        if (fo != LB_ORD_NONE && so != LB_ORD_NONE && so < fo)
+            return 1; /* the stream is behind: an entry with no line */
+        return -1;    /* same place, different content: a line changed in place */
+    }
+    if (df == LB_NONE)
+        return 1;
+    if (ds == LB_NONE)
+        return 0;
+    /* Both are ahead somewhere: set aside the one whose partner is farther,
+     * which moves the fewest items (one moved entry is one out_of_order). */
+    return ds <= df;
+}
+
+/* The heads differ and claim nothing set aside: look ahead in the window
+ * for each head's partner and set one head aside (or pair them as a line
+ * changed in place). Only with a full window, or at the end of the stream:
+ * 0 until then. */
+static int lb_align_step_ahead(struct lb_align *a)
+{
+    struct lb_align_item x, y;
+    int rc;
     if (!a->sdone && a->s.live <= a->w)
         return 0;
     if ((rc = lb_align_need_f(a, a->w + 1)) < 0)
         return rc;
-    f = lb_fifo_head(&a->f);
-    s = lb_fifo_head(&a->s);
+    const struct lb_align_item *f = lb_fifo_head(&a->f), *s = lb_fifo_head(&a->s);
     uint64_t ps_ = LB_NONE, pf_ = LB_NONE;
     if ((rc = lb_fifo_first(&a->s, f->key, &ps_)) < 0 ||
         (rc = lb_fifo_first(&a->f, s->key, &pf_)) < 0)
         return rc;
     uint64_t ds = ps_ == LB_NONE ? LB_NONE : ps_ - a->s.head;
     uint64_t df = pf_ == LB_NONE ? LB_NONE : pf_ - a->f.head;
-    int aside_s;
-    if (ds == LB_NONE && df == LB_NONE) {
-        int64_t fo = f->ord, so = s->ord;
-        if (fo != LB_ORD_NONE && so != LB_ORD_NONE && so > fo) {
-            aside_s = 0; /* the stream is ahead: a gap on its side */
-        } else if (fo != LB_ORD_NONE && so != LB_ORD_NONE && so < fo) {
-            aside_s = 1; /* the stream is behind: an entry with no line */
-        } else {
-            /* Same place, different content: a line changed in place. */
-            lb_fifo_pop(&a->f, &x);
-            lb_fifo_pop(&a->s, &y);
-            lb_align_pair(a, &x, &y, 0);
-            return 1;
-        }
-    } else if (df == LB_NONE) {
-        aside_s = 1;
-    } else if (ds == LB_NONE) {
-        aside_s = 0;
-    } else {
-        /* Both are ahead somewhere: set aside the one whose partner is farther,
-         * which moves the fewest items (one moved entry is one out_of_order). */
-        aside_s = ds <= df;
+    int aside = lb_align_aside_entry(f, s, ds, df);
+    if (aside < 0) {
+        lb_fifo_pop(&a->f, &x);
+        lb_fifo_pop(&a->s, &y);
+        lb_align_pair(a, &x, &y, 0);
+        return 1;
     }
-    if (aside_s) {
+    if (aside) {
         lb_fifo_pop(&a->s, &y);
         return lb_align_pool(a, &a->ps, &y, LB_ALIGN_EXTRA) < 0 ? LB_ENOMEM : 1;
     }
     lb_fifo_pop(&a->f, &x);
     return lb_align_pool(a, &a->pf, &x, LB_ALIGN_MISSING) < 0 ? LB_ENOMEM : 1;
+}
+
+/* One decision. 1: progress (or finished), 0: more entries needed, < 0: error.
+ * In order: sync the two sides once; one side empty; the heads equal (a
+ * pair); a head that claims an item set aside; else look ahead. */
+static int lb_align_step(struct lb_align *a)
+{
+    struct lb_align_item x, y;
+    int rc;
+    if (!a->synced)
+        return lb_align_sync(a);
+    if ((rc = lb_align_need_f(a, 1)) < 0)
+        return rc;
+    const struct lb_align_item *f = lb_fifo_head(&a->f), *s = lb_fifo_head(&a->s);
+    if (s == NULL)
+        return lb_align_step_no_entry(a, f);
+    if (f == NULL)
+        return lb_align_step_no_line(a);
+    if (f->key == s->key) {
+        lb_fifo_pop(&a->f, &x);
+        lb_fifo_pop(&a->s, &y);
+        lb_align_pair(a, &x, &y, 0);
+        return 1;
+    }
+    if (lb_align_step_claim(a, f, s))
+        return 1;
+    return lb_align_step_ahead(a);
 }
 
 int lb_align_run(struct lb_align *a, int stream_done)

@@ -248,47 +248,33 @@ static const redisReply *lb_status_value_of(const redisReply *rep, const redisRe
     return NULL;
 }
 
-static int lb_status_collect(struct lb_redis *r, const char *stream, cJSON *root,
-                             struct lb_error *err)
+/* "groups": each consumer group's name, lag and pending count. */
+static int lb_status_groups(struct lb_redis *r, const char *stream, cJSON *groups,
+                            struct lb_error *err)
 {
-    cJSON_AddStringToObject(root, "stream", stream);
-    struct lb_stream_info si;
-    int rc = lb_stream_info_read(r, stream, &si, err);
+    struct lb_stream_group *g;
+    size_t ng;
+    int rc = lb_stream_groups_read(r, stream, &g, &ng, err);
     if (rc != 0)
         return rc;
-    long long length = (long long)si.length;
-    int exists = si.exists;
-    char last_id[LB_SID_BUF] = "", first_id[LB_SID_BUF] = "";
-    if (exists)
-        lb_sid_format(si.last_generated, last_id);
-    if (si.has_first)
-        lb_sid_format(si.first, first_id);
-    cJSON_AddNumberToObject(root, "length", (double)length);
-    if (exists)
-        cJSON_AddStringToObject(root, "last_id", last_id);
-    else
-        cJSON_AddNullToObject(root, "last_id");
-
-    cJSON *groups = cJSON_AddArrayToObject(root, "groups");
-    if (exists) {
-        struct lb_stream_group *g;
-        size_t ng;
-        if ((rc = lb_stream_groups_read(r, stream, &g, &ng, err)) != 0)
-            return rc;
-        for (size_t i = 0; i < ng; i++) {
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "name", g[i].name);
-            lb_status_add_count(o, "lag", g[i].lag);
-            lb_status_add_count(o, "pending", g[i].pending);
-            cJSON_AddItemToArray(groups, o);
-        }
-        lb_stream_groups_free(g, ng);
+    for (size_t i = 0; i < ng; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", g[i].name);
+        lb_status_add_count(o, "lag", g[i].lag);
+        lb_status_add_count(o, "pending", g[i].pending);
+        cJSON_AddItemToArray(groups, o);
     }
+    lb_stream_groups_free(g, ng);
+    return 0;
+}
 
+/* "sources": one object per field of the checkpoint hash. */
+static int lb_status_sources(struct lb_redis *r, const char *stream, cJSON *sources,
+                             struct lb_error *err)
+{
     char key[LB_KEY_MAX];
     const redisReply **fields;
     size_t n;
-    cJSON *sources = cJSON_AddArrayToObject(root, "sources");
     lb_key_derive(stream, "ckpt", key, sizeof(key));
     redisReply *h = lb_status_hgetall(r, key, &fields, &n, err);
     if (h == NULL)
@@ -299,41 +285,101 @@ static int lb_status_collect(struct lb_redis *r, const char *stream, cJSON *root
     }
     free(fields);
     freeReplyObject(h);
+    return 0;
+}
 
-    cJSON *mirrors = cJSON_AddArrayToObject(root, "mirrors");
+/* What a mirror's distance to the stream is measured against. */
+struct lb_status_ends {
+    long long length;
+    const char *first, *last; /* NULL: no first entry / no stream */
+};
+
+/* One mirror's object: its file, the ID it stands at, the file's size
+ * (null when it is not a regular file at an absolute path) and how many
+ * entries it is behind; id, size and behind are null when its value holds
+ * no ID. */
+static int lb_status_mirror(struct lb_redis *r, const char *stream, cJSON *o, const char *file,
+                            const redisReply *v, const struct lb_status_ends *ends,
+                            struct lb_error *err)
+{
+    cJSON_AddStringToObject(o, "file", file);
+    cJSON *mv = v ? cJSON_ParseWithLength(v->str, v->len) : NULL;
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(mv, "id");
+    if (!cJSON_IsString(id)) {
+        cJSON_AddNullToObject(o, "id");
+        cJSON_AddNullToObject(o, "size");
+        cJSON_AddNullToObject(o, "behind");
+        cJSON_Delete(mv);
+        return 0;
+    }
+    cJSON_AddStringToObject(o, "id", id->valuestring);
+    struct stat st;
+    if (file[0] == '/' && stat(file, &st) == 0 && S_ISREG(st.st_mode))
+        cJSON_AddNumberToObject(o, "size", (double)st.st_size);
+    else
+        cJSON_AddNullToObject(o, "size");
+    long long behind = 0;
+    int rc = lb_status_behind(r, stream, id->valuestring, ends->length, ends->first, ends->last,
+                              &behind, err);
+    cJSON_AddNumberToObject(o, "behind", (double)behind);
+    cJSON_Delete(mv);
+    return rc;
+}
+
+/* "mirrors": one object per field of the mirror hash, until an error. */
+static int lb_status_mirrors(struct lb_redis *r, const char *stream, cJSON *mirrors,
+                             const struct lb_status_ends *ends, struct lb_error *err)
+{
+    char key[LB_KEY_MAX];
+    const redisReply **fields;
+    size_t n;
+    int rc = 0;
     lb_key_derive(stream, "mirror", key, sizeof(key));
-    h = lb_status_hgetall(r, key, &fields, &n, err);
+    redisReply *h = lb_status_hgetall(r, key, &fields, &n, err);
     if (h == NULL)
         return err->code;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        const redisReply *v = lb_status_value_of(h, fields[i]);
         cJSON *o = cJSON_CreateObject();
         cJSON_AddItemToArray(mirrors, o);
-        cJSON_AddStringToObject(o, "file", fields[i]->str);
-        cJSON *mv = v ? cJSON_ParseWithLength(v->str, v->len) : NULL;
-        const cJSON *id = cJSON_GetObjectItemCaseSensitive(mv, "id");
-        if (!cJSON_IsString(id)) {
-            cJSON_AddNullToObject(o, "id");
-            cJSON_AddNullToObject(o, "size");
-            cJSON_AddNullToObject(o, "behind");
-            cJSON_Delete(mv);
-            continue;
-        }
-        cJSON_AddStringToObject(o, "id", id->valuestring);
-        struct stat st;
-        if (fields[i]->str[0] == '/' && stat(fields[i]->str, &st) == 0 && S_ISREG(st.st_mode))
-            cJSON_AddNumberToObject(o, "size", (double)st.st_size);
-        else
-            cJSON_AddNullToObject(o, "size");
-        long long behind = 0;
-        rc = lb_status_behind(r, stream, id->valuestring, length, first_id[0] ? first_id : NULL,
-                              exists ? last_id : NULL, &behind, err);
-        cJSON_AddNumberToObject(o, "behind", (double)behind);
-        cJSON_Delete(mv);
+        rc = lb_status_mirror(r, stream, o, fields[i]->str, lb_status_value_of(h, fields[i]), ends,
+                              err);
     }
     free(fields);
     freeReplyObject(h);
     return rc;
+}
+
+/* The status of one stream into root: its length and last ID, its groups,
+ * the sources that write it and the mirrors that read it. */
+static int lb_status_collect(struct lb_redis *r, const char *stream, cJSON *root,
+                             struct lb_error *err)
+{
+    cJSON_AddStringToObject(root, "stream", stream);
+    struct lb_stream_info si;
+    int rc = lb_stream_info_read(r, stream, &si, err);
+    if (rc != 0)
+        return rc;
+    char last_id[LB_SID_BUF] = "", first_id[LB_SID_BUF] = "";
+    if (si.exists)
+        lb_sid_format(si.last_generated, last_id);
+    if (si.has_first)
+        lb_sid_format(si.first, first_id);
+    cJSON_AddNumberToObject(root, "length", (double)(long long)si.length);
+    if (si.exists)
+        cJSON_AddStringToObject(root, "last_id", last_id);
+    else
+        cJSON_AddNullToObject(root, "last_id");
+
+    cJSON *groups = cJSON_AddArrayToObject(root, "groups");
+    if (si.exists && (rc = lb_status_groups(r, stream, groups, err)) != 0)
+        return rc;
+    cJSON *sources = cJSON_AddArrayToObject(root, "sources");
+    if ((rc = lb_status_sources(r, stream, sources, err)) != 0)
+        return rc;
+    cJSON *mirrors = cJSON_AddArrayToObject(root, "mirrors");
+    struct lb_status_ends ends = {(long long)si.length, first_id[0] ? first_id : NULL,
+                                  si.exists ? last_id : NULL};
+    return lb_status_mirrors(r, stream, mirrors, &ends, err);
 }
 
 /* ---- the table ------------------------------------------------------------------------ */

@@ -299,52 +299,35 @@ static int lb_rot_locate(const struct lb_rot_query *q, struct lb_rot_cand *c, si
     return found;
 }
 
-size_t lb_rot_chain(const struct lb_rot_query *q, size_t max_line, struct lb_rot_found **out,
-                    int *ck_found)
+static void lb_rot_cands_free(struct lb_rot_cand *c, size_t n)
 {
-    *out = NULL;
-    *ck_found = 0;
-    struct lb_rot_cand *c = NULL;
-    size_t n = lb_rot_list(q, &c);
-    struct lb_rot_found *f = calloc(n + 1, sizeof(*f));
-    if (f == NULL) {
-        for (size_t i = 0; i < n; i++)
-            free(c[i].path);
-        free(c);
-        return 0;
-    }
-    size_t nf = 0;
-    double after = q->after;
-    if (q->ck != NULL && lb_rot_locate(q, c, n, max_line, &f[0])) {
-        *ck_found = 1;
-        /* A .gz made by a tool that does not keep the time (logrotate pipes
-         * through gzip) is younger than what followed it: the time of the
-         * last commit bounds it then. */
-        if (!f[0].gz || after <= 0 || f[0].key < after)
-            after = f[0].key;
-        nf = 1;
-    }
-    /* The live file born after the lower bound is the newest generation;
-     * one born before it is the same inode copytruncate keeps emptying. */
-    /* Not found: what was written after the last commit is newer. */
-    int by_mtime = q->ck != NULL && !*ck_found;
-    double before = q->has_live && q->live_key > after ? q->live_key : -1;
-    struct lb_rot_found *mid = f + nf;
-    size_t nm = 0;
-    for (size_t i = 0; after > 0 && i < n; i++) {
-        struct lb_rot_cand *x = &c[i];
-        if (x->taken || !x->family || x->st.st_size == 0 || lb_rot_is_live(q, &x->st) ||
-            (by_mtime ? lb_rot_ts(&x->st.st_mtim) < after : x->key < after) ||
-            (before > 0 && x->key > before) ||
-            (q->skip != NULL &&
-             q->skip(q->ctx, (unsigned long long)x->st.st_dev, (unsigned long long)x->st.st_ino)))
-            continue;
-        if ((x->gz ? lb_rot_open_gz(x, NULL, max_line, &mid[nm])
-                   : lb_rot_open_plain(x, NULL, max_line, &mid[nm])))
-            nm++;
-    }
-    /* A .gz whose first bytes are those of a plain file found too is the
-     * same generation, being compressed: read once. */
+    for (size_t i = 0; i < n; i++)
+        free(c[i].path);
+    free(c);
+}
+
+/* Whether candidate x cannot be a generation between the checkpoint's
+ * (after) and the live file (before, or <= 0: no bound): already taken,
+ * not of the family, empty, the live file itself, outside the bounds (by
+ * mtime when the checkpoint's generation was not found), or one the caller
+ * has already read. */
+static int lb_rot_not_between(const struct lb_rot_query *q, const struct lb_rot_cand *x,
+                              double after, double before, int by_mtime)
+{
+    return x->taken || !x->family || x->st.st_size == 0 || lb_rot_is_live(q, &x->st) ||
+           (by_mtime ? lb_rot_ts(&x->st.st_mtim) < after : x->key < after) ||
+           (before > 0 && x->key > before) ||
+           (q->skip != NULL &&
+            q->skip(q->ctx, (unsigned long long)x->st.st_dev, (unsigned long long)x->st.st_ino));
+}
+
+/* A .gz among mid[0..nm) whose first bytes are those of a plain file found
+ * too (in f[0..nf + nm)) is the same generation, being compressed: read
+ * once, from the plain file. Closes those and returns how many are left,
+ * packed in order at the start of mid. */
+static size_t lb_rot_drop_compressing(struct lb_rot_found *f, size_t nf, struct lb_rot_found *mid,
+                                      size_t nm)
+{
     for (size_t i = 0; i < nm; i++) {
         if (!mid[i].gz)
             continue;
@@ -367,12 +350,53 @@ size_t lb_rot_chain(const struct lb_rot_query *q, size_t max_line, struct lb_rot
     for (size_t i = 0; i < nm; i++)
         if (mid[i].s != NULL)
             mid[k++] = mid[i];
-    nm = k;
+    return k;
+}
+
+/* See tail_int.h: the checkpoint's generation (f[0], when found), then
+ * those of the family after it (mid), each opened once. */
+size_t lb_rot_chain(const struct lb_rot_query *q, size_t max_line, struct lb_rot_found **out,
+                    int *ck_found)
+{
+    *out = NULL;
+    *ck_found = 0;
+    struct lb_rot_cand *c = NULL;
+    size_t n = lb_rot_list(q, &c);
+    struct lb_rot_found *f = calloc(n + 1, sizeof(*f));
+    if (f == NULL) {
+        lb_rot_cands_free(c, n);
+        return 0;
+    }
+    size_t nf = 0;
+    double after = q->after;
+    if (q->ck != NULL && lb_rot_locate(q, c, n, max_line, &f[0])) {
+        *ck_found = 1;
+        /* A .gz made by a tool that does not keep the time (logrotate pipes
+         * through gzip) is younger than what followed it: the time of the
+         * last commit bounds it then. */
+        if (!f[0].gz || after <= 0 || f[0].key < after)
+            after = f[0].key;
+        nf = 1;
+    }
+    /* The live file born after the lower bound is the newest generation;
+     * one born before it is the same inode copytruncate keeps emptying. */
+    /* Not found: what was written after the last commit is newer. */
+    int by_mtime = q->ck != NULL && !*ck_found;
+    double before = q->has_live && q->live_key > after ? q->live_key : -1;
+    struct lb_rot_found *mid = f + nf;
+    size_t nm = 0;
+    for (size_t i = 0; after > 0 && i < n; i++) {
+        struct lb_rot_cand *x = &c[i];
+        if (lb_rot_not_between(q, x, after, before, by_mtime))
+            continue;
+        if ((x->gz ? lb_rot_open_gz(x, NULL, max_line, &mid[nm])
+                   : lb_rot_open_plain(x, NULL, max_line, &mid[nm])))
+            nm++;
+    }
+    nm = lb_rot_drop_compressing(f, nf, mid, nm);
     if (nm > 1)
         qsort(mid, nm, sizeof(*mid), lb_rot_key_cmp);
-    for (size_t i = 0; i < n; i++)
-        free(c[i].path);
-    free(c);
+    lb_rot_cands_free(c, n);
     if (nf + nm == 0) {
         free(f);
         return 0;

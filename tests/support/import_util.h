@@ -6,6 +6,9 @@
  *
  * The expected values are derived from the fixture's own bytes by the rules
  * of DESIGN.md sections 1-3, never from logbridge's code.
+ *
+ * import_util.c builds the fixtures (and holds the process and Redis
+ * helpers); import_verify.c compares what logbridge wrote with them.
  */
 #ifndef IMPORT_UTIL_H
 #define IMPORT_UTIL_H
