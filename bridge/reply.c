@@ -114,8 +114,9 @@ void lb_arena_free(struct lb_arena *a)
  * is moved to the front and a NUL written after it. Parsing here starts at
  * the gap's end (lo), and the unparsed tail is kept shorter than lo bytes,
  * so that move and its NUL land in the gap, below every string, and leave
- * the source intact: the pass is undone by restoring pos and the length. Bytes that do not fit
- * continue in a new segment (the full one goes to the arena: strings never move).
+ * the source intact: the pass is undone by restoring pos and the length.
+ * Bytes that do not fit continue in a new segment (the full one goes to the
+ * arena: strings never move).
  */
 #define LB_SEG_WANT (512 * 1024)      /* asked of sdsMakeRoomFor, which doubles it: 1 MiB */
 #define LB_SEG_READ (256 * 1024)      /* bytes per read() at most */
