@@ -3,9 +3,16 @@
  */
 #include "reply.h"
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <hiredis/sds.h>
+
+#if HIREDIS_MAJOR != 0 || HIREDIS_MINOR != 14
+#error "reply.c keeps strings in hiredis 0.14's reader buffer (see the segments below): review it"
+#endif
 
 /*
  * hiredis builds a reply with one calloc per element and a malloc per string:
@@ -55,9 +62,12 @@ static inline void *lb_arena_alloc(struct lb_arena *a, size_t n)
     return p;
 }
 
+static void lb_seg_release(struct lb_arena *a);
+
 /* Forget every reply carved so far; keep a few blocks for the next one. */
 static void lb_arena_reset(struct lb_arena *a)
 {
+    lb_seg_release(a);
     int kept = 0;
     for (struct lb_arena_blk *b = a->spare; b != NULL; b = b->next)
         kept++;
@@ -82,6 +92,123 @@ void lb_arena_free(struct lb_arena *a)
         a->spare = b->next;
         free(b);
     }
+    if (a->seg_spare != NULL)
+        sdsfree(a->seg_spare);
+    a->seg_spare = NULL;
+}
+
+/*
+ * Segments: the reader's buffer, with the reply's strings left in it.
+ *
+ * Copying each string out of hiredis's buffer (a memcpy per field), feeding
+ * it 16 KiB per read() and its compaction after every pass (a memmove of
+ * what is left) were a quarter of parity's CPU. Instead the buffer is one of
+ * ours while an arena reply is read: an sds whose lower half is a gap and
+ * whose upper half is read into directly, 256 KiB at a time. A string
+ * element points into it (the '\r' after it, already parsed, becomes its
+ * NUL), and once the reply is complete the buffer goes to the arena, the
+ * reader getting another one with the bytes that followed the reply.
+ *
+ * hiredis 0.14 compacts its buffer after every pass that consumed 1 KiB
+ * (redisReaderGetReply: sdsrange(buf, pos, -1), pos = 0): the unparsed tail
+ * is moved to the front and a NUL written after it. Parsing here starts at
+ * the gap's end (lo), and the unparsed tail is kept shorter than lo bytes,
+ * so that move and its NUL land in the gap, below every string, and leave
+ * the source intact: the pass is undone by restoring pos and the length.
+ * Bytes that do not fit continue in a new segment (the full one goes to the
+ * arena: strings never move).
+ */
+#define LB_SEG_WANT (512 * 1024)      /* asked of sdsMakeRoomFor, which doubles it: 1 MiB */
+#define LB_SEG_READ (256 * 1024)      /* bytes per read() at most */
+#define LB_SEG_ROOM (32 * 1024)       /* less room than this left: a new segment */
+#define LB_SEG_KEEP (4 * 1024 * 1024) /* a bigger spare is freed, not kept */
+
+/* The arena's segments to its spare (one) or freed. */
+static void lb_seg_release(struct lb_arena *a)
+{
+    while (a->segs != NULL) {
+        char *s = a->segs;
+        memcpy(&a->segs, s, sizeof(a->segs));
+        if (a->seg_spare == NULL && sdsalloc(s) <= LB_SEG_KEEP)
+            a->seg_spare = s;
+        else
+            sdsfree(s);
+    }
+}
+
+/* The reader's buffer holds strings of the reply being read: the arena's
+ * from now on. The gap's first bytes link it (nothing lives there). */
+static void lb_seg_retire(struct lb_arena *a, char *s)
+{
+    memcpy(s, &a->segs, sizeof(a->segs));
+    a->segs = s;
+}
+
+/* Make the reader's buffer a segment: its unparsed bytes at the gap's end,
+ * with room for at least LB_SEG_READ after them. It is reused when it is big
+ * enough (rd->buf is kept only if keep). 0 or LB_ENOMEM (reader unchanged). */
+static int lb_seg_enter(redisReader *rd, struct lb_arena *a, int keep)
+{
+    size_t left = rd->len - rd->pos, need = 2 * (left + LB_SEG_READ);
+    char *s = rd->buf;
+    if (keep || sdsalloc(s) < need) {
+        if (need < LB_SEG_WANT)
+            need = LB_SEG_WANT;
+        s = NULL;
+        if (a->seg_spare != NULL && sdsalloc(a->seg_spare) >= need) {
+            s = a->seg_spare;
+            a->seg_spare = NULL;
+        } else {
+            char *e = sdsempty();
+            if (e == NULL || (s = sdsMakeRoomFor(e, need)) == NULL) {
+                if (e != NULL)
+                    sdsfree(e);
+                return LB_ENOMEM;
+            }
+        }
+    }
+    size_t gap = sdsalloc(s) / 2;
+    memmove(s + gap, rd->buf + rd->pos, left);
+    s[gap + left] = '\0';
+    sdssetlen(s, gap + left);
+    if (s != rd->buf) {
+        if (keep)
+            lb_seg_retire(a, rd->buf);
+        else
+            sdsfree(rd->buf);
+        rd->buf = s;
+    }
+    rd->pos = gap;
+    rd->len = gap + left;
+    rd->maxbuf = 0; /* hiredis would free it when drained: keep it */
+    a->lo = s + gap;
+    a->hi = s + sdsalloc(s);
+    return 0;
+}
+
+/* How much may be read: what the buffer holds, and fewer unparsed bytes
+ * than the gap below lo: the compaction writes them and a NUL after them. */
+static size_t lb_seg_room(const redisReader *rd, const struct lb_arena *a)
+{
+    size_t gap = (size_t)(a->lo - rd->buf), left = rd->len - rd->pos;
+    size_t room = sdsavail(rd->buf);
+    return left + 1 >= gap ? 0 : room < gap - left - 1 ? room : gap - left - 1;
+}
+
+/* One pass of hiredis's parser, its compaction undone (see above). */
+static int lb_seg_parse(redisReader *rd, void **rep)
+{
+    size_t before = rd->pos, len = rd->len;
+    if (redisReaderGetReply(rd, rep) != REDIS_OK)
+        return REDIS_ERR;
+    if (rd->pos == 0 && before > 0) { /* compacted: the parsed end is where the tail began */
+        size_t end = len - rd->len;
+        sdssetlen(rd->buf, len);
+        rd->buf[len] = '\0';
+        rd->pos = end;
+        rd->len = len;
+    }
+    return REDIS_OK;
 }
 
 /* An element with `extra` bytes after it (a string's, in the same carve). */
@@ -98,16 +225,44 @@ static inline redisReply *lb_arena_obj(const redisReadTask *task, int type, size
     return r;
 }
 
-static void *lb_arena_string(const redisReadTask *task, char *str, size_t len)
+/* A string that is not in the reader's segment, or the block is full. */
+__attribute__((noinline)) static void *lb_arena_string_slow(const redisReadTask *task, char *str,
+                                                            size_t len)
 {
-    redisReply *r = lb_arena_obj(task, task->type, len + 1);
+    const struct lb_arena *a = task->privdata;
+    int in_seg = str >= a->lo && len < (size_t)(a->hi - str);
+    redisReply *r = lb_arena_obj(task, task->type, in_seg ? 0 : len + 1);
     if (r == NULL)
         return NULL;
-    char *buf = (char *)(r + 1);
-    memcpy(buf, str, len);
-    buf[len] = '\0';
-    r->str = buf;
+    if (in_seg) {
+        r->str = str;
+    } else {
+        r->str = (char *)(r + 1);
+        memcpy(r->str, str, len);
+    }
+    r->str[len] = '\0';
     r->len = len;
+    return r;
+}
+
+_Static_assert(sizeof(redisReply) % 16 == 0, "a reply object keeps the arena's alignment");
+
+/* The hot path of a reply (13 strings per stream entry): the string stays in
+ * the segment, followed by its CRLF, already parsed, whose '\r' becomes its
+ * NUL; only the object is carved. */
+static void *lb_arena_string(const redisReadTask *task, char *str, size_t len)
+{
+    struct lb_arena *a = task->privdata;
+    struct lb_arena_blk *b = a->head;
+    if (str < a->lo || len >= (size_t)(a->hi - str) || b == NULL ||
+        b->cap - b->used < sizeof(redisReply))
+        return lb_arena_string_slow(task, str, len);
+    redisReply *r = (redisReply *)((char *)b->data + b->used);
+    b->used += sizeof(redisReply);
+    *r = (redisReply){.type = task->type, .str = str, .len = len};
+    str[len] = '\0';
+    if (task->parent != NULL)
+        ((redisReply *)task->parent->obj)->element[task->idx] = r;
     return r;
 }
 
@@ -118,9 +273,10 @@ static void *lb_arena_array(const redisReadTask *task, int elements)
         return NULL;
     if (elements > 0) {
         size_t n = (size_t)elements * sizeof(redisReply *);
+        /* not cleared: hiredis sets every element before the reply is
+         * complete, and an incomplete one is never looked at */
         if ((r->element = lb_arena_alloc(task->privdata, n)) == NULL)
             return NULL;
-        memset(r->element, 0, n);
         r->elements = (size_t)elements;
     }
     return r;
@@ -167,7 +323,9 @@ int lb_reply_send(struct lb_redis *r, int argc, const char **argv, const size_t 
 }
 
 /* The connection is dropped while the arena functions are still installed,
- * so that a half-built reply is "freed" by the no-op. */
+ * so that a half-built reply is "freed" by the no-op. The reader's buffer is
+ * always the reader's (redisFree frees it); the segments that hold the
+ * reply's strings are the arena's. */
 redisReply *lb_reply_read(struct lb_redis *r, struct lb_arena *a, struct lb_error *err)
 {
     redisContext *c = lb_redis_ctx(r);
@@ -176,24 +334,62 @@ redisReply *lb_reply_read(struct lb_redis *r, struct lb_arena *a, struct lb_erro
         return NULL;
     }
     lb_arena_reset(a);
-    redisReplyObjectFunctions *saved = c->reader->fn;
-    void *saved_priv = c->reader->privdata;
-    c->reader->fn = &lb_arena_fns;
-    c->reader->privdata = a;
-    void *rep = NULL;
-    if (redisGetReply(c, &rep) != REDIS_OK || rep == NULL) {
-        if (c->err == REDIS_ERR_OOM) /* the arena could not grow: not the connection */
-            lb_error_set(err, LB_ENOMEM, "out of memory while reading a reply from redis at %s",
-                         lb_redis_addr(r));
-        else
-            lb_error_set(err, LB_EREDIS, "redis at %s: %s", lb_redis_addr(r),
-                         c->errstr[0] ? c->errstr : "connection lost");
+    redisReader *rd = c->reader;
+    if (c->err != 0 || rd->err != 0) {
+        lb_error_set(err, LB_EREDIS, "redis at %s: %s", lb_redis_addr(r),
+                     c->errstr[0] ? c->errstr : rd->errstr);
         lb_redis_drop(r);
         return NULL;
     }
-    c->reader->fn = saved;
-    c->reader->privdata = saved_priv;
+    if (lb_seg_enter(rd, a, 0) != 0)
+        goto oom;
+    redisReplyObjectFunctions *saved = rd->fn;
+    void *saved_priv = rd->privdata;
+    rd->fn = &lb_arena_fns;
+    rd->privdata = a;
+    void *rep = NULL;
+    for (;;) {
+        if (lb_seg_parse(rd, &rep) != REDIS_OK) {
+            if (rd->err == REDIS_ERR_OOM) /* the arena could not grow: not the connection */
+                goto oom;
+            lb_error_set(err, LB_EREDIS, "redis at %s: %s", lb_redis_addr(r), rd->errstr);
+            lb_redis_drop(r);
+            return NULL;
+        }
+        if (rep != NULL)
+            break;
+        size_t room = lb_seg_room(rd, a);
+        if (room < LB_SEG_ROOM) {
+            if (lb_seg_enter(rd, a, 1) != 0)
+                goto oom;
+            room = lb_seg_room(rd, a);
+        }
+        if (room > LB_SEG_READ)
+            room = LB_SEG_READ;
+        ssize_t n;
+        do
+            n = read(c->fd, rd->buf + rd->len, room);
+        while (n < 0 && errno == EINTR);
+        if (n <= 0) {
+            lb_error_set(err, LB_EREDIS, "redis at %s: %s", lb_redis_addr(r),
+                         n == 0 ? "Server closed the connection" : strerror(errno));
+            lb_redis_drop(r);
+            return NULL;
+        }
+        sdsIncrLen(rd->buf, (int)n);
+        rd->len += (size_t)n;
+    }
+    /* The reply's strings stay where they are: the bytes after it move on. */
+    if (lb_seg_enter(rd, a, 1) != 0)
+        goto oom;
+    rd->fn = saved;
+    rd->privdata = saved_priv;
     return rep;
+oom:
+    lb_error_set(err, LB_ENOMEM, "out of memory while reading a reply from redis at %s",
+                 lb_redis_addr(r));
+    lb_redis_drop(r);
+    return NULL;
 }
 
 int lb_reply_error(struct lb_redis *r, const char *cmd, const char *arg, const char *msg,

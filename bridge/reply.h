@@ -6,8 +6,10 @@
  * real error).
  *
  * An arena reply is the same struct redisReply tree hiredis would build, but
- * carved out of blocks that are reused: it lives until the next
- * lb_reply_read on the same arena and is never given to freeReplyObject.
+ * carved out of blocks that are reused, its strings (NUL-terminated as
+ * hiredis's) left where they were read: it lives until the next
+ * lb_reply_read on the same arena (other reads on the connection do not
+ * touch it) and is never given to freeReplyObject.
  */
 #ifndef LB_REPLY_H
 #define LB_REPLY_H
@@ -20,6 +22,11 @@ struct lb_arena_blk;
 struct lb_arena {
     struct lb_arena_blk *head; /* the block being filled; older ones follow */
     struct lb_arena_blk *spare;
+    /* The reply's strings are not copied: they stay in the read buffers they
+     * arrived in, which the arena owns once the reply is read (reply.c). */
+    char *segs;          /* those buffers (sds), linked through their first bytes */
+    char *seg_spare;     /* one kept for the next reply */
+    const char *lo, *hi; /* the reader's buffer while a reply is read into the arena */
 };
 
 /* Free every block (the arena may be zeroed or used). */
