@@ -83,6 +83,13 @@ void *realloc(void *p, size_t n)
     return real(p, n);
 }
 
+/* Under AddressSanitizer (make check) malloc is ASan's own and cannot be
+ * interposed here (glibc's blocks would reach ASan's free): the one test
+ * that needs it says so and skips; `make test` runs it. */
+#if defined(__SANITIZE_ADDRESS__)
+#define LB_MALLOC_FAULTS 0
+#else
+#define LB_MALLOC_FAULTS 1
 /* glibc's own, so that no dlsym (which may allocate) is needed here */
 extern void *__libc_malloc(size_t n);
 
@@ -94,6 +101,7 @@ void *malloc(size_t n)
     }
     return __libc_malloc(n);
 }
+#endif
 
 /* ---- fixture ------------------------------------------------------------------- */
 
@@ -207,6 +215,11 @@ static void source_stdin_gzdopen_failure_leaks_no_fd(void **state)
 static void parity_out_of_memory_in_a_page_is_reported_as_such(void **state)
 {
     struct fx *f = *state;
+    if (!LB_MALLOC_FAULTS) {
+        print_message("built with AddressSanitizer: malloc cannot be made to fail here; "
+                      "`make test` runs this test\n");
+        skip();
+    }
     const char *args[] = {"import", "--redis", f->r.url, "--stream", "S", f->log, NULL};
     assert_int_equal(lbt_run(args, out, sizeof(out), err, sizeof(err), NULL, 0), 0);
     assert_int_equal(lbt_xlen(f->c, "S"), 300);
