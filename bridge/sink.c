@@ -40,7 +40,6 @@ struct lb_sink *lb_sink_create(const struct lb_sink_opts *opts, struct lb_error 
         k->o.json_field = "json_payload";
     lb_key_derive(opts->stream, "ckpt", k->ckpt_key, sizeof(k->ckpt_key));
     lb_key_derive(opts->stream, "dlq", k->dlq_key, sizeof(k->dlq_key));
-    lb_key_derive(opts->stream, "batch", k->count_key, sizeof(k->count_key));
     k->is_template = strstr(opts->stream, "%{type}") != NULL || strstr(opts->stream, "%{role}");
     /* Plain XADDs with '*' into one stream cannot fail one by one (only all
      * together, when the key is not a stream), so they can run natively in a
@@ -180,7 +179,7 @@ static int lb_sink_write(struct lb_sink *k, struct lb_redis *r, int c, struct lb
         static const char multi[] = "*1\r\n$5\r\nMULTI\r\n", exec[] = "*1\r\n$4\r\nEXEC\r\n";
         ok = redisAppendFormattedCommand(ctx, multi, sizeof(multi) - 1);
         if (ok == REDIS_OK && k->nat > 0) {
-            const char *pv[] = {"EVAL", LB_SINK_COUNT_SCRIPT, "2", k->count_key, k->o.stream};
+            const char *pv[] = {"EVAL", LB_SINK_COUNT_SCRIPT, "2", k->ckpt_key, k->o.stream};
             ok = redisAppendCommandArgv(ctx, 5, pv, NULL);
         }
         if (ok == REDIS_OK && k->rlen > 0)

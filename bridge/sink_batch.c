@@ -266,8 +266,7 @@ int lb_sink_build(struct lb_sink *k, uint64_t end_off, uint64_t end_line, lb_sin
         return lb_error_set(err, LB_EIO, "cannot fingerprint %s", k->src);
     snprintf(k->ckpre, sizeof(k->ckpre), "{\"dev\":%llu,\"ino\":%llu,\"fp\":\"", k->dev, k->ino);
     lb_sink_flags(k);
-    /* the fast path adds the key its length was noted in, last */
-    size_t nkeys = 2 + (k->is_template ? k->nkeys : 1) + (k->fast && k->nat > 0);
+    size_t nkeys = 2 + (k->is_template ? k->nkeys : 1);
     if (lb_sink_grow_cargv(k, 3 + nkeys + LB_SINK_HEADER + k->argc) != 0)
         return lb_error_set(err, LB_ENOMEM, "out of memory");
     const char **v = k->cargv;
@@ -291,8 +290,6 @@ int lb_sink_build(struct lb_sink *k, uint64_t end_off, uint64_t end_line, lb_sin
     } else {
         LB_STR(k->o.stream);
     }
-    if (k->fast && k->nat > 0)
-        LB_STR(k->count_key);
     LB_STR(k->src);
     LB_STR(k->ckpre);
     LB_STR(k->fp_end);

@@ -24,7 +24,6 @@
 struct lb_sink {
     struct lb_sink_opts o;
     char ckpt_key[LB_KEY_MAX], dlq_key[LB_KEY_MAX];
-    char count_key[LB_KEY_MAX]; /* fast path: the stream's length before the batch */
     int is_template;
     char sha[41];
 
@@ -108,9 +107,11 @@ int lb_sink_add_fast(struct lb_sink *k, const struct lb_record *rec, uint64_t of
 void lb_sink_undo(struct lb_sink *k, struct lb_redis *r, redisReply *const *ids, size_t nat);
 
 /* The fast path notes the stream's length before its XADDs, in the same
- * MULTI (KEYS[1] the count key, KEYS[2] the stream); the batch script
- * takes it and removes it. Short: its body travels with every batch. */
+ * MULTI, in the checkpoint hash under the field "" (no src is empty; KEYS[1]
+ * the checkpoint hash, KEYS[2] the stream); the batch script takes it and
+ * removes it, in the same transaction, so no client ever sees it. Short: its
+ * body travels with every batch. */
 #define LB_SINK_COUNT_SCRIPT                                                                       \
-    "return redis.call('SET',KEYS[1],redis.call('XLEN',KEYS[2]),'PX',60000)"
+    "return redis.call('HSET',KEYS[1],'',redis.call('XLEN',KEYS[2]))"
 
 #endif

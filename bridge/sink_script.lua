@@ -2,9 +2,9 @@
 -- one atomic step. Run with EVALSHA, or as EVAL in the fast path's MULTI
 -- (see sink.c).
 --
--- KEYS[1] checkpoint hash, KEYS[2] DLQ stream, KEYS[3..] target streams; in
--- the fast path with native XADDs, KEYS[4] holds the stream's length noted
--- just before them (in the same MULTI), and is removed here.
+-- KEYS[1] checkpoint hash, KEYS[2] DLQ stream, KEYS[3..] target streams. In
+-- the fast path with native XADDs, the field "" of KEYS[1] holds the stream's
+-- length noted just before them (in the same MULTI), and is removed here.
 -- ARGV[1] src  ARGV[2] checkpoint prefix '{"dev":N,"ino":N,"fp":"'
 -- ARGV[3] fingerprint at the batch's end
 -- ARGV[4] reserved
@@ -44,9 +44,8 @@ local added = {} -- script path: key, id of every entry this batch wrote
 -- The fast path: how long the stream was before the batch's XADDs.
 local nstreams, before = #KEYS, nil
 if nat > 0 then
-  nstreams = #KEYS - 1
-  before = tonumber(redis.call('GET', KEYS[#KEYS]))
-  redis.call('DEL', KEYS[#KEYS])
+  before = tonumber(redis.call('HGET', KEYS[1], ''))
+  redis.call('HDEL', KEYS[1], '')
 end
 
 local function field(kv, name)

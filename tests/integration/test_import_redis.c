@@ -443,6 +443,48 @@ static int run_timed(const struct iu_args *a, int64_t *ms)
     return rc;
 }
 
+/* The README's ACL user for logbridge, exactly as written there, over the
+ * unix socket: import in both batch shapes and tail write every line once.
+ * (The fast path's length note lives in the checkpoint hash: +@hash.) */
+static void import_and_tail_under_the_readme_acl_user(void **state)
+{
+    struct fx_import *t = *state;
+    gen(t, 5000, "import_and_tail_under_the_readme_acl_user");
+    assert_int_equal(iu_cmd(t->c, "ACL", "SETUSER", "logbridge", "on", ">SECRET", "~*", "-@all",
+                            "+@stream", "+@hash", "+@scripting", "+@transaction", "+@connection",
+                            "+select", "+type", NULL),
+                     0);
+    char url[600];
+    snprintf(url, sizeof(url), "%s?user=logbridge", t->r.url);
+    setenv("LOGBRIDGE_REDIS_PASSWORD", "SECRET", 1);
+    const char *modes[] = {"fast", "script"};
+    const char *streams[] = {"acl1", "acl2"};
+    for (int m = 0; m < 2; m++) {
+        if (m == 1)
+            setenv("LOGBRIDGE_SINK_MODE", "script", 1);
+        struct iu_args a;
+        iu_args_init(&a);
+        iu_args_add(&a, "import", "--redis", url, "--stream", streams[m], "--batch", "500",
+                    "--no-progress", t->path, NULL);
+        int rc = lbt_run(a.v, out, sizeof(out), err, sizeof(err), NULL, 0);
+        unsetenv("LOGBRIDGE_SINK_MODE");
+        if (rc != 0)
+            fail_msg("%s: import as the README's ACL user exited %d: %s", modes[m], rc, err);
+        char dlq[64];
+        snprintf(dlq, sizeof(dlq), "logbridge:dlq:{%s}", streams[m]);
+        fx_import_verify_all(t, streams[m], dlq, t->path);
+    }
+    struct iu_args a;
+    iu_args_init(&a);
+    iu_args_add(&a, "tail", "--redis", url, "--stream", "acl3", "--batch", "500", "--once",
+                t->path, NULL);
+    int rc = lbt_run(a.v, out, sizeof(out), err, sizeof(err), NULL, 0);
+    unsetenv("LOGBRIDGE_REDIS_PASSWORD");
+    if (rc != 0)
+        fail_msg("tail as the README's ACL user exited %d: %s", rc, err);
+    fx_import_verify_all(t, "acl3", "logbridge:dlq:{acl3}", t->path);
+}
+
 static void import_refused_password_exits_3_at_once(void **state)
 {
     struct fx_import *t = *state;
@@ -579,6 +621,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(import_refused_template_batch_is_not_skipped,
                                         fx_import_setup, fx_import_teardown),
         cmocka_unit_test_setup_teardown(import_concurrent_runs_never_duplicate, fx_import_setup,
+                                        fx_import_teardown),
+        cmocka_unit_test_setup_teardown(import_and_tail_under_the_readme_acl_user, fx_import_setup,
                                         fx_import_teardown),
         cmocka_unit_test_setup_teardown(import_refused_password_exits_3_at_once, fx_setup_tcp,
                                         fx_import_teardown),

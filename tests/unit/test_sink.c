@@ -675,7 +675,7 @@ static void run_script_batch(const char *const *ids, const long *offs, size_t n,
 {
     redisReply *r = redisCommand(adm, "MULTI");
     freeReplyObject(r);
-    const char *pv[] = {"EVAL", LB_SINK_COUNT_SCRIPT, "2", "logbridge:batch:{vs}", "vs"};
+    const char *pv[] = {"EVAL", LB_SINK_COUNT_SCRIPT, "2", "logbridge:ckpt:{vs}", "vs"};
     r = redisCommandArgv(adm, 5, pv, NULL);
     freeReplyObject(r);
     for (size_t i = 0; i < n; i++) {
@@ -689,9 +689,9 @@ static void run_script_batch(const char *const *ids, const long *offs, size_t n,
     snprintf(sn, sizeof(sn), "%zu", nat);
     snprintf(sf, sizeof(sf), "%ld", first_off);
     snprintf(sl, sizeof(sl), "%ld", last_off);
-    const char *argv[] = {"EVAL",   LB_SINK_SCRIPT,         "4",  "logbridge:ckpt:{vs}",
-                          "logbridge:dlq:{vs}", "vs", "logbridge:batch:{vs}", "/f", "{\"dev\":1,\"ino\":2,\"fp\":\"", "abc", sf, "999", "9",
-                          "", "p", "json_payload", "0", "0", sn, sl, ""};
+    const char *argv[] = {"EVAL", LB_SINK_SCRIPT, "3", "logbridge:ckpt:{vs}", "logbridge:dlq:{vs}",
+                          "vs", "/f", "{\"dev\":1,\"ino\":2,\"fp\":\"", "abc", sf, "999", "9", "",
+                          "p", "json_payload", "0", "0", sn, sl, ""};
     r = redisCommandArgv(adm, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
     freeReplyObject(r);
     r = redisCommand(adm, "EXEC");
