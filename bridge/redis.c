@@ -360,13 +360,17 @@ int lb_redis_connect(struct lb_redis *r, struct lb_error *err)
     return 0;
 }
 
-int lb_redis_backoff_sleep(unsigned attempt, atomic_int *stop)
+long lb_redis_backoff_ms(unsigned attempt)
 {
     long ms = 100;
     for (unsigned i = 0; i < attempt && ms < 5000; i++)
         ms *= 2;
-    if (ms > 5000)
-        ms = 5000;
+    return ms > 5000 ? 5000 : ms;
+}
+
+int lb_redis_backoff_sleep(unsigned attempt, atomic_int *stop)
+{
+    long ms = lb_redis_backoff_ms(attempt);
     /* Sleep in slices so that a stop request is noticed quickly. */
     while (ms > 0) {
         if (stop != NULL && atomic_load(stop))

@@ -89,4 +89,8 @@ int lb_redis_is_transient(const char *msg);
  * Returns early (LB_ESTOP) when *stop is set. */
 int lb_redis_backoff_sleep(unsigned attempt, atomic_int *stop);
 
+/* The backoff delay of attempt n: 100 ms * 2^n, at most 5 s (for a loop
+ * that waits on a timer instead of sleeping). */
+long lb_redis_backoff_ms(unsigned attempt);
+
 #endif

@@ -35,10 +35,7 @@
 
 static double lb_backoff(unsigned attempt)
 {
-    double s = 0.1;
-    for (unsigned i = 0; i < attempt && s < 5.0; i++)
-        s *= 2;
-    return s > 5.0 ? 5.0 : s;
+    return (double)lb_redis_backoff_ms(attempt) / 1000.0;
 }
 
 /* ---- committing --------------------------------------------------------------------- */
