@@ -13,10 +13,6 @@
 #include "sink.h"
 #include "source.h"
 
-struct lb_counts {
-    uint64_t written, bad, blank, bytes, reordered;
-};
-
 struct lb_feed;
 
 /* jsonl: --format jsonl; json_encoding: lines must be UTF-8. scratch_cap:
