@@ -15,25 +15,50 @@
  *    differs (lb_signals_hup_changed). logbridge's own log is reopened by the
  *    signal thread, never by a job;
  *  - metrics: shared and thread-safe (lb_metrics_* lock internally); NULL
- *    when there is no --metrics-file.
+ *    when nobody reads metrics (no --metrics-file, no --http);
+ *  - job, health, health_idx: the job's name ("tail", "mirror", or the
+ *    config's "tail[0]"), the label of its per-job series, and its slot in
+ *    the process's health table (service.h; health NULL: none). The job says
+ *    how it stands with Redis through lb_job_report.
  */
 #ifndef LB_JOB_H
 #define LB_JOB_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 
+#include "health.h"
 #include "metrics.h"
+
+struct lb_service;
 
 struct lb_job_env {
     int stop_fd;
     atomic_int *stop;
     atomic_uint *hup;
     struct lb_metrics *metrics;
+    const char *job; /* NULL: the command's name */
+    struct lb_health *health;
+    int health_idx;
 };
 
 /* The environment the signal thread serves (lb_signals_start must have
  * succeeded), with the given metrics registry (may be NULL). */
 void lb_job_env_init(struct lb_job_env *env, struct lb_metrics *metrics);
+
+/* The same, with the service's registry and a slot named job in its health
+ * table (job is borrowed: it outlives the job). Returns 0 or LB_ENOMEM. */
+int lb_job_env_serve(struct lb_job_env *env, struct lb_service *svc, const char *job);
+
+/* The label string job="NAME" of the job's series (dflt: the name when
+ * env->job is NULL). */
+const char *lb_job_labels(const struct lb_job_env *env, const char *dflt, char *out, size_t cap);
+
+/* Say how the job stands: st LB_HEALTH_OK (connected; committing or idle),
+ * LB_HEALTH_DOWN (Redis unreachable or refusing, why says how), ... Sets
+ * logbridge_redis_up{labels} (1 for OK, else 0) and the health slot. */
+void lb_job_report(const struct lb_job_env *env, const char *labels, enum lb_health_state st,
+                   const char *why);
 
 /* Has a stop been requested? Looks at the flag and the eventfd (without
  * reading it). */

@@ -75,6 +75,7 @@
 #include "record.h"
 #include "redis.h"
 #include "reply.h"
+#include "service.h"
 #include "signals.h"
 #include "stream_id.h"
 #include "stream_info.h"
@@ -167,6 +168,7 @@ const struct lb_optspec lb_mirror_optspec = {
     .opts = lb_mirror_opt_table,
     .footer = "SIGHUP reopens F (after logrotate); SIGTERM finishes the batch and exits 0.\n",
     .common_off = offsetof(struct lb_mirror_opts, c),
+    .serve = 1,
 };
 
 int lb_mirror_opts_parse(struct lb_mirror_opts *o, int argc, char **argv, const struct lb_cli *cli)
@@ -187,6 +189,10 @@ int lb_mirror_opts_parse(struct lb_mirror_opts *o, int argc, char **argv, const 
 /* A command was accepted: a refusal, if there was one, is over. */
 static void lb_mirror_accepted(struct lb_mirror *m)
 {
+    if (m->down) {
+        lb_job_report(m->env, m->l_job, LB_HEALTH_OK, NULL);
+        m->down = 0;
+    }
     if (!m->refused)
         return;
     lb_info("%s: redis accepts again after %u retries; carrying on after id=%s", m->what,
@@ -199,6 +205,8 @@ static void lb_mirror_accepted(struct lb_mirror *m)
  * still there) once, until it clears; a lost connection each time. */
 static void lb_mirror_trouble(struct lb_mirror *m, const struct lb_error *err)
 {
+    lb_job_report(m->env, m->l_job, LB_HEALTH_DOWN, err->msg);
+    m->down = 1;
     if (lb_redis_ctx(m->r) == NULL) {
         lb_warn("%s: %s; reconnecting (resuming after id=%s)", m->what, err->msg, m->last_id);
         return;
@@ -401,7 +409,7 @@ static int lb_mirror_close_batch(struct lb_mirror *m, struct lb_error *err)
     int rc;
     if (m->o->fsync == LB_FSYNC_BATCH && (rc = lb_mirror_sync(m, err)) != 0)
         return rc;
-    lb_metrics_observe_batch(m->metrics, lb_clock_mono() - m->batch_t0);
+    lb_metrics_observe_batch(m->metrics, m->l_job, lb_clock_mono() - m->batch_t0);
     m->unsynced = 0;
     m->ck_seq++;
     return 0;
@@ -494,7 +502,6 @@ static int lb_mirror_top(struct lb_mirror *m, struct lb_error *err)
     if (m->o->once && lb_sid_cmp(m->last, m->end) >= 0)
         return 1;
     lb_mirror_metrics(m);
-    lb_metrics_tick(m->metrics, NULL);
     return lb_mirror_observe(m, 0, err);
 }
 
@@ -628,6 +635,10 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
     /* Every series exists from the start, so that dashboards see zeros. */
     lb_mirror_metrics(&m);
     lb_metrics_add(m.metrics, "logbridge_redis_reconnects_total", "", 0);
+    lb_job_labels(env, "mirror", m.l_job, sizeof(m.l_job));
+    lb_metrics_batch_declare(m.metrics, m.l_job);
+    lb_job_report(env, m.l_job, LB_HEALTH_STARTING, "connecting to redis");
+    m.down = 1;
 
     int rc = lb_mirror_recover(&m, 0, &err);
     while (rc == 0) {
@@ -650,7 +661,8 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
                                   : "");
     }
     lb_mirror_metrics(&m);
-    lb_metrics_write(m.metrics, NULL);
+    lb_job_report(env, m.l_job, exit_code == LB_EXIT_OK ? LB_HEALTH_DONE : LB_HEALTH_FAILED,
+                  exit_code == LB_EXIT_OK ? NULL : err.msg);
     lb_dec_release(&m.dec);
     lb_dec_self_forget(&m.dec);
     free(m.buf.p);
@@ -676,18 +688,21 @@ int lb_cmd_mirror(int argc, char **argv)
         lb_log_close();
         return LB_EXIT_RUNTIME;
     }
-    /* No --metrics-file: no registry at all, so the job skips the XINFO
-     * calls that only feed the lag gauge. */
-    struct lb_metrics *metrics = NULL;
-    if (o.c.metrics_file != NULL && (metrics = lb_metrics_create(o.c.metrics_file)) == NULL) {
-        lb_error_log("out of memory");
+    /* No --metrics-file nor --http: no registry at all, so the job skips the
+     * XINFO calls that only feed the lag gauge. */
+    struct lb_service *svc;
+    if ((rc = lb_service_open(&o.c, &cli, &svc)) != 0) {
         lb_log_close();
-        return LB_EXIT_RUNTIME;
+        return rc;
     }
     struct lb_job_env env;
-    lb_job_env_init(&env, metrics);
-    rc = lb_mirror_run(&o, &o.c, &env);
-    lb_metrics_destroy(metrics);
+    if (lb_job_env_serve(&env, svc, "mirror") != 0) {
+        lb_error_log("out of memory");
+        rc = LB_EXIT_RUNTIME;
+    } else {
+        rc = lb_mirror_run(&o, &o.c, &env);
+    }
+    lb_service_stop(svc);
     lb_log_close();
     return rc;
 }

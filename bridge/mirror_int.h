@@ -102,6 +102,8 @@ struct lb_mirror {
     char key[LB_KEY_MAX];
     char lbl_file[PATH_MAX + 16];
     char what[PATH_MAX + 16]; /* "mirror /abs/path", for warnings */
+    char l_job[160];          /* job="mirror" */
+    int down;                 /* reported down (or starting) until a command is accepted */
 
     int fd;
     unsigned long long dev, ino;

@@ -3,8 +3,8 @@
  *
  * `run` is the service form: every tail and mirror entry of the config runs
  * in its own thread with its own Redis connection, and the main thread owns
- * the process: the metrics file and the fate of the jobs (signals are the
- * signal thread's).
+ * the process: the fate of the jobs, and the service that serves their
+ * metrics and health (signals are the signal thread's).
  *
  *  1. The config is checked whole before anything starts (config.c for its
  *     shape, then each entry through its job's own option parser), so a bad
@@ -14,15 +14,16 @@
  *     handler. Every job's environment is the signal thread's (job.h).
  *  3. SIGINT/SIGTERM: the signal thread sets the stop flag and the stop
  *     eventfd; each job commits what it has read and returns 0; the main
- *     thread joins them all, writes the metrics, exits 0. SIGHUP: the signal
+ *     thread joins them all, the last metrics are written, exits 0. SIGHUP: the signal
  *     thread reopens logbridge's own log and bumps the hup generation, on
  *     which mirror jobs reopen their files.
  *  4. A job that returns non-zero (a fatal error it has logged) stops the
  *     others the same way (lb_signals_stop), and run exits 3: a supervisor (systemd
  *     Restart=on-failure) restarts the whole set, and every job resumes from
  *     its checkpoint.
- *  5. The metrics file is written by the main thread every 5 s (timerfd) and
- *     once more after the jobs are joined.
+ *  5. The service (service.h) serves the metrics and the jobs' health: the
+ *     metrics file every 5 s from its writer thread, and --http; it writes
+ *     the file once more after the jobs are joined.
  */
 #include "jobs.h"
 
@@ -33,6 +34,7 @@
 #include "metrics.h"
 #include "mirror.h"
 #include "opts.h"
+#include "service.h"
 #include "signals.h"
 #include "tail.h"
 
@@ -47,10 +49,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
-
-#define LB_RUN_METRICS_SEC 5
 
 struct lb_run;
 
@@ -70,13 +69,12 @@ struct lb_run_job {
 
 struct lb_run {
     struct lb_config *cfg;
+    const char *path; /* of the config */
     struct lb_run_job *jobs;
     int njobs;
-    struct lb_metrics *metrics;
-    int stopping;        /* the main thread has seen the stop (logged it) */
-    int metrics_failing; /* warn once when writes start failing, not every 5 s */
-    int done_fd;         /* eventfd: a job's thread has returned */
-    int timer_fd;
+    struct lb_service *svc;
+    int stopping; /* the main thread has seen the stop (logged it) */
+    int done_fd;  /* eventfd: a job's thread has returned */
 };
 
 /* ---- options ------------------------------------------------------------------- */
@@ -89,7 +87,7 @@ static const struct lb_opt lb_run_opt_table[] = {
     LB_OPT_STR("config", struct lb_run_opts, config, "a path", "FILE",
                "the JSON config: top-level common options (redis,\n"
                "format, encoding, json_field, no_provenance, max_line,\n"
-               "log_level, log_format, log_file, metrics_file) and the\n"
+               "log_level, log_format, log_file, metrics_file, http) and the\n"
                "arrays \"tail\" and \"mirror\" whose entries hold the long\n"
                "options of those commands with '-' -> '_' (\"paths\": the\n"
                "files and globs of a tail entry)",
@@ -129,9 +127,7 @@ static void lb_run_destroy(struct lb_run *run)
     free(run->jobs);
     if (run->done_fd >= 0)
         close(run->done_fd);
-    if (run->timer_fd >= 0)
-        close(run->timer_fd);
-    lb_metrics_destroy(run->metrics);
+    lb_service_stop(run->svc);
     lb_config_destroy(run->cfg);
     free(run);
 }
@@ -146,7 +142,8 @@ static int lb_run_prepare(const char *cmd, const char *path, struct lb_run **out
         fprintf(stderr, "logbridge %s: out of memory\n", cmd);
         return LB_EXIT_RUNTIME;
     }
-    run->done_fd = run->timer_fd = -1;
+    run->done_fd = -1;
+    run->path = path;
     struct lb_error err = {0};
     run->cfg = lb_config_load(path, &err);
     if (run->cfg == NULL) {
@@ -167,7 +164,7 @@ static int lb_run_prepare(const char *cmd, const char *path, struct lb_run **out
     snprintf(label, sizeof(label), "%s: %s", cmd, path);
     /* The URL every job without its own "redis" uses: the config's (checked
      * when loaded) or LOGBRIDGE_REDIS (checked only here). */
-    struct lb_cli top = {label, NULL};
+    struct lb_cli top = {label, ""};
     if (lb_common_check_redis(&run->cfg->c, &top) != 0) {
         lb_run_destroy(run);
         return LB_EXIT_USAGE;
@@ -210,19 +207,6 @@ static void *lb_run_thread(void *arg)
     return NULL;
 }
 
-static void lb_run_write_metrics(struct lb_run *run)
-{
-    struct lb_error err = {0};
-    if (lb_metrics_write(run->metrics, &err) != 0) {
-        if (!run->metrics_failing)
-            lb_warn("%s; retrying every %d s", err.msg, LB_RUN_METRICS_SEC);
-        run->metrics_failing = 1;
-    } else if (run->metrics_failing) {
-        lb_info("metrics file %s written again", run->cfg->c.metrics_file);
-        run->metrics_failing = 0;
-    }
-}
-
 /* Create the fds and start the threads. Returns 0 or LB_EXIT_RUNTIME (logged;
  * threads already started are stopped and joined by the caller). */
 static int lb_run_start(struct lb_run *run)
@@ -232,16 +216,11 @@ static int lb_run_start(struct lb_run *run)
         lb_error_log("eventfd: %s", strerror(errno));
         return LB_EXIT_RUNTIME;
     }
-    if (run->cfg->c.metrics_file != NULL) {
-        run->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-        struct itimerspec its = {{LB_RUN_METRICS_SEC, 0}, {LB_RUN_METRICS_SEC, 0}};
-        if (run->timer_fd < 0 || timerfd_settime(run->timer_fd, 0, &its, NULL) != 0) {
-            lb_error_log("timerfd: %s", strerror(errno));
+    for (int i = 0; i < run->njobs; i++)
+        if (lb_job_env_serve(&run->jobs[i].env, run->svc, run->jobs[i].cj->prefix) != 0) {
+            lb_error_log("out of memory");
             return LB_EXIT_RUNTIME;
         }
-    }
-    for (int i = 0; i < run->njobs; i++)
-        lb_job_env_init(&run->jobs[i].env, run->metrics);
     for (int i = 0; i < run->njobs; i++) {
         struct lb_run_job *j = &run->jobs[i];
         int e = pthread_create(&j->thread, NULL, lb_run_thread, j);
@@ -261,7 +240,7 @@ static void lb_run_drain(int fd)
         ;
 }
 
-/* The main thread's loop: a stop, the metrics timer, finished jobs.
+/* The main thread's loop: a stop, finished jobs.
  * Returns the exit code once every job has returned. */
 static int lb_run_loop(struct lb_run *run)
 {
@@ -272,10 +251,9 @@ static int lb_run_loop(struct lb_run *run)
     while (left > 0) {
         /* The stop eventfd stays readable once set (it is never read):
          * watched until seen, then left out (fd -1: poll skips it). */
-        struct pollfd pf[3] = {{run->stopping ? -1 : lb_signals_stop_fd(), POLLIN, 0},
-                               {run->done_fd, POLLIN, 0},
-                               {run->timer_fd, POLLIN, 0}};
-        int n = poll(pf, 3, -1);
+        struct pollfd pf[2] = {{run->stopping ? -1 : lb_signals_stop_fd(), POLLIN, 0},
+                               {run->done_fd, POLLIN, 0}};
+        int n = poll(pf, 2, -1);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -287,10 +265,6 @@ static int lb_run_loop(struct lb_run *run)
         if (pf[0].revents & POLLIN) {
             run->stopping = 1;
             lb_info("run: stopping %d jobs (each commits what it has read)", left);
-        }
-        if (pf[2].revents & POLLIN) {
-            lb_run_drain(run->timer_fd);
-            lb_run_write_metrics(run);
         }
         if (pf[1].revents & POLLIN) {
             lb_run_drain(run->done_fd);
@@ -347,7 +321,7 @@ int lb_cmd_run(int argc, char **argv)
         lb_run_destroy(run);
         return LB_EXIT_USAGE;
     }
-    struct lb_cli cli = {"run", NULL};
+    struct lb_cli cli = {"run", ""}; /* the values are the config's */
     if ((rc = lb_common_start(c, &cli)) != 0) {
         lb_run_destroy(run);
         lb_log_close();
@@ -361,12 +335,18 @@ int lb_cmd_run(int argc, char **argv)
         lb_log_close();
         return LB_EXIT_RUNTIME;
     }
-    run->metrics = lb_metrics_create(run->cfg->c.metrics_file);
-    if (run->metrics == NULL) {
-        lb_error_log("out of memory");
+    run->svc = lb_service_start(c, &serr);
+    if (run->svc == NULL) {
+        if (serr.code == LB_EUSAGE) {
+            fprintf(stderr, "logbridge run: %s: http: %s\n", path, serr.msg);
+            rc = LB_EXIT_USAGE;
+        } else {
+            lb_error_log("%s", serr.msg);
+            rc = LB_EXIT_RUNTIME;
+        }
         lb_run_destroy(run);
         lb_log_close();
-        return LB_EXIT_RUNTIME;
+        return rc;
     }
     lb_info("run: %d tail and %d mirror jobs from %s", run->cfg->ntail, run->cfg->nmirror, path);
     rc = lb_run_start(run);
@@ -375,7 +355,6 @@ int lb_cmd_run(int argc, char **argv)
     } else {
         lb_run_join_all(run);
     }
-    lb_run_write_metrics(run);
     lb_info("run: stopped (exit %d)", rc);
     lb_run_destroy(run);
     lb_log_close();

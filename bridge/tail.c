@@ -62,6 +62,7 @@
 #include "metrics.h"
 #include "opts.h"
 #include "redis.h"
+#include "service.h"
 #include "signals.h"
 #include "sink.h"
 
@@ -79,10 +80,14 @@
 #include <unistd.h>
 
 #define LB_TAIL_TURN_FILES 16 /* turns between two looks at epoll (a stop) */
+#define LB_TAIL_LAG_SEC 1.0   /* how often the lag gauge looks at the files */
 
 /* ---- the loop ------------------------------------------------------------------------------ */
 
-static void lb_tail_metrics(struct lb_tail *j)
+/* logbridge_lag_bytes follows the files, also while nothing is read (Redis
+ * away: the file is the buffer and grows): every LB_TAIL_LAG_SEC, the size
+ * of each route's current generation against its checkpoint. */
+static void lb_tail_refresh_lag(struct lb_tail *j)
 {
     for (size_t i = 0; i < j->nf; i++) {
         struct lb_tfile *tf = j->f[i];
@@ -93,10 +98,7 @@ static void lb_tail_metrics(struct lb_tail *j)
             lb_tail_lag(j, tf);
         }
     }
-    struct lb_error e;
-    if (lb_metrics_write(j->m, &e) != 0)
-        lb_warn("%s", e.msg);
-    j->metrics_next = lb_clock_mono() + 5.0;
+    j->lag_next = lb_clock_mono() + LB_TAIL_LAG_SEC;
 }
 
 /* Arm the timerfd for the earliest thing due; disarm it when nothing is. */
@@ -105,8 +107,8 @@ static void lb_tail_arm(struct lb_tail *j)
     double due = INFINITY;
     if (!j->up)
         due = j->next_try;
-    if (j->own_metrics && j->metrics_next < due)
-        due = j->metrics_next;
+    if (j->m != NULL && j->lag_next < due)
+        due = j->lag_next;
     if (j->ndraining > 0)
         for (size_t i = 0; i < j->nf; i++) {
             struct lb_tfile *tf = j->f[i];
@@ -136,8 +138,8 @@ static void lb_tail_due(struct lb_tail *j)
     double now = lb_clock_mono();
     if (!j->up && now >= j->next_try)
         lb_tail_reconnect(j);
-    if (j->own_metrics && now >= j->metrics_next)
-        lb_tail_metrics(j);
+    if (j->m != NULL && now >= j->lag_next)
+        lb_tail_refresh_lag(j);
     if (j->ndraining > 0)
         for (size_t i = 0; i < j->nf; i++) {
             struct lb_tfile *tf = j->f[i];
@@ -312,13 +314,11 @@ static void lb_tail_free(struct lb_tail *j)
     lb_sink_destroy(j->sink);
     lb_feed_destroy(j->feed);
     lb_redis_destroy(j->r);
-    if (j->own_metrics)
-        lb_metrics_destroy(j->m);
 }
 
-/* The job's parts: its Redis connection (not connected yet), sink, feed,
- * metrics (its own, or the run's) and committer. Returns 0, or LB_ENOMEM
- * (the caller logs it; lb_tail_free frees what was made). */
+/* The job's parts: its Redis connection (not connected yet), sink, feed and
+ * committer, and its series (the counters at 0 from the start). Returns 0,
+ * or LB_ENOMEM (the caller logs it; lb_tail_free frees what was made). */
 static int lb_tail_parts(struct lb_tail *j, const struct lb_redis_cfg *cfg)
 {
     const struct lb_tail_opts *o = j->o;
@@ -335,21 +335,16 @@ static int lb_tail_parts(struct lb_tail *j, const struct lb_redis_cfg *cfg)
     j->r = lb_redis_create(cfg);
     j->sink = lb_sink_create(&so, &j->err);
     j->feed = lb_feed_create(c->jsonl, c->json_encoding, c->max_line + 1 + 256 * 1024, &j->err);
-    if (j->env->metrics != NULL) {
-        j->m = j->env->metrics;
-    } else {
-        j->m = lb_metrics_create(c->metrics_file);
-        j->own_metrics = c->metrics_file != NULL;
-        if (j->m != NULL && !j->own_metrics) {
-            lb_metrics_destroy(j->m);
-            j->m = NULL;
-        }
-    }
-    j->metrics_next = lb_clock_mono() + 5.0;
+    j->m = j->env->metrics;
+    j->lag_next = lb_clock_mono() + LB_TAIL_LAG_SEC;
     lb_metrics_labels(j->l_stream, sizeof(j->l_stream), "stream", o->stream, NULL);
+    lb_job_labels(j->env, "tail", j->l_job, sizeof(j->l_job));
+    lb_metrics_batch_declare(j->m, j->l_job);
+    lb_metrics_add(j->m, "logbridge_redis_reconnects_total", "", 0);
+    lb_metrics_add(j->m, "logbridge_wait_shortfalls_total", "", 0);
+    lb_job_report(j->env, j->l_job, LB_HEALTH_STARTING, "connecting to redis");
     j->cm = lb_committer_create(j->sink, j->feed, j->r, LB_TAIL_FLIGHTS, lb_tail_on_ckpt, j);
-    if (j->r == NULL || j->sink == NULL || j->feed == NULL || j->cm == NULL ||
-        (c->metrics_file && j->m == NULL))
+    if (j->r == NULL || j->sink == NULL || j->feed == NULL || j->cm == NULL)
         return LB_ENOMEM;
     return 0;
 }
@@ -361,6 +356,7 @@ static int lb_tail_connect(struct lb_tail *j)
     int rc = lb_redis_connect(j->r, &j->err);
     if (rc == 0) {
         j->up = 1;
+        lb_job_report(j->env, j->l_job, LB_HEALTH_OK, NULL);
         lb_tail_watch_redis(j);
     } else if (rc == LB_EREDIS) {
         lb_tail_down(j, NULL);
@@ -423,9 +419,10 @@ int lb_tail_run(const struct lb_tail_opts *o, const struct lb_common *c,
             o->once ? " (once)" : "");
     rc = lb_tail_loop(&j);
 done:
-    if (j.own_metrics && j.m != NULL) {
-        lb_tail_metrics(&j);
-    }
+    if (j.m != NULL)
+        lb_tail_refresh_lag(&j);
+    lb_job_report(env, j.l_job, rc == LB_EXIT_OK ? LB_HEALTH_DONE : LB_HEALTH_FAILED,
+                  rc == LB_EXIT_OK ? NULL : j.err.msg);
     lb_tail_free(&j);
     return rc;
 }
@@ -469,6 +466,7 @@ const struct lb_optspec lb_tail_optspec = {
     .common_off = offsetof(struct lb_tail_opts, c),
     .operands = 1,
     .input = 1,
+    .serve = 1,
 };
 
 int lb_tail_opts_parse(struct lb_tail_opts *o, int argc, char **argv, const struct lb_cli *cli)
@@ -517,9 +515,19 @@ int lb_cmd_tail(int argc, char **argv)
         lb_log_close();
         return LB_EXIT_RUNTIME;
     }
+    struct lb_service *svc;
     struct lb_job_env env;
-    lb_job_env_init(&env, NULL); /* NULL: the job keeps its own --metrics-file */
-    rc = lb_tail_run(&o, &o.c, &env);
+    if ((rc = lb_service_open(&o.c, &cli, &svc)) != 0) {
+        lb_log_close();
+        return rc;
+    }
+    if (lb_job_env_serve(&env, svc, "tail") != 0) {
+        lb_error_log("out of memory");
+        rc = LB_EXIT_RUNTIME;
+    } else {
+        rc = lb_tail_run(&o, &o.c, &env);
+    }
+    lb_service_stop(svc);
     lb_log_close();
     return rc;
 }

@@ -247,9 +247,9 @@ struct lb_tail {
     struct lb_committer *cm;
     struct lb_tfile *cm_tf; /* the route and generation the committer carries */
     struct lb_gen *cm_g;
-    struct lb_metrics *m;
-    int own_metrics;
-    double metrics_next;
+    struct lb_metrics *m; /* the process's (job.h), NULL when nobody reads metrics */
+    double lag_next;      /* when logbridge_lag_bytes is looked at again */
+    char l_job[160];      /* job="tail" */
 
     int ep, tfd;
     struct lb_watchset *ws;

@@ -68,7 +68,8 @@ void lb_tail_on_ckpt(void *ctx, const struct lb_commit_event *ev)
     lb_metrics_add(j->m, "logbridge_lines_total", tf->l_blank, (double)ev->blank);
     lb_metrics_add(j->m, "logbridge_bytes_read_total", tf->l_src, (double)ev->bytes);
     if (ev->seconds > 0) {
-        lb_metrics_observe_batch(j->m, ev->seconds);
+        lb_metrics_observe_batch(j->m, j->l_job, ev->seconds);
+        lb_metrics_set(j->m, "logbridge_last_commit_timestamp_seconds", tf->l_src, lb_clock_real());
         j->attempt = 0;
         j->troubled = 0;
     }
@@ -81,7 +82,7 @@ void lb_tail_on_ckpt(void *ctx, const struct lb_commit_event *ev)
                     "%s within --wait-timeout (counted in logbridge_wait_shortfalls_total; "
                     "said once)",
                     tf->path);
-        lb_metrics_add(j->m, "logbridge_wait_shortfalls_total", tf->l_src, 1);
+        lb_metrics_add(j->m, "logbridge_wait_shortfalls_total", "", 1);
     }
     tf->ck_present = ev->ck.present;
     tf->ck_dev = ev->ck.dev;
@@ -94,6 +95,9 @@ void lb_tail_on_ckpt(void *ctx, const struct lb_commit_event *ev)
     tf->ck_is_cur = ev->ck.present && ev->ck.dev == g->ck_dev && ev->ck.ino == g->ck_ino;
     if (tf->ck_is_cur)
         g->start_commit = 0;
+    /* the lag shrinks when the batch lands, not when the next read ends */
+    if (g == tf->cur)
+        lb_tail_lag(j, tf);
 }
 
 void lb_tail_down(struct lb_tail *j, struct lb_tfile *tf)
@@ -106,6 +110,7 @@ void lb_tail_down(struct lb_tail *j, struct lb_tfile *tf)
     /* said once per episode (an OOM that lasts is retried quietly) */
     enum lb_log_level level = j->troubled ? LB_LOG_DEBUG : LB_LOG_WARN;
     j->troubled = 1;
+    lb_job_report(j->env, j->l_job, LB_HEALTH_DOWN, j->err.msg);
     if (tf != NULL)
         lb_log(level,
                "%s; src=%s off=%" PRIu64 ": reading paused, retrying with backoff (<= 5 s) "
@@ -402,6 +407,7 @@ void lb_tail_reconnect(struct lb_tail *j)
         rc = lb_tail_recover(j);
     if (rc == 0) {
         j->up = 1;
+        lb_job_report(j->env, j->l_job, LB_HEALTH_OK, NULL);
         lb_tail_watch_redis(j);
         unsigned long n = lb_redis_reconnects(j->r);
         if (n > j->reconnects_seen)
