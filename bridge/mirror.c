@@ -195,8 +195,8 @@ static void lb_mirror_accepted(struct lb_mirror *m)
     }
     if (!m->refused)
         return;
-    lb_info("%s: redis accepts again after %u retries; carrying on after id=%s", m->what,
-            m->refusals, m->last_id);
+    lb_info_kv(LB_MIRROR_FIELDS(m, LB_F_STR("id", m->last_id)),
+               "mirror: redis accepts again after %u retries; carrying on after id", m->refusals);
     m->refused = 0;
     m->refusals = 0;
 }
@@ -208,13 +208,15 @@ static void lb_mirror_trouble(struct lb_mirror *m, const struct lb_error *err)
     lb_job_report(m->env, m->l_job, LB_HEALTH_DOWN, err->msg);
     m->down = 1;
     if (lb_redis_ctx(m->r) == NULL) {
-        lb_warn("%s: %s; reconnecting (resuming after id=%s)", m->what, err->msg, m->last_id);
+        lb_warn_kv(LB_MIRROR_FIELDS(m, LB_F_STR("id", m->last_id)),
+                   "mirror: %s; reconnecting (resuming after id)", err->msg);
         return;
     }
     if (!m->refused)
-        lb_warn("%s: %s; backpressure: waiting with backoff (<= 5 s) until redis accepts again "
-                "(nothing is lost; resuming after id=%s)",
-                m->what, err->msg, m->last_id);
+        lb_warn_kv(LB_MIRROR_FIELDS(m, LB_F_STR("id", m->last_id)),
+                   "mirror: %s; backpressure: waiting with backoff (<= 5 s) until redis accepts "
+                   "again (nothing is lost; resuming after id)",
+                   err->msg);
     m->refused = 1;
 }
 
@@ -378,10 +380,11 @@ static int lb_mirror_batch(struct lb_mirror *m, const redisReply *entries, struc
         } else if (d == LB_DEC_SELF) {
             m->counts.excluded++;
             if (m->self_total++ == 0)
-                lb_warn("%s: entry id=%s has src=%.*s, this very file: not written back (a tail "
-                        "of this file into the stream would read it again, a feedback loop); "
-                        "such entries are counted as excluded from now on",
-                        m->what, idr != NULL ? idr->str : "?", (int)m->dec.src.n, m->dec.src.p);
+                lb_warn_kv(LB_MIRROR_FIELDS(m, LB_F_STR("id", idr != NULL ? idr->str : "?")),
+                           "mirror: an entry has src=%.*s, this very file: not written back (a "
+                           "tail of this file into the stream would read it again, a feedback "
+                           "loop); such entries are counted as excluded from now on",
+                           (int)m->dec.src.n, m->dec.src.p);
         } else {
             m->counts.skipped++;
             m->skipped_total++;
@@ -622,7 +625,7 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
 
     struct lb_redis_cfg cfg;
     if (lb_common_redis_cfg(c, &cfg, &err) != 0) {
-        lb_error_log("%s: --redis: %s", m.what, err.msg);
+        lb_error_kv(LB_MIRROR_FIELDS0(&m), "mirror: --redis: %s", err.msg);
         return LB_EXIT_USAGE;
     }
     m.r = lb_redis_create(&cfg);
@@ -630,8 +633,8 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
         lb_error_log("out of memory");
         return LB_EXIT_RUNTIME;
     }
-    lb_info("%s: following stream %s at %s (checkpoint %s)", m.what, o->stream, lb_redis_addr(m.r),
-            m.key);
+    lb_info_kv(LB_MIRROR_FIELDS0(&m), "mirror: following the stream at %s (checkpoint %s)",
+               lb_redis_addr(m.r), m.key);
     /* Every series exists from the start, so that dashboards see zeros. */
     lb_mirror_metrics(&m);
     lb_metrics_add(m.metrics, "logbridge_redis_reconnects_total", "", 0);
@@ -651,14 +654,15 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
     if (rc == 1 || rc == LB_ESTOP)
         rc = 0;
     if (rc != 0) {
-        lb_error_log("%s: %s", m.what, err.msg);
+        lb_error_kv(LB_MIRROR_FIELDS0(&m), "mirror: %s", err.msg);
         exit_code = LB_EXIT_RUNTIME;
     } else {
         lb_mirror_drain(&m, &err);
-        lb_info("%s: stopped after id=%s (size=%" PRIu64 ")%s", m.what, m.last_id, m.size,
-                lb_ck_pending(&m) ? "; its checkpoint could not be recorded: the next start "
-                                    "recognises the lines written since"
-                                  : "");
+        lb_info_kv(LB_MIRROR_FIELDS(&m, LB_F_STR("id", m.last_id), LB_F_U64("size", m.size)),
+                   "mirror: stopped%s",
+                   lb_ck_pending(&m) ? "; its checkpoint could not be recorded: the next start "
+                                       "recognises the lines written since"
+                                     : "");
     }
     lb_mirror_metrics(&m);
     lb_job_report(env, m.l_job, exit_code == LB_EXIT_OK ? LB_HEALTH_DONE : LB_HEALTH_FAILED,

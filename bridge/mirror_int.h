@@ -156,6 +156,12 @@ struct lb_mirror_ckpt {
 
 #define lb_ck_pending(m) ((m)->ck_seq != (m)->ck_saved)
 
+/* The log fields of a mirror's lines: its file and stream, then more. */
+#define LB_MIRROR_FIELDS(m, ...)                                                                   \
+    LB_FIELDS(LB_F_STR("file", (m)->path), LB_F_STR("stream", (m)->o->stream), __VA_ARGS__)
+#define LB_MIRROR_FIELDS0(m)                                                                       \
+    LB_FIELDS(LB_F_STR("file", (m)->path), LB_F_STR("stream", (m)->o->stream))
+
 /* mirror.c */
 void lb_mirror_set_last(struct lb_mirror *m, const char *id, size_t n);
 int lb_mirror_ckpt_load(struct lb_mirror *m, struct lb_mirror_ckpt *ck, struct lb_error *err);

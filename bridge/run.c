@@ -34,6 +34,7 @@
 #include "metrics.h"
 #include "mirror.h"
 #include "opts.h"
+#include "preflight.h"
 #include "service.h"
 #include "signals.h"
 #include "tail.h"
@@ -81,41 +82,68 @@ struct lb_run {
 
 struct lb_run_opts {
     const char *config;
+    int syntax_only; /* check-config --syntax-only: not the environment */
 };
 
+#define LB_RUN_CONFIG_OPT                                                                          \
+    LB_OPT_STR("config", struct lb_run_opts, config, "a path", "FILE",                             \
+               "the JSON config: top-level common options (redis,\n"                               \
+               "format, encoding, json_field, no_provenance, max_line,\n"                          \
+               "log_level, log_format, log_file, metrics_file, http) and the\n"                    \
+               "arrays \"tail\" and \"mirror\" whose entries hold the long\n"                      \
+               "options of those commands with '-' -> '_' (\"paths\": the\n"                       \
+               "files and globs of a tail entry)",                                                 \
+               LB_OPTF_REQUIRED)
+
 static const struct lb_opt lb_run_opt_table[] = {
-    LB_OPT_STR("config", struct lb_run_opts, config, "a path", "FILE",
-               "the JSON config: top-level common options (redis,\n"
-               "format, encoding, json_field, no_provenance, max_line,\n"
-               "log_level, log_format, log_file, metrics_file, http) and the\n"
-               "arrays \"tail\" and \"mirror\" whose entries hold the long\n"
-               "options of those commands with '-' -> '_' (\"paths\": the\n"
-               "files and globs of a tail entry)",
-               LB_OPTF_REQUIRED),
+    LB_RUN_CONFIG_OPT,
     LB_OPT_END,
 };
 
+static const struct lb_opt lb_check_opt_table[] = {
+    LB_RUN_CONFIG_OPT,
+    LB_OPT_FLAG("syntax-only", struct lb_run_opts, syntax_only, 1,
+                "check the config alone, not this machine (e.g. in CI)", 0),
+    LB_OPT_END,
+};
+
+#define LB_RUN_USAGE                                                                               \
+    "Usage: logbridge run --config FILE\n"                                                         \
+    "       logbridge check-config [--syntax-only] --config FILE\n"                                \
+    "Run every tail and mirror job of a JSON config in one process (run), or only\n"               \
+    "check the config (check-config: exit 0 and \"config OK: N tail, M mirror jobs\",\n"           \
+    "or exit 2 naming the config path of the first error). Both check this machine\n"              \
+    "too: the directories of tailed paths exist (or the entry sets\n"                              \
+    "\"allow_missing_dirs\"), paths are absolute, and the directories of mirror files,\n"          \
+    "the metrics file and the log file are writable.\n"
+
+#define LB_RUN_FOOTER                                                                              \
+    "\n"                                                                                           \
+    "Signals: SIGHUP reopens the log file and the mirror files; SIGINT/SIGTERM\n"                  \
+    "commit what was read and exit 0. A job that fails stops the others: exit 3.\n"
+
 static const struct lb_optspec lb_run_optspec = {
-    .usage = "Usage: logbridge run --config FILE\n"
-             "       logbridge check-config --config FILE\n"
-             "Run every tail and mirror job of a JSON config in one process (run), or only\n"
-             "check the config (check-config: exit 0 and \"config OK: N tail, M mirror jobs\",\n"
-             "or exit 2 naming the config path of the first error).\n",
+    .usage = LB_RUN_USAGE,
     .opts = lb_run_opt_table,
-    .footer = "\n"
-              "Signals: SIGHUP reopens the log file and the mirror files; SIGINT/SIGTERM\n"
-              "commit what was read and exit 0. A job that fails stops the others: exit 3.\n",
+    .footer = LB_RUN_FOOTER,
     .common_off = LB_OPTS_NO_COMMON,
 };
 
-/* Returns 0 with *path set, -1 after --help/--version, or LB_EXIT_USAGE. */
-static int lb_run_parse(int argc, char **argv, const char *cmd, const char **path)
+static const struct lb_optspec lb_check_optspec = {
+    .usage = LB_RUN_USAGE,
+    .opts = lb_check_opt_table,
+    .footer = LB_RUN_FOOTER,
+    .common_off = LB_OPTS_NO_COMMON,
+};
+
+/* Returns 0 with o set, -1 after --help/--version, or LB_EXIT_USAGE. */
+static int lb_run_parse(int argc, char **argv, const char *cmd, struct lb_run_opts *o)
 {
     struct lb_cli cli = {cmd, NULL};
-    struct lb_run_opts o = {NULL};
-    int rc = lb_opts_parse(&lb_run_optspec, &o, argc, argv, &cli, NULL);
-    *path = o.config;
-    return rc;
+    memset(o, 0, sizeof(*o));
+    const struct lb_optspec *spec =
+        strcmp(cmd, "check-config") == 0 ? &lb_check_optspec : &lb_run_optspec;
+    return lb_opts_parse(spec, o, argc, argv, &cli, NULL);
 }
 
 /* ---- preparing the jobs -------------------------------------------------------------- */
@@ -132,9 +160,29 @@ static void lb_run_destroy(struct lb_run *run)
     free(run);
 }
 
-/* Load the config and parse every entry with its job's parser. Returns 0, or
- * LB_EXIT_USAGE after printing "logbridge CMD: FILE: path: message". */
-static int lb_run_prepare(const char *cmd, const char *path, struct lb_run **out)
+/* What the config needs from this machine (preflight.h). 0 or LB_EXIT_USAGE
+ * after printing "logbridge CMD: FILE: path: message". */
+static int lb_run_preflight(const char *cmd, const char *path, const struct lb_run *run)
+{
+    struct lb_error err = {0};
+    int rc = lb_preflight_process(&run->cfg->c, &err);
+    for (int i = 0; i < run->njobs && rc == 0; i++) {
+        const struct lb_run_job *j = &run->jobs[i];
+        if (j->cj->kind == LB_CONFIG_TAIL)
+            rc = lb_preflight_tail(j->cj->prefix, &j->o.tail, &err);
+        else
+            rc = lb_preflight_mirror(j->cj->prefix, &j->o.mirror, &err);
+    }
+    if (rc == 0)
+        return 0;
+    fprintf(stderr, "logbridge %s: %s: %s\n", cmd, path, err.msg);
+    return LB_EXIT_USAGE;
+}
+
+/* Load the config and parse every entry with its job's parser, then check
+ * the environment (unless syntax_only). Returns 0, or LB_EXIT_USAGE after
+ * printing "logbridge CMD: FILE: path: message". */
+static int lb_run_prepare(const char *cmd, const char *path, int syntax_only, struct lb_run **out)
 {
     *out = NULL;
     struct lb_run *run = calloc(1, sizeof(*run));
@@ -184,6 +232,10 @@ static int lb_run_prepare(const char *cmd, const char *path, struct lb_run **out
             lb_run_destroy(run);
             return LB_EXIT_USAGE;
         }
+    }
+    if (!syntax_only && lb_run_preflight(cmd, path, run) != 0) {
+        lb_run_destroy(run);
+        return LB_EXIT_USAGE;
     }
     *out = run;
     return 0;
@@ -306,12 +358,13 @@ static void lb_run_join_all(struct lb_run *run)
 
 int lb_cmd_run(int argc, char **argv)
 {
-    const char *path;
-    int rc = lb_run_parse(argc, argv, "run", &path);
+    struct lb_run_opts o;
+    int rc = lb_run_parse(argc, argv, "run", &o);
     if (rc != 0)
         return rc < 0 ? LB_EXIT_OK : rc;
+    const char *path = o.config;
     struct lb_run *run;
-    if ((rc = lb_run_prepare("run", path, &run)) != 0)
+    if ((rc = lb_run_prepare("run", path, 0, &run)) != 0)
         return rc;
     /* The log file first, so that a bad one is named as the config names it. */
     const struct lb_common *c = &run->cfg->c;
@@ -363,12 +416,12 @@ int lb_cmd_run(int argc, char **argv)
 
 int lb_cmd_check_config(int argc, char **argv)
 {
-    const char *path;
-    int rc = lb_run_parse(argc, argv, "check-config", &path);
+    struct lb_run_opts o;
+    int rc = lb_run_parse(argc, argv, "check-config", &o);
     if (rc != 0)
         return rc < 0 ? LB_EXIT_OK : rc;
     struct lb_run *run;
-    if ((rc = lb_run_prepare("check-config", path, &run)) != 0)
+    if ((rc = lb_run_prepare("check-config", o.config, o.syntax_only, &run)) != 0)
         return rc;
     printf("config OK: %d tail, %d mirror jobs\n", run->cfg->ntail, run->cfg->nmirror);
     lb_run_destroy(run);

@@ -109,6 +109,8 @@ static void lb_tail_arm(struct lb_tail *j)
         due = j->next_try;
     if (j->m != NULL && j->lag_next < due)
         due = j->lag_next;
+    if (j->nmissing > 0 && j->dirs_next < due)
+        due = j->dirs_next;
     if (j->ndraining > 0)
         for (size_t i = 0; i < j->nf; i++) {
             struct lb_tfile *tf = j->f[i];
@@ -140,6 +142,8 @@ static void lb_tail_due(struct lb_tail *j)
         lb_tail_reconnect(j);
     if (j->m != NULL && now >= j->lag_next)
         lb_tail_refresh_lag(j);
+    if (j->nmissing > 0 && now >= j->dirs_next)
+        lb_tail_look_dirs(j);
     if (j->ndraining > 0)
         for (size_t i = 0; i < j->nf; i++) {
             struct lb_tfile *tf = j->f[i];
@@ -264,9 +268,10 @@ static int lb_tail_loop(struct lb_tail *j)
     if (j->up && !j->fatal)
         lb_tail_drain(j);
     if (!j->up && j->cm_tf != NULL && !j->fatal)
-        lb_warn("stopping while redis at %s is unreachable or refusing: src=%s is committed up "
-                "to off=%" PRIu64 "; the rest is read again on the next start",
-                lb_redis_addr(j->r), j->cm_tf->src, j->cm_tf->ck_off);
+        lb_warn_kv(LB_FIELDS(LB_F_STR("src", j->cm_tf->src), LB_F_U64("off", j->cm_tf->ck_off)),
+                   "stopping while redis at %s is unreachable or refusing: committed up to the "
+                   "checkpoint; the rest is read again on the next start",
+                   lb_redis_addr(j->r));
     return j->fatal ? LB_EXIT_RUNTIME : LB_EXIT_OK;
 }
 
@@ -415,8 +420,8 @@ int lb_tail_run(const struct lb_tail_opts *o, const struct lb_common *c,
     }
     if (lb_tail_connect(&j) != 0)
         goto done;
-    lb_info("tail: following %zu file(s) into stream=%s%s", j.nf, o->stream,
-            o->once ? " (once)" : "");
+    lb_info_kv(LB_FIELDS(LB_F_STR("stream", o->stream)), "tail: following %zu file(s)%s", j.nf,
+               o->once ? " (once)" : "");
     rc = lb_tail_loop(&j);
 done:
     if (j.m != NULL)
@@ -451,6 +456,10 @@ static const struct lb_opt lb_tail_opt_table[] = {
     LB_OPT_STR("name", LB_T, name, "a name", "NAME",
                "src name instead of the absolute path (one PATH only)", 0),
     LB_OPT_FLAG("once", LB_T, once, 1, "read what is there now, commit, exit", 0),
+    LB_OPT_FLAG("allow-missing-dirs", LB_T, allow_missing_dirs, 1,
+                "a directory of a PATH or GLOB that does not exist\n"
+                "(yet) is waited for instead of an error",
+                0),
     LB_OPT_END,
 };
 #undef LB_T
