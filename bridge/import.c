@@ -172,7 +172,7 @@ static int lb_import_recover(struct lb_import *im, struct lb_error *err)
                                 " (the checkpoint is intact: run the import again to resume)",
                                 why, im->o->retry_for, im->src, im->ck_off);
         }
-        if (im->attempt > 0 && lb_redis_backoff_sleep(im->attempt - 1, &lb_stop_flag) == LB_ESTOP)
+        if (im->attempt > 0 && lb_redis_backoff_sleep(im->r, im->attempt - 1, &lb_stop_flag) == LB_ESTOP)
             continue;
         im->attempt++;
         int rc = 0;

@@ -445,9 +445,9 @@ static int lb_mirror_recover(struct lb_mirror *m, int started, struct lb_error *
         /* A server that accepts and then drops us (restarting, loading), or
          * refuses for now (OOM), must not turn this loop into a busy one. */
         if (m->refused) {
-            if (lb_redis_backoff_sleep(m->refusals++, stop) == LB_ESTOP)
+            if (lb_redis_backoff_sleep(m->r, m->refusals++, stop) == LB_ESTOP)
                 return LB_ESTOP;
-        } else if (attempt > 0 && lb_redis_backoff_sleep(attempt - 1, stop) == LB_ESTOP) {
+        } else if (attempt > 0 && lb_redis_backoff_sleep(m->r, attempt - 1, stop) == LB_ESTOP) {
             return LB_ESTOP;
         }
         int rc = 0;
