@@ -6,10 +6,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -199,6 +201,24 @@ void lbt_redis_stop(struct lbt_redis *r, int cleanup)
     lbt_redis_kill(r, SIGKILL);
     if (cleanup)
         lbt_rmdir(r->dir);
+}
+
+int lbt_free_port(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(sa);
+    if (s < 0 || bind(s, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        getsockname(s, (struct sockaddr *)&sa, &len) != 0) {
+        if (s >= 0)
+            close(s);
+        return -1;
+    }
+    close(s);
+    return ntohs(sa.sin_port);
 }
 
 redisContext *lbt_connect(const struct lbt_redis *r)
