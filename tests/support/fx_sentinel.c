@@ -269,8 +269,8 @@ static int fx_healthy(void *ctx)
     }
     int role = fx_node_role(s, r, &mport, &up);
     if (role != 's' || mport != s->port[m] || !up) {
-        snprintf(h->why, sizeof(h->why), "node %d (port %d) is not a connected replica of %d",
-                 r, s->port[r], s->port[m]);
+        snprintf(h->why, sizeof(h->why), "node %d (port %d) is not a connected replica of %d", r,
+                 s->port[r], s->port[m]);
         if (role == 'm' || (role == 's' && mport != s->port[m])) {
             /* left behind by a test that ended early: make it one */
             redisContext *c = fx_sentinel_connect(s, r);
@@ -317,9 +317,8 @@ int fx_sentinel_start(struct fx_sentinel *s, int aof)
         rc = lbt_redis_start(&s->node[i], aof);
     for (int si = 0; si < 3 && rc == 0; si++)
         rc = fx_sentinel_spawn(s, si);
-    snprintf(s->url, sizeof(s->url),
-             "redis+sentinel://127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d/%s", s->sport[0],
-             s->sport[1], s->sport[2], FX_SENT_NAME);
+    snprintf(s->url, sizeof(s->url), "redis+sentinel://127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d/%s",
+             s->sport[0], s->sport[1], s->sport[2], FX_SENT_NAME);
     char why[300];
     if (rc == 0 && fx_sentinel_restore(s, why, sizeof(why)) != 0) {
         fprintf(stderr, "fx_sentinel_start: %s\n", why);
