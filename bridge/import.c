@@ -702,7 +702,7 @@ int lb_cmd_import(int argc, char **argv)
         .batch_max = (size_t)o.batch,
     };
     struct lb_redis_cfg cfg;
-    lb_redis_url_parse(o.c.redis_url, &cfg, NULL);
+    lb_common_redis_cfg(&o.c, &cfg, NULL);
     im.sink = lb_sink_create(&so, &err);
     im.feed = lb_feed_create(o.c.jsonl, o.c.json_encoding, o.c.max_line + 1 + 256 * 1024, &err);
     im.r = lb_redis_create(&cfg);

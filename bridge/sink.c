@@ -14,6 +14,7 @@
  */
 #include "sink.h"
 #include "sink_int.h"
+#include "reply.h"
 #include "log.h"
 
 #include <inttypes.h>
@@ -127,10 +128,11 @@ static int lb_sink_load_script(struct lb_sink *k, struct lb_redis *r, struct lb_
     int rc = 0;
     if (rep->type == REDIS_REPLY_STRING && rep->len == 40)
         memcpy(k->sha, rep->str, 41);
+    else if (rep->type == REDIS_REPLY_ERROR)
+        rc = lb_reply_error(r, "SCRIPT", "LOAD", rep->str, err);
     else
-        rc = lb_error_set(err, lb_redis_is_transient(rep->str) ? LB_EREDIS : LB_EREPLY,
-                          "redis at %s: SCRIPT LOAD: %s", lb_redis_addr(r),
-                          rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+        rc = lb_error_set(err, LB_EREPLY, "redis at %s: SCRIPT LOAD: unexpected reply",
+                          lb_redis_addr(r));
     freeReplyObject(rep);
     return rc;
 }
@@ -196,21 +198,14 @@ static int lb_sink_write(struct lb_sink *k, struct lb_redis *r, int c, struct lb
         lb_redis_drop(r);
         return LB_EREDIS;
     }
-    int done = 0;
-    do {
-        if (redisBufferWrite(ctx, &done) != REDIS_OK) {
-            lb_error_set(err, LB_EREDIS, "redis at %s: %s", lb_redis_addr(r), ctx->errstr);
-            lb_redis_drop(r);
-            return LB_EREDIS;
-        }
-    } while (!done);
-    return 0;
+    return lb_redis_flush(r, err);
 }
 
 /* A refusal: what kind, for the committer (fenced, clears by itself, or not). */
 static int lb_sink_refused(struct lb_sink *k, struct lb_redis *r, struct lb_sink_result *res,
                            const char *why, struct lb_error *err)
 {
+    lb_redis_refused(r, why);
     if (strncmp(why, "NOSCRIPT", 8) == 0) {
         k->sha[0] = '\0'; /* loaded again before the next batch; nothing ran */
         res->refused = LB_SINK_TRANSIENT;
