@@ -484,6 +484,25 @@ int fx_sentinel_isolate_replica(struct fx_sentinel *s)
     return ok ? r : -1;
 }
 
+struct fx_link_ctx {
+    struct fx_sentinel *s;
+    int r;
+};
+
+static int fx_link_down(void *ctx)
+{
+    struct fx_link_ctx *x = ctx;
+    int up = 1;
+    return fx_node_role(x->s, x->r, NULL, &up) == 's' && !up;
+}
+
+int fx_sentinel_resume_replica(struct fx_sentinel *s, int r)
+{
+    fx_sentinel_signal(s, r, SIGCONT);
+    struct fx_link_ctx x = {s, r};
+    return lbt_wait_for(fx_link_down, &x, FX_SENT_WAIT_MS) ? 0 : -1;
+}
+
 void fx_sentinel_dump(const struct fx_sentinel *s)
 {
     char p[400];

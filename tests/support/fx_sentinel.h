@@ -84,6 +84,11 @@ void fx_sentinel_signal(struct fx_sentinel *s, int i, int sig);
  * stopped process's socket buffer). Returns the replica's index, or -1. */
 int fx_sentinel_isolate_replica(struct fx_sentinel *s);
 
+/* SIGCONT the isolated replica r and wait until it says its master link is
+ * down: it has applied all that reached it (the data before the EOF), so
+ * what it holds now is what it will hold when promoted. 0, or -1. */
+int fx_sentinel_resume_replica(struct fx_sentinel *s, int r);
+
 /* Print the last bytes of every Sentinel's and node's log on stderr. */
 void fx_sentinel_dump(const struct fx_sentinel *s);
 
