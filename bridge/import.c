@@ -80,6 +80,7 @@ struct lb_import {
     char src[PATH_MAX];
     struct lb_file_stats *st;
     uint64_t reordered;
+    uint64_t wait_short; /* batches WAIT found short of --wait-replicas */
     uint64_t ck_off; /* where the checkpoint of src stands (as far as we know) */
 
     double t0, last_progress;
@@ -134,6 +135,7 @@ static void lb_import_on_ckpt(void *ctx, const struct lb_commit_event *ev)
     im->st->blank += ev->blank;
     im->lines_total += ev->written + ev->bad + ev->blank;
     im->reordered += ev->reordered;
+    im->wait_short += ev->wait_short != 0;
     im->ck_off = ev->ck.present ? ev->ck.off : 0;
     if (ev->seconds > 0) {
         im->trouble_since = 0;
@@ -665,6 +667,7 @@ static void lb_import_metrics(const struct lb_import_opts *o, struct lb_import *
                        lb_metrics_labels(l, sizeof(l), "src", src, NULL), (double)st[i].bytes);
     }
     lb_metrics_set(m, "logbridge_redis_reconnects_total", NULL, (double)lb_redis_reconnects(im->r));
+    lb_metrics_set(m, "logbridge_wait_shortfalls_total", NULL, (double)im->wait_short);
     struct lb_error err;
     if (lb_metrics_write(m, &err) != 0)
         lb_warn("%s", err.msg);
@@ -750,6 +753,10 @@ int lb_cmd_import(int argc, char **argv)
         lb_warn("%" PRIu64 " lines were older than the stream's top entry and were written at "
                 "its millisecond (--id ts); their timestamp fields keep the truth",
                 im.reordered);
+    if (im.wait_short > 0)
+        lb_warn("%" PRIu64 " batches were acknowledged by fewer replicas than --wait-replicas "
+                "within --wait-timeout (they are written; a failover now could lose them)",
+                im.wait_short);
     lb_import_summary(&o, st, done_files, lb_clock_mono() - im.t0);
     if (o.c.metrics_file != NULL && !o.dry_run)
         lb_import_metrics(&o, &im, st, done_files);

@@ -97,6 +97,12 @@ unsigned long lb_redis_reconnects(const struct lb_redis *r)
     return r->reconnects;
 }
 
+int lb_redis_wait_replicas(const struct lb_redis *r, int *timeout_ms)
+{
+    *timeout_ms = r->cfg.wait_timeout_ms;
+    return r->cfg.wait_replicas;
+}
+
 int lb_redis_fd(const struct lb_redis *r)
 {
     return r->c != NULL ? r->conn.fd : -1;

@@ -86,6 +86,9 @@ void lb_redis_drop(struct lb_redis *r);
  * reconnects). */
 void lb_redis_set_timeout(struct lb_redis *r, int ms);
 
+/* --wait-replicas N (0: none) and *timeout_ms its --wait-timeout. */
+int lb_redis_wait_replicas(const struct lb_redis *r, int *timeout_ms);
+
 /* The socket, for epoll (-1 when not connected). */
 int lb_redis_fd(const struct lb_redis *r);
 

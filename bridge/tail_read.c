@@ -74,6 +74,15 @@ void lb_tail_on_ckpt(void *ctx, const struct lb_commit_event *ev)
     }
     if (ev->trim_blocked >= 0)
         lb_tail_trim_state(j, ev->trim_blocked);
+    if (ev->wait_short) {
+        /* DESIGN.md section 7: counted, never a reason to stop */
+        if (j->wait_shorts++ == 0)
+            lb_warn("tail: WAIT: fewer replicas than --wait-replicas acknowledged a batch of "
+                    "%s within --wait-timeout (counted in logbridge_wait_shortfalls_total; "
+                    "said once)",
+                    tf->path);
+        lb_metrics_add(j->m, "logbridge_wait_shortfalls_total", tf->l_src, 1);
+    }
     tf->ck_present = ev->ck.present;
     tf->ck_dev = ev->ck.dev;
     tf->ck_ino = ev->ck.ino;
