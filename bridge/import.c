@@ -666,7 +666,9 @@ static void lb_import_metrics(const struct lb_import_opts *o, struct lb_import *
         lb_metrics_add(m, "logbridge_bytes_read_total",
                        lb_metrics_labels(l, sizeof(l), "src", src, NULL), (double)st[i].bytes);
     }
-    lb_metrics_set(m, "logbridge_redis_reconnects_total", NULL, (double)lb_redis_reconnects(im->r));
+    struct lb_redis_seen seen = {0, 0, 0};
+    lb_job_redis_metrics_init(m);
+    lb_job_redis_metrics(m, im->r, &seen);
     lb_metrics_set(m, "logbridge_wait_shortfalls_total", NULL, (double)im->wait_short);
     struct lb_error err;
     if (lb_metrics_write(m, &err) != 0)
