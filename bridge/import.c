@@ -8,15 +8,13 @@
  * the checkpoint decides: it moved to the batch's end (landed) or did not
  * move (send again). That is what makes a rerun after kill -9 exact.
  *
- * Signals: the process's signal thread (signals.h) sets lb_stop_flag; import
- * looks at it at each batch boundary and in its backoff, commits what it has
- * read and exits 3 ("interrupted ... run the import again to resume"). import
- * has no event loop, so it keeps this flag model and not the stop eventfd.
- * Known limit: a read of an idle stdin (a producer that pauses) is not cut
- * short; the stop is seen when the read returns (more input, or EOF). Stdin
- * is read through zlib (gzread fills its whole chunk before it returns), so
- * a poll of stdin with the stop eventfd here would not help: it belongs in
- * source.c's read.
+ * Signals: the process's signal thread (signals.h) sets lb_stop_flag, then
+ * the stop eventfd; import looks at the flag at each batch boundary and in
+ * its backoff, commits what it has read and exits 3 ("interrupted ... run the
+ * import again to resume"). A read that waits for input (stdin on an idle
+ * pipe) waits for the stop eventfd too (lb_source_stop_on) and returns
+ * LB_ESTOP, so the stop is seen at once; and a pipe is read as soon as it has
+ * something, so the lines of a producer that pauses are committed at once.
  */
 #include "jobs.h"
 #include "clock.h"
@@ -141,12 +139,30 @@ static void lb_import_on_ckpt(void *ctx, const struct lb_commit_event *ev)
     }
 }
 
+/* Open path as im->s, closing the one before (to read a file again from its
+ * start). A read that waits for input (stdin, a pipe) also waits for a stop. */
+static int lb_import_reopen(struct lb_import *im, const char *path, struct lb_error *err)
+{
+    lb_source_close(im->s);
+    im->s = lb_source_open(path, im->o->c.max_line, err);
+    if (im->s == NULL)
+        return err->code;
+    lb_source_stop_on(im->s, lb_signals_stop_fd());
+    return 0;
+}
+
 /* A stop (SIGINT/SIGTERM) ends the import where it is committed. */
 static int lb_import_interrupted(struct lb_import *im, struct lb_error *err)
 {
+    /* stdin cannot be read again: an unterminated line read so far is lost */
+    uint64_t cut =
+        im->s != NULL && lb_source_kind(im->s) == LB_SOURCE_STDIN ? lb_source_pending(im->s) : 0;
+    if (cut > 0)
+        im->st->partial = 1;
     return lb_error_set(err, LB_ESTOP,
-                        "interrupted at src=%s off=%" PRIu64 "; run the import again to resume",
-                        im->src, im->ck_off);
+                        "interrupted at src=%s off=%" PRIu64 "; run the import again to resume%s",
+                        im->src, im->ck_off,
+                        cut > 0 ? " (the unterminated line read from stdin is not imported)" : "");
 }
 
 /* After a lost connection, or a refusal that clears by itself (OOM, BUSY,
@@ -205,13 +221,12 @@ static int lb_import_recover(struct lb_import *im, struct lb_error *err)
     /* Read the file again from the checkpoint. */
     dev_t dev = lb_source_dev(im->s);
     ino_t ino = lb_source_ino(im->s);
-    lb_source_close(im->s);
-    im->s = lb_source_open(im->path, im->o->c.max_line, err);
-    if (im->s == NULL)
-        return err->code;
+    int rc = lb_import_reopen(im, im->path, err);
+    if (rc != 0)
+        return rc;
     if (lb_source_dev(im->s) != dev || lb_source_ino(im->s) != ino)
         return lb_error_set(err, LB_EIO, "%s was replaced while importing it", im->path);
-    int rc = lb_source_skip_to(im->s, rs.off, err);
+    rc = lb_source_skip_to(im->s, rs.off, err);
     return rc != 0 ? rc : LB_IMPORT_REWOUND;
 }
 
@@ -259,14 +274,6 @@ static int lb_import_reconnect(struct lb_import *im, struct lb_error *err)
 {
     lb_warn("%s", err->msg);
     return lb_redis_connect_retry(im->r, im->o->retry_for, &lb_stop_flag, err);
-}
-
-/* Reopen the file, read from its start again (after a look at its content). */
-static int lb_import_reopen(struct lb_import *im, const char *path, struct lb_error *err)
-{
-    lb_source_close(im->s);
-    im->s = lb_source_open(path, im->o->c.max_line, err);
-    return im->s == NULL ? err->code : 0;
 }
 
 /* The checkpoint of the file's own src (im->src): at->ck and at->held. One
@@ -553,6 +560,8 @@ static int lb_import_read(struct lb_import *im, struct lb_error *err)
         if (rc != 0)
             return rc;
         long got = lb_source_fill(im->s, err);
+        if (got == LB_ESTOP)
+            continue; /* the flag is set before the stop eventfd: the batch sees it */
         if (got < 0)
             return (int)got;
         lb_import_progress(im, 0);
@@ -573,11 +582,11 @@ static int lb_import_file(struct lb_import *im, const char *path, struct lb_file
     im->path = path;
     if (lb_import_src_of(im->o, path, im->src, sizeof(im->src)) != 0)
         return lb_error_set(err, LB_EIO, "%s: path too long", path);
-    im->s = lb_source_open(path, im->o->c.max_line, err);
-    if (im->s == NULL)
-        return err->code;
+    int rc = lb_import_reopen(im, path, err);
+    if (rc != 0)
+        return rc;
     struct lb_import_start at;
-    int rc = lb_import_identify(im, path, &at, err);
+    rc = lb_import_identify(im, path, &at, err);
     if (rc == LB_IMPORT_COVERED) {
         st->skipped = 1;
         st->resumed_at = st->covered_to;
