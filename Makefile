@@ -13,7 +13,7 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 -Wvla
 STD     := -std=c11 -D_GNU_SOURCE
 OPT     ?= -O2 -g
 CFLAGS_ALL = $(STD) $(WARN) $(OPT) -MMD -MP -Iparsers -Ibridge -I$(BUILD)/gen -Itests/support $(CFLAGS) $(EXTRA_CFLAGS)
-LIBS    := -lhiredis -lcjson -lz -lm
+LIBS    := -lhiredis -lssl -lcrypto -lcjson -lz -lm
 TLIBS   := -lcmocka
 
 PARSER_SRC  := $(sort $(wildcard parsers/*.c))
@@ -105,7 +105,7 @@ install: all
 	if [ -f contrib/logbridge.1 ]; then install -m 0644 contrib/logbridge.1 $(DESTDIR)$(PREFIX)/share/man/man1/logbridge.1; fi
 
 # Installs from Debian's packages only what is missing; does nothing otherwise.
-DEPS_PKGS := libhiredis-dev libcjson-dev zlib1g-dev libcmocka-dev redis-server redis-tools clang libclang-rt-14-dev
+DEPS_PKGS := libhiredis-dev libssl-dev openssl redis-sentinel libcjson-dev zlib1g-dev libcmocka-dev redis-server redis-tools clang libclang-rt-14-dev
 deps:
 	@missing=""; for p in $(DEPS_PKGS); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \

@@ -138,7 +138,7 @@ static int lb_export_setup(const struct lb_export_opts *o, struct lb_export *x,
 {
     struct lb_error err = {0};
     struct lb_redis_cfg cfg;
-    if (lb_redis_url_parse(o->c.redis_url, &cfg, &err) != 0) {
+    if (lb_common_redis_cfg(&o->c, &cfg, &err) != 0) {
         /* only LOGBRIDGE_REDIS can get here: --redis was checked */
         lb_error_log("export: redis URL '%s' (LOGBRIDGE_REDIS): %s", o->c.redis_url, err.msg);
         return LB_EXIT_USAGE;

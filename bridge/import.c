@@ -78,6 +78,7 @@ struct lb_import {
     char src[PATH_MAX];
     struct lb_file_stats *st;
     uint64_t reordered;
+    uint64_t wait_short; /* batches WAIT found short of --wait-replicas */
     uint64_t ck_off; /* where the checkpoint of src stands (as far as we know) */
 
     double t0, last_progress;
@@ -132,6 +133,7 @@ static void lb_import_on_ckpt(void *ctx, const struct lb_commit_event *ev)
     im->st->blank += ev->blank;
     im->lines_total += ev->written + ev->bad + ev->blank;
     im->reordered += ev->reordered;
+    im->wait_short += ev->wait_short != 0;
     im->ck_off = ev->ck.present ? ev->ck.off : 0;
     if (ev->seconds > 0) {
         im->trouble_since = 0;
@@ -747,6 +749,7 @@ static void lb_import_metrics(const struct lb_import_opts *o, struct lb_import *
                        lb_metrics_labels(l, sizeof(l), "src", src, NULL), (double)st[i].bytes);
     }
     lb_metrics_set(m, "logbridge_redis_reconnects_total", NULL, (double)lb_redis_reconnects(im->r));
+    lb_metrics_set(m, "logbridge_wait_shortfalls_total", NULL, (double)im->wait_short);
     struct lb_error err;
     if (lb_metrics_write(m, &err) != 0)
         lb_warn("%s", err.msg);
@@ -768,7 +771,7 @@ static int lb_import_open(struct lb_import *im, const struct lb_import_opts *o)
         .batch_max = (size_t)o->batch,
     };
     struct lb_redis_cfg cfg;
-    lb_redis_url_parse(o->c.redis_url, &cfg, NULL);
+    lb_common_redis_cfg(&o->c, &cfg, NULL);
     im->o = o;
     im->sink = lb_sink_create(&so, &err);
     im->feed = lb_feed_create(o->c.jsonl, o->c.json_encoding, o->c.max_line + 1 + 256 * 1024, &err);
@@ -821,8 +824,8 @@ static int lb_import_files(struct lb_import *im, struct lb_file_stats *st, int *
     return LB_EXIT_OK;
 }
 
-/* After the files, done or not: a warning for reordered lines, the summary
- * on stdout, the metrics file. */
+/* After the files, done or not: warnings for reordered lines and WAIT
+ * shortfalls, the summary on stdout, the metrics file. */
 static void lb_import_report(struct lb_import *im, const struct lb_file_stats *st, int done)
 {
     const struct lb_import_opts *o = im->o;
@@ -830,6 +833,10 @@ static void lb_import_report(struct lb_import *im, const struct lb_file_stats *s
         lb_warn("%" PRIu64 " lines were older than the stream's top entry and were written at "
                 "its millisecond (--id ts); their timestamp fields keep the truth",
                 im->reordered);
+    if (im->wait_short > 0)
+        lb_warn("%" PRIu64 " batches were acknowledged by fewer replicas than --wait-replicas "
+                "within --wait-timeout (they are written; a failover now could lose them)",
+                im->wait_short);
     lb_import_summary(o, st, done, lb_clock_mono() - im->t0);
     if (o->c.metrics_file != NULL && !o->dry_run)
         lb_import_metrics(o, im, st, done);

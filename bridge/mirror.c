@@ -616,7 +616,7 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
     lb_metrics_labels(m.lbl_file, sizeof(m.lbl_file), "file", m.path, (const char *)NULL);
 
     struct lb_redis_cfg cfg;
-    if (lb_redis_url_parse(c->redis_url, &cfg, &err) != 0) {
+    if (lb_common_redis_cfg(c, &cfg, &err) != 0) {
         lb_error_log("%s: --redis: %s", m.what, err.msg);
         return LB_EXIT_USAGE;
     }

@@ -637,7 +637,7 @@ int lb_cmd_parity(int argc, char **argv)
     p.rep.nfiles = p.nfiles;
 
     struct lb_redis_cfg cfg;
-    if (lb_redis_url_parse(o.c.redis_url, &cfg, &err) != 0) {
+    if (lb_common_redis_cfg(&o.c, &cfg, &err) != 0) {
         exit_code = lb_cli_error(&cli, "redis", "%s", err.msg);
         goto out;
     }

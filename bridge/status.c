@@ -476,7 +476,7 @@ int lb_cmd_status(int argc, char **argv)
 
     struct lb_error err = {0};
     struct lb_redis_cfg cfg;
-    lb_redis_url_parse(o.c.redis_url, &cfg, NULL);
+    lb_common_redis_cfg(&o.c, &cfg, NULL);
     struct lb_redis *r = lb_redis_create(&cfg);
     cJSON *root = cJSON_CreateObject();
     int exit_code = LB_EXIT_OK;

@@ -372,7 +372,7 @@ int lb_tail_run(const struct lb_tail_opts *o, const struct lb_common *c,
     lb_tail_raise_nofile();
 
     struct lb_redis_cfg cfg;
-    if (lb_redis_url_parse(c->redis_url, &cfg, &j.err) != 0) {
+    if (lb_common_redis_cfg(c, &cfg, &j.err) != 0) {
         lb_error_log("--redis: %s", j.err.msg);
         return LB_EXIT_USAGE;
     }

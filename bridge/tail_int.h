@@ -273,6 +273,7 @@ struct lb_tail {
     size_t nret, capret;
 
     int stop, fatal, trim_blocked;
+    unsigned long wait_shorts; /* WAIT shortfalls (--wait-replicas), warned once */
     char l_stream[1200];
     struct lb_error err;
 };

@@ -37,6 +37,11 @@ void lbt_redis_kill(struct lbt_redis *r, int sig);
 /* Stop the server and, when cleanup, remove its dir. */
 void lbt_redis_stop(struct lbt_redis *r, int cleanup);
 
+/* A TCP port on 127.0.0.1 that was free a moment ago (the kernel's pick),
+ * for servers that must listen on TCP (replication, Sentinel, TLS). 0 on
+ * failure. */
+int lbt_free_port(void);
+
 /* A client connection (asserts nothing; NULL on failure). */
 redisContext *lbt_connect(const struct lbt_redis *r);
 
