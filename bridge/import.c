@@ -15,6 +15,10 @@
  * pipe) waits for the stop eventfd too (lb_source_stop_on) and returns
  * LB_ESTOP, so the stop is seen at once; and a pipe is read as soon as it has
  * something, so the lines of a producer that pauses are committed at once.
+ *
+ * Files. import.c: the command, reading and committing a file, the summary;
+ * import_identify.c: which checkpoint describes a file. What crosses them is
+ * declared in import_int.h.
  */
 #include "jobs.h"
 #include "clock.h"
@@ -40,56 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
-struct lb_import_opts {
-    struct lb_common c;
-    const char *stream;
-    int id_ts;
-    long long batch;
-    const char *name;
-    int strict, dry_run, final;
-    double retry_for;
-    int progress; /* -1: when stderr is a terminal */
-    int summary_json;
-    char **files;
-    int nfiles;
-};
-
-struct lb_file_stats {
-    const char *path;
-    uint64_t lines, imported, bad, blank, partial, bytes, resumed_at;
-    int skipped;
-    char covered_by[PATH_MAX]; /* another src whose checkpoint knows this file */
-    uint64_t covered_to;       /* ... up to this offset */
-};
-
-#define LB_IMPORT_FLIGHT 2    /* batches in flight: Redis runs one while we parse the next */
-#define LB_IMPORT_REWOUND 100 /* not an error: reading restarts at the checkpoint */
-#define LB_IMPORT_COVERED 101 /* not an error: other checkpoints cover the whole file */
-
-struct lb_import {
-    const struct lb_import_opts *o;
-    struct lb_redis *r;
-    int ckpts; /* checkpoints can be read (always, except a dry run without Redis) */
-    struct lb_sink *sink;
-    struct lb_feed *feed;
-    struct lb_committer *cm;
-
-    struct lb_source *s;
-    char src[PATH_MAX];
-    struct lb_file_stats *st;
-    uint64_t reordered;
-    uint64_t wait_short; /* batches WAIT found short of --wait-replicas */
-    uint64_t ck_off; /* where the checkpoint of src stands (as far as we know) */
-
-    double t0, last_progress;
-    uint64_t lines_total;
-    double trouble_since; /* 0, or when Redis started refusing or went away */
-    unsigned attempt;
-    const char *path;
-
-    struct lb_ckpt_match match; /* lb_import_identify's, kept off the stack */
-    char why[256];
-};
+#include "import_int.h"
 
 static int lb_import_fp(void *ctx, uint64_t off, char hex[LB_FP_HEX])
 {
@@ -141,9 +96,7 @@ static void lb_import_on_ckpt(void *ctx, const struct lb_commit_event *ev)
     }
 }
 
-/* Open path as im->s, closing the one before (to read a file again from its
- * start). A read that waits for input (stdin, a pipe) also waits for a stop. */
-static int lb_import_reopen(struct lb_import *im, const char *path, struct lb_error *err)
+int lb_import_reopen(struct lb_import *im, const char *path, struct lb_error *err)
 {
     lb_source_close(im->s);
     im->s = lb_source_open(path, im->o->c.max_line, err);
@@ -256,206 +209,6 @@ static int lb_import_line(struct lb_import *im, const struct lb_line *line, stru
     if (rc == LB_EREDIS)
         return lb_import_recover(im, err);
     return rc;
-}
-
-/* ---- which checkpoint describes this file ------------------------------------ */
-
-#define LB_IMPORT_FROM_START 102 /* (inside lb_import_identify) no checkpoint describes it */
-
-/* Where a file starts: lb_import_identify's answer. */
-struct lb_import_start {
-    struct lb_ckpt ck;   /* where to resume (present or not) */
-    struct lb_ckpt held; /* what Redis holds for im->src now: the first batch is fenced on it */
-    int unfenced;        /* ... unless set: an unreadable checkpoint is replaced */
-    int own_unreadable;  /* the checkpoint of the file's own src could not be read */
-};
-
-/* A checkpoint lookup met a lost connection: say so and reconnect (within
- * --retry-for). Returns 0 to look again, or the reconnect's error. */
-static int lb_import_reconnect(struct lb_import *im, struct lb_error *err)
-{
-    lb_warn("%s", err->msg);
-    return lb_redis_connect_retry(im->r, im->o->retry_for, &lb_stop_flag, err);
-}
-
-/* The checkpoint of the file's own src (im->src): at->ck and at->held. One
- * that cannot be read is replaced (unfenced), the file read from the start. */
-static int lb_import_own_ckpt(struct lb_import *im, struct lb_import_start *at,
-                              struct lb_error *err)
-{
-    const char *key = lb_sink_ckpt_key(im->sink);
-    int rc;
-    while ((rc = lb_ckpt_load(im->r, key, im->src, &at->ck, err)) == LB_EREDIS &&
-           (rc = lb_import_reconnect(im, err)) == 0)
-        ;
-    if (rc == LB_ECKPT) {
-        memset(&at->ck, 0, sizeof(at->ck));
-        at->own_unreadable = 1;
-        at->unfenced = 1;
-        snprintf(im->why, sizeof(im->why), "%s", err->msg);
-    } else if (rc != 0) {
-        return rc;
-    }
-    at->held = at->ck;
-    return 0;
-}
-
-/* What the file is to the src that covers it, for messages. */
-static const char *lb_import_what(const struct lb_ckpt_match *m)
-{
-    return m->how == LB_CKPT_DONE_FILE ? "a finished generation of"
-                                       : "a copy of bytes committed by";
-}
-
-/* What looked like a match is not this file: read it from the start. */
-static int lb_import_unmatched(struct lb_import *im, const char *path, struct lb_error *err)
-{
-    int rc = lb_import_reopen(im, path, err);
-    if (rc != 0)
-        return rc;
-    im->st->covered_by[0] = '\0';
-    im->st->covered_to = 0;
-    return LB_IMPORT_FROM_START;
-}
-
-/* Import the bytes past what another src covers under the file's own src:
- * its first checkpoint is written (HSETNX) at the covered offset. */
-static int lb_import_seed(struct lb_import *im, const char *path, const struct lb_ckpt *seed,
-                          struct lb_import_start *at, struct lb_error *err)
-{
-    const struct lb_ckpt_match *m = &im->match;
-    const char *key = lb_sink_ckpt_key(im->sink);
-    lb_info("%s is %s src=%s up to off=%" PRIu64 "; importing the rest under src=%s", path,
-            lb_import_what(m), m->src, m->off, im->src);
-    int rc = lb_import_reopen(im, path, err);
-    if (rc != 0)
-        return rc;
-    if (!im->o->dry_run) {
-        while ((rc = lb_ckpt_seed(im->r, key, im->src, seed, err)) == LB_EREDIS &&
-               (rc = lb_import_reconnect(im, err)) == 0)
-            ;
-        if (rc == 1)
-            return lb_error_set(err, LB_ECKPT,
-                                "the checkpoint of src=%s appeared while importing it: is "
-                                "another logbridge writing it?",
-                                im->src);
-        if (rc != 0)
-            return rc;
-    }
-    at->ck = *seed;
-    at->held = *seed;
-    at->unfenced = 0;
-    return 0;
-}
-
-/* A finished generation or a copy, covered up to m->off: is there more? */
-static int lb_import_covered(struct lb_import *im, const char *path, struct lb_import_start *at,
-                             struct lb_error *err)
-{
-    const struct lb_ckpt_match *m = &im->match;
-    struct lb_ckpt seed = {.present = 1,
-                           .dev = (unsigned long long)lb_source_dev(im->s),
-                           .ino = (unsigned long long)lb_source_ino(im->s),
-                           .off = m->off,
-                           .line = m->line};
-    /* a .gz whose content is shorter than the match: not that file */
-    if (lb_source_fingerprint(im->s, m->off, seed.fp) != 0 ||
-        lb_source_skip_to(im->s, m->off, err) != 0)
-        return lb_import_unmatched(im, path, err);
-    long got = lb_source_fill(im->s, err); /* (a .gz may hold the rest in its buffer) */
-    if (got < 0)
-        return (int)got;
-    if (got == 0 && lb_source_pending(im->s) == 0) {
-        lb_info("%s is %s src=%s, which covers all of it (off=%" PRIu64 "); nothing to import",
-                path, lb_import_what(m), m->src, m->off);
-        return LB_IMPORT_COVERED;
-    }
-    /* longer than what that src committed: another file that starts with the
-     * same bytes, not a copy (lb_ckpt_find checks plain files) */
-    if (m->how == LB_CKPT_SAME_BYTES && !m->done)
-        return lb_import_unmatched(im, path, err);
-    if (at->ck.present || at->own_unreadable) {
-        lb_warn("%s is %s src=%s up to off=%" PRIu64 ", but the checkpoint of src=%s describes "
-                "another file: the bytes after off=%" PRIu64 " are not imported (import them "
-                "with --name)",
-                path, lb_import_what(m), m->src, m->off, im->src, m->off);
-        return LB_IMPORT_COVERED;
-    }
-    return lb_import_seed(im, path, &seed, at, err);
-}
-
-/* Every checkpoint of the tag (lb_ckpt_find): is the file known under
- * another src? Returns 0, LB_IMPORT_COVERED, LB_IMPORT_FROM_START or an
- * error. */
-static int lb_import_match(struct lb_import *im, const char *path, struct lb_import_start *at,
-                           struct lb_error *err)
-{
-    const char *key = lb_sink_ckpt_key(im->sink);
-    struct lb_ckpt_match *m = &im->match;
-    int rc;
-    while ((rc = lb_ckpt_find(im->r, key, im->s, im->src, m, err)) == LB_EREDIS &&
-           (rc = lb_import_reconnect(im, err)) == 0)
-        ;
-    if (rc != 0)
-        return rc;
-    if (m->how == LB_CKPT_NONE)
-        return LB_IMPORT_FROM_START;
-    snprintf(im->st->covered_by, sizeof(im->st->covered_by), "%s", m->src);
-    im->st->covered_to = m->off;
-    if (m->how != LB_CKPT_SAME_FILE)
-        return lb_import_covered(im, path, at, err);
-    lb_info("%s is the file that src=%s checkpoints (dev=%llu ino=%llu off=%" PRIu64
-            "); going on under that src",
-            path, m->src, m->ck.dev, m->ck.ino, m->off);
-    snprintf(im->src, sizeof(im->src), "%s", m->src);
-    at->ck = m->ck;
-    at->held = m->ck;
-    at->unfenced = 0;
-    return 0;
-}
-
-/*
- * Where to start reading the file, decided by identity rather than by name
- * (a rotation renames files; tail may already have read a generation under
- * the live path's src; a .gz is a copy of bytes read before):
- *   1. the checkpoint of the file's own src, when it describes the file;
- *   2. else every checkpoint of the tag (lb_ckpt_find): the file may be the
- *      current generation of another src, which then goes on reading it
- *      (im->src becomes that src), or a finished generation or a copy,
- *      covered up to an offset. A covered file writes nothing; one with
- *      bytes past the covered offset is imported from there under its own
- *      src, whose first checkpoint is written (HSETNX) at that offset. The
- *      checkpoint of a src that describes another file is never replaced
- *      for a file recognised elsewhere;
- *   3. else from the start (a checkpoint of its own src that describes
- *      another file is replaced, as before: fenced where it stands).
- * Returns 0 (*at says where), LB_IMPORT_COVERED, or an error.
- */
-static int lb_import_identify(struct lb_import *im, const char *path, struct lb_import_start *at,
-                              struct lb_error *err)
-{
-    memset(at, 0, sizeof(*at));
-    if (!im->ckpts)
-        return 0;
-    int rc = lb_import_own_ckpt(im, at, err);
-    if (rc != 0)
-        return rc;
-    if (at->ck.present && lb_ckpt_trust(&at->ck, im->s, im->why, sizeof(im->why)))
-        return 0;
-    if (lb_source_kind(im->s) != LB_SOURCE_STDIN) { /* stdin: no identity to match */
-        rc = lb_import_match(im, path, at, err);
-        if (rc != LB_IMPORT_FROM_START)
-            return rc;
-    }
-    if (at->own_unreadable) {
-        lb_warn("src=%s: %s; reading the file from the start", im->src, im->why);
-    } else if (at->ck.present) {
-        lb_warn("src=%s: checkpoint not trusted (%s); reading the file from the start", im->src,
-                im->why);
-        /* the first batch replaces that checkpoint (at->held): fenced on it */
-    }
-    memset(&at->ck, 0, sizeof(at->ck));
-    return 0;
 }
 
 /* ---- one file ---------------------------------------------------------------- */
