@@ -258,17 +258,26 @@ static void lbt_exec_bin(const char *const *args)
 
 pid_t lbt_spawn(const char *const *args, const char *log_path)
 {
+    return lbt_spawn_split(args, log_path, log_path);
+}
+
+pid_t lbt_spawn_split(const char *const *args, const char *out_path, const char *err_path)
+{
     pid_t p = fork();
     if (p != 0)
         return p;
     int in = open("/dev/null", O_RDONLY);
     if (in >= 0)
         dup2(in, 0);
-    if (log_path != NULL) {
-        int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
+    /* O_APPEND: when both name one file, neither overwrites the other */
+    const char *paths[2] = {out_path, err_path};
+    for (int k = 0; k < 2; k++) {
+        if (paths[k] == NULL)
+            continue;
+        int fd = open(paths[k], O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0 && fd != 1 + k) {
+            dup2(fd, 1 + k);
+            close(fd);
         }
     }
     lbt_exec_bin(args);
