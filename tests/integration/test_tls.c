@@ -635,6 +635,7 @@ static void tls_run_config_with_tls_keys(void **state)
         tu_dump(log2, 3000);
         fail_msg("run with tls_insecure did not warn");
     }
+    assert_int_equal(tu_log_sane(log2), 0);
     free(lines);
 }
 
