@@ -22,7 +22,6 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -127,45 +126,6 @@ static void tls_ca_dir_and_db_in_the_url(void **state)
     verify(t, "dbs");
 }
 
-struct writer {
-    const char *path;
-    long n;
-    int per_ms; /* lines per ms, roughly */
-    uint64_t seed;
-};
-
-/* tail_util's lines 0..n-1 of generation 0, appended in writes of random
- * sizes (lines are often cut between two writes). */
-static int writer_main(void *ctx)
-{
-    struct writer *w = ctx;
-    int fd = open(w->path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd < 0)
-        return 1;
-    uint64_t rng = w->seed ^ 0x9e3779b97f4a7c15ULL;
-    char buf[1 << 16];
-    size_t n = 0;
-    for (long i = 0; i < w->n; i++) {
-        n += tu_line(buf + n, sizeof(buf) - n, 0, i, (int)(tu_rand(&rng) % 60));
-        if (n > 2048 || i + 1 == w->n) {
-            size_t o = 0;
-            while (o < n) {
-                size_t k = 1 + (size_t)(tu_rand(&rng) % 700);
-                if (k > n - o)
-                    k = n - o;
-                if (tu_write_all(fd, buf + o, k) != 0)
-                    return 2;
-                o += k;
-            }
-            n = 0;
-        }
-        if (i % w->per_ms == 0)
-            lbt_sleep_ms(1);
-    }
-    close(fd);
-    return 0;
-}
-
 static long long file_size(const char *path)
 {
     struct stat st;
@@ -208,8 +168,9 @@ static void wait_reach(struct reach *r, const char *what)
 }
 
 /* The writer is done: wait until the checkpoint of the tail on stream covers
- * the whole file, stop tail (exit 0), and check every line once, in order. */
-static void finish_tail(struct fxt *t, pid_t tail, const char *stream, long n)
+ * the whole file, stop tail (exit 0), and check every line once, in order:
+ * valid lines 0..n-1 in the stream, bad lines 0..bad-1 in the DLQ. */
+static void finish_tail(struct fxt *t, pid_t tail, const char *stream, long n, long bad)
 {
     char ck[96];
     snprintf(ck, sizeof(ck), "logbridge:ckpt:{%s}", stream);
@@ -227,23 +188,30 @@ static void finish_tail(struct fxt *t, pid_t tail, const char *stream, long n)
         fail_msg("%s", why);
     }
     assert_int_equal(lbt_xlen(t->fx.c, stream), n);
+    char dlq[96];
+    snprintf(dlq, sizeof(dlq), "logbridge:dlq:{%s}", stream);
+    if (tu_check_bad(t->fx.c, dlq, bad, why, sizeof(why)) != 0) {
+        fx_import_dump_log(&t->fx);
+        fail_msg("%s", why);
+    }
 }
 
 static void tls_tail_with_a_writer_counts_every_line_once(void **state)
 {
     struct fxt *t = *state;
-    struct writer w = {t->fx.path, 20000L * iu_scale(), 8, iu_seed("tls_tail_with_a_writer")};
+    long n = 20000L * iu_scale();
+    struct tu_writer w = {t->fx.path, n, n / 97, 8, iu_seed("tls_tail_with_a_writer")};
     assert_int_equal(lbt_write_file(t->fx.path, "", 0), 0);
     const char *args[] = {"tail",         "--redis",  t->url, "--tls-ca-file",
                           t->g->certs.ca, "--stream", "tt",   "--batch",
                           "200",          t->fx.path, NULL};
     pid_t tail = fx_import_spawn(&t->fx, args, t->fx.log);
     assert_true(tail > 0);
-    pid_t wp = tu_fork(writer_main, &w);
+    pid_t wp = tu_fork(tu_writer_main, &w);
     assert_true(wp > 0);
     t->fx.kids[t->fx.nkids++ % FX_IMPORT_KIDS] = wp; /* killed by the teardown on a failure */
     assert_int_equal(lbt_wait(wp), 0);
-    finish_tail(t, tail, "tt", w.n);
+    finish_tail(t, tail, "tt", w.valid, w.bad);
     assert_false(tu_file_has(t->fx.log, "tls-insecure"));
 }
 
@@ -687,18 +655,19 @@ static void tls_tail_survives_redis_kill9_with_a_writer(void **state)
     struct fxt *t = *state;
     uint64_t seed = iu_seed("tls_tail_survives_redis_kill9_with_a_writer");
     uint64_t rng = seed;
-    struct writer w = {t->fx.path, 30000L * iu_scale(), 6, seed};
+    long n = 30000L * iu_scale();
+    struct tu_writer w = {t->fx.path, n, n / 97, 6, seed};
     assert_int_equal(lbt_write_file(t->fx.path, "", 0), 0);
     const char *args[] = {"tail",         "--redis",  t->url, "--tls-ca-file",
                           t->g->certs.ca, "--stream", "kk",   "--batch",
                           "300",          t->fx.path, NULL};
     pid_t tail = fx_import_spawn(&t->fx, args, t->fx.log);
     assert_true(tail > 0);
-    pid_t wp = tu_fork(writer_main, &w);
+    pid_t wp = tu_fork(tu_writer_main, &w);
     assert_true(wp > 0);
     t->fx.kids[t->fx.nkids++ % FX_IMPORT_KIDS] = wp; /* killed by the teardown on a failure */
     for (int k = 1; k <= 3; k++) {
-        struct reach r = {t, tail, "kk", NULL, w.n * k / 4, 0, 0, 0};
+        struct reach r = {t, tail, "kk", NULL, w.valid * k / 4, 0, 0, 0};
         wait_reach(&r, "a quarter more of the lines before the next kill");
         lbt_sleep_ms((int)(tu_rand(&rng) % 5));
         lbt_redis_kill(&t->fx.r, SIGKILL);
@@ -710,7 +679,7 @@ static void tls_tail_survives_redis_kill9_with_a_writer(void **state)
         assert_non_null(t->fx.c);
     }
     assert_int_equal(lbt_wait(wp), 0);
-    finish_tail(t, tail, "kk", w.n);
+    finish_tail(t, tail, "kk", w.valid, w.bad);
     printf("tls_tail_survives_redis_kill9_with_a_writer: 3 kills, %d torn AOFs repaired\n",
            t->fx.r.aof_repairs);
 }
