@@ -53,7 +53,12 @@ static int fx_open(struct fx_import *t)
 
 int fx_import_setup_shared(void **state)
 {
-    struct fx_import *t = calloc(1, sizeof(*t));
+    return fx_import_setup_shared_sized(state, sizeof(struct fx_import));
+}
+
+int fx_import_setup_shared_sized(void **state, size_t size)
+{
+    struct fx_import *t = calloc(1, size);
     if (t == NULL)
         return -1;
     t->shared = *state;

@@ -48,6 +48,10 @@ int fx_import_group_setup(void **state);
 int fx_import_group_teardown(void **state);
 /* A test on the group's server, flushed (FLUSHALL, CONFIG RESETSTAT). */
 int fx_import_setup_shared(void **state);
+/* The same inside a larger struct of size bytes (struct fx_import first).
+ * *state is the group's struct lbt_redis, or a larger struct that begins
+ * with one (its copy is what r becomes). */
+int fx_import_setup_shared_sized(void **state, size_t size);
 
 /* A test with its own server: without AOF, with AOF. */
 int fx_import_setup(void **state);
