@@ -461,11 +461,6 @@ int lb_conn_write(struct lb_conn *c, const void *buf, size_t n, int timeout_ms,
     return 0;
 }
 
-int lb_conn_pending(const struct lb_conn *c)
-{
-    return c->ssl != NULL ? SSL_pending(c->ssl) : 0;
-}
-
 void lb_conn_close(struct lb_conn *c)
 {
     if (c->ssl != NULL) {
