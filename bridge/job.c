@@ -1,8 +1,10 @@
 /*
- * job.c - a job's environment, served by the signal thread (job.h).
+ * job.c - a job's environment, served by the signal thread (job.h), and what
+ * every job reports: its connection's counters and how it stands with Redis.
  */
 #include "job.h"
 
+#include "log.h"
 #include "service.h"
 #include "signals.h"
 
@@ -29,17 +31,31 @@ int lb_job_env_serve(struct lb_job_env *env, struct lb_service *svc, const char 
     return env->health_idx < 0 ? LB_ENOMEM : 0;
 }
 
-const char *lb_job_labels(const struct lb_job_env *env, const char *dflt, char *out, size_t cap)
+int lb_job_standalone(const struct lb_common *c, const struct lb_cli *cli,
+                      int (*job)(void *arg, const struct lb_job_env *env), void *arg)
 {
-    return lb_metrics_labels(out, cap, "job", env->job != NULL ? env->job : dflt,
-                             (const char *)NULL);
-}
-
-void lb_job_report(const struct lb_job_env *env, const char *labels, enum lb_health_state st,
-                   const char *why)
-{
-    lb_metrics_set(env->metrics, "logbridge_redis_up", labels, st == LB_HEALTH_OK);
-    lb_health_set(env->health, env->health_idx, st, why);
+    int rc = lb_common_start(c, cli);
+    if (rc != 0)
+        return rc;
+    struct lb_error err = {0};
+    struct lb_service *svc = NULL;
+    if (lb_signals_start(&err) != 0) {
+        lb_error_log("%s", err.msg);
+        rc = LB_EXIT_RUNTIME;
+    } else if ((rc = lb_service_open(c, cli, &svc)) == 0) {
+        /* without --metrics-file and --http there is no registry at all, so
+         * that mirror skips the XINFO calls that only feed the lag gauge */
+        struct lb_job_env env;
+        if (lb_job_env_serve(&env, svc, cli->cmd) != 0) {
+            lb_error_log("out of memory");
+            rc = LB_EXIT_RUNTIME;
+        } else {
+            rc = job(arg, &env);
+        }
+    }
+    lb_service_stop(svc);
+    lb_log_close();
+    return rc;
 }
 
 int lb_job_stopping(const struct lb_job_env *env)
@@ -53,4 +69,43 @@ int lb_job_stopping(const struct lb_job_env *env)
             return 1;
     }
     return 0;
+}
+
+void lb_job_redis_metrics_init(struct lb_metrics *m)
+{
+    lb_metrics_add(m, "logbridge_redis_reconnects_total", "", 0);
+    lb_metrics_add(m, "logbridge_redis_redirects_total", "kind=\"moved\"", 0);
+    lb_metrics_add(m, "logbridge_redis_redirects_total", "kind=\"ask\"", 0);
+}
+
+static void lb_job_delta(struct lb_metrics *m, const char *name, const char *labels,
+                         unsigned long now, unsigned long *seen)
+{
+    if (now > *seen)
+        lb_metrics_add(m, name, labels, (double)(now - *seen));
+    *seen = now;
+}
+
+void lb_job_redis_metrics(struct lb_metrics *m, const struct lb_redis *r,
+                          struct lb_redis_seen *seen)
+{
+    lb_job_delta(m, "logbridge_redis_reconnects_total", "", lb_redis_reconnects(r),
+                 &seen->reconnects);
+    lb_job_delta(m, "logbridge_redis_redirects_total", "kind=\"moved\"",
+                 lb_redis_redirects(r, 0), &seen->moved);
+    lb_job_delta(m, "logbridge_redis_redirects_total", "kind=\"ask\"", lb_redis_redirects(r, 1),
+                 &seen->ask);
+}
+
+const char *lb_job_labels(const struct lb_job_env *env, const char *dflt, char *out, size_t cap)
+{
+    return lb_metrics_labels(out, cap, "job", env->job != NULL ? env->job : dflt,
+                             (const char *)NULL);
+}
+
+void lb_job_report(const struct lb_job_env *env, const char *labels, enum lb_health_state st,
+                   const char *why)
+{
+    lb_metrics_set(env->metrics, "logbridge_redis_up", labels, st == LB_HEALTH_OK);
+    lb_health_set(env->health, env->health_idx, st, why);
 }

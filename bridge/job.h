@@ -15,7 +15,9 @@
  *    differs (lb_signals_hup_changed). logbridge's own log is reopened by the
  *    signal thread, never by a job;
  *  - metrics: shared and thread-safe (lb_metrics_* lock internally); NULL
- *    when nobody reads metrics (no --metrics-file, no --http);
+ *    when nobody reads metrics (no --metrics-file, no --http). The job only
+ *    updates it: the process's service (service.h) writes the file every 5 s
+ *    from a thread of its own, and serves --http;
  *  - job, health, health_idx: the job's name ("tail", "mirror", or the
  *    config's "tail[0]"), the label of its per-job series, and its slot in
  *    the process's health table (service.h; health NULL: none). The job says
@@ -27,8 +29,10 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
+#include "cli.h"
 #include "health.h"
 #include "metrics.h"
+#include "redis.h"
 
 struct lb_service;
 
@@ -43,12 +47,34 @@ struct lb_job_env {
 };
 
 /* The environment the signal thread serves (lb_signals_start must have
- * succeeded), with the given metrics registry (may be NULL). */
+ * succeeded), with the given metrics registry (may be NULL), no name and no
+ * health slot. */
 void lb_job_env_init(struct lb_job_env *env, struct lb_metrics *metrics);
 
 /* The same, with the service's registry and a slot named job in its health
  * table (job is borrowed: it outlives the job). Returns 0 or LB_ENOMEM. */
 int lb_job_env_serve(struct lb_job_env *env, struct lb_service *svc, const char *job);
+
+/* A standalone command (tail, mirror), its options parsed: start its log
+ * (lb_common_start), the signal thread and the service (metrics writer,
+ * --http; a bad --http is exit 2 naming it); then job(arg, env) with a slot
+ * named cli->cmd; then the service's last metrics write. Logs what fails;
+ * closes the log. Returns the job's exit code, or the failed step's. */
+int lb_job_standalone(const struct lb_common *c, const struct lb_cli *cli,
+                      int (*job)(void *arg, const struct lb_job_env *env), void *arg);
+
+/* What a job last reported of its connection's counters. */
+struct lb_redis_seen {
+    unsigned long reconnects, moved, ask;
+};
+
+/* Every connection series at 0 (counters exist from the start). */
+void lb_job_redis_metrics_init(struct lb_metrics *m);
+
+/* Add to logbridge_redis_reconnects_total and
+ * logbridge_redis_redirects_total{kind} what r counted since *seen. */
+void lb_job_redis_metrics(struct lb_metrics *m, const struct lb_redis *r,
+                          struct lb_redis_seen *seen);
 
 /* The label string job="NAME" of the job's series (dflt: the name when
  * env->job is NULL). */

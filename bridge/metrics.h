@@ -45,7 +45,8 @@ void lb_metrics_batch_declare(struct lb_metrics *m, const char *labels);
  * of memory, or a registry that is off). The caller frees it. */
 char *lb_metrics_render(struct lb_metrics *m, size_t *len);
 
-/* Write the file now. Returns 0 (also without a file) or LB_EIO. */
+/* Write the file now. Returns 0 (also without a file) or LB_EIO. When (every
+ * 5 s, at exit) is the service's (service.h). */
 int lb_metrics_write(struct lb_metrics *m, struct lb_error *err);
 
 #endif

@@ -75,7 +75,6 @@
 #include "record.h"
 #include "redis.h"
 #include "reply.h"
-#include "service.h"
 #include "signals.h"
 #include "stream_id.h"
 #include "stream_info.h"
@@ -423,12 +422,7 @@ static int lb_mirror_close_batch(struct lb_mirror *m, struct lb_error *err)
 static void lb_mirror_metrics(struct lb_mirror *m)
 {
     lb_counts_flush(m->metrics, m->path, &m->counts);
-    unsigned long rc = lb_redis_reconnects(m->r);
-    if (rc != m->reconnects_seen) {
-        lb_metrics_add(m->metrics, "logbridge_redis_reconnects_total", "",
-                       (double)(rc - m->reconnects_seen));
-        m->reconnects_seen = rc;
-    }
+    lb_job_redis_metrics(m->metrics, m->r, &m->redis_seen);
 }
 
 /* Send XREAD for the entries after `after`; block only when caught up. */
@@ -456,9 +450,9 @@ static int lb_mirror_recover(struct lb_mirror *m, int started, struct lb_error *
         /* A server that accepts and then drops us (restarting, loading), or
          * refuses for now (OOM), must not turn this loop into a busy one. */
         if (m->refused) {
-            if (lb_redis_backoff_sleep(m->refusals++, stop) == LB_ESTOP)
+            if (lb_redis_backoff_sleep(m->r, m->refusals++, stop) == LB_ESTOP)
                 return LB_ESTOP;
-        } else if (attempt > 0 && lb_redis_backoff_sleep(attempt - 1, stop) == LB_ESTOP) {
+        } else if (attempt > 0 && lb_redis_backoff_sleep(m->r, attempt - 1, stop) == LB_ESTOP) {
             return LB_ESTOP;
         }
         int rc = 0;
@@ -633,11 +627,12 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
         lb_error_log("out of memory");
         return LB_EXIT_RUNTIME;
     }
+    lb_redis_set_route(m.r, o->stream);
     lb_info_kv(LB_MIRROR_FIELDS0(&m), "mirror: following the stream at %s (checkpoint %s)",
                lb_redis_addr(m.r), m.key);
     /* Every series exists from the start, so that dashboards see zeros. */
     lb_mirror_metrics(&m);
-    lb_metrics_add(m.metrics, "logbridge_redis_reconnects_total", "", 0);
+    lb_job_redis_metrics_init(m.metrics);
     lb_job_labels(env, "mirror", m.l_job, sizeof(m.l_job));
     lb_metrics_batch_declare(m.metrics, m.l_job);
     lb_job_report(env, m.l_job, LB_HEALTH_STARTING, "connecting to redis");
@@ -655,7 +650,7 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
         rc = 0;
     if (rc != 0) {
         lb_error_kv(LB_MIRROR_FIELDS0(&m), "mirror: %s", err.msg);
-        exit_code = LB_EXIT_RUNTIME;
+        exit_code = lb_exit_for(rc);
     } else {
         lb_mirror_drain(&m, &err);
         lb_info_kv(LB_MIRROR_FIELDS(&m, LB_F_STR("id", m.last_id), LB_F_U64("size", m.size)),
@@ -677,6 +672,12 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
     return exit_code;
 }
 
+static int lb_mirror_job(void *arg, const struct lb_job_env *env)
+{
+    const struct lb_mirror_opts *o = arg;
+    return lb_mirror_run(o, &o->c, env);
+}
+
 int lb_cmd_mirror(int argc, char **argv)
 {
     struct lb_cli cli = {"mirror", NULL};
@@ -684,29 +685,5 @@ int lb_cmd_mirror(int argc, char **argv)
     int rc = lb_mirror_opts_parse(&o, argc, argv, &cli);
     if (rc != 0)
         return rc < 0 ? LB_EXIT_OK : rc;
-    if ((rc = lb_common_start(&o.c, &cli)) != 0)
-        return rc;
-    struct lb_error err = {0};
-    if (lb_signals_start(&err) != 0) {
-        lb_error_log("%s", err.msg);
-        lb_log_close();
-        return LB_EXIT_RUNTIME;
-    }
-    /* No --metrics-file nor --http: no registry at all, so the job skips the
-     * XINFO calls that only feed the lag gauge. */
-    struct lb_service *svc;
-    if ((rc = lb_service_open(&o.c, &cli, &svc)) != 0) {
-        lb_log_close();
-        return rc;
-    }
-    struct lb_job_env env;
-    if (lb_job_env_serve(&env, svc, "mirror") != 0) {
-        lb_error_log("out of memory");
-        rc = LB_EXIT_RUNTIME;
-    } else {
-        rc = lb_mirror_run(&o, &o.c, &env);
-    }
-    lb_service_stop(svc);
-    lb_log_close();
-    return rc;
+    return lb_job_standalone(&o.c, &cli, lb_mirror_job, &o);
 }

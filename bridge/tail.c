@@ -62,7 +62,6 @@
 #include "metrics.h"
 #include "opts.h"
 #include "redis.h"
-#include "service.h"
 #include "signals.h"
 #include "sink.h"
 
@@ -338,6 +337,8 @@ static int lb_tail_parts(struct lb_tail *j, const struct lb_redis_cfg *cfg)
         .batch_max = (size_t)o->batch,
     };
     j->r = lb_redis_create(cfg);
+    if (j->r != NULL)
+        lb_redis_set_route(j->r, o->stream);
     j->sink = lb_sink_create(&so, &j->err);
     j->feed = lb_feed_create(c->jsonl, c->json_encoding, c->max_line + 1 + 256 * 1024, &j->err);
     j->m = j->env->metrics;
@@ -345,7 +346,6 @@ static int lb_tail_parts(struct lb_tail *j, const struct lb_redis_cfg *cfg)
     lb_metrics_labels(j->l_stream, sizeof(j->l_stream), "stream", o->stream, NULL);
     lb_job_labels(j->env, "tail", j->l_job, sizeof(j->l_job));
     lb_metrics_batch_declare(j->m, j->l_job);
-    lb_metrics_add(j->m, "logbridge_redis_reconnects_total", "", 0);
     lb_metrics_add(j->m, "logbridge_wait_shortfalls_total", "", 0);
     lb_job_report(j->env, j->l_job, LB_HEALTH_STARTING, "connecting to redis");
     j->cm = lb_committer_create(j->sink, j->feed, j->r, LB_TAIL_FLIGHTS, lb_tail_on_ckpt, j);
@@ -418,8 +418,13 @@ int lb_tail_run(const struct lb_tail_opts *o, const struct lb_common *c,
         lb_error_log("%s", j.err.msg);
         goto done;
     }
-    if (lb_tail_connect(&j) != 0)
+    lb_job_redis_metrics_init(j.m);
+    int crc = lb_tail_connect(&j);
+    if (crc != 0) {
+        if (crc == LB_EUSAGE) /* e.g. a stream a cluster cannot hold in one slot */
+            rc = LB_EXIT_USAGE;
         goto done;
+    }
     lb_info_kv(LB_FIELDS(LB_F_STR("stream", o->stream)), "tail: following %zu file(s)%s", j.nf,
                o->once ? " (once)" : "");
     rc = lb_tail_loop(&j);
@@ -509,6 +514,12 @@ int lb_tail_opts_parse(struct lb_tail_opts *o, int argc, char **argv, const stru
     return 0;
 }
 
+static int lb_tail_job(void *arg, const struct lb_job_env *env)
+{
+    const struct lb_tail_opts *o = arg;
+    return lb_tail_run(o, &o->c, env);
+}
+
 int lb_cmd_tail(int argc, char **argv)
 {
     struct lb_tail_opts o;
@@ -516,27 +527,5 @@ int lb_cmd_tail(int argc, char **argv)
     int rc = lb_tail_opts_parse(&o, argc, argv, &cli);
     if (rc != 0)
         return rc < 0 ? LB_EXIT_OK : rc;
-    if ((rc = lb_common_start(&o.c, &cli)) != 0)
-        return rc;
-    struct lb_error err = {0};
-    if (lb_signals_start(&err) != 0) {
-        lb_error_log("%s", err.msg);
-        lb_log_close();
-        return LB_EXIT_RUNTIME;
-    }
-    struct lb_service *svc;
-    struct lb_job_env env;
-    if ((rc = lb_service_open(&o.c, &cli, &svc)) != 0) {
-        lb_log_close();
-        return rc;
-    }
-    if (lb_job_env_serve(&env, svc, "tail") != 0) {
-        lb_error_log("out of memory");
-        rc = LB_EXIT_RUNTIME;
-    } else {
-        rc = lb_tail_run(&o, &o.c, &env);
-    }
-    lb_service_stop(svc);
-    lb_log_close();
-    return rc;
+    return lb_job_standalone(&o.c, &cli, lb_tail_job, &o);
 }

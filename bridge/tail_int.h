@@ -269,9 +269,9 @@ struct lb_tail {
     unsigned moved_said;  /* checkpoints moved by another process (warned once) */
     double next_try;
     int need_init, rescan;
-    size_t nmissing;  /* directories waited for (--allow-missing-dirs) */
-    double dirs_next; /* when they are looked for again */
-    unsigned long reconnects_seen;
+    size_t nmissing;                 /* directories waited for (--allow-missing-dirs) */
+    double dirs_next;                /* when they are looked for again */
+    struct lb_redis_seen redis_seen; /* counters already in the metrics */
 
     unsigned long long *retired; /* dev, ino pairs of finished generations */
     size_t nret, capret;

@@ -33,9 +33,9 @@
 
 #define LB_TAIL_TURN_FILLS 8 /* reads per file per turn: busy files take turns */
 
-static double lb_backoff(unsigned attempt)
+static double lb_backoff(const struct lb_tail *j, unsigned attempt)
 {
-    return (double)lb_redis_backoff_ms(attempt) / 1000.0;
+    return (double)lb_redis_backoff_ms(j->r, attempt) / 1000.0;
 }
 
 /* ---- committing --------------------------------------------------------------------- */
@@ -103,7 +103,7 @@ void lb_tail_on_ckpt(void *ctx, const struct lb_commit_event *ev)
 void lb_tail_down(struct lb_tail *j, struct lb_tfile *tf)
 {
     j->up = 0;
-    j->next_try = lb_clock_mono() + lb_backoff(j->attempt);
+    j->next_try = lb_clock_mono() + lb_backoff(j, j->attempt);
     /* Whatever the connection still holds is of no use now (and a reply
      * arriving on it would keep epoll awake): close it, reconnect later. */
     lb_redis_drop(j->r);
@@ -410,11 +410,7 @@ void lb_tail_reconnect(struct lb_tail *j)
         j->up = 1;
         lb_job_report(j->env, j->l_job, LB_HEALTH_OK, NULL);
         lb_tail_watch_redis(j);
-        unsigned long n = lb_redis_reconnects(j->r);
-        if (n > j->reconnects_seen)
-            lb_metrics_add(j->m, "logbridge_redis_reconnects_total", "",
-                           (double)(n - j->reconnects_seen));
-        j->reconnects_seen = n;
+        lb_job_redis_metrics(j->m, j->r, &j->redis_seen);
         if (j->unreachable > 0)
             lb_info("redis at %s is reachable again after %u attempts; reading resumes",
                     lb_redis_addr(j->r), j->unreachable + 1);
@@ -425,7 +421,7 @@ void lb_tail_reconnect(struct lb_tail *j)
     if (rc == LB_EREDIS) {
         j->unreachable++;
         j->attempt++;
-        j->next_try = lb_clock_mono() + lb_backoff(j->attempt);
+        j->next_try = lb_clock_mono() + lb_backoff(j, j->attempt);
         return;
     }
     lb_error_log("%s", j->err.msg);

@@ -1,7 +1,8 @@
 /*
  * test_metrics.c - metrics.c: the file is valid Prometheus text, counters and
  * gauges hold exactly what was added or set (also from several threads), the
- * file is replaced atomically by rename, and label values are escaped.
+ * file is replaced atomically by rename, and label values are escaped; the
+ * jobs' metrics tick (job.c) keeps the 5 s cadence.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +11,8 @@
 #include <cmocka.h>
 
 #include "lbt_prom.h"
+#include "clock.h"
+#include "job.h"
 #include "lbtest.h"
 #include "metrics.h"
 
