@@ -208,6 +208,67 @@ static void metrics_lag_follows_the_file_while_redis_is_down_in_run(void **state
     assert_int_equal(fx_tail_stop(t, SIGTERM), 0);
 }
 
+/* A standalone mirror waits for Redis inside its reconnect loop: the metrics
+ * file must still be rewritten every 5 s meanwhile (not frozen with the last
+ * values before the outage), saying redis_up 0. */
+struct fresh {
+    const char *path;
+    struct timespec after;
+};
+
+static int rewritten(void *ctx)
+{
+    struct fresh *f = ctx;
+    struct stat st;
+    if (stat(f->path, &st) != 0)
+        return 0;
+    return st.st_mtim.tv_sec > f->after.tv_sec ||
+           (st.st_mtim.tv_sec == f->after.tv_sec && st.st_mtim.tv_nsec > f->after.tv_nsec);
+}
+
+static int mirror_up_is(void *ctx, double want)
+{
+    const char *path = ctx;
+    return prom_value(path, "logbridge_redis_up", "job", "mirror") == want;
+}
+
+static int mirror_up(void *ctx)
+{
+    return mirror_up_is(ctx, 1);
+}
+
+static int mirror_down(void *ctx)
+{
+    return mirror_up_is(ctx, 0);
+}
+
+static void metrics_mirror_file_stays_fresh_while_redis_is_down(void **state)
+{
+    struct fx_tail *t = *state;
+    char legacy[600];
+    snprintf(legacy, sizeof(legacy), "%s/legacy.log", t->dir);
+    const char *args[] = {"mirror", "--redis", t->r.url,         "--stream", "s",
+                          "--file", legacy,    "--metrics-file", t->metrics, NULL};
+    t->pid = lbt_spawn(args, t->log);
+    assert_true(t->pid > 0);
+    assert_true(lbt_wait_for(mirror_up, t->metrics, 20000));
+    lbt_redis_kill(&t->r, SIGTERM);
+    if (!lbt_wait_for(mirror_down, t->metrics, 20000)) {
+        tu_dump(t->log, 2000);
+        fail_msg("the metrics file never said redis_up{job=\"mirror\"} 0 while Redis was down");
+    }
+    /* and it is rewritten again while Redis stays away */
+    struct stat st;
+    assert_int_equal(stat(t->metrics, &st), 0);
+    struct fresh fr = {t->metrics, st.st_mtim};
+    if (!lbt_wait_for(rewritten, &fr, 15000))
+        fail_msg("the metrics file was not rewritten within 15 s while Redis was down");
+    assert_true(mirror_down(t->metrics));
+    assert_int_equal(lbt_redis_restart(&t->r), 0);
+    assert_true(lbt_wait_for(mirror_up, t->metrics, 30000));
+    assert_int_equal(fx_tail_stop(t, SIGTERM), 0);
+}
+
 /* ---- every family, from the start ---------------------------------------------------- */
 
 struct series {
@@ -309,6 +370,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(metrics_lag_follows_the_file_while_redis_is_down,
                                         fx_tail_setup_aof, fx_tail_teardown),
         cmocka_unit_test_setup_teardown(metrics_lag_follows_the_file_while_redis_is_down_in_run,
+                                        fx_tail_setup_aof, fx_tail_teardown),
+        cmocka_unit_test_setup_teardown(metrics_mirror_file_stays_fresh_while_redis_is_down,
                                         fx_tail_setup_aof, fx_tail_teardown),
         cmocka_unit_test_setup_teardown(metrics_every_family_has_help_and_counters_start_at_zero,
                                         fx_tail_setup, fx_tail_teardown),
