@@ -131,6 +131,9 @@ int lb_common_redis_cfg(const struct lb_common *c, struct lb_redis_cfg *cfg, str
                                 c->sentinel_user);
         strcpy(cfg->sentinel_user, c->sentinel_user);
     }
+    cfg->cluster = c->cluster;
+    if (cfg->cluster == LB_CLUSTER_YES && cfg->sentinel)
+        return lb_error_set(err, LB_EUSAGE, "--cluster yes: a Sentinel URL names one master");
     cfg->wait_replicas = (int)c->wait_replicas;
     cfg->wait_timeout_ms = (int)c->wait_timeout_ms;
     return 0;

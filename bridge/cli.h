@@ -34,6 +34,7 @@ struct lb_common {
     const char *tls_ca_file, *tls_ca_dir, *tls_cert_file, *tls_key_file, *tls_server_name;
     int tls_insecure;
     const char *sentinel_user;
+    int cluster; /* LB_CLUSTER_AUTO, _YES, _NO (redis.h) */
     long long wait_replicas;
     long long wait_timeout_ms;
     int jsonl;

@@ -148,6 +148,7 @@ static int lb_export_setup(const struct lb_export_opts *o, struct lb_export *x,
         lb_error_log("out of memory");
         return LB_EXIT_RUNTIME;
     }
+    lb_redis_set_route(*r, o->stream);
     if (o->file != NULL) {
         if (lb_abs_path(o->file, x->label, sizeof(x->label)) != 0)
             snprintf(x->label, sizeof(x->label), "%s", o->file);
@@ -162,7 +163,7 @@ static int lb_export_setup(const struct lb_export_opts *o, struct lb_export *x,
     }
     if (lb_redis_connect_retry(*r, LB_EXPORT_CONNECT_SEC, NULL, &err) != 0) {
         lb_error_log("export: %s", err.msg);
-        return LB_EXIT_RUNTIME;
+        return lb_exit_for(err.code);
     }
     return LB_EXIT_OK;
 }

@@ -709,6 +709,8 @@ int lb_cmd_import(int argc, char **argv)
     im.sink = lb_sink_create(&so, &err);
     im.feed = lb_feed_create(o.c.jsonl, o.c.json_encoding, o.c.max_line + 1 + 256 * 1024, &err);
     im.r = lb_redis_create(&cfg);
+    if (im.r != NULL)
+        lb_redis_set_route(im.r, o.stream);
     im.cm = lb_committer_create(im.sink, im.feed, im.r, LB_IMPORT_FLIGHT, lb_import_on_ckpt, &im);
     if (st == NULL || im.sink == NULL || im.feed == NULL || im.r == NULL || im.cm == NULL) {
         lb_error_log("out of memory");
@@ -719,7 +721,7 @@ int lb_cmd_import(int argc, char **argv)
         rc = lb_redis_connect_retry(im.r, o.retry_for, &lb_stop_flag, &err);
         if (rc != 0) {
             lb_error_log("%s", err.msg);
-            exit_code = LB_EXIT_RUNTIME;
+            exit_code = lb_exit_for(rc);
             goto done;
         }
         im.ckpts = 1;

@@ -623,6 +623,7 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
         lb_error_log("out of memory");
         return LB_EXIT_RUNTIME;
     }
+    lb_redis_set_route(m.r, o->stream);
     lb_info("%s: following stream %s at %s (checkpoint %s)", m.what, o->stream, lb_redis_addr(m.r),
             m.key);
     /* Every series exists from the start, so that dashboards see zeros. */
@@ -641,7 +642,7 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
         rc = 0;
     if (rc != 0) {
         lb_error_log("%s: %s", m.what, err.msg);
-        exit_code = LB_EXIT_RUNTIME;
+        exit_code = lb_exit_for(rc);
     } else {
         lb_mirror_drain(&m, &err);
         lb_info("%s: stopped after id=%s (size=%" PRIu64 ")%s", m.what, m.last_id, m.size,

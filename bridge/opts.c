@@ -55,6 +55,8 @@ const struct lb_opt lb_common_opts[] = {
                 "do not verify the server's certificate (warned at every start)", 0),
     LB_OPT_STR("sentinel-user", LB_C, sentinel_user, "a user name", "NAME",
                "ACL user for the Sentinels (password in env\nLOGBRIDGE_SENTINEL_PASSWORD)", 0),
+    LB_OPT_CHOICE("cluster", LB_C, cluster, "auto|yes|no", "auto|yes|no",
+                  "Redis Cluster: detect (default), or say so", 0),
     LB_OPT_NUM("wait-replicas", LB_ARG_INT, LB_C, wait_replicas, 0, 64,
                "a number of replicas from 0 to 64", "N",
                "WAIT for N replicas after each batch (shortfalls are counted)", 0),

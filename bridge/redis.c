@@ -12,6 +12,7 @@
  */
 #include "redis.h"
 #include "clock.h"
+#include "cluster.h"
 #include "log.h"
 
 #include <errno.h>
@@ -32,9 +33,19 @@ struct lb_redis {
     struct lb_conn conn;
     struct lb_tls *tls; /* made at the first connect over TLS */
     int timeout_ms;
-    int moved;      /* a READONLY/MASTERDOWN through Sentinels: reconnect before sending */
+    int moved;      /* READONLY/MASTERDOWN through Sentinels, or MOVED: reconnect first */
+    char moved_why[300];
     int next;       /* the host (or Sentinel) to try first */
     char addr[1100]; /* where we are connected (the master's, through Sentinels) */
+    struct lb_redis_host at; /* the node connected to (host "" for a unix socket) */
+    /* Cluster (DESIGN.md section 7): detected once, then the job's slot
+     * routes every connect to its master */
+    int is_cluster;   /* -1 not known yet */
+    int slot;         /* -1: no route */
+    char route_err[400];
+    struct lb_redis_host node, redirect; /* the slot's master; where MOVED said */
+    int has_node, has_redirect;
+    unsigned long moved_n, ask_n;
     char *rbuf;     /* LB_REDIS_RBUF bytes for reads fed to the reader */
     unsigned long reconnects;
     int ever_connected;
@@ -55,6 +66,8 @@ struct lb_redis *lb_redis_create(const struct lb_redis_cfg *cfg)
     r->cfg = *cfg;
     r->conn.fd = -1;
     r->timeout_ms = LB_REDIS_READ_MS;
+    r->is_cluster = cfg->cluster == LB_CLUSTER_YES ? 1 : cfg->cluster == LB_CLUSTER_NO ? 0 : -1;
+    r->slot = -1;
     snprintf(r->addr, sizeof(r->addr), "%s", cfg->addr);
     return r;
 }
@@ -97,6 +110,24 @@ unsigned long lb_redis_reconnects(const struct lb_redis *r)
     return r->reconnects;
 }
 
+void lb_redis_set_route(struct lb_redis *r, const char *stream)
+{
+    unsigned slot;
+    r->route_err[0] = '\0';
+    if (lb_cluster_stream_slot(stream, &slot, r->route_err, sizeof(r->route_err)) == 0)
+        r->slot = (int)slot;
+}
+
+int lb_redis_is_cluster(const struct lb_redis *r)
+{
+    return r->is_cluster == 1;
+}
+
+unsigned long lb_redis_redirects(const struct lb_redis *r, int ask)
+{
+    return ask ? r->ask_n : r->moved_n;
+}
+
 int lb_redis_wait_replicas(const struct lb_redis *r, int *timeout_ms)
 {
     *timeout_ms = r->cfg.wait_timeout_ms;
@@ -127,8 +158,10 @@ int lb_redis_is_auth_error(const char *msg)
  * out with backoff, never a reason to exit. The one list of them. */
 int lb_redis_is_transient(const char *msg)
 {
-    static const char *const codes[] = {"OOM ",        "BUSY ",       "LOADING ",  "READONLY ",
-                                        "MASTERDOWN ", "NOREPLICAS ", "TRYAGAIN ", "CLUSTERDOWN "};
+    static const char *const codes[] = {"OOM ",       "BUSY ",        "LOADING ",
+                                        "READONLY ",  "MASTERDOWN ",  "NOREPLICAS ",
+                                        "TRYAGAIN ",  "CLUSTERDOWN ", "MOVED ",
+                                        "ASK "};
     /* an EXECABORT names the refusal of the command that caused it */
     const char *why = strstr(msg, "because of: ");
     const char *m[2] = {msg, why != NULL ? why + 12 : NULL};
@@ -144,12 +177,27 @@ int lb_redis_is_transient(const char *msg)
 
 void lb_redis_refused(struct lb_redis *r, const char *msg)
 {
-    if (!r->cfg.sentinel || msg == NULL)
-        return;
+    if (msg == NULL || r->moved)
+        return; /* said once per reply episode: a batch's every command may say it */
     const char *why = strstr(msg, "because of: ");
     const char *m = why != NULL ? why + 12 : msg;
-    if (strncmp(m, "READONLY", 8) == 0 || strncmp(m, "MASTERDOWN", 10) == 0)
+    struct lb_redis_host to;
+    int kind = lb_cluster_redirect(m, r->at.host, &to);
+    if (kind == 1) {
+        r->moved_n++;
+        r->redirect = to;
+        r->has_redirect = 1;
         r->moved = 1;
+        snprintf(r->moved_why, sizeof(r->moved_why), "the slot moved to %s:%d (MOVED)", to.host,
+                 to.port);
+    } else if (kind == 2) {
+        r->ask_n++; /* waited out on this node until the migration ends */
+    } else if (r->cfg.sentinel &&
+               (strncmp(m, "READONLY", 8) == 0 || strncmp(m, "MASTERDOWN", 10) == 0)) {
+        r->moved = 1;
+        snprintf(r->moved_why, sizeof(r->moved_why),
+                 "is no longer the master; asking the Sentinels again");
+    }
 }
 
 /* ---- bytes ---------------------------------------------------------------------- */
@@ -171,9 +219,7 @@ int lb_redis_flush(struct lb_redis *r, struct lb_error *err)
     if (r->c == NULL)
         return lb_redis_not_connected(r, err);
     if (r->moved) {
-        int code = lb_error_set(err, LB_EREDIS,
-                                "redis at %s is no longer the master; asking the Sentinels again",
-                                r->addr);
+        int code = lb_error_set(err, LB_EREDIS, "redis at %s: %s", r->addr, r->moved_why);
         r->moved = 0;
         return lb_redis_fail(r, code);
     }
@@ -221,6 +267,8 @@ static int lb_redis_take(struct lb_redis *r, redisReply **out, struct lb_error *
                      code == LB_ENOMEM ? "out of memory while reading a reply" : r->c->errstr);
         return lb_redis_fail(r, code);
     }
+    if (rep != NULL && ((redisReply *)rep)->type == REDIS_REPLY_ERROR)
+        lb_redis_refused(r, ((redisReply *)rep)->str);
     *out = rep;
     return rep != NULL;
 }
@@ -379,6 +427,8 @@ static int lb_redis_open(struct lb_redis *r, const char *host, int port, struct 
     int rc;
     if (host != NULL)
         snprintf(r->addr, sizeof(r->addr), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+    snprintf(r->at.host, sizeof(r->at.host), "%s", host != NULL ? host : "");
+    r->at.port = port;
     rc = lb_conn_open(&r->conn, host, port, host == NULL ? r->cfg.path : NULL, r->addr,
                       LB_REDIS_CONNECT_MS, err);
     if (rc == 0 && r->cfg.tls.on) {
@@ -472,25 +522,99 @@ static int lb_redis_connect_sentinel(struct lb_redis *r, struct lb_error *err)
     return rc;
 }
 
+/* Is it a cluster? Asked once (--cluster auto): INFO's cluster_enabled. An
+ * ACL user without INFO cannot tell: taken as a single server (a cluster
+ * then answers MOVED, which is followed all the same). */
+static void lb_redis_detect(struct lb_redis *r)
+{
+    struct lb_error ign;
+    const char *argv[2] = {"INFO", "cluster"};
+    redisReply *rep = lb_redis_cmd(r, 2, argv, NULL, &ign);
+    if (rep == NULL)
+        return; /* asked again at the next connect */
+    r->is_cluster = rep->type == REDIS_REPLY_STRING && strstr(rep->str, "cluster_enabled:1") != NULL;
+    if (rep->type == REDIS_REPLY_ERROR)
+        lb_debug("redis at %s: INFO cluster: %s (taken as a single server)", r->addr, rep->str);
+    freeReplyObject(rep);
+}
+
+/* The master of the job's slot, asked of the node we are on. */
+static int lb_redis_owner(struct lb_redis *r, struct lb_redis_host *out, struct lb_error *err)
+{
+    int shards = 1;
+    const char *argv[2] = {"CLUSTER", "SHARDS"};
+    redisReply *rep = lb_redis_cmd(r, 2, argv, NULL, err);
+    if (rep != NULL && rep->type == REDIS_REPLY_ERROR) { /* Redis < 7 */
+        freeReplyObject(rep);
+        shards = 0;
+        argv[1] = "SLOTS";
+        rep = lb_redis_cmd(r, 2, argv, NULL, err);
+    }
+    if (rep == NULL)
+        return err->code;
+    int rc = 0;
+    if (rep->type == REDIS_REPLY_ERROR)
+        rc = lb_error_set(err, lb_redis_is_auth_error(rep->str) ? LB_EAUTH : LB_EREDIS,
+                          "redis at %s: CLUSTER %s: %s", r->addr, argv[1], rep->str);
+    else if (lb_cluster_owner(rep, shards, (unsigned)r->slot, r->at.host, r->cfg.tls.on, out))
+        rc = lb_error_set(err, LB_EREDIS, "redis at %s: no master serves slot %d yet", r->addr,
+                          r->slot);
+    freeReplyObject(rep);
+    return rc;
+}
+
+/* On a cluster: go to the master of the job's slot. */
+static int lb_redis_route(struct lb_redis *r, struct lb_error *err)
+{
+    if (r->is_cluster < 0)
+        lb_redis_detect(r);
+    if (r->is_cluster != 1)
+        return 0;
+    if (r->route_err[0] != '\0')
+        return lb_redis_fail(r, lb_error_set(err, LB_EUSAGE, "%s", r->route_err));
+    if (r->slot < 0)
+        return 0;
+    struct lb_redis_host own;
+    int rc = lb_redis_owner(r, &own, err);
+    if (rc != 0)
+        return lb_redis_fail(r, rc);
+    if ((strcmp(own.host, r->at.host) != 0 || own.port != r->at.port) &&
+        (rc = lb_redis_open(r, own.host, own.port, err)) != 0)
+        return rc;
+    r->node = own;
+    r->has_node = 1;
+    return 0;
+}
+
+/* A plain server, a seed list or a cluster: where MOVED said, else the
+ * slot's master as last known, else the hosts in turn. */
+static int lb_redis_connect_nodes(struct lb_redis *r, struct lb_error *err)
+{
+    int rc = LB_EREDIS;
+    if (r->has_redirect) {
+        r->has_redirect = 0;
+        rc = lb_redis_open(r, r->redirect.host, r->redirect.port, err);
+    }
+    if (rc == LB_EREDIS && r->has_node)
+        rc = lb_redis_open(r, r->node.host, r->node.port, err);
+    if (rc == LB_EREDIS && r->cfg.is_unix)
+        rc = lb_redis_open(r, NULL, 0, err);
+    for (int i = 0; i < r->cfg.nhosts && rc == LB_EREDIS; i++) {
+        int k = (r->next + i) % r->cfg.nhosts;
+        rc = lb_redis_open(r, r->cfg.hosts[k].host, r->cfg.hosts[k].port, err);
+        if (rc == 0)
+            r->next = k;
+    }
+    return rc != 0 ? rc : lb_redis_route(r, err);
+}
+
 int lb_redis_connect(struct lb_redis *r, struct lb_error *err)
 {
     int rc;
     /* one context for every connection, the Sentinels' included */
     if (r->cfg.tls.on && r->tls == NULL && (rc = lb_tls_create(&r->cfg.tls, &r->tls, err)) != 0)
         return rc;
-    if (r->cfg.sentinel) {
-        rc = lb_redis_connect_sentinel(r, err);
-    } else if (r->cfg.is_unix) {
-        rc = lb_redis_open(r, NULL, 0, err);
-    } else {
-        rc = LB_EREDIS;
-        for (int i = 0; i < r->cfg.nhosts && rc == LB_EREDIS; i++) {
-            int k = (r->next + i) % r->cfg.nhosts;
-            rc = lb_redis_open(r, r->cfg.hosts[k].host, r->cfg.hosts[k].port, err);
-            if (rc == 0)
-                r->next = k;
-        }
-    }
+    rc = r->cfg.sentinel ? lb_redis_connect_sentinel(r, err) : lb_redis_connect_nodes(r, err);
     if (rc != 0)
         return rc;
     if (r->ever_connected)

@@ -23,6 +23,8 @@
 
 #define LB_REDIS_MAX_HOSTS 16
 
+enum { LB_CLUSTER_AUTO = 0, LB_CLUSTER_YES, LB_CLUSTER_NO };
+
 struct lb_redis_host {
     char host[256];
     int port;
@@ -44,6 +46,7 @@ struct lb_redis_cfg {
     char master[128]; /* its name */
     char sentinel_user[128];
     char sentinel_pass[256];
+    int cluster;         /* --cluster: LB_CLUSTER_AUTO, _YES or _NO */
     int wait_replicas;   /* WAIT N after each batch (0: no WAIT) */
     int wait_timeout_ms; /* its timeout */
 };
@@ -86,6 +89,18 @@ void lb_redis_drop(struct lb_redis *r);
  * reconnects). */
 void lb_redis_set_timeout(struct lb_redis *r, int ms);
 
+/* The stream (or template) the job works on: on a cluster, its slot's
+ * master is the node connected to, and a stream whose keys would not share
+ * one slot makes the connect fail with LB_EUSAGE (DESIGN.md section 7).
+ * Call before the first connect. */
+void lb_redis_set_route(struct lb_redis *r, const char *stream);
+
+/* 1 when connected to a Redis Cluster. */
+int lb_redis_is_cluster(const struct lb_redis *r);
+
+/* MOVED (ask == 0) or ASK (ask != 0) redirects seen so far. */
+unsigned long lb_redis_redirects(const struct lb_redis *r, int ask);
+
 /* --wait-replicas N (0: none) and *timeout_ms its --wait-timeout. */
 int lb_redis_wait_replicas(const struct lb_redis *r, int *timeout_ms);
 
@@ -107,9 +122,11 @@ long lb_redis_read_into(struct lb_redis *r, char *buf, size_t n, struct lb_error
  * connection is dropped). */
 int lb_redis_check_idle(struct lb_redis *r, struct lb_error *err);
 
-/* An error reply was seen: through Sentinels, READONLY and MASTERDOWN mean
- * the master moved, so the connection is dropped and the next connect asks
- * the Sentinels again (DESIGN.md section 7). Other refusals change nothing. */
+/* An error reply was seen (redis.c and reply.c call this for every one):
+ * through Sentinels, READONLY and MASTERDOWN mean the master moved; on a
+ * cluster, MOVED names the slot's new master. Either way the connection is
+ * dropped before the next command is sent, and the next connect goes where
+ * the reply said (DESIGN.md section 7). Other refusals change nothing. */
 void lb_redis_refused(struct lb_redis *r, const char *msg);
 
 /* Run one command. Returns the reply (caller frees with freeReplyObject), or
@@ -133,8 +150,9 @@ redisReply *lb_redis_get_reply(struct lb_redis *r, struct lb_error *err);
 int lb_redis_is_auth_error(const char *msg);
 
 /* 1 when the error reply is a refusal that clears by itself (OOM, BUSY,
- * LOADING, READONLY, MASTERDOWN, NOREPLICAS, TRYAGAIN, CLUSTERDOWN, or an
- * EXECABORT caused by one): back off and try again, never exit for it. */
+ * LOADING, READONLY, MASTERDOWN, NOREPLICAS, TRYAGAIN, CLUSTERDOWN, a
+ * cluster's MOVED or ASK, or an EXECABORT caused by one): back off and try
+ * again (after a MOVED, on the node it names), never exit for it. */
 int lb_redis_is_transient(const char *msg);
 
 /* Sleep for the backoff delay of attempt n (0-based): 100 ms * 2^n, <= 5 s.

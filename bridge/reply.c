@@ -369,6 +369,8 @@ redisReply *lb_reply_read(struct lb_redis *r, struct lb_arena *a, struct lb_erro
         goto oom;
     rd->fn = saved;
     rd->privdata = saved_priv;
+    if (((redisReply *)rep)->type == REDIS_REPLY_ERROR)
+        lb_redis_refused(r, ((redisReply *)rep)->str);
     return rep;
 oom:
     lb_error_set(err, LB_ENOMEM, "out of memory while reading a reply from redis at %s",
@@ -380,7 +382,6 @@ oom:
 int lb_reply_error(struct lb_redis *r, const char *cmd, const char *arg, const char *msg,
                    struct lb_error *err)
 {
-    lb_redis_refused(r, msg);
     if (lb_redis_is_transient(msg))
         return lb_error_set(err, LB_EREDIS, "redis at %s: %s %s refused for now: %s",
                             lb_redis_addr(r), cmd, arg, msg);

@@ -208,7 +208,6 @@ static int lb_sink_write(struct lb_sink *k, struct lb_redis *r, int c, struct lb
 static int lb_sink_refused(struct lb_sink *k, struct lb_redis *r, struct lb_sink_result *res,
                            const char *why, struct lb_error *err)
 {
-    lb_redis_refused(r, why);
     if (strncmp(why, "NOSCRIPT", 8) == 0) {
         k->sha[0] = '\0'; /* loaded again before the next batch; nothing ran */
         res->refused = LB_SINK_TRANSIENT;

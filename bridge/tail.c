@@ -333,6 +333,8 @@ static int lb_tail_parts(struct lb_tail *j, const struct lb_redis_cfg *cfg)
         .batch_max = (size_t)o->batch,
     };
     j->r = lb_redis_create(cfg);
+    if (j->r != NULL)
+        lb_redis_set_route(j->r, o->stream);
     j->sink = lb_sink_create(&so, &j->err);
     j->feed = lb_feed_create(c->jsonl, c->json_encoding, c->max_line + 1 + 256 * 1024, &j->err);
     if (j->env->metrics != NULL) {
@@ -417,8 +419,14 @@ int lb_tail_run(const struct lb_tail_opts *o, const struct lb_common *c,
         lb_error_log("%s", j.err.msg);
         goto done;
     }
-    if (lb_tail_connect(&j) != 0)
+    lb_metrics_add(j.m, "logbridge_redis_redirects_total", "kind=\"moved\"", 0);
+    lb_metrics_add(j.m, "logbridge_redis_redirects_total", "kind=\"ask\"", 0);
+    int crc = lb_tail_connect(&j);
+    if (crc != 0) {
+        if (crc == LB_EUSAGE) /* e.g. a stream a cluster cannot hold in one slot */
+            rc = LB_EXIT_USAGE;
         goto done;
+    }
     lb_info("tail: following %zu file(s) into stream=%s%s", j.nf, o->stream,
             o->once ? " (once)" : "");
     rc = lb_tail_loop(&j);

@@ -269,6 +269,7 @@ struct lb_tail {
     double next_try;
     int need_init, rescan;
     unsigned long reconnects_seen;
+    unsigned long redirects_seen[2]; /* MOVED, ASK (logbridge_redis_redirects_total) */
 
     unsigned long long *retired; /* dev, ino pairs of finished generations */
     size_t nret, capret;
