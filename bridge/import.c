@@ -172,7 +172,7 @@ static int lb_import_recover(struct lb_import *im, struct lb_error *err)
                                 " (the checkpoint is intact: run the import again to resume)",
                                 why, im->o->retry_for, im->src, im->ck_off);
         }
-        if (im->attempt > 0 && lb_redis_backoff_sleep(im->attempt - 1, &lb_stop_flag) == LB_ESTOP)
+        if (im->attempt > 0 && lb_redis_backoff_sleep(im->r, im->attempt - 1, &lb_stop_flag) == LB_ESTOP)
             continue;
         im->attempt++;
         int rc = 0;
@@ -666,7 +666,9 @@ static void lb_import_metrics(const struct lb_import_opts *o, struct lb_import *
         lb_metrics_add(m, "logbridge_bytes_read_total",
                        lb_metrics_labels(l, sizeof(l), "src", src, NULL), (double)st[i].bytes);
     }
-    lb_metrics_set(m, "logbridge_redis_reconnects_total", NULL, (double)lb_redis_reconnects(im->r));
+    struct lb_redis_seen seen = {0, 0, 0};
+    lb_job_redis_metrics_init(m);
+    lb_job_redis_metrics(m, im->r, &seen);
     lb_metrics_set(m, "logbridge_wait_shortfalls_total", NULL, (double)im->wait_short);
     struct lb_error err;
     if (lb_metrics_write(m, &err) != 0)

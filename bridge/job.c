@@ -27,3 +27,29 @@ int lb_job_stopping(const struct lb_job_env *env)
     }
     return 0;
 }
+
+void lb_job_redis_metrics_init(struct lb_metrics *m)
+{
+    lb_metrics_add(m, "logbridge_redis_reconnects_total", "", 0);
+    lb_metrics_add(m, "logbridge_redis_redirects_total", "kind=\"moved\"", 0);
+    lb_metrics_add(m, "logbridge_redis_redirects_total", "kind=\"ask\"", 0);
+}
+
+static void lb_job_delta(struct lb_metrics *m, const char *name, const char *labels,
+                         unsigned long now, unsigned long *seen)
+{
+    if (now > *seen)
+        lb_metrics_add(m, name, labels, (double)(now - *seen));
+    *seen = now;
+}
+
+void lb_job_redis_metrics(struct lb_metrics *m, const struct lb_redis *r,
+                          struct lb_redis_seen *seen)
+{
+    lb_job_delta(m, "logbridge_redis_reconnects_total", "", lb_redis_reconnects(r),
+                 &seen->reconnects);
+    lb_job_delta(m, "logbridge_redis_redirects_total", "kind=\"moved\"",
+                 lb_redis_redirects(r, 0), &seen->moved);
+    lb_job_delta(m, "logbridge_redis_redirects_total", "kind=\"ask\"", lb_redis_redirects(r, 1),
+                 &seen->ask);
+}

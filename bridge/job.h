@@ -23,6 +23,7 @@
 #include <stdatomic.h>
 
 #include "metrics.h"
+#include "redis.h"
 
 struct lb_job_env {
     int stop_fd;
@@ -34,6 +35,19 @@ struct lb_job_env {
 /* The environment the signal thread serves (lb_signals_start must have
  * succeeded), with the given metrics registry (may be NULL). */
 void lb_job_env_init(struct lb_job_env *env, struct lb_metrics *metrics);
+
+/* What a job last reported of its connection's counters. */
+struct lb_redis_seen {
+    unsigned long reconnects, moved, ask;
+};
+
+/* Every connection series at 0 (counters exist from the start). */
+void lb_job_redis_metrics_init(struct lb_metrics *m);
+
+/* Add to logbridge_redis_reconnects_total and
+ * logbridge_redis_redirects_total{kind} what r counted since *seen. */
+void lb_job_redis_metrics(struct lb_metrics *m, const struct lb_redis *r,
+                          struct lb_redis_seen *seen);
 
 /* Has a stop been requested? Looks at the flag and the eventfd (without
  * reading it). */

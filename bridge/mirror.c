@@ -412,12 +412,7 @@ static int lb_mirror_close_batch(struct lb_mirror *m, struct lb_error *err)
 static void lb_mirror_metrics(struct lb_mirror *m)
 {
     lb_counts_flush(m->metrics, m->path, &m->counts);
-    unsigned long rc = lb_redis_reconnects(m->r);
-    if (rc != m->reconnects_seen) {
-        lb_metrics_add(m->metrics, "logbridge_redis_reconnects_total", "",
-                       (double)(rc - m->reconnects_seen));
-        m->reconnects_seen = rc;
-    }
+    lb_job_redis_metrics(m->metrics, m->r, &m->redis_seen);
 }
 
 /* Send XREAD for the entries after `after`; block only when caught up. */
@@ -445,9 +440,9 @@ static int lb_mirror_recover(struct lb_mirror *m, int started, struct lb_error *
         /* A server that accepts and then drops us (restarting, loading), or
          * refuses for now (OOM), must not turn this loop into a busy one. */
         if (m->refused) {
-            if (lb_redis_backoff_sleep(m->refusals++, stop) == LB_ESTOP)
+            if (lb_redis_backoff_sleep(m->r, m->refusals++, stop) == LB_ESTOP)
                 return LB_ESTOP;
-        } else if (attempt > 0 && lb_redis_backoff_sleep(attempt - 1, stop) == LB_ESTOP) {
+        } else if (attempt > 0 && lb_redis_backoff_sleep(m->r, attempt - 1, stop) == LB_ESTOP) {
             return LB_ESTOP;
         }
         int rc = 0;
@@ -628,7 +623,7 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
             m.key);
     /* Every series exists from the start, so that dashboards see zeros. */
     lb_mirror_metrics(&m);
-    lb_metrics_add(m.metrics, "logbridge_redis_reconnects_total", "", 0);
+    lb_job_redis_metrics_init(m.metrics);
 
     int rc = lb_mirror_recover(&m, 0, &err);
     while (rc == 0) {

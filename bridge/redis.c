@@ -623,17 +623,20 @@ int lb_redis_connect(struct lb_redis *r, struct lb_error *err)
     return 0;
 }
 
-long lb_redis_backoff_ms(unsigned attempt)
+long lb_redis_backoff_ms(const struct lb_redis *r, unsigned attempt)
 {
-    long ms = 100;
-    for (unsigned i = 0; i < attempt && ms < 5000; i++)
+    /* a cluster's refusals (a slot moving, a failover) clear within
+     * seconds: retried sooner and never more than a second apart */
+    int cl = r != NULL && r->is_cluster == 1;
+    long ms = cl ? 50 : 100, cap = cl ? 1000 : 5000;
+    for (unsigned i = 0; i < attempt && ms < cap; i++)
         ms *= 2;
-    return ms > 5000 ? 5000 : ms;
+    return ms > cap ? cap : ms;
 }
 
-int lb_redis_backoff_sleep(unsigned attempt, atomic_int *stop)
+int lb_redis_backoff_sleep(const struct lb_redis *r, unsigned attempt, atomic_int *stop)
 {
-    long ms = lb_redis_backoff_ms(attempt);
+    long ms = lb_redis_backoff_ms(r, attempt);
     /* Sleep in slices so that a stop request is noticed quickly. */
     while (ms > 0) {
         if (stop != NULL && atomic_load(stop))
@@ -674,7 +677,7 @@ int lb_redis_connect_retry(struct lb_redis *r, double give_up_sec, atomic_int *s
             return lb_error_set(err, LB_ETIMEOUT, "redis at %s unreachable for %g s: %s",
                                 r->addr, give_up_sec, why);
         }
-        if (lb_redis_backoff_sleep(attempt, stop) == LB_ESTOP)
+        if (lb_redis_backoff_sleep(r, attempt, stop) == LB_ESTOP)
             return lb_error_set(err, LB_ESTOP, "stopped while waiting for redis");
         attempt++;
     }

@@ -155,12 +155,13 @@ int lb_redis_is_auth_error(const char *msg);
  * again (after a MOVED, on the node it names), never exit for it. */
 int lb_redis_is_transient(const char *msg);
 
-/* Sleep for the backoff delay of attempt n (0-based): 100 ms * 2^n, <= 5 s.
- * Returns early (LB_ESTOP) when *stop is set. */
-int lb_redis_backoff_sleep(unsigned attempt, atomic_int *stop);
+/* Sleep for the backoff delay of attempt n (0-based). Returns early
+ * (LB_ESTOP) when *stop is set. */
+int lb_redis_backoff_sleep(const struct lb_redis *r, unsigned attempt, atomic_int *stop);
 
-/* The backoff delay of attempt n: 100 ms * 2^n, at most 5 s (for a loop
- * that waits on a timer instead of sleeping). */
-long lb_redis_backoff_ms(unsigned attempt);
+/* The backoff delay of attempt n (for a loop that waits on a timer instead
+ * of sleeping): 100 ms * 2^n, at most 5 s; on a cluster 50 ms * 2^n, at
+ * most 1 s (DESIGN.md section 7). r may be NULL. */
+long lb_redis_backoff_ms(const struct lb_redis *r, unsigned attempt);
 
 #endif

@@ -83,6 +83,7 @@ void lb_sink_reset(struct lb_sink *k)
     k->argc = 0;
     k->alen = 0;
     k->lines = 0;
+    k->nbad = 0;
     k->nkeys = 0;
     k->rlen = 0;
     k->nat = 0;

@@ -58,6 +58,7 @@ struct lb_sink {
     char *resp;
     size_t rlen, rcap;
     size_t nat;
+    size_t nbad; /* lines of the batch for the DLQ */
     char nat_last_off[24];
 
     /* where the checkpoint must stand for the next batch to apply */

@@ -419,8 +419,7 @@ int lb_tail_run(const struct lb_tail_opts *o, const struct lb_common *c,
         lb_error_log("%s", j.err.msg);
         goto done;
     }
-    lb_metrics_add(j.m, "logbridge_redis_redirects_total", "kind=\"moved\"", 0);
-    lb_metrics_add(j.m, "logbridge_redis_redirects_total", "kind=\"ask\"", 0);
+    lb_job_redis_metrics_init(j.m);
     int crc = lb_tail_connect(&j);
     if (crc != 0) {
         if (crc == LB_EUSAGE) /* e.g. a stream a cluster cannot hold in one slot */

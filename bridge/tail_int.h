@@ -268,8 +268,7 @@ struct lb_tail {
     unsigned moved_said;  /* checkpoints moved by another process (warned once) */
     double next_try;
     int need_init, rescan;
-    unsigned long reconnects_seen;
-    unsigned long redirects_seen[2]; /* MOVED, ASK (logbridge_redis_redirects_total) */
+    struct lb_redis_seen redis_seen; /* counters already in the metrics */
 
     unsigned long long *retired; /* dev, ino pairs of finished generations */
     size_t nret, capret;

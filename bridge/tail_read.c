@@ -33,9 +33,9 @@
 
 #define LB_TAIL_TURN_FILLS 8 /* reads per file per turn: busy files take turns */
 
-static double lb_backoff(unsigned attempt)
+static double lb_backoff(const struct lb_tail *j, unsigned attempt)
 {
-    return (double)lb_redis_backoff_ms(attempt) / 1000.0;
+    return (double)lb_redis_backoff_ms(j->r, attempt) / 1000.0;
 }
 
 /* ---- committing --------------------------------------------------------------------- */
@@ -99,7 +99,7 @@ void lb_tail_on_ckpt(void *ctx, const struct lb_commit_event *ev)
 void lb_tail_down(struct lb_tail *j, struct lb_tfile *tf)
 {
     j->up = 0;
-    j->next_try = lb_clock_mono() + lb_backoff(j->attempt);
+    j->next_try = lb_clock_mono() + lb_backoff(j, j->attempt);
     /* Whatever the connection still holds is of no use now (and a reply
      * arriving on it would keep epoll awake): close it, reconnect later. */
     lb_redis_drop(j->r);
@@ -395,20 +395,6 @@ static int lb_tail_recover(struct lb_tail *j)
     return 0;
 }
 
-/* logbridge_redis_redirects_total{kind}: what redis.c counted since last
- * time (a MOVED always ends in a reconnect, so this is called there). */
-static void lb_tail_count_redirects(struct lb_tail *j)
-{
-    for (int ask = 0; ask < 2; ask++) {
-        unsigned long n = lb_redis_redirects(j->r, ask);
-        if (n > j->redirects_seen[ask])
-            lb_metrics_add(j->m, "logbridge_redis_redirects_total",
-                           ask ? "kind=\"ask\"" : "kind=\"moved\"",
-                           (double)(n - j->redirects_seen[ask]));
-        j->redirects_seen[ask] = n;
-    }
-}
-
 void lb_tail_reconnect(struct lb_tail *j)
 {
     int rc = lb_redis_connect(j->r, &j->err);
@@ -417,12 +403,7 @@ void lb_tail_reconnect(struct lb_tail *j)
     if (rc == 0) {
         j->up = 1;
         lb_tail_watch_redis(j);
-        unsigned long n = lb_redis_reconnects(j->r);
-        if (n > j->reconnects_seen)
-            lb_metrics_add(j->m, "logbridge_redis_reconnects_total", "",
-                           (double)(n - j->reconnects_seen));
-        j->reconnects_seen = n;
-        lb_tail_count_redirects(j);
+        lb_job_redis_metrics(j->m, j->r, &j->redis_seen);
         if (j->unreachable > 0)
             lb_info("redis at %s is reachable again after %u attempts; reading resumes",
                     lb_redis_addr(j->r), j->unreachable + 1);
@@ -433,7 +414,7 @@ void lb_tail_reconnect(struct lb_tail *j)
     if (rc == LB_EREDIS) {
         j->unreachable++;
         j->attempt++;
-        j->next_try = lb_clock_mono() + lb_backoff(j->attempt);
+        j->next_try = lb_clock_mono() + lb_backoff(j, j->attempt);
         return;
     }
     lb_error_log("%s", j->err.msg);

@@ -16,12 +16,10 @@
 #include <stdint.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -405,29 +403,11 @@ static void import_concurrent_runs_never_duplicate(void **state)
 
 /* ---- passwords ------------------------------------------------------------------------ */
 
-static int free_port(void)
-{
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(sa);
-    if (s < 0 || bind(s, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-        getsockname(s, (struct sockaddr *)&sa, &len) != 0) {
-        if (s >= 0)
-            close(s);
-        return -1;
-    }
-    close(s);
-    return ntohs(sa.sin_port);
-}
-
 static int port_of_fx;
 
 static int fx_setup_tcp(void **state)
 {
-    port_of_fx = free_port();
+    port_of_fx = lbt_free_port();
     if (port_of_fx <= 0)
         return -1;
     char extra[64];
@@ -476,8 +456,8 @@ static void import_and_tail_under_the_readme_acl_user(void **state)
     }
     struct iu_args a;
     iu_args_init(&a);
-    iu_args_add(&a, "tail", "--redis", url, "--stream", "acl3", "--batch", "500", "--once",
-                t->path, NULL);
+    iu_args_add(&a, "tail", "--redis", url, "--stream", "acl3", "--batch", "500", "--once", t->path,
+                NULL);
     int rc = lbt_run(a.v, out, sizeof(out), err, sizeof(err), NULL, 0);
     unsetenv("LOGBRIDGE_REDIS_PASSWORD");
     if (rc != 0)
@@ -564,7 +544,7 @@ static void import_unreachable_redis_exits_3_naming_the_address(void **state)
     char sock[600], sockurl[700], tcp[64], tcpurl[128];
     snprintf(sock, sizeof(sock), "%s/no-such-dir/redis.sock", t->dir);
     snprintf(sockurl, sizeof(sockurl), "unix://%s", sock);
-    int port = free_port();
+    int port = lbt_free_port();
     snprintf(tcp, sizeof(tcp), "127.0.0.1:%d", port);
     snprintf(tcpurl, sizeof(tcpurl), "redis://%s", tcp);
     const char *urls[] = {sockurl, tcpurl}, *addrs[] = {sock, tcp};
