@@ -66,9 +66,11 @@ struct ct {
     int slot;
     pid_t tail, mirror, writer, mover;
     /* the writer: lines [from, to) at rate lines/s (0: at once), a bad line
-     * after every bad_every-th valid one (0: none) */
-    long from, to;
+     * after every bad_every-th valid one (0: none), once the file arm exists
+     * when arm is set; nbad: the bad lines written so far ("bad 0", ...) */
+    long from, to, nbad;
     int bad_every, rate;
+    char arm[320];
     uint64_t seed;
     struct lbt_redis single; /* a plain server, for the single-server comparisons */
 };
@@ -169,14 +171,11 @@ static int other_master(int m)
 
 /* ---- the writer ----------------------------------------------------------------- */
 
-static long ct_bad_count(long valid, int bad_every)
-{
-    return bad_every > 0 ? valid / bad_every : 0;
-}
-
 /* Lines [from, to) (tail_util's numbered lines, random padding) with "bad K"
- * after every bad_every-th, written in pieces of random sizes (so that lines
- * are often split between two writes), paced at rate lines/s. */
+ * after every bad_every-th (K counts on from t->nbad), written in pieces of
+ * random sizes (so that lines are often split between two writes), paced at
+ * rate lines/s. The count of bad lines goes to dir/bad.count for the parent
+ * when this runs as a child. */
 static int writer_main(void *ctx)
 {
     struct ct *t = ctx;
@@ -187,11 +186,13 @@ static int writer_main(void *ctx)
     int64_t t0 = lbt_now_ms();
     char buf[1 << 16];
     size_t n = 0;
+    int armed = t->arm[0] == '\0';
     for (long i = t->from; i < t->to; i++) {
         n += tu_line(buf + n, sizeof(buf) - n, 0, i, (int)(tu_rand(&rng) % 60));
-        if (t->bad_every > 0 && i % t->bad_every == t->bad_every - 1)
-            n += (size_t)snprintf(buf + n, sizeof(buf) - n, "bad %ld\n", i / t->bad_every);
+        if (armed && t->bad_every > 0 && i % t->bad_every == t->bad_every - 1)
+            n += (size_t)snprintf(buf + n, sizeof(buf) - n, "bad %ld\n", t->nbad++);
         if (n > 2048 || i + 1 == t->to) {
+            armed = armed || access(t->arm, F_OK) == 0;
             for (size_t o = 0; o < n;) {
                 size_t k = 1 + (size_t)(tu_rand(&rng) % 700);
                 if (k > n - o)
@@ -210,7 +211,10 @@ static int writer_main(void *ctx)
         }
     }
     close(fd);
-    return 0;
+    char cp[400], num[32];
+    snprintf(cp, sizeof(cp), "%s/bad.count", t->dir);
+    snprintf(num, sizeof(num), "%ld", t->nbad);
+    return lbt_write_file(cp, num, strlen(num)) == 0 ? 0 : 3;
 }
 
 static void ct_write_now(struct ct *t, long from, long to)
@@ -234,6 +238,12 @@ static void ct_writer_done(struct ct *t)
 {
     assert_int_equal(lbt_wait(t->writer), 0);
     t->writer = 0;
+    char cp[400];
+    snprintf(cp, sizeof(cp), "%s/bad.count", t->dir);
+    char *num = lbt_read_file(cp, NULL);
+    assert_non_null(num);
+    t->nbad = strtol(num, NULL, 10);
+    free(num);
 }
 
 /* ---- logbridge ------------------------------------------------------------------ */
@@ -341,7 +351,7 @@ static void ct_check_exact(struct ct *t, long valid)
     }
     struct lbt_entry *e;
     long ne = lbt_xrange_all(c, t->dlq, &e);
-    long want = ct_bad_count(valid, t->bad_every);
+    long want = t->nbad;
     if (ne != want) {
         tu_dump(t->log, 4000);
         lbt_entries_free(e, ne);
@@ -710,9 +720,13 @@ static int prog_passes(struct ct_prog *p, long long base, int ms)
     }
 }
 
-static void migration_case(struct ct *t, const char *tag, int bad_every)
+/* arm: bad lines only from the start of the migration on (the DLQ is absent
+ * when it starts, unless logbridge made it beforehand) */
+static void migration_case(struct ct *t, const char *tag, int bad_every, int arm)
 {
     t->bad_every = bad_every;
+    if (arm)
+        snprintf(t->arm, sizeof(t->arm), "%s/arm", t->dir);
     ct_stream(t, tag, "events");
     int from = fxcl_owner(&cl, t->slot);
     assert_true(from >= 0);
@@ -722,7 +736,7 @@ static void migration_case(struct ct *t, const char *tag, int bad_every)
     ct_spawn_tail(t, 1);
     ct_writer_start(t, 0, valid, 3000);
     ct_wait_off(t, 1, WAIT_MS);
-    if (bad_every > 0) {
+    if (bad_every > 0 && !arm) {
         /* the DLQ exists before the migration starts */
         redisContext *c = fxcl_owner_conn(&cl, t->dlq);
         assert_non_null(c);
@@ -732,6 +746,8 @@ static void migration_case(struct ct *t, const char *tag, int bad_every)
     struct ct_prog p = {t, ct_off(t), 0, 0};
     if (fxcl_migrate_begin(&cl, t->slot, from, to) != 0)
         fail_msg("migration: %s", fxcl_why);
+    if (arm)
+        assert_int_equal(lbt_write_file(t->arm, "", 0), 0);
     int64_t begin = lbt_now_ms();
     p.last_change = begin;
     /* a batch already in flight may land after MIGRATING: look past it */
@@ -769,6 +785,7 @@ static void migration_case(struct ct *t, const char *tag, int bad_every)
     ct_wait_all(t);
     ct_stop_tail(t);
     ct_check_exact(t, valid);
+    assert_true(bad_every == 0 || t->nbad > 0);
     double ask = mu_metric(t->metrics, "logbridge_redis_redirects_total", "kind", "ask", NULL);
     if (!(ask > 0))
         fail_msg("logbridge_redis_redirects_total{kind=\"ask\"} = %g after a migration", ask);
@@ -781,14 +798,24 @@ static void cluster_manual_migration_without_dlq_keeps_committing(void **state)
 {
     struct ct *t = *state;
     t->seed = tu_seed("cluster_manual_migration_without_dlq_keeps_committing");
-    migration_case(t, "mig0", 0);
+    migration_case(t, "mig0", 0, 0);
 }
 
 static void cluster_manual_migration_with_dlq_keeps_committing(void **state)
 {
     struct ct *t = *state;
     t->seed = tu_seed("cluster_manual_migration_with_dlq_keeps_committing");
-    migration_case(t, "mig1", BAD_EVERY);
+    migration_case(t, "mig1", BAD_EVERY, 0);
+}
+
+/* The first bad lines come while the slot migrates: the batch that carries
+ * them names the DLQ, which must exist by then (DESIGN.md section 7: the
+ * keys logbridge owns are made before its first batch). */
+static void cluster_manual_migration_first_bad_line_during_it_keeps_committing(void **state)
+{
+    struct ct *t = *state;
+    t->seed = tu_seed("cluster_manual_migration_first_bad_line_during_it_keeps_committing");
+    migration_case(t, "mig2", BAD_EVERY, 1);
 }
 
 /* ---- e. mirror through a reshard and a failover ------------------------------- */
@@ -971,6 +998,9 @@ int main(void)
                                         ct_setup, ct_teardown),
         cmocka_unit_test_setup_teardown(cluster_manual_migration_with_dlq_keeps_committing,
                                         ct_setup, ct_teardown),
+        cmocka_unit_test_setup_teardown(
+            cluster_manual_migration_first_bad_line_during_it_keeps_committing, ct_setup,
+            ct_teardown),
         cmocka_unit_test_setup_teardown(cluster_mirror_exactly_once_through_reshard_and_failover,
                                         ct_setup, ct_teardown),
         cmocka_unit_test_setup_teardown(cluster_failover_of_the_slots_master_exactly_once, ct_setup,
