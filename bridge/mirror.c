@@ -489,7 +489,8 @@ static int lb_mirror_top(struct lb_mirror *m, struct lb_error *err)
     if (m->o->once && lb_sid_cmp(m->last, m->end) >= 0)
         return 1;
     lb_mirror_metrics(m);
-    lb_metrics_tick(m->metrics, NULL);
+    if (lb_job_tick_is_due(&m->tick, m->top_at))
+        lb_job_tick_write(&m->tick);
     return lb_mirror_observe(m, 0, err);
 }
 
@@ -586,6 +587,7 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
     m.env = env;
     m.metrics = env->metrics;
     m.want_metrics = env->metrics != NULL; /* NULL: no --metrics-file */
+    lb_job_tick_init_env(&m.tick, env);
     lb_entry_decoder_init(&m.dec.ed, o->json_field != NULL ? o->json_field : c->json_field);
     m.dec.exclude = o->exclude;
     m.dec.nexclude = o->nexclude;
@@ -646,7 +648,7 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
                                   : "");
     }
     lb_mirror_metrics(&m);
-    lb_metrics_write(m.metrics, NULL);
+    lb_job_tick_write(&m.tick);
     lb_dec_release(&m.dec);
     lb_dec_self_forget(&m.dec);
     free(m.buf.p);
@@ -657,6 +659,12 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
     return exit_code;
 }
 
+static int lb_mirror_job(void *arg, const struct lb_job_env *env)
+{
+    const struct lb_mirror_opts *o = arg;
+    return lb_mirror_run(o, &o->c, env);
+}
+
 int lb_cmd_mirror(int argc, char **argv)
 {
     struct lb_cli cli = {"mirror", NULL};
@@ -664,26 +672,5 @@ int lb_cmd_mirror(int argc, char **argv)
     int rc = lb_mirror_opts_parse(&o, argc, argv, &cli);
     if (rc != 0)
         return rc < 0 ? LB_EXIT_OK : rc;
-    if ((rc = lb_common_start(&o.c, &cli)) != 0)
-        return rc;
-    struct lb_error err = {0};
-    if (lb_signals_start(&err) != 0) {
-        lb_error_log("%s", err.msg);
-        lb_log_close();
-        return LB_EXIT_RUNTIME;
-    }
-    /* No --metrics-file: no registry at all, so the job skips the XINFO
-     * calls that only feed the lag gauge. */
-    struct lb_metrics *metrics = NULL;
-    if (o.c.metrics_file != NULL && (metrics = lb_metrics_create(o.c.metrics_file)) == NULL) {
-        lb_error_log("out of memory");
-        lb_log_close();
-        return LB_EXIT_RUNTIME;
-    }
-    struct lb_job_env env;
-    lb_job_env_init(&env, metrics);
-    rc = lb_mirror_run(&o, &o.c, &env);
-    lb_metrics_destroy(metrics);
-    lb_log_close();
-    return rc;
+    return lb_job_standalone(&o.c, &cli, lb_mirror_job, &o);
 }

@@ -94,6 +94,7 @@ struct lb_mirror {
     const struct lb_job_env *env;
     struct lb_metrics *metrics;
     int want_metrics;
+    struct lb_job_tick tick; /* writes metrics standalone; under run, run's main thread does */
     struct lb_redis *r;
     struct lb_dec_ctx dec;
     struct lb_buf buf;

@@ -247,9 +247,8 @@ struct lb_tail {
     struct lb_committer *cm;
     struct lb_tfile *cm_tf; /* the route and generation the committer carries */
     struct lb_gen *cm_g;
-    struct lb_metrics *m;
-    int own_metrics;
-    double metrics_next;
+    struct lb_metrics *m; /* env's (NULL: no --metrics-file) */
+    struct lb_job_tick tick;
 
     int ep, tfd;
     struct lb_watchset *ws;

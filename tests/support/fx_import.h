@@ -61,6 +61,9 @@ int fx_import_teardown(void **state);
 
 /* lbt_spawn, remembering the pid for the teardown. */
 pid_t fx_import_spawn(struct fx_import *t, const char *const *args, const char *log);
+/* The same with stdin from a pipe (lbt_spawn_piped): *stdin_w is its write end. */
+pid_t fx_import_spawn_piped(struct fx_import *t, const char *const *args, const char *log,
+                            int *stdin_w);
 /* Wait (with a deadline) for a spawned logbridge to end: its exit code, or
  * -1 on timeout (it is killed then). */
 int fx_import_wait_exit(pid_t pid, int timeout_ms);
