@@ -59,6 +59,7 @@ struct lb_sink {
     size_t rlen, rcap;
     size_t nat;
     size_t nbad; /* lines of the batch for the DLQ */
+    unsigned long keys_conn; /* the connection the owned keys were made on */
     char nat_last_off[24];
 
     /* where the checkpoint must stand for the next batch to apply */

@@ -231,11 +231,13 @@ static redisReply *lb_status_hgetall(struct lb_redis *r, const char *key,
         lb_error_set(err, LB_ENOMEM, "out of memory");
         return NULL;
     }
+    size_t nf = 0;
     for (size_t i = 0; i < np; i++)
-        f[i] = rep->element[2 * i];
-    qsort(f, np, sizeof(*f), lb_status_cmp_pairs);
+        if (rep->element[2 * i]->len > 0) /* "": the sink's scratch field, not a source */
+            f[nf++] = rep->element[2 * i];
+    qsort(f, nf, sizeof(*f), lb_status_cmp_pairs);
     *fields = f;
-    *n = np;
+    *n = nf;
     return rep;
 }
 
