@@ -15,6 +15,7 @@
 #include "mirror_int.h"
 #include "redis.h"
 #include "stream_reader.h"
+#include "stream_set.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +32,7 @@
 struct lb_export_opts {
     struct lb_common c;
     const char *stream, *from, *to, *file;
+    struct lb_streams streams; /* every --stream; stream = streams.v[0] */
 };
 
 /* "-", "+", "ms" or "ms-seq" (as XRANGE takes them). */
@@ -42,8 +44,13 @@ static int lb_range_ok(const char *s)
 
 static int lb_export_set_stream(void *base, const char *arg, char *why, size_t cap)
 {
-    return lb_mirror_one_stream(&((struct lb_export_opts *)base)->stream, "export reads one stream",
-                                arg, why, cap);
+    struct lb_export_opts *o = base;
+    const char *one;
+    if (lb_mirror_one_stream(&one, "export reads streams by name", arg, why, cap) != 0 ||
+        lb_streams_add(&o->streams, arg, why, cap) != 0)
+        return -1;
+    o->stream = o->streams.v[0];
+    return 0;
 }
 
 static int lb_export_set_from(void *base, const char *arg, char *why, size_t cap)
@@ -60,7 +67,8 @@ static int lb_export_set_to(void *base, const char *arg, char *why, size_t cap)
 
 #define LB_EXPORT_ID "-, + or a stream ID (ms-seq)"
 static const struct lb_opt lb_export_opt_table[] = {
-    LB_OPT_SET("stream", lb_export_set_stream, NULL, "S", "the stream to write", LB_OPTF_REQUIRED),
+    LB_OPT_SET("stream", lb_export_set_stream, NULL, "S", "the stream to write",
+               LB_OPTF_REQUIRED | LB_OPTF_REPEAT),
     LB_OPT_SET("from", lb_export_set_from, LB_EXPORT_ID, "ID", "first ID (default -)", 0),
     LB_OPT_SET("to", lb_export_set_to, LB_EXPORT_ID, "ID", "last ID (default +)", 0),
     LB_OPT_STR("file", struct lb_export_opts, file, "a path", "F",
@@ -84,7 +92,11 @@ static int lb_export_parse(struct lb_export_opts *o, int argc, char **argv)
     lb_common_defaults(&o->c);
     o->from = "-";
     o->to = "+";
-    return lb_opts_parse(&lb_export_optspec, o, argc, argv, &cli, NULL);
+    int rc = lb_opts_parse(&lb_export_optspec, o, argc, argv, &cli, NULL);
+    if (rc == 0 && o->streams.n > 1)
+        return lb_cli_error(&cli, "stream", "several streams ('%s', '%s'): not merged yet",
+                            o->streams.v[0], o->streams.v[1]);
+    return rc;
 }
 
 /* One export: where lines go and what was counted. */

@@ -31,6 +31,7 @@
 #include "cli.h"
 #include "error.h"
 #include "opts.h"
+#include "stream_set.h"
 #include "redis.h"
 #include "stream_id.h"
 #include "stream_info.h"
@@ -49,13 +50,24 @@
 
 struct lb_status_opts {
     struct lb_common c;
-    const char *stream;
+    const char *stream;        /* streams.v[0] */
+    struct lb_streams streams; /* every --stream (DESIGN.md section 8) */
     int json;
 };
 
+static int lb_status_set_stream(void *base, const char *arg, char *why, size_t cap)
+{
+    struct lb_status_opts *o = base;
+    if (lb_streams_add(&o->streams, arg, why, cap) != 0)
+        return -1;
+    o->stream = o->streams.v[0];
+    return 0;
+}
+
 static const struct lb_opt lb_status_opt_table[] = {
-    LB_OPT_STR("stream", struct lb_status_opts, stream, "a stream name", "S",
-               "the stream (or the template a tail writes with)", LB_OPTF_REQUIRED),
+    LB_OPT_SET("stream", lb_status_set_stream, NULL, "S",
+               "the stream (or the template a tail writes with)",
+               LB_OPTF_REQUIRED | LB_OPTF_REPEAT),
     LB_OPT_FLAG("json", struct lb_status_opts, json, 1,
                 "one JSON object instead of tables:\n"
                 "{\"stream\",\"length\",\"last_id\",\"groups\":[{\"name\",\"lag\",\n"
@@ -82,7 +94,11 @@ static int lb_status_parse(struct lb_status_opts *o, int argc, char **argv)
     struct lb_cli cli = {"status", NULL};
     memset(o, 0, sizeof(*o));
     lb_common_defaults(&o->c);
-    return lb_opts_parse(&lb_status_optspec, o, argc, argv, &cli, NULL);
+    int rc = lb_opts_parse(&lb_status_optspec, o, argc, argv, &cli, NULL);
+    if (rc == 0 && o->streams.n > 1)
+        return lb_cli_error(&cli, "stream", "several streams ('%s', '%s'): not shown yet",
+                            o->streams.v[0], o->streams.v[1]);
+    return rc;
 }
 
 /* ---- reading Redis ------------------------------------------------------------------- */
