@@ -15,6 +15,7 @@
 #include "mirror_int.h"
 #include "redis.h"
 #include "stream_reader.h"
+#include "stream_merge.h"
 #include "stream_set.h"
 
 #include <errno.h>
@@ -45,9 +46,7 @@ static int lb_range_ok(const char *s)
 static int lb_export_set_stream(void *base, const char *arg, char *why, size_t cap)
 {
     struct lb_export_opts *o = base;
-    const char *one;
-    if (lb_mirror_one_stream(&one, "export reads streams by name", arg, why, cap) != 0 ||
-        lb_streams_add(&o->streams, arg, why, cap) != 0)
+    if (lb_streams_add(&o->streams, arg, why, cap) != 0)
         return -1;
     o->stream = o->streams.v[0];
     return 0;
@@ -92,11 +91,7 @@ static int lb_export_parse(struct lb_export_opts *o, int argc, char **argv)
     lb_common_defaults(&o->c);
     o->from = "-";
     o->to = "+";
-    int rc = lb_opts_parse(&lb_export_optspec, o, argc, argv, &cli, NULL);
-    if (rc == 0 && o->streams.n > 1)
-        return lb_cli_error(&cli, "stream", "several streams ('%s', '%s'): not merged yet",
-                            o->streams.v[0], o->streams.v[1]);
-    return rc;
+    return lb_opts_parse(&lb_export_optspec, o, argc, argv, &cli, NULL);
 }
 
 /* One export: where lines go and what was counted. */
@@ -211,6 +206,77 @@ static int lb_export_range(struct lb_export *x, struct lb_redis *r, const struct
     return LB_EXIT_OK;
 }
 
+/* Several streams, or a template (DESIGN.md section 8): the streams they
+ * stand for, merged in entry-ID order (stream_merge.c) into one output. A
+ * lost connection is retried as in lb_export_range: the merge carries on
+ * where it was. An exit code. */
+static int lb_export_merged(struct lb_export *x, struct lb_redis *r, const struct lb_export_opts *o)
+{
+    struct lb_error err = {0};
+    struct lb_names names = {0};
+    struct lb_merge mg;
+    memset(&mg, 0, sizeof(mg));
+    int rc;
+    while ((rc = lb_streams_resolve(r, &o->streams, &names, &err)) == LB_EREDIS &&
+           lb_redis_ctx(r) == NULL) {
+        lb_warn("export: %s; reconnecting", err.msg);
+        if ((rc = lb_redis_connect_retry(r, LB_EXPORT_CONNECT_SEC, NULL, &err)) != 0)
+            break;
+    }
+    if (rc == 0)
+        rc = lb_merge_begin(&mg, r, (const char *const *)names.v, names.n, o->from, o->to,
+                            o->c.json_field, &err);
+    if (rc == 0)
+        lb_info("export: %d streams", names.n);
+    x->b.n = 0;
+    while (rc == 0) {
+        const struct lb_entry *en;
+        int which;
+        int got = lb_merge_next(&mg, &en, &which, &err);
+        if (got < 0 && lb_redis_ctx(r) == NULL) {
+            lb_warn("export: %s; reconnecting", err.msg);
+            if ((rc = lb_redis_connect_retry(r, LB_EXPORT_CONNECT_SEC, NULL, &err)) != 0)
+                break;
+            continue;
+        }
+        if (got <= 0) {
+            rc = got;
+            break;
+        }
+        struct lb_entry e = *en;
+        if (lb_entry_verdict(&e) != NULL) {
+            x->counts.skipped++;
+            lb_warn_skipped(x->what, ++x->skipped, e.id_str, e.why);
+            continue;
+        }
+        size_t len = lb_line_bound(&e.rec);
+        if (lb_buf_reserve(&x->b, len) != 0) {
+            rc = lb_error_set(&err, LB_ENOMEM, "out of memory for a %zu-byte line", len);
+            break;
+        }
+        size_t esc = 0;
+        x->b.n += lb_format_line(&e.rec, x->b.p + x->b.n, x->b.cap - x->b.n, &esc);
+        x->counts.written++;
+        x->counts.escaped += esc > 0;
+        x->written++;
+        if (x->b.n >= LB_MIRROR_CHUNK) {
+            if (lb_write_all(x->fd, x->b.p, x->b.n) != 0)
+                rc = lb_error_set(&err, LB_EIO, "write to %s: %s", x->label, strerror(errno));
+            x->b.n = 0;
+            lb_buf_shrink(&x->b);
+        }
+    }
+    if (rc == 0 && lb_write_all(x->fd, x->b.p, x->b.n) != 0)
+        rc = lb_error_set(&err, LB_EIO, "write to %s: %s", x->label, strerror(errno));
+    lb_merge_free(&mg);
+    lb_names_free(&names);
+    if (rc != 0) {
+        lb_error_log("export: %s", err.msg);
+        return LB_EXIT_RUNTIME;
+    }
+    return LB_EXIT_OK;
+}
+
 /* After the range: a file is on disk before success is said (fdatasync);
  * the counts go to the metrics whatever the outcome. The exit code. */
 static int lb_export_finish(const struct lb_export_opts *o, struct lb_export *x,
@@ -251,7 +317,10 @@ int lb_cmd_export(int argc, char **argv)
     /* A failed setup has counted nothing: no metrics are written. */
     int exit_code = lb_export_setup(&o, &x, metrics, &r);
     if (exit_code == LB_EXIT_OK) {
-        exit_code = lb_export_range(&x, r, &o);
+        if (o.streams.n > 1 || lb_stream_is_template(o.stream))
+            exit_code = lb_export_merged(&x, r, &o);
+        else
+            exit_code = lb_export_range(&x, r, &o);
         exit_code = lb_export_finish(&o, &x, metrics, t0, exit_code);
     }
     if (x.fd > 1)

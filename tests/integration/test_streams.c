@@ -192,6 +192,84 @@ static void streams_config_mirror_stream_array(void **state)
         fail_msg("exit %d: %s", rc, f->err);
 }
 
+/* ---- export over several streams ----------------------------------------------------- */
+
+static void streams_export_two_explicit_streams_merged(void **state)
+{
+    struct fx *f = *state;
+    two_streams(f, "{app}:legacy", "{app}:service", 2500); /* > 2 pages per stream */
+    assert_int_equal(run(f, "export", "--redis", f->r.url, "--stream", "{app}:legacy", "--stream",
+                         "{app}:service", NULL),
+                     0);
+    size_t wn;
+    char *want = lines(2500, &wn);
+    assert_bytes(f->out, strlen(f->out), want, wn);
+    free(want);
+    /* a range over both, inclusive */
+    assert_int_equal(run(f, "export", "--redis", f->r.url, "--stream", "{app}:service", "--stream",
+                         "{app}:legacy", "--from", "1010", "--to", "1019-0", NULL),
+                     0);
+    size_t o = 0;
+    char exp[4096];
+    for (long i = 10; i <= 19; i++)
+        o += lbt_line(exp + o, sizeof(exp) - o, i);
+    assert_bytes(f->out, strlen(f->out), exp, o);
+}
+
+/* A file of n lines with 8 types ("t0".."t7"), epoch-ms timestamps rising by
+ * 1 ms per line, and a bad line every 10007 lines (sent to the DLQ); *valid
+ * gets the valid lines only. */
+static void typed_file(const char *path, long n, char **valid, size_t *vn)
+{
+    size_t cap = (size_t)n * 64 + 1024, o = 0, w = 0;
+    char *all = malloc(cap), *good = malloc(cap);
+    assert_non_null(all);
+    assert_non_null(good);
+    for (long i = 0; i < n; i++) {
+        int k;
+        if (i % 10007 == 5000) {
+            k = snprintf(all + o, cap - o, "not a line %ld\n", i);
+            o += (size_t)k;
+            continue;
+        }
+        k = snprintf(all + o, cap - o, "r%ld|%lld|t%ld|data %ld x|y\n", i % 3,
+                     1750240800000LL + i, (i * 7) % 8, i);
+        memcpy(good + w, all + o, (size_t)k);
+        o += (size_t)k;
+        w += (size_t)k;
+    }
+    assert_int_equal(lbt_write_file(path, all, o), 0);
+    free(all);
+    good[w] = '\0';
+    *valid = good;
+    *vn = w;
+}
+
+static void streams_template_import_export_byte_identical(void **state)
+{
+    struct fx *f = *state;
+    char file[512];
+    snprintf(file, sizeof(file), "%s/typed.log", f->dir);
+    char *valid;
+    size_t vn;
+    typed_file(file, 200000, &valid, &vn);
+    const char *ids[2] = {"auto", "ts"}, *tmpl[2] = {"{ev}:%{type}", "{evts}:%{type}"};
+    for (int k = 0; k < 2; k++) {
+        int rc = run(f, "import", "--redis", f->r.url, "--stream", tmpl[k], "--id", ids[k],
+                     "--final", "--no-progress", file, NULL);
+        if (rc != 0)
+            fail_msg("import --id %s: exit %d: %s", ids[k], rc, f->err);
+        char t0[64];
+        snprintf(t0, sizeof(t0), "%s", k == 0 ? "{ev}:t0" : "{evts}:t0");
+        assert_true(lbt_xlen(f->c, t0) > 20000); /* routed by type */
+        rc = run(f, "export", "--redis", f->r.url, "--stream", tmpl[k], NULL);
+        if (rc != 0)
+            fail_msg("export: exit %d: %s", rc, f->err);
+        assert_bytes(f->out, strlen(f->out), valid, vn);
+    }
+    free(valid);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -199,6 +277,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(streams_tail_and_import_take_one_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(streams_config_mirror_stream_array, setup, teardown),
+        cmocka_unit_test_setup_teardown(streams_export_two_explicit_streams_merged, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(streams_template_import_export_byte_identical, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
