@@ -270,6 +270,58 @@ static void streams_template_import_export_byte_identical(void **state)
     free(valid);
 }
 
+/* ---- the streams set ------------------------------------------------------------------- */
+
+/* The members of set key, sorted, joined by ','. */
+static void smembers(struct fx *f, const char *key, char *out, size_t cap)
+{
+    redisReply *r = redisCommand(f->c, "SORT %s ALPHA", key);
+    assert_non_null(r);
+    size_t o = 0;
+    out[0] = '\0';
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
+        o += (size_t)snprintf(out + o, cap - o, "%s%s", i ? "," : "", r->element[i]->str);
+    freeReplyObject(r);
+}
+
+static void streams_template_batch_records_streams_set(void **state)
+{
+    struct fx *f = *state;
+    char file[512], got[1024];
+    snprintf(file, sizeof(file), "%s/typed.log", f->dir);
+    char *valid;
+    size_t vn;
+    typed_file(file, 3000, &valid, &vn);
+    free(valid);
+    /* the set is written in the batch: a set key of the wrong type refuses
+     * the whole batch (nothing written, checkpoint unmoved) */
+    freeReplyObject(redisCommand(f->c, "SET logbridge:streams:{ev} x"));
+    assert_int_equal(run(f, "import", "--redis", f->r.url, "--stream", "{ev}:%{type}", "--final",
+                         "--no-progress", "--retry-for", "1", file, NULL),
+                     3);
+    assert_int_equal(lbt_xlen(f->c, "{ev}:t0"), 0);
+    assert_int_equal(lbt_xlen(f->c, "{ev}:t7"), 0);
+    freeReplyObject(redisCommand(f->c, "DEL logbridge:streams:{ev}"));
+    int rc = run(f, "import", "--redis", f->r.url, "--stream", "{ev}:%{type}", "--final",
+                 "--no-progress", file, NULL);
+    if (rc != 0)
+        fail_msg("import: exit %d: %s", rc, f->err);
+    smembers(f, "logbridge:streams:{ev}", got, sizeof(got));
+    assert_string_equal(got, "{ev}:t0,{ev}:t1,{ev}:t2,{ev}:t3,{ev}:t4,{ev}:t5,{ev}:t6,{ev}:t7");
+    /* tail records through its template too; a plain stream has no set */
+    rc = run(f, "tail", "--redis", f->r.url, "--stream", "{tl}:%{role}", "--once", file, NULL);
+    if (rc != 0)
+        fail_msg("tail: exit %d: %s", rc, f->err);
+    smembers(f, "logbridge:streams:{tl}", got, sizeof(got));
+    assert_string_equal(got, "{tl}:r0,{tl}:r1,{tl}:r2");
+    rc = run(f, "import", "--redis", f->r.url, "--stream", "{pl}:plain", "--final",
+             "--no-progress", file, NULL);
+    assert_int_equal(rc, 0);
+    redisReply *r = redisCommand(f->c, "EXISTS logbridge:streams:{pl}:plain logbridge:streams:{pl}");
+    assert_int_equal(r->integer, 0);
+    freeReplyObject(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -277,6 +329,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(streams_tail_and_import_take_one_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(streams_config_mirror_stream_array, setup, teardown),
+        cmocka_unit_test_setup_teardown(streams_template_batch_records_streams_set, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(streams_export_two_explicit_streams_merged, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(streams_template_import_export_byte_identical, setup,
