@@ -17,6 +17,8 @@
 
 #include "lbtest.h"
 
+#include <cjson/cJSON.h>
+
 #define OUTCAP (64 << 20)
 
 struct fx {
@@ -322,6 +324,62 @@ static void streams_template_batch_records_streams_set(void **state)
     freeReplyObject(r);
 }
 
+/* ---- status ------------------------------------------------------------------------------ */
+
+static void streams_status_json_over_template(void **state)
+{
+    struct fx *f = *state;
+    char file[512];
+    snprintf(file, sizeof(file), "%s/typed.log", f->dir);
+    char *valid;
+    size_t vn;
+    typed_file(file, 3000, &valid, &vn);
+    free(valid);
+    assert_int_equal(run(f, "import", "--redis", f->r.url, "--stream", "{ev}:%{type}", "--final",
+                         "--no-progress", file, NULL),
+                     0);
+    freeReplyObject(redisCommand(f->c, "XGROUP CREATE {ev}:t3 g 0"));
+    assert_int_equal(run(f, "status", "--redis", f->r.url, "--stream", "{ev}:%{type}", "--json",
+                         NULL),
+                     0);
+    cJSON *root = cJSON_Parse(f->out);
+    assert_non_null(root);
+    const cJSON *streams = cJSON_GetObjectItemCaseSensitive(root, "streams");
+    assert_int_equal(cJSON_GetArraySize(streams), 8);
+    double sum = 0;
+    int groups = 0;
+    for (const cJSON *o = streams->child; o; o = o->next) {
+        const char *name = cJSON_GetObjectItemCaseSensitive(o, "stream")->valuestring;
+        double len = cJSON_GetObjectItemCaseSensitive(o, "length")->valuedouble;
+        assert_int_equal((long long)len, lbt_xlen(f->c, name));
+        assert_true(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(o, "last_id")));
+        sum += len;
+        const cJSON *g = cJSON_GetObjectItemCaseSensitive(o, "groups");
+        groups += cJSON_GetArraySize(g);
+        if (strcmp(name, "{ev}:t3") == 0) {
+            assert_int_equal(cJSON_GetArraySize(g), 1);
+            assert_string_equal(cJSON_GetObjectItemCaseSensitive(g->child, "name")->valuestring,
+                                "g");
+        }
+    }
+    assert_int_equal(groups, 1);
+    assert_int_equal((long long)sum, 3000);
+    const cJSON *total = cJSON_GetObjectItemCaseSensitive(root, "total");
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(total, "length")->valuedouble, sum);
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(total, "streams")->valuedouble, 8);
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(root, "length")->valuedouble, sum);
+    const cJSON *sources = cJSON_GetObjectItemCaseSensitive(root, "sources");
+    assert_int_equal(cJSON_GetArraySize(sources), 1);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(sources->child, "src")->valuestring,
+                        file);
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(sources->child, "line")->valuedouble, 3000);
+    cJSON_Delete(root);
+    /* the table lists each stream and the total */
+    assert_int_equal(run(f, "status", "--redis", f->r.url, "--stream", "{ev}:%{type}", NULL), 0);
+    if (strstr(f->out, "{ev}:t7") == NULL || strstr(f->out, "total") == NULL)
+        fail_msg("table: %s", f->out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -331,6 +389,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(streams_config_mirror_stream_array, setup, teardown),
         cmocka_unit_test_setup_teardown(streams_template_batch_records_streams_set, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(streams_status_json_over_template, setup, teardown),
         cmocka_unit_test_setup_teardown(streams_export_two_explicit_streams_merged, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(streams_template_import_export_byte_identical, setup,
