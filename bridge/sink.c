@@ -41,6 +41,7 @@ struct lb_sink *lb_sink_create(const struct lb_sink_opts *opts, struct lb_error 
         k->o.json_field = "json_payload";
     lb_key_derive(opts->stream, "ckpt", k->ckpt_key, sizeof(k->ckpt_key));
     lb_key_derive(opts->stream, "dlq", k->dlq_key, sizeof(k->dlq_key));
+    lb_key_derive(opts->stream, "streams", k->set_key, sizeof(k->set_key));
     k->is_template = strstr(opts->stream, "%{type}") != NULL || strstr(opts->stream, "%{role}");
     /* Plain XADDs with '*' into one stream cannot fail one by one (only all
      * together, when the key is not a stream), so they can run natively in a
