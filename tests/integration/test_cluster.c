@@ -378,19 +378,11 @@ static void ct_check_exact(struct ct *t, long valid)
 /* The sum of the samples of a family in a metrics file, -1 when none. */
 static double ct_metric_sum(const char *path, const char *name)
 {
-    char *text = lbt_read_file(path, NULL);
-    if (text == NULL)
-        fail_msg("no metrics file %s", path);
-    struct lbt_prom p;
-    if (lbt_prom_parse(text, &p) != 0)
-        fail_msg("metrics file does not parse: %s", p.err);
-    double sum = -1;
-    for (size_t i = 0; i < p.n; i++)
-        if (strcmp(p.s[i].name, name) == 0)
-            sum = (sum < 0 ? 0 : sum) + p.s[i].value;
-    lbt_prom_free(&p);
-    free(text);
-    return sum;
+    char why[600];
+    double v = lbt_prom_file_sum(path, name, why, sizeof(why));
+    if (v < -1)
+        fail_msg("%s", why);
+    return v;
 }
 
 /* ---- mirror checks ----------------------------------------------------------- */
