@@ -84,14 +84,16 @@ check: deps
 	$(MAKE) BUILD=build/san OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
 	    LDFLAGS="-fsanitize=address,undefined" test
 
-# `make fuzz`: libFuzzer harnesses over the parsers, FUZZ_SECONDS each.
+# `make fuzz`: libFuzzer harnesses over the parsers, FUZZ_SECONDS each. A
+# harness that needs bridge/ sources names them in a " * FUZZ_LINK: " line.
 FUZZ_SECONDS ?= 20
 fuzz: deps
 	@mkdir -p $(BUILD)/fuzz
 	@set -e; for f in $(FUZZ_SRC); do \
 	    n=$$(basename $$f .c); \
-	    clang -std=c11 -D_GNU_SOURCE -g -O1 -Iparsers -fsanitize=fuzzer,address,undefined \
-	        -fno-sanitize-recover=all -o $(BUILD)/fuzz/$$n $$f $(PARSER_SRC); \
+	    extra=$$(sed -n 's/^ \* FUZZ_LINK: //p' $$f); \
+	    clang -std=c11 -D_GNU_SOURCE -g -O1 -Iparsers -Ibridge -fsanitize=fuzzer,address,undefined \
+	        -fno-sanitize-recover=all -o $(BUILD)/fuzz/$$n $$f $(PARSER_SRC) $$extra; \
 	    mkdir -p $(BUILD)/fuzz/corpus-$$n; \
 	    echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
 	    rc=0; $(BUILD)/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \

@@ -422,7 +422,22 @@ int lb_conn_write(struct lb_conn *c, const void *buf, size_t n, int timeout_ms,
             int se = SSL_get_error(c->ssl, r);
             if (se == SSL_ERROR_WANT_READ)
                 ev = POLLIN;
-            else if (se != SSL_ERROR_WANT_WRITE)
+            else if (se == SSL_ERROR_SYSCALL) {
+                /* The server may have said why before it went away: with
+                 * TLS 1.3 our handshake ends before the server has seen our
+                 * certificate, so its "certificate required" alert races our
+                 * first command, and its close with that command unread
+                 * resets the connection. The send fails with ECONNRESET while
+                 * the alert still waits in our receive queue: read it. */
+                int rc = lb_conn_ssl_fail(c, r, "write", err); /* before errno changes */
+                char tmp[256];
+                ERR_clear_error();
+                int r2 = SSL_read(c->ssl, tmp, sizeof(tmp));
+                if (r2 <= 0 && SSL_get_error(c->ssl, r2) == SSL_ERROR_SSL)
+                    return lb_conn_ssl_fail(c, r2, "write", err);
+                ERR_clear_error();
+                return rc;
+            } else if (se != SSL_ERROR_WANT_WRITE)
                 return lb_conn_ssl_fail(c, r, "write", err);
         } else {
             ssize_t r = send(c->fd, p, want, MSG_NOSIGNAL);
@@ -444,11 +459,6 @@ int lb_conn_write(struct lb_conn *c, const void *buf, size_t n, int timeout_ms,
                                 c->addr, timeout_ms);
     }
     return 0;
-}
-
-int lb_conn_pending(const struct lb_conn *c)
-{
-    return c->ssl != NULL ? SSL_pending(c->ssl) : 0;
 }
 
 void lb_conn_close(struct lb_conn *c)

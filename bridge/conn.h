@@ -62,9 +62,6 @@ ssize_t lb_conn_read(struct lb_conn *c, void *buf, size_t n, int timeout_ms,
 int lb_conn_write(struct lb_conn *c, const void *buf, size_t n, int timeout_ms,
                   struct lb_error *err);
 
-/* Bytes TLS has decrypted but not yet handed out (poll() cannot see them). */
-int lb_conn_pending(const struct lb_conn *c);
-
 /* Close (safe on a closed or zeroed-then-fd=-1 connection). */
 void lb_conn_close(struct lb_conn *c);
 

@@ -122,8 +122,13 @@ int lb_mirror_one_stream(const char **out, const char *cmd, const char *arg, cha
 
 static int lb_mirror_set_stream(void *base, const char *arg, char *why, size_t cap)
 {
-    return lb_mirror_one_stream(&((struct lb_mirror_opts *)base)->stream,
-                                "mirror follows one stream", arg, why, cap);
+    struct lb_mirror_opts *o = base;
+    const char *one;
+    if (lb_mirror_one_stream(&one, "mirror follows streams by name", arg, why, cap) != 0 ||
+        lb_streams_add(&o->streams, arg, why, cap) != 0)
+        return -1;
+    o->stream = o->streams.v[0];
+    return 0;
 }
 
 static int lb_mirror_set_exclude(void *base, const char *arg, char *why, size_t cap)
@@ -139,7 +144,8 @@ static int lb_mirror_set_exclude(void *base, const char *arg, char *why, size_t 
 
 #define LB_M struct lb_mirror_opts
 static const struct lb_opt lb_mirror_opt_table[] = {
-    LB_OPT_SET("stream", lb_mirror_set_stream, NULL, "S", "the stream to follow", LB_OPTF_REQUIRED),
+    LB_OPT_SET("stream", lb_mirror_set_stream, NULL, "S", "the stream to follow",
+               LB_OPTF_REQUIRED | LB_OPTF_REPEAT),
     LB_OPT_STR("file", LB_M, file, "a path", "F",
                "the legacy file (created if missing; never a symlink)", LB_OPTF_REQUIRED),
     LB_OPT_SET("from", lb_mirror_set_from, "0, $ or a stream ID (ms-seq)", "0|$|ID",
@@ -177,6 +183,9 @@ int lb_mirror_opts_parse(struct lb_mirror_opts *o, int argc, char **argv, const 
     o->count = 1000;
     o->fsync = LB_FSYNC_BATCH;
     int rc = lb_opts_parse(&lb_mirror_optspec, o, argc, argv, cli, NULL);
+    if (rc == 0 && o->streams.n > 1)
+        return lb_cli_error(cli, "stream", "several streams ('%s', '%s'): not merged yet",
+                            o->streams.v[0], o->streams.v[1]);
     if (rc == 0 && o->json_field != NULL)
         o->c.json_field = o->json_field;
     return rc;
@@ -412,12 +421,7 @@ static int lb_mirror_close_batch(struct lb_mirror *m, struct lb_error *err)
 static void lb_mirror_metrics(struct lb_mirror *m)
 {
     lb_counts_flush(m->metrics, m->path, &m->counts);
-    unsigned long rc = lb_redis_reconnects(m->r);
-    if (rc != m->reconnects_seen) {
-        lb_metrics_add(m->metrics, "logbridge_redis_reconnects_total", "",
-                       (double)(rc - m->reconnects_seen));
-        m->reconnects_seen = rc;
-    }
+    lb_job_redis_metrics(m->metrics, m->r, &m->redis_seen);
 }
 
 /* Send XREAD for the entries after `after`; block only when caught up. */
@@ -494,7 +498,8 @@ static int lb_mirror_top(struct lb_mirror *m, struct lb_error *err)
     if (m->o->once && lb_sid_cmp(m->last, m->end) >= 0)
         return 1;
     lb_mirror_metrics(m);
-    lb_metrics_tick(m->metrics, NULL);
+    if (lb_job_tick_is_due(&m->tick, m->top_at))
+        lb_job_tick_write(&m->tick);
     return lb_mirror_observe(m, 0, err);
 }
 
@@ -591,6 +596,7 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
     m.env = env;
     m.metrics = env->metrics;
     m.want_metrics = env->metrics != NULL; /* NULL: no --metrics-file */
+    lb_job_tick_init_env(&m.tick, env);
     lb_entry_decoder_init(&m.dec.ed, o->json_field != NULL ? o->json_field : c->json_field);
     m.dec.exclude = o->exclude;
     m.dec.nexclude = o->nexclude;
@@ -628,7 +634,7 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
             m.key);
     /* Every series exists from the start, so that dashboards see zeros. */
     lb_mirror_metrics(&m);
-    lb_metrics_add(m.metrics, "logbridge_redis_reconnects_total", "", 0);
+    lb_job_redis_metrics_init(m.metrics);
 
     int rc = lb_mirror_recover(&m, 0, &err);
     while (rc == 0) {
@@ -651,7 +657,7 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
                                   : "");
     }
     lb_mirror_metrics(&m);
-    lb_metrics_write(m.metrics, NULL);
+    lb_job_tick_write(&m.tick);
     lb_dec_release(&m.dec);
     lb_dec_self_forget(&m.dec);
     free(m.buf.p);
@@ -662,6 +668,12 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
     return exit_code;
 }
 
+static int lb_mirror_job(void *arg, const struct lb_job_env *env)
+{
+    const struct lb_mirror_opts *o = arg;
+    return lb_mirror_run(o, &o->c, env);
+}
+
 int lb_cmd_mirror(int argc, char **argv)
 {
     struct lb_cli cli = {"mirror", NULL};
@@ -669,26 +681,5 @@ int lb_cmd_mirror(int argc, char **argv)
     int rc = lb_mirror_opts_parse(&o, argc, argv, &cli);
     if (rc != 0)
         return rc < 0 ? LB_EXIT_OK : rc;
-    if ((rc = lb_common_start(&o.c, &cli)) != 0)
-        return rc;
-    struct lb_error err = {0};
-    if (lb_signals_start(&err) != 0) {
-        lb_error_log("%s", err.msg);
-        lb_log_close();
-        return LB_EXIT_RUNTIME;
-    }
-    /* No --metrics-file: no registry at all, so the job skips the XINFO
-     * calls that only feed the lag gauge. */
-    struct lb_metrics *metrics = NULL;
-    if (o.c.metrics_file != NULL && (metrics = lb_metrics_create(o.c.metrics_file)) == NULL) {
-        lb_error_log("out of memory");
-        lb_log_close();
-        return LB_EXIT_RUNTIME;
-    }
-    struct lb_job_env env;
-    lb_job_env_init(&env, metrics);
-    rc = lb_mirror_run(&o, &o.c, &env);
-    lb_metrics_destroy(metrics);
-    lb_log_close();
-    return rc;
+    return lb_job_standalone(&o.c, &cli, lb_mirror_job, &o);
 }

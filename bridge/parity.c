@@ -503,6 +503,15 @@ static int lb_parity_id_ok(const char *arg, int is_end)
     return strlen(arg) < 44 && lb_sid_arg(arg, LB_SID_FORMS_RANGE, is_end, &x) >= 0;
 }
 
+static int lb_parity_set_stream(void *base, const char *arg, char *why, size_t cap)
+{
+    struct lb_parity_opts *o = base;
+    if (lb_streams_add(&o->streams, arg, why, cap) != 0)
+        return -1;
+    o->stream = o->streams.v[0];
+    return 0;
+}
+
 static int lb_parity_set_from(void *base, const char *arg, char *why, size_t cap)
 {
     (void)why, (void)cap;
@@ -518,7 +527,8 @@ static int lb_parity_set_to(void *base, const char *arg, char *why, size_t cap)
 #define LB_P struct lb_parity_opts
 #define LB_PARITY_ID "a stream ID (ms-seq, ms, - or +)"
 static const struct lb_opt lb_parity_opt_table[] = {
-    LB_OPT_STR("stream", LB_P, stream, "a stream name", "S", "the stream", LB_OPTF_REQUIRED),
+    LB_OPT_SET("stream", lb_parity_set_stream, NULL, "S", "the stream",
+               LB_OPTF_REQUIRED | LB_OPTF_REPEAT),
     LB_OPT_STR("src", LB_P, src, "a src name", "NAME",
                "only entries whose src is NAME; NAME is then the src of\n"
                "every FILE (a rotated chain written by tail)",
@@ -586,6 +596,9 @@ static int lb_parity_parse(struct lb_parity_opts *o, int argc, char **argv)
     int rc = lb_opts_parse(&lb_parity_optspec, o, argc, argv, &cli, &first);
     if (rc != 0)
         return rc;
+    if (o->streams.n > 1)
+        return lb_cli_error(&cli, "stream", "several streams ('%s', '%s'): not compared yet",
+                            o->streams.v[0], o->streams.v[1]);
     if (strstr(o->stream, "%{type}") != NULL || strstr(o->stream, "%{role}") != NULL)
         return lb_cli_error(&cli, "stream",
                             "parity compares one stream: give a rendered name, not the template "

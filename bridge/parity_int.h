@@ -12,6 +12,7 @@
 #define LB_PARITY_INT_H
 
 #include "parity.h"
+#include "stream_set.h"
 
 #include "checkpoint.h"
 #include "cli.h"
@@ -38,7 +39,8 @@ enum lb_parity_mode { LB_MODE_UNSET = 0, LB_MODE_CONTENT, LB_MODE_PROV };
 
 struct lb_parity_opts {
     struct lb_common c;
-    const char *stream;
+    const char *stream;        /* streams.v[0] */
+    struct lb_streams streams; /* every --stream (DESIGN.md section 8) */
     const char *src;
     const char *from, *to;
     int order_any;

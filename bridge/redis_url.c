@@ -41,6 +41,8 @@ static int lb_pct_decode(const char *s, size_t n, char *out, size_t cap)
             if (h < 0 || l < 0)
                 return -1;
             c = h * 16 + l;
+            if (c == 0)
+                return -1; /* a NUL would end the C string early: "%00" is no name */
             i += 2;
         }
         if (o + 1 >= cap)

@@ -395,20 +395,6 @@ static int lb_tail_recover(struct lb_tail *j)
     return 0;
 }
 
-/* logbridge_redis_redirects_total{kind}: what redis.c counted since last
- * time (a MOVED always ends in a reconnect, so this is called there). */
-static void lb_tail_count_redirects(struct lb_tail *j)
-{
-    for (int ask = 0; ask < 2; ask++) {
-        unsigned long n = lb_redis_redirects(j->r, ask);
-        if (n > j->redirects_seen[ask])
-            lb_metrics_add(j->m, "logbridge_redis_redirects_total",
-                           ask ? "kind=\"ask\"" : "kind=\"moved\"",
-                           (double)(n - j->redirects_seen[ask]));
-        j->redirects_seen[ask] = n;
-    }
-}
-
 void lb_tail_reconnect(struct lb_tail *j)
 {
     int rc = lb_redis_connect(j->r, &j->err);
@@ -417,12 +403,7 @@ void lb_tail_reconnect(struct lb_tail *j)
     if (rc == 0) {
         j->up = 1;
         lb_tail_watch_redis(j);
-        unsigned long n = lb_redis_reconnects(j->r);
-        if (n > j->reconnects_seen)
-            lb_metrics_add(j->m, "logbridge_redis_reconnects_total", "",
-                           (double)(n - j->reconnects_seen));
-        j->reconnects_seen = n;
-        lb_tail_count_redirects(j);
+        lb_job_redis_metrics(j->m, j->r, &j->redis_seen);
         if (j->unreachable > 0)
             lb_info("redis at %s is reachable again after %u attempts; reading resumes",
                     lb_redis_addr(j->r), j->unreachable + 1);

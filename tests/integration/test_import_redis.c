@@ -465,6 +465,61 @@ static void import_and_tail_under_the_readme_acl_user(void **state)
     fx_import_verify_all(t, "acl3", "logbridge:dlq:{acl3}", t->path);
 }
 
+/* An ACL user over the unix socket (unix:///path?user=NAME, the password
+ * from LOGBRIDGE_REDIS_PASSWORD) with a wrong password: exit 3 at once in
+ * import (not retried for --retry-for) and in tail (which retries a lost
+ * server forever), naming the socket and the user, never the password;
+ * nothing written. The right password then works. */
+static void import_acl_user_over_a_unix_socket_wrong_password_exits_3(void **state)
+{
+    struct fx_import *t = *state;
+    gen(t, 200, "import_acl_user_over_a_unix_socket_wrong_password_exits_3");
+    assert_int_equal(iu_cmd(t->c, "ACL", "SETUSER", "sockuser", "on", ">sockpass", "~*", "-@all",
+                            "+@stream", "+@hash", "+@scripting", "+@transaction", "+@connection",
+                            "+select", "+type", NULL),
+                     0);
+    char url[600];
+    snprintf(url, sizeof(url), "%s?user=sockuser", t->r.url);
+    setenv("LOGBRIDGE_REDIS_PASSWORD", "n0t-the-pass", 1);
+    struct iu_args a;
+    iu_args_init(&a);
+    iu_args_add(&a, "import", "--redis", url, "--stream", "su", "--retry-for", "30",
+                "--no-progress", t->path, NULL);
+    int64_t ms;
+    int rc = run_timed(&a, &ms);
+    if (rc != 3 || ms >= 10000 || strstr(err, t->r.sock) == NULL ||
+        strstr(err, "sockuser") == NULL || strstr(err, "n0t-the-pass") != NULL)
+        fail_msg("import: exit %d after %lld ms, want 3 at once naming %s and user sockuser "
+                 "(and not the password): %s",
+                 rc, (long long)ms, t->r.sock, err);
+    /* tail follows: a refused password must not be waited out like a lost server */
+    iu_args_init(&a);
+    iu_args_add(&a, "tail", "--redis", url, "--stream", "su", t->path, NULL);
+    int64_t t0 = lbt_now_ms();
+    pid_t pid = fx_import_spawn(t, a.v, t->log);
+    assert_true(pid > 0);
+    rc = fx_import_wait_exit(pid, 20000);
+    ms = lbt_now_ms() - t0;
+    char *log = lbt_read_file(t->log, NULL);
+    assert_non_null(log);
+    if (rc != 3 || ms >= 10000 || strstr(log, t->r.sock) == NULL ||
+        strstr(log, "sockuser") == NULL || strstr(log, "n0t-the-pass") != NULL) {
+        fx_import_dump_log(t);
+        fail_msg("tail: exit %d after %lld ms, want 3 at once naming %s and user sockuser", rc,
+                 (long long)ms, t->r.sock);
+    }
+    free(log);
+    assert_int_equal(iu_dbsize(t->c), 0);
+    setenv("LOGBRIDGE_REDIS_PASSWORD", "sockpass", 1);
+    iu_args_init(&a);
+    iu_args_add(&a, "import", "--redis", url, "--stream", "su", "--no-progress", t->path, NULL);
+    rc = lbt_run(a.v, out, sizeof(out), err, sizeof(err), NULL, 0);
+    unsetenv("LOGBRIDGE_REDIS_PASSWORD");
+    if (rc != 0)
+        fail_msg("the right password: exit %d: %s", rc, err);
+    fx_import_verify_all(t, "su", "logbridge:dlq:{su}", t->path);
+}
+
 static void import_refused_password_exits_3_at_once(void **state)
 {
     struct fx_import *t = *state;
@@ -604,6 +659,8 @@ int main(void)
                                         fx_import_teardown),
         cmocka_unit_test_setup_teardown(import_and_tail_under_the_readme_acl_user, fx_import_setup,
                                         fx_import_teardown),
+        cmocka_unit_test_setup_teardown(import_acl_user_over_a_unix_socket_wrong_password_exits_3,
+                                        fx_import_setup, fx_import_teardown),
         cmocka_unit_test_setup_teardown(import_refused_password_exits_3_at_once, fx_setup_tcp,
                                         fx_import_teardown),
         cmocka_unit_test_setup_teardown(import_unreachable_redis_exits_3_naming_the_address,

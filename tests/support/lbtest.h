@@ -57,6 +57,12 @@ int lbt_run(const char *const *args, char *out, size_t outcap, char *errbuf, siz
 /* Spawn logbridge in the background (stdout/stderr to log_path if given).
  * Returns the pid. */
 pid_t lbt_spawn(const char *const *args, const char *log_path);
+/* The same with stdout and stderr in files of their own (each may be NULL:
+ * inherited); both may name the same file. */
+pid_t lbt_spawn_split(const char *const *args, const char *out_path, const char *err_path);
+/* The same with stdin from a pipe whose write end is *stdin_w (the caller
+ * writes and closes it: an input that stays open as long as it likes). */
+pid_t lbt_spawn_piped(const char *const *args, const char *log_path, int *stdin_w);
 /* Wait for pid; returns its exit code, or 128+signal. */
 int lbt_wait(pid_t pid);
 

@@ -272,6 +272,8 @@ static void redis_url_refuses_bad_forms(void **state)
         "redis://h,",
         "redis://h,,i",
         "redis+sentinel://s1:26379",          /* no master name */
+        "redis+sentinel://i/%00",             /* a NUL is no master name (found by fuzz_redis_url) */
+        "redis://u:p%00w@h",                  /* nor part of a password */
         "redis+sentinel://s1:26379/",         /* no master name */
         "redis+sentinel://s1:26379/m/x",      /* db not a number */
         "redis+sentinels://s1/m",
