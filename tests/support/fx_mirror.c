@@ -20,7 +20,13 @@
 
 int fx_mirror_setup_named(void **state, int aof, const char *stream, const char *file)
 {
-    struct fx_mirror *f = calloc(1, sizeof(*f));
+    return fx_mirror_setup_sized(state, sizeof(struct fx_mirror), aof, stream, file);
+}
+
+int fx_mirror_setup_sized(void **state, size_t size, int aof, const char *stream,
+                          const char *file)
+{
+    struct fx_mirror *f = calloc(1, size);
     if (f == NULL)
         return -1;
     *state = f;

@@ -40,6 +40,10 @@ struct fx_mirror {
 int fx_mirror_setup(void **state);
 int fx_mirror_setup_aof(void **state);
 int fx_mirror_setup_named(void **state, int aof, const char *stream, const char *file);
+/* The same inside a larger struct of size bytes (struct fx_mirror first; the
+ * teardown frees it through its first member). */
+int fx_mirror_setup_sized(void **state, size_t size, int aof, const char *stream,
+                          const char *file);
 int fx_mirror_teardown(void **state);
 
 /* Append id to f->ids. */
