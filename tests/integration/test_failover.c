@@ -8,6 +8,8 @@
  *
  * - tail_reports_and_counts_a_checkpoint_regression: at warn with the byte
  *   range, and in logbridge_checkpoint_regressions_total.
+ * - tail_resends_every_route_after_a_rollback: two files, both idle after
+ *   the rollback: the lost lines of both come back.
  * - import_rerun_after_a_rollback_sends_exactly_the_lost_lines.
  *
  * In every case the stream ends with every line exactly once.
@@ -98,6 +100,38 @@ static void tail_reports_and_counts_a_checkpoint_regression(void **state)
                           NULL) == 1);
 }
 
+/* Two files, both idle once the rollback has happened: the lines of both
+ * that the rollback lost are sent again. */
+static void tail_resends_every_route_after_a_rollback(void **state)
+{
+    struct fx_tail *t = *state;
+    char b[600];
+    snprintf(b, sizeof(b), "%s/b.log", t->dir);
+    assert_int_equal(tu_append_lines(t->path, 0, 0, 500, 20), 0);
+    assert_int_equal(tu_append_lines(b, 0, 0, 500, 20), 0);
+    fx_tail_spawn(t, "--metrics-file", t->metrics, t->path, b, NULL);
+    wait_ckpt(t, t->path);
+    wait_ckpt(t, b);
+    assert_int_equal(lbt_redis_save(&t->r), 0);
+    assert_int_equal(tu_append_lines(t->path, 0, 500, 1500, 20), 0);
+    assert_int_equal(tu_append_lines(b, 0, 500, 1500, 20), 0);
+    wait_ckpt(t, t->path);
+    wait_ckpt(t, b);
+    rollback_tail(t);
+    assert_int_equal(lbt_xlen(t->c, "s"), 1000);
+    fx_tail_wait_xlen(t, 3000, WAIT_MS);
+    wait_ckpt(t, t->path);
+    wait_ckpt(t, b);
+    assert_int_equal(fx_tail_stop(t, SIGTERM), 0);
+    assert_int_equal(lbt_xlen(t->c, "s"), 3000);
+    fx_tail_check_seq(t, t->path, 1500, 1, 3000);
+    fx_tail_check_seq(t, b, 1500, 1, 3000);
+    assert_true(mu_metric(t->metrics, "logbridge_checkpoint_regressions_total", "src", t->path,
+                          NULL) == 1);
+    assert_true(mu_metric(t->metrics, "logbridge_checkpoint_regressions_total", "src", b, NULL) ==
+                1);
+}
+
 static int setup_import(void **state)
 {
     return fx_import_setup(state);
@@ -135,6 +169,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(tail_reports_and_counts_a_checkpoint_regression,
                                         fx_tail_setup, fx_tail_teardown),
+        cmocka_unit_test_setup_teardown(tail_resends_every_route_after_a_rollback, fx_tail_setup,
+                                        fx_tail_teardown),
         cmocka_unit_test_setup_teardown(import_rerun_after_a_rollback_sends_exactly_the_lost_lines,
                                         setup_import, fx_import_teardown),
     };
