@@ -392,8 +392,8 @@ static int lb_tail_recover_route(struct lb_tail *j)
 static int lb_tail_ckpt_same(const struct lb_tfile *tf, const struct lb_ckpt *q)
 {
     return q->present == tf->ck_present &&
-           (!q->present || (q->dev == tf->ck_dev && q->ino == tf->ck_ino &&
-                            q->off == tf->ck_off && q->line == tf->ck_line));
+           (!q->present || (q->dev == tf->ck_dev && q->ino == tf->ck_ino && q->off == tf->ck_off &&
+                            q->line == tf->ck_line));
 }
 
 /* After a reconnect: the route the committer carries is settled first; then
