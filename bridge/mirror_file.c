@@ -215,11 +215,13 @@ int lb_mirror_reopen(struct lb_mirror *m, struct lb_error *err)
     int rc = lb_mirror_open(m, err);
     if (rc != 0)
         return rc;
-    if (odev != m->dev || oino != m->ino)
+    if (odev != m->dev || oino != m->ino) {
         lb_info("mirror %s: reopened after SIGHUP: a new file (dev=%llu ino=%llu, %" PRIu64
                 " bytes), continuing after id=%s",
                 m->path, m->dev, m->ino, m->size, m->last_id);
-    else
+        /* lines awaiting their entries are in the old file, where they stay */
+        lb_await_free(&m->aw);
+    } else
         lb_info("mirror %s: reopened after SIGHUP (the same file)", m->path);
     m->ck_seq++;
     return 0;
