@@ -284,7 +284,6 @@ static void mirror_skips_what_tail_resends_after_a_rollback(void **state)
     pause_at(t, 3000);
     long long m = lbt_xlen(t->m.c, STREAM);
     rollback(t);
-    assert_int_equal(lbt_xlen(t->m.c, STREAM), k);
     finish_writer(t);
     check_end(t);
     assert_true(mirror_outcome(t, "resent") == (double)(m - k));
@@ -446,11 +445,6 @@ static void mirror_keeps_another_writers_lines_across_rollbacks(void **state)
 }
 
 /* ---- mirror alone, entries added by the test ------------------------------------------------ */
-
-static int setup_mirror(void **state)
-{
-    return fx_mirror_setup_named(state, 0, STREAM, "mirror.log");
-}
 
 static void spawn_alone(struct fx_mirror *f, const char *metrics)
 {
@@ -618,8 +612,11 @@ static void mirror_awaited_lines_survive_a_kill9(void **state)
 
 #define CK "logbridge:ckpt:{s}"
 
+/* tail is held (SIGSTOP) through it, so that what survived can be looked
+ * at before tail sends anything again: the caller lets it go on (SIGCONT). */
 static void rollback_tail(struct fx_tail *t)
 {
+    kill(t->pid, SIGSTOP);
     assert_int_equal(lbt_redis_rollback(&t->r), 0);
     redisFree(t->c);
     t->c = lbt_connect(&t->r);
@@ -650,6 +647,7 @@ static void tail_reports_and_counts_a_checkpoint_regression(void **state)
     rollback_tail(t);
     assert_int_equal(tu_ckpt_off(t->c, CK, t->path, NULL), saved);
     assert_int_equal(lbt_xlen(t->c, "s"), 1000);
+    kill(t->pid, SIGCONT);
     fx_tail_wait_xlen(t, 2500, WAIT_MS);
     wait_ckpt(t, t->path);
     assert_int_equal(fx_tail_stop(t, SIGTERM), 0);
@@ -700,6 +698,7 @@ static void tail_resends_every_route_after_a_rollback(void **state)
     wait_ckpt(t, b);
     rollback_tail(t);
     assert_int_equal(lbt_xlen(t->c, "s"), 1000);
+    kill(t->pid, SIGCONT);
     fx_tail_wait_xlen(t, 3000, WAIT_MS);
     wait_ckpt(t, t->path);
     wait_ckpt(t, b);
@@ -755,10 +754,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(import_rerun_after_a_rollback_sends_exactly_the_lost_lines,
                                         setup_import, fx_import_teardown),
         cmocka_unit_test_setup_teardown(
-            mirror_notices_a_lost_entry_whose_id_came_back_with_other_fields, setup_mirror,
-            fx_mirror_teardown),
-        cmocka_unit_test_setup_teardown(mirror_awaited_lines_survive_a_kill9, setup_mirror,
-                                        fx_mirror_teardown),
+            mirror_notices_a_lost_entry_whose_id_came_back_with_other_fields, setup, teardown),
+        cmocka_unit_test_setup_teardown(mirror_awaited_lines_survive_a_kill9, setup, teardown),
         cmocka_unit_test_setup_teardown(mirror_skips_what_tail_resends_after_a_rollback, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(mirror_down_during_a_rollback_skips_what_tail_resends_later,
