@@ -88,7 +88,7 @@ static int lb_expect_line(struct lb_expect *x, const redisReply *e, struct lb_er
         } else {
             size_t esc = 0;
             x->line.n = lb_format_line(&rec, x->line.p, x->line.cap, &esc);
-            snprintf(x->id, sizeof(x->id), "%s", id);
+            snprintf(x->id, sizeof(x->id), "%s", id != NULL ? id : "");
             rc = lb_await_take(&m->aw, m->fd, x->line.p, x->line.n, err);
             if (rc == 1)
                 x->resent++;
