@@ -59,6 +59,7 @@ struct lb_import_opts {
 struct lb_file_stats {
     const char *path;
     uint64_t lines, imported, bad, blank, partial, bytes, resumed_at;
+    uint64_t regressions; /* the checkpoint went back under it (a failover) */
     int skipped;
     char covered_by[PATH_MAX]; /* another src whose checkpoint knows this file */
     uint64_t covered_to;       /* ... up to this offset */
@@ -155,6 +156,7 @@ static int lb_import_recover(struct lb_import *im, struct lb_error *err)
                 err->msg, im->src, im->ck_off, im->o->retry_for);
     }
     struct lb_commit_resync rs;
+    uint64_t was = im->ck_off; /* (the resync reports the checkpoint it reads into ck_off) */
     for (;;) {
         double left = im->o->retry_for - (lb_clock_mono() - im->trouble_since);
         if (lb_stop_flag)
@@ -186,11 +188,13 @@ static int lb_import_recover(struct lb_import *im, struct lb_error *err)
             return rc;
         break;
     }
-    if (rs.regressed)
+    if (rs.regressed) {
         lb_warn("src=%s: the checkpoint in Redis went back from off=%" PRIu64 " to off=%" PRIu64
-                " (a failover lost acknowledged writes?); those lines are sent again",
-                im->src, im->ck_off, rs.off);
-    else if (rs.moved)
+                " (a failover that lost acknowledged writes?); bytes %" PRIu64 "-%" PRIu64
+                " are sent again",
+                im->src, was, rs.off, rs.lost_from, was);
+        im->st->regressions++;
+    } else if (rs.moved)
         lb_warn("src=%s: the checkpoint was moved to off=%" PRIu64
                 " by someone else (another logbridge on this file?); going on from there",
                 im->src, rs.off);
@@ -663,6 +667,9 @@ static void lb_import_metrics(const struct lb_import_opts *o, struct lb_import *
                            (double)count[k]);
         lb_metrics_add(m, "logbridge_bytes_read_total",
                        lb_metrics_labels(l, sizeof(l), "src", src, NULL), (double)st[i].bytes);
+        lb_metrics_add(m, "logbridge_checkpoint_regressions_total",
+                       lb_metrics_labels(l, sizeof(l), "src", src, NULL),
+                       (double)st[i].regressions);
     }
     lb_metrics_set(m, "logbridge_redis_reconnects_total", NULL, (double)lb_redis_reconnects(im->r));
     struct lb_error err;

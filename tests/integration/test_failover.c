@@ -29,7 +29,9 @@
  *   range, and in logbridge_checkpoint_regressions_total.
  * - tail_resends_every_route_after_a_rollback: two files, both idle after
  *   the rollback: the lost lines of both come back.
- * - import_rerun_after_a_rollback_sends_exactly_the_lost_lines.
+ * - import_rerun_after_a_rollback_sends_exactly_the_lost_lines, and
+ *   import_counts_a_checkpoint_regression_while_it_runs (at warn with the
+ *   byte range, counted in its --metrics-file).
  *
  * In every case the stream ends with every line exactly once, and mirror's
  * file equals tail's input byte for byte (its lines are the same bytes).
@@ -744,6 +746,94 @@ static void import_rerun_after_a_rollback_sends_exactly_the_lost_lines(void **st
     fx_import_check_ckpt(t, "logbridge:ckpt:{im}", t->path, t->f.n, t->path, NULL);
 }
 
+struct import_ck_wait {
+    struct fx_import *t;
+    pid_t pid;
+    uint64_t past; /* the checkpoint is past this offset */
+    int exited;
+};
+
+static int import_ckpt_past(void *p)
+{
+    struct import_ck_wait *w = p;
+    struct lb_ckpt ck;
+    int code;
+    if (iu_try_wait(w->pid, &code)) {
+        w->exited = 1;
+        return 1;
+    }
+    return iu_ckpt(w->t->c, "logbridge:ckpt:{im}", w->t->path, &ck) == 1 && ck.off > w->past;
+}
+
+/* Hold the import (SIGSTOP) once its checkpoint is past off; where it is. */
+static uint64_t import_hold_past(struct fx_import *t, pid_t pid, uint64_t off)
+{
+    struct import_ck_wait w = {t, pid, off, 0};
+    assert_true(lbt_wait_for(import_ckpt_past, &w, WAIT_MS));
+    if (w.exited)
+        fail_msg("the import ended before its checkpoint was past %" PRIu64
+                 " (too fast for this test)",
+                 off);
+    kill(pid, SIGSTOP);
+    struct lb_ckpt ck;
+    assert_int_equal(iu_ckpt(t->c, "logbridge:ckpt:{im}", t->path, &ck), 1);
+    return ck.off;
+}
+
+/* An import that runs through a rollback reads its checkpoint again when it
+ * reconnects: the regression is said at warn with the byte range and
+ * counted, and the lost lines are sent again: the stream ends exact. */
+static void import_counts_a_checkpoint_regression_while_it_runs(void **state)
+{
+    struct fx_import *t = *state;
+    struct iu_rng rng = {12};
+    struct iu_gen g = {100000, 10, 10, 10, 0, 0};
+    iu_fix_gen(&t->f, &g, &rng);
+    fx_import_write_fix(t);
+    char mpath[600];
+    snprintf(mpath, sizeof(mpath), "%s/m.prom", t->dir);
+    const char *args[] = {"import",         "--redis", t->r.url,  "--no-progress",
+                          "--stream",       "im",      "--batch", "20",
+                          "--metrics-file", mpath,     t->path,   NULL};
+    pid_t pid = fx_import_spawn(t, args, t->log);
+    uint64_t saved = import_hold_past(t, pid, 0);
+    assert_int_equal(lbt_redis_save(&t->r), 0);
+    kill(pid, SIGCONT);
+    import_hold_past(t, pid, saved + 100000);
+    assert_int_equal(lbt_redis_rollback(&t->r), 0);
+    redisFree(t->c);
+    t->c = lbt_connect(&t->r);
+    assert_non_null(t->c);
+    kill(pid, SIGCONT);
+    int rc = fx_import_wait_exit(pid, 60000);
+    if (rc != 0)
+        fx_import_dump_log(t);
+    assert_int_equal(rc, 0);
+    fx_import_verify(t, "im", "logbridge:dlq:{im}", t->path, 0, t->f.n);
+    char want[1200];
+    snprintf(want, sizeof(want),
+             "logbridge warn: src=%s: the checkpoint in Redis went back from off=", t->path);
+    size_t n = 0;
+    char *log = lbt_read_file(t->log, &n);
+    assert_non_null(log);
+    const char *w = strstr(log, want);
+    unsigned long long from = 0, to = 0, b0 = 0, b1 = 0;
+    if (w == NULL ||
+        sscanf(w + strlen(want),
+               "%llu to off=%llu (a failover that lost acknowledged writes?); bytes %llu-%llu "
+               "are sent again",
+               &from, &to, &b0, &b1) != 4) {
+        fx_import_dump_log(t);
+        fail_msg("no warning '%s...'", want);
+    }
+    free(log);
+    /* from: where it last knew the checkpoint to be (its last replies may
+     * have gone with the server) */
+    assert_true(from > saved && to == saved && b0 == saved && b1 == from);
+    assert_true(mu_metric(mpath, "logbridge_checkpoint_regressions_total", "src", t->path, NULL) ==
+                1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -752,6 +842,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(tail_resends_every_route_after_a_rollback, fx_tail_setup,
                                         fx_tail_teardown),
         cmocka_unit_test_setup_teardown(import_rerun_after_a_rollback_sends_exactly_the_lost_lines,
+                                        setup_import, fx_import_teardown),
+        cmocka_unit_test_setup_teardown(import_counts_a_checkpoint_regression_while_it_runs,
                                         setup_import, fx_import_teardown),
         cmocka_unit_test_setup_teardown(
             mirror_notices_a_lost_entry_whose_id_came_back_with_other_fields, setup, teardown),
