@@ -13,7 +13,7 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 -Wvla
 STD     := -std=c11 -D_GNU_SOURCE
 OPT     ?= -O2 -g
 CFLAGS_ALL = $(STD) $(WARN) $(OPT) -MMD -MP -Iparsers -Ibridge -I$(BUILD)/gen -Itests/support $(CFLAGS) $(EXTRA_CFLAGS)
-LIBS    := -lhiredis -lcjson -lz -lm
+LIBS    := -lhiredis -lssl -lcrypto -lcjson -lz -lm
 TLIBS   := -lcmocka
 
 PARSER_SRC  := $(sort $(wildcard parsers/*.c))
@@ -77,14 +77,16 @@ check: deps
 	$(MAKE) BUILD=build/san OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
 	    LDFLAGS="-fsanitize=address,undefined" test
 
-# `make fuzz`: libFuzzer harnesses over the parsers, FUZZ_SECONDS each.
+# `make fuzz`: libFuzzer harnesses over the parsers, FUZZ_SECONDS each. A
+# harness that needs bridge/ sources names them in a " * FUZZ_LINK: " line.
 FUZZ_SECONDS ?= 20
 fuzz: deps
 	@mkdir -p $(BUILD)/fuzz
 	@set -e; for f in $(FUZZ_SRC); do \
 	    n=$$(basename $$f .c); \
-	    clang -std=c11 -D_GNU_SOURCE -g -O1 -Iparsers -fsanitize=fuzzer,address,undefined \
-	        -fno-sanitize-recover=all -o $(BUILD)/fuzz/$$n $$f $(PARSER_SRC); \
+	    extra=$$(sed -n 's/^ \* FUZZ_LINK: //p' $$f); \
+	    clang -std=c11 -D_GNU_SOURCE -g -O1 -Iparsers -Ibridge -fsanitize=fuzzer,address,undefined \
+	        -fno-sanitize-recover=all -o $(BUILD)/fuzz/$$n $$f $(PARSER_SRC) $$extra; \
 	    mkdir -p $(BUILD)/fuzz/corpus-$$n; \
 	    echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
 	    rc=0; $(BUILD)/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
@@ -105,7 +107,7 @@ install: all
 	if [ -f contrib/logbridge.1 ]; then install -m 0644 contrib/logbridge.1 $(DESTDIR)$(PREFIX)/share/man/man1/logbridge.1; fi
 
 # Installs from Debian's packages only what is missing; does nothing otherwise.
-DEPS_PKGS := libhiredis-dev libcjson-dev zlib1g-dev libcmocka-dev redis-server redis-tools clang libclang-rt-14-dev
+DEPS_PKGS := libhiredis-dev libssl-dev openssl redis-sentinel libcjson-dev zlib1g-dev libcmocka-dev redis-server redis-tools clang libclang-rt-14-dev
 deps:
 	@missing=""; for p in $(DEPS_PKGS); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \

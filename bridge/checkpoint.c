@@ -3,6 +3,7 @@
  * whether a checkpoint still describes a file.
  */
 #include "checkpoint.h"
+#include "reply.h"
 #include "cli.h"
 
 #include <cjson/cJSON.h>
@@ -278,8 +279,7 @@ int lb_ckpt_load(struct lb_redis *r, const char *ckpt_key, const char *src, stru
         rc = lb_ckpt_parse(rep->str, rep->len, ck, err);
     else if (rep->type == REDIS_REPLY_ERROR)
         /* LOADING, BUSY, ...: like a lost connection, tried again later */
-        rc = lb_error_set(err, lb_redis_is_transient(rep->str) ? LB_EREDIS : LB_EREPLY,
-                          "redis at %s: HGET %s: %s", lb_redis_addr(r), ckpt_key, rep->str);
+        rc = lb_reply_error(r, "HGET", ckpt_key, rep->str, err);
     freeReplyObject(rep);
     return rc;
 }

@@ -23,6 +23,7 @@ void lb_common_defaults(struct lb_common *c)
     c->provenance = 1;
     c->log_level = LB_LOG_INFO;
     c->max_line = LB_DEFAULT_MAX_LINE;
+    c->wait_timeout_ms = 1000;
 }
 
 int lb_cli_error(const struct lb_cli *cli, const char *opt, const char *fmt, ...)
@@ -94,12 +95,68 @@ int lb_parse_double(const char *s, double min, double max, double *out)
     return 0;
 }
 
+int lb_common_redis_cfg(const struct lb_common *c, struct lb_redis_cfg *cfg, struct lb_error *err)
+{
+    int rc = lb_redis_url_parse(c->redis_url, cfg, err);
+    if (rc != 0)
+        return rc;
+    const struct {
+        const char *name;
+        const char *val;
+    } tls[] = {{"tls-ca-file", c->tls_ca_file},     {"tls-ca-dir", c->tls_ca_dir},
+               {"tls-cert-file", c->tls_cert_file}, {"tls-key-file", c->tls_key_file},
+               {"tls-server-name", c->tls_server_name}, {"tls-insecure", c->tls_insecure ? "" : NULL}};
+    for (size_t i = 0; i < sizeof(tls) / sizeof(tls[0]); i++)
+        if (tls[i].val != NULL && !cfg->tls.on)
+            return lb_error_set(err, LB_EUSAGE,
+                                "--%s: needs a rediss:// (or rediss+sentinel://) URL; the URL "
+                                "given is plain text",
+                                tls[i].name);
+    cfg->tls.ca_file = c->tls_ca_file;
+    cfg->tls.ca_dir = c->tls_ca_dir;
+    cfg->tls.cert_file = c->tls_cert_file;
+    cfg->tls.key_file = c->tls_key_file;
+    cfg->tls.server_name = c->tls_server_name;
+    cfg->tls.insecure = c->tls_insecure;
+    if (c->sentinel_user != NULL) {
+        if (!cfg->sentinel)
+            return lb_error_set(err, LB_EUSAGE, "--sentinel-user: needs a redis+sentinel:// URL");
+        if (strlen(c->sentinel_user) >= sizeof(cfg->sentinel_user))
+            return lb_error_set(err, LB_EUSAGE, "--sentinel-user: too long");
+        if (cfg->sentinel_pass[0] == '\0')
+            return lb_error_set(err, LB_EUSAGE,
+                                "--sentinel-user: names user '%.64s' but "
+                                "LOGBRIDGE_SENTINEL_PASSWORD is not set; logbridge never logs "
+                                "in as default instead",
+                                c->sentinel_user);
+        strcpy(cfg->sentinel_user, c->sentinel_user);
+    }
+    cfg->cluster = c->cluster;
+    if (cfg->cluster == LB_CLUSTER_YES && cfg->sentinel)
+        return lb_error_set(err, LB_EUSAGE, "--cluster yes: a Sentinel URL names one master");
+    cfg->wait_replicas = (int)c->wait_replicas;
+    cfg->wait_timeout_ms = (int)c->wait_timeout_ms;
+    return 0;
+}
+
 int lb_common_check_redis(const struct lb_common *c, const struct lb_cli *cli)
 {
     struct lb_redis_cfg cfg;
     struct lb_error err = {0};
-    if (lb_redis_url_parse(c->redis_url, &cfg, &err) == 0)
+    int rc = lb_common_redis_cfg(c, &cfg, &err);
+    if (rc == 0 && cfg.tls.on) {
+        /* load the certificates now: a bad file is a usage error, not a
+         * connection that fails later */
+        struct lb_tls *t = NULL;
+        rc = lb_tls_create(&cfg.tls, &t, &err);
+        lb_tls_destroy(t);
+        if (rc != 0)
+            return lb_cli_error(cli, NULL, "%s", err.msg);
+    }
+    if (rc == 0)
         return 0;
+    if (strncmp(err.msg, "--", 2) == 0)
+        return lb_cli_error(cli, NULL, "%s", err.msg);
     switch (c->redis_from) {
     case LB_REDIS_FROM_ENV:
         return lb_cli_error(cli, NULL, "LOGBRIDGE_REDIS: %s", err.msg);
@@ -123,5 +180,8 @@ int lb_common_start(const struct lb_common *c, const struct lb_cli *cli)
         lb_redis_url_parse(c->redis_url, &cfg, NULL) == 0 && cfg.pass_in_url)
         lb_warn("the Redis password is on the command line, where ps shows it; "
                 "prefer the environment variable LOGBRIDGE_REDIS_PASSWORD");
+    if (c->tls_insecure)
+        lb_warn("--tls-insecure: the Redis server's certificate and name are not verified; "
+                "anyone on the path can read and change what logbridge sends");
     return 0;
 }

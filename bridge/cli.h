@@ -30,6 +30,13 @@ enum lb_redis_from {
 struct lb_common {
     const char *redis_url;
     enum lb_redis_from redis_from;
+    /* DESIGN.md section 7: TLS, Sentinel and replication options */
+    const char *tls_ca_file, *tls_ca_dir, *tls_cert_file, *tls_key_file, *tls_server_name;
+    int tls_insecure;
+    const char *sentinel_user;
+    int cluster; /* LB_CLUSTER_AUTO, _YES, _NO (redis.h) */
+    long long wait_replicas;
+    long long wait_timeout_ms;
     int jsonl;
     int json_encoding;
     const char *json_field;
@@ -71,9 +78,19 @@ int lb_parse_double(const char *s, double min, double max, double *out);
  * naming the URL's origin. */
 int lb_common_check_redis(const struct lb_common *c, const struct lb_cli *cli);
 
-/* What every command does after parsing its options: check the Redis URL,
- * open the log as the options say, and warn about a password given on the
- * command line. Returns 0 or LB_EXIT_USAGE (nothing opened). */
+struct lb_redis_cfg;
+struct lb_error;
+
+/* The Redis connection the options describe: the URL (lb_redis_url_parse)
+ * and the TLS, Sentinel and WAIT options. LB_EUSAGE naming the option: a
+ * TLS option without a rediss:// URL, --sentinel-user without a Sentinel URL
+ * or without LOGBRIDGE_SENTINEL_PASSWORD. The strings are borrowed from c. */
+int lb_common_redis_cfg(const struct lb_common *c, struct lb_redis_cfg *cfg, struct lb_error *err);
+
+/* What every command does after parsing its options: check the Redis URL
+ * and options (the TLS files are loaded once, so a bad one is exit 2 naming
+ * it), open the log as the options say, and warn about a password given on
+ * the command line and about --tls-insecure. Returns 0 or LB_EXIT_USAGE (nothing opened). */
 int lb_common_start(const struct lb_common *c, const struct lb_cli *cli);
 
 #endif

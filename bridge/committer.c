@@ -178,6 +178,7 @@ static void lb_committer_land(struct lb_committer *c, const struct lb_flight_rec
     ev.bytes = f->bytes;
     ev.reordered = res != NULL ? res->reordered : 0;
     ev.trim_blocked = res != NULL ? res->trim_blocked : -1;
+    ev.wait_short = res != NULL ? res->wait_short : 0;
     ev.seconds = res != NULL ? lb_clock_mono() - f->t0 : 0;
     c->ck = ev.ck;
     if (c->on_ckpt != NULL)

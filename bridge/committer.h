@@ -38,6 +38,7 @@ struct lb_commit_event {
     uint64_t written, bad, blank, bytes;  /* lines and bytes that landed with it */
     uint64_t reordered;                   /* --id ts lines written at the top's ms */
     int trim_blocked;                     /* -1: unknown (not a landing) */
+    int wait_short;                       /* WAIT heard from fewer replicas than asked */
     double seconds;                       /* from send to reply (0: not a landing) */
 };
 

@@ -632,6 +632,66 @@ static int lb_config_syntax_error(const char *text, size_t n, const char *at, st
                         pos - bol + 1, near);
 }
 
+/* One top-level key: a common option (into cfg->c), or "tail"/"mirror"
+ * (their entries are read by lb_config_jobs). */
+static int lb_config_top_key(struct lb_config *cfg, const cJSON *root, const cJSON *v,
+                             struct lb_error *err)
+{
+    struct lb_key k, kj;
+    const char *why;
+    if (!lb_key_top(v->string, &k)) {
+        if (lb_key_job(LB_CONFIG_TAIL, v->string, &kj) == LB_KEY_OK ||
+            lb_key_job(LB_CONFIG_MIRROR, v->string, &kj) == LB_KEY_OK)
+            return lb_error_set(err, LB_EUSAGE,
+                                "%s: is an option of a job: set it inside a tail or mirror entry",
+                                v->string);
+        return lb_error_set(err, LB_EUSAGE, "%s: unknown key", v->string);
+    }
+    if (lb_config_dup_key(root, v))
+        return lb_error_set(err, LB_EUSAGE, "%s: duplicate key", v->string);
+    if ((why = lb_config_type_error(k.type, v)) != NULL)
+        return lb_error_set(err, LB_EUSAGE, "%s: %s", v->string, why);
+    if (k.type != LB_K_JOBS)
+        return lb_config_top_value(cfg, k.opt, v, err);
+    return 0;
+}
+
+/* The entries of "tail" and "mirror" (their types already checked), each
+ * into cfg->jobs, then what only the whole set shows (lb_config_cross_check). */
+static int lb_config_jobs(struct lb_config *cfg, const cJSON *root, struct lb_error *err)
+{
+    const cJSON *tails = cJSON_GetObjectItemCaseSensitive(root, "tail");
+    const cJSON *mirrors = cJSON_GetObjectItemCaseSensitive(root, "mirror");
+    int nt = cJSON_GetArraySize(tails), nm = cJSON_GetArraySize(mirrors);
+    if (nt + nm == 0)
+        return lb_error_set(err, LB_EUSAGE,
+                            "no jobs: expected at least one entry in \"tail\" or \"mirror\"");
+    cfg->jobs = calloc((size_t)(nt + nm), sizeof(*cfg->jobs));
+    if (cfg->jobs == NULL)
+        return lb_error_set(err, LB_ENOMEM, "out of memory");
+    int rc = 0, i = 0;
+    for (const cJSON *e = tails ? tails->child : NULL; e != NULL && rc == 0; e = e->next)
+        rc = lb_config_entry(cfg, root, e, LB_CONFIG_TAIL, i++, err);
+    i = 0;
+    for (const cJSON *e = mirrors ? mirrors->child : NULL; e != NULL && rc == 0; e = e->next)
+        rc = lb_config_entry(cfg, root, e, LB_CONFIG_MIRROR, i++, err);
+    cfg->ntail = nt;
+    cfg->nmirror = nm;
+    return rc != 0 ? rc : lb_config_cross_check(tails, mirrors, err);
+}
+
+/* The parsed document: an object of top-level keys and jobs. */
+static int lb_config_root(struct lb_config *cfg, const cJSON *root, struct lb_error *err)
+{
+    if (!cJSON_IsObject(root))
+        return lb_error_set(err, LB_EUSAGE,
+                            "expected a JSON object ({\"tail\": [...], \"mirror\": [...]})");
+    int rc = 0;
+    for (const cJSON *v = root->child; v != NULL && rc == 0; v = v->next)
+        rc = lb_config_top_key(cfg, root, v, err);
+    return rc != 0 ? rc : lb_config_jobs(cfg, root, err);
+}
+
 struct lb_config *lb_config_parse(const char *text, size_t n, struct lb_error *err)
 {
     const char *nul = memchr(text, '\0', n);
@@ -655,62 +715,8 @@ struct lb_config *lb_config_parse(const char *text, size_t n, struct lb_error *e
 
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(buf, n + 1, &end, 1);
-    int rc = 0;
-    if (root == NULL) {
-        rc = lb_config_syntax_error(buf, n, end, err);
-        goto done;
-    }
-    if (!cJSON_IsObject(root)) {
-        rc = lb_error_set(err, LB_EUSAGE,
-                          "expected a JSON object ({\"tail\": [...], \"mirror\": [...]})");
-        goto done;
-    }
-    for (const cJSON *v = root->child; v != NULL && rc == 0; v = v->next) {
-        struct lb_key k, kj;
-        const char *why;
-        if (!lb_key_top(v->string, &k)) {
-            if (lb_key_job(LB_CONFIG_TAIL, v->string, &kj) == LB_KEY_OK ||
-                lb_key_job(LB_CONFIG_MIRROR, v->string, &kj) == LB_KEY_OK)
-                rc = lb_error_set(err, LB_EUSAGE,
-                                  "%s: is an option of a job: set it inside a tail or mirror entry",
-                                  v->string);
-            else
-                rc = lb_error_set(err, LB_EUSAGE, "%s: unknown key", v->string);
-        } else if (lb_config_dup_key(root, v)) {
-            rc = lb_error_set(err, LB_EUSAGE, "%s: duplicate key", v->string);
-        } else if ((why = lb_config_type_error(k.type, v)) != NULL) {
-            rc = lb_error_set(err, LB_EUSAGE, "%s: %s", v->string, why);
-        } else if (k.type != LB_K_JOBS) {
-            rc = lb_config_top_value(cfg, k.opt, v, err);
-        }
-    }
-    if (rc != 0)
-        goto done;
-
-    const cJSON *tails = cJSON_GetObjectItemCaseSensitive(root, "tail");
-    const cJSON *mirrors = cJSON_GetObjectItemCaseSensitive(root, "mirror");
-    int nt = cJSON_GetArraySize(tails), nm = cJSON_GetArraySize(mirrors);
-    if (nt + nm == 0) {
-        rc = lb_error_set(err, LB_EUSAGE,
-                          "no jobs: expected at least one entry in \"tail\" or \"mirror\"");
-        goto done;
-    }
-    cfg->jobs = calloc((size_t)(nt + nm), sizeof(*cfg->jobs));
-    if (cfg->jobs == NULL) {
-        rc = lb_error_set(err, LB_ENOMEM, "out of memory");
-        goto done;
-    }
-    int i = 0;
-    for (const cJSON *e = tails ? tails->child : NULL; e != NULL && rc == 0; e = e->next)
-        rc = lb_config_entry(cfg, root, e, LB_CONFIG_TAIL, i++, err);
-    i = 0;
-    for (const cJSON *e = mirrors ? mirrors->child : NULL; e != NULL && rc == 0; e = e->next)
-        rc = lb_config_entry(cfg, root, e, LB_CONFIG_MIRROR, i++, err);
-    cfg->ntail = nt;
-    cfg->nmirror = nm;
-    if (rc == 0)
-        rc = lb_config_cross_check(tails, mirrors, err);
-done:
+    int rc =
+        root == NULL ? lb_config_syntax_error(buf, n, end, err) : lb_config_root(cfg, root, err);
     cJSON_Delete(root);
     free(buf);
     if (rc != 0) {

@@ -36,4 +36,11 @@ int lb_error_set(struct lb_error *err, int code, const char *fmt, ...)
 /* Process exit codes, DESIGN.md section 5. */
 enum lb_exit { LB_EXIT_OK = 0, LB_EXIT_DIFF = 1, LB_EXIT_USAGE = 2, LB_EXIT_RUNTIME = 3 };
 
+/* The exit code of a job that stopped for code: a usage error found only
+ * once connected (a stream a cluster cannot hold in one slot) is still 2. */
+static inline int lb_exit_for(int code)
+{
+    return code == LB_EUSAGE ? LB_EXIT_USAGE : LB_EXIT_RUNTIME;
+}
+
 #endif

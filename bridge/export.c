@@ -138,7 +138,7 @@ static int lb_export_setup(const struct lb_export_opts *o, struct lb_export *x,
 {
     struct lb_error err = {0};
     struct lb_redis_cfg cfg;
-    if (lb_redis_url_parse(o->c.redis_url, &cfg, &err) != 0) {
+    if (lb_common_redis_cfg(&o->c, &cfg, &err) != 0) {
         /* only LOGBRIDGE_REDIS can get here: --redis was checked */
         lb_error_log("export: redis URL '%s' (LOGBRIDGE_REDIS): %s", o->c.redis_url, err.msg);
         return LB_EXIT_USAGE;
@@ -148,6 +148,7 @@ static int lb_export_setup(const struct lb_export_opts *o, struct lb_export *x,
         lb_error_log("out of memory");
         return LB_EXIT_RUNTIME;
     }
+    lb_redis_set_route(*r, o->stream);
     if (o->file != NULL) {
         if (lb_abs_path(o->file, x->label, sizeof(x->label)) != 0)
             snprintf(x->label, sizeof(x->label), "%s", o->file);
@@ -162,7 +163,7 @@ static int lb_export_setup(const struct lb_export_opts *o, struct lb_export *x,
     }
     if (lb_redis_connect_retry(*r, LB_EXPORT_CONNECT_SEC, NULL, &err) != 0) {
         lb_error_log("export: %s", err.msg);
-        return LB_EXIT_RUNTIME;
+        return lb_exit_for(err.code);
     }
     return LB_EXIT_OK;
 }

@@ -8,15 +8,17 @@
  * the checkpoint decides: it moved to the batch's end (landed) or did not
  * move (send again). That is what makes a rerun after kill -9 exact.
  *
- * Signals: the process's signal thread (signals.h) sets lb_stop_flag; import
- * looks at it at each batch boundary and in its backoff, commits what it has
- * read and exits 3 ("interrupted ... run the import again to resume"). import
- * has no event loop, so it keeps this flag model and not the stop eventfd.
- * Known limit: a read of an idle stdin (a producer that pauses) is not cut
- * short; the stop is seen when the read returns (more input, or EOF). Stdin
- * is read through zlib (gzread fills its whole chunk before it returns), so
- * a poll of stdin with the stop eventfd here would not help: it belongs in
- * source.c's read.
+ * Signals: the process's signal thread (signals.h) sets lb_stop_flag, then
+ * the stop eventfd; import looks at the flag at each batch boundary and in
+ * its backoff, commits what it has read and exits 3 ("interrupted ... run the
+ * import again to resume"). A read that waits for input (stdin on an idle
+ * pipe) waits for the stop eventfd too (lb_source_stop_on) and returns
+ * LB_ESTOP, so the stop is seen at once; and a pipe is read as soon as it has
+ * something, so the lines of a producer that pauses are committed at once.
+ *
+ * Files. import.c: the command, reading and committing a file, the summary;
+ * import_identify.c: which checkpoint describes a file. What crosses them is
+ * declared in import_int.h.
  */
 #include "jobs.h"
 #include "clock.h"
@@ -42,56 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
-struct lb_import_opts {
-    struct lb_common c;
-    const char *stream;
-    int id_ts;
-    long long batch;
-    const char *name;
-    int strict, dry_run, final;
-    double retry_for;
-    int progress; /* -1: when stderr is a terminal */
-    int summary_json;
-    char **files;
-    int nfiles;
-};
-
-struct lb_file_stats {
-    const char *path;
-    uint64_t lines, imported, bad, blank, partial, bytes, resumed_at;
-    uint64_t regressions; /* the checkpoint went back under it (a failover) */
-    int skipped;
-    char covered_by[PATH_MAX]; /* another src whose checkpoint knows this file */
-    uint64_t covered_to;       /* ... up to this offset */
-};
-
-#define LB_IMPORT_FLIGHT 2    /* batches in flight: Redis runs one while we parse the next */
-#define LB_IMPORT_REWOUND 100 /* not an error: reading restarts at the checkpoint */
-#define LB_IMPORT_COVERED 101 /* not an error: other checkpoints cover the whole file */
-
-struct lb_import {
-    const struct lb_import_opts *o;
-    struct lb_redis *r;
-    int ckpts; /* checkpoints can be read (always, except a dry run without Redis) */
-    struct lb_sink *sink;
-    struct lb_feed *feed;
-    struct lb_committer *cm;
-
-    struct lb_source *s;
-    char src[PATH_MAX];
-    struct lb_file_stats *st;
-    uint64_t reordered;
-    uint64_t ck_off; /* where the checkpoint of src stands (as far as we know) */
-
-    double t0, last_progress;
-    uint64_t lines_total;
-    double trouble_since; /* 0, or when Redis started refusing or went away */
-    unsigned attempt;
-    const char *path;
-
-    struct lb_ckpt_match match; /* lb_import_identify's, kept off the stack */
-    char why[256];
-};
+#include "import_int.h"
 
 static int lb_import_fp(void *ctx, uint64_t off, char hex[LB_FP_HEX])
 {
@@ -135,11 +88,36 @@ static void lb_import_on_ckpt(void *ctx, const struct lb_commit_event *ev)
     im->st->blank += ev->blank;
     im->lines_total += ev->written + ev->bad + ev->blank;
     im->reordered += ev->reordered;
+    im->wait_short += ev->wait_short != 0;
     im->ck_off = ev->ck.present ? ev->ck.off : 0;
     if (ev->seconds > 0) {
         im->trouble_since = 0;
         im->attempt = 0;
     }
+}
+
+int lb_import_reopen(struct lb_import *im, const char *path, struct lb_error *err)
+{
+    lb_source_close(im->s);
+    im->s = lb_source_open(path, im->o->c.max_line, err);
+    if (im->s == NULL)
+        return err->code;
+    lb_source_stop_on(im->s, lb_signals_stop_fd());
+    return 0;
+}
+
+/* A stop (SIGINT/SIGTERM) ends the import where it is committed. */
+static int lb_import_interrupted(struct lb_import *im, struct lb_error *err)
+{
+    /* stdin cannot be read again: an unterminated line read so far is lost */
+    uint64_t cut =
+        im->s != NULL && lb_source_kind(im->s) == LB_SOURCE_STDIN ? lb_source_pending(im->s) : 0;
+    if (cut > 0)
+        im->st->partial = 1;
+    return lb_error_set(err, LB_ESTOP,
+                        "interrupted at src=%s off=%" PRIu64 "; run the import again to resume%s",
+                        im->src, im->ck_off,
+                        cut > 0 ? " (the unterminated line read from stdin is not imported)" : "");
 }
 
 /* After a lost connection, or a refusal that clears by itself (OOM, BUSY,
@@ -160,10 +138,7 @@ static int lb_import_recover(struct lb_import *im, struct lb_error *err)
     for (;;) {
         double left = im->o->retry_for - (lb_clock_mono() - im->trouble_since);
         if (lb_stop_flag)
-            return lb_error_set(err, LB_ESTOP,
-                                "interrupted at src=%s off=%" PRIu64
-                                "; run the import again to resume",
-                                im->src, im->ck_off);
+            return lb_import_interrupted(im, err);
         if (left <= 0) {
             char why[sizeof(err->msg)];
             snprintf(why, sizeof(why), "%s", err->msg);
@@ -172,7 +147,8 @@ static int lb_import_recover(struct lb_import *im, struct lb_error *err)
                                 " (the checkpoint is intact: run the import again to resume)",
                                 why, im->o->retry_for, im->src, im->ck_off);
         }
-        if (im->attempt > 0 && lb_redis_backoff_sleep(im->attempt - 1, &lb_stop_flag) == LB_ESTOP)
+        if (im->attempt > 0 &&
+            lb_redis_backoff_sleep(im->r, im->attempt - 1, &lb_stop_flag) == LB_ESTOP)
             continue;
         im->attempt++;
         int rc = 0;
@@ -204,13 +180,12 @@ static int lb_import_recover(struct lb_import *im, struct lb_error *err)
     /* Read the file again from the checkpoint. */
     dev_t dev = lb_source_dev(im->s);
     ino_t ino = lb_source_ino(im->s);
-    lb_source_close(im->s);
-    im->s = lb_source_open(im->path, im->o->c.max_line, err);
-    if (im->s == NULL)
-        return err->code;
+    int rc = lb_import_reopen(im, im->path, err);
+    if (rc != 0)
+        return rc;
     if (lb_source_dev(im->s) != dev || lb_source_ino(im->s) != ino)
         return lb_error_set(err, LB_EIO, "%s was replaced while importing it", im->path);
-    int rc = lb_source_skip_to(im->s, rs.off, err);
+    rc = lb_source_skip_to(im->s, rs.off, err);
     return rc != 0 ? rc : LB_IMPORT_REWOUND;
 }
 
@@ -240,211 +215,40 @@ static int lb_import_line(struct lb_import *im, const struct lb_line *line, stru
     return rc;
 }
 
-/* ---- which checkpoint describes this file ------------------------------------ */
+/* ---- one file ---------------------------------------------------------------- */
 
-/* Reopen the file, read from its start again (after a look at its content). */
-static int lb_import_reopen(struct lb_import *im, const char *path, struct lb_error *err)
+/* The src of a file: --name, "stdin", or its absolute path. Returns 0, or -1
+ * when the path is too long. */
+static int lb_import_src_of(const struct lb_import_opts *o, const char *path, char *src, size_t cap)
 {
-    lb_source_close(im->s);
-    im->s = lb_source_open(path, im->o->c.max_line, err);
-    return im->s == NULL ? err->code : 0;
-}
-
-/*
- * Where to start reading the file, decided by identity rather than by name
- * (a rotation renames files; tail may already have read a generation under
- * the live path's src; a .gz is a copy of bytes read before):
- *   1. the checkpoint of the file's own src, when it describes the file;
- *   2. else every checkpoint of the tag (lb_ckpt_find): the file may be the
- *      current generation of another src, which then goes on reading it
- *      (im->src becomes that src), or a finished generation or a copy,
- *      covered up to an offset. A covered file writes nothing; one with
- *      bytes past the covered offset is imported from there under its own
- *      src, whose first checkpoint is written (HSETNX) at that offset. The
- *      checkpoint of a src that describes another file is never replaced
- *      for a file recognised elsewhere;
- *   3. else from the start (a checkpoint of its own src that describes
- *      another file is replaced, as before: fenced where it stands).
- * Returns 0 (*ck is where to resume, present or not; *held what Redis holds
- * for im->src now, which the first batch is fenced on, unless *unfenced: an
- * unreadable checkpoint is replaced), LB_IMPORT_COVERED, or an error.
- */
-static int lb_import_identify(struct lb_import *im, const char *path, struct lb_ckpt *ck,
-                              struct lb_ckpt *held, int *unfenced, struct lb_error *err)
-{
-    const struct lb_import_opts *o = im->o;
-    const char *key = lb_sink_ckpt_key(im->sink);
-    int rc, own_unreadable = 0;
-    memset(ck, 0, sizeof(*ck));
-    memset(held, 0, sizeof(*held));
-    *unfenced = 0;
-    if (!im->ckpts)
-        return 0;
-    while ((rc = lb_ckpt_load(im->r, key, im->src, ck, err)) == LB_EREDIS) {
-        lb_warn("%s", err->msg);
-        if ((rc = lb_redis_connect_retry(im->r, o->retry_for, &lb_stop_flag, err)) != 0)
-            return rc;
-    }
-    if (rc == LB_ECKPT) {
-        memset(ck, 0, sizeof(*ck));
-        own_unreadable = 1;
-        *unfenced = 1;
-        snprintf(im->why, sizeof(im->why), "%s", err->msg);
-    } else if (rc != 0) {
-        return rc;
-    }
-    *held = *ck;
-    if (ck->present && lb_ckpt_trust(ck, im->s, im->why, sizeof(im->why)))
-        return 0;
-    if (lb_source_kind(im->s) == LB_SOURCE_STDIN)
-        goto from_start; /* no identity to match */
-
-    struct lb_ckpt_match *m = &im->match;
-    while ((rc = lb_ckpt_find(im->r, key, im->s, im->src, m, err)) == LB_EREDIS) {
-        lb_warn("%s", err->msg);
-        if ((rc = lb_redis_connect_retry(im->r, o->retry_for, &lb_stop_flag, err)) != 0)
-            return rc;
-    }
-    if (rc != 0)
-        return rc;
-    if (m->how == LB_CKPT_NONE)
-        goto from_start;
-    snprintf(im->st->covered_by, sizeof(im->st->covered_by), "%s", m->src);
-    im->st->covered_to = m->off;
-    if (m->how == LB_CKPT_SAME_FILE) {
-        lb_info("%s is the file that src=%s checkpoints (dev=%llu ino=%llu off=%" PRIu64
-                "); going on under that src",
-                path, m->src, m->ck.dev, m->ck.ino, m->off);
-        snprintf(im->src, sizeof(im->src), "%s", m->src);
-        *ck = m->ck;
-        *held = m->ck;
-        *unfenced = 0;
-        return 0;
-    }
-    /* A finished generation or a copy: covered up to m->off. Is there more? */
-    const char *what = m->how == LB_CKPT_DONE_FILE ? "a finished generation of"
-                                                   : "a copy of bytes committed by";
-    struct lb_ckpt seed = {.present = 1,
-                           .dev = (unsigned long long)lb_source_dev(im->s),
-                           .ino = (unsigned long long)lb_source_ino(im->s),
-                           .off = m->off,
-                           .line = m->line};
-    if (lb_source_fingerprint(im->s, m->off, seed.fp) != 0 ||
-        lb_source_skip_to(im->s, m->off, err) != 0) {
-        /* a .gz whose content is shorter than the match: not that file */
-        if ((rc = lb_import_reopen(im, path, err)) != 0)
-            return rc;
-        im->st->covered_by[0] = '\0';
-        im->st->covered_to = 0;
-        goto from_start;
-    }
-    long got = lb_source_fill(im->s, err); /* (a .gz may hold the rest in its buffer) */
-    if (got < 0)
-        return (int)got;
-    if (got == 0 && lb_source_pending(im->s) == 0) {
-        lb_info("%s is %s src=%s, which covers all of it (off=%" PRIu64 "); nothing to import",
-                path, what, m->src, m->off);
-        return LB_IMPORT_COVERED;
-    }
-    if (m->how == LB_CKPT_SAME_BYTES && !m->done) {
-        /* longer than what that src committed: another file that starts
-         * with the same bytes, not a copy (lb_ckpt_find checks plain files) */
-        if ((rc = lb_import_reopen(im, path, err)) != 0)
-            return rc;
-        im->st->covered_by[0] = '\0';
-        im->st->covered_to = 0;
-        goto from_start;
-    }
-    if (ck->present || own_unreadable) {
-        lb_warn("%s is %s src=%s up to off=%" PRIu64 ", but the checkpoint of src=%s describes "
-                "another file: the bytes after off=%" PRIu64 " are not imported (import them "
-                "with --name)",
-                path, what, m->src, m->off, im->src, m->off);
-        return LB_IMPORT_COVERED;
-    }
-    lb_info("%s is %s src=%s up to off=%" PRIu64 "; importing the rest under src=%s", path, what,
-            m->src, m->off, im->src);
-    if ((rc = lb_import_reopen(im, path, err)) != 0)
-        return rc;
-    if (!o->dry_run) {
-        while ((rc = lb_ckpt_seed(im->r, key, im->src, &seed, err)) == LB_EREDIS) {
-            lb_warn("%s", err->msg);
-            if ((rc = lb_redis_connect_retry(im->r, o->retry_for, &lb_stop_flag, err)) != 0)
-                return rc;
-        }
-        if (rc == 1)
-            return lb_error_set(err, LB_ECKPT,
-                                "the checkpoint of src=%s appeared while importing it: is "
-                                "another logbridge writing it?",
-                                im->src);
-        if (rc != 0)
-            return rc;
-    }
-    *ck = seed;
-    *held = seed;
-    *unfenced = 0;
-    return 0;
-
-from_start:
-    if (own_unreadable) {
-        lb_warn("src=%s: %s; reading the file from the start", im->src, im->why);
-    } else if (ck->present) {
-        lb_warn("src=%s: checkpoint not trusted (%s); reading the file from the start", im->src,
-                im->why);
-        /* the first batch replaces that checkpoint (*held): fenced on it */
-    }
-    memset(ck, 0, sizeof(*ck));
-    return 0;
-}
-
-static int lb_import_file(struct lb_import *im, const char *path, struct lb_file_stats *st,
-                          struct lb_error *err)
-{
-    const struct lb_import_opts *o = im->o;
-    memset(st, 0, sizeof(*st));
-    st->path = path;
-    im->st = st;
-
     if (o->name != NULL)
-        snprintf(im->src, sizeof(im->src), "%s", o->name);
+        snprintf(src, cap, "%s", o->name);
     else if (strcmp(path, "-") == 0)
-        snprintf(im->src, sizeof(im->src), "stdin");
-    else if (lb_abs_path(path, im->src, sizeof(im->src)) != 0)
-        return lb_error_set(err, LB_EIO, "%s: path too long", path);
+        snprintf(src, cap, "stdin");
+    else if (lb_abs_path(path, src, cap) != 0)
+        return -1;
+    return 0;
+}
 
-    im->s = lb_source_open(path, o->c.max_line, err);
-    if (im->s == NULL)
-        return err->code;
-
-    struct lb_ckpt ck = {0};
-    struct lb_ckpt held;
-    int unfenced;
-    int idr = lb_import_identify(im, path, &ck, &held, &unfenced, err);
-    if (idr == LB_IMPORT_COVERED) {
-        st->skipped = 1;
-        st->resumed_at = st->covered_to;
-        lb_source_close(im->s);
-        im->s = NULL;
-        return 0;
-    }
-    if (idr != 0)
-        return idr;
-    uint64_t start_off = ck.off, start_line = ck.line;
-    st->resumed_at = start_off;
-    im->ck_off = held.present ? held.off : 0;
+/* Skip to where the file resumes, and tell the committer what it reads. */
+static int lb_import_begin(struct lb_import *im, const struct lb_import_start *at,
+                           struct lb_error *err)
+{
+    uint64_t start_off = at->ck.off, start_line = at->ck.line;
+    im->st->resumed_at = start_off;
+    im->ck_off = at->held.present ? at->held.off : 0;
     if (start_off > 0) {
         int rc = lb_source_skip_to(im->s, start_off, err);
         if (rc != 0)
             return rc;
-        lb_info("src=%s resuming at off=%" PRIu64 " line=%" PRIu64, im->src, start_off,
-                start_line);
+        lb_info("src=%s resuming at off=%" PRIu64 " line=%" PRIu64, im->src, start_off, start_line);
     }
     struct lb_commit_source cs = {
         .src = im->src,
         .dev = (unsigned long long)lb_source_dev(im->s),
         .ino = (unsigned long long)lb_source_ino(im->s),
-        .ck = held,
-        .unfenced = unfenced,
+        .ck = at->held,
+        .unfenced = at->unfenced,
         .off = start_off,
         .line = start_line,
         .start_off = 0,
@@ -454,68 +258,105 @@ static int lb_import_file(struct lb_import *im, const char *path, struct lb_file
         .rereadable = lb_source_kind(im->s) != LB_SOURCE_STDIN,
     };
     lb_committer_begin(im->cm, &cs);
+    return 0;
+}
 
-    im->path = path;
+/* The lines in the buffer now: to the committer, and sent. Then a stop, if
+ * one was requested, commits them and ends the import. */
+static int lb_import_batch(struct lb_import *im, struct lb_error *err)
+{
+    struct lb_line line;
     int rc = 0;
-    for (;;) {
-        struct lb_line line;
-        while (rc == 0 && lb_source_next(im->s, &line))
-            rc = lb_import_line(im, &line, err);
-        /* The lines are slices of the buffer that fill() reuses: send them
-         * first (their reply may still be pending). Stdin cannot be read
-         * again, so its batch must land before the buffer is reused. */
+    while (rc == 0 && lb_source_next(im->s, &line))
+        rc = lb_import_line(im, &line, err);
+    /* The lines are slices of the buffer that fill() reuses: send them
+     * first (their reply may still be pending). Stdin cannot be read
+     * again, so its batch must land before the buffer is reused. */
+    if (rc == 0)
+        rc = lb_import_commit(
+            im, lb_source_kind(im->s) == LB_SOURCE_STDIN ? 0 : LB_IMPORT_FLIGHT - 1, err);
+    if (rc == 0 && atomic_load(&lb_stop_flag)) {
+        rc = lb_import_commit(im, 0, err);
         if (rc == 0)
-            rc = lb_import_commit(
-                im, lb_source_kind(im->s) == LB_SOURCE_STDIN ? 0 : LB_IMPORT_FLIGHT - 1, err);
-        if (rc == 0 && atomic_load(&lb_stop_flag)) {
-            rc = lb_import_commit(im, 0, err);
-            if (rc == 0)
-                rc = lb_error_set(err, LB_ESTOP,
-                                  "interrupted at src=%s off=%" PRIu64
-                                  "; run the import again to resume",
-                                  im->src, im->ck_off);
+            rc = lb_import_interrupted(im, err);
+    }
+    return rc;
+}
+
+/* End of input: an unterminated last line waits for its '\n', unless the
+ * input is final (history, stdin); then everything is committed. */
+static int lb_import_end(struct lb_import *im, struct lb_error *err)
+{
+    int rc = 0;
+    if (lb_source_pending(im->s) > 0) {
+        struct lb_line line;
+        if (im->o->final || lb_source_kind(im->s) == LB_SOURCE_STDIN) {
+            if (lb_source_take_partial(im->s, &line))
+                rc = lb_import_line(im, &line, err);
+        } else {
+            im->st->partial = 1;
+            lb_warn("src=%s: the last line (%" PRIu64 " bytes at off=%" PRIu64
+                    ") has no newline yet; it is not imported (use --final for a file "
+                    "that will not grow)",
+                    im->src, lb_source_pending(im->s), lb_source_offset(im->s));
         }
-        if (rc == LB_IMPORT_REWOUND) {
-            rc = 0;
+    }
+    if (rc == 0)
+        rc = lb_import_commit(im, 0, err);
+    if (rc == LB_IMPORT_REWOUND)
+        im->st->partial = 0; /* read again: the end is seen again */
+    return rc;
+}
+
+/* Read the file to its end, committing as it goes. Returns 0, or what
+ * stopped it (LB_LINE_STRICT, LB_ESTOP, an error). */
+static int lb_import_read(struct lb_import *im, struct lb_error *err)
+{
+    for (;;) {
+        int rc = lb_import_batch(im, err);
+        if (rc == LB_IMPORT_REWOUND)
             continue;
-        }
         if (rc != 0)
-            break;
+            return rc;
         long got = lb_source_fill(im->s, err);
-        if (got < 0) {
-            rc = (int)got;
-            break;
-        }
+        if (got == LB_ESTOP)
+            continue; /* the flag is set before the stop eventfd: the batch sees it */
+        if (got < 0)
+            return (int)got;
         lb_import_progress(im, 0);
         if (got > 0)
             continue;
-        /* End of input: an unterminated last line waits for its '\n', unless
-         * the input is final (history, stdin). */
-        if (lb_source_pending(im->s) > 0) {
-            if (o->final || lb_source_kind(im->s) == LB_SOURCE_STDIN) {
-                if (lb_source_take_partial(im->s, &line))
-                    rc = lb_import_line(im, &line, err);
-            } else {
-                st->partial = 1;
-                lb_warn("src=%s: the last line (%" PRIu64 " bytes at off=%" PRIu64
-                        ") has no newline yet; it is not imported (use --final for a file "
-                        "that will not grow)",
-                        im->src, lb_source_pending(im->s), lb_source_offset(im->s));
-            }
-        }
-        if (rc == 0)
-            rc = lb_import_commit(im, 0, err);
-        if (rc == LB_IMPORT_REWOUND) {
-            rc = 0;
-            st->partial = 0;
-            continue;
-        }
-        break;
+        rc = lb_import_end(im, err);
+        if (rc != LB_IMPORT_REWOUND)
+            return rc;
     }
-    lb_import_progress(im, 1);
-    st->lines = st->imported + st->bad + st->blank;
-    st->bytes = im->ck_off - st->resumed_at;
-    st->skipped = ck.present && st->lines == 0 && !st->partial && rc == 0;
+}
+
+static int lb_import_file(struct lb_import *im, const char *path, struct lb_file_stats *st,
+                          struct lb_error *err)
+{
+    memset(st, 0, sizeof(*st));
+    st->path = path;
+    im->st = st;
+    im->path = path;
+    if (lb_import_src_of(im->o, path, im->src, sizeof(im->src)) != 0)
+        return lb_error_set(err, LB_EIO, "%s: path too long", path);
+    int rc = lb_import_reopen(im, path, err);
+    if (rc != 0)
+        return rc;
+    struct lb_import_start at;
+    rc = lb_import_identify(im, path, &at, err);
+    if (rc == LB_IMPORT_COVERED) {
+        st->skipped = 1;
+        st->resumed_at = st->covered_to;
+        rc = 0;
+    } else if (rc == 0 && (rc = lb_import_begin(im, &at, err)) == 0) {
+        rc = lb_import_read(im, err);
+        lb_import_progress(im, 1);
+        st->lines = st->imported + st->bad + st->blank;
+        st->bytes = im->ck_off - st->resumed_at;
+        st->skipped = at.ck.present && st->lines == 0 && !st->partial && rc == 0;
+    }
     lb_source_close(im->s);
     im->s = NULL;
     return rc;
@@ -585,7 +426,7 @@ static int lb_import_parse(struct lb_import_opts *o, int argc, char **argv)
     return 0;
 }
 
-static void lb_import_summary(const struct lb_import_opts *o, struct lb_file_stats *st, int n,
+static void lb_import_summary(const struct lb_import_opts *o, const struct lb_file_stats *st, int n,
                               double seconds)
 {
     uint64_t lines = 0, imported = 0, bad = 0, blank = 0, partial = 0;
@@ -653,11 +494,7 @@ static void lb_import_metrics(const struct lb_import_opts *o, struct lb_import *
         return;
     for (int i = 0; i < n; i++) {
         char src[PATH_MAX], l[PATH_MAX + 64];
-        if (o->name != NULL)
-            snprintf(src, sizeof(src), "%s", o->name);
-        else if (strcmp(st[i].path, "-") == 0)
-            snprintf(src, sizeof(src), "stdin");
-        else if (lb_abs_path(st[i].path, src, sizeof(src)) != 0)
+        if (lb_import_src_of(o, st[i].path, src, sizeof(src)) != 0)
             continue;
         static const char *const outcome[] = {"written", "bad", "blank"};
         const uint64_t count[] = {st[i].imported, st[i].bad, st[i].blank};
@@ -671,11 +508,102 @@ static void lb_import_metrics(const struct lb_import_opts *o, struct lb_import *
                        lb_metrics_labels(l, sizeof(l), "src", src, NULL),
                        (double)st[i].regressions);
     }
-    lb_metrics_set(m, "logbridge_redis_reconnects_total", NULL, (double)lb_redis_reconnects(im->r));
+    struct lb_redis_seen seen = {0, 0, 0};
+    lb_job_redis_metrics_init(m);
+    lb_job_redis_metrics(m, im->r, &seen);
+    lb_metrics_set(m, "logbridge_wait_shortfalls_total", NULL, (double)im->wait_short);
     struct lb_error err;
     if (lb_metrics_write(m, &err) != 0)
         lb_warn("%s", err.msg);
     lb_metrics_destroy(m);
+}
+
+/* The import's parts: sink, feed, committer and the Redis connection (a dry
+ * run goes on without it, and without checkpoints). Returns 0, or
+ * LB_EXIT_RUNTIME or LB_EXIT_USAGE (logged). lb_import_close frees what was made. */
+static int lb_import_open(struct lb_import *im, const struct lb_import_opts *o)
+{
+    struct lb_error err = {0};
+    struct lb_sink_opts so = {
+        .stream = o->stream,
+        .id_ts = o->id_ts,
+        .provenance = o->c.provenance,
+        .json_encoding = o->c.json_encoding,
+        .json_field = o->c.json_field,
+        .batch_max = (size_t)o->batch,
+    };
+    struct lb_redis_cfg cfg;
+    lb_common_redis_cfg(&o->c, &cfg, NULL);
+    im->o = o;
+    im->sink = lb_sink_create(&so, &err);
+    im->feed = lb_feed_create(o->c.jsonl, o->c.json_encoding, o->c.max_line + 1 + 256 * 1024, &err);
+    im->r = lb_redis_create(&cfg);
+    if (im->r != NULL)
+        lb_redis_set_route(im->r, o->stream);
+    im->cm =
+        lb_committer_create(im->sink, im->feed, im->r, LB_IMPORT_FLIGHT, lb_import_on_ckpt, im);
+    if (im->sink == NULL || im->feed == NULL || im->r == NULL || im->cm == NULL) {
+        lb_error_log("out of memory");
+        return LB_EXIT_RUNTIME;
+    }
+    if (!o->dry_run) {
+        if (lb_redis_connect_retry(im->r, o->retry_for, &lb_stop_flag, &err) != 0) {
+            lb_error_log("%s", err.msg);
+            return lb_exit_for(err.code);
+        }
+        im->ckpts = 1;
+        return 0;
+    }
+    if (lb_redis_connect(im->r, &err) == 0)
+        im->ckpts = 1; /* a dry run reports what a real run would do */
+    else
+        lb_warn("dry run without checkpoints: %s", err.msg);
+    lb_committer_dry_run(im->cm);
+    return 0;
+}
+
+static void lb_import_close(struct lb_import *im)
+{
+    lb_committer_destroy(im->cm);
+    lb_sink_destroy(im->sink);
+    lb_feed_destroy(im->feed);
+    lb_redis_destroy(im->r);
+}
+
+/* Every file in turn, until one fails. Returns the exit code; *done: how
+ * many files were read (their stats are set). */
+static int lb_import_files(struct lb_import *im, struct lb_file_stats *st, int *done)
+{
+    struct lb_error err = {0};
+    for (int i = 0; i < im->o->nfiles; i++) {
+        int rc = lb_import_file(im, im->o->files[i], &st[i], &err);
+        *done = i + 1;
+        if (rc == LB_LINE_STRICT)
+            return LB_EXIT_DIFF;
+        if (rc != 0) {
+            lb_error_log("%s", err.msg);
+            return LB_EXIT_RUNTIME;
+        }
+    }
+    return LB_EXIT_OK;
+}
+
+/* After the files, done or not: warnings for reordered lines and WAIT
+ * shortfalls, the summary on stdout, the metrics file. */
+static void lb_import_report(struct lb_import *im, const struct lb_file_stats *st, int done)
+{
+    const struct lb_import_opts *o = im->o;
+    if (im->reordered > 0)
+        lb_warn("%" PRIu64 " lines were older than the stream's top entry and were written at "
+                "its millisecond (--id ts); their timestamp fields keep the truth",
+                im->reordered);
+    if (im->wait_short > 0)
+        lb_warn("%" PRIu64 " batches were acknowledged by fewer replicas than --wait-replicas "
+                "within --wait-timeout (they are written; a failover now could lose them)",
+                im->wait_short);
+    lb_import_summary(o, st, done, lb_clock_mono() - im->t0);
+    if (o->c.metrics_file != NULL && !o->dry_run)
+        lb_import_metrics(o, im, st, done);
 }
 
 int lb_cmd_import(int argc, char **argv)
@@ -693,78 +621,21 @@ int lb_cmd_import(int argc, char **argv)
         lb_log_close();
         return LB_EXIT_RUNTIME;
     }
-
-    struct lb_error err = {0};
     struct lb_import im;
     memset(&im, 0, sizeof(im));
-    im.o = &o;
-    int exit_code = LB_EXIT_OK;
     struct lb_file_stats *st = calloc((size_t)o.nfiles, sizeof(*st));
-    struct lb_sink_opts so = {
-        .stream = o.stream,
-        .id_ts = o.id_ts,
-        .provenance = o.c.provenance,
-        .json_encoding = o.c.json_encoding,
-        .json_field = o.c.json_field,
-        .batch_max = (size_t)o.batch,
-    };
-    struct lb_redis_cfg cfg;
-    lb_redis_url_parse(o.c.redis_url, &cfg, NULL);
-    im.sink = lb_sink_create(&so, &err);
-    im.feed = lb_feed_create(o.c.jsonl, o.c.json_encoding, o.c.max_line + 1 + 256 * 1024, &err);
-    im.r = lb_redis_create(&cfg);
-    im.cm = lb_committer_create(im.sink, im.feed, im.r, LB_IMPORT_FLIGHT, lb_import_on_ckpt, &im);
-    if (st == NULL || im.sink == NULL || im.feed == NULL || im.r == NULL || im.cm == NULL) {
+    int exit_code = LB_EXIT_RUNTIME;
+    if (st == NULL)
         lb_error_log("out of memory");
-        exit_code = LB_EXIT_RUNTIME;
-        goto done;
+    else
+        exit_code = lb_import_open(&im, &o);
+    if (exit_code == LB_EXIT_OK) {
+        int done = 0;
+        im.t0 = lb_clock_mono();
+        exit_code = lb_import_files(&im, st, &done);
+        lb_import_report(&im, st, done);
     }
-    if (!o.dry_run) {
-        rc = lb_redis_connect_retry(im.r, o.retry_for, &lb_stop_flag, &err);
-        if (rc != 0) {
-            lb_error_log("%s", err.msg);
-            exit_code = LB_EXIT_RUNTIME;
-            goto done;
-        }
-        im.ckpts = 1;
-    } else if (lb_redis_connect(im.r, &err) == 0) {
-        im.ckpts = 1; /* a dry run reports what a real run would do */
-    } else {
-        lb_warn("dry run without checkpoints: %s", err.msg);
-    }
-    if (o.dry_run)
-        lb_committer_dry_run(im.cm);
-    im.t0 = lb_clock_mono();
-    int done_files = 0;
-    for (int i = 0; i < o.nfiles; i++) {
-        rc = lb_import_file(&im, o.files[i], &st[i], &err);
-        done_files = i + 1;
-        if (im.s != NULL) {
-            lb_source_close(im.s);
-            im.s = NULL;
-        }
-        if (rc == LB_LINE_STRICT) {
-            exit_code = LB_EXIT_DIFF;
-            break;
-        }
-        if (rc != 0) {
-            lb_error_log("%s", err.msg);
-            exit_code = LB_EXIT_RUNTIME;
-            break;
-        }
-    }
-    if (im.reordered > 0)
-        lb_warn("%" PRIu64 " lines were older than the stream's top entry and were written at "
-                "its millisecond (--id ts); their timestamp fields keep the truth",
-                im.reordered);
-    lb_import_summary(&o, st, done_files, lb_clock_mono() - im.t0);
-    if (o.c.metrics_file != NULL && !o.dry_run)
-        lb_import_metrics(&o, &im, st, done_files);
-done:
-    lb_committer_destroy(im.cm);
-    lb_sink_destroy(im.sink);
-    lb_feed_destroy(im.feed);
-    lb_redis_destroy(im.r);
+    lb_import_close(&im);
     free(st);
     lb_log_close();
     return exit_code;

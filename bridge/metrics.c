@@ -5,7 +5,6 @@
  * search is cheaper than it looks; nothing here is on the per-line path.
  */
 #include "metrics.h"
-#include "clock.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -34,7 +33,6 @@ struct lb_metrics {
     unsigned long long hist[LB_HIST_N + 1];
     double hist_sum;
     unsigned long long hist_count;
-    double last_write;
 };
 
 struct lb_metrics *lb_metrics_create(const char *path)
@@ -47,7 +45,6 @@ struct lb_metrics *lb_metrics_create(const char *path)
         return NULL;
     }
     pthread_mutex_init(&m->lock, NULL);
-    m->last_write = lb_clock_mono();
     return m;
 }
 
@@ -198,7 +195,6 @@ int lb_metrics_write(struct lb_metrics *m, struct lb_error *err)
 
 static int lb_metrics_write_locked(struct lb_metrics *m, struct lb_error *err)
 {
-    m->last_write = lb_clock_mono();
     char tmp[4200];
     snprintf(tmp, sizeof(tmp), "%s.tmp.%d", m->path, (int)getpid());
     FILE *f = fopen(tmp, "w");
@@ -245,9 +241,3 @@ static int lb_metrics_write_locked(struct lb_metrics *m, struct lb_error *err)
     return 0;
 }
 
-int lb_metrics_tick(struct lb_metrics *m, struct lb_error *err)
-{
-    if (m == NULL || m->path == NULL || lb_clock_mono() - m->last_write < 5.0)
-        return 0;
-    return lb_metrics_write(m, err);
-}

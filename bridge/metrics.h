@@ -30,9 +30,8 @@ double lb_metrics_get(const struct lb_metrics *m, const char *name, const char *
 /* logbridge_batch_seconds */
 void lb_metrics_observe_batch(struct lb_metrics *m, double seconds);
 
-/* Write now. Returns 0 or LB_EIO. */
+/* Write now. Returns 0 or LB_EIO. When to write (every 5 s, at exit) is the
+ * job's metrics tick (job.h). */
 int lb_metrics_write(struct lb_metrics *m, struct lb_error *err);
-/* Write when 5 s have passed since the last write. */
-int lb_metrics_tick(struct lb_metrics *m, struct lb_error *err);
 
 #endif

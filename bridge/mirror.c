@@ -529,12 +529,7 @@ static int lb_mirror_close_batch(struct lb_mirror *m, struct lb_error *err)
 static void lb_mirror_metrics(struct lb_mirror *m)
 {
     lb_counts_flush(m->metrics, m->path, &m->counts);
-    unsigned long rc = lb_redis_reconnects(m->r);
-    if (rc != m->reconnects_seen) {
-        lb_metrics_add(m->metrics, "logbridge_redis_reconnects_total", "",
-                       (double)(rc - m->reconnects_seen));
-        m->reconnects_seen = rc;
-    }
+    lb_job_redis_metrics(m->metrics, m->r, &m->redis_seen);
 }
 
 /* Send XREAD for the entries after `after`; block only when caught up. */
@@ -562,9 +557,9 @@ static int lb_mirror_recover(struct lb_mirror *m, int started, struct lb_error *
         /* A server that accepts and then drops us (restarting, loading), or
          * refuses for now (OOM), must not turn this loop into a busy one. */
         if (m->refused) {
-            if (lb_redis_backoff_sleep(m->refusals++, stop) == LB_ESTOP)
+            if (lb_redis_backoff_sleep(m->r, m->refusals++, stop) == LB_ESTOP)
                 return LB_ESTOP;
-        } else if (attempt > 0 && lb_redis_backoff_sleep(attempt - 1, stop) == LB_ESTOP) {
+        } else if (attempt > 0 && lb_redis_backoff_sleep(m->r, attempt - 1, stop) == LB_ESTOP) {
             return LB_ESTOP;
         }
         int rc = 0;
@@ -609,7 +604,8 @@ static int lb_mirror_top(struct lb_mirror *m, struct lb_error *err)
     if (m->o->once && lb_sid_cmp(m->last, m->end) >= 0)
         return 1;
     lb_mirror_metrics(m);
-    lb_metrics_tick(m->metrics, NULL);
+    if (lb_job_tick_is_due(&m->tick, m->top_at))
+        lb_job_tick_write(&m->tick);
     return lb_mirror_observe(m, 0, err);
 }
 
@@ -706,6 +702,7 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
     m.env = env;
     m.metrics = env->metrics;
     m.want_metrics = env->metrics != NULL; /* NULL: no --metrics-file */
+    lb_job_tick_init_env(&m.tick, env);
     lb_entry_decoder_init(&m.dec.ed, o->json_field != NULL ? o->json_field : c->json_field);
     m.dec.exclude = o->exclude;
     m.dec.nexclude = o->nexclude;
@@ -729,7 +726,7 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
     lb_metrics_labels(m.lbl_file, sizeof(m.lbl_file), "file", m.path, (const char *)NULL);
 
     struct lb_redis_cfg cfg;
-    if (lb_redis_url_parse(c->redis_url, &cfg, &err) != 0) {
+    if (lb_common_redis_cfg(c, &cfg, &err) != 0) {
         lb_error_log("%s: --redis: %s", m.what, err.msg);
         return LB_EXIT_USAGE;
     }
@@ -738,11 +735,12 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
         lb_error_log("out of memory");
         return LB_EXIT_RUNTIME;
     }
+    lb_redis_set_route(m.r, o->stream);
     lb_info("%s: following stream %s at %s (checkpoint %s)", m.what, o->stream, lb_redis_addr(m.r),
             m.key);
     /* Every series exists from the start, so that dashboards see zeros. */
     lb_mirror_metrics(&m);
-    lb_metrics_add(m.metrics, "logbridge_redis_reconnects_total", "", 0);
+    lb_job_redis_metrics_init(m.metrics);
 
     int rc = lb_mirror_recover(&m, 0, &err);
     while (rc == 0) {
@@ -756,7 +754,7 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
         rc = 0;
     if (rc != 0) {
         lb_error_log("%s: %s", m.what, err.msg);
-        exit_code = LB_EXIT_RUNTIME;
+        exit_code = lb_exit_for(rc);
     } else {
         lb_mirror_drain(&m, &err);
         lb_info("%s: stopped after id=%s (size=%" PRIu64 ")%s", m.what, m.last_id, m.size,
@@ -765,7 +763,7 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
                                   : "");
     }
     lb_mirror_metrics(&m);
-    lb_metrics_write(m.metrics, NULL);
+    lb_job_tick_write(&m.tick);
     lb_dec_release(&m.dec);
     lb_dec_self_forget(&m.dec);
     lb_await_free(&m.aw);
@@ -777,6 +775,12 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
     return exit_code;
 }
 
+static int lb_mirror_job(void *arg, const struct lb_job_env *env)
+{
+    const struct lb_mirror_opts *o = arg;
+    return lb_mirror_run(o, &o->c, env);
+}
+
 int lb_cmd_mirror(int argc, char **argv)
 {
     struct lb_cli cli = {"mirror", NULL};
@@ -784,26 +788,5 @@ int lb_cmd_mirror(int argc, char **argv)
     int rc = lb_mirror_opts_parse(&o, argc, argv, &cli);
     if (rc != 0)
         return rc < 0 ? LB_EXIT_OK : rc;
-    if ((rc = lb_common_start(&o.c, &cli)) != 0)
-        return rc;
-    struct lb_error err = {0};
-    if (lb_signals_start(&err) != 0) {
-        lb_error_log("%s", err.msg);
-        lb_log_close();
-        return LB_EXIT_RUNTIME;
-    }
-    /* No --metrics-file: no registry at all, so the job skips the XINFO
-     * calls that only feed the lag gauge. */
-    struct lb_metrics *metrics = NULL;
-    if (o.c.metrics_file != NULL && (metrics = lb_metrics_create(o.c.metrics_file)) == NULL) {
-        lb_error_log("out of memory");
-        lb_log_close();
-        return LB_EXIT_RUNTIME;
-    }
-    struct lb_job_env env;
-    lb_job_env_init(&env, metrics);
-    rc = lb_mirror_run(&o, &o.c, &env);
-    lb_metrics_destroy(metrics);
-    lb_log_close();
-    return rc;
+    return lb_job_standalone(&o.c, &cli, lb_mirror_job, &o);
 }

@@ -133,6 +133,7 @@ struct lb_mirror {
     const struct lb_job_env *env;
     struct lb_metrics *metrics;
     int want_metrics;
+    struct lb_job_tick tick; /* writes metrics standalone; under run, run's main thread does */
     struct lb_redis *r;
     struct lb_dec_ctx dec;
     struct lb_buf buf;
@@ -184,7 +185,7 @@ struct lb_mirror {
     struct lb_mirror_counts counts;
     uint64_t skipped_total;
     uint64_t self_total; /* entries whose src is this file (warned about once) */
-    unsigned long reconnects_seen;
+    struct lb_redis_seen redis_seen; /* counters already in the metrics */
     unsigned hup_seen; /* the SIGHUP generation last acted on */
 
     /* Redis refuses for now (OOM, LOADING...): said once at warn, then

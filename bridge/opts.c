@@ -35,10 +35,33 @@ static int lb_common_set_redis(void *base, const char *arg, char *why, size_t ca
 #define LB_C struct lb_common
 const struct lb_opt lb_common_opts[] = {
     LB_OPT_SET("redis", lb_common_set_redis, NULL, "URL",
-               "redis://[user[:password]@]host[:port][/db] or\n"
-               "unix:///path/redis.sock[?db=N] (env LOGBRIDGE_REDIS;\n"
-               "password preferably in env LOGBRIDGE_REDIS_PASSWORD)",
+               "redis://[user[:password]@]host[:port][,host:port...][/db],\n"
+               "rediss://... (TLS), unix:///path/redis.sock[?db=N&user=NAME]\n"
+               "or redis+sentinel://[user@]s1:26379,s2:26379/MASTER[/db]\n"
+               "(env LOGBRIDGE_REDIS; password preferably in env\n"
+               "LOGBRIDGE_REDIS_PASSWORD)",
                0),
+    LB_OPT_STR("tls-ca-file", LB_C, tls_ca_file, "a path", "PATH",
+               "CA certificates to verify the server with (default: the system store)", 0),
+    LB_OPT_STR("tls-ca-dir", LB_C, tls_ca_dir, "a path", "PATH",
+               "a directory of CA certificates (c_rehash layout)", 0),
+    LB_OPT_STR("tls-cert-file", LB_C, tls_cert_file, "a path", "PATH",
+               "client certificate (mutual TLS), with --tls-key-file", 0),
+    LB_OPT_STR("tls-key-file", LB_C, tls_key_file, "a path", "PATH",
+               "the client certificate's private key", 0),
+    LB_OPT_STR("tls-server-name", LB_C, tls_server_name, "a host name", "NAME",
+               "SNI and the name verified (default: the URL's host)", 0),
+    LB_OPT_FLAG("tls-insecure", LB_C, tls_insecure, 1,
+                "do not verify the server's certificate (warned at every start)", 0),
+    LB_OPT_STR("sentinel-user", LB_C, sentinel_user, "a user name", "NAME",
+               "ACL user for the Sentinels (password in env\nLOGBRIDGE_SENTINEL_PASSWORD)", 0),
+    LB_OPT_CHOICE("cluster", LB_C, cluster, "auto|yes|no", "auto|yes|no",
+                  "Redis Cluster: detect (default), or say so", 0),
+    LB_OPT_NUM("wait-replicas", LB_ARG_INT, LB_C, wait_replicas, 0, 64,
+               "a number of replicas from 0 to 64", "N",
+               "WAIT for N replicas after each batch (shortfalls are counted)", 0),
+    LB_OPT_NUM("wait-timeout", LB_ARG_INT, LB_C, wait_timeout_ms, 1, 600000,
+               "milliseconds from 1 to 600000", "MS", "how long WAIT waits (default 1000)", 0),
     LB_OPT_CHOICE("format", LB_C, jsonl, "pipe|jsonl", "pipe|jsonl",
                   "input line format (default pipe)", LB_OPTF_INPUT),
     LB_OPT_CHOICE("encoding", LB_C, json_encoding, "fields|json", "fields|json",

@@ -637,7 +637,7 @@ int lb_cmd_parity(int argc, char **argv)
     p.rep.nfiles = p.nfiles;
 
     struct lb_redis_cfg cfg;
-    if (lb_redis_url_parse(o.c.redis_url, &cfg, &err) != 0) {
+    if (lb_common_redis_cfg(&o.c, &cfg, &err) != 0) {
         exit_code = lb_cli_error(&cli, "redis", "%s", err.msg);
         goto out;
     }
@@ -645,6 +645,7 @@ int lb_cmd_parity(int argc, char **argv)
         lb_error_set(&err, LB_ENOMEM, "out of memory");
         goto fail;
     }
+    lb_redis_set_route(p.r, o.stream);
     /* One attempt: a CI step wants a clear failure now, not a retry loop. */
     if ((rc = lb_redis_connect(p.r, &err)) != 0 ||
         (rc = lb_stream_info_read(p.r, o.stream, &p.si, &err)) != 0)
@@ -679,7 +680,7 @@ int lb_cmd_parity(int argc, char **argv)
     goto out;
 fail:
     lb_error_log("%s", err.msg);
-    exit_code = LB_EXIT_RUNTIME;
+    exit_code = lb_exit_for(err.code);
 out:
     lb_parity_free(&p);
     lb_log_close();

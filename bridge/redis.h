@@ -1,9 +1,15 @@
 /*
- * redis.h - one Redis connection: URL, connect, AUTH, SELECT, reconnect.
+ * redis.h - one Redis connection: URL, connect (TCP, unix, TLS, through
+ * Sentinels), AUTH, SELECT, reconnect, and the one way commands and replies
+ * go over it.
  *
- * The context is owned by struct lb_redis. A NULL reply or c->err means the
- * context is dead: lb_redis_cmd frees it, and the next lb_redis_connect
- * (or lb_redis_connect_retry, with capped exponential backoff) makes a new one.
+ * hiredis builds commands and parses replies: commands are appended to the
+ * context's output buffer (redisAppend*, lb_redis_ctx) and sent by
+ * lb_redis_flush; replies are parsed from its reader. The bytes go through
+ * conn.c, never through hiredis's own I/O (DESIGN.md section 7). Any I/O
+ * error drops the connection; the next lb_redis_connect (or
+ * lb_redis_connect_retry, with capped exponential backoff) makes a new one,
+ * asking the Sentinels again.
  */
 #ifndef LB_REDIS_H
 #define LB_REDIS_H
@@ -12,24 +18,46 @@
 #include <stddef.h>
 #include <hiredis/hiredis.h>
 
+#include "conn.h"
 #include "error.h"
+
+#define LB_REDIS_MAX_HOSTS 16
+
+enum { LB_CLUSTER_AUTO = 0, LB_CLUSTER_YES, LB_CLUSTER_NO };
+
+struct lb_redis_host {
+    char host[256];
+    int port;
+};
 
 struct lb_redis_cfg {
     int is_unix;
-    char host[256];
-    int port;
     char path[1024];
+    /* TCP: the hosts to try in turn, or the Sentinels to ask */
+    struct lb_redis_host hosts[LB_REDIS_MAX_HOSTS];
+    int nhosts;
     int db;
     char user[128];
     char pass[256];
     int pass_in_url; /* a password on the command line is visible in ps */
     char addr[1100]; /* "host:port" or "unix:/path" for messages (no password) */
+    struct lb_tls_cfg tls;
+    int sentinel;     /* hosts are Sentinels that name the master */
+    char master[128]; /* its name */
+    char sentinel_user[128];
+    char sentinel_pass[256];
+    int cluster;         /* --cluster: LB_CLUSTER_AUTO, _YES or _NO */
+    int wait_replicas;   /* WAIT N after each batch (0: no WAIT) */
+    int wait_timeout_ms; /* its timeout */
 };
 
-/* Parse redis://[user[:password]@]host[:port][/db] or
- * unix:///path[?db=N&user=NAME]. LOGBRIDGE_REDIS_PASSWORD fills the password
- * when the URL has none. LB_EUSAGE for a bad form, and for a user without a
- * password (DESIGN.md section 7: never a silent login as default). */
+/* Parse every URL form of DESIGN.md section 7 (redis_url.c):
+ * redis://[user[:password]@]host[:port][,host[:port]...][/db], rediss://...,
+ * unix:///path[?db=N&user=NAME], redis+sentinel://[user@]s1,s2/MASTER[/db]
+ * and rediss+sentinel://. LOGBRIDGE_REDIS_PASSWORD fills the password when
+ * the URL has none (LOGBRIDGE_SENTINEL_PASSWORD the Sentinels'). LB_EUSAGE
+ * for a bad form, and for a user without a password (never a silent login
+ * as default). */
 int lb_redis_url_parse(const char *url, struct lb_redis_cfg *cfg, struct lb_error *err);
 
 struct lb_redis;
@@ -57,8 +85,49 @@ unsigned long lb_redis_reconnects(const struct lb_redis *r);
 /* Drop the connection (after an I/O error or a timeout). */
 void lb_redis_drop(struct lb_redis *r);
 
-/* Set the read timeout of the live context (ms). */
+/* Set the read and write timeout of the connection (ms; kept across
+ * reconnects). */
 void lb_redis_set_timeout(struct lb_redis *r, int ms);
+
+/* The stream (or template) the job works on: on a cluster, its slot's
+ * master is the node connected to, and a stream whose keys would not share
+ * one slot makes the connect fail with LB_EUSAGE (DESIGN.md section 7).
+ * Call before the first connect. */
+void lb_redis_set_route(struct lb_redis *r, const char *stream);
+
+/* 1 when connected to a Redis Cluster. */
+int lb_redis_is_cluster(const struct lb_redis *r);
+
+/* MOVED (ask == 0) or ASK (ask != 0) redirects seen so far. */
+unsigned long lb_redis_redirects(const struct lb_redis *r, int ask);
+
+/* --wait-replicas N (0: none) and *timeout_ms its --wait-timeout. */
+int lb_redis_wait_replicas(const struct lb_redis *r, int *timeout_ms);
+
+/* The socket, for epoll (-1 when not connected). */
+int lb_redis_fd(const struct lb_redis *r);
+
+/* Send what was appended to the context's output buffer, all of it.
+ * 0, or LB_EREDIS (the connection is dropped). */
+int lb_redis_flush(struct lb_redis *r, struct lb_error *err);
+
+/* Read up to n bytes of replies into buf, waiting up to the timeout:
+ * > 0, or a negative code (the connection is dropped). For reply.c, which
+ * reads straight into the reader's buffer. */
+long lb_redis_read_into(struct lb_redis *r, char *buf, size_t n, struct lb_error *err);
+
+/* The socket is readable while no reply is awaited: read what came (TLS
+ * records such as session tickets are normal). 0 when the connection is
+ * fine, LB_EREDIS when the server closed it or sent something unasked (the
+ * connection is dropped). */
+int lb_redis_check_idle(struct lb_redis *r, struct lb_error *err);
+
+/* An error reply was seen (redis.c and reply.c call this for every one):
+ * through Sentinels, READONLY and MASTERDOWN mean the master moved; on a
+ * cluster, MOVED names the slot's new master. Either way the connection is
+ * dropped before the next command is sent, and the next connect goes where
+ * the reply said (DESIGN.md section 7). Other refusals change nothing. */
+void lb_redis_refused(struct lb_redis *r, const char *msg);
 
 /* Run one command. Returns the reply (caller frees with freeReplyObject), or
  * NULL with err set: LB_EREDIS when the connection died (it is dropped).
@@ -81,16 +150,18 @@ redisReply *lb_redis_get_reply(struct lb_redis *r, struct lb_error *err);
 int lb_redis_is_auth_error(const char *msg);
 
 /* 1 when the error reply is a refusal that clears by itself (OOM, BUSY,
- * LOADING, READONLY, MASTERDOWN, NOREPLICAS, TRYAGAIN, CLUSTERDOWN, or an
- * EXECABORT caused by one): back off and try again, never exit for it. */
+ * LOADING, READONLY, MASTERDOWN, NOREPLICAS, TRYAGAIN, CLUSTERDOWN, a
+ * cluster's MOVED or ASK, or an EXECABORT caused by one): back off and try
+ * again (after a MOVED, on the node it names), never exit for it. */
 int lb_redis_is_transient(const char *msg);
 
-/* Sleep for the backoff delay of attempt n (0-based): 100 ms * 2^n, <= 5 s.
- * Returns early (LB_ESTOP) when *stop is set. */
-int lb_redis_backoff_sleep(unsigned attempt, atomic_int *stop);
+/* Sleep for the backoff delay of attempt n (0-based). Returns early
+ * (LB_ESTOP) when *stop is set. */
+int lb_redis_backoff_sleep(const struct lb_redis *r, unsigned attempt, atomic_int *stop);
 
-/* The backoff delay of attempt n: 100 ms * 2^n, at most 5 s (for a loop
- * that waits on a timer instead of sleeping). */
-long lb_redis_backoff_ms(unsigned attempt);
+/* The backoff delay of attempt n (for a loop that waits on a timer instead
+ * of sleeping): 100 ms * 2^n, at most 5 s; on a cluster 50 ms * 2^n, at
+ * most 1 s (DESIGN.md section 7). r may be NULL. */
+long lb_redis_backoff_ms(const struct lb_redis *r, unsigned attempt);
 
 #endif

@@ -311,15 +311,7 @@ int lb_reply_send(struct lb_redis *r, int argc, const char **argv, const size_t 
         return lb_error_set(err, LB_EREDIS, "redis at %s: not connected", lb_redis_addr(r));
     if (redisAppendCommandArgv(c, argc, argv, lens) != REDIS_OK)
         return lb_error_set(err, LB_ENOMEM, "out of memory");
-    int done = 0;
-    while (!done) {
-        if (redisBufferWrite(c, &done) != REDIS_OK) {
-            lb_error_set(err, LB_EREDIS, "redis at %s: %s", lb_redis_addr(r), c->errstr);
-            lb_redis_drop(r);
-            return LB_EREDIS;
-        }
-    }
-    return 0;
+    return lb_redis_flush(r, err);
 }
 
 /* The connection is dropped while the arena functions are still installed,
@@ -366,16 +358,9 @@ redisReply *lb_reply_read(struct lb_redis *r, struct lb_arena *a, struct lb_erro
         }
         if (room > LB_SEG_READ)
             room = LB_SEG_READ;
-        ssize_t n;
-        do
-            n = read(c->fd, rd->buf + rd->len, room);
-        while (n < 0 && errno == EINTR);
-        if (n <= 0) {
-            lb_error_set(err, LB_EREDIS, "redis at %s: %s", lb_redis_addr(r),
-                         n == 0 ? "Server closed the connection" : strerror(errno));
-            lb_redis_drop(r);
-            return NULL;
-        }
+        long n = lb_redis_read_into(r, rd->buf + rd->len, room, err);
+        if (n <= 0)
+            return NULL; /* dropped, with the arena functions still installed */
         sdsIncrLen(rd->buf, (int)n);
         rd->len += (size_t)n;
     }
@@ -384,6 +369,8 @@ redisReply *lb_reply_read(struct lb_redis *r, struct lb_arena *a, struct lb_erro
         goto oom;
     rd->fn = saved;
     rd->privdata = saved_priv;
+    if (((redisReply *)rep)->type == REDIS_REPLY_ERROR)
+        lb_redis_refused(r, ((redisReply *)rep)->str);
     return rep;
 oom:
     lb_error_set(err, LB_ENOMEM, "out of memory while reading a reply from redis at %s",

@@ -21,12 +21,14 @@
  *     others the same way (lb_signals_stop), and run exits 3: a supervisor (systemd
  *     Restart=on-failure) restarts the whole set, and every job resumes from
  *     its checkpoint.
- *  5. The metrics file is written by the main thread every 5 s (timerfd) and
- *     once more after the jobs are joined.
+ *  5. The metrics file is written by the main thread every 5 s (its
+ *     lb_job_tick, the deadline of its poll) and once more after the jobs
+ *     are joined; the jobs only count into the registry.
  */
 #include "jobs.h"
 
 #include "cli.h"
+#include "clock.h"
 #include "config.h"
 #include "error.h"
 #include "log.h"
@@ -38,6 +40,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -47,10 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
-
-#define LB_RUN_METRICS_SEC 5
 
 struct lb_run;
 
@@ -73,10 +73,9 @@ struct lb_run {
     struct lb_run_job *jobs;
     int njobs;
     struct lb_metrics *metrics;
-    int stopping;        /* the main thread has seen the stop (logged it) */
-    int metrics_failing; /* warn once when writes start failing, not every 5 s */
-    int done_fd;         /* eventfd: a job's thread has returned */
-    int timer_fd;
+    struct lb_job_tick tick; /* the metrics file: the main thread writes it */
+    int stopping;            /* the main thread has seen the stop (logged it) */
+    int done_fd;             /* eventfd: a job's thread has returned */
 };
 
 /* ---- options ------------------------------------------------------------------- */
@@ -129,8 +128,6 @@ static void lb_run_destroy(struct lb_run *run)
     free(run->jobs);
     if (run->done_fd >= 0)
         close(run->done_fd);
-    if (run->timer_fd >= 0)
-        close(run->timer_fd);
     lb_metrics_destroy(run->metrics);
     lb_config_destroy(run->cfg);
     free(run);
@@ -146,7 +143,7 @@ static int lb_run_prepare(const char *cmd, const char *path, struct lb_run **out
         fprintf(stderr, "logbridge %s: out of memory\n", cmd);
         return LB_EXIT_RUNTIME;
     }
-    run->done_fd = run->timer_fd = -1;
+    run->done_fd = -1;
     struct lb_error err = {0};
     run->cfg = lb_config_load(path, &err);
     if (run->cfg == NULL) {
@@ -210,19 +207,6 @@ static void *lb_run_thread(void *arg)
     return NULL;
 }
 
-static void lb_run_write_metrics(struct lb_run *run)
-{
-    struct lb_error err = {0};
-    if (lb_metrics_write(run->metrics, &err) != 0) {
-        if (!run->metrics_failing)
-            lb_warn("%s; retrying every %d s", err.msg, LB_RUN_METRICS_SEC);
-        run->metrics_failing = 1;
-    } else if (run->metrics_failing) {
-        lb_info("metrics file %s written again", run->cfg->c.metrics_file);
-        run->metrics_failing = 0;
-    }
-}
-
 /* Create the fds and start the threads. Returns 0 or LB_EXIT_RUNTIME (logged;
  * threads already started are stopped and joined by the caller). */
 static int lb_run_start(struct lb_run *run)
@@ -232,16 +216,8 @@ static int lb_run_start(struct lb_run *run)
         lb_error_log("eventfd: %s", strerror(errno));
         return LB_EXIT_RUNTIME;
     }
-    if (run->cfg->c.metrics_file != NULL) {
-        run->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-        struct itimerspec its = {{LB_RUN_METRICS_SEC, 0}, {LB_RUN_METRICS_SEC, 0}};
-        if (run->timer_fd < 0 || timerfd_settime(run->timer_fd, 0, &its, NULL) != 0) {
-            lb_error_log("timerfd: %s", strerror(errno));
-            return LB_EXIT_RUNTIME;
-        }
-    }
     for (int i = 0; i < run->njobs; i++)
-        lb_job_env_init(&run->jobs[i].env, run->metrics);
+        lb_job_env_init(&run->jobs[i].env, run->metrics, NULL); /* the main thread writes it */
     for (int i = 0; i < run->njobs; i++) {
         struct lb_run_job *j = &run->jobs[i];
         int e = pthread_create(&j->thread, NULL, lb_run_thread, j);
@@ -261,7 +237,18 @@ static void lb_run_drain(int fd)
         ;
 }
 
-/* The main thread's loop: a stop, the metrics timer, finished jobs.
+/* Milliseconds to wait in poll until the metrics are due (-1: no metrics),
+ * rounded up: a wake-up before the deadline would only wait again. */
+static int lb_run_timeout_ms(const struct lb_run *run)
+{
+    double due = lb_job_tick_due(&run->tick);
+    if (due == INFINITY)
+        return -1;
+    double ms = ceil((due - lb_clock_mono()) * 1000.0);
+    return ms <= 0 ? 0 : ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
+/* The main thread's loop: a stop, the metrics tick, finished jobs.
  * Returns the exit code once every job has returned. */
 static int lb_run_loop(struct lb_run *run)
 {
@@ -272,10 +259,9 @@ static int lb_run_loop(struct lb_run *run)
     while (left > 0) {
         /* The stop eventfd stays readable once set (it is never read):
          * watched until seen, then left out (fd -1: poll skips it). */
-        struct pollfd pf[3] = {{run->stopping ? -1 : lb_signals_stop_fd(), POLLIN, 0},
-                               {run->done_fd, POLLIN, 0},
-                               {run->timer_fd, POLLIN, 0}};
-        int n = poll(pf, 3, -1);
+        struct pollfd pf[2] = {{run->stopping ? -1 : lb_signals_stop_fd(), POLLIN, 0},
+                               {run->done_fd, POLLIN, 0}};
+        int n = poll(pf, 2, lb_run_timeout_ms(run));
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -288,10 +274,8 @@ static int lb_run_loop(struct lb_run *run)
             run->stopping = 1;
             lb_info("run: stopping %d jobs (each commits what it has read)", left);
         }
-        if (pf[2].revents & POLLIN) {
-            lb_run_drain(run->timer_fd);
-            lb_run_write_metrics(run);
-        }
+        if (lb_job_tick_is_due(&run->tick, lb_clock_mono()))
+            lb_job_tick_write(&run->tick);
         if (pf[1].revents & POLLIN) {
             lb_run_drain(run->done_fd);
             for (int i = 0; i < run->njobs; i++) {
@@ -368,6 +352,7 @@ int lb_cmd_run(int argc, char **argv)
         lb_log_close();
         return LB_EXIT_RUNTIME;
     }
+    lb_job_tick_init(&run->tick, run->metrics, run->cfg->c.metrics_file);
     lb_info("run: %d tail and %d mirror jobs from %s", run->cfg->ntail, run->cfg->nmirror, path);
     rc = lb_run_start(run);
     if (rc == 0) {
@@ -375,7 +360,7 @@ int lb_cmd_run(int argc, char **argv)
     } else {
         lb_run_join_all(run);
     }
-    lb_run_write_metrics(run);
+    lb_job_tick_write(&run->tick);
     lb_info("run: stopped (exit %d)", rc);
     lb_run_destroy(run);
     lb_log_close();

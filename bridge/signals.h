@@ -15,8 +15,9 @@
  * How each loop waits for a stop: the event loops (tail's epoll, run's main
  * thread) have the stop eventfd in their set; a loop that blocks elsewhere
  * for a bounded time (mirror's XREAD BLOCK <= 1000 ms, a backoff sleep) looks
- * at the flag; import polls stdin together with the stop eventfd, since a
- * read of an idle pipe would never return (import.c).
+ * at the flag; import's read of a pipe (stdin) polls it together with the
+ * stop eventfd, since a read of an idle pipe would never return
+ * (source.c, lb_source_stop_on).
  *
  * Both are C11 atomics (threads share them). The SIGHUP counter is a
  * generation: the signal thread increments it and nobody resets it. Each

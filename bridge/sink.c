@@ -14,6 +14,7 @@
  */
 #include "sink.h"
 #include "sink_int.h"
+#include "reply.h"
 #include "log.h"
 
 #include <inttypes.h>
@@ -82,6 +83,7 @@ void lb_sink_reset(struct lb_sink *k)
     k->argc = 0;
     k->alen = 0;
     k->lines = 0;
+    k->nbad = 0;
     k->nkeys = 0;
     k->rlen = 0;
     k->nat = 0;
@@ -127,10 +129,11 @@ static int lb_sink_load_script(struct lb_sink *k, struct lb_redis *r, struct lb_
     int rc = 0;
     if (rep->type == REDIS_REPLY_STRING && rep->len == 40)
         memcpy(k->sha, rep->str, 41);
+    else if (rep->type == REDIS_REPLY_ERROR)
+        rc = lb_reply_error(r, "SCRIPT", "LOAD", rep->str, err);
     else
-        rc = lb_error_set(err, lb_redis_is_transient(rep->str) ? LB_EREDIS : LB_EREPLY,
-                          "redis at %s: SCRIPT LOAD: %s", lb_redis_addr(r),
-                          rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+        rc = lb_error_set(err, LB_EREPLY, "redis at %s: SCRIPT LOAD: unexpected reply",
+                          lb_redis_addr(r));
     freeReplyObject(rep);
     return rc;
 }
@@ -191,20 +194,15 @@ static int lb_sink_write(struct lb_sink *k, struct lb_redis *r, int c, struct lb
     } else {
         ok = redisAppendCommandArgv(ctx, c, k->cargv, k->clens);
     }
+    int wait_ms, wait_n = lb_redis_wait_replicas(r, &wait_ms);
+    if (ok == REDIS_OK && wait_n > 0)
+        ok = redisAppendCommand(ctx, "WAIT %d %d", wait_n, wait_ms);
     if (ok != REDIS_OK) {
         lb_error_set(err, LB_EREDIS, "redis at %s: %s", lb_redis_addr(r), ctx->errstr);
         lb_redis_drop(r);
         return LB_EREDIS;
     }
-    int done = 0;
-    do {
-        if (redisBufferWrite(ctx, &done) != REDIS_OK) {
-            lb_error_set(err, LB_EREDIS, "redis at %s: %s", lb_redis_addr(r), ctx->errstr);
-            lb_redis_drop(r);
-            return LB_EREDIS;
-        }
-    } while (!done);
-    return 0;
+    return lb_redis_flush(r, err);
 }
 
 /* A refusal: what kind, for the committer (fenced, clears by itself, or not). */
@@ -267,9 +265,9 @@ static int lb_sink_next_reply(struct lb_redis *r, int wait, redisReply **rep,
  * EXEC abort whole (nothing ran). Without wait, reads only what has arrived
  * and returns LB_SINK_AGAIN when the batch's replies are not all there
  * (k->rx_got keeps the place). */
-static int lb_sink_read(struct lb_sink *k, struct lb_redis *r, int wait, size_t nat,
-                        uint64_t end_off, uint64_t end_line, struct lb_sink_result *res,
-                        struct lb_error *err)
+static int lb_sink_read_batch(struct lb_sink *k, struct lb_redis *r, int wait, size_t nat,
+                              uint64_t end_off, uint64_t end_line, struct lb_sink_result *res,
+                              struct lb_error *err)
 {
     memset(res, 0, sizeof(*res));
     redisReply *rep;
@@ -333,6 +331,39 @@ static int lb_sink_read(struct lb_sink *k, struct lb_redis *r, int wait, size_t 
     return rc;
 }
 
+/* The batch's replies, then WAIT's when --wait-replicas sent one (a
+ * shortfall is reported, never a failure: DESIGN.md section 7). */
+static int lb_sink_read(struct lb_sink *k, struct lb_redis *r, int wait, size_t nat,
+                        uint64_t end_off, uint64_t end_line, struct lb_sink_result *res,
+                        struct lb_error *err)
+{
+    int wait_ms, wait_n = lb_redis_wait_replicas(r, &wait_ms);
+    if (!k->rx_waiting) {
+        int rc = lb_sink_read_batch(k, r, wait, nat, end_off, end_line, res, err);
+        if (wait_n == 0 || rc == LB_SINK_AGAIN || rc == LB_EREDIS || rc == LB_ENOMEM)
+            return rc;
+        k->rx_waiting = 1;
+        k->rx_rc = rc;
+        k->rx_res = *res;
+        if (err != NULL)
+            k->rx_errsave = *err;
+    }
+    redisReply *rep;
+    int got = lb_sink_next_reply(r, wait, &rep, err);
+    if (got <= 0) {
+        if (got != 0)
+            k->rx_waiting = 0;
+        return got == 0 ? LB_SINK_AGAIN : got;
+    }
+    k->rx_waiting = 0;
+    *res = k->rx_res;
+    res->wait_short = rep->type != REDIS_REPLY_INTEGER || rep->integer < wait_n;
+    freeReplyObject(rep);
+    if (err != NULL)
+        *err = k->rx_errsave;
+    return k->rx_rc;
+}
+
 int lb_sink_send(struct lb_sink *k, struct lb_redis *r, uint64_t end_off, uint64_t end_line,
                  lb_sink_fp_fn fp, void *fp_ctx, struct lb_error *err)
 {
@@ -365,6 +396,7 @@ static int lb_sink_recv_mode(struct lb_sink *k, struct lb_redis *r, int wait,
         return rc;
     if (rc == LB_EREDIS) {
         k->inflight = 0; /* the connection is gone, and with it every reply */
+        k->rx_waiting = 0;
         k->rx_got = 0;
         k->rx_err[0] = '\0';
         return rc;
@@ -396,6 +428,7 @@ size_t lb_sink_inflight(const struct lb_sink *k)
 void lb_sink_forget(struct lb_sink *k)
 {
     k->inflight = 0;
+    k->rx_waiting = 0;
     k->rx_got = 0;
     k->rx_err[0] = '\0';
     k->fenced = 0;

@@ -46,6 +46,7 @@ struct lb_sink_result {
     size_t bad;               /* DLQ entries */
     size_t reordered;         /* --id ts lines older than the stream's top */
     int trim_blocked;         /* a group held trimming back */
+    int wait_short;           /* WAIT (--wait-replicas) heard from fewer replicas */
     int refused;              /* enum lb_sink_refusal, with LB_EREPLY / LB_EAUTH */
     uint64_t ck_off, ck_line; /* where the checkpoint now stands */
     char last_id[48];

@@ -203,6 +203,7 @@ int lb_sink_add_bad(struct lb_sink *k, enum lb_reason reason, const char *raw, s
     lb_sink_push(k, "b", 1);
     if (lb_sink_push_u64(k, line) || lb_sink_push_u64(k, off))
         return LB_ENOMEM;
+    k->nbad++;
     const char *name = lb_reason_name(reason);
     lb_sink_push(k, name, strlen(name));
     lb_sink_push(k, raw, n);
@@ -283,7 +284,16 @@ int lb_sink_build(struct lb_sink *k, uint64_t end_off, uint64_t end_line, lb_sin
     snprintf(k->nums[0], sizeof(k->nums[0]), "%zu", nkeys);
     LB_STR(k->nums[0]);
     LB_STR(k->ckpt_key);
-    LB_STR(k->dlq_key);
+    /* A batch names only keys it needs: on a cluster, a multi-key command
+     * naming a key that does not exist is refused (TRYAGAIN) for as long as
+     * its slot migrates (DESIGN.md section 7). Without bad lines the DLQ's
+     * place holds a target stream, which the batch names anyway. */
+    if (k->nbad > 0 || (k->is_template && k->nkeys == 0))
+        LB_STR(k->dlq_key);
+    else if (k->is_template)
+        LB_ARG(k->arena + k->keys_aoff[0], k->keys_len[0]);
+    else
+        LB_STR(k->o.stream);
     if (k->is_template) {
         for (size_t j = 0; j < k->nkeys; j++)
             LB_ARG(k->arena + k->keys_aoff[j], k->keys_len[j]);

@@ -58,6 +58,7 @@ struct lb_sink {
     char *resp;
     size_t rlen, rcap;
     size_t nat;
+    size_t nbad; /* lines of the batch for the DLQ */
     char nat_last_off[24];
 
     /* where the checkpoint must stand for the next batch to apply */
@@ -72,6 +73,12 @@ struct lb_sink {
      * only what has arrived), and the first refusal among them */
     size_t rx_got;
     char rx_err[200];
+    /* --wait-replicas: each batch is followed by WAIT, whose reply comes
+     * after the batch's; the batch's outcome waits here meanwhile */
+    int rx_waiting;
+    int rx_rc;
+    struct lb_sink_result rx_res;
+    struct lb_error rx_errsave;
 };
 
 /* The batch script (sink_script.lua), its length without the final NUL. */

@@ -2,7 +2,8 @@
 -- one atomic step. Run with EVALSHA, or as EVAL in the fast path's MULTI
 -- (see sink.c).
 --
--- KEYS[1] checkpoint hash, KEYS[2] DLQ stream, KEYS[3..] target streams. In
+-- KEYS[1] checkpoint hash, KEYS[2] DLQ stream (a target stream when the batch
+-- has no bad lines: a batch names only keys it needs), KEYS[3..] target streams. In
 -- the fast path with native XADDs, the field "" of KEYS[1] holds the stream's
 -- length noted just before them (in the same MULTI), and is removed here.
 -- ARGV[1] src  ARGV[2] checkpoint prefix '{"dev":N,"ino":N,"fp":"'

@@ -5,11 +5,21 @@
  * chunk, so memory is bounded by the line limit whatever the file size. A
  * line longer than max_line is not kept: its first LB_SOURCE_RAW_MAX bytes go
  * to a side buffer (for the DLQ) and the rest is skipped up to its '\n'.
+ *
+ * Reading has two layers. The raw read (lb_source_raw) returns what the fd
+ * has now: on a pipe or a terminal it waits, together with the stop eventfd
+ * when one is given, for the first byte, then takes whatever else is already
+ * there, so that a producer that pauses has its lines handed out at once and
+ * a stop is seen while waiting. gzip (a .gz file, or gzip on stdin, told
+ * apart by its magic) is inflated here over that raw read, one member after
+ * another as `cat a.gz b.gz` gives them; zlib's gzread is not used because
+ * it waits until its whole chunk is filled.
  */
 #include "source.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,12 +27,26 @@
 #include <zlib.h>
 
 #define LB_SOURCE_CHUNK (256 * 1024)
+#define LB_SOURCE_ZIN (128 * 1024) /* compressed bytes read at once */
+
+/* gzip input: our inflate over raw reads. */
+struct lb_source_gz {
+    z_stream z;
+    unsigned char in[LB_SOURCE_ZIN];
+    int member_end; /* a member ended: what follows is another member, or the end */
+    int done;       /* the input ended (or what follows the last member is not gzip) */
+    int raw_eof;    /* the fd has nothing more */
+};
 
 struct lb_source {
     enum lb_source_kind kind;
     char *name; /* the path as given (or "stdin"), for messages; NULL from an fd */
     int fd;
-    gzFile gz;
+    struct lb_source_gz *gz; /* gzip input, else NULL */
+    int sniffed;             /* stdin: its first bytes said whether it is gzip */
+    int waits;               /* the fd may have nothing yet (a pipe, a terminal): poll it */
+    int stop_fd;             /* -1, or readable when a wait must end (lb_source_stop_on) */
+    uint64_t raw_read;       /* bytes read from the fd (compressed for gzip) */
     dev_t dev;
     ino_t ino;
     size_t max_line;
@@ -61,6 +85,7 @@ static struct lb_source *lb_source_alloc(size_t max_line, size_t initial, struct
         return NULL;
     }
     s->fd = -1; /* close is safe from here on */
+    s->stop_fd = -1;
     s->max_line = max_line;
     s->cap = max_line + 1 + LB_SOURCE_CHUNK;
     if (initial > 0 && initial < s->cap) {
@@ -80,9 +105,11 @@ void lb_source_close(struct lb_source *s)
 {
     if (s == NULL)
         return;
-    if (s->gz != NULL)
-        gzclose(s->gz); /* closes fd too */
-    else if (s->fd >= 0 && s->kind != LB_SOURCE_STDIN)
+    if (s->gz != NULL) {
+        inflateEnd(&s->gz->z);
+        free(s->gz);
+    }
+    if (s->fd >= 0 && s->kind != LB_SOURCE_STDIN)
         close(s->fd);
     free(s->buf);
     free(s->long_head);
@@ -102,6 +129,12 @@ static const char *lb_source_sep(const struct lb_source *s)
     return s->name != NULL ? ": " : "";
 }
 
+/* The gzip magic (RFC 1952): the first two bytes of every member. */
+static int lb_source_is_gzip(const unsigned char *p, size_t n)
+{
+    return n >= 2 && p[0] == 0x1f && p[1] == 0x8b;
+}
+
 static int lb_source_identify(struct lb_source *s, struct lb_error *err)
 {
     struct stat st;
@@ -114,6 +147,27 @@ static int lb_source_identify(struct lb_source *s, struct lb_error *err)
                             lb_source_sep(s));
     s->dev = st.st_dev;
     s->ino = st.st_ino;
+    s->waits = !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode);
+    return 0;
+}
+
+/* Start inflating gzip; its first compressed bytes (already read) may be
+ * given. */
+static int lb_source_gz_start(struct lb_source *s, const void *first, size_t n,
+                              struct lb_error *err)
+{
+    s->gz = calloc(1, sizeof(*s->gz));
+    /* 16 + MAX_WBITS: a gzip header and trailer (CRC and length checked) */
+    if (s->gz == NULL || inflateInit2(&s->gz->z, 16 + MAX_WBITS) != Z_OK) {
+        free(s->gz);
+        s->gz = NULL;
+        return lb_error_set(err, LB_ENOMEM, "%s%sgzip: out of memory", lb_source_pre(s),
+                            lb_source_sep(s));
+    }
+    if (n > 0)
+        memcpy(s->gz->in, first, n);
+    s->gz->z.next_in = s->gz->in;
+    s->gz->z.avail_in = (uInt)n;
     return 0;
 }
 
@@ -151,23 +205,12 @@ struct lb_source *lb_source_open(const char *path, size_t max_line, struct lb_er
         return NULL;
     }
     if (is_stdin) {
+        /* no identity (dev and ino stay 0): gzip or not is told by the first
+         * bytes read (lb_source_sniff) */
         s->kind = LB_SOURCE_STDIN;
         s->fd = 0;
-        /* zlib's transparent mode passes plain text through unchanged. gzdopen
-         * owns the dup only when it succeeds: a failure leaves it to us. */
-        int fd = dup(0);
-        if (fd < 0) {
-            lb_error_set(err, LB_EIO, "stdin: dup: %s", strerror(errno));
-            lb_source_close(s);
-            return NULL;
-        }
-        s->gz = gzdopen(fd, "rb");
-        if (s->gz == NULL) {
-            close(fd);
-            lb_source_close(s);
-            lb_error_set(err, LB_EIO, "stdin: cannot read (gzdopen failed: out of memory?)");
-            return NULL;
-        }
+        struct stat st;
+        s->waits = fstat(0, &st) != 0 || (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode));
         return s;
     }
     s->fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -181,52 +224,182 @@ struct lb_source *lb_source_open(const char *path, size_t max_line, struct lb_er
         return NULL;
     }
     unsigned char magic[2];
-    if (pread(s->fd, magic, 2, 0) == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
+    s->kind = LB_SOURCE_FILE;
+    if (pread(s->fd, magic, 2, 0) == 2 && lb_source_is_gzip(magic, 2)) {
         s->kind = LB_SOURCE_GZ;
-        int fd = s->fd;
-        s->gz = gzdopen(fd, "rb");
-        if (s->gz == NULL) { /* fd is still s->fd: lb_source_close closes it */
-            lb_error_set(err, LB_EIO, "%s: cannot open gzip stream", path);
+        if (lb_source_gz_start(s, NULL, 0, err) != 0) {
             lb_source_close(s);
             return NULL;
         }
-        gzbuffer(s->gz, 128 * 1024);
-    } else {
-        s->kind = LB_SOURCE_FILE;
     }
     return s;
+}
+
+void lb_source_stop_on(struct lb_source *s, int stop_fd)
+{
+    s->stop_fd = stop_fd;
 }
 
 /* ---- reading ---------------------------------------------------------------- */
 
 static int lb_source_begin_skip(struct lb_source *s, struct lb_error *err);
 
-static ssize_t lb_source_read(struct lb_source *s, char *dst, size_t n, struct lb_error *err)
+/* Wait until the fd has something (or is at its end), or the stop fd is
+ * readable (LB_ESTOP). Returns 0, LB_ESTOP or LB_EIO. */
+static int lb_source_wait(struct lb_source *s, struct lb_error *err)
 {
-    if (s->gz != NULL) {
-        int r = gzread(s->gz, dst, (unsigned)(n > (1u << 30) ? (1u << 30) : n));
-        if (r < 0) {
-            int zerr;
-            const char *m = gzerror(s->gz, &zerr);
-            return lb_error_set(err, LB_EIO, "%s%sgzip: %s", lb_source_pre(s), lb_source_sep(s), m);
-        }
-        if (r == 0) {
-            int zerr;
-            const char *m = gzerror(s->gz, &zerr);
-            if (zerr != Z_OK)
-                return lb_error_set(err, LB_EIO, "%s%sgzip: %s", lb_source_pre(s), lb_source_sep(s),
-                                    m);
-        }
-        return r;
+    struct pollfd p[2] = {{s->fd, POLLIN, 0}, {s->stop_fd, POLLIN, 0}};
+    for (;;) {
+        int n = poll(p, s->stop_fd >= 0 ? 2 : 1, -1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return lb_error_set(err, LB_EIO, "%s%spoll: %s", lb_source_pre(s), lb_source_sep(s),
+                                strerror(errno));
+        /* the input first: what has arrived is read before a stop is obeyed */
+        if (p[0].revents != 0)
+            return 0;
+        return lb_error_set(err, LB_ESTOP, "%s%sa stop was requested while waiting for input",
+                            lb_source_pre(s), lb_source_sep(s));
     }
+}
+
+/* Is more input there right now (no waiting)? */
+static int lb_source_ready(const struct lb_source *s)
+{
+    struct pollfd p = {s->fd, POLLIN, 0};
+    return poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
+}
+
+/* read(2) of up to n bytes, retried on EINTR. */
+static ssize_t lb_source_read1(struct lb_source *s, void *dst, size_t n, struct lb_error *err)
+{
     for (;;) {
         ssize_t r = read(s->fd, dst, n);
-        if (r >= 0)
+        if (r >= 0) {
+            s->raw_read += (uint64_t)r;
             return r;
+        }
         if (errno != EINTR)
             return lb_error_set(err, LB_EIO, "%s%sread: %s", lb_source_pre(s), lb_source_sep(s),
                                 strerror(errno));
     }
+}
+
+/* Up to n bytes of the fd: 0 at its end. An fd that waits (a pipe) is read
+ * once it has something, and then only what is already there. */
+static ssize_t lb_source_raw(struct lb_source *s, void *dst, size_t n, struct lb_error *err)
+{
+    if (!s->waits)
+        return lb_source_read1(s, dst, n, err);
+    int rc = lb_source_wait(s, err);
+    if (rc != 0)
+        return rc;
+    size_t got = 0;
+    do {
+        ssize_t r = lb_source_read1(s, (char *)dst + got, n - got, err);
+        if (r < 0)
+            return got > 0 ? (ssize_t)got : r;
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    } while (got < n && lb_source_ready(s));
+    return (ssize_t)got;
+}
+
+/* After a member: the next one starts with the magic; anything else (or
+ * nothing) ends the input, as zlib's gzread has it. Returns 0, or an error. */
+static int lb_source_gz_next_member(struct lb_source *s, struct lb_error *err)
+{
+    struct lb_source_gz *g = s->gz;
+    while (g->z.avail_in < 2 && !g->raw_eof) {
+        memmove(g->in, g->z.next_in, g->z.avail_in);
+        g->z.next_in = g->in;
+        ssize_t r = lb_source_raw(s, g->in + g->z.avail_in, sizeof(g->in) - g->z.avail_in, err);
+        if (r < 0)
+            return (int)r;
+        g->raw_eof = r == 0;
+        g->z.avail_in += (uInt)r;
+    }
+    if (!lb_source_is_gzip(g->z.next_in, g->z.avail_in)) {
+        g->done = 1;
+        return 0;
+    }
+    g->member_end = 0;
+    if (inflateReset(&g->z) != Z_OK)
+        return lb_error_set(err, LB_EIO, "%s%sgzip: cannot start the next member", lb_source_pre(s),
+                            lb_source_sep(s));
+    return 0;
+}
+
+/* Up to n decompressed bytes: 0 at the end, what one raw read brought. */
+static ssize_t lb_source_inflate(struct lb_source *s, char *dst, size_t n, struct lb_error *err)
+{
+    struct lb_source_gz *g = s->gz;
+    for (;;) {
+        if (g->member_end) {
+            int rc = lb_source_gz_next_member(s, err);
+            if (rc != 0)
+                return rc;
+        }
+        if (g->done)
+            return 0;
+        if (g->z.avail_in == 0 && !g->raw_eof) {
+            ssize_t r = lb_source_raw(s, g->in, sizeof(g->in), err);
+            if (r < 0)
+                return r;
+            g->raw_eof = r == 0;
+            g->z.next_in = g->in;
+            g->z.avail_in = (uInt)r;
+        }
+        g->z.next_out = (unsigned char *)dst;
+        g->z.avail_out = (uInt)(n > (1u << 30) ? (1u << 30) : n);
+        uInt room = g->z.avail_out;
+        int zr = inflate(&g->z, Z_NO_FLUSH);
+        size_t got = room - g->z.avail_out;
+        if (zr == Z_STREAM_END)
+            g->member_end = 1;
+        else if (zr != Z_OK && zr != Z_BUF_ERROR)
+            return lb_error_set(err, LB_EIO, "%s%sgzip: %s", lb_source_pre(s), lb_source_sep(s),
+                                zr == Z_MEM_ERROR  ? "out of memory"
+                                : g->z.msg != NULL ? g->z.msg
+                                                   : "compressed data error");
+        if (got > 0)
+            return (ssize_t)got;
+        /* nothing more will come, and the member is not finished */
+        if (g->raw_eof && !g->member_end && (g->z.avail_in == 0 || zr == Z_BUF_ERROR))
+            return lb_error_set(err, LB_EIO, "%s%sgzip: unexpected end of file", lb_source_pre(s),
+                                lb_source_sep(s));
+    }
+}
+
+/* Stdin's first read: gzip or not is told by its first two bytes. At most
+ * LB_SOURCE_ZIN bytes are read, so that gzip's fit its input buffer. */
+static ssize_t lb_source_sniff(struct lb_source *s, char *dst, size_t n, struct lb_error *err)
+{
+    size_t got = 0, most = n < LB_SOURCE_ZIN ? n : LB_SOURCE_ZIN;
+    while (got < 2 && got < most) {
+        ssize_t r = lb_source_raw(s, dst + got, most - got, err);
+        if (r < 0 && got == 0)
+            return r; /* nothing consumed: the next read looks again */
+        if (r <= 0)
+            break; /* the end, or an error after one byte: plain */
+        got += (size_t)r;
+    }
+    s->sniffed = 1;
+    if (!lb_source_is_gzip((const unsigned char *)dst, got))
+        return (ssize_t)got;
+    int rc = lb_source_gz_start(s, dst, got, err);
+    return rc != 0 ? rc : lb_source_inflate(s, dst, n, err);
+}
+
+static ssize_t lb_source_read(struct lb_source *s, char *dst, size_t n, struct lb_error *err)
+{
+    if (s->kind == LB_SOURCE_STDIN && !s->sniffed)
+        return lb_source_sniff(s, dst, n, err);
+    if (s->gz != NULL)
+        return lb_source_inflate(s, dst, n, err);
+    return lb_source_raw(s, dst, n, err);
 }
 
 long lb_source_fill(struct lb_source *s, struct lb_error *err)
@@ -530,8 +703,8 @@ long long lb_source_size(const struct lb_source *s)
 
 long long lb_source_raw_pos(const struct lb_source *s)
 {
-    if (s->gz != NULL)
-        return (long long)gzoffset(s->gz);
+    if (s->gz != NULL) /* the compressed bytes inflated so far */
+        return (long long)(s->raw_read - s->gz->z.avail_in);
     return (long long)(s->base + s->end);
 }
 

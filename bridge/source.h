@@ -1,6 +1,6 @@
 /*
- * source.h - reading a log file (plain, .gz through zlib, or stdin) and
- * splitting it into lines.
+ * source.h - reading a log file (plain, .gz inflated with zlib, or stdin,
+ * plain or gzip) and splitting it into lines.
  *
  * A line is a slice of the source's read buffer, valid until the next
  * lb_source_fill: the caller sends its batch before asking for more input.
@@ -40,6 +40,12 @@ struct lb_source;
  * Free with lb_source_close. */
 struct lb_source *lb_source_open(const char *path, size_t max_line, struct lb_error *err);
 
+/* A read that waits for input (stdin or a FIFO that is a pipe, a terminal)
+ * waits for stop_fd too (the process's stop eventfd, signals.h): once it is
+ * readable, lb_source_fill returns LB_ESTOP instead of waiting (what was
+ * read stays buffered). Input that has arrived is always read first. */
+void lb_source_stop_on(struct lb_source *s, int stop_fd);
+
 /* Adopt an open fd of a plain file (tail). The source owns fd afterwards. */
 struct lb_source *lb_source_from_fd(int fd, size_t max_line, struct lb_error *err);
 void lb_source_close(struct lb_source *s);
@@ -64,7 +70,9 @@ void lb_source_shrink(struct lb_source *s);
 int lb_source_next(struct lb_source *s, struct lb_line *line);
 
 /* Read more input; invalidates lines returned so far. Returns bytes read
- * (0 at end of input for now), or a negative lb_err. */
+ * (0 at end of input for now), or a negative lb_err (LB_ESTOP: see
+ * lb_source_stop_on). A pipe is read as soon as it has something: a producer
+ * that pauses has what it wrote handed out at once. */
 long lb_source_fill(struct lb_source *s, struct lb_error *err);
 
 /* Take the held-back unterminated last line as a line (import --final,

@@ -476,8 +476,10 @@ int lb_cmd_status(int argc, char **argv)
 
     struct lb_error err = {0};
     struct lb_redis_cfg cfg;
-    lb_redis_url_parse(o.c.redis_url, &cfg, NULL);
+    lb_common_redis_cfg(&o.c, &cfg, NULL);
     struct lb_redis *r = lb_redis_create(&cfg);
+    if (r != NULL)
+        lb_redis_set_route(r, o.stream);
     cJSON *root = cJSON_CreateObject();
     int exit_code = LB_EXIT_OK;
     if (r == NULL || root == NULL) {
@@ -486,7 +488,7 @@ int lb_cmd_status(int argc, char **argv)
     } else if (lb_redis_connect(r, &err) != 0 || lb_status_collect(r, o.stream, root, &err) != 0) {
         /* one line naming the address (the messages of redis.c start with it) */
         fprintf(stderr, "logbridge status: %s\n", err.msg);
-        exit_code = LB_EXIT_RUNTIME;
+        exit_code = lb_exit_for(err.code);
     } else if (o.json) {
         char *s = cJSON_PrintUnformatted(root);
         if (s != NULL)

@@ -82,6 +82,8 @@
 
 /* ---- the loop ------------------------------------------------------------------------------ */
 
+/* The metrics tick (standalone only: under run, run's main thread writes the
+ * file): the lag of every route as of now, then the file. */
 static void lb_tail_metrics(struct lb_tail *j)
 {
     for (size_t i = 0; i < j->nf; i++) {
@@ -93,10 +95,7 @@ static void lb_tail_metrics(struct lb_tail *j)
             lb_tail_lag(j, tf);
         }
     }
-    struct lb_error e;
-    if (lb_metrics_write(j->m, &e) != 0)
-        lb_warn("%s", e.msg);
-    j->metrics_next = lb_clock_mono() + 5.0;
+    lb_job_tick_write(&j->tick);
 }
 
 /* Arm the timerfd for the earliest thing due; disarm it when nothing is. */
@@ -105,8 +104,8 @@ static void lb_tail_arm(struct lb_tail *j)
     double due = INFINITY;
     if (!j->up)
         due = j->next_try;
-    if (j->own_metrics && j->metrics_next < due)
-        due = j->metrics_next;
+    if (lb_job_tick_due(&j->tick) < due)
+        due = lb_job_tick_due(&j->tick);
     if (j->ndraining > 0)
         for (size_t i = 0; i < j->nf; i++) {
             struct lb_tfile *tf = j->f[i];
@@ -136,7 +135,7 @@ static void lb_tail_due(struct lb_tail *j)
     double now = lb_clock_mono();
     if (!j->up && now >= j->next_try)
         lb_tail_reconnect(j);
-    if (j->own_metrics && now >= j->metrics_next)
+    if (lb_job_tick_is_due(&j->tick, now))
         lb_tail_metrics(j);
     if (j->ndraining > 0)
         for (size_t i = 0; i < j->nf; i++) {
@@ -312,12 +311,10 @@ static void lb_tail_free(struct lb_tail *j)
     lb_sink_destroy(j->sink);
     lb_feed_destroy(j->feed);
     lb_redis_destroy(j->r);
-    if (j->own_metrics)
-        lb_metrics_destroy(j->m);
 }
 
 /* The job's parts: its Redis connection (not connected yet), sink, feed,
- * metrics (its own, or the run's) and committer. Returns 0, or LB_ENOMEM
+ * metrics tick and committer. Returns 0, or LB_ENOMEM
  * (the caller logs it; lb_tail_free frees what was made). */
 static int lb_tail_parts(struct lb_tail *j, const struct lb_redis_cfg *cfg)
 {
@@ -333,23 +330,15 @@ static int lb_tail_parts(struct lb_tail *j, const struct lb_redis_cfg *cfg)
         .batch_max = (size_t)o->batch,
     };
     j->r = lb_redis_create(cfg);
+    if (j->r != NULL)
+        lb_redis_set_route(j->r, o->stream);
     j->sink = lb_sink_create(&so, &j->err);
     j->feed = lb_feed_create(c->jsonl, c->json_encoding, c->max_line + 1 + 256 * 1024, &j->err);
-    if (j->env->metrics != NULL) {
-        j->m = j->env->metrics;
-    } else {
-        j->m = lb_metrics_create(c->metrics_file);
-        j->own_metrics = c->metrics_file != NULL;
-        if (j->m != NULL && !j->own_metrics) {
-            lb_metrics_destroy(j->m);
-            j->m = NULL;
-        }
-    }
-    j->metrics_next = lb_clock_mono() + 5.0;
+    j->m = j->env->metrics;
+    lb_job_tick_init_env(&j->tick, j->env);
     lb_metrics_labels(j->l_stream, sizeof(j->l_stream), "stream", o->stream, NULL);
     j->cm = lb_committer_create(j->sink, j->feed, j->r, LB_TAIL_FLIGHTS, lb_tail_on_ckpt, j);
-    if (j->r == NULL || j->sink == NULL || j->feed == NULL || j->cm == NULL ||
-        (c->metrics_file && j->m == NULL))
+    if (j->r == NULL || j->sink == NULL || j->feed == NULL || j->cm == NULL)
         return LB_ENOMEM;
     return 0;
 }
@@ -385,7 +374,7 @@ int lb_tail_run(const struct lb_tail_opts *o, const struct lb_common *c,
     lb_tail_raise_nofile();
 
     struct lb_redis_cfg cfg;
-    if (lb_redis_url_parse(c->redis_url, &cfg, &j.err) != 0) {
+    if (lb_common_redis_cfg(c, &cfg, &j.err) != 0) {
         lb_error_log("--redis: %s", j.err.msg);
         return LB_EXIT_USAGE;
     }
@@ -417,15 +406,19 @@ int lb_tail_run(const struct lb_tail_opts *o, const struct lb_common *c,
         lb_error_log("%s", j.err.msg);
         goto done;
     }
-    if (lb_tail_connect(&j) != 0)
+    lb_job_redis_metrics_init(j.m);
+    int crc = lb_tail_connect(&j);
+    if (crc != 0) {
+        if (crc == LB_EUSAGE) /* e.g. a stream a cluster cannot hold in one slot */
+            rc = LB_EXIT_USAGE;
         goto done;
+    }
     lb_info("tail: following %zu file(s) into stream=%s%s", j.nf, o->stream,
             o->once ? " (once)" : "");
     rc = lb_tail_loop(&j);
 done:
-    if (j.own_metrics && j.m != NULL) {
+    if (j.tick.m != NULL)
         lb_tail_metrics(&j);
-    }
     lb_tail_free(&j);
     return rc;
 }
@@ -502,6 +495,12 @@ int lb_tail_opts_parse(struct lb_tail_opts *o, int argc, char **argv, const stru
     return 0;
 }
 
+static int lb_tail_job(void *arg, const struct lb_job_env *env)
+{
+    const struct lb_tail_opts *o = arg;
+    return lb_tail_run(o, &o->c, env);
+}
+
 int lb_cmd_tail(int argc, char **argv)
 {
     struct lb_tail_opts o;
@@ -509,17 +508,5 @@ int lb_cmd_tail(int argc, char **argv)
     int rc = lb_tail_opts_parse(&o, argc, argv, &cli);
     if (rc != 0)
         return rc < 0 ? LB_EXIT_OK : rc;
-    if ((rc = lb_common_start(&o.c, &cli)) != 0)
-        return rc;
-    struct lb_error err = {0};
-    if (lb_signals_start(&err) != 0) {
-        lb_error_log("%s", err.msg);
-        lb_log_close();
-        return LB_EXIT_RUNTIME;
-    }
-    struct lb_job_env env;
-    lb_job_env_init(&env, NULL); /* NULL: the job keeps its own --metrics-file */
-    rc = lb_tail_run(&o, &o.c, &env);
-    lb_log_close();
-    return rc;
+    return lb_job_standalone(&o.c, &cli, lb_tail_job, &o);
 }

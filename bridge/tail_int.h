@@ -247,9 +247,8 @@ struct lb_tail {
     struct lb_committer *cm;
     struct lb_tfile *cm_tf; /* the route and generation the committer carries */
     struct lb_gen *cm_g;
-    struct lb_metrics *m;
-    int own_metrics;
-    double metrics_next;
+    struct lb_metrics *m; /* env's (NULL: no --metrics-file) */
+    struct lb_job_tick tick;
 
     int ep, tfd;
     struct lb_watchset *ws;
@@ -268,12 +267,13 @@ struct lb_tail {
     unsigned moved_said;  /* checkpoints moved by another process (warned once) */
     double next_try;
     int need_init, rescan;
-    unsigned long reconnects_seen;
+    struct lb_redis_seen redis_seen; /* counters already in the metrics */
 
     unsigned long long *retired; /* dev, ino pairs of finished generations */
     size_t nret, capret;
 
     int stop, fatal, trim_blocked;
+    unsigned long wait_shorts; /* WAIT shortfalls (--wait-replicas), warned once */
     char l_stream[1200];
     struct lb_error err;
 };

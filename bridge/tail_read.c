@@ -33,9 +33,9 @@
 
 #define LB_TAIL_TURN_FILLS 8 /* reads per file per turn: busy files take turns */
 
-static double lb_backoff(unsigned attempt)
+static double lb_backoff(const struct lb_tail *j, unsigned attempt)
 {
-    return (double)lb_redis_backoff_ms(attempt) / 1000.0;
+    return (double)lb_redis_backoff_ms(j->r, attempt) / 1000.0;
 }
 
 /* ---- committing --------------------------------------------------------------------- */
@@ -74,6 +74,15 @@ void lb_tail_on_ckpt(void *ctx, const struct lb_commit_event *ev)
     }
     if (ev->trim_blocked >= 0)
         lb_tail_trim_state(j, ev->trim_blocked);
+    if (ev->wait_short) {
+        /* DESIGN.md section 7: counted, never a reason to stop */
+        if (j->wait_shorts++ == 0)
+            lb_warn("tail: WAIT: fewer replicas than --wait-replicas acknowledged a batch of "
+                    "%s within --wait-timeout (counted in logbridge_wait_shortfalls_total; "
+                    "said once)",
+                    tf->path);
+        lb_metrics_add(j->m, "logbridge_wait_shortfalls_total", tf->l_src, 1);
+    }
     tf->ck_present = ev->ck.present;
     tf->ck_dev = ev->ck.dev;
     tf->ck_ino = ev->ck.ino;
@@ -90,7 +99,7 @@ void lb_tail_on_ckpt(void *ctx, const struct lb_commit_event *ev)
 void lb_tail_down(struct lb_tail *j, struct lb_tfile *tf)
 {
     j->up = 0;
-    j->next_try = lb_clock_mono() + lb_backoff(j->attempt);
+    j->next_try = lb_clock_mono() + lb_backoff(j, j->attempt);
     /* Whatever the connection still holds is of no use now (and a reply
      * arriving on it would keep epoll awake): close it, reconnect later. */
     lb_redis_drop(j->r);
@@ -199,33 +208,29 @@ int lb_tail_drain(struct lb_tail *j)
  * server that goes away while we are idle is noticed at once. */
 void lb_tail_watch_redis(struct lb_tail *j)
 {
-    redisContext *ctx = lb_redis_ctx(j->r);
-    if (ctx == NULL)
+    int fd = lb_redis_fd(j->r);
+    if (fd < 0)
         return;
     struct epoll_event ev;
     memset(&ev, 0, sizeof(ev));
     ev.events = EPOLLIN;
     ev.data.u32 = LB_EV_REDIS;
-    if (epoll_ctl(j->ep, EPOLL_CTL_ADD, ctx->fd, &ev) != 0 && errno == EEXIST)
-        epoll_ctl(j->ep, EPOLL_CTL_MOD, ctx->fd, &ev);
+    if (epoll_ctl(j->ep, EPOLL_CTL_ADD, fd, &ev) != 0 && errno == EEXIST)
+        epoll_ctl(j->ep, EPOLL_CTL_MOD, fd, &ev);
 }
 
 /* The connection is readable: replies of batches in flight (as many as have
  * come), or, with none in flight, the server closing it. */
 void lb_tail_on_redis(struct lb_tail *j)
 {
-    redisContext *ctx = lb_redis_ctx(j->r);
-    if (!j->up || ctx == NULL) {
+    if (!j->up || lb_redis_ctx(j->r) == NULL) {
         lb_redis_drop(j->r);
         return;
     }
     if (j->cm_tf == NULL || lb_committer_inflight(j->cm) == 0) {
-        char c;
-        ssize_t n = recv(ctx->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        /* nothing awaited: the server closing it (TLS may send records) */
+        if (lb_redis_check_idle(j->r, &j->err) == 0)
             return;
-        lb_error_set(&j->err, LB_EREDIS, "redis at %s closed the connection", lb_redis_addr(j->r));
-        lb_redis_drop(j->r);
         lb_tail_down(j, NULL);
         return;
     }
@@ -430,11 +435,7 @@ void lb_tail_reconnect(struct lb_tail *j)
     if (rc == 0) {
         j->up = 1;
         lb_tail_watch_redis(j);
-        unsigned long n = lb_redis_reconnects(j->r);
-        if (n > j->reconnects_seen)
-            lb_metrics_add(j->m, "logbridge_redis_reconnects_total", "",
-                           (double)(n - j->reconnects_seen));
-        j->reconnects_seen = n;
+        lb_job_redis_metrics(j->m, j->r, &j->redis_seen);
         if (j->unreachable > 0)
             lb_info("redis at %s is reachable again after %u attempts; reading resumes",
                     lb_redis_addr(j->r), j->unreachable + 1);
@@ -445,7 +446,7 @@ void lb_tail_reconnect(struct lb_tail *j)
     if (rc == LB_EREDIS) {
         j->unreachable++;
         j->attempt++;
-        j->next_try = lb_clock_mono() + lb_backoff(j->attempt);
+        j->next_try = lb_clock_mono() + lb_backoff(j, j->attempt);
         return;
     }
     lb_error_log("%s", j->err.msg);

@@ -169,6 +169,8 @@ static struct lb_tfile *lb_tail_add(struct lb_tail *j, const char *path, const c
     tf->initial = initial;
     /* a counter exists at 0 from the moment its labels are known */
     lb_metrics_add(j->m, "logbridge_lost_bytes_total", tf->l_src, 0);
+    lb_metrics_add(j->m, "logbridge_checkpoint_regressions_total", tf->l_src, 0);
+    lb_metrics_add(j->m, "logbridge_wait_shortfalls_total", tf->l_src, 0);
     tf->dir_next = tf->dir->files;
     tf->dir->files = tf;
     j->f[j->nf++] = tf;

@@ -8,6 +8,12 @@
 #
 # Targets (the issue): logbridge >= 1.0x redis-cli --pipe, peak RSS <= 16 MiB.
 #
+# The TLS row (issue 11): a second redis-server listens on 127.0.0.1 on a
+# plain TCP port and on a TLS port (certificates made with the openssl CLI in
+# the temp dir, no client certificates); logbridge imports the same file
+# over redis://127.0.0.1 and over rediss://127.0.0.1 with --tls-ca-file, in
+# interleaved rounds (best of BENCH_RUNS each). Target: TLS >= 0.8x TCP.
+#
 #   BENCH_LINES    lines in the fixture (default 1000000)
 #   BENCH_BATCHES  --batch values to compare (default "500 1000 5000")
 #   BENCH_RUNS     runs of each figure, the best kept (default 3: one slow
@@ -16,6 +22,7 @@
 #   LOGBRIDGE_BIN  the binary (default build/logbridge)
 #   BENCH_REF_BIN  a reference binary (e.g. an older build) measured in the
 #                  same runs against the same redis-server
+#   BENCH_TLS=0   leave out the TLS row
 #   BENCH_CMDSTATS=1  also print, for the best run of each figure, what
 #                  redis-server spent per command (INFO commandstats:
 #                  calls and usec_per_call of exec, eval, evalsha, xadd,
@@ -41,23 +48,33 @@ case $BIN in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
 REF=${BENCH_REF_BIN:-}
 case $REF in /* | "") ;; *) REF=$(pwd)/$REF ;; esac
 CMDSTATS=${BENCH_CMDSTATS:-0}
+TLS=${BENCH_TLS:-1}
 
 for tool in redis-server redis-cli awk; do
     command -v "$tool" >/dev/null 2>&1 || { echo "bench_import: $tool is missing" >&2; exit 1; }
 done
 [ -x "$BIN" ] || { echo "bench_import: $BIN is missing (make first)" >&2; exit 1; }
 [ -z "$REF" ] || [ -x "$REF" ] || { echo "bench_import: $REF is missing" >&2; exit 1; }
+if [ "$TLS" = 1 ] && ! command -v openssl >/dev/null 2>&1; then
+    echo "bench_import: openssl is missing (make deps): no TLS row" >&2
+    TLS=0
+fi
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench_import.XXXXXX")
 RPID=
+TPID=
 cleanup() {
     if [ -n "$RPID" ]; then kill "$RPID" 2>/dev/null || true; wait "$RPID" 2>/dev/null || true; fi
+    if [ -n "$TPID" ]; then kill "$TPID" 2>/dev/null || true; wait "$TPID" 2>/dev/null || true; fi
     if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
 }
 trap cleanup EXIT INT TERM
 
 bench_redis_start bench_import
-rcli() { redis-cli -s "$SOCK" "$@"; }
+# the server that rcli and run_logbridge talk to (the TLS row switches both)
+RSOCK=$SOCK
+LB_URL=unix://$SOCK
+rcli() { redis-cli -s "$RSOCK" "$@"; }
 
 now() { date +%s.%N; }
 # elapsed START END -> seconds
@@ -100,11 +117,11 @@ run_logbridge() { # bin stream batch [extra args...]
     [ "$CMDSTATS" != 1 ] || rcli CONFIG RESETSTAT >/dev/null
     t0=$(now)
     if [ -n "$TIMEV" ]; then
-        "$TIMEV" -f '%M' -o "$TMP/time.out" "$lbin" import --redis "unix://$SOCK" --stream "$stream" \
+        "$TIMEV" -f '%M' -o "$TMP/time.out" "$lbin" import --redis "$LB_URL" --stream "$stream" \
             --batch "$batch" --no-progress "$@" "$FIX" >"$TMP/lb.out" 2>"$TMP/lb.err" || true
         rss=$(tail -n 1 "$TMP/time.out")
     else
-        "$lbin" import --redis "unix://$SOCK" --stream "$stream" --batch "$batch" --no-progress \
+        "$lbin" import --redis "$LB_URL" --stream "$stream" --batch "$batch" --no-progress \
             "$@" "$FIX" >"$TMP/lb.out" 2>"$TMP/lb.err" &
         lp=$!
         rss=0
@@ -188,6 +205,35 @@ measure() { # batch [extra args...] (none with spaces)
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 
+# The TLS row: RUNS rounds of the binary over TCP and over TLS to the same
+# server (the first of the two alternates). Sets, best of RUNS: C_R C_S C_RSS
+# (TCP: lines/s, s, max peak RSS) and T_R T_S T_RSS (TLS).
+measure_tls() {
+    C_R=0; C_S=0; C_RSS=0; T_R=0; T_S=0; T_RSS=0
+    RSOCK=$TSOCK
+    m=0
+    while [ $m -lt "$RUNS" ]; do
+        m=$((m + 1))
+        for who in $(if [ $((m % 2)) = 1 ]; then echo C T; else echo T C; fi); do
+            if [ "$who" = C ]; then
+                LB_URL=redis://127.0.0.1:$TCP_PORT
+                set -- $(run_logbridge "$BIN" history 1000)
+                [ "$1" != FAILED ] || exit 1
+                if [ "$1" -gt "$C_R" ]; then C_R=$1; C_S=$2; fi
+                if [ "$3" -gt "$C_RSS" ]; then C_RSS=$3; fi
+            else
+                LB_URL=rediss://127.0.0.1:$TLS_PORT
+                set -- $(run_logbridge "$BIN" history 1000 --tls-ca-file "$TLSDIR/ca.crt")
+                [ "$1" != FAILED ] || exit 1
+                if [ "$1" -gt "$T_R" ]; then T_R=$1; T_S=$2; fi
+                if [ "$3" -gt "$T_RSS" ]; then T_RSS=$3; fi
+            fi
+        done
+    done
+    RSOCK=$SOCK
+    LB_URL=unix://$SOCK
+}
+
 # The figures, in the order of the first table; the comparison table and the
 # commandstats are collected on the way.
 CMP=$TMP/compare.txt
@@ -223,6 +269,12 @@ figure "logbridge import --no-provenance (script path)" "1000 --no-provenance" 1
 export LOGBRIDGE_SINK_MODE=script
 figure "logbridge import, LOGBRIDGE_SINK_MODE=script" "1000, LOGBRIDGE_SINK_MODE=script" 1000
 unset LOGBRIDGE_SINK_MODE
+if [ "$TLS" = 1 ]; then
+    TLSDIR=$TMP/tls
+    bench_tls_certs "$TLSDIR"
+    bench_redis_start_tls bench_import "$TLSDIR"
+    measure_tls
+fi
 
 printf '%-46s %10s %9s %12s\n' "run (best of $RUNS)" "lines/s" "seconds" "peak RSS"
 printf '%-46s %10s %9s %12s\n' "redis-cli --pipe (pre-built RESP XADDs)" "$P_BEST" "$P_BEST_S" "-"
@@ -237,6 +289,16 @@ else
     printf '%-34s %9s %9s %6s\n' "--batch [options]" "pipe" "logbridge" "ratio"
 fi
 cat "$CMP"
+if [ "$TLS" = 1 ]; then
+    echo
+    echo "TLS: one redis-server on 127.0.0.1, TCP port $TCP_PORT and TLS port $TLS_PORT; --batch 1000;"
+    echo "interleaved rounds, best of $RUNS"
+    printf '%-46s %10s %9s %12s\n' "run" "lines/s" "seconds" "peak RSS"
+    printf '%-46s %10s %9s %8s KiB\n' "logbridge import, redis://127.0.0.1 (TCP)" "$C_R" "$C_S" \
+        "$C_RSS"
+    printf '%-46s %10s %9s %8s KiB\n' "logbridge import, rediss://127.0.0.1 (TLS)" "$T_R" "$T_S" \
+        "$T_RSS"
+fi
 if [ "$CMDSTATS" = 1 ]; then
     echo
     echo "redis-server per command (calls/usec_per_call) in the best run of each figure"
@@ -250,3 +312,8 @@ SPEED=$(awk -v r="$RATIO" 'BEGIN { print (r >= 1.0 ? "met" : "MISSED") }')
 MEM=$(awk -v k="$LRSS" 'BEGIN { print (k > 0 && k <= 16384 ? "met" : "MISSED") }')
 echo "ratio logbridge / redis-cli --pipe: ${RATIO}x (target >= 1.0x: $SPEED)"
 echo "logbridge peak RSS: $LRSS KiB (target <= 16384 KiB: $MEM)"
+if [ "$TLS" = 1 ]; then
+    TRATIO=$(ratio "$T_R" "$C_R")
+    TSPEED=$(awk -v r="$TRATIO" 'BEGIN { print (r >= 0.8 ? "met" : "MISSED") }')
+    echo "ratio import over TLS / over TCP: ${TRATIO}x (target >= 0.8x: $TSPEED)"
+fi

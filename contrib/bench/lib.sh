@@ -5,6 +5,15 @@
 #   The caller's cleanup trap stops it by RPID.
 # bench_gen_lines N FILE: N valid legacy lines (roles, ISO-8601 ms timestamps,
 #   60-200 byte DATA with '|' now and then), the same for every seed run.
+# bench_tls_certs DIR: a CA (ca.crt) and a server certificate for 127.0.0.1
+#   and localhost (server.crt, server.key) made with the openssl CLI in DIR:
+#   EC P-256, no network.
+# bench_redis_start_tls NAME DIR: a second throwaway redis-server, run from
+#   DIR (certificates of bench_tls_certs), on a unix socket and on 127.0.0.1
+#   on a plain TCP port and a TLS port next to it (no client certificates):
+#   the same server for both transports. Sets TSOCK, TCP_PORT, TLS_PORT and
+#   TPID (the caller's cleanup stops it). Ports are tried from a pid-derived
+#   start until a pair binds.
 
 bench_redis_start() {
     SOCK=$TMP/redis.sock
@@ -45,4 +54,69 @@ bench_gen_lines() {
             print substr(pool, int(rand() * (4096 - len)) + 1, len);
         }
     }' >"$2"
+}
+
+bench_tls_certs() {
+    mkdir -p "$1"
+    cat >"$1/openssl.cnf" <<'EOF'
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = unused
+[ca_ext]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+[server_ext]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1, DNS:localhost
+EOF
+    if ! (cd "$1" &&
+        openssl req -x509 -config openssl.cnf -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+            -nodes -keyout ca.key -out ca.crt -days 30 -subj /CN=bench-ca -extensions ca_ext &&
+        openssl req -new -config openssl.cnf -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+            -nodes -keyout server.key -out server.csr -subj /CN=bench-server &&
+        openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -set_serial 1 -days 30 \
+            -extfile openssl.cnf -extensions server_ext -out server.crt) >"$1/openssl.log" 2>&1; then
+        echo "bench: openssl could not make the certificates:" >&2
+        cat "$1/openssl.log" >&2
+        exit 1
+    fi
+}
+
+bench_redis_start_tls() {
+    TSOCK=$2/redis.sock
+    _p=$((20000 + ($$ * 7) % 20000))
+    _try=0
+    while :; do
+        TCP_PORT=$_p
+        TLS_PORT=$((_p + 1))
+        redis-server --port "$TCP_PORT" --bind 127.0.0.1 --tls-port "$TLS_PORT" \
+            --tls-cert-file "$2/server.crt" --tls-key-file "$2/server.key" \
+            --tls-ca-cert-file "$2/ca.crt" --tls-auth-clients no \
+            --unixsocket "$TSOCK" --unixsocketperm 700 --dir "$2" --save "" --appendonly no \
+            --daemonize no >"$2/redis.log" 2>&1 &
+        TPID=$!
+        _i=0
+        # up, or gone (a port in use ends it at once), or 10 s
+        while kill -0 "$TPID" 2>/dev/null && ! redis-cli -s "$TSOCK" ping >/dev/null 2>&1; do
+            _i=$((_i + 1))
+            [ $_i -lt 200 ] || break
+            sleep 0.05
+        done
+        redis-cli -s "$TSOCK" ping >/dev/null 2>&1 && return 0
+        kill "$TPID" 2>/dev/null || true
+        wait "$TPID" 2>/dev/null || true
+        TPID=
+        _try=$((_try + 1))
+        if [ $_try -ge 20 ]; then
+            echo "$1: redis-server with TLS did not start:" >&2
+            tail -n 5 "$2/redis.log" >&2
+            exit 1
+        fi
+        _p=$((_p + 2))
+        [ $_p -lt 60000 ] || _p=20000
+    done
 }

@@ -1,10 +1,10 @@
 /*
  * test_faults.c - failures that a real system gives rarely and a test must
- * force: fstat failing, gzdopen failing, an allocation failing while a reply
+ * force: fstat failing, inflate failing to start, an allocation failing while a reply
  * page is parsed (issue 9 item 10), and I/O errors that must name the path
  * (item 9: `import DIR` said "read: Is a directory" and no path).
  *
- * The forced failures interpose fstat, gzdopen and realloc in this test
+ * The forced failures interpose fstat, inflateInit2_ and realloc in this test
  * binary (its own definitions win over libc's and zlib's for the logbridge
  * objects linked into it) and call the commands in-process; each passes
  * through to the real function unless a test arms it.
@@ -34,8 +34,8 @@
 /* ---- interposed functions ------------------------------------------------------ */
 
 static const char *fstat_fails_for; /* a path: fstat of an fd open on it fails with EIO */
-static int gzdopen_fails;
-static size_t realloc_fails_at; /* a size: realloc of exactly this many bytes fails */
+static int inflate_init_fails;
+static size_t realloc_fails_at;  /* a size: realloc of exactly this many bytes fails */
 static size_t malloc_fails_from; /* a size: malloc of at least this many bytes fails */
 
 int fstat(int fd, struct stat *st)
@@ -61,14 +61,15 @@ int fstat(int fd, struct stat *st)
     return real(fd, st);
 }
 
-gzFile gzdopen(int fd, const char *mode)
+/* what zlib's inflateInit2() macro calls */
+int inflateInit2_(z_streamp strm, int window_bits, const char *version, int stream_size)
 {
-    static gzFile (*real)(int, const char *);
+    static int (*real)(z_streamp, int, const char *, int);
     if (real == NULL)
-        real = (gzFile(*)(int, const char *))dlsym(RTLD_NEXT, "gzdopen");
-    if (gzdopen_fails)
-        return NULL; /* as zlib on a failed allocation: fd is left open */
-    return real(fd, mode);
+        real = (int (*)(z_streamp, int, const char *, int))dlsym(RTLD_NEXT, "inflateInit2_");
+    if (inflate_init_fails)
+        return Z_MEM_ERROR; /* as zlib on a failed allocation */
+    return real(strm, window_bits, version, stream_size);
 }
 
 void *realloc(void *p, size_t n)
@@ -136,7 +137,7 @@ static int teardown(void **state)
 {
     struct fx *f = *state;
     fstat_fails_for = NULL;
-    gzdopen_fails = 0;
+    inflate_init_fails = 0;
     realloc_fails_at = 0;
     malloc_fails_from = 0;
     if (f->c != NULL)
@@ -195,18 +196,32 @@ static void parity_fstat_failure_is_reported_as_such(void **state)
         fail_msg("the log lacks '%s':\n%s", want, out);
 }
 
-/* source.c: a failed gzdopen(dup(0)) leaked the dup. */
-static void source_stdin_gzdopen_failure_leaks_no_fd(void **state)
+/* source.c: a gzip input whose inflate cannot start (out of memory) is an
+ * error that names the path and leaks no fd. (It was a failed gzdopen of
+ * stdin's dup; source.c inflates by itself now, for files and stdin alike.) */
+static void source_gzip_that_cannot_start_leaks_no_fd(void **state)
 {
-    (void)state;
+    struct fx *f = *state;
+    gzFile z = gzopen(f->gz, "wb");
+    assert_non_null(z);
+    assert_int_equal(gzwrite(z, "one\ntwo\n", 8), 8);
+    assert_int_equal(gzclose(z), Z_OK);
     int before = count_fds();
-    gzdopen_fails = 1;
+    inflate_init_fails = 1;
     struct lb_error e = {0};
-    struct lb_source *s = lb_source_open("-", 4096, &e);
-    gzdopen_fails = 0;
+    struct lb_source *s = lb_source_open(f->gz, 4096, &e);
+    inflate_init_fails = 0;
     assert_null(s);
-    assert_int_equal(e.code, LB_EIO);
-    assert_non_null(strstr(e.msg, "stdin"));
+    assert_int_equal(e.code, LB_ENOMEM);
+    if (strstr(e.msg, f->gz) == NULL)
+        fail_msg("'%s' does not name %s", e.msg, f->gz);
+    assert_int_equal(count_fds(), before);
+    /* and without the fault the same file reads */
+    s = lb_source_open(f->gz, 4096, &e);
+    assert_non_null(s);
+    assert_int_equal(lb_source_kind(s), LB_SOURCE_GZ);
+    assert_int_equal(lb_source_fill(s, &e), 8);
+    lb_source_close(s);
     assert_int_equal(count_fds(), before);
 }
 
@@ -301,7 +316,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(parity_fstat_failure_is_reported_as_such, setup, teardown),
-        cmocka_unit_test_setup_teardown(source_stdin_gzdopen_failure_leaks_no_fd, setup, teardown),
+        cmocka_unit_test_setup_teardown(source_gzip_that_cannot_start_leaks_no_fd, setup, teardown),
         cmocka_unit_test_setup_teardown(parity_out_of_memory_in_a_page_is_reported_as_such, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(source_import_of_a_directory_names_the_path, setup,

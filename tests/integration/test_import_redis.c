@@ -16,12 +16,10 @@
 #include <stdint.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -405,29 +403,11 @@ static void import_concurrent_runs_never_duplicate(void **state)
 
 /* ---- passwords ------------------------------------------------------------------------ */
 
-static int free_port(void)
-{
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(sa);
-    if (s < 0 || bind(s, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-        getsockname(s, (struct sockaddr *)&sa, &len) != 0) {
-        if (s >= 0)
-            close(s);
-        return -1;
-    }
-    close(s);
-    return ntohs(sa.sin_port);
-}
-
 static int port_of_fx;
 
 static int fx_setup_tcp(void **state)
 {
-    port_of_fx = free_port();
+    port_of_fx = lbt_free_port();
     if (port_of_fx <= 0)
         return -1;
     char extra[64];
@@ -476,13 +456,68 @@ static void import_and_tail_under_the_readme_acl_user(void **state)
     }
     struct iu_args a;
     iu_args_init(&a);
-    iu_args_add(&a, "tail", "--redis", url, "--stream", "acl3", "--batch", "500", "--once",
-                t->path, NULL);
+    iu_args_add(&a, "tail", "--redis", url, "--stream", "acl3", "--batch", "500", "--once", t->path,
+                NULL);
     int rc = lbt_run(a.v, out, sizeof(out), err, sizeof(err), NULL, 0);
     unsetenv("LOGBRIDGE_REDIS_PASSWORD");
     if (rc != 0)
         fail_msg("tail as the README's ACL user exited %d: %s", rc, err);
     fx_import_verify_all(t, "acl3", "logbridge:dlq:{acl3}", t->path);
+}
+
+/* An ACL user over the unix socket (unix:///path?user=NAME, the password
+ * from LOGBRIDGE_REDIS_PASSWORD) with a wrong password: exit 3 at once in
+ * import (not retried for --retry-for) and in tail (which retries a lost
+ * server forever), naming the socket and the user, never the password;
+ * nothing written. The right password then works. */
+static void import_acl_user_over_a_unix_socket_wrong_password_exits_3(void **state)
+{
+    struct fx_import *t = *state;
+    gen(t, 200, "import_acl_user_over_a_unix_socket_wrong_password_exits_3");
+    assert_int_equal(iu_cmd(t->c, "ACL", "SETUSER", "sockuser", "on", ">sockpass", "~*", "-@all",
+                            "+@stream", "+@hash", "+@scripting", "+@transaction", "+@connection",
+                            "+select", "+type", NULL),
+                     0);
+    char url[600];
+    snprintf(url, sizeof(url), "%s?user=sockuser", t->r.url);
+    setenv("LOGBRIDGE_REDIS_PASSWORD", "n0t-the-pass", 1);
+    struct iu_args a;
+    iu_args_init(&a);
+    iu_args_add(&a, "import", "--redis", url, "--stream", "su", "--retry-for", "30",
+                "--no-progress", t->path, NULL);
+    int64_t ms;
+    int rc = run_timed(&a, &ms);
+    if (rc != 3 || ms >= 10000 || strstr(err, t->r.sock) == NULL ||
+        strstr(err, "sockuser") == NULL || strstr(err, "n0t-the-pass") != NULL)
+        fail_msg("import: exit %d after %lld ms, want 3 at once naming %s and user sockuser "
+                 "(and not the password): %s",
+                 rc, (long long)ms, t->r.sock, err);
+    /* tail follows: a refused password must not be waited out like a lost server */
+    iu_args_init(&a);
+    iu_args_add(&a, "tail", "--redis", url, "--stream", "su", t->path, NULL);
+    int64_t t0 = lbt_now_ms();
+    pid_t pid = fx_import_spawn(t, a.v, t->log);
+    assert_true(pid > 0);
+    rc = fx_import_wait_exit(pid, 20000);
+    ms = lbt_now_ms() - t0;
+    char *log = lbt_read_file(t->log, NULL);
+    assert_non_null(log);
+    if (rc != 3 || ms >= 10000 || strstr(log, t->r.sock) == NULL ||
+        strstr(log, "sockuser") == NULL || strstr(log, "n0t-the-pass") != NULL) {
+        fx_import_dump_log(t);
+        fail_msg("tail: exit %d after %lld ms, want 3 at once naming %s and user sockuser", rc,
+                 (long long)ms, t->r.sock);
+    }
+    free(log);
+    assert_int_equal(iu_dbsize(t->c), 0);
+    setenv("LOGBRIDGE_REDIS_PASSWORD", "sockpass", 1);
+    iu_args_init(&a);
+    iu_args_add(&a, "import", "--redis", url, "--stream", "su", "--no-progress", t->path, NULL);
+    rc = lbt_run(a.v, out, sizeof(out), err, sizeof(err), NULL, 0);
+    unsetenv("LOGBRIDGE_REDIS_PASSWORD");
+    if (rc != 0)
+        fail_msg("the right password: exit %d: %s", rc, err);
+    fx_import_verify_all(t, "su", "logbridge:dlq:{su}", t->path);
 }
 
 static void import_refused_password_exits_3_at_once(void **state)
@@ -564,7 +599,7 @@ static void import_unreachable_redis_exits_3_naming_the_address(void **state)
     char sock[600], sockurl[700], tcp[64], tcpurl[128];
     snprintf(sock, sizeof(sock), "%s/no-such-dir/redis.sock", t->dir);
     snprintf(sockurl, sizeof(sockurl), "unix://%s", sock);
-    int port = free_port();
+    int port = lbt_free_port();
     snprintf(tcp, sizeof(tcp), "127.0.0.1:%d", port);
     snprintf(tcpurl, sizeof(tcpurl), "redis://%s", tcp);
     const char *urls[] = {sockurl, tcpurl}, *addrs[] = {sock, tcp};
@@ -624,6 +659,8 @@ int main(void)
                                         fx_import_teardown),
         cmocka_unit_test_setup_teardown(import_and_tail_under_the_readme_acl_user, fx_import_setup,
                                         fx_import_teardown),
+        cmocka_unit_test_setup_teardown(import_acl_user_over_a_unix_socket_wrong_password_exits_3,
+                                        fx_import_setup, fx_import_teardown),
         cmocka_unit_test_setup_teardown(import_refused_password_exits_3_at_once, fx_setup_tcp,
                                         fx_import_teardown),
         cmocka_unit_test_setup_teardown(import_unreachable_redis_exits_3_naming_the_address,

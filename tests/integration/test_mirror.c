@@ -525,6 +525,7 @@ static void mirror_run_api_stop_fd_and_hup(void **state)
     j->env.stop = &j->stop;
     j->env.hup = &j->hup;
     j->env.metrics = lb_metrics_create(metrics);
+    j->env.metrics_file = metrics; /* the job writes it (as standalone; under run, run does) */
     assert_true(j->env.stop_fd >= 0);
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, job_main, j), 0);

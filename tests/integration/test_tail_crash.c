@@ -17,8 +17,6 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,54 +34,26 @@
 
 struct t {
     struct fx_tail fx; /* first: fx_tail_setup_sized */
-    long valid, bad;   /* lines the writer writes */
-    int per_ms;        /* pace */
-    uint64_t seed;
+    struct tu_writer w;
 };
+
+static int setup_t(void **state, int aof)
+{
+    int rc = fx_tail_setup_sized(state, sizeof(struct t), aof);
+    struct t *t = *state;
+    if (t != NULL)
+        t->w.path = t->fx.path;
+    return rc;
+}
 
 static int setup(void **state)
 {
-    return fx_tail_setup_sized(state, sizeof(struct t), 0);
+    return setup_t(state, 0);
 }
 
 static int setup_with_aof(void **state)
 {
-    return fx_tail_setup_sized(state, sizeof(struct t), 1);
-}
-
-/* valid lines 0..valid-1, with bad line b after every 97th valid one; the
- * bytes go out in writes of random sizes, so lines are often split. */
-static int writer_main(void *ctx)
-{
-    struct t *t = ctx;
-    int fd = open(t->fx.path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd < 0)
-        return 1;
-    uint64_t rng = t->seed ^ 0x9e3779b97f4a7c15ULL;
-    char buf[1 << 16];
-    size_t n = 0;
-    long b = 0;
-    for (long i = 0; i < t->valid; i++) {
-        n += tu_line(buf + n, sizeof(buf) - n, 0, i, (int)(tu_rand(&rng) % 60));
-        if (i % 97 == 96 && b < t->bad)
-            n += (size_t)snprintf(buf + n, sizeof(buf) - n, "bad %ld\n", b++);
-        if (n > 2048 || i + 1 == t->valid) {
-            size_t o = 0;
-            while (o < n) {
-                size_t k = 1 + (size_t)(tu_rand(&rng) % 700);
-                if (k > n - o)
-                    k = n - o;
-                if (tu_write_all(fd, buf + o, k) != 0)
-                    return 2;
-                o += k;
-            }
-            n = 0;
-        }
-        if (i % t->per_ms == 0)
-            lbt_sleep_ms(1);
-    }
-    close(fd);
-    return 0;
+    return setup_t(state, 1);
 }
 
 static pid_t spawn(struct t *t)
@@ -95,19 +65,10 @@ static pid_t spawn(struct t *t)
 
 static void check_all(struct t *t)
 {
-    fx_tail_check_seq(&t->fx, t->fx.path, t->valid, 1, 4000);
-    struct lbt_entry *e;
-    long ne = lbt_xrange_all(t->fx.c, DLQ, &e);
-    assert_int_equal(ne, t->bad);
-    for (long i = 0; i < ne; i++) {
-        const char *raw = lbt_field(&e[i], "raw");
-        assert_non_null(raw);
-        char want[32];
-        snprintf(want, sizeof(want), "bad %ld", i);
-        if (strcmp(raw, want) != 0)
-            fail_msg("DLQ entry %ld is '%s', expected '%s'", i, raw, want);
-    }
-    lbt_entries_free(e, ne);
+    fx_tail_check_seq(&t->fx, t->fx.path, t->w.valid, 1, 4000);
+    char why[512];
+    if (tu_check_bad(t->fx.c, DLQ, t->w.bad, why, sizeof(why)) != 0)
+        fail_msg("%s", why);
 }
 
 struct done_ctx {
@@ -137,14 +98,14 @@ static void tail_exactly_once_across_kill9(void **state)
 {
     struct t *t = *state;
     int scale = tu_scale();
-    t->seed = tu_seed("tail_exactly_once_across_kill9");
-    uint64_t rng = t->seed;
-    t->valid = 30000L * scale;
-    t->bad = t->valid / 97;
-    t->per_ms = 8;
+    t->w.seed = tu_seed("tail_exactly_once_across_kill9");
+    uint64_t rng = t->w.seed;
+    t->w.valid = 30000L * scale;
+    t->w.bad = t->w.valid / 97;
+    t->w.per_ms = 8;
     int rounds_min = 20 * scale;
     assert_int_equal(lbt_write_file(t->fx.path, "", 0), 0);
-    t->fx.writer = tu_fork(writer_main, t);
+    t->fx.writer = tu_fork(tu_writer_main, &t->w);
     assert_true(t->fx.writer > 0);
     int rounds = 0, code = 0, writer_done = 0;
     while (rounds < rounds_min || !writer_done) {
@@ -175,13 +136,13 @@ static void tail_exactly_once_across_kill9(void **state)
 static void tail_redis_restart_with_aof(void **state)
 {
     struct t *t = *state;
-    t->seed = tu_seed("tail_redis_restart_with_aof");
-    t->valid = 20000L * tu_scale();
-    t->bad = t->valid / 97;
-    t->per_ms = 6;
+    t->w.seed = tu_seed("tail_redis_restart_with_aof");
+    t->w.valid = 20000L * tu_scale();
+    t->w.bad = t->w.valid / 97;
+    t->w.per_ms = 6;
     assert_int_equal(lbt_write_file(t->fx.path, "", 0), 0);
     t->fx.pid = spawn(t);
-    t->fx.writer = tu_fork(writer_main, t);
+    t->fx.writer = tu_fork(tu_writer_main, &t->w);
     assert_true(tu_wait_xlen(t->fx.c, "s", 2000, 20000));
     /* a crash of the server in the middle of the flow; the writer goes on */
     lbt_redis_kill(&t->fx.r, SIGKILL);
@@ -216,16 +177,16 @@ static void tail_redis_restart_with_aof(void **state)
 static void tail_waits_for_absent_redis(void **state)
 {
     struct t *t = *state;
-    t->seed = tu_seed("tail_waits_for_absent_redis");
+    t->w.seed = tu_seed("tail_waits_for_absent_redis");
     lbt_redis_kill(&t->fx.r, SIGKILL);
     redisFree(t->fx.c);
     t->fx.c = NULL;
-    t->valid = 3000;
-    t->bad = 10;
-    t->per_ms = 10;
+    t->w.valid = 3000;
+    t->w.bad = 10;
+    t->w.per_ms = 10;
     assert_int_equal(tu_append_lines(t->fx.path, 0, 0, 0, 0), 0);
     t->fx.pid = spawn(t);
-    t->fx.writer = tu_fork(writer_main, t);
+    t->fx.writer = tu_fork(tu_writer_main, &t->w);
     assert_int_equal(lbt_wait(t->fx.writer), 0);
     t->fx.writer = 0;
     /* it is running and waiting (kill 0 probes that it is alive) */

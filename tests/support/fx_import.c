@@ -53,7 +53,12 @@ static int fx_open(struct fx_import *t)
 
 int fx_import_setup_shared(void **state)
 {
-    struct fx_import *t = calloc(1, sizeof(*t));
+    return fx_import_setup_shared_sized(state, sizeof(struct fx_import));
+}
+
+int fx_import_setup_shared_sized(void **state, size_t size)
+{
+    struct fx_import *t = calloc(1, size);
     if (t == NULL)
         return -1;
     t->shared = *state;
@@ -115,13 +120,24 @@ int fx_import_teardown(void **state)
     return 0;
 }
 
-pid_t fx_import_spawn(struct fx_import *t, const char *const *args, const char *log)
+/* Remember a spawned logbridge for the teardown. */
+static pid_t fx_import_kid(struct fx_import *t, pid_t pid)
 {
-    pid_t pid = lbt_spawn(args, log);
     /* the last ones are the ones that may still run: keep those */
     if (pid > 0)
         t->kids[t->nkids++ % FX_IMPORT_KIDS] = pid;
     return pid;
+}
+
+pid_t fx_import_spawn(struct fx_import *t, const char *const *args, const char *log)
+{
+    return fx_import_kid(t, lbt_spawn(args, log));
+}
+
+pid_t fx_import_spawn_piped(struct fx_import *t, const char *const *args, const char *log,
+                            int *stdin_w)
+{
+    return fx_import_kid(t, lbt_spawn_piped(args, log, stdin_w));
 }
 
 int fx_import_wait_exit(pid_t pid, int timeout_ms)

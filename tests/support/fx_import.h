@@ -48,6 +48,10 @@ int fx_import_group_setup(void **state);
 int fx_import_group_teardown(void **state);
 /* A test on the group's server, flushed (FLUSHALL, CONFIG RESETSTAT). */
 int fx_import_setup_shared(void **state);
+/* The same inside a larger struct of size bytes (struct fx_import first).
+ * *state is the group's struct lbt_redis, or a larger struct that begins
+ * with one (its copy is what r becomes). */
+int fx_import_setup_shared_sized(void **state, size_t size);
 
 /* A test with its own server: without AOF, with AOF. */
 int fx_import_setup(void **state);
@@ -61,6 +65,9 @@ int fx_import_teardown(void **state);
 
 /* lbt_spawn, remembering the pid for the teardown. */
 pid_t fx_import_spawn(struct fx_import *t, const char *const *args, const char *log);
+/* The same with stdin from a pipe (lbt_spawn_piped): *stdin_w is its write end. */
+pid_t fx_import_spawn_piped(struct fx_import *t, const char *const *args, const char *log,
+                            int *stdin_w);
 /* Wait (with a deadline) for a spawned logbridge to end: its exit code, or
  * -1 on timeout (it is killed then). */
 int fx_import_wait_exit(pid_t pid, int timeout_ms);

@@ -6,6 +6,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -221,6 +224,24 @@ void lbt_redis_stop(struct lbt_redis *r, int cleanup)
         lbt_rmdir(r->dir);
 }
 
+int lbt_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    int port = 0;
+    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
 redisContext *lbt_connect(const struct lbt_redis *r)
 {
     struct timeval tv = {5, 0};
@@ -255,23 +276,56 @@ static void lbt_exec_bin(const char *const *args)
     _exit(127);
 }
 
-pid_t lbt_spawn(const char *const *args, const char *log_path)
+/* Fork and exec logbridge: stdin from in_fd (or /dev/null when < 0), stdout
+ * and stderr appended to their files (inherited when NULL). */
+static pid_t lbt_spawn_in(const char *const *args, const char *out_path, const char *err_path,
+                          int in_fd)
 {
     pid_t p = fork();
     if (p != 0)
         return p;
-    int in = open("/dev/null", O_RDONLY);
+    int in = in_fd >= 0 ? in_fd : open("/dev/null", O_RDONLY);
     if (in >= 0)
         dup2(in, 0);
-    if (log_path != NULL) {
-        int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
+    /* O_APPEND: when both name one file, neither overwrites the other */
+    const char *paths[2] = {out_path, err_path};
+    for (int k = 0; k < 2; k++) {
+        if (paths[k] == NULL)
+            continue;
+        int fd = open(paths[k], O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0 && fd != 1 + k) {
+            dup2(fd, 1 + k);
+            close(fd);
         }
     }
     lbt_exec_bin(args);
     return -1;
+}
+
+pid_t lbt_spawn_split(const char *const *args, const char *out_path, const char *err_path)
+{
+    return lbt_spawn_in(args, out_path, err_path, -1);
+}
+
+pid_t lbt_spawn(const char *const *args, const char *log_path)
+{
+    return lbt_spawn_in(args, log_path, log_path, -1);
+}
+
+pid_t lbt_spawn_piped(const char *const *args, const char *log_path, int *stdin_w)
+{
+    int fds[2];
+    /* both ends close-on-exec: dup2 onto 0 clears it for the child's stdin */
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return -1;
+    pid_t p = lbt_spawn_in(args, log_path, log_path, fds[0]);
+    close(fds[0]);
+    if (p < 0) {
+        close(fds[1]);
+        return -1;
+    }
+    *stdin_w = fds[1];
+    return p;
 }
 
 int lbt_wait(pid_t pid)

@@ -44,6 +44,11 @@ int lbt_redis_rollback(struct lbt_redis *r);
 /* Stop the server and, when cleanup, remove its dir. */
 void lbt_redis_stop(struct lbt_redis *r, int cleanup);
 
+/* A TCP port on 127.0.0.1 that was free a moment ago (the kernel's pick),
+ * for servers that must listen on TCP (replication, Sentinel, TLS). 0 on
+ * failure. */
+int lbt_free_port(void);
+
 /* A client connection (asserts nothing; NULL on failure). */
 redisContext *lbt_connect(const struct lbt_redis *r);
 
@@ -59,6 +64,12 @@ int lbt_run(const char *const *args, char *out, size_t outcap, char *errbuf, siz
 /* Spawn logbridge in the background (stdout/stderr to log_path if given).
  * Returns the pid. */
 pid_t lbt_spawn(const char *const *args, const char *log_path);
+/* The same with stdout and stderr in files of their own (each may be NULL:
+ * inherited); both may name the same file. */
+pid_t lbt_spawn_split(const char *const *args, const char *out_path, const char *err_path);
+/* The same with stdin from a pipe whose write end is *stdin_w (the caller
+ * writes and closes it: an input that stays open as long as it likes). */
+pid_t lbt_spawn_piped(const char *const *args, const char *log_path, int *stdin_w);
 /* Wait for pid; returns its exit code, or 128+signal. */
 int lbt_wait(pid_t pid);
 

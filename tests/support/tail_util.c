@@ -62,6 +62,62 @@ int tu_append_lines(const char *path, int gen, long from, long to, int pad)
     return rc;
 }
 
+int tu_writer_main(void *ctx)
+{
+    const struct tu_writer *w = ctx;
+    int fd = open(w->path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd < 0)
+        return 1;
+    uint64_t rng = w->seed ^ 0x9e3779b97f4a7c15ULL;
+    char buf[1 << 16];
+    size_t n = 0;
+    long b = 0;
+    for (long i = 0; i < w->valid; i++) {
+        n += tu_line(buf + n, sizeof(buf) - n, 0, i, (int)(tu_rand(&rng) % 60));
+        if (i % 97 == 96 && b < w->bad)
+            n += (size_t)snprintf(buf + n, sizeof(buf) - n, "bad %ld\n", b++);
+        if (n > 2048 || i + 1 == w->valid) {
+            size_t o = 0;
+            while (o < n) {
+                size_t k = 1 + (size_t)(tu_rand(&rng) % 700);
+                if (k > n - o)
+                    k = n - o;
+                if (tu_write_all(fd, buf + o, k) != 0)
+                    return 2;
+                o += k;
+            }
+            n = 0;
+        }
+        if (i % w->per_ms == 0)
+            lbt_sleep_ms(1);
+    }
+    close(fd);
+    return 0;
+}
+
+int tu_check_bad(redisContext *c, const char *dlq, long n, char *why, size_t cap)
+{
+    struct lbt_entry *e;
+    long ne = lbt_xrange_all(c, dlq, &e);
+    int rc = 0;
+    if (ne != n) {
+        snprintf(why, cap, "%s holds %ld entries, expected %ld", dlq, ne, n);
+        rc = -1;
+    }
+    for (long i = 0; i < ne && rc == 0; i++) {
+        const char *raw = lbt_field(&e[i], "raw");
+        char want[32];
+        snprintf(want, sizeof(want), "bad %ld", i);
+        if (raw == NULL || strcmp(raw, want) != 0) {
+            snprintf(why, cap, "%s entry %ld is '%s', expected '%s'", dlq, i, raw ? raw : "(none)",
+                     want);
+            rc = -1;
+        }
+    }
+    lbt_entries_free(e, ne);
+    return rc;
+}
+
 int tu_scale(void)
 {
     const char *s = getenv("LB_TEST_SCALE");

@@ -25,6 +25,22 @@ int tu_append_lines(const char *path, int gen, long from, long to, int pad);
 /* write(2) all of it. */
 int tu_write_all(int fd, const void *p, size_t n);
 
+/* A writer for tu_fork(tu_writer_main, &w): valid lines 0..valid-1 of
+ * generation 0 (tu_line, 0-59 bytes of padding) and, after every 97th valid
+ * one, a bad line "bad <b>" while b < bad, appended to path in writes of
+ * random sizes (so lines are often cut between two writes), pausing 1 ms
+ * after every per_ms-th line. The sizes come from seed. */
+struct tu_writer {
+    const char *path;
+    long valid, bad;
+    int per_ms;
+    uint64_t seed;
+};
+int tu_writer_main(void *ctx);
+/* The DLQ dlq holds exactly the writer's bad lines "bad 0".."bad n-1", in
+ * order. Returns 0, or -1 with why. */
+int tu_check_bad(redisContext *c, const char *dlq, long n, char *why, size_t cap);
+
 /* env LB_TEST_SCALE (at least 1). */
 int tu_scale(void);
 /* Seeded rng: the seed comes from LB_TEST_SEED or the clock, printed. */

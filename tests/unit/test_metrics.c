@@ -1,7 +1,8 @@
 /*
  * test_metrics.c - metrics.c: the file is valid Prometheus text, counters and
  * gauges hold exactly what was added or set (also from several threads), the
- * file is replaced atomically by rename, and label values are escaped.
+ * file is replaced atomically by rename, and label values are escaped; the
+ * jobs' metrics tick (job.c) keeps the 5 s cadence.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +11,8 @@
 #include <cmocka.h>
 
 #include "lbt_prom.h"
+#include "clock.h"
+#include "job.h"
 #include "lbtest.h"
 #include "metrics.h"
 
@@ -373,7 +376,6 @@ static void metrics_without_path_is_a_noop(void **state)
     lb_metrics_observe_batch(m, 0.1);
     struct lb_error err = {0};
     assert_int_equal(lb_metrics_write(m, &err), 0);
-    assert_int_equal(lb_metrics_tick(m, &err), 0);
     assert_true(lb_metrics_get(m, "logbridge_lines_total", "") == 0);
     lb_metrics_destroy(m);
     lb_metrics_destroy(NULL);
@@ -381,18 +383,37 @@ static void metrics_without_path_is_a_noop(void **state)
     assert_int_not_equal(stat(f->path, &st), 0);
 }
 
-static void metrics_tick_waits_five_seconds(void **state)
+/* The cadence is the job's tick (job.h): due 5 s after it starts and after
+ * each write; without a file it is never due and writes nothing. */
+static void metrics_tick_is_due_five_seconds_after_each_write(void **state)
 {
     struct fx *f = *state;
     struct lb_metrics *m = lb_metrics_create(f->path);
     assert_non_null(m);
-    struct lb_error err = {0};
-    /* just created: the first tick does not write yet */
-    assert_int_equal(lb_metrics_tick(m, &err), 0);
+    struct lb_job_tick t;
+    double t0 = lb_clock_mono();
+    lb_job_tick_init(&t, m, f->path);
+    /* just started: not due yet, due LB_JOB_METRICS_SEC later */
+    assert_false(lb_job_tick_is_due(&t, lb_clock_mono()));
+    assert_true(lb_job_tick_due(&t) >= t0 + LB_JOB_METRICS_SEC);
+    assert_true(lb_job_tick_is_due(&t, lb_job_tick_due(&t)));
     struct stat st;
     assert_int_not_equal(stat(f->path, &st), 0);
-    assert_int_equal(lb_metrics_write(m, &err), 0);
+    double t1 = lb_clock_mono();
+    lb_job_tick_write(&t);
     assert_int_equal(stat(f->path, &st), 0);
+    assert_true(lb_job_tick_due(&t) >= t1 + LB_JOB_METRICS_SEC);
+    assert_false(lb_job_tick_is_due(&t, lb_clock_mono()));
+    assert_int_equal(unlink(f->path), 0);
+
+    /* no file (run's jobs, or no --metrics-file): never due, writes nothing */
+    lb_job_tick_init(&t, m, NULL);
+    assert_true(isinf(lb_job_tick_due(&t)));
+    lb_job_tick_write(&t);
+    lb_job_tick_init(&t, NULL, f->path);
+    assert_true(isinf(lb_job_tick_due(&t)));
+    lb_job_tick_write(&t);
+    assert_int_not_equal(stat(f->path, &st), 0);
     lb_metrics_destroy(m);
 }
 
@@ -420,7 +441,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(metrics_labels_escape_quotes_backslashes_newlines, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(metrics_without_path_is_a_noop, setup, teardown),
-        cmocka_unit_test_setup_teardown(metrics_tick_waits_five_seconds, setup, teardown),
+        cmocka_unit_test_setup_teardown(metrics_tick_is_due_five_seconds_after_each_write, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(metrics_write_error_is_reported, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -37,8 +37,8 @@ static void redis_url_tcp_forms(void **state)
     (void)state;
     struct lb_redis_cfg c = parse_ok("redis://127.0.0.1:6379/0");
     assert_int_equal(c.is_unix, 0);
-    assert_string_equal(c.host, "127.0.0.1");
-    assert_int_equal(c.port, 6379);
+    assert_string_equal(c.hosts[0].host, "127.0.0.1");
+    assert_int_equal(c.hosts[0].port, 6379);
     assert_int_equal(c.db, 0);
     assert_string_equal(c.user, "");
     assert_string_equal(c.pass, "");
@@ -46,25 +46,25 @@ static void redis_url_tcp_forms(void **state)
     assert_string_equal(c.addr, "127.0.0.1:6379");
 
     c = parse_ok("redis://cache.internal");
-    assert_string_equal(c.host, "cache.internal");
-    assert_int_equal(c.port, 6379);
+    assert_string_equal(c.hosts[0].host, "cache.internal");
+    assert_int_equal(c.hosts[0].port, 6379);
     assert_int_equal(c.db, 0);
     assert_string_equal(c.addr, "cache.internal:6379");
 
     c = parse_ok("redis://cache:6380");
-    assert_int_equal(c.port, 6380);
+    assert_int_equal(c.hosts[0].port, 6380);
     assert_int_equal(c.db, 0);
 
     c = parse_ok("redis://cache/5");
-    assert_int_equal(c.port, 6379);
+    assert_int_equal(c.hosts[0].port, 6379);
     assert_int_equal(c.db, 5);
 
     c = parse_ok("redis://cache:1/15");
-    assert_int_equal(c.port, 1);
+    assert_int_equal(c.hosts[0].port, 1);
     assert_int_equal(c.db, 15);
 
     c = parse_ok("redis://cache:65535/");
-    assert_int_equal(c.port, 65535);
+    assert_int_equal(c.hosts[0].port, 65535);
     assert_int_equal(c.db, 0);
 }
 
@@ -75,8 +75,8 @@ static void redis_url_user_and_password(void **state)
     assert_string_equal(c.user, "bob");
     assert_string_equal(c.pass, "s3cret");
     assert_int_equal(c.pass_in_url, 1);
-    assert_string_equal(c.host, "db.example");
-    assert_int_equal(c.port, 7000);
+    assert_string_equal(c.hosts[0].host, "db.example");
+    assert_int_equal(c.hosts[0].port, 7000);
     assert_int_equal(c.db, 2);
     /* the address in messages never carries the password */
     assert_string_equal(c.addr, "db.example:7000");
@@ -94,7 +94,7 @@ static void redis_url_user_and_password(void **state)
     assert_string_equal(c.user, "alice");
     assert_string_equal(c.pass, "pw");
     assert_int_equal(c.pass_in_url, 0);
-    assert_int_equal(c.port, 6390);
+    assert_int_equal(c.hosts[0].port, 6390);
     unsetenv("LOGBRIDGE_REDIS_PASSWORD");
 }
 
@@ -135,7 +135,7 @@ static void redis_url_percent_decoding(void **state)
     struct lb_redis_cfg c = parse_ok("redis://us%65r%2Bx:p%40ss%3Aw%2Fo%25rd%20@h/1");
     assert_string_equal(c.user, "user+x");
     assert_string_equal(c.pass, "p@ss:w/o%rd ");
-    assert_string_equal(c.host, "h");
+    assert_string_equal(c.hosts[0].host, "h");
     assert_int_equal(c.db, 1);
     /* upper and lower case hex */
     c = parse_ok("redis://u:%4a%4A@h");
@@ -143,8 +143,8 @@ static void redis_url_percent_decoding(void **state)
     /* an unencoded '@' in the password: the last '@' ends the user info */
     c = parse_ok("redis://u:p@ss@h:7");
     assert_string_equal(c.pass, "p@ss");
-    assert_string_equal(c.host, "h");
-    assert_int_equal(c.port, 7);
+    assert_string_equal(c.hosts[0].host, "h");
+    assert_int_equal(c.hosts[0].port, 7);
     /* an unencoded ':' in the password: the first ':' splits user and password */
     c = parse_ok("redis://u:a:b@h");
     assert_string_equal(c.user, "u");
@@ -155,18 +155,18 @@ static void redis_url_ipv6(void **state)
 {
     (void)state;
     struct lb_redis_cfg c = parse_ok("redis://[::1]:6380");
-    assert_string_equal(c.host, "::1");
-    assert_int_equal(c.port, 6380);
+    assert_string_equal(c.hosts[0].host, "::1");
+    assert_int_equal(c.hosts[0].port, 6380);
     assert_string_equal(c.addr, "[::1]:6380");
 
     c = parse_ok("redis://[::1]");
-    assert_string_equal(c.host, "::1");
-    assert_int_equal(c.port, 6379);
+    assert_string_equal(c.hosts[0].host, "::1");
+    assert_int_equal(c.hosts[0].port, 6379);
     assert_string_equal(c.addr, "[::1]:6379");
 
     c = parse_ok("redis://u:p@[fe80::1:2]:7001/3");
-    assert_string_equal(c.host, "fe80::1:2");
-    assert_int_equal(c.port, 7001);
+    assert_string_equal(c.hosts[0].host, "fe80::1:2");
+    assert_int_equal(c.hosts[0].port, 7001);
     assert_int_equal(c.db, 3);
     assert_string_equal(c.user, "u");
     assert_string_equal(c.pass, "p");
@@ -219,6 +219,48 @@ static void redis_url_password_from_env(void **state)
     assert_string_equal(c.pass, "");
 }
 
+/* DESIGN.md section 7: rediss://, seed lists and Sentinel URLs. */
+static void redis_url_tls_seed_and_sentinel_forms(void **state)
+{
+    (void)state;
+    struct lb_redis_cfg c = parse_ok("rediss://cache.example:6380/2");
+    assert_int_equal(c.tls.on, 1);
+    assert_int_equal(c.sentinel, 0);
+    assert_string_equal(c.hosts[0].host, "cache.example");
+    assert_int_equal(c.hosts[0].port, 6380);
+    assert_int_equal(c.db, 2);
+    assert_string_equal(c.addr, "cache.example:6380");
+    c = parse_ok("redis://h1:7000,h2,[::1]:7002/3");
+    assert_int_equal(c.tls.on, 0);
+    assert_int_equal(c.nhosts, 3);
+    assert_string_equal(c.hosts[1].host, "h2");
+    assert_int_equal(c.hosts[1].port, 6379);
+    assert_string_equal(c.hosts[2].host, "::1");
+    assert_int_equal(c.hosts[2].port, 7002);
+    assert_int_equal(c.db, 3);
+    setenv("LOGBRIDGE_REDIS_PASSWORD", "datapw", 1);
+    setenv("LOGBRIDGE_SENTINEL_PASSWORD", "sentpw", 1);
+    c = parse_ok("redis+sentinel://app@s1:26380,s2/mymaster/4");
+    assert_int_equal(c.sentinel, 1);
+    assert_int_equal(c.tls.on, 0);
+    assert_int_equal(c.nhosts, 2);
+    assert_int_equal(c.hosts[0].port, 26380);
+    assert_int_equal(c.hosts[1].port, 26379); /* a Sentinel's default port */
+    assert_string_equal(c.master, "mymaster");
+    assert_int_equal(c.db, 4);
+    assert_string_equal(c.user, "app");
+    assert_string_equal(c.pass, "datapw");
+    assert_string_equal(c.sentinel_pass, "sentpw");
+    assert_non_null(strstr(c.addr, "mymaster"));
+    c = parse_ok("rediss+sentinel://s1/m%2Fx");
+    assert_int_equal(c.sentinel, 1);
+    assert_int_equal(c.tls.on, 1);
+    assert_string_equal(c.master, "m/x");
+    assert_int_equal(c.db, 0);
+    unsetenv("LOGBRIDGE_REDIS_PASSWORD");
+    unsetenv("LOGBRIDGE_SENTINEL_PASSWORD");
+}
+
 static void redis_url_refuses_bad_forms(void **state)
 {
     (void)state;
@@ -226,7 +268,17 @@ static void redis_url_refuses_bad_forms(void **state)
         "",
         "localhost:6379",
         "http://h:6379",
-        "rediss://h:6379", /* TLS is not supported: refuse rather than talk plain text */
+        "rediss://",
+        "redis://h,",
+        "redis://h,,i",
+        "redis+sentinel://s1:26379",          /* no master name */
+        "redis+sentinel://i/%00",             /* a NUL is no master name (found by fuzz_redis_url) */
+        "redis://u:p%00w@h",                  /* nor part of a password */
+        "redis+sentinel://s1:26379/",         /* no master name */
+        "redis+sentinel://s1:26379/m/x",      /* db not a number */
+        "redis+sentinels://s1/m",
+        "rediss+sentinel://s1/m/1/2",
+        "redis://a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q", /* 17 hosts */
         "redis://",
         "redis://:6379",
         "redis://h:0",
@@ -257,7 +309,7 @@ static void redis_url_refuses_bad_forms(void **state)
         struct lb_error err = {0};
         int rc = lb_redis_url_parse(bad[i], &c, &err);
         if (rc == 0)
-            fail_msg("'%s' was accepted (host '%s' port %d db %d)", bad[i], c.host, c.port, c.db);
+            fail_msg("'%s' was accepted (host '%s' port %d db %d)", bad[i], c.hosts[0].host, c.hosts[0].port, c.db);
         assert_int_equal(rc, LB_EUSAGE);
         assert_true(err.msg[0] != '\0');
     }
@@ -273,6 +325,7 @@ int main(void)
         cmocka_unit_test_setup(redis_url_ipv6, env_setup),
         cmocka_unit_test_setup(redis_url_unix_forms, env_setup),
         cmocka_unit_test_setup(redis_url_password_from_env, env_setup),
+        cmocka_unit_test_setup(redis_url_tls_seed_and_sentinel_forms, env_setup),
         cmocka_unit_test_setup(redis_url_refuses_bad_forms, env_setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -518,6 +519,101 @@ static void source_corrupt_gz_is_an_io_error(void **state)
     iu_fix_free(&f);
 }
 
+/* Read lines until fill fails or ends: the lines, and fill's last result. */
+static long read_until_error(struct lb_source *s, struct gots *g, struct lb_error *err)
+{
+    struct lb_line l;
+    for (;;) {
+        while (lb_source_next(s, &l))
+            gots_push(g, &l);
+        long r = lb_source_fill(s, err);
+        if (r <= 0)
+            return r;
+    }
+}
+
+/* A .gz cut short (still being written, or damaged): every line it holds is
+ * read, then the end is an I/O error, as zlib's gzread reports it. */
+static void source_truncated_gz_gives_its_lines_then_an_error(void **state)
+{
+    struct fx *t = *state;
+    char data[4000];
+    for (size_t i = 0; i < sizeof(data); i++)
+        data[i] = (i % 40 == 39) ? '\n' : (char)('a' + i % 26);
+    assert_int_equal(write_gz(t->path, data, sizeof(data)), 0);
+    size_t n;
+    char *z = lbt_read_file(t->path, &n);
+    assert_int_equal(lbt_write_file(t->path, z, n - 8), 0); /* without its CRC and length */
+    free(z);
+    struct lb_source *s = open_ok(t->path, 1024);
+    struct gots g = {0};
+    struct lb_error err = {0};
+    assert_int_equal(read_until_error(s, &g, &err), LB_EIO);
+    assert_int_equal(g.n, 100);
+    if (strstr(err.msg, t->path) == NULL || strstr(err.msg, "gzip: ") == NULL ||
+        strstr(err.msg, "unexpected end of file") == NULL)
+        fail_msg("%s", err.msg);
+    gots_free(&g);
+    lb_source_close(s);
+}
+
+/* Bytes after the last member that are not gzip (padding, garbage) end the
+ * input, as zlib's gzread has it. */
+static void source_gz_ignores_what_follows_its_last_member(void **state)
+{
+    struct fx *t = *state;
+    assert_int_equal(write_gz(t->path, "one\ntwo\n", 8), 0);
+    static const char pad[] = "\0\0\0\0not gzip\n";
+    assert_int_equal(lbt_append_file(t->path, pad, sizeof(pad) - 1), 0);
+    struct lb_source *s = open_ok(t->path, 1024);
+    struct gots g = {0};
+    read_all(s, &g, 1);
+    assert_int_equal(g.n, 2);
+    assert_int_equal(g.partial_taken, 0);
+    assert_memory_equal(g.v[1].p, "two", 3);
+    gots_free(&g);
+    lb_source_close(s);
+}
+
+/* ---- pipes -------------------------------------------------------------------------- */
+
+/* A pipe (here a FIFO; stdin is read the same way) is read as soon as it has
+ * something, and a wait for more ends once the stop fd is readable
+ * (LB_ESTOP); input that has arrived is read before the stop is obeyed. */
+static void source_pipe_hands_out_what_arrived_and_stops_on_the_stop_fd(void **state)
+{
+    struct fx *t = *state;
+    char fifo[600];
+    snprintf(fifo, sizeof(fifo), "%s/fifo", t->dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    int w = open(fifo, O_RDWR | O_CLOEXEC); /* a writer, so that the reader's open returns */
+    assert_true(w >= 0);
+    struct lb_source *s = open_ok(fifo, 1024);
+    int stop = eventfd(0, EFD_CLOEXEC);
+    assert_true(stop >= 0);
+    lb_source_stop_on(s, stop);
+    struct lb_error err = {0};
+    struct lb_line l;
+    assert_int_equal(write(w, "a\nb\nc", 5), 5);
+    assert_int_equal(lb_source_fill(s, &err), 5); /* without waiting for more */
+    assert_int_equal(lb_source_next(s, &l), 1);
+    assert_int_equal(lb_source_next(s, &l), 1);
+    assert_memory_equal(l.p, "b", 1);
+    assert_int_equal(lb_source_next(s, &l), 0);
+    uint64_t one = 1;
+    assert_int_equal(write(stop, &one, sizeof(one)), (ssize_t)sizeof(one));
+    assert_int_equal(write(w, "\n", 1), 1);
+    assert_int_equal(lb_source_fill(s, &err), 1); /* what arrived, before the stop */
+    assert_int_equal(lb_source_next(s, &l), 1);
+    assert_memory_equal(l.p, "c", 1);
+    assert_int_equal(lb_source_fill(s, &err), LB_ESTOP);
+    assert_int_equal(err.code, LB_ESTOP);
+    assert_int_equal(lb_source_offset(s), 6);
+    lb_source_close(s);
+    close(stop);
+    close(w);
+}
+
 /* ---- skip_to ------------------------------------------------------------------------ */
 
 static void check_skip(const char *path, const struct iu_fix *f, size_t line)
@@ -686,6 +782,9 @@ int main(void)
         T(source_reads_gz_by_magic_with_decompressed_offsets),
         T(source_reads_concatenated_gz_members),
         T(source_corrupt_gz_is_an_io_error),
+        T(source_truncated_gz_gives_its_lines_then_an_error),
+        T(source_gz_ignores_what_follows_its_last_member),
+        T(source_pipe_hands_out_what_arrived_and_stops_on_the_stop_fd),
         T(source_skip_to_resumes_plain_and_gz),
         T(source_skip_to_past_the_end_of_gz_fails),
         T(source_fingerprint_covers_the_first_kib),
