@@ -35,7 +35,7 @@
  *
  * In every case the stream ends with every line exactly once, and mirror's
  * file equals tail's input byte for byte (its lines are the same bytes).
- * LB_TEST_SEED=N repeats a run.
+ * LB_TEST_SEED=N repeats a run; LB_TEST_FILTER=PATTERN runs some tests.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -857,5 +857,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(mirror_keeps_another_writers_lines_across_rollbacks, setup,
                                         teardown),
     };
+    /* LB_TEST_FILTER=mirror_* runs only the tests it matches */
+    const char *filter = getenv("LB_TEST_FILTER");
+    if (filter != NULL && *filter)
+        cmocka_set_test_filter(filter);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
