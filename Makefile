@@ -8,11 +8,18 @@ CC      ?= cc
 PREFIX  ?= /usr/local
 DESTDIR ?=
 BUILD   ?= build
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+DOCDIR  ?= $(PREFIX)/share/doc/logbridge
+# systemd reads units from /usr/local/lib/systemd/system too; a package
+# installs into /lib/systemd/system (debian/rules sets it).
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+STRIP   ?= strip
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 -Wvla
 STD     := -std=c11 -D_GNU_SOURCE
 OPT     ?= -O2 -g
-CFLAGS_ALL = $(STD) $(WARN) $(OPT) -MMD -MP -Iparsers -Ibridge -I$(BUILD)/gen -Itests/support $(CFLAGS) $(EXTRA_CFLAGS)
+CFLAGS_ALL = $(STD) $(WARN) $(OPT) -MMD -MP -Iparsers -Ibridge -I$(BUILD)/gen -Itests/support $(CPPFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
 LIBS    := -lhiredis -lssl -lcrypto -lcjson -lz -lm
 TLIBS   := -lcmocka
 
@@ -30,7 +37,7 @@ UNIT_BIN    = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
 INTEG_BIN   = $(INTEG_SRC:tests/integration/%.c=$(BUILD)/tests/integration/%)
 
 .SECONDARY:
-.PHONY: all test check fuzz bench demo install clean deps unit integration tests-build
+.PHONY: all test check fuzz bench demo install uninstall deb deb-deps check-deb clean deps unit integration tests-build
 all: $(BUILD)/logbridge
 
 $(BUILD)/logbridge: $(OBJ)/bridge/main.o $(CORE_OBJ)
@@ -101,13 +108,51 @@ bench: deps all
 demo: deps all
 	sh contrib/demo.sh
 
+# `make install`: the stripped binary, the man page, the systemd unit (its
+# paths made to match BINDIR), and under DOCDIR the README, the reference,
+# the logrotate example and the example configs. `make uninstall` removes
+# exactly these. STRIP=true keeps the symbols (a Debian build strips later,
+# into a -dbgsym package).
+INSTALLED_DOCS     := README.md docs/REFERENCE.md
+INSTALLED_EXAMPLES := $(sort $(wildcard contrib/config/*.json)) contrib/logrotate.d/logbridge \
+                      contrib/ci/parity-junit.yml contrib/ci/parity-chain.sh contrib/ci/junit.xsd
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
-	install -m 0755 $(BUILD)/logbridge $(DESTDIR)$(PREFIX)/bin/logbridge
-	if [ -f contrib/logbridge.1 ]; then install -m 0644 contrib/logbridge.1 $(DESTDIR)$(PREFIX)/share/man/man1/logbridge.1; fi
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(DOCDIR)/examples
+	install -m 0755 -s --strip-program=$(STRIP) $(BUILD)/logbridge $(DESTDIR)$(BINDIR)/logbridge
+	install -m 0644 contrib/logbridge.1 $(DESTDIR)$(MANDIR)/man1/logbridge.1
+	sed 's|/usr/local/bin/logbridge|$(BINDIR)/logbridge|g' contrib/logbridge@.service \
+	    > $(DESTDIR)$(UNITDIR)/logbridge@.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/logbridge@.service
+	install -m 0644 $(INSTALLED_DOCS) $(DESTDIR)$(DOCDIR)/
+	install -m 0644 $(INSTALLED_EXAMPLES) $(DESTDIR)$(DOCDIR)/examples/
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/logbridge $(DESTDIR)$(MANDIR)/man1/logbridge.1 \
+	    $(DESTDIR)$(UNITDIR)/logbridge@.service
+	rm -f $(addprefix $(DESTDIR)$(DOCDIR)/,$(notdir $(INSTALLED_DOCS))) \
+	    $(addprefix $(DESTDIR)$(DOCDIR)/examples/,$(notdir $(INSTALLED_EXAMPLES)))
+	-rmdir $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR) 2>/dev/null
+
+# `make deb`: a Debian package built the Debian way (dpkg-buildpackage with
+# debian/; lintian checks it), left in build/deb/. Its tools are not in
+# `make deps`: debhelper and lintian pull in about a hundred packages (perl
+# modules, man-db triggers), which every CI run of `make test` would pay for
+# although only packaging needs them; `make deb-deps` installs them.
+# `make check-deb` builds the package, lists it, unpacks it into a
+# throwaway root and runs the binary from there (tests/check_deb.sh).
+DEB_PKGS := debhelper dpkg-dev lintian fakeroot
+deb-deps:
+	@$(MAKE) --no-print-directory deps DEPS_PKGS="$(DEB_PKGS) $(filter lib%-dev,$(DEPS_PKGS))"
+
+deb: deb-deps
+	sh tests/check_deb.sh --build-only
+
+check-deb: deb-deps
+	sh tests/check_deb.sh
 
 # Installs from Debian's packages only what is missing; does nothing otherwise.
-DEPS_PKGS := libhiredis-dev libssl-dev openssl redis-sentinel libcjson-dev zlib1g-dev libcmocka-dev redis-server redis-tools clang libclang-rt-14-dev
+DEPS_PKGS := libhiredis-dev libssl-dev openssl redis-sentinel libcjson-dev zlib1g-dev libcmocka-dev redis-server redis-tools clang libclang-rt-14-dev logrotate libxml2-utils
 deps:
 	@missing=""; for p in $(DEPS_PKGS); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
@@ -121,4 +166,4 @@ deps:
 clean:
 	rm -rf build
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -path $(BUILD)/deb -prune -o -name '*.d' -type f -print 2>/dev/null)

@@ -575,31 +575,36 @@ static int lb_config_cross_check(const cJSON *tails, const cJSON *mirrors, struc
                                     "mirror[%d].file: %s is already the file of mirror[%d]", mi, fa,
                                     mj);
         }
-        const char *ms = lb_config_str(m, "stream");
-        int ti = 0;
-        for (const cJSON *t = tails ? tails->child : NULL; t != NULL; t = t->next, ti++) {
-            const char *ts = lb_config_str(t, "stream");
-            if (!lb_config_stream_feeds(ts, ms))
-                continue;
-            const cJSON *paths = cJSON_GetObjectItemCaseSensitive(t, "paths");
-            int pi = 0;
-            for (const cJSON *p = paths->child; p != NULL; p = p->next, pi++) {
-                if (!lb_config_path_reaches(p->valuestring, fr, src, sizeof(src)))
+        /* "stream": one name, or an array of them (DESIGN.md section 8) */
+        const cJSON *mv = cJSON_GetObjectItemCaseSensitive(m, "stream");
+        const cJSON *mone = cJSON_IsArray(mv) ? mv->child : mv;
+        for (; mone != NULL; mone = cJSON_IsArray(mv) ? mone->next : NULL) {
+            const char *ms = mone->valuestring;
+            int ti = 0;
+            for (const cJSON *t = tails ? tails->child : NULL; t != NULL; t = t->next, ti++) {
+                const char *ts = lb_config_str(t, "stream");
+                if (!lb_config_stream_feeds(ts, ms))
                     continue;
-                const char *name = lb_config_str(t, "name");
-                const char *s = name != NULL ? name : src;
-                if (lb_config_excludes(m, s))
-                    continue;
-                char into[LB_KEY_MAX + 64];
-                if (strcmp(ts, ms) == 0)
-                    snprintf(into, sizeof(into), "stream '%s'", ts);
-                else
-                    snprintf(into, sizeof(into), "'%s' (which renders stream '%s')", ts, ms);
-                return lb_error_set(err, LB_EUSAGE,
-                                    "mirror[%d].file: %s is matched by tail[%d].paths[%d] (%s) "
-                                    "into %s, so its lines would come back forever: add "
-                                    "\"exclude_src\": [\"%s\"] to mirror[%d]",
-                                    mi, fa, ti, pi, p->valuestring, into, s, mi);
+                const cJSON *paths = cJSON_GetObjectItemCaseSensitive(t, "paths");
+                int pi = 0;
+                for (const cJSON *p = paths->child; p != NULL; p = p->next, pi++) {
+                    if (!lb_config_path_reaches(p->valuestring, fr, src, sizeof(src)))
+                        continue;
+                    const char *name = lb_config_str(t, "name");
+                    const char *s = name != NULL ? name : src;
+                    if (lb_config_excludes(m, s))
+                        continue;
+                    char into[LB_KEY_MAX + 64];
+                    if (strcmp(ts, ms) == 0)
+                        snprintf(into, sizeof(into), "stream '%s'", ts);
+                    else
+                        snprintf(into, sizeof(into), "'%s' (which renders stream '%s')", ts, ms);
+                    return lb_error_set(err, LB_EUSAGE,
+                                        "mirror[%d].file: %s is matched by tail[%d].paths[%d] (%s) "
+                                        "into %s, so its lines would come back forever: add "
+                                        "\"exclude_src\": [\"%s\"] to mirror[%d]",
+                                        mi, fa, ti, pi, p->valuestring, into, s, mi);
+                }
             }
         }
     }

@@ -15,6 +15,8 @@
 #include "mirror_int.h"
 #include "redis.h"
 #include "stream_reader.h"
+#include "stream_merge.h"
+#include "stream_set.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +33,7 @@
 struct lb_export_opts {
     struct lb_common c;
     const char *stream, *from, *to, *file;
+    struct lb_streams streams; /* every --stream; stream = streams.v[0] */
 };
 
 /* "-", "+", "ms" or "ms-seq" (as XRANGE takes them). */
@@ -42,8 +45,11 @@ static int lb_range_ok(const char *s)
 
 static int lb_export_set_stream(void *base, const char *arg, char *why, size_t cap)
 {
-    return lb_mirror_one_stream(&((struct lb_export_opts *)base)->stream, "export reads one stream",
-                                arg, why, cap);
+    struct lb_export_opts *o = base;
+    if (lb_streams_add(&o->streams, arg, why, cap) != 0)
+        return -1;
+    o->stream = o->streams.v[0];
+    return 0;
 }
 
 static int lb_export_set_from(void *base, const char *arg, char *why, size_t cap)
@@ -60,7 +66,8 @@ static int lb_export_set_to(void *base, const char *arg, char *why, size_t cap)
 
 #define LB_EXPORT_ID "-, + or a stream ID (ms-seq)"
 static const struct lb_opt lb_export_opt_table[] = {
-    LB_OPT_SET("stream", lb_export_set_stream, NULL, "S", "the stream to write", LB_OPTF_REQUIRED),
+    LB_OPT_SET("stream", lb_export_set_stream, NULL, "S", "the stream to write",
+               LB_OPTF_REQUIRED | LB_OPTF_REPEAT),
     LB_OPT_SET("from", lb_export_set_from, LB_EXPORT_ID, "ID", "first ID (default -)", 0),
     LB_OPT_SET("to", lb_export_set_to, LB_EXPORT_ID, "ID", "last ID (default +)", 0),
     LB_OPT_STR("file", struct lb_export_opts, file, "a path", "F",
@@ -199,6 +206,77 @@ static int lb_export_range(struct lb_export *x, struct lb_redis *r, const struct
     return LB_EXIT_OK;
 }
 
+/* Several streams, or a template (DESIGN.md section 8): the streams they
+ * stand for, merged in entry-ID order (stream_merge.c) into one output. A
+ * lost connection is retried as in lb_export_range: the merge carries on
+ * where it was. An exit code. */
+static int lb_export_merged(struct lb_export *x, struct lb_redis *r, const struct lb_export_opts *o)
+{
+    struct lb_error err = {0};
+    struct lb_names names = {0};
+    struct lb_merge mg;
+    memset(&mg, 0, sizeof(mg));
+    int rc;
+    while ((rc = lb_streams_resolve(r, &o->streams, &names, &err)) == LB_EREDIS &&
+           lb_redis_ctx(r) == NULL) {
+        lb_warn("export: %s; reconnecting", err.msg);
+        if ((rc = lb_redis_connect_retry(r, LB_EXPORT_CONNECT_SEC, NULL, &err)) != 0)
+            break;
+    }
+    if (rc == 0)
+        rc = lb_merge_begin(&mg, r, (const char *const *)names.v, names.n, o->from, o->to,
+                            o->c.json_field, &err);
+    if (rc == 0)
+        lb_info("export: %d streams", names.n);
+    x->b.n = 0;
+    while (rc == 0) {
+        const struct lb_entry *en;
+        int which;
+        int got = lb_merge_next(&mg, &en, &which, &err);
+        if (got < 0 && lb_redis_ctx(r) == NULL) {
+            lb_warn("export: %s; reconnecting", err.msg);
+            if ((rc = lb_redis_connect_retry(r, LB_EXPORT_CONNECT_SEC, NULL, &err)) != 0)
+                break;
+            continue;
+        }
+        if (got <= 0) {
+            rc = got;
+            break;
+        }
+        struct lb_entry e = *en;
+        if (lb_entry_verdict(&e) != NULL) {
+            x->counts.skipped++;
+            lb_warn_skipped(x->what, ++x->skipped, e.id_str, e.why);
+            continue;
+        }
+        size_t len = lb_line_bound(&e.rec);
+        if (lb_buf_reserve(&x->b, len) != 0) {
+            rc = lb_error_set(&err, LB_ENOMEM, "out of memory for a %zu-byte line", len);
+            break;
+        }
+        size_t esc = 0;
+        x->b.n += lb_format_line(&e.rec, x->b.p + x->b.n, x->b.cap - x->b.n, &esc);
+        x->counts.written++;
+        x->counts.escaped += esc > 0;
+        x->written++;
+        if (x->b.n >= LB_MIRROR_CHUNK) {
+            if (lb_write_all(x->fd, x->b.p, x->b.n) != 0)
+                rc = lb_error_set(&err, LB_EIO, "write to %s: %s", x->label, strerror(errno));
+            x->b.n = 0;
+            lb_buf_shrink(&x->b);
+        }
+    }
+    if (rc == 0 && lb_write_all(x->fd, x->b.p, x->b.n) != 0)
+        rc = lb_error_set(&err, LB_EIO, "write to %s: %s", x->label, strerror(errno));
+    lb_merge_free(&mg);
+    lb_names_free(&names);
+    if (rc != 0) {
+        lb_error_log("export: %s", err.msg);
+        return LB_EXIT_RUNTIME;
+    }
+    return LB_EXIT_OK;
+}
+
 /* After the range: a file is on disk before success is said (fdatasync);
  * the counts go to the metrics whatever the outcome. The exit code. */
 static int lb_export_finish(const struct lb_export_opts *o, struct lb_export *x,
@@ -239,7 +317,10 @@ int lb_cmd_export(int argc, char **argv)
     /* A failed setup has counted nothing: no metrics are written. */
     int exit_code = lb_export_setup(&o, &x, metrics, &r);
     if (exit_code == LB_EXIT_OK) {
-        exit_code = lb_export_range(&x, r, &o);
+        if (o.streams.n > 1 || lb_stream_is_template(o.stream))
+            exit_code = lb_export_merged(&x, r, &o);
+        else
+            exit_code = lb_export_range(&x, r, &o);
         exit_code = lb_export_finish(&o, &x, metrics, t0, exit_code);
     }
     if (x.fd > 1)

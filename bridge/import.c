@@ -538,8 +538,10 @@ static int lb_import_open(struct lb_import *im, const struct lb_import_opts *o)
     im->sink = lb_sink_create(&so, &err);
     im->feed = lb_feed_create(o->c.jsonl, o->c.json_encoding, o->c.max_line + 1 + 256 * 1024, &err);
     im->r = lb_redis_create(&cfg);
-    if (im->r != NULL)
+    if (im->r != NULL) {
         lb_redis_set_route(im->r, o->stream);
+        lb_redis_allow_ask(im->r);
+    }
     im->cm =
         lb_committer_create(im->sink, im->feed, im->r, LB_IMPORT_FLIGHT, lb_import_on_ckpt, im);
     if (im->sink == NULL || im->feed == NULL || im->r == NULL || im->cm == NULL) {

@@ -179,8 +179,13 @@ int lb_mirror_one_stream(const char **out, const char *cmd, const char *arg, cha
 
 static int lb_mirror_set_stream(void *base, const char *arg, char *why, size_t cap)
 {
-    return lb_mirror_one_stream(&((struct lb_mirror_opts *)base)->stream,
-                                "mirror follows one stream", arg, why, cap);
+    struct lb_mirror_opts *o = base;
+    const char *one;
+    if (lb_mirror_one_stream(&one, "mirror follows streams by name", arg, why, cap) != 0 ||
+        lb_streams_add(&o->streams, arg, why, cap) != 0)
+        return -1;
+    o->stream = o->streams.v[0];
+    return 0;
 }
 
 static int lb_mirror_set_exclude(void *base, const char *arg, char *why, size_t cap)
@@ -196,7 +201,8 @@ static int lb_mirror_set_exclude(void *base, const char *arg, char *why, size_t 
 
 #define LB_M struct lb_mirror_opts
 static const struct lb_opt lb_mirror_opt_table[] = {
-    LB_OPT_SET("stream", lb_mirror_set_stream, NULL, "S", "the stream to follow", LB_OPTF_REQUIRED),
+    LB_OPT_SET("stream", lb_mirror_set_stream, NULL, "S", "the stream to follow",
+               LB_OPTF_REQUIRED | LB_OPTF_REPEAT),
     LB_OPT_STR("file", LB_M, file, "a path", "F",
                "the legacy file (created if missing; never a symlink)", LB_OPTF_REQUIRED),
     LB_OPT_SET("from", lb_mirror_set_from, "0, $ or a stream ID (ms-seq)", "0|$|ID",
@@ -234,6 +240,9 @@ int lb_mirror_opts_parse(struct lb_mirror_opts *o, int argc, char **argv, const 
     o->count = 1000;
     o->fsync = LB_FSYNC_BATCH;
     int rc = lb_opts_parse(&lb_mirror_optspec, o, argc, argv, cli, NULL);
+    if (rc == 0 && o->streams.n > 1)
+        return lb_cli_error(cli, "stream", "several streams ('%s', '%s'): not merged yet",
+                            o->streams.v[0], o->streams.v[1]);
     if (rc == 0 && o->json_field != NULL)
         o->c.json_field = o->json_field;
     return rc;

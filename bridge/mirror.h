@@ -16,6 +16,7 @@
 
 #include "cli.h"
 #include "jobs.h"
+#include "stream_set.h"
 
 #define LB_MIRROR_EXCLUDE_MAX 32 /* --exclude-src may be given this many times */
 
@@ -36,7 +37,8 @@ enum lb_mirror_fsync {
  */
 struct lb_mirror_opts {
     struct lb_common c;
-    const char *stream;
+    const char *stream;        /* streams.v[0] */
+    struct lb_streams streams; /* every --stream (DESIGN.md section 8) */
     const char *file;
     const char *from;       /* "0" (default), "$" or an ID; used only without a checkpoint */
     const char *json_field; /* NULL: the struct lb_common's */

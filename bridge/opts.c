@@ -326,6 +326,7 @@ int lb_opts_parse(const struct lb_optspec *spec, void *o, int argc, char **argv,
     size_t base_off[LB_OPTS_MAX];
     struct option lo[LB_OPTS_MAX + 3];
     bool seen[LB_OPTS_MAX] = {false};
+    const char *first[LB_OPTS_MAX] = {NULL}; /* the value an option was first given */
     size_t n = lb_opts_collect(spec, all, base_off, lo);
     /* optind = 0 is glibc's full re-initialisation: optind = 1 keeps getopt's
      * place inside a short-option cluster, so after a parse that stopped
@@ -349,6 +350,16 @@ int lb_opts_parse(const struct lb_optspec *spec, void *o, int argc, char **argv,
         }
         size_t i = (size_t)(id - LB_OPTS_ID0);
         char why[400];
+        /* An option given twice that cannot hold two values must not be
+         * silently overridden by the second (DESIGN.md section 8). */
+        if (seen[i] && !(all[i]->flags & LB_OPTF_REPEAT)) {
+            if (all[i]->kind == LB_ARG_FLAG)
+                return lb_cli_error(cli, all[i]->name, "given more than once");
+            return lb_cli_error(cli, all[i]->name,
+                                "given more than once ('%s', then '%s'); it takes one value",
+                                first[i], optarg ? optarg : "");
+        }
+        first[i] = optarg;
         if (lb_opts_set(all[i], (char *)o + base_off[i], optarg ? optarg : "", why, sizeof(why)) !=
             0)
             return lb_cli_error(cli, all[i]->name, "%s", why);

@@ -149,11 +149,16 @@ struct lb_parity_example {
 
 struct lb_parity_counts {
     uint64_t file_lines, stream_entries, matched, missing, extra, mismatched, ooo, trimmed, bad;
+    uint64_t pending;  /* lines past the checkpoint: not committed yet (in file_lines) */
+    uint64_t accepted; /* differences the baseline accepts */
+    uint64_t accepted_lines, accepted_entries; /* their sides, for the partition */
     uint64_t outside; /* lines outside the --from/--to window: in no other count */
 };
 
 struct lb_parity_file {
     const char *path;          /* as given on the command line */
+    const char *route;         /* the src its lines are compared with */
+    int generation;            /* 0 = the newest FILE of its route, -1 the one before, ... */
     struct lb_parity_counts c; /* per file: everything but stream_entries and extra */
 };
 
@@ -167,10 +172,14 @@ struct lb_parity_report {
     struct lb_parity_example *examples;
     size_t nexamples;
     double seconds;
+    long long started;        /* Unix time the run started (JUnit timestamp) */
+    const char *hostname;     /* JUnit hostname */
+    const char *baseline;     /* --baseline, or NULL */
+    uint64_t baseline_unused; /* its items that matched no difference */
 };
 
-/* No missing, extra, mismatched or out-of-order (trimmed and bad lines do not
- * break equality). */
+/* No missing, extra, mismatched or out-of-order (trimmed, pending, accepted
+ * and bad lines do not break equality). */
 int lb_parity_equal(const struct lb_parity_counts *c);
 
 /* Writers: 0, or -1 when writing failed (errno set). */

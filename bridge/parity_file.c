@@ -154,6 +154,25 @@ void lb_parity_reader_close(struct lb_reader *rd)
     rd->s = NULL;
 }
 
+/* The comparable hash of a valid line (rec is its record). */
+static int lb_parity_line_hash(struct lb_parity *p, const struct lb_line *line,
+                               const struct lb_record *rec, uint64_t *hash, struct lb_error *err)
+{
+    size_t n = line->n;
+    if (n > 0 && line->p[n - 1] == '\r')
+        n--;
+    if (!p->o->c.jsonl && memchr(line->p, '\r', n) == NULL) {
+        /* A pipe line without CR is its own comparable text (no LF inside). */
+        *hash = lb_parity_hash(line->p, n);
+        return 0;
+    }
+    int rc = lb_parity_text_room(p, lb_parity_text_cap(rec), err);
+    if (rc != 0)
+        return rc;
+    *hash = lb_parity_hash(p->text, lb_parity_text(rec, p->text));
+    return 0;
+}
+
 /*
  * The next valid line of the group's files: *it gets its content hash,
  * position and file index; *ts its time. Blank lines are skipped; bad lines
@@ -195,22 +214,15 @@ int lb_parity_reader_next(struct lb_parity *p, struct lb_reader *rd, struct lb_a
         if (why == LB_PARSE_BLANK)
             continue;
         if (why != LB_PARSE_OK) {
-            p->rep.c.bad++;
-            p->fst[fi].c.bad++;
+            if (!rd->quiet) {
+                p->rep.c.bad++;
+                p->fst[fi].c.bad++;
+            }
             continue;
         }
-        size_t n = line.n;
-        if (n > 0 && line.p[n - 1] == '\r')
-            n--;
-        if (!p->o->c.jsonl && memchr(line.p, '\r', n) == NULL) {
-            /* A pipe line without CR is its own comparable text (no LF inside). */
-            it->hash = lb_parity_hash(line.p, n);
-        } else {
-            int rc = lb_parity_text_room(p, lb_parity_text_cap(&rec), err);
-            if (rc != 0)
-                return rc;
-            it->hash = lb_parity_hash(p->text, lb_parity_text(&rec, p->text));
-        }
+        int rc = lb_parity_line_hash(p, &line, &rec, &it->hash, err);
+        if (rc != 0)
+            return rc;
         it->line = rd->line_no;
         it->off = line.off;
         it->file = (uint32_t)fi;
@@ -219,15 +231,61 @@ int lb_parity_reader_next(struct lb_parity *p, struct lb_reader *rd, struct lb_a
     }
 }
 
+int lb_parity_first_line(struct lb_parity *p, int fi, uint64_t *off, uint64_t *hash,
+                         struct lb_error *err)
+{
+    struct lb_reader rd;
+    memset(&rd, 0, sizeof(rd));
+    rd.files = &fi;
+    rd.nfiles = 1;
+    rd.quiet = 1;
+    struct lb_align_item it;
+    int64_t ts;
+    memset(&it, 0, sizeof(it));
+    int rc = lb_parity_reader_next(p, &rd, &it, &ts, err);
+    lb_parity_reader_close(&rd);
+    if (rc == 1) {
+        *off = it.off;
+        *hash = it.hash;
+    }
+    return rc;
+}
+
+int lb_parity_line_at(struct lb_parity *p, int fi, uint64_t off, uint64_t *hash,
+                      struct lb_error *err)
+{
+    struct lb_source *s = lb_source_open(p->pf[fi].path, p->o->c.max_line, err);
+    if (s == NULL)
+        return err->code;
+    struct lb_line line;
+    int rc = lb_source_skip_to(s, off, err);
+    int got = 0;
+    while (rc == 0 && !(got = lb_source_next(s, &line))) {
+        long r = lb_source_fill(s, err);
+        if (r < 0)
+            rc = (int)r;
+        else if (r == 0) {
+            got = lb_source_take_partial(s, &line);
+            break;
+        }
+    }
+    if (rc == 0 && got && line.off == off) {
+        struct lb_record rec;
+        enum lb_reason why = lb_feed_classify(p->feed, &line, &rec);
+        if (why == LB_PARSE_OK)
+            rc = lb_parity_line_hash(p, &line, &rec, hash, err) == 0 ? 1 : err->code;
+        lb_feed_reset(p->feed);
+    }
+    lb_source_close(s);
+    return rc;
+}
+
 /* Keys per group kind (see the file comment). */
 void lb_parity_group_keys(const struct lb_group *g, struct lb_align_item *it, int64_t ts)
 {
     if (g->ordered) {
         it->key = it->off;
         it->ord = it->off > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)it->off;
-    } else if (g->keyed_off) {
-        it->key = it->hash ^ lb_parity_mix64(it->off + 0x9e3779b97f4a7c15ULL);
-        it->ord = ts;
     } else {
         it->key = it->hash;
         it->ord = ts;
@@ -251,41 +309,42 @@ static void lb_group_emit(void *ctx, enum lb_align_kind kind, const struct lb_al
     lb_parity_outcome(g->p, g->entries > 0, kind, f, s);
 }
 
-/* Groups: by src (provenance, and --order any), or one over all files. */
-int lb_parity_groups(struct lb_parity *p, int by_src, int prov, struct lb_error *err)
+/* Groups: one per route (--order any), one per FILE (provenance: each
+ * aligned by offset with the entries of its own generation), or one over
+ * all FILEs in the order given (content). */
+int lb_parity_groups(struct lb_parity *p, int by_src, int per_file, struct lb_error *err)
 {
-    p->groups = calloc((size_t)p->nfiles, sizeof(*p->groups));
+    int ng = per_file ? p->nfiles : by_src ? p->nroutes : 1;
+    p->groups = calloc((size_t)ng, sizeof(*p->groups));
     if (p->groups == NULL)
         return lb_error_set(err, LB_ENOMEM, "out of memory");
-    p->ngroups = 0;
-    for (int i = 0; i < p->nfiles; i++) {
-        struct lb_group *g = NULL;
-        if (by_src) {
-            for (int j = 0; j < p->ngroups; j++)
-                if (strcmp(p->groups[j].src, p->pf[i].src) == 0)
-                    g = &p->groups[j];
-        } else if (p->ngroups > 0) {
-            g = &p->groups[0];
-        }
-        if (g == NULL) {
-            g = &p->groups[p->ngroups++];
-            g->p = p;
-            g->src = p->pf[i].src;
-            g->src_len = strlen(g->src);
-            g->files = calloc((size_t)p->nfiles, sizeof(int));
-            if (g->files == NULL)
-                return lb_error_set(err, LB_ENOMEM, "out of memory");
-        }
-        g->files[g->nfiles++] = i;
-    }
-    size_t wc = LB_WINDOW_TOTAL / (size_t)p->ngroups;
+    p->ngroups = ng;
+    size_t wc = LB_WINDOW_TOTAL / (size_t)ng;
     wc = wc < LB_WINDOW_MIN ? LB_WINDOW_MIN : wc > LB_WINDOW_CONTENT ? LB_WINDOW_CONTENT : wc;
-    for (int j = 0; j < p->ngroups; j++) {
+    for (int j = 0; j < ng; j++) {
         struct lb_group *g = &p->groups[j];
+        g->p = p;
+        g->files = calloc((size_t)p->nfiles, sizeof(int));
+        if (g->files == NULL)
+            return lb_error_set(err, LB_ENOMEM, "out of memory");
+        if (per_file) {
+            g->files[g->nfiles++] = j;
+            g->src = p->pf[j].src;
+            p->pf[j].group = j;
+        } else if (by_src) {
+            const struct lb_route *r = &p->routes[j];
+            for (int k = 0; k < r->nfiles; k++)
+                g->files[g->nfiles++] = r->files[k];
+            g->src = r->src;
+        } else {
+            for (int i = 0; i < p->nfiles; i++)
+                g->files[g->nfiles++] = i;
+            g->src = p->pf[0].src;
+        }
+        g->src_len = strlen(g->src);
         g->rd.files = g->files;
         g->rd.nfiles = g->nfiles;
-        g->ordered = prov && g->nfiles == 1;
-        g->keyed_off = prov && g->nfiles > 1;
+        g->ordered = per_file;
         size_t w = g->ordered ? LB_WINDOW_ORDERED : wc;
         g->a = lb_align_create(w, g->ordered, lb_group_pull, lb_group_emit, g);
         if (g->a == NULL)
@@ -304,17 +363,4 @@ void lb_parity_groups_free(struct lb_parity *p)
     free(p->groups);
     p->groups = NULL;
     p->ngroups = 0;
-}
-
-struct lb_group *lb_parity_group_of(struct lb_parity *p, const struct lb_slice *src)
-{
-    struct lb_group *g = p->last_group;
-    if (g != NULL && g->src_len == src->n && memcmp(g->src, src->p, src->n) == 0)
-        return g;
-    for (int j = 0; j < p->ngroups; j++) {
-        g = &p->groups[j];
-        if (g->src_len == src->n && memcmp(g->src, src->p, src->n) == 0)
-            return p->last_group = g;
-    }
-    return NULL;
 }

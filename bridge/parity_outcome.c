@@ -161,6 +161,12 @@ void lb_parity_count(struct lb_parity *p, enum lb_outcome k, int file, uint64_t 
     case LB_OUT_OUTSIDE:
         LB_BUMP(outside);
         break;
+    case LB_OUT_PENDING:
+        LB_BUMP(pending);
+        LB_BUMP(file_lines);
+        break;
+    case LB_OUT_ACCEPTED:
+        break; /* lb_parity_diff counts both sides */
     }
 #undef LB_BUMP
 }
@@ -282,6 +288,28 @@ static enum lb_outcome lb_parity_head(struct lb_parity *p, int group_has_entries
     return LB_OUT_MISSING;
 }
 
+void lb_parity_diff(struct lb_parity *p, enum lb_parity_kind pk, enum lb_outcome out,
+                    const struct lb_align_item *f, const struct lb_align_item *s)
+{
+    lb_parity_blw_add(p, pk, f, s);
+    if (lb_parity_accepted(p, f, s)) {
+        p->rep.c.accepted++;
+        if (f != NULL) {
+            struct lb_parity_counts *fc = &p->fst[f->file].c;
+            p->rep.c.accepted_lines++;
+            p->rep.c.file_lines++;
+            fc->accepted++;
+            fc->accepted_lines++;
+            fc->file_lines++;
+        }
+        if (s != NULL)
+            p->rep.c.accepted_entries++;
+        return;
+    }
+    lb_parity_count(p, out, f != NULL ? (int)f->file : -1, 1);
+    lb_parity_example(p, pk, f, s);
+}
+
 void lb_parity_outcome(struct lb_parity *p, int group_has_entries, enum lb_align_kind kind,
                        const struct lb_align_item *f, const struct lb_align_item *s)
 {
@@ -291,22 +319,20 @@ void lb_parity_outcome(struct lb_parity *p, int group_has_entries, enum lb_align
         lb_parity_count(p, LB_OUT_MATCH, (int)f->file, 1);
         return;
     case LB_ALIGN_MISMATCH:
-        lb_parity_count(p, LB_OUT_MISMATCH, (int)f->file, 1);
-        lb_parity_example(p, LB_PK_MISMATCHED, f, s);
+        lb_parity_diff(p, LB_PK_MISMATCHED, LB_OUT_MISMATCH, f, s);
         return;
     case LB_ALIGN_OOO:
-        lb_parity_count(p, LB_OUT_OOO, (int)f->file, 1);
-        lb_parity_example(p, LB_PK_OOO, f, s);
+        lb_parity_diff(p, LB_PK_OOO, LB_OUT_OOO, f, s);
         return;
     case LB_ALIGN_EXTRA:
-        lb_parity_count(p, LB_OUT_EXTRA, -1, 1);
-        lb_parity_example(p, LB_PK_EXTRA, NULL, s);
+        lb_parity_diff(p, LB_PK_EXTRA, LB_OUT_EXTRA, NULL, s);
         return;
     case LB_ALIGN_MISSING:
         k = LB_OUT_MISSING;
         break;
     case LB_ALIGN_HEAD:
-        k = lb_parity_head(p, group_has_entries);
+        /* Pending first: a line not committed yet is no trimmed one. */
+        k = lb_parity_line_pending(p, f) ? LB_OUT_PENDING : lb_parity_head(p, group_has_entries);
         break;
     case LB_ALIGN_TAIL:
         k = p->to_cuts ? LB_OUT_OUTSIDE : LB_OUT_MISSING;
@@ -314,9 +340,12 @@ void lb_parity_outcome(struct lb_parity *p, int group_has_entries, enum lb_align
     default:
         return;
     }
-    lb_parity_count(p, k, (int)f->file, 1);
+    if (k == LB_OUT_MISSING && lb_parity_line_pending(p, f))
+        k = LB_OUT_PENDING;
     if (k == LB_OUT_MISSING)
-        lb_parity_example(p, LB_PK_MISSING, f, NULL);
+        lb_parity_diff(p, LB_PK_MISSING, LB_OUT_MISSING, f, NULL);
+    else
+        lb_parity_count(p, k, (int)f->file, 1);
 }
 
 /* ---- the examples' texts -------------------------------------------------------------------- */

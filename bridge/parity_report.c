@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define LB_TEXT_EXAMPLE_MAX 240 /* bytes of a line shown in the text report */
@@ -107,9 +108,11 @@ int lb_parity_write_json(FILE *out, const struct lb_parity_report *r)
             "{\"equal\":%s,\"file_lines\":%" PRIu64 ",\"stream_entries\":%" PRIu64
             ",\"matched\":%" PRIu64 ",\"missing_in_stream\":%" PRIu64
             ",\"extra_in_stream\":%" PRIu64 ",\"mismatched\":%" PRIu64 ",\"out_of_order\":%" PRIu64
-            ",\"trimmed\":%" PRIu64 ",\"bad_lines\":%" PRIu64 ",\"examples\":[",
+            ",\"trimmed\":%" PRIu64 ",\"bad_lines\":%" PRIu64 ",\"pending\":%" PRIu64
+            ",\"accepted\":%" PRIu64 ",\"baseline_unused\":%" PRIu64 ",\"examples\":[",
             lb_parity_equal(c) ? "true" : "false", c->file_lines, c->stream_entries, c->matched,
-            c->missing, c->extra, c->mismatched, c->ooo, c->trimmed, c->bad);
+            c->missing, c->extra, c->mismatched, c->ooo, c->trimmed, c->bad, c->pending,
+            c->accepted, r->baseline_unused);
     for (size_t i = 0; i < r->nexamples; i++) {
         const struct lb_parity_example *e = &r->examples[i];
         fputs(i ? ",{\"kind\":" : "{\"kind\":", out);
@@ -206,7 +209,8 @@ int lb_parity_write_text(FILE *out, const struct lb_parity_report *r)
         {"matched", c->matched},       {"missing_in_stream", c->missing},
         {"extra_in_stream", c->extra}, {"mismatched", c->mismatched},
         {"out_of_order", c->ooo},      {"trimmed", c->trimmed},
-        {"bad_lines", c->bad},
+        {"bad_lines", c->bad},         {"pending", c->pending},
+        {"accepted", c->accepted},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
         fprintf(out, "  %-18s %" PRIu64 "\n", rows[i].name, rows[i].v);
@@ -218,6 +222,16 @@ int lb_parity_write_text(FILE *out, const struct lb_parity_report *r)
     if (c->outside > 0)
         fprintf(out, "  (%" PRIu64 " line%s outside the --from/--to window, not compared)\n",
                 c->outside, c->outside == 1 ? "" : "s");
+    if (c->pending > 0)
+        fprintf(out,
+                "  (%" PRIu64 " line%s past the checkpoint of a file being tailed: pending, "
+                "not missing)\n",
+                c->pending, c->pending == 1 ? " is" : "s are");
+    if (c->accepted > 0 || r->baseline != NULL)
+        fprintf(out,
+                "  (%" PRIu64 " difference%s accepted by the baseline; %" PRIu64
+                " of its items matched no difference)\n",
+                c->accepted, c->accepted == 1 ? "" : "s", r->baseline_unused);
     if (r->nexamples > 0) {
         uint64_t diffs = c->missing + c->extra + c->mismatched + c->ooo;
         fprintf(out, "examples (%zu of %" PRIu64 "):\n", r->nexamples, diffs);
@@ -308,8 +322,9 @@ static void lb_junit_counts(FILE *out, const struct lb_parity_counts *c)
     fprintf(out,
             "file_lines=%" PRIu64 " matched=%" PRIu64 " missing_in_stream=%" PRIu64
             " mismatched=%" PRIu64 " out_of_order=%" PRIu64 " trimmed=%" PRIu64
-            " bad_lines=%" PRIu64 "\n",
-            c->file_lines, c->matched, c->missing, c->mismatched, c->ooo, c->trimmed, c->bad);
+            " bad_lines=%" PRIu64 " pending=%" PRIu64 " accepted=%" PRIu64 "\n",
+            c->file_lines, c->matched, c->missing, c->mismatched, c->ooo, c->trimmed, c->bad,
+            c->pending, c->accepted);
 }
 
 static void lb_junit_example(FILE *out, const struct lb_parity_report *r,
@@ -337,6 +352,35 @@ static void lb_junit_example(FILE *out, const struct lb_parity_report *r,
     }
 }
 
+static void lb_junit_property(FILE *out, const char *name, const char *value)
+{
+    fprintf(out, "    <property name=\"%s\" value=\"", name);
+    lb_xml_cstr(out, value, 1);
+    fputs("\"/>\n", out);
+}
+
+/* A FILE's test case name: its route, and for a rotated generation its place
+ * counted back from the newest FILE of the route. Paths change as logrotate
+ * renames the files; the route and the place do not, so CI keeps one
+ * history per test case. */
+static void lb_junit_name(FILE *out, const struct lb_parity_file *f)
+{
+    lb_xml_cstr(out, f->route != NULL ? f->route : f->path, 1);
+    if (f->generation != 0)
+        fprintf(out, " (generation %d)", f->generation);
+}
+
+/*
+ * JUnit XML as Jenkins and GitLab read it (contrib/ci/junit.xsd is the
+ * schema, checked by the tests with xmllint): one <testsuite> with name,
+ * tests, failures, errors, skipped, time, timestamp (UTC, no zone, as the
+ * schema's pattern wants) and hostname; <properties>; one <testcase> per
+ * FILE (failed when it has missing, mismatched or out-of-order lines) and
+ * one for the stream (entries found in no FILE), each with classname, name
+ * and time; then the suite's <system-out> and <system-err>. A test case's
+ * time is the run's time shared out by the lines and entries it compared:
+ * the FILEs are read side by side, so no case has a time of its own.
+ */
 int lb_parity_write_junit(FILE *out, const struct lb_parity_report *r)
 {
     int failures = r->c.extra > 0;
@@ -344,15 +388,33 @@ int lb_parity_write_junit(FILE *out, const struct lb_parity_report *r)
         const struct lb_parity_counts *f = &r->files[i].c;
         failures += f->missing + f->mismatched + f->ooo > 0;
     }
+    double units = (double)r->c.file_lines + (double)r->c.stream_entries;
+    double per = units > 0 ? r->seconds / units : 0;
+    char ts[32] = "1970-01-01T00:00:00";
+    time_t t0 = (time_t)r->started;
+    struct tm tm;
+    if (gmtime_r(&t0, &tm) != NULL)
+        strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+
     fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"logbridge parity ", out);
     lb_xml_cstr(out, r->stream, 1);
-    fprintf(out, "\" tests=\"%d\" failures=\"%d\" errors=\"0\" skipped=\"0\" time=\"%.3f\">\n",
-            r->nfiles + 1, failures, r->seconds);
+    fprintf(out,
+            "\" tests=\"%d\" failures=\"%d\" errors=\"0\" skipped=\"0\" time=\"%.3f\" "
+            "timestamp=\"%s\" hostname=\"",
+            r->nfiles + 1, failures, r->seconds, ts);
+    lb_xml_cstr(out, r->hostname != NULL && r->hostname[0] != '\0' ? r->hostname : "localhost", 1);
+    fputs("\">\n  <properties>\n", out);
+    lb_junit_property(out, "stream", r->stream);
+    lb_junit_property(out, "order", r->order_any ? "any" : "strict");
+    lb_junit_property(out, "aligned_by", r->order_any || !r->aligned_by ? "content" : "src/off");
+    if (r->baseline != NULL)
+        lb_junit_property(out, "baseline", r->baseline);
+    fputs("  </properties>\n", out);
     for (int i = 0; i < r->nfiles; i++) {
         const struct lb_parity_counts *f = &r->files[i].c;
         fputs("  <testcase classname=\"logbridge.parity\" name=\"", out);
-        lb_xml_cstr(out, r->files[i].path, 1);
-        fputs("\">\n", out);
+        lb_junit_name(out, &r->files[i]);
+        fprintf(out, "\" time=\"%.3f\">\n", per * (double)f->file_lines);
         if (f->missing + f->mismatched + f->ooo > 0) {
             fprintf(out,
                     "    <failure type=\"parity\" message=\"missing_in_stream=%" PRIu64
@@ -364,14 +426,16 @@ int lb_parity_write_junit(FILE *out, const struct lb_parity_report *r)
                     lb_junit_example(out, r, &r->examples[k]);
             fputs("</failure>\n", out);
         }
-        fputs("    <system-out>", out);
+        fputs("    <system-out>file=", out);
+        lb_xml_cstr(out, r->files[i].path, 0);
+        fputc('\n', out);
         lb_junit_counts(out, f);
         fputs("</system-out>\n  </testcase>\n", out);
     }
     /* Entries that belong to no line cannot be pinned on a file. */
     fputs("  <testcase classname=\"logbridge.parity\" name=\"stream ", out);
     lb_xml_cstr(out, r->stream, 1);
-    fputs("\">\n", out);
+    fprintf(out, "\" time=\"%.3f\">\n", per * (double)r->c.stream_entries);
     if (r->c.extra > 0) {
         fprintf(out,
                 "    <failure type=\"parity\" message=\"extra_in_stream=%" PRIu64 "\">"
@@ -384,8 +448,13 @@ int lb_parity_write_junit(FILE *out, const struct lb_parity_report *r)
     }
     fprintf(out,
             "    <system-out>stream_entries=%" PRIu64 " extra_in_stream=%" PRIu64
-            "</system-out>\n  </testcase>\n</testsuite>\n",
+            "</system-out>\n  </testcase>\n",
             r->c.stream_entries, r->c.extra);
+    fprintf(out, "  <system-out>%s: ", lb_parity_equal(&r->c) ? "EQUAL" : "DIFFERENT");
+    lb_junit_counts(out, &r->c);
+    fprintf(out, "stream_entries=%" PRIu64 " extra_in_stream=%" PRIu64 "</system-out>\n",
+            r->c.stream_entries, r->c.extra);
+    fputs("  <system-err></system-err>\n</testsuite>\n", out);
     return ferror(out) ? -1 : 0;
 }
 

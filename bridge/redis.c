@@ -34,7 +34,7 @@ struct lb_redis {
     struct lb_tls *tls; /* made at the first connect over TLS */
     int timeout_ms;
     int moved;      /* READONLY/MASTERDOWN through Sentinels, or MOVED: reconnect first */
-    char moved_why[300];
+    char moved_why[400];
     int next;       /* the host (or Sentinel) to try first */
     char addr[1100]; /* where we are connected (the master's, through Sentinels) */
     struct lb_redis_host at; /* the node connected to (host "" for a unix socket) */
@@ -46,6 +46,14 @@ struct lb_redis {
     struct lb_redis_host node, redirect; /* the slot's master; where MOVED said */
     int has_node, has_redirect;
     unsigned long moved_n, ask_n;
+    /* ASK (lb_redis_allow_ask): connected to the node a migration moves
+     * the keys to, every flush goes after an ASKING, whose +OK is not the
+     * caller's: the ring holds the reply index of each one to drop */
+    int ask_allowed, has_ask, asking;
+    struct lb_redis_host ask_to;
+    unsigned long cmds_sent, replies_taken;
+    unsigned long skip[16];
+    unsigned skip_head, skip_n;
     char *rbuf;     /* LB_REDIS_RBUF bytes for reads fed to the reader */
     unsigned long reconnects;
     int ever_connected;
@@ -191,7 +199,16 @@ void lb_redis_refused(struct lb_redis *r, const char *msg)
         snprintf(r->moved_why, sizeof(r->moved_why), "the slot moved to %s:%d (MOVED)", to.host,
                  to.port);
     } else if (kind == 2) {
-        r->ask_n++; /* waited out on this node until the migration ends */
+        r->ask_n++;
+        if (r->ask_allowed && !r->asking) {
+            /* every key the refused command named has left this node */
+            r->ask_to = to;
+            r->has_ask = 1;
+            r->moved = 1;
+            snprintf(r->moved_why, sizeof(r->moved_why),
+                     "the slot's keys are moving to %s:%d (ASK): going there with ASKING",
+                     to.host, to.port);
+        }
     } else if (r->cfg.sentinel &&
                (strncmp(m, "READONLY", 8) == 0 || strncmp(m, "MASTERDOWN", 10) == 0)) {
         r->moved = 1;
@@ -214,6 +231,40 @@ static int lb_redis_not_connected(struct lb_redis *r, struct lb_error *err)
     return lb_error_set(err, LB_EREDIS, "redis at %s: not connected", r->addr);
 }
 
+/* The commands in a buffer of RESP arrays of bulk strings (what hiredis
+ * appends): each "*N\r\n" then N "$len\r\n...\r\n". */
+static unsigned long lb_redis_count_cmds(const char *p, size_t n)
+{
+    unsigned long cmds = 0;
+    const char *end = p + n;
+    while (p < end && *p == '*') {
+        long args = strtol(p + 1, NULL, 10);
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (nl == NULL)
+            break;
+        p = nl + 1;
+        for (long a = 0; a < args && p < end && *p == '$'; a++) {
+            long len = strtol(p + 1, NULL, 10);
+            nl = memchr(p, '\n', (size_t)(end - p));
+            if (nl == NULL || len < 0)
+                return cmds + 1;
+            p = nl + 1 + len + 2;
+        }
+        cmds++;
+    }
+    return cmds;
+}
+
+void lb_redis_allow_ask(struct lb_redis *r)
+{
+    r->ask_allowed = 1;
+}
+
+void lb_redis_count_reply(struct lb_redis *r)
+{
+    r->replies_taken++;
+}
+
 int lb_redis_flush(struct lb_redis *r, struct lb_error *err)
 {
     if (r->c == NULL)
@@ -226,9 +277,22 @@ int lb_redis_flush(struct lb_redis *r, struct lb_error *err)
     size_t n = sdslen(r->c->obuf);
     if (n == 0)
         return 0;
-    int rc = lb_conn_write(&r->conn, r->c->obuf, n, r->timeout_ms, err);
+    unsigned long cmds = lb_redis_count_cmds(r->c->obuf, n);
+    int rc = 0;
+    if (r->asking) {
+        static const char asking[] = "*1\r\n$6\r\nASKING\r\n";
+        if (r->skip_n == sizeof(r->skip) / sizeof(r->skip[0]))
+            return lb_redis_fail(r, lb_error_set(err, LB_EREDIS, "redis at %s: too many "
+                                                               "commands in flight after ASK",
+                                                 r->addr));
+        r->skip[(r->skip_head + r->skip_n++) % 16] = r->cmds_sent++;
+        rc = lb_conn_write(&r->conn, asking, sizeof(asking) - 1, r->timeout_ms, err);
+    }
+    if (rc == 0)
+        rc = lb_conn_write(&r->conn, r->c->obuf, n, r->timeout_ms, err);
     if (rc != 0)
         return lb_redis_fail(r, rc);
+    r->cmds_sent += cmds;
     sdsclear(r->c->obuf);
     return 0;
 }
@@ -259,6 +323,8 @@ static long lb_redis_feed(struct lb_redis *r, int wait_ms, struct lb_error *err)
 static int lb_redis_take(struct lb_redis *r, redisReply **out, struct lb_error *err)
 {
     void *rep = NULL;
+again:
+    rep = NULL;
     if (redisGetReplyFromReader(r->c, &rep) != REDIS_OK) {
         /* hiredis reports a failed allocation while building a reply as
          * REDIS_ERR_OOM: our memory, not the connection */
@@ -267,6 +333,20 @@ static int lb_redis_take(struct lb_redis *r, redisReply **out, struct lb_error *
                      code == LB_ENOMEM ? "out of memory while reading a reply" : r->c->errstr);
         return lb_redis_fail(r, code);
     }
+    if (rep != NULL && r->skip_n > 0 && r->skip[r->skip_head] == r->replies_taken) {
+        /* ASKING's reply: not the caller's */
+        int ok = ((redisReply *)rep)->type == REDIS_REPLY_STATUS;
+        freeReplyObject(rep);
+        r->replies_taken++;
+        r->skip_head = (r->skip_head + 1) % 16;
+        r->skip_n--;
+        if (!ok)
+            return lb_redis_fail(r, lb_error_set(err, LB_EREDIS, "redis at %s refused ASKING",
+                                                 r->addr));
+        goto again;
+    }
+    if (rep != NULL)
+        r->replies_taken++;
     if (rep != NULL && ((redisReply *)rep)->type == REDIS_REPLY_ERROR)
         lb_redis_refused(r, ((redisReply *)rep)->str);
     *out = rep;
@@ -429,6 +509,9 @@ static int lb_redis_open(struct lb_redis *r, const char *host, int port, struct 
         snprintf(r->addr, sizeof(r->addr), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
     snprintf(r->at.host, sizeof(r->at.host), "%s", host != NULL ? host : "");
     r->at.port = port;
+    r->asking = 0;
+    r->cmds_sent = r->replies_taken = 0;
+    r->skip_head = r->skip_n = 0;
     rc = lb_conn_open(&r->conn, host, port, host == NULL ? r->cfg.path : NULL, r->addr,
                       LB_REDIS_CONNECT_MS, err);
     if (rc == 0 && r->cfg.tls.on) {
@@ -591,7 +674,17 @@ static int lb_redis_route(struct lb_redis *r, struct lb_error *err)
 static int lb_redis_connect_nodes(struct lb_redis *r, struct lb_error *err)
 {
     int rc = LB_EREDIS;
-    if (r->has_redirect) {
+    if (r->has_ask) {
+        /* the migration's target, this job's keys there: no routing (the
+         * slot map still names the source until the migration ends) */
+        r->has_ask = 0;
+        rc = lb_redis_open(r, r->ask_to.host, r->ask_to.port, err);
+        if (rc == 0) {
+            r->asking = 1;
+            return 0;
+        }
+    }
+    if (rc == LB_EREDIS && r->has_redirect) {
         r->has_redirect = 0;
         rc = lb_redis_open(r, r->redirect.host, r->redirect.port, err);
     }

@@ -95,6 +95,18 @@ void lb_redis_set_timeout(struct lb_redis *r, int ms);
  * Call before the first connect. */
 void lb_redis_set_route(struct lb_redis *r, const char *stream);
 
+/* Follow a cluster's ASK (DESIGN.md section 7): the connection moves to the
+ * migration's target and sends ASKING before every flush until the next
+ * reconnect. Only for a job every command of which names the keys of its
+ * own batches (tail, import): an ASK means they have all left the source,
+ * and a command naming a key still there is refused by the target
+ * (TRYAGAIN) rather than answered wrongly. Readers (mirror, export...) wait
+ * an ASK out instead. */
+void lb_redis_allow_ask(struct lb_redis *r);
+
+/* reply.c read a reply of its own (the count that places ASKING's). */
+void lb_redis_count_reply(struct lb_redis *r);
+
 /* 1 when connected to a Redis Cluster. */
 int lb_redis_is_cluster(const struct lb_redis *r);
 

@@ -369,6 +369,7 @@ redisReply *lb_reply_read(struct lb_redis *r, struct lb_arena *a, struct lb_erro
         goto oom;
     rd->fn = saved;
     rd->privdata = saved_priv;
+    lb_redis_count_reply(r);
     if (((redisReply *)rep)->type == REDIS_REPLY_ERROR)
         lb_redis_refused(r, ((redisReply *)rep)->str);
     return rep;

@@ -41,6 +41,7 @@ struct lb_sink *lb_sink_create(const struct lb_sink_opts *opts, struct lb_error 
         k->o.json_field = "json_payload";
     lb_key_derive(opts->stream, "ckpt", k->ckpt_key, sizeof(k->ckpt_key));
     lb_key_derive(opts->stream, "dlq", k->dlq_key, sizeof(k->dlq_key));
+    lb_key_derive(opts->stream, "streams", k->set_key, sizeof(k->set_key));
     k->is_template = strstr(opts->stream, "%{type}") != NULL || strstr(opts->stream, "%{role}");
     /* Plain XADDs with '*' into one stream cannot fail one by one (only all
      * together, when the key is not a stream), so they can run natively in a
@@ -144,10 +145,38 @@ static int lb_sink_load_script(struct lb_sink *k, struct lb_redis *r, struct lb_
  * before answering NOSCRIPT to an EVALSHA there, leaving entries without
  * their checkpoint (DESIGN.md section 7). Redis caches the compiled body by
  * its hash, so EVAL costs one hash of the body per batch. */
+/* On a cluster, a multi-key command that names a key which does not exist
+ * is refused (TRYAGAIN) for as long as its slot migrates: the keys logbridge
+ * owns exist before its first batch (DESIGN.md section 7), the DLQ as an
+ * empty stream, the checkpoint hash with the field "" (the fast path's
+ * scratch field, which readers of the hash skip). Once per connection, with
+ * nothing in flight (a plain command would take a flight's reply). */
+static int lb_sink_ensure_keys(struct lb_sink *k, struct lb_redis *r, struct lb_error *err)
+{
+    unsigned long conn = lb_redis_reconnects(r) + 1;
+    if (k->keys_conn == conn || k->inflight > 0 || !lb_redis_is_cluster(r))
+        return 0;
+    static const char make[] =
+        "if redis.call('EXISTS',KEYS[2])==0 then "
+        "redis.call('XADD',KEYS[2],'MAXLEN','0','*','created','1') end "
+        "if redis.call('EXISTS',KEYS[1])==0 then redis.call('HSET',KEYS[1],'','0') end";
+    const char *argv[5] = {"EVAL", make, "2", k->ckpt_key, k->dlq_key};
+    redisReply *rep = lb_redis_cmd(r, 5, argv, NULL, err);
+    if (rep == NULL)
+        return err->code;
+    int rc = rep->type == REDIS_REPLY_ERROR ? lb_reply_error(r, "EVAL", "(make keys)", rep->str, err)
+                                            : 0;
+    freeReplyObject(rep);
+    if (rc == 0)
+        k->keys_conn = conn;
+    return rc;
+}
+
 static int lb_sink_ensure_script(struct lb_sink *k, struct lb_redis *r, struct lb_error *err)
 {
-    if (k->fast || k->sha[0] != '\0')
-        return 0;
+    int rc = lb_sink_ensure_keys(k, r, err);
+    if (rc != 0 || k->fast || k->sha[0] != '\0')
+        return rc;
     return lb_sink_load_script(k, r, err);
 }
 

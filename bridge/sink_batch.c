@@ -226,17 +226,19 @@ static void lb_sink_fence_text(const struct lb_sink *k, char *out, size_t cap)
 }
 
 /* The script's flags: t (--id ts), p (provenance), g (trimming honours
- * consumer groups). */
+ * consumer groups), s (the last key is the template's streams set). */
 static void lb_sink_flags(struct lb_sink *k)
 {
     size_t nf = 0;
-    char flags[4];
+    char flags[5];
     if (k->o.id_ts)
         flags[nf++] = 't';
     if (k->o.provenance)
         flags[nf++] = 'p';
     if (!k->o.trim_ignore_groups)
         flags[nf++] = 'g';
+    if (k->is_template && k->nkeys > 0)
+        flags[nf++] = 's';
     flags[nf] = '\0';
     memcpy(k->flags, flags, sizeof(flags));
 }
@@ -267,7 +269,9 @@ int lb_sink_build(struct lb_sink *k, uint64_t end_off, uint64_t end_line, lb_sin
         return lb_error_set(err, LB_EIO, "cannot fingerprint %s", k->src);
     snprintf(k->ckpre, sizeof(k->ckpre), "{\"dev\":%llu,\"ino\":%llu,\"fp\":\"", k->dev, k->ino);
     lb_sink_flags(k);
-    size_t nkeys = 2 + (k->is_template ? k->nkeys : 1);
+    /* a template batch also names its streams set, where the script records
+     * the names it wrote to, in the same atomic step (DESIGN.md section 8) */
+    size_t nkeys = 2 + (k->is_template ? k->nkeys + (k->nkeys > 0) : 1);
     if (lb_sink_grow_cargv(k, 3 + nkeys + LB_SINK_HEADER + k->argc) != 0)
         return lb_error_set(err, LB_ENOMEM, "out of memory");
     const char **v = k->cargv;
@@ -297,6 +301,8 @@ int lb_sink_build(struct lb_sink *k, uint64_t end_off, uint64_t end_line, lb_sin
     if (k->is_template) {
         for (size_t j = 0; j < k->nkeys; j++)
             LB_ARG(k->arena + k->keys_aoff[j], k->keys_len[j]);
+        if (k->nkeys > 0)
+            LB_STR(k->set_key);
     } else {
         LB_STR(k->o.stream);
     }

@@ -24,6 +24,7 @@
 struct lb_sink {
     struct lb_sink_opts o;
     char ckpt_key[LB_KEY_MAX], dlq_key[LB_KEY_MAX];
+    char set_key[LB_KEY_MAX]; /* a template's logbridge:streams:{T} (DESIGN.md section 8) */
     int is_template;
     char sha[41];
 
@@ -51,7 +52,7 @@ struct lb_sink {
     const char **cargv;
     size_t *clens;
     size_t ccap;
-    char fp_end[LB_FP_HEX], ckpre[128], nums[8][32], fence[128], flags[4];
+    char fp_end[LB_FP_HEX], ckpre[128], nums[8][32], fence[128], flags[5];
 
     /* the fast path: valid lines as plain XADDs in RESP */
     int fast;
@@ -59,6 +60,7 @@ struct lb_sink {
     size_t rlen, rcap;
     size_t nat;
     size_t nbad; /* lines of the batch for the DLQ */
+    unsigned long keys_conn; /* the connection the owned keys were made on */
     char nat_last_off[24];
 
     /* where the checkpoint must stand for the next batch to apply */

@@ -10,7 +10,9 @@
 -- ARGV[3] fingerprint at the batch's end
 -- ARGV[4] reserved
 -- ARGV[5] end offset  ARGV[6] end line  ARGV[7] last id if src has no checkpoint
--- ARGV[8] flags: t = --id ts, p = provenance, g = trimming respects groups
+-- ARGV[8] flags: t = --id ts, p = provenance, g = trimming respects groups,
+--   s = the last key is the template's set logbridge:streams:{T}: every
+--   stream this batch wrote to is added to it (DESIGN.md section 8)
 -- ARGV[9] json field  ARGV[10] maxlen (0 = none)  ARGV[11] entry count
 -- ARGV[12] native count: in the fast path (plain stream, --id auto) the
 --   batch's valid lines are plain XADDs queued before this script in the same
@@ -37,6 +39,7 @@ local prov = string.find(flags, 'p', 1, true) ~= nil
 local respect = string.find(flags, 'g', 1, true) ~= nil
 local jfield, maxlen, n = ARGV[9], tonumber(ARGV[10]), tonumber(ARGV[11])
 local nat = tonumber(ARGV[12])
+local setkey = nil
 local lastid = ARGV[7]
 local written, bad, reordered = 0, 0, 0
 local dlq_ids = {}
@@ -44,6 +47,10 @@ local added = {} -- script path: key, id of every entry this batch wrote
 
 -- The fast path: how long the stream was before the batch's XADDs.
 local nstreams, before = #KEYS, nil
+if string.find(flags, 's', 1, true) ~= nil then
+  setkey = KEYS[#KEYS]
+  nstreams = #KEYS - 1
+end
 if nat > 0 then
   before = tonumber(redis.call('HGET', KEYS[1], ''))
   redis.call('HDEL', KEYS[1], '')
@@ -86,6 +93,12 @@ for k = 1, nstreams do
   if t ~= 'none' and t ~= want and bad_key == nil then
     bad_key = 'WRONGTYPE ' .. KEYS[k] .. ' holds a ' .. t .. ', not a ' .. want
     if k == 3 then nat = 0 end -- the native XADDs failed with it: nothing to undo
+  end
+end
+if setkey and bad_key == nil then
+  local t = redis.call('TYPE', setkey)['ok']
+  if t ~= 'none' and t ~= 'set' then
+    bad_key = 'WRONGTYPE ' .. setkey .. ' holds a ' .. t .. ', not a set'
   end
 end
 if bad_key then
@@ -213,6 +226,23 @@ for e = 1, n do
     added[#added + 1] = r
     lastid = r
     written = written + 1
+  end
+end
+
+if setkey and not err then
+  -- the names this batch wrote to, in the same atomic step as the entries
+  local seen, names = {}, {}
+  for x = 1, #added, 2 do
+    if not seen[added[x]] then
+      seen[added[x]] = true
+      names[#names + 1] = added[x]
+    end
+  end
+  if #names > 0 then
+    local r = redis.pcall('SADD', setkey, unpack(names))
+    if type(r) == 'table' and r.err then
+      err, err_off, err_line = r.err, ARGV[5], ARGV[6]
+    end
   end
 end
 

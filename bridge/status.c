@@ -31,6 +31,7 @@
 #include "cli.h"
 #include "error.h"
 #include "opts.h"
+#include "stream_set.h"
 #include "redis.h"
 #include "stream_id.h"
 #include "stream_info.h"
@@ -49,13 +50,24 @@
 
 struct lb_status_opts {
     struct lb_common c;
-    const char *stream;
+    const char *stream;        /* streams.v[0] */
+    struct lb_streams streams; /* every --stream (DESIGN.md section 8) */
     int json;
 };
 
+static int lb_status_set_stream(void *base, const char *arg, char *why, size_t cap)
+{
+    struct lb_status_opts *o = base;
+    if (lb_streams_add(&o->streams, arg, why, cap) != 0)
+        return -1;
+    o->stream = o->streams.v[0];
+    return 0;
+}
+
 static const struct lb_opt lb_status_opt_table[] = {
-    LB_OPT_STR("stream", struct lb_status_opts, stream, "a stream name", "S",
-               "the stream (or the template a tail writes with)", LB_OPTF_REQUIRED),
+    LB_OPT_SET("stream", lb_status_set_stream, NULL, "S",
+               "the stream (or the template a tail writes with)",
+               LB_OPTF_REQUIRED | LB_OPTF_REPEAT),
     LB_OPT_FLAG("json", struct lb_status_opts, json, 1,
                 "one JSON object instead of tables:\n"
                 "{\"stream\",\"length\",\"last_id\",\"groups\":[{\"name\",\"lag\",\n"
@@ -231,11 +243,13 @@ static redisReply *lb_status_hgetall(struct lb_redis *r, const char *key,
         lb_error_set(err, LB_ENOMEM, "out of memory");
         return NULL;
     }
+    size_t nf = 0;
     for (size_t i = 0; i < np; i++)
-        f[i] = rep->element[2 * i];
-    qsort(f, np, sizeof(*f), lb_status_cmp_pairs);
+        if (rep->element[2 * i]->len > 0) /* "": the sink's scratch field, not a source */
+            f[nf++] = rep->element[2 * i];
+    qsort(f, nf, sizeof(*f), lb_status_cmp_pairs);
     *fields = f;
-    *n = np;
+    *n = nf;
     return rep;
 }
 
@@ -318,6 +332,11 @@ static int lb_status_mirror(struct lb_redis *r, const char *stream, cJSON *o, co
         cJSON_AddNumberToObject(o, "size", (double)st.st_size);
     else
         cJSON_AddNullToObject(o, "size");
+    if (ends == NULL) { /* several streams: no one stream to measure against */
+        cJSON_AddNullToObject(o, "behind");
+        cJSON_Delete(mv);
+        return 0;
+    }
     long long behind = 0;
     int rc = lb_status_behind(r, stream, id->valuestring, ends->length, ends->first, ends->last,
                               &behind, err);
@@ -382,6 +401,72 @@ static int lb_status_collect(struct lb_redis *r, const char *stream, cJSON *root
     return lb_status_mirrors(r, stream, mirrors, &ends, err);
 }
 
+/* The status of several streams (several --stream, or a template: DESIGN.md
+ * section 8): each stream's length, last ID and groups in "streams", their
+ * total, and the sources and mirrors of each --stream's keys (a mirror's
+ * "behind" is null: it is not measured against one stream). */
+static int lb_status_collect_many(struct lb_redis *r, const struct lb_streams *in, cJSON *root,
+                                  struct lb_error *err)
+{
+    struct lb_names names = {0};
+    int rc = lb_streams_resolve(r, in, &names, err);
+    if (rc != 0)
+        return rc;
+    cJSON_AddStringToObject(root, "stream", in->v[0]);
+    cJSON *arr = cJSON_AddArrayToObject(root, "streams");
+    unsigned long long total = 0;
+    struct lb_sid top = {0, 0};
+    int any = 0;
+    for (int i = 0; i < names.n && rc == 0; i++) {
+        struct lb_stream_info si;
+        if ((rc = lb_stream_info_read(r, names.v[i], &si, err)) != 0)
+            break;
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddItemToArray(arr, o);
+        cJSON_AddStringToObject(o, "stream", names.v[i]);
+        cJSON_AddNumberToObject(o, "length", (double)(long long)si.length);
+        char id[LB_SID_BUF];
+        if (si.exists) {
+            cJSON_AddStringToObject(o, "last_id", lb_sid_format(si.last_generated, id));
+            if (!any || lb_sid_cmp(si.last_generated, top) > 0)
+                top = si.last_generated;
+            any = 1;
+        } else {
+            cJSON_AddNullToObject(o, "last_id");
+        }
+        total += si.length;
+        cJSON *groups = cJSON_AddArrayToObject(o, "groups");
+        if (si.exists)
+            rc = lb_status_groups(r, names.v[i], groups, err);
+    }
+    lb_names_free(&names);
+    if (rc != 0)
+        return rc;
+    cJSON *t = cJSON_AddObjectToObject(root, "total");
+    cJSON_AddNumberToObject(t, "streams", cJSON_GetArraySize(arr));
+    cJSON_AddNumberToObject(t, "length", (double)total);
+    cJSON_AddNumberToObject(root, "length", (double)total);
+    char id[LB_SID_BUF];
+    if (any)
+        cJSON_AddStringToObject(root, "last_id", lb_sid_format(top, id));
+    else
+        cJSON_AddNullToObject(root, "last_id");
+    cJSON *sources = cJSON_AddArrayToObject(root, "sources");
+    cJSON *mirrors = cJSON_AddArrayToObject(root, "mirrors");
+    for (int i = 0; i < in->n && rc == 0; i++) {
+        char ki[LB_KEY_MAX], kj[LB_KEY_MAX];
+        int seen = 0;
+        lb_key_derive(in->v[i], "ckpt", ki, sizeof(ki));
+        for (int j = 0; j < i && !seen; j++) /* one hash per hash tag */
+            seen = strcmp(ki, (lb_key_derive(in->v[j], "ckpt", kj, sizeof(kj)), kj)) == 0;
+        if (seen)
+            continue;
+        if ((rc = lb_status_sources(r, in->v[i], sources, err)) == 0)
+            rc = lb_status_mirrors(r, in->v[i], mirrors, NULL, err);
+    }
+    return rc;
+}
+
 /* ---- the table ------------------------------------------------------------------------ */
 
 /* A cell: a number, a string, or "-" for null. */
@@ -416,13 +501,35 @@ static void lb_status_table(const cJSON *root)
     const cJSON *sources = cJSON_GetObjectItemCaseSensitive(root, "sources");
     const cJSON *mirrors = cJSON_GetObjectItemCaseSensitive(root, "mirrors");
     const cJSON *last = cJSON_GetObjectItemCaseSensitive(root, "last_id");
-    printf("stream %s: %s entries, last id %s\n",
-           cJSON_GetObjectItemCaseSensitive(root, "stream")->valuestring,
-           lb_status_cell(root, "length", b1, sizeof(b1)),
-           cJSON_IsString(last) ? last->valuestring : "- (no such stream)");
+    const cJSON *many = cJSON_GetObjectItemCaseSensitive(root, "streams");
+    if (many != NULL) {
+        int w = lb_status_width(many, "stream", 6);
+        printf("streams of %s:\n  %-*s %12s  %s\n",
+               cJSON_GetObjectItemCaseSensitive(root, "stream")->valuestring, w, "STREAM",
+               "LENGTH", "LAST_ID");
+        for (const cJSON *s = many->child; s; s = s->next) {
+            printf("  %-*s %12s  %s\n", w, lb_status_cell(s, "stream", b1, sizeof(b1)),
+                   lb_status_cell(s, "length", b2, sizeof(b2)),
+                   lb_status_cell(s, "last_id", b3, sizeof(b3)));
+            const cJSON *gs = cJSON_GetObjectItemCaseSensitive(s, "groups");
+            for (const cJSON *g = gs ? gs->child : NULL; g; g = g->next)
+                printf("  %-*s   group %s: lag %s, pending %s\n", w, "",
+                       lb_status_cell(g, "name", b1, sizeof(b1)),
+                       lb_status_cell(g, "lag", b2, sizeof(b2)),
+                       lb_status_cell(g, "pending", b3, sizeof(b3)));
+        }
+        printf("  %-*s %12s  %s\n", w, "total", lb_status_cell(root, "length", b1, sizeof(b1)),
+               lb_status_cell(root, "last_id", b2, sizeof(b2)));
+    } else {
+        printf("stream %s: %s entries, last id %s\n",
+               cJSON_GetObjectItemCaseSensitive(root, "stream")->valuestring,
+               lb_status_cell(root, "length", b1, sizeof(b1)),
+               cJSON_IsString(last) ? last->valuestring : "- (no such stream)");
+    }
 
-    printf("\nconsumer groups:%s\n", groups->child ? "" : " none");
-    if (groups->child) {
+    if (groups != NULL)
+        printf("\nconsumer groups:%s\n", groups->child ? "" : " none");
+    if (groups != NULL && groups->child) {
         int w = lb_status_width(groups, "name", 4);
         printf("  %-*s %12s %12s\n", w, "NAME", "LAG", "PENDING");
         for (const cJSON *g = groups->child; g; g = g->next)
@@ -485,7 +592,10 @@ int lb_cmd_status(int argc, char **argv)
     if (r == NULL || root == NULL) {
         fprintf(stderr, "logbridge status: out of memory\n");
         exit_code = LB_EXIT_RUNTIME;
-    } else if (lb_redis_connect(r, &err) != 0 || lb_status_collect(r, o.stream, root, &err) != 0) {
+    } else if (lb_redis_connect(r, &err) != 0 ||
+               ((o.streams.n > 1 || lb_stream_is_template(o.stream))
+                    ? lb_status_collect_many(r, &o.streams, root, &err)
+                    : lb_status_collect(r, o.stream, root, &err)) != 0) {
         /* one line naming the address (the messages of redis.c start with it) */
         fprintf(stderr, "logbridge status: %s\n", err.msg);
         exit_code = lb_exit_for(err.code);

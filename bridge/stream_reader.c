@@ -29,6 +29,19 @@ int lb_xrange_begin(struct lb_xrange *x, struct lb_redis *r, const char *key, co
     return lb_xrange_send(x, err);
 }
 
+int lb_xrange_begin_lazy(struct lb_xrange *x, struct lb_redis *r, const char *key,
+                         const char *start, const char *end)
+{
+    memset(x, 0, sizeof(*x));
+    x->r = r;
+    x->key = key;
+    x->more = 1;
+    x->lazy = 1;
+    snprintf(x->start, sizeof(x->start), "%s", start);
+    snprintf(x->end, sizeof(x->end), "%s", end);
+    return 0;
+}
+
 /* The ID after the last entry of a full page: where the next page starts.
  * 0, or -1 when nothing can follow (a short page, or the largest ID). */
 static int lb_xrange_after(const redisReply *page, struct lb_sid *next)
@@ -67,7 +80,8 @@ int lb_xrange_next(struct lb_xrange *x, const redisReply **page, struct lb_error
     if (x->more) {
         lb_sid_format(next, x->start);
         /* A failure shows up at the next call (the page is asked for again). */
-        lb_xrange_send(x, err);
+        if (!x->lazy)
+            lb_xrange_send(x, err);
     }
     *page = rep;
     return 1;

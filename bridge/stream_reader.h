@@ -26,6 +26,7 @@ struct lb_xrange {
     char start[LB_SID_BUF], end[LB_SID_BUF]; /* start: of the page asked for next */
     int inflight;                            /* the request for `start` is on the wire */
     int more;                                /* the range may hold more after the last page */
+    int lazy; /* no read-ahead: several readers share one connection (stream_merge.c) */
     struct lb_arena arena;
 };
 
@@ -34,6 +35,13 @@ struct lb_xrange {
  * LB_ENOMEM or LB_EREDIS. */
 int lb_xrange_begin(struct lb_xrange *x, struct lb_redis *r, const char *key, const char *start,
                     const char *end, struct lb_error *err);
+
+/* The same without read-ahead: nothing is sent until lb_xrange_next, which
+ * then sends and reads one page. Several such readers can share a connection
+ * (replies arrive in the order asked; a reader's page stays in its own arena
+ * while the others read theirs). Never fails (0). */
+int lb_xrange_begin_lazy(struct lb_xrange *x, struct lb_redis *r, const char *key,
+                         const char *start, const char *end);
 
 /*
  * Receive the next page and, when it was full, ask for the one after it

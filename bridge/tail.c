@@ -330,8 +330,10 @@ static int lb_tail_parts(struct lb_tail *j, const struct lb_redis_cfg *cfg)
         .batch_max = (size_t)o->batch,
     };
     j->r = lb_redis_create(cfg);
-    if (j->r != NULL)
+    if (j->r != NULL) {
         lb_redis_set_route(j->r, o->stream);
+        lb_redis_allow_ask(j->r);
+    }
     j->sink = lb_sink_create(&so, &j->err);
     j->feed = lb_feed_create(c->jsonl, c->json_encoding, c->max_line + 1 + 256 * 1024, &j->err);
     j->m = j->env->metrics;

@@ -106,8 +106,12 @@ static void import_template_by_type_keys_under_the_template_text(void **state)
     fx_import_expect_rc(t, rc, 0);
     check_template(t, "events:", 0, "logbridge:dlq:{events:%{type}}",
                    "logbridge:ckpt:{events:%{type}}");
-    /* two streams, the DLQ and the checkpoint: nothing else */
-    assert_int_equal(iu_dbsize(t->c), 4);
+    /* two streams, the DLQ, the checkpoint and the streams set (DESIGN.md
+     * section 8) holding the two: nothing else */
+    assert_int_equal(iu_dbsize(t->c), 5);
+    redisReply *r = redisCommand(t->c, "SCARD logbridge:streams:{events:%%{type}}");
+    assert_int_equal(r->integer, 2);
+    freeReplyObject(r);
 }
 
 static void import_template_with_tag_routes_by_role(void **state)
@@ -118,7 +122,7 @@ static void import_template_with_tag_routes_by_role(void **state)
     int rc = FX_IMPORT_RUN(t, "--stream", "{ev}:%{role}", "--batch", "333", t->path);
     fx_import_expect_rc(t, rc, 0);
     check_template(t, "{ev}:", 1, "logbridge:dlq:{ev}", "logbridge:ckpt:{ev}");
-    assert_int_equal(iu_dbsize(t->c), 4);
+    assert_int_equal(iu_dbsize(t->c), 5); /* with logbridge:streams:{ev} */
 }
 
 /* More distinct streams than one batch may name (256): all land, in order. */
@@ -134,7 +138,11 @@ static void import_template_with_many_streams(void **state)
     fx_import_write_fix(t);
     int rc = FX_IMPORT_RUN(t, "--stream", "{m}:%{type}", "--batch", "5000", t->path);
     fx_import_expect_rc(t, rc, 0);
-    assert_int_equal(iu_dbsize(t->c), 601); /* 600 streams and the checkpoint */
+    /* 600 streams, the checkpoint and the streams set naming all 600 */
+    assert_int_equal(iu_dbsize(t->c), 602);
+    redisReply *r = redisCommand(t->c, "SCARD logbridge:streams:{m}");
+    assert_int_equal(r->integer, 600);
+    freeReplyObject(r);
     for (int k = 0; k < 600; k += 1) {
         char key[64];
         snprintf(key, sizeof(key), "{m}:type%03d", k);

@@ -273,6 +273,90 @@ static void parity_errors_exit_codes(void **state)
     }
 }
 
+/* Known, explained differences accepted by a baseline; a new one still
+ * fails; the baseline keeps working as the file rotates. */
+static void parity_baseline_accepts_known_differences(void **state)
+{
+    struct fx_parity *f = *state;
+    char p[300], p1[300], bl[300], bl2[300];
+    pu_path_in(f, "app.log", p, sizeof(p));
+    pu_path_in(f, "app.log.1", p1, sizeof(p1));
+    pu_path_in(f, "accepted.baseline", bl, sizeof(bl));
+    pu_path_in(f, "bad.baseline", bl2, sizeof(bl2));
+    pu_write_lines(p, 0, 300);
+    const char *name = "/var/log/app/app.log";
+    pu_import("bl", "--name", name, p, NULL);
+    struct pu_ids ids;
+    pu_ids_load(f->c, "bl", &ids);
+    pu_xdel(f->c, "bl", ids.id[10]); /* a line the stream lacks */
+    const char *x = "web|2025-06-18T11:00:00Z|login|written by hand";
+    struct pu_craft cr = {1, 0, 0, name};
+    pu_xadd_line(f->c, "bl", UINT64_C(99999999999999), 0, x, strlen(x), 999999, &cr);
+    struct pu_pres r = {0};
+    for (int any = 0; any < 2; any++) {
+        const char *order = any ? "any" : "strict";
+        unlink(bl);
+        pu_parity(&r, "--stream", "bl", "--src", name, "--order", order, "--write-baseline", bl,
+                  p, NULL);
+        pu_expect_report(&r, (struct pu_want){300, 300, 299, 1, 1, 0, 0, 0, 0});
+        size_t n;
+        char *text = lbt_read_file(bl, &n);
+        assert_non_null(text);
+        assert_non_null(strstr(text, "entry 99999999999999-0"));
+        assert_non_null(strstr(text, "line "));
+        free(text);
+        /* Accepted: green, counted apart. */
+        pu_parity(&r, "--stream", "bl", "--src", name, "--order", order, "--baseline", bl, p,
+                  NULL);
+        pu_expect_report(&r, (struct pu_want){300, 300, 299, 0, 0, 0, 0, 0, 0});
+        pu_expect_pending_accepted(&r, 0, 2);
+        /* The file rotated (renamed): the same line is still accepted. */
+        assert_int_equal(rename(p, p1), 0);
+        pu_parity(&r, "--stream", "bl", "--src", name, "--order", order, "--baseline", bl, p1,
+                  NULL);
+        pu_expect_report(&r, (struct pu_want){300, 300, 299, 0, 0, 0, 0, 0, 0});
+        pu_expect_pending_accepted(&r, 0, 2);
+        assert_int_equal(rename(p1, p), 0);
+    }
+    /* A new difference is not hidden. */
+    pu_xdel(f->c, "bl", ids.id[200]);
+    pu_parity(&r, "--stream", "bl", "--src", name, "--baseline", bl, p, NULL);
+    pu_expect_report(&r, (struct pu_want){300, 299, 298, 1, 0, 0, 0, 0, 0});
+    pu_expect_pending_accepted(&r, 0, 2);
+    assert_int_equal(pu_ex_num(pu_example(&r, 0), "line"), 201);
+    /* A changed line (same offset, other text) is not accepted by the item
+     * of the line that was there. */
+    pu_write_lines(p, 0, 300);
+    char *text;
+    size_t n;
+    text = lbt_read_file(p, &n);
+    char *l11 = strstr(text, "data-10 ");
+    assert_non_null(l11);
+    l11[5] = 'X';
+    assert_int_equal(lbt_write_file(p, text, n), 0);
+    free(text);
+    pu_parity(&r, "--stream", "bl", "--src", name, "--baseline", bl, p, NULL);
+    pu_expect_report(&r, (struct pu_want){300, 299, 298, 2, 0, 0, 0, 0, 0});
+    pu_expect_pending_accepted(&r, 0, 1);
+    assert_int_equal(pu_pnum(&r, "baseline_unused"), 1);
+    /* A malformed baseline is a usage error naming the file and line. */
+    const char *bad = "# comment\nentry 1-0\nline x y z\n";
+    assert_int_equal(lbt_write_file(bl2, bad, strlen(bad)), 0);
+    struct pu_args a = {{0}, 0};
+    const char *v[] = {"parity", "--redis", pu_redis.url, "--stream", "bl", "--baseline", bl2,
+                       p, NULL};
+    for (int i = 0; v[i] != NULL; i++)
+        pu_args_add(&a, v[i]);
+    char err[2048];
+    assert_int_equal(lbt_run(a.v, NULL, 0, err, sizeof(err), NULL, 0), 2);
+    char want[400];
+    snprintf(want, sizeof(want), "%s:3", bl2);
+    if (strstr(err, want) == NULL)
+        fail_msg("no file:line in: %s", err);
+    pu_ids_free(&ids);
+    pu_pres_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -281,6 +365,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(parity_text_report_and_out_file, fx_parity_setup,
                                         fx_parity_teardown),
         cmocka_unit_test_setup_teardown(parity_max_examples, fx_parity_setup, fx_parity_teardown),
+        cmocka_unit_test_setup_teardown(parity_baseline_accepts_known_differences,
+                                        fx_parity_setup, fx_parity_teardown),
         cmocka_unit_test_setup_teardown(parity_empty_and_missing_stream, fx_parity_setup,
                                         fx_parity_teardown),
         cmocka_unit_test_setup_teardown(parity_large_gap_without_provenance, fx_parity_setup,

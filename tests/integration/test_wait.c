@@ -79,19 +79,11 @@ static int teardown(void **state)
 /* The sum of the samples named name in the metrics file (-1: none). */
 static double metric(const char *name)
 {
-    size_t n;
-    char *text = lbt_read_file(prom, &n);
-    assert_non_null(text);
-    struct lbt_prom p;
-    if (lbt_prom_parse(text, &p) != 0)
-        fail_msg("metrics file does not parse: %s", p.err);
-    double sum = -1;
-    for (size_t i = 0; i < p.n; i++)
-        if (strcmp(p.s[i].name, name) == 0)
-            sum = (sum < 0 ? 0 : sum) + p.s[i].value;
-    lbt_prom_free(&p);
-    free(text);
-    return sum;
+    char why[600];
+    double v = lbt_prom_file_sum(prom, name, why, sizeof(why));
+    if (v < -1)
+        fail_msg("%s", why);
+    return v;
 }
 
 static double shortfalls(void)

@@ -193,7 +193,14 @@ void pu_expect_report(const struct pu_pres *r, struct pu_want w)
     long long diffs = w.missing + w.extra + w.mismatched + w.ooo;
     const cJSON *ex = cJSON_GetObjectItemCaseSensitive(r->root, "examples");
     assert_int_equal(cJSON_GetArraySize(ex), diffs < 10 ? diffs : 10);
-    assert_int_equal(cJSON_GetArraySize(r->root), 11);
+    assert_int_equal(cJSON_GetArraySize(r->root), 14);
+}
+
+void pu_expect_pending_accepted(const struct pu_pres *r, long long pending, long long accepted)
+{
+    if (pu_pnum(r, "pending") != pending || pu_pnum(r, "accepted") != accepted)
+        fail_msg("pending = %lld, accepted = %lld, want %lld, %lld\n%s", pu_pnum(r, "pending"),
+                 pu_pnum(r, "accepted"), pending, accepted, r->out);
 }
 
 const cJSON *pu_example(const struct pu_pres *r, int i)

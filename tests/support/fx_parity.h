@@ -96,6 +96,8 @@ void pu_parity(struct pu_pres *r, ...);
 void pu_pres_free(struct pu_pres *r);
 /* The report's counts, equal, exit code and number of examples are w's. */
 void pu_expect_report(const struct pu_pres *r, struct pu_want w);
+/* The report's pending and accepted counts are these. */
+void pu_expect_pending_accepted(const struct pu_pres *r, long long pending, long long accepted);
 /* Example i of the report, and its string / number fields. */
 const cJSON *pu_example(const struct pu_pres *r, int i);
 const char *pu_ex_str(const cJSON *e, const char *key);

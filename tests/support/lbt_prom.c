@@ -3,6 +3,7 @@
  * the text format does not allow, and reports the first problem by line.
  */
 #include "lbt_prom.h"
+#include "lbtest.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -327,4 +328,27 @@ const struct lbt_prom_sample *lbt_prom_find(const struct lbt_prom *p, const char
         if (strcmp(p->s[i].name, name) == 0 && lbt_labels_equal(p->s[i].labels, kv, n / 2))
             return &p->s[i];
     return NULL;
+}
+
+double lbt_prom_file_sum(const char *path, const char *name, char *why, size_t cap)
+{
+    size_t n;
+    char *text = lbt_read_file(path, &n);
+    if (text == NULL) {
+        snprintf(why, cap, "no metrics file %s", path);
+        return -2;
+    }
+    struct lbt_prom p;
+    if (lbt_prom_parse(text, &p) != 0) {
+        snprintf(why, cap, "metrics file %s does not parse: %s", path, p.err);
+        free(text);
+        return -2;
+    }
+    double sum = -1;
+    for (size_t i = 0; i < p.n; i++)
+        if (strcmp(p.s[i].name, name) == 0)
+            sum = (sum < 0 ? 0 : sum) + p.s[i].value;
+    lbt_prom_free(&p);
+    free(text);
+    return sum;
 }

@@ -45,6 +45,11 @@ void lbt_prom_free(struct lbt_prom *p);
  * (NULL-terminated, values unescaped, any order), or NULL. */
 const struct lbt_prom_sample *lbt_prom_find(const struct lbt_prom *p, const char *name, ...);
 
+/* The sum of the samples named name in the metrics file at path: -1 when
+ * there are none, -2 when the file cannot be read or does not parse (why
+ * says which). */
+double lbt_prom_file_sum(const char *path, const char *name, char *why, size_t cap);
+
 /* The # TYPE kind of a family, or NULL. */
 const char *lbt_prom_kind(const struct lbt_prom *p, const char *family);
 

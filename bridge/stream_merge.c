@@ -1,0 +1,117 @@
+/*
+ * stream_merge.c - several streams merged in entry-ID order (see
+ * stream_merge.h).
+ */
+#include "stream_merge.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int lb_merge_begin(struct lb_merge *m, struct lb_redis *r, const char *const *keys, int n,
+                   const char *start, const char *end, const char *json_field,
+                   struct lb_error *err)
+{
+    memset(m, 0, sizeof(*m));
+    m->last = -1;
+    if (n <= 0)
+        return 0;
+    m->s = calloc((size_t)n, sizeof(*m->s));
+    if (m->s == NULL)
+        return lb_error_set(err, LB_ENOMEM, "out of memory");
+    m->n = n;
+    for (int i = 0; i < n; i++) {
+        struct lb_merge_src *s = &m->s[i];
+        s->key = keys[i];
+        lb_entry_decoder_init(&s->dec, json_field);
+        lb_xrange_begin_lazy(&s->xr, r, keys[i], start, end);
+    }
+    return 0;
+}
+
+/* Read s's next page and make its first entry the head. 0 (a head, or
+ * s->done), or an error (s->page stays NULL: the same page is asked for
+ * again at the next call). */
+static int lb_merge_fill(struct lb_merge_src *s, struct lb_error *err)
+{
+    while (!s->done && s->page == NULL) {
+        const redisReply *page;
+        int rc = lb_xrange_next(&s->xr, &page, err);
+        if (rc < 0)
+            return rc;
+        if (rc == 0) {
+            s->done = 1;
+            s->page = NULL;
+            break;
+        }
+        if (page->elements == 0) {
+            s->done = 1; /* an empty page ends the range */
+            break;
+        }
+        s->page = page;
+        s->pos = 0;
+    }
+    if (!s->done) {
+        lb_entry_release(&s->dec);
+        lb_entry_decode(&s->dec, s->page->element[s->pos], &s->head);
+    }
+    return 0;
+}
+
+/* Whether a goes before b (see stream_merge.h for the order). */
+static int lb_merge_before(const struct lb_entry *a, const struct lb_entry *b)
+{
+    if (a->has_src && b->has_src && a->has_off && b->has_off && a->src.n == b->src.n &&
+        memcmp(a->src.p, b->src.p, a->src.n) == 0)
+        return a->off < b->off;
+    struct lb_sid x = a->id_ok ? a->id : (struct lb_sid){0, 0};
+    struct lb_sid y = b->id_ok ? b->id : (struct lb_sid){0, 0};
+    return lb_sid_cmp(x, y) < 0;
+}
+
+int lb_merge_next(struct lb_merge *m, const struct lb_entry **e, int *which,
+                  struct lb_error *err)
+{
+    if (m->last >= 0) {
+        /* the entry returned last is used: its stream moves on */
+        struct lb_merge_src *s = &m->s[m->last];
+        m->last = -1;
+        if (++s->pos < s->page->elements) {
+            lb_entry_release(&s->dec);
+            lb_entry_decode(&s->dec, s->page->element[s->pos], &s->head);
+        } else {
+            s->page = NULL; /* the next page is read below (again after an error) */
+        }
+    }
+    int best = -1;
+    for (int i = 0; i < m->n; i++) {
+        struct lb_merge_src *s = &m->s[i];
+        if (!s->done && s->page == NULL) {
+            int rc = lb_merge_fill(s, err);
+            if (rc != 0)
+                return rc;
+        }
+        if (s->done)
+            continue;
+        if (best < 0 || lb_merge_before(&s->head, &m->s[best].head))
+            best = i;
+    }
+    if (best < 0)
+        return 0;
+    m->last = best;
+    *e = &m->s[best].head;
+    *which = best;
+    return 1;
+}
+
+void lb_merge_free(struct lb_merge *m)
+{
+    if (m == NULL || m->s == NULL)
+        return;
+    for (int i = 0; i < m->n; i++) {
+        lb_entry_release(&m->s[i].dec);
+        lb_xrange_free(&m->s[i].xr);
+    }
+    free(m->s);
+    m->s = NULL;
+    m->n = 0;
+}

@@ -1,0 +1,56 @@
+/*
+ * stream_merge.h - the entries of several streams as one sequence in
+ * entry-ID order (DESIGN.md section 8), for export, parity and status.
+ *
+ * One lazy XRANGE reader per stream (stream_reader.c: one page of at most
+ * LB_XRANGE_PAGE entries per stream in memory, the replies in each reader's
+ * arena), all on one connection, and a k-way merge of their heads. Order:
+ *  - two heads with the same src (provenance) go in `off` order, so lines of
+ *    one file keep their file order even when their IDs do not (--id ts on a
+ *    file whose clock stepped back);
+ *  - otherwise the smaller entry ID first; equal IDs in the order the
+ *    streams were given.
+ * Each head is decoded once (entry.c, one decoder per stream); the caller
+ * gets the decoded entry.
+ */
+#ifndef LB_STREAM_MERGE_H
+#define LB_STREAM_MERGE_H
+
+#include "entry.h"
+#include "error.h"
+#include "redis.h"
+#include "stream_reader.h"
+
+struct lb_merge_src {
+    const char *key;
+    struct lb_xrange xr;
+    const redisReply *page; /* the current page; NULL before the first */
+    size_t pos;             /* the head: page->element[pos] */
+    int done;
+    struct lb_entry_decoder dec;
+    struct lb_entry head;
+};
+
+struct lb_merge {
+    struct lb_merge_src *s;
+    int n;
+    int last; /* the source of the entry returned last (advanced at the next call), or -1 */
+};
+
+/* Set up readers of keys[0..n) over [start, end] (as XRANGE takes them) on
+ * r; nothing is sent yet. The keys are borrowed. 0 or LB_ENOMEM. */
+int lb_merge_begin(struct lb_merge *m, struct lb_redis *r, const char *const *keys, int n,
+                   const char *start, const char *end, const char *json_field,
+                   struct lb_error *err);
+
+/* The next entry in merged order: 1 with *e (valid until the next call) and
+ * *which (the index of its stream), 0 when every stream is exhausted, or an
+ * error as lb_xrange_next (a lost connection: LB_EREDIS, and calling again
+ * after a reconnect carries on where it was). */
+int lb_merge_next(struct lb_merge *m, const struct lb_entry **e, int *which,
+                  struct lb_error *err);
+
+/* Free everything (not the connection). NULL-safe on a zeroed m. */
+void lb_merge_free(struct lb_merge *m);
+
+#endif
