@@ -103,10 +103,11 @@
  * restart, lines of a range taken after its first line not taken are
  * awaited again (only such an identical line can take them then). Entries
  * whose src is excluded, or this file, give no line and take nothing.
- * (`off` alone cannot identify a line: a rotated generation keeps its
- * route's src and starts again at 0.) A file reopened (SIGHUP) since the
- * surviving checkpoint: the lost entries' lines are in the old file; what
- * comes back is written into the new one.
+ * Provenance is not compared: the file holds the line, not the entry's src
+ * and off (and off alone could not identify a line: a rotated generation
+ * keeps its route's src and starts again at 0). A file reopened (SIGHUP)
+ * since the surviving checkpoint: the lost entries' lines are in the old
+ * file; what comes back is written into the new one.
  *
  * Redis refusing for now (lb_redis_is_transient: OOM under maxmemory,
  * LOADING, READONLY...) is backpressure like an outage (DESIGN.md 4.5): the
