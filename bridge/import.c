@@ -134,6 +134,7 @@ static int lb_import_recover(struct lb_import *im, struct lb_error *err)
                 err->msg, im->src, im->ck_off, im->o->retry_for);
     }
     struct lb_commit_resync rs;
+    uint64_t was = im->ck_off; /* (the resync reports the checkpoint it reads into ck_off) */
     for (;;) {
         double left = im->o->retry_for - (lb_clock_mono() - im->trouble_since);
         if (lb_stop_flag)
@@ -163,11 +164,13 @@ static int lb_import_recover(struct lb_import *im, struct lb_error *err)
             return rc;
         break;
     }
-    if (rs.regressed)
+    if (rs.regressed) {
         lb_warn("src=%s: the checkpoint in Redis went back from off=%" PRIu64 " to off=%" PRIu64
-                " (a failover lost acknowledged writes?); those lines are sent again",
-                im->src, im->ck_off, rs.off);
-    else if (rs.moved)
+                " (a failover that lost acknowledged writes?); bytes %" PRIu64 "-%" PRIu64
+                " are sent again",
+                im->src, was, rs.off, rs.lost_from, was);
+        im->st->regressions++;
+    } else if (rs.moved)
         lb_warn("src=%s: the checkpoint was moved to off=%" PRIu64
                 " by someone else (another logbridge on this file?); going on from there",
                 im->src, rs.off);
@@ -501,6 +504,9 @@ static void lb_import_metrics(const struct lb_import_opts *o, struct lb_import *
                            (double)count[k]);
         lb_metrics_add(m, "logbridge_bytes_read_total",
                        lb_metrics_labels(l, sizeof(l), "src", src, NULL), (double)st[i].bytes);
+        lb_metrics_add(m, "logbridge_checkpoint_regressions_total",
+                       lb_metrics_labels(l, sizeof(l), "src", src, NULL),
+                       (double)st[i].regressions);
     }
     struct lb_redis_seen seen = {0, 0, 0};
     lb_job_redis_metrics_init(m);

@@ -29,6 +29,7 @@ struct lb_import_opts {
 struct lb_file_stats {
     const char *path;
     uint64_t lines, imported, bad, blank, partial, bytes, resumed_at;
+    uint64_t regressions; /* the checkpoint went back under it (a failover) */
     int skipped;
     char covered_by[PATH_MAX]; /* another src whose checkpoint knows this file */
     uint64_t covered_to;       /* ... up to this offset */

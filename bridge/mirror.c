@@ -20,7 +20,8 @@
  * "Another writer" for how a start finds them. A file that is shorter than
  * recorded or is another inode was rotated away: a new generation, continued
  * after id. While the process lives, its memory is the truth: a checkpoint
- * lost with the connection is sent again.
+ * lost with the connection is sent again - unless the stream lost what was
+ * mirrored (below).
  *
  * Another writer (DESIGN: a legacy app may append to the mirror file too,
  * with --exclude-src for its own entries). mirror never truncates the file.
@@ -50,6 +51,63 @@
  * shape lines (--exclude-src, --json-field) are the same as when the lines
  * were written, and the stream still holds the entries after id (a trimmed
  * one's line is kept as another writer's: never doubled, never cut).
+ *
+ * After a failover (DESIGN.md 7: replication is asynchronous, so a promoted
+ * replica may lack the last acknowledged batches; what survives is a
+ * consistent prefix, entries and checkpoints together). Producers send the
+ * lost lines again (tail sees its checkpoint went back), under new IDs that
+ * may sort before or after the lost ones (another clock). Mirror has written
+ * the lost entries' lines already; it must write none of them twice, skip
+ * nothing, and keep another writer's lines. mirror_await.c and
+ * mirror_recognise.c hold the mechanism:
+ *   1. Noticing. After every reconnect, XRANGE last_id last_id: the entry we
+ *      handled last must still be there, with the same fields (its sum; a
+ *      new master may give its ID to another entry). If it is, everything
+ *      before it is too (a prefix), and memory stays the truth.
+ *   2. Going back. If not, the checkpoint in Redis is where the surviving
+ *      prefix ends for us (the one this process started from when none
+ *      survived). The file is reconciled with it as at a start (rule
+ *      "Another writer"), up to E = the end of our last write: our lines of
+ *      surviving entries are recognised, and so are lost lines whose entries
+ *      already came back (counted as resent when their new ID is after
+ *      last_id). Reading resumes after the last entry so dealt with.
+ *   3. Awaiting. What follows our recognised lines, up to E, is lines whose
+ *      entries were lost (with another writer's between them): a range of
+ *      lines awaiting their entries. Every whole line of it is indexed by the
+ *      hash of its bytes (offset, length, hash: the bytes stay in the file
+ *      and are read back with pread for the comparison); at most
+ *      LB_AWAIT_MAX_LINES lines and LB_AWAIT_RANGES ranges (a failover after
+ *      a failover adds a range; the oldest makes room, said at warn).
+ *   4. Taking. From then on, an entry whose line (formatted as in step 2 of
+ *      a batch) is byte for byte a line of a range not taken yet is that line
+ *      come back: taken, not written, counted as resent
+ *      (logbridge_mirror_entries_total{outcome="resent"}). Anything else is
+ *      written. The first line of each range not yet taken is recorded in
+ *      the checkpoint ("await": [[from, to], ...]), so a kill -9 while
+ *      awaiting loses nothing: a start indexes the ranges again and takes
+ *      lines out of them during its recognition, as the loop does. A range
+ *      is over when all its lines were taken; another writer's lines in it
+ *      are never taken (unless identical), so such a range stays, harmless,
+ *      until newer ones push it out.
+ *   5. Stopped through the failover. A mirror that starts finds the
+ *      checkpoint that survived; the file after it holds our lines of
+ *      surviving entries (recognised), then lost lines of ours and another
+ *      writer's, which nothing tells apart any more: what follows our
+ *      recognised lines, to the end of the file, becomes a range too.
+ * Lines are matched by their bytes, not by position: resent entries may
+ * come in another order than they were written when several producers
+ * resend (each in its own order), and the other writer's lines between ours
+ * are passed over. What this cannot tell apart: a new entry whose line is
+ * byte-identical to a line of a range not yet taken (ours awaiting its
+ * entry, or another writer's) is taken for it and not written; after a
+ * restart, lines of a range taken after its first line not taken are
+ * awaited again (only such an identical line can take them then). Entries
+ * whose src is excluded, or this file, give no line and take nothing.
+ * Provenance is not compared: the file holds the line, not the entry's src
+ * and off (and off alone could not identify a line: a rotated generation
+ * keeps its route's src and starts again at 0). A file reopened (SIGHUP)
+ * since the surviving checkpoint: the lost entries' lines are in the old
+ * file; what comes back is written into the new one.
  *
  * Redis refusing for now (lb_redis_is_transient: OOM under maxmemory,
  * LOADING, READONLY...) is backpressure like an outage (DESIGN.md 4.5): the
@@ -240,6 +298,29 @@ void lb_mirror_set_last(struct lb_mirror *m, const char *id, size_t n)
 
 /* ---- mirror: checkpoint ------------------------------------------------------------ */
 
+/* "await": [[from, to], ...], ranges of lines awaiting their entries after
+ * a failover, in file order (offsets are far below 2^53: a double holds
+ * them exactly). Anything else there is ignored: the lines are then not
+ * awaited, which is what a mirror without failovers does. */
+static void lb_mirror_ckpt_await(const cJSON *aw, struct lb_mirror_ckpt *ck)
+{
+    const cJSON *r;
+    uint64_t prev = 0;
+    cJSON_ArrayForEach(r, aw)
+    {
+        const cJSON *f = cJSON_GetArrayItem(r, 0), *t = cJSON_GetArrayItem(r, 1);
+        if (ck->nawait == LB_AWAIT_RANGES || cJSON_GetArraySize(r) != 2 || !cJSON_IsNumber(f) ||
+            !cJSON_IsNumber(t) || f->valuedouble < (double)prev ||
+            t->valuedouble <= f->valuedouble || t->valuedouble > 9007199254740992.0) {
+            ck->nawait = 0;
+            return;
+        }
+        ck->await[ck->nawait].from = (uint64_t)f->valuedouble;
+        ck->await[ck->nawait].to = prev = (uint64_t)t->valuedouble;
+        ck->nawait++;
+    }
+}
+
 /* lb_json_raw_u64 (checkpoint.c) reads the numbers exactly. */
 static int lb_mirror_ckpt_parse(const char *s, size_t n, struct lb_mirror_ckpt *ck)
 {
@@ -262,6 +343,8 @@ static int lb_mirror_ckpt_parse(const char *s, size_t n, struct lb_mirror_ckpt *
                  lb_json_raw_u64(s, n, "dev", &ck->dev) == 0 &&
                  lb_json_raw_u64(s, n, "ino", &ck->ino) == 0;
             ck->size = sz;
+            if (ok)
+                lb_mirror_ckpt_await(cJSON_GetObjectItemCaseSensitive(root, "await"), ck);
             ck->present = ok;
         }
     }
@@ -304,10 +387,16 @@ static int lb_mirror_hset_check(struct lb_mirror *m, redisReply *rep, struct lb_
  * reply is read by lb_mirror_ckpt_reply). 0 or LB_EREDIS. */
 static int lb_mirror_ckpt_send(struct lb_mirror *m, struct lb_error *err)
 {
-    char val[256];
+    char val[640];
     int n =
-        snprintf(val, sizeof(val), "{\"id\":\"%s\",\"size\":%" PRIu64 ",\"dev\":%llu,\"ino\":%llu}",
+        snprintf(val, sizeof(val), "{\"id\":\"%s\",\"size\":%" PRIu64 ",\"dev\":%llu,\"ino\":%llu",
                  m->last_id, m->size, m->dev, m->ino);
+    struct lb_await_range r[LB_AWAIT_RANGES];
+    size_t nr = lb_await_ranges(&m->aw, r);
+    for (size_t i = 0; i < nr; i++)
+        n += snprintf(val + n, sizeof(val) - (size_t)n, "%s[%" PRIu64 ",%" PRIu64 "]%s",
+                      i == 0 ? ",\"await\":[" : ",", r[i].from, r[i].to, i + 1 == nr ? "]" : "");
+    n += snprintf(val + n, sizeof(val) - (size_t)n, "}");
     const char *argv[4] = {"HSET", m->key, m->path, val};
     size_t lens[4] = {4, strlen(m->key), strlen(m->path), (size_t)n};
     int rc = lb_reply_send(m->r, 4, argv, lens, err);
@@ -327,6 +416,8 @@ static int lb_mirror_ckpt_reply(struct lb_mirror *m, struct lb_error *err)
     int rc = lb_mirror_hset_check(m, rep, err);
     if (rc == 0) {
         m->ck_saved = m->hset_seq;
+        m->counts.resent += m->recon_resent;
+        m->recon_resent = 0;
         lb_mirror_accepted(m);
     }
     return rc;
@@ -341,6 +432,18 @@ int lb_mirror_ckpt_save(struct lb_mirror *m, struct lb_error *err)
 
 /* ---- mirror: one batch ----------------------------------------------------------------- */
 
+/* Every line that awaited its entry came back: said once, and the region
+ * is gone (the next checkpoint no longer carries it). */
+static void lb_mirror_await_over(struct lb_mirror *m)
+{
+    if (lb_await_on(&m->aw))
+        return;
+    lb_info("%s: every line that awaited its entry after a failover came back (up to offset "
+            "%" PRIu64 ")",
+            m->what, m->aw.r[m->aw.nr - 1].to);
+    lb_await_free(&m->aw);
+}
+
 /* Write every entry of one XREAD reply and sync them as --fsync says. The
  * checkpoint is the caller's next step. */
 static int lb_mirror_batch(struct lb_mirror *m, const redisReply *entries, struct lb_error *err)
@@ -348,7 +451,7 @@ static int lb_mirror_batch(struct lb_mirror *m, const redisReply *entries, struc
     struct lb_buf *b = &m->buf;
     b->n = 0;
     int rc;
-    const redisReply *last = NULL;
+    const redisReply *last = NULL, *last_e = NULL;
     for (size_t i = 0; i < entries->elements; i++) {
         const redisReply *e = entries->element[i];
         struct lb_record rec;
@@ -358,8 +461,10 @@ static int lb_mirror_batch(struct lb_mirror *m, const redisReply *entries, struc
                                         e->element[0]->type == REDIS_REPLY_STRING
                                     ? e->element[0]
                                     : NULL;
-        if (idr != NULL)
+        if (idr != NULL) {
             last = idr;
+            last_e = e;
+        }
         if (d == LB_DEC_LINE) {
             size_t len = lb_line_bound(&rec);
             if (b->n > 0 && b->n + len > LB_MIRROR_CHUNK) {
@@ -374,7 +479,18 @@ static int lb_mirror_batch(struct lb_mirror *m, const redisReply *entries, struc
                 return lb_error_set(err, LB_ENOMEM, "out of memory for a %zu-byte line", len);
             }
             size_t esc = 0;
-            b->n += lb_format_line(&rec, b->p + b->n, b->cap - b->n, &esc);
+            size_t n = lb_format_line(&rec, b->p + b->n, b->cap - b->n, &esc);
+            /* After a failover: its line may be in the file already. */
+            if ((rc = lb_await_take(&m->aw, m->fd, b->p + b->n, n, err)) != 0) {
+                if (rc < 0) {
+                    lb_dec_release(&m->dec);
+                    return rc;
+                }
+                m->counts.resent++;
+                lb_mirror_await_over(m);
+                continue;
+            }
+            b->n += n;
             m->counts.written++;
             m->counts.escaped += esc > 0;
             if (m->o->fsync == LB_FSYNC_ALWAYS) {
@@ -404,8 +520,10 @@ static int lb_mirror_batch(struct lb_mirror *m, const redisReply *entries, struc
         return rc;
     b->n = 0;
     lb_buf_shrink(b);
-    if (last != NULL)
+    if (last != NULL) {
         lb_mirror_set_last(m, last->str, last->len);
+        m->last_sum = lb_mirror_entry_sum(last_e);
+    }
     if (m->pos_known)
         m->pos += entries->elements;
     m->unsynced += entries->elements;
@@ -475,10 +593,8 @@ static int lb_mirror_recover(struct lb_mirror *m, int started, struct lb_error *
             rc = lb_mirror_close_batch(m, err);
         if (rc != 0)
             return rc;
-        if (!started)
-            rc = lb_mirror_start(m, err);
-        else
-            rc = lb_ck_pending(m) ? lb_mirror_ckpt_save(m, err) : 0;
+        /* started: the stream may have lost what was mirrored (a failover) */
+        rc = started ? lb_mirror_resume(m, err) : lb_mirror_start(m, err);
         if (rc != LB_EREDIS)
             return rc;
         lb_mirror_trouble(m, err);
@@ -673,6 +789,7 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
                   exit_code == LB_EXIT_OK ? NULL : err.msg);
     lb_dec_release(&m.dec);
     lb_dec_self_forget(&m.dec);
+    lb_await_free(&m.aw);
     free(m.buf.p);
     if (m.fd >= 0)
         close(m.fd);

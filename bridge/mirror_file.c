@@ -215,12 +215,15 @@ int lb_mirror_reopen(struct lb_mirror *m, struct lb_error *err)
     int rc = lb_mirror_open(m, err);
     if (rc != 0)
         return rc;
-    if (odev != m->dev || oino != m->ino)
+    if (odev != m->dev || oino != m->ino) {
         lb_info_kv(LB_MIRROR_FIELDS(m, LB_F_U64("dev", m->dev), LB_F_U64("ino", m->ino),
                                     LB_F_U64("size", m->size), LB_F_STR("id", m->last_id)),
                    "mirror: reopened after SIGHUP: a new file, continuing after id");
-    else
+        /* lines awaiting their entries are in the old file, where they stay */
+        lb_await_free(&m->aw);
+    } else {
         lb_info_kv(LB_MIRROR_FIELDS0(m), "mirror: reopened after SIGHUP (the same file)");
+    }
     m->ck_seq++;
     return 0;
 }

@@ -16,9 +16,11 @@
 #define LB_MIRROR_WARN_EVERY 1000     /* then one warning per this many */
 
 /* Counted per batch and added to the metrics once per batch. `escaped` counts
- * written entries that needed at least one CR/LF escape (a subset of written). */
+ * written entries that needed at least one CR/LF escape (a subset of written);
+ * `resent` entries whose line was already in the file (a failover lost them
+ * after they were written, and their producer sent them again). */
 struct lb_mirror_counts {
-    uint64_t written, skipped, excluded, escaped;
+    uint64_t written, skipped, excluded, escaped, resent;
 };
 
 /* Add n to logbridge_mirror_entries_total{file,outcome} and zero it. */
@@ -89,6 +91,43 @@ struct lb_dec_ctx {
     struct lb_slice src; /* the src of the last decoded entry (for messages) */
 };
 
+/*
+ * Lines of ours awaiting their entries (mirror_await.c): a failover lost
+ * entries after mirror had written their lines, and their producer sends
+ * them again under new IDs. Ranges of the file hold those lines, among
+ * another writer's; each whole line of a range is indexed by the hash of its
+ * bytes (the bytes stay in the file, read back with pread), and an entry
+ * whose line equals a line of a range not taken yet is that line come back:
+ * not written again. A range's `from` is its first line not taken yet; a
+ * range is over when each of its lines was taken, the region when all are.
+ */
+#define LB_AWAIT_MAX_LINES (1u << 18) /* lines indexed at most (about 21 bytes each) */
+#define LB_AWAIT_RANGES 4             /* ranges at most: a newer one pushes out the oldest */
+
+struct lb_await_line {
+    uint64_t off;  /* where it starts in the file */
+    uint32_t len;  /* its bytes, '\n' included */
+    uint32_t hash; /* of those bytes */
+};
+
+struct lb_await_range {
+    uint64_t from, to;    /* [from, to): from is its first line not taken yet */
+    size_t lo, hi, first; /* its lines in v: [lo, hi); first: the first not taken */
+};
+
+struct lb_await {
+    struct lb_await_line *v; /* the ranges' whole lines, in file order */
+    uint32_t *by_hash;       /* indexes into v, ordered by (hash, off) */
+    unsigned char *taken;    /* v[i] came back */
+    size_t n, cap, left;     /* left: lines not taken yet */
+    struct lb_await_range r[LB_AWAIT_RANGES];
+    size_t nr;
+    int cut;          /* a range was longer than LB_AWAIT_MAX_LINES lines: cut short */
+    uint64_t dropped; /* lines not taken, pushed out by a newer range */
+};
+
+#define lb_await_on(a) ((a)->left > 0)
+
 struct lb_mirror {
     const struct lb_mirror_opts *o;
     const struct lb_job_env *env;
@@ -112,6 +151,15 @@ struct lb_mirror {
 
     char last_id[LB_SID_BUF]; /* the last entry handled (written, skipped or excluded) */
     struct lb_sid last;
+    uint64_t last_sum; /* lb_mirror_entry_sum of that entry (0: not known) */
+    struct lb_await aw;
+    /* Entries found sent again by the last reconciliation: counted once its
+     * checkpoint is recorded (a reconciliation redone counts them again). */
+    uint64_t recon_resent;
+    /* The checkpoint this process started from (recorded at its start): the
+     * point to go back to when a failover took every later one. */
+    char base_id[LB_SID_BUF];
+    uint64_t base_size;
     /* The checkpoint is pending while ck_seq != ck_saved: ck_seq counts the
      * changes (batches, reopens), ck_saved is the change Redis confirmed. */
     uint64_t ck_seq, ck_saved, hset_seq;
@@ -152,6 +200,8 @@ struct lb_mirror_ckpt {
     char id[LB_SID_BUF];
     uint64_t size;
     unsigned long long dev, ino;
+    struct lb_await_range await[LB_AWAIT_RANGES]; /* lines awaiting their entries */
+    size_t nawait;                                /* (only from and to are set) */
 };
 
 #define lb_ck_pending(m) ((m)->ck_seq != (m)->ck_saved)
@@ -181,7 +231,36 @@ int lb_mirror_reopen(struct lb_mirror *m, struct lb_error *err);
 /* mirror_lag.c: XINFO -> lag gauge and loss warnings (force: now) */
 int lb_mirror_observe(struct lb_mirror *m, int force, struct lb_error *err);
 
-/* mirror_recognise.c: reconcile the file with its checkpoint */
+/* mirror_recognise.c: reconcile the file with its checkpoint, at start and
+ * after a failover lost what was mirrored (lost: the last entry written,
+ * now gone; NULL at start) */
 int lb_mirror_start(struct lb_mirror *m, struct lb_error *err);
+int lb_mirror_reconcile(struct lb_mirror *m, const struct lb_mirror_ckpt *ck, uint64_t end,
+                        const struct lb_sid *lost, struct lb_error *err);
+
+/* mirror_await.c: lines of ours awaiting their entries, and what a
+ * reconnect checks */
+/* Add the whole lines of [from, to) of fd as the newest range (after every
+ * other: from >= the last range's to). The oldest ranges make room when
+ * there are LB_AWAIT_RANGES or the lines would be more than
+ * LB_AWAIT_MAX_LINES (a->dropped counts their lines not taken); a range
+ * longer than that is cut short (a->cut). 0, LB_EIO or LB_ENOMEM (the
+ * region is then as it was, or empty). */
+int lb_await_add(struct lb_await *a, int fd, uint64_t from, uint64_t to, struct lb_error *err);
+/* The ranges with lines not taken yet, as [from, to) (at most
+ * LB_AWAIT_RANGES): what a checkpoint records. Returns their count. */
+size_t lb_await_ranges(const struct lb_await *a, struct lb_await_range *out);
+/* Is line[0..n) (with its '\n') a line of the region not taken yet? 1 (it is
+ * taken now), 0, or LB_EIO. */
+int lb_await_take(struct lb_await *a, int fd, const char *line, size_t n, struct lb_error *err);
+/* NULL-safe, and safe on a zeroed region. */
+void lb_await_free(struct lb_await *a);
+/* A sum of an entry's ID and fields: the entry at last_id is the one we
+ * read, not another that was given the same ID after a failover. */
+uint64_t lb_mirror_entry_sum(const redisReply *e);
+/* After a reconnect: if the last entry handled is no longer in the stream
+ * (a failover lost it), go back to the checkpoint in Redis and reconcile;
+ * then record the checkpoint if it is pending. 0 or an error code. */
+int lb_mirror_resume(struct lb_mirror *m, struct lb_error *err);
 
 #endif

@@ -16,9 +16,9 @@
 
 void lb_counts_flush(struct lb_metrics *m, const char *file, struct lb_mirror_counts *n)
 {
-    static const char *const names[] = {"written", "skipped", "excluded", "escaped"};
-    const uint64_t v[] = {n->written, n->skipped, n->excluded, n->escaped};
-    for (int i = 0; i < 4; i++) {
+    static const char *const names[] = {"written", "skipped", "excluded", "escaped", "resent"};
+    const uint64_t v[] = {n->written, n->skipped, n->excluded, n->escaped, n->resent};
+    for (int i = 0; i < 5; i++) {
         char labels[PATH_MAX + 64];
         /* Create every series at the first flush, so that a 0 is visible. */
         lb_metrics_add(m, "logbridge_mirror_entries_total",

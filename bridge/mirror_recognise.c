@@ -1,9 +1,11 @@
 /*
- * mirror_recognise.c - a mirror's start: reconcile the file with its
- * checkpoint before anything is written, and, when the file is longer than
- * recorded, recognise which of the bytes after the checkpoint are lines of
- * ours (written before a kill left them unrecorded) among another writer's.
- * The rule is "Another writer" in mirror.c's header.
+ * mirror_recognise.c - reconcile the file with a checkpoint before anything
+ * is written: at a mirror's start, and after a failover took the stream back
+ * (mirror_await.c). When the file is longer than recorded, recognise which
+ * of the bytes after the checkpoint are lines of ours (written before a kill
+ * left them unrecorded, or whose entries a failover lost) among another
+ * writer's. The rules are "Another writer" and "After a failover" in
+ * mirror.c's header.
  */
 #include "mirror_int.h"
 
@@ -31,11 +33,13 @@ struct lb_expect {
     struct lb_mirror *m;
     struct lb_xrange xr;
     const redisReply *page;
-    size_t next;         /* the next entry of page */
-    int started;         /* xr was begun */
-    int have;            /* line/id hold the next expected line */
-    char id[LB_SID_BUF]; /* its entry's ID */
-    struct lb_buf line;  /* the line, exactly as lb_mirror_batch formats it */
+    size_t next;             /* the next entry of page */
+    int started;             /* xr was begun */
+    int have;                /* line/id hold the next expected line */
+    char id[LB_SID_BUF];     /* its entry's ID */
+    struct lb_buf line;      /* the line, exactly as lb_mirror_batch formats it */
+    char before[LB_SID_BUF]; /* the last entry dealt with before it ("": none) */
+    uint64_t resent;         /* entries whose line awaited them (m->aw): taken */
 };
 
 /* Stop reading: a page still on the wire is read and dropped (a reply left
@@ -63,13 +67,19 @@ static int lb_expect_begin(struct lb_expect *x, const char *after, struct lb_err
 }
 
 /* The line of entry e in x->line, if it gives one (skipped, excluded and
- * self entries give none, as in lb_mirror_batch). 1, 0, or LB_ENOMEM. */
+ * self entries give none, as in lb_mirror_batch; nor does one whose line
+ * awaited it in the region, which takes it, as lb_mirror_batch would). 1,
+ * 0, LB_ENOMEM or LB_EIO. */
 static int lb_expect_line(struct lb_expect *x, const redisReply *e, struct lb_error *err)
 {
     struct lb_mirror *m = x->m;
     struct lb_record rec;
     const char *why = NULL;
     int rc = 0;
+    const char *id =
+        e->type == REDIS_REPLY_ARRAY && e->elements > 0 && e->element[0]->type == REDIS_REPLY_STRING
+            ? e->element[0]->str
+            : NULL;
     if (lb_mirror_decode(&m->dec, e, &rec, &why) == LB_DEC_LINE) {
         size_t len = lb_line_bound(&rec);
         x->line.n = 0;
@@ -78,18 +88,26 @@ static int lb_expect_line(struct lb_expect *x, const redisReply *e, struct lb_er
         } else {
             size_t esc = 0;
             x->line.n = lb_format_line(&rec, x->line.p, x->line.cap, &esc);
-            snprintf(x->id, sizeof(x->id), "%s", e->element[0]->str);
-            rc = 1;
+            snprintf(x->id, sizeof(x->id), "%s", id != NULL ? id : "");
+            rc = lb_await_take(&m->aw, m->fd, x->line.p, x->line.n, err);
+            if (rc == 1)
+                x->resent++;
+            rc = rc < 0 ? rc : !rc;
         }
     }
     lb_dec_release(&m->dec);
+    if (rc == 0 && id != NULL)
+        snprintf(x->before, sizeof(x->before), "%s", id);
     return rc;
 }
 
-/* Move to the next entry that gives a line. 0 (x->have says whether there
- * is one), LB_EREDIS, LB_EREPLY, LB_EAUTH or LB_ENOMEM. */
+/* Move to the next entry that gives a line (the expected one, if any, was
+ * dealt with). 0 (x->have says whether there is one), LB_EREDIS, LB_EREPLY,
+ * LB_EAUTH, LB_ENOMEM or LB_EIO. */
 static int lb_expect_next(struct lb_expect *x, struct lb_error *err)
 {
+    if (x->have)
+        snprintf(x->before, sizeof(x->before), "%s", x->id);
     x->have = 0;
     while (x->started) {
         if (x->page != NULL && x->next < x->page->elements) {
@@ -109,25 +127,36 @@ static int lb_expect_next(struct lb_expect *x, struct lb_error *err)
 
 /* Where the recognition stands, carried through its steps. */
 struct lb_recog {
-    struct lb_expect x;      /* the next line we would have written */
-    uint64_t end;            /* what the file held when it was opened */
-    uint64_t off;            /* how far the file has been read */
-    uint64_t line_start;     /* where the file's current line starts */
-    uint64_t own_end;        /* where our own lines end so far */
-    uint64_t own;            /* lines of ours after the checkpoint */
-    uint64_t own_bytes;      /* their bytes */
-    char own_id[LB_SID_BUF]; /* the entry of the last of them */
-    size_t at;               /* bytes of the current line that match x.line so far */
-    int ok;                  /* ... and none that does not */
+    struct lb_expect x;  /* the next line we would have written */
+    uint64_t end;        /* how far the file is ours to look at */
+    uint64_t off;        /* how far the file has been read */
+    uint64_t line_start; /* where the file's current line starts */
+    uint64_t own_end;    /* where our own lines end so far */
+    uint64_t own;        /* lines of ours after the checkpoint */
+    uint64_t own_bytes;  /* their bytes */
+    uint64_t foreign;    /* bytes of other lines before the last of ours */
+    uint64_t pending;    /* ... and after it */
+    int torn_own;        /* x's line, torn by a kill, was completed */
+    /* After a failover (lost != NULL): entries after the last one handled
+     * before it are entries sent again; the lines they match are counted
+     * as resent, not as own. */
+    const struct lb_sid *lost;
+    uint64_t resent;
+    size_t at; /* bytes of the current line that match x.line so far */
+    int ok;    /* ... and none that does not */
 };
 
 /* The current line was ours, whole: count it and expect the next one. */
 static int lb_recog_own_line(struct lb_recog *g, struct lb_error *err)
 {
-    g->own++;
+    struct lb_sid sid;
+    if (g->lost != NULL && lb_sid_parse(g->x.id, strlen(g->x.id), &sid) == 0 &&
+        lb_sid_cmp(sid, *g->lost) > 0)
+        g->resent++;
+    else
+        g->own++;
     g->own_bytes += g->x.line.n;
     g->own_end = g->off;
-    snprintf(g->own_id, sizeof(g->own_id), "%s", g->x.id);
     return lb_expect_next(&g->x, err);
 }
 
@@ -149,8 +178,13 @@ static int lb_recog_chunk(struct lb_recog *g, const char *p, const char *stop, s
         g->off += seg;
         if (nl == NULL)
             break;
-        if (g->ok && g->x.have && g->at == g->x.line.n)
+        if (g->ok && g->x.have && g->at == g->x.line.n) {
+            g->foreign += g->pending;
+            g->pending = 0;
             rc = lb_recog_own_line(g, err);
+        } else {
+            g->pending += g->off - g->line_start;
+        }
         g->line_start = g->off;
         g->at = 0;
         g->ok = 1;
@@ -217,7 +251,7 @@ static int lb_recog_torn(struct lb_mirror *m, struct lb_recog *g, uint64_t tail,
                        tail, g->x.line.n);
             g->own++;
             g->own_end = m->size;
-            snprintf(g->own_id, sizeof(g->own_id), "%s", g->x.id);
+            g->torn_own = 1;
         } else {
             /* Another writer appended between the look and the write. */
             lb_warn_kv(LB_MIRROR_FIELDS(m, LB_F_STR("id", g->x.id), LB_F_U64("off", g->line_start)),
@@ -231,47 +265,59 @@ static int lb_recog_torn(struct lb_mirror *m, struct lb_recog *g, uint64_t tail,
     return 0;
 }
 
-/* Say what was found after the checkpoint: lines of ours, another writer's
- * bytes (tail > 0: an unterminated line of theirs that ends the file). */
+/* Say what was found after the checkpoint: lines of ours, entries sent
+ * again, another writer's lines between ours (what follows ours is the
+ * caller's to tell: lb_mirror_reconcile), and an unterminated line that is
+ * not ours at the end (tail > 0). */
 static void lb_recog_report(const struct lb_mirror *m, const struct lb_mirror_ckpt *ck,
-                            const struct lb_recog *g, uint64_t tail)
+                            const struct lb_recog *g, uint64_t tail, const char *own_id)
 {
-    uint64_t foreign = g->end - ck->size - g->own_bytes; /* the caller saw end > ck->size */
     if (g->own > 0)
-        lb_info_kv(LB_MIRROR_FIELDS(m, LB_F_STR("id", g->own_id), LB_F_STR("ckpt_id", ck->id),
+        lb_info_kv(LB_MIRROR_FIELDS(m, LB_F_STR("id", own_id), LB_F_STR("ckpt_id", ck->id),
                                     LB_F_U64("ckpt_size", ck->size)),
                    "mirror: %" PRIu64 " lines after the checkpoint are its own, written before a "
                    "stop that left them unrecorded: continuing after id",
                    g->own);
-    if (foreign > 0)
+    if (g->resent + g->x.resent > 0)
+        lb_info_kv(LB_MIRROR_FIELDS(m, LB_F_STR("id", own_id), LB_F_STR("ckpt_id", ck->id)),
+                   "mirror: %" PRIu64 " entries after the checkpoint were sent again after a "
+                   "failover, and their lines are in the file already: not written again "
+                   "(continuing after id)",
+                   g->resent + g->x.resent);
+    if (g->foreign > 0)
         lb_info_kv(LB_MIRROR_FIELDS0(m),
                    "mirror: kept %" PRIu64 " bytes after the checkpoint that another writer "
-                   "appended (not logbridge's lines; never cut)%s",
-                   foreign,
-                   tail > 0 ? "; the file ends in an unterminated line that is not logbridge's: "
-                              "the next line written follows it on the same line"
-                            : "");
+                   "appended (not logbridge's lines; never cut)",
+                   g->foreign);
+    if (tail > 0)
+        lb_info_kv(LB_MIRROR_FIELDS0(m),
+                   "mirror: the file ends in an unterminated line that is not logbridge's (%" PRIu64
+                   " bytes): the next line written follows it on the same line",
+                   tail);
 }
 
 /*
  * The file is longer than the checkpoint says (same inode): recognise what
- * of it is ours. See "Another writer" in the header for the rule. On return
- * m->size and m->last are where our own lines end; nothing that is not ours
- * has been changed. 0 or an error code (nothing recorded yet: safe to redo).
+ * of [ck->size, end) is ours. See "Another writer" in the header for the
+ * rule. On return *own_end is where our own lines end and *resent counts the
+ * entries sent again whose lines were in the file, and m->last is the last
+ * entry dealt with; nothing that is not ours has been changed. 0 or an error
+ * code (nothing recorded yet: safe to redo, m->last unchanged).
  *
  * Steps: expect the lines we would write after the checkpoint's entry, read
  * the file against them (lb_recog_scan), complete a last line of ours that
  * a kill tore (lb_recog_torn), say what was found, and stand after our own.
  */
-static int lb_mirror_recognise(struct lb_mirror *m, const struct lb_mirror_ckpt *ck,
+static int lb_mirror_recognise(struct lb_mirror *m, const struct lb_mirror_ckpt *ck, uint64_t end,
+                               const struct lb_sid *lost, uint64_t *own_end, uint64_t *resent,
                                struct lb_error *err)
 {
     struct lb_recog g;
     memset(&g, 0, sizeof(g));
     g.x.m = m;
-    g.end = m->size;
+    g.end = end;
+    g.lost = lost;
     g.off = g.line_start = g.own_end = ck->size;
-    snprintf(g.own_id, sizeof(g.own_id), "%s", ck->id);
     g.ok = 1;
     int rc = lb_expect_begin(&g.x, ck->id, err);
     if (rc == 0)
@@ -280,7 +326,7 @@ static int lb_mirror_recognise(struct lb_mirror *m, const struct lb_mirror_ckpt 
         rc = lb_recog_scan(m, &g, err);
     /* bytes of an unterminated last line (the scan read to the end) */
     uint64_t tail = g.off < g.end ? 0 : g.end - g.line_start;
-    if (rc == 0 && tail > 0 && g.ok && g.x.have) {
+    if (rc == 0 && tail > 0 && g.ok && g.x.have && lost == NULL) {
         rc = lb_recog_torn(m, &g, tail, err);
         tail = 0;
     }
@@ -288,10 +334,73 @@ static int lb_mirror_recognise(struct lb_mirror *m, const struct lb_mirror_ckpt 
         lb_expect_free(&g.x);
         return rc;
     }
-    lb_recog_report(m, ck, &g, tail);
-    m->size = g.own_end;
-    lb_mirror_set_last(m, g.own_id, strlen(g.own_id));
+    const char *own_id = g.torn_own ? g.x.id : g.x.before[0] != '\0' ? g.x.before : ck->id;
+    lb_recog_report(m, ck, &g, tail, own_id);
+    *own_end = g.own_end;
+    *resent = g.resent + g.x.resent;
+    lb_mirror_set_last(m, own_id, strlen(own_id));
     lb_expect_free(&g.x);
+    return 0;
+}
+
+/*
+ * Reconcile the file with checkpoint ck (same inode), up to `end`: at start
+ * the file's size, after a failover the end of our last write (lost: the
+ * last entry handled before it). The ranges of lines the checkpoint says
+ * await their entries are indexed again; our lines after the checkpoint are
+ * recognised (entries whose lines await them take those lines); and what
+ * follows our own lines up to `end` is one more range. After a failover
+ * that range is ours: lines whose entries were lost (and another writer's
+ * between them). At start it may be ours or another writer's: nothing tells
+ * them apart once the checkpoint that said where our writes ended is lost
+ * with the failover, and only a byte-identical line can take one of them.
+ * On return m->last, m->aw and (at start) m->size say where we are. 0 or an
+ * error code (nothing written: safe to redo).
+ */
+int lb_mirror_reconcile(struct lb_mirror *m, const struct lb_mirror_ckpt *ck, uint64_t end,
+                        const struct lb_sid *lost, struct lb_error *err)
+{
+    int rc = 0;
+    lb_await_free(&m->aw);
+    for (size_t i = 0; rc == 0 && i < ck->nawait && ck->await[i].to <= ck->size; i++)
+        rc = lb_await_add(&m->aw, m->fd, ck->await[i].from, ck->await[i].to, err);
+    if (rc == 0 && m->aw.left > 0)
+        lb_info("%s: %zu lines (in %zu ranges, from offset %" PRIu64 ") await their entries "
+                "since a failover, as the checkpoint says",
+                m->what, m->aw.left, m->aw.nr, m->aw.r[0].from);
+    uint64_t own_end = ck->size, resent = 0;
+    if (rc == 0 && end > ck->size)
+        rc = lb_mirror_recognise(m, ck, end, lost, &own_end, &resent, err);
+    else if (rc == 0)
+        lb_mirror_set_last(m, ck->id, strlen(ck->id));
+    size_t had = m->aw.nr;
+    if (rc == 0 && own_end < end)
+        rc = lb_await_add(&m->aw, m->fd, own_end, end, err);
+    if (rc != 0) {
+        lb_await_free(&m->aw);
+        return rc;
+    }
+    if (m->aw.dropped > 0 || m->aw.cut)
+        lb_warn("%s: more lines could await their entries than are kept (%u lines, %d ranges): "
+                "%" PRIu64 " of an earlier failover's are not awaited any more%s; an entry of "
+                "theirs that comes back is written again",
+                m->what, LB_AWAIT_MAX_LINES, LB_AWAIT_RANGES, m->aw.dropped,
+                m->aw.cut ? ", nor the last ones after this one's first" : "");
+    if (m->aw.nr > had)
+        lb_info("%s: %zu lines (bytes %" PRIu64 "-%" PRIu64 ") after its own %s", m->what,
+                m->aw.r[m->aw.nr - 1].hi - m->aw.r[m->aw.nr - 1].lo, m->aw.r[m->aw.nr - 1].from,
+                m->aw.r[m->aw.nr - 1].to,
+                lost != NULL ? "are lines whose entries the failover lost: when they are sent "
+                               "again, they are not written twice"
+                             : "await their entries, in case a failover lost them while mirror "
+                               "was stopped (another writer's lines are kept whatever happens)");
+    if (lost == NULL)
+        m->size = m->aw.nr > had && m->aw.r[m->aw.nr - 1].to > own_end ? m->aw.r[m->aw.nr - 1].to
+                                                                       : own_end;
+    if (!lb_await_on(&m->aw))
+        lb_await_free(&m->aw);
+    m->recon_resent = resent;
+    m->last_sum = 0;
     return 0;
 }
 
@@ -310,11 +419,14 @@ int lb_mirror_start(struct lb_mirror *m, struct lb_error *err)
     if (m->fd < 0 && (rc = lb_mirror_open(m, err)) != 0)
         return rc;
     if (ck.present) {
-        lb_mirror_set_last(m, ck.id, strlen(ck.id));
-        if (ck.dev == m->dev && ck.ino == m->ino && m->size > ck.size) {
+        if (ck.dev == m->dev && ck.ino == m->ino && m->size >= ck.size) {
             /* Our lines written after the checkpoint (a kill before it was
-             * recorded) and another writer's: tell them apart. */
-            if ((rc = lb_mirror_recognise(m, &ck, err)) != 0)
+             * recorded) and another writer's, and lines awaiting their
+             * entries: tell them apart. */
+            if (m->size == ck.size && ck.nawait == 0)
+                lb_info_kv(LB_MIRROR_FIELDS(m, LB_F_STR("id", ck.id), LB_F_U64("size", m->size)),
+                           "mirror: resuming after id");
+            if ((rc = lb_mirror_reconcile(m, &ck, m->size, NULL, err)) != 0)
                 return rc;
         } else if (ck.dev != m->dev || ck.ino != m->ino) {
             lb_info_kv(LB_MIRROR_FIELDS(m, LB_F_U64("dev", m->dev), LB_F_U64("ino", m->ino),
@@ -322,17 +434,21 @@ int lb_mirror_start(struct lb_mirror *m, struct lb_error *err)
                        "mirror: a new generation (the checkpoint was for dev=%llu ino=%llu): "
                        "continuing after id",
                        ck.dev, ck.ino);
-        } else if (m->size < ck.size) {
+            lb_mirror_set_last(m, ck.id, strlen(ck.id));
+        } else {
             lb_info_kv(LB_MIRROR_FIELDS(m, LB_F_U64("size", m->size), LB_F_STR("id", ck.id)),
                        "mirror: a new generation (shorter than the %" PRIu64
                        " bytes recorded: truncated by logrotate?): continuing after id",
                        ck.size);
-        } else {
-            lb_info_kv(LB_MIRROR_FIELDS(m, LB_F_STR("id", ck.id), LB_F_U64("size", m->size)),
-                       "mirror: resuming after id");
+            lb_mirror_set_last(m, ck.id, strlen(ck.id));
         }
+        struct lb_await_range r[LB_AWAIT_RANGES];
+        size_t nr = lb_await_ranges(&m->aw, r);
+        int same_await = nr == ck.nawait;
+        for (size_t i = 0; same_await && i < nr; i++)
+            same_await = r[i].from == ck.await[i].from && r[i].to == ck.await[i].to;
         if (ck.dev != m->dev || ck.ino != m->ino || ck.size != m->size ||
-            strcmp(ck.id, m->last_id) != 0)
+            strcmp(ck.id, m->last_id) != 0 || !same_await)
             m->ck_seq++;
     } else {
         char id[LB_SID_BUF];
@@ -350,6 +466,9 @@ int lb_mirror_start(struct lb_mirror *m, struct lb_error *err)
                    "mirror: no checkpoint; starting after id (--from %s)", m->o->from);
         m->ck_seq++;
     }
+    /* the point a failover that takes every later checkpoint goes back to */
+    snprintf(m->base_id, sizeof(m->base_id), "%s", m->last_id);
+    m->base_size = m->size;
     if (lb_ck_pending(m) && (rc = lb_mirror_ckpt_save(m, err)) != 0)
         return rc;
     if (m->o->once) {

@@ -358,16 +358,14 @@ int lb_tail_service(struct lb_tail *j, struct lb_tfile *tf)
 
 /* ---- Redis state ------------------------------------------------------------------------- */
 
-/* After a reconnect: the checkpoint in Redis says which batches landed and
- * where the route the committer carries is read again from (the file is the
- * buffer). It may have gone back (a failover lost acknowledged writes):
- * said at warn and counted, and those lines are sent again. */
-static int lb_tail_recover(struct lb_tail *j)
+/* The checkpoint in Redis, read again, says which batches of the route the
+ * committer carries landed and where that route is read again from (the
+ * file is the buffer). It may have gone back (a failover lost acknowledged
+ * writes): said at warn and counted, and those lines are sent again. */
+static int lb_tail_recover_route(struct lb_tail *j)
 {
     struct lb_tfile *tf = j->cm_tf;
     struct lb_gen *g = j->cm_g;
-    if (tf == NULL)
-        return 0;
     uint64_t was = tf->ck_off;
     struct lb_commit_resync rs;
     int rc = lb_committer_resync(j->cm, &rs, &j->err);
@@ -399,6 +397,40 @@ static int lb_tail_recover(struct lb_tail *j)
     tf->end_line = rs.line;
     lb_tail_dirty(j, tf);
     return 0;
+}
+
+/* Does Redis still hold what tf last knew of its checkpoint? */
+static int lb_tail_ckpt_same(const struct lb_tfile *tf, const struct lb_ckpt *q)
+{
+    return q->present == tf->ck_present &&
+           (!q->present || (q->dev == tf->ck_dev && q->ino == tf->ck_ino && q->off == tf->ck_off &&
+                            q->line == tf->ck_line));
+}
+
+/* After a reconnect: the route the committer carries is settled first; then
+ * every other route's checkpoint is read again, since a failover takes back
+ * the batches of all of them, and a route that stays idle afterwards would
+ * never notice (nothing of it is sent that its fence would refuse): one
+ * whose checkpoint changed is taken up by the committer and settled the same
+ * way. */
+static int lb_tail_recover(struct lb_tail *j)
+{
+    int rc = j->cm_tf != NULL ? lb_tail_recover_route(j) : 0;
+    for (size_t i = 0; rc == 0 && i < j->nf; i++) {
+        struct lb_tfile *tf = j->f[i];
+        if (tf == j->cm_tf || tf->cur == NULL || !tf->inited)
+            continue;
+        struct lb_ckpt q;
+        if ((rc = lb_tail_ckpt_load(j, tf->src, &q)) != 0)
+            break;
+        if (lb_tail_ckpt_same(tf, &q))
+            continue;
+        /* (nothing is in flight now: the binding only settles the open batch) */
+        if ((rc = lb_tail_bind(j, tf, tf->cur)) != LB_T_OK)
+            return rc == LB_T_BLOCKED ? LB_EREDIS : j->err.code;
+        rc = lb_tail_recover_route(j);
+    }
+    return rc;
 }
 
 void lb_tail_reconnect(struct lb_tail *j)

@@ -950,8 +950,7 @@ static long ct_last_seq(struct ct *t, int i)
  * promoted without those batches, which the mirror has already written:
  * entries and checkpoints are lost together, the tail sends the lines again
  * (a counted regression), the mirror writes each line once. */
-static void __attribute__((unused))
-cluster_acknowledged_writes_lost_in_failover_exactly_once(void **state)
+static void cluster_acknowledged_writes_lost_in_failover_exactly_once(void **state)
 {
     struct ct *t = *state;
     t->seed = tu_seed("cluster_acknowledged_writes_lost_in_failover_exactly_once");
@@ -1335,12 +1334,8 @@ int main(void)
                                         ct_teardown),
         cmocka_unit_test_setup_teardown(cluster_kill9_of_the_slots_master_exactly_once, ct_setup,
                                         ct_teardown),
-        /* LB_TEST_PENDING: mirror's side of a failover that lost acknowledged
-         * writes (DESIGN.md section 7, "resent") is being built on wip-mfail;
-         * this test fails until it lands (mirror writes the resent lines twice).
-         * cmocka_unit_test_setup_teardown(cluster_acknowledged_writes_lost_in_failover_exactly_once,
-         * ct_setup, ct_teardown),
-         */
+        cmocka_unit_test_setup_teardown(cluster_acknowledged_writes_lost_in_failover_exactly_once,
+                                        ct_setup, ct_teardown),
     };
     /* LB_TEST_FILTER=cluster_kill9* runs only the tests it matches */
     const char *filter = getenv("LB_TEST_FILTER");

@@ -196,107 +196,6 @@ static void wait_log(const char *path, const char *needle, int times)
     }
 }
 
-/* ---- the legacy writer --------------------------------------------------------------- */
-
-static volatile sig_atomic_t writer_stop;
-
-static void writer_on_term(int sig)
-{
-    (void)sig;
-    writer_stop = 1;
-}
-
-#define WRITER_PREFIX "web|2025-06-18T08:00:00.000Z|legacy|w-"
-
-/* The child: append "web|...|legacy|w-<n>" lines, one write(2) each (as a
- * line-buffered app does), until SIGTERM; then report the count on fd out. */
-static void writer_main(const char *path, int out)
-{
-    signal(SIGTERM, writer_on_term);
-    long n = 0;
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0)
-        _exit(2);
-    while (!writer_stop) {
-        char line[96];
-        int len = snprintf(line, sizeof(line), WRITER_PREFIX "%ld\n", n);
-        if (write(fd, line, (size_t)len) != len)
-            _exit(3);
-        n++;
-        struct timespec ts = {0, 150000};
-        nanosleep(&ts, NULL);
-    }
-    if (write(out, &n, sizeof(n)) != (ssize_t)sizeof(n))
-        _exit(4);
-    _exit(0);
-}
-
-static void writer_start(struct fx_mirror *f, int *rd)
-{
-    int p[2];
-    assert_int_equal(pipe(p), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        close(p[0]);
-        writer_main(f->file, p[1]);
-    }
-    close(p[1]);
-    *rd = p[0];
-    f->writer = pid;
-}
-
-static long writer_stop_and_count(struct fx_mirror *f, int rd)
-{
-    kill(f->writer, SIGTERM);
-    long n = -1;
-    assert_int_equal(read(rd, &n, sizeof(n)), (ssize_t)sizeof(n));
-    close(rd);
-    int st = 0;
-    waitpid(f->writer, &st, 0);
-    f->writer = 0;
-    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    return n;
-}
-
-/* The file holds exactly the stream's lines 0..total-1 in order and the
- * writer's lines 0..wrote-1 in order, interleaved, nothing else. */
-static void assert_both_exactly_once(const char *path, long total, long wrote)
-{
-    size_t n = 0;
-    char *text = lbt_read_file(path, &n);
-    assert_non_null(text);
-    long next_std = 0, next_w = 0, lineno = 0;
-    size_t plen = strlen(WRITER_PREFIX);
-    for (char *p = text; p < text + n; lineno++) {
-        char *nl = memchr(p, '\n', (size_t)(text + n - p));
-        if (nl == NULL)
-            fail_msg("line %ld is not terminated: '%.80s'", lineno, p);
-        size_t len = (size_t)(nl - p) + 1;
-        if (len > plen && memcmp(p, WRITER_PREFIX, plen) == 0) {
-            char *end = NULL;
-            long w = strtol(p + plen, &end, 10);
-            if (end != nl || w != next_w)
-                fail_msg("line %ld: writer line '%.*s', expected w-%ld (a writer line lost, "
-                         "doubled or garbled)",
-                         lineno, (int)(len - 1), p, next_w);
-            next_w++;
-        } else {
-            char want[512];
-            size_t wl = next_std < total ? lbt_line(want, sizeof(want), next_std) : 0;
-            if (wl != len || memcmp(want, p, len) != 0)
-                fail_msg("line %ld: '%.*s', expected stream line %ld '%.*s'", lineno,
-                         (int)(len - 1), p, next_std, wl > 0 ? (int)wl - 1 : 0, want);
-            next_std++;
-        }
-        p = nl + 1;
-    }
-    free(text);
-    if (next_std != total || next_w != wrote)
-        fail_msg("the file has %ld of %ld stream lines and %ld of %ld writer lines", next_std,
-                 total, next_w, wrote);
-}
-
 /* ---- tests ------------------------------------------------------------------------------ */
 
 static void mirror_keeps_another_writers_lines_across_kill9(void **state)
@@ -304,7 +203,7 @@ static void mirror_keeps_another_writers_lines_across_kill9(void **state)
     struct fx_mirror *f = *state;
     struct iu_rng seed = {iu_seed("mirror_keeps_another_writers_lines_across_kill9")};
     int rd;
-    writer_start(f, &rd);
+    mu_legacy_start(f, &rd);
     static const char *const batches[] = {"1", "7", "100", "1000"};
     static const char *const fsyncs[] = {"batch", "always", "never"};
     long total = 0;
@@ -335,12 +234,15 @@ static void mirror_keeps_another_writers_lines_across_kill9(void **state)
     if (rc != 0)
         fail_msg("the final mirror --once exited %d: %s", rc, err);
     own_seen += strstr(err, "are its own") != NULL;
-    long wrote = writer_stop_and_count(f, rd);
+    long wrote = mu_legacy_stop(f, rd);
     printf("%d rounds, %ld entries, %ld writer lines; %d starts found unrecorded lines of their "
            "own\n",
            round, total, wrote, own_seen);
     assert_true(wrote > 0);
-    assert_both_exactly_once(f->file, total, wrote);
+    size_t wn = 0;
+    char *want = mu_std_lines(0, total, &wn);
+    mu_assert_own_and_legacy(f->file, want, wn, wrote);
+    free(want);
     assert_true(own_seen >= 3);
 }
 

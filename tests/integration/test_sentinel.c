@@ -473,7 +473,7 @@ static void tail_sentinel_acknowledged_write_loss(void **state)
 /* The same loss seen by mirror: it wrote lines whose entries the new master
  * lacks, and tail writes them again with new IDs: every line in the file
  * exactly once (the resent ones recognised and counted, not written). */
-static void __attribute__((unused)) mirror_sentinel_acknowledged_write_loss(void **state)
+static void mirror_sentinel_acknowledged_write_loss(void **state)
 {
     struct t *t = *state;
     start_writer(t, "mirror_sentinel_acknowledged_write_loss", 40000);
@@ -594,10 +594,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(tail_sentinel_master_killed_mid_run, setup, teardown),
         cmocka_unit_test_setup_teardown(mirror_sentinel_master_killed_mid_run, setup, teardown),
         cmocka_unit_test_setup_teardown(tail_sentinel_acknowledged_write_loss, setup, teardown),
-        /* LB_TEST_PENDING: mirror's side of a failover that lost acknowledged
-         * writes (DESIGN.md section 7, "resent") is being built on wip-mfail;
-         * this test fails until it lands (it writes the resent lines twice). */
-        /* cmocka_unit_test_setup_teardown(mirror_sentinel_acknowledged_write_loss, setup, teardown), */
+        cmocka_unit_test_setup_teardown(mirror_sentinel_acknowledged_write_loss, setup, teardown),
         cmocka_unit_test_setup_teardown(tail_sentinel_failover_with_logbridge_killed, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(tail_sentinel_paused_master_demoted, setup, teardown),

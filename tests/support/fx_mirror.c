@@ -4,6 +4,7 @@
  */
 #include "fx_mirror.h"
 
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,13 +15,20 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "lbt_prom.h"
 
 int fx_mirror_setup_named(void **state, int aof, const char *stream, const char *file)
 {
-    struct fx_mirror *f = calloc(1, sizeof(*f));
+    return fx_mirror_setup_sized(state, sizeof(struct fx_mirror), aof, stream, file);
+}
+
+int fx_mirror_setup_sized(void **state, size_t size, int aof, const char *stream, const char *file)
+{
+    struct fx_mirror *f = calloc(1, size);
     if (f == NULL)
         return -1;
     *state = f;
@@ -318,4 +326,103 @@ double mu_metric(const char *path, const char *name, ...)
     lbt_prom_free(&p);
     free(text);
     return v;
+}
+
+/* ---- the legacy writer --------------------------------------------------------------- */
+
+static volatile sig_atomic_t mu_legacy_stopping;
+
+static void mu_legacy_on_term(int sig)
+{
+    (void)sig;
+    mu_legacy_stopping = 1;
+}
+
+/* The child: append lines until SIGTERM; then report the count on fd out. */
+static void mu_legacy_main(const char *path, int out)
+{
+    signal(SIGTERM, mu_legacy_on_term);
+    long n = 0;
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        _exit(2);
+    while (!mu_legacy_stopping) {
+        char line[96];
+        int len = snprintf(line, sizeof(line), MU_LEGACY_PREFIX "%ld\n", n);
+        if (write(fd, line, (size_t)len) != len)
+            _exit(3);
+        n++;
+        struct timespec ts = {0, 150000};
+        nanosleep(&ts, NULL);
+    }
+    if (write(out, &n, sizeof(n)) != (ssize_t)sizeof(n))
+        _exit(4);
+    _exit(0);
+}
+
+void mu_legacy_start(struct fx_mirror *f, int *rd)
+{
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    fflush(stdout);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(p[0]);
+        mu_legacy_main(f->file, p[1]);
+    }
+    close(p[1]);
+    *rd = p[0];
+    f->writer = pid;
+}
+
+long mu_legacy_stop(struct fx_mirror *f, int rd)
+{
+    kill(f->writer, SIGTERM);
+    long n = -1;
+    assert_int_equal(read(rd, &n, sizeof(n)), (ssize_t)sizeof(n));
+    close(rd);
+    int st = 0;
+    waitpid(f->writer, &st, 0);
+    f->writer = 0;
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    return n;
+}
+
+void mu_assert_own_and_legacy(const char *path, const char *own, size_t on, long wrote)
+{
+    size_t n = 0;
+    char *text = lbt_read_file(path, &n);
+    assert_non_null(text);
+    long next_w = 0, lineno = 0;
+    size_t o = 0; /* how much of own was seen */
+    size_t plen = strlen(MU_LEGACY_PREFIX);
+    for (char *p = text; p < text + n; lineno++) {
+        char *nl = memchr(p, '\n', (size_t)(text + n - p));
+        if (nl == NULL)
+            fail_msg("line %ld is not terminated: '%.80s'", lineno, p);
+        size_t len = (size_t)(nl - p) + 1;
+        if (len > plen && memcmp(p, MU_LEGACY_PREFIX, plen) == 0) {
+            char *end = NULL;
+            long w = strtol(p + plen, &end, 10);
+            if (end != nl || w != next_w)
+                fail_msg("line %ld: writer line '%.*s', expected w-%ld (a writer line lost, "
+                         "doubled or garbled)",
+                         lineno, (int)(len - 1), p, next_w);
+            next_w++;
+        } else {
+            const char *want = own + o;
+            const char *wnl = o < on ? memchr(want, '\n', on - o) : NULL;
+            size_t wl = wnl != NULL ? (size_t)(wnl - want) + 1 : 0;
+            if (wl != len || memcmp(want, p, len) != 0)
+                fail_msg("line %ld (byte %zu of our lines): '%.*s', expected '%.*s'", lineno, o,
+                         (int)(len - 1), p, wl > 0 ? (int)wl - 1 : 0, want);
+            o += len;
+        }
+        p = nl + 1;
+    }
+    free(text);
+    if (o != on || next_w != wrote)
+        fail_msg("the file has %zu of %zu bytes of our lines and %ld of %ld writer lines", o, on,
+                 next_w, wrote);
 }

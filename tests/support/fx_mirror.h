@@ -40,6 +40,9 @@ struct fx_mirror {
 int fx_mirror_setup(void **state);
 int fx_mirror_setup_aof(void **state);
 int fx_mirror_setup_named(void **state, int aof, const char *stream, const char *file);
+/* The same inside a larger struct of size bytes (struct fx_mirror first; the
+ * teardown frees it through its first member). */
+int fx_mirror_setup_sized(void **state, size_t size, int aof, const char *stream, const char *file);
 int fx_mirror_teardown(void **state);
 
 /* Append id to f->ids. */
@@ -88,6 +91,17 @@ struct mu_file_wait {
 };
 int mu_file_has_size(void *ctx);
 int mu_ckpt_exists(void *ctx);
+
+/* A legacy app that appends to the mirror file too: lines MU_LEGACY_PREFIX
+ * "<n>", one write(2) each (as a line-buffered app does), in a child
+ * (f->writer) until mu_legacy_stop, which returns how many it wrote. *rd:
+ * the pipe it reports on. */
+#define MU_LEGACY_PREFIX "web|2025-06-18T08:00:00.000Z|legacy|w-"
+void mu_legacy_start(struct fx_mirror *f, int *rd);
+long mu_legacy_stop(struct fx_mirror *f, int rd);
+/* Fail unless path holds exactly the lines own[0..on) in order and the
+ * legacy writer's lines 0..wrote-1 in order, interleaved, nothing else. */
+void mu_assert_own_and_legacy(const char *path, const char *own, size_t on, long wrote);
 
 /* A sample of the metrics file: name, then up to two label (name, value)
  * pairs, NULL-terminated. Fails when absent. */

@@ -197,6 +197,26 @@ void lbt_redis_kill(struct lbt_redis *r, int sig)
     r->pid = 0;
 }
 
+int lbt_redis_save(const struct lbt_redis *r)
+{
+    redisContext *c = lbt_connect(r);
+    if (c == NULL)
+        return -1;
+    redisReply *rep = redisCommand(c, "SAVE");
+    int ok = rep != NULL && rep->type == REDIS_REPLY_STATUS;
+    freeReplyObject(rep);
+    redisFree(c);
+    return ok ? 0 : -1;
+}
+
+int lbt_redis_rollback(struct lbt_redis *r)
+{
+    if (r->aof)
+        return -1; /* the AOF would bring the writes back */
+    lbt_redis_kill(r, SIGKILL);
+    return lbt_redis_restart(r);
+}
+
 void lbt_redis_stop(struct lbt_redis *r, int cleanup)
 {
     lbt_redis_kill(r, SIGKILL);

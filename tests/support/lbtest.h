@@ -34,6 +34,13 @@ int lbt_redis_start(struct lbt_redis *r, int aof);
 int lbt_redis_restart(struct lbt_redis *r);
 /* SIGKILL the server (a crash) or SIGTERM it; waits for it to exit. */
 void lbt_redis_kill(struct lbt_redis *r, int sig);
+/* SAVE: the RDB snapshot that lbt_redis_rollback goes back to. 0 or -1. */
+int lbt_redis_save(const struct lbt_redis *r);
+/* Lose every write acknowledged since the last lbt_redis_save, as a failover
+ * to a lagging replica does (a consistent prefix survives): kill -9 the
+ * server and start it again in its dir, where it loads dump.rdb. Only for a
+ * server without AOF. Clients must connect again. 0 or -1. */
+int lbt_redis_rollback(struct lbt_redis *r);
 /* Stop the server and, when cleanup, remove its dir. */
 void lbt_redis_stop(struct lbt_redis *r, int cleanup);
 
