@@ -151,7 +151,8 @@ struct lb_parity {
     enum lb_parity_mode mode;
     int utf8_rule, utf8_known;
 
-    struct lb_stream_info si; /* what XINFO STREAM said */
+    struct lb_names names;    /* the streams compared (what --stream stands for) */
+    struct lb_stream_info si; /* what XINFO STREAM said (summed over the streams) */
     uint64_t budget;          /* lines that may still count as trimmed */
     int from_cuts, to_cuts;
     char range_start[48], range_end[48];

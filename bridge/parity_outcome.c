@@ -242,7 +242,9 @@ void lb_parity_example(struct lb_parity *p, enum lb_parity_kind kind, const stru
     e.file = f != NULL ? (int)f->file : -1;
     e.line = f != NULL ? f->line : 0;
     e.off = f != NULL ? f->off : 0;
+    e.sidx = -1;
     if (s != NULL) {
+        e.sidx = s->stream;
         e.has_id = 1;
         e.ms = s->ms;
         e.seq = s->seq;
@@ -366,6 +368,35 @@ int lb_parity_dup(struct lb_parity *p, const struct lb_record *rec, char **out, 
     return 0;
 }
 
+/* The stream a line belongs to, for its example (owned, or NULL when it
+ * cannot be told): a --stream template rendered with it (one that names an
+ * existing stream first), else the one stream compared. */
+static char *lb_parity_line_stream(struct lb_parity *p, const struct lb_record *rec)
+{
+    const struct lb_streams *in = &p->o->streams;
+    char *best = NULL;
+    for (int i = 0; i < in->n; i++) {
+        if (!lb_stream_is_template(in->v[i]))
+            continue;
+        char *s = malloc(strlen(in->v[i]) + rec->type.n + rec->role.n + 1);
+        if (s == NULL)
+            break;
+        s[lb_stream_render(in->v[i], rec, s)] = '\0';
+        for (int j = 0; j < p->names.n; j++)
+            if (strcmp(p->names.v[j], s) == 0) {
+                free(best);
+                return s;
+            }
+        if (best == NULL)
+            best = s;
+        else
+            free(s);
+    }
+    if (best == NULL && p->names.n == 1)
+        best = strdup(p->names.v[0]);
+    return best;
+}
+
 /* Read one file again up to its last example; lines are found by offset. */
 static int lb_parity_fill_file(struct lb_parity *p, int fi, struct lb_error *err)
 {
@@ -407,8 +438,11 @@ static int lb_parity_fill_file(struct lb_parity *p, int fi, struct lb_error *err
                 continue;
             struct lb_record rec;
             enum lb_reason why = lb_feed_classify(p->feed, &line, &rec);
-            if (why == LB_PARSE_OK)
+            if (why == LB_PARSE_OK) {
                 rc = lb_parity_dup(p, &rec, &e->expected, &e->expected_n, err);
+                if (e->sidx < 0 && e->stream == NULL)
+                    e->stream = lb_parity_line_stream(p, &rec);
+            }
             lb_feed_reset(p->feed);
             if (rc != 0)
                 break;
@@ -449,7 +483,7 @@ static int lb_parity_fill_entries(struct lb_parity *p, struct lb_error *err)
                 continue;
             char id[48];
             snprintf(id, sizeof(id), "%" PRIu64 "-%" PRIu64, e->ms, e->seq);
-            const char *argv[6] = {"XRANGE", p->o->stream, id, id, "COUNT", "1"};
+            const char *argv[6] = {"XRANGE", p->names.v[e->sidx], id, id, "COUNT", "1"};
             if (redisAppendCommandArgv(c, 6, argv, NULL) != REDIS_OK)
                 return lb_error_set(err, LB_ENOMEM, "out of memory");
             sent[ns++] = k;
@@ -470,6 +504,12 @@ static int lb_parity_fill_entries(struct lb_parity *p, struct lb_error *err)
 int lb_parity_fill(struct lb_parity *p, struct lb_error *err)
 {
     int rc = 0;
+    for (size_t k = 0; k < p->rep.nexamples; k++) {
+        struct lb_parity_example *e = &p->rep.examples[k];
+        if (e->has_id && e->sidx >= 0 && e->sidx < p->names.n &&
+            (e->stream = strdup(p->names.v[e->sidx])) == NULL)
+            return lb_error_set(err, LB_ENOMEM, "out of memory");
+    }
     for (int fi = 0; fi < p->nfiles && rc == 0; fi++)
         rc = lb_parity_fill_file(p, fi, err);
     return rc != 0 ? rc : lb_parity_fill_entries(p, err);
