@@ -14,6 +14,12 @@
 #   the same server for both transports. Sets TSOCK, TCP_PORT, TLS_PORT and
 #   TPID (the caller's cleanup stops it). Ports are tried from a pid-derived
 #   start until a pair binds.
+# bench_redis_start_tcp NAME DIR [redis-server options...]: a throwaway
+#   redis-server run from DIR on 127.0.0.1 (no persistence) with the extra
+#   options given; it takes two ports, P (clients) and P+1 (given as
+#   --cluster-port, the bus of a cluster node). Sets BPORT and BPID (the
+#   caller's cleanup stops it). Ports are tried from a pid-derived start
+#   (BENCH_PORT_NEXT carries on from the last call) until a pair binds.
 
 bench_redis_start() {
     SOCK=$TMP/redis.sock
@@ -118,5 +124,38 @@ bench_redis_start_tls() {
         fi
         _p=$((_p + 2))
         [ $_p -lt 60000 ] || _p=20000
+    done
+}
+
+BENCH_PORT_NEXT=
+bench_redis_start_tcp() {
+    _name=$1; _dir=$2; shift 2
+    mkdir -p "$_dir"
+    [ -n "$BENCH_PORT_NEXT" ] || BENCH_PORT_NEXT=$((30000 + ($$ * 11) % 20000))
+    _try=0
+    while :; do
+        BPORT=$BENCH_PORT_NEXT
+        BENCH_PORT_NEXT=$((BENCH_PORT_NEXT + 2))
+        [ $BENCH_PORT_NEXT -lt 60000 ] || BENCH_PORT_NEXT=30000
+        redis-server --port "$BPORT" --bind 127.0.0.1 --cluster-port $((BPORT + 1)) \
+            --dir "$_dir" --save "" --appendonly no --daemonize no "$@" >"$_dir/redis.log" 2>&1 &
+        BPID=$!
+        _i=0
+        # up, or gone (a port in use ends it at once), or 10 s
+        while kill -0 "$BPID" 2>/dev/null && ! redis-cli -p "$BPORT" ping >/dev/null 2>&1; do
+            _i=$((_i + 1))
+            [ $_i -lt 200 ] || break
+            sleep 0.05
+        done
+        redis-cli -p "$BPORT" ping >/dev/null 2>&1 && return 0
+        kill "$BPID" 2>/dev/null || true
+        wait "$BPID" 2>/dev/null || true
+        BPID=
+        _try=$((_try + 1))
+        if [ $_try -ge 20 ]; then
+            echo "$_name: redis-server on 127.0.0.1 did not start:" >&2
+            tail -n 5 "$_dir/redis.log" >&2
+            exit 1
+        fi
     done
 }

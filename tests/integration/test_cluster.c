@@ -16,7 +16,12 @@
  *  - mirror through a reshard and a failover;
  *  - names whose derived keys would not share one slot: exit 2 on a
  *    cluster, fine on a single server;
- *  - logbridge_redis_redirects_total{kind}.
+ *  - logbridge_redis_redirects_total{kind};
+ *  - one `logbridge run` with tail and mirror jobs on streams whose slots
+ *    are on different masters, a writer per file; parity and status of each
+ *    stream asked of a master that owns neither;
+ *  - a template {ev}:%{type}: import, then export through the template is
+ *    the file's valid lines byte for byte; status lists the streams.
  * Every count is exact: each line number once in the stream, each bad line
  * once in the DLQ, each mirror line once. The test side finds a key's owner
  * through the nodes' own CLUSTER NODES (fx_cluster), never by a cluster
@@ -73,6 +78,7 @@ struct ct {
     char arm[320];
     uint64_t seed;
     struct lbt_redis single; /* a plain server, for the single-server comparisons */
+    struct ct *peer;         /* a second file and stream (run with two jobs): reaped here */
 };
 
 static int group_setup(void **state)
@@ -126,6 +132,10 @@ static int ct_teardown(void **state)
         return 0;
     ct_reap(&t->mover);
     ct_reap(&t->writer);
+    if (t->peer != NULL) {
+        ct_reap(&t->peer->writer);
+        free(t->peer);
+    }
     ct_reap(&t->tail);
     ct_reap(&t->mirror);
     int bad = tu_log_sane(t->log) != 0 || tu_log_sane(t->mlog) != 0;
@@ -997,6 +1007,306 @@ cluster_acknowledged_writes_lost_in_failover_exactly_once(void **state)
     ct_check_mirror(t);
 }
 
+/* ---- h. run with jobs on different masters; parity, status, export ----------- */
+
+/* A hash tag "<prefix>N" (the first N) whose slot master m owns. */
+static void ct_tag_on(int m, const char *prefix, char *out, size_t cap)
+{
+    for (int k = 0; k < 1000; k++) {
+        char key[64];
+        snprintf(out, cap, "%s%d", prefix, k);
+        snprintf(key, sizeof(key), "{%s}", out);
+        int slot = fxcl_keyslot(&cl, key);
+        if (slot >= 0 && fxcl_owner(&cl, slot) == m)
+            return;
+    }
+    fail_msg("no tag %s<N> on master %d: %s", prefix, m, fxcl_why);
+}
+
+/* A master that owns neither slot a nor slot b (-1: none): a URL to it
+ * makes every command of a job on those slots meet MOVED first. */
+static int ct_master_besides(int a, int b)
+{
+    int ms[FXCL_NODES];
+    int n = fxcl_masters(&cl, ms);
+    for (int k = 0; k < n; k++)
+        if (ms[k] != fxcl_owner(&cl, a) && ms[k] != fxcl_owner(&cl, b))
+            return ms[k];
+    return -1;
+}
+
+/* The ID of the last entry of stream (on its slot's owner). */
+static void ct_last_id(const char *stream, char *out, size_t cap)
+{
+    redisContext *c = fxcl_owner_conn(&cl, stream);
+    assert_non_null(c);
+    redisReply *r = redisCommand(c, "XREVRANGE %s + - COUNT 1", stream);
+    assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1);
+    snprintf(out, cap, "%s", r->element[0]->element[0]->str);
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+/* logbridge args..., which must exit want_rc; its stdout as JSON. */
+static cJSON *ct_json_of(const char *const *args, int want_rc)
+{
+    static char out[1 << 16];
+    char err[8192];
+    int rc = lbt_run(args, out, sizeof(out), err, sizeof(err), NULL, 0);
+    if (rc != want_rc)
+        fail_msg("logbridge %s exited %d, expected %d: %s\n%.2000s", args[0], rc, want_rc, err,
+                 out);
+    cJSON *j = cJSON_Parse(out);
+    if (j == NULL)
+        fail_msg("logbridge %s: not JSON: %.2000s", args[0], out);
+    return j;
+}
+
+static double ct_jnum(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (!cJSON_IsNumber(v))
+        fail_msg("JSON key %s is not a number", k);
+    return v->valuedouble;
+}
+
+static const char *ct_jstr(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (!cJSON_IsString(v))
+        fail_msg("JSON key %s is not a string", k);
+    return v->valuestring;
+}
+
+/* The one element of array k of o. */
+static const cJSON *ct_jonly(const cJSON *o, const char *k)
+{
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != 1)
+        fail_msg("JSON key %s is not an array of one element", k);
+    return cJSON_GetArrayItem(a, 0);
+}
+
+static long long ct_file_size(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return (long long)st.st_size;
+}
+
+/* parity of t->path with t->stream, asked through url: EQUAL, every valid
+ * line matched, every bad line counted. */
+static void ct_check_parity(struct ct *t, const char *url, long valid)
+{
+    const char *args[] = {"parity",   "--redis", url,     "--stream", t->stream,
+                          "--report", "json",    t->path, NULL};
+    cJSON *j = ct_json_of(args, 0);
+    const cJSON *eq = cJSON_GetObjectItemCaseSensitive(j, "equal");
+    if (!cJSON_IsTrue(eq) || ct_jnum(j, "matched") != valid ||
+        ct_jnum(j, "stream_entries") != valid || ct_jnum(j, "file_lines") != valid ||
+        ct_jnum(j, "bad_lines") != t->nbad || ct_jnum(j, "missing_in_stream") != 0 ||
+        ct_jnum(j, "extra_in_stream") != 0) {
+        char *txt = cJSON_PrintUnformatted(j);
+        fail_msg("parity of %s with %s through %s: %.1500s (expected equal, %ld matched, %ld bad)",
+                 t->path, t->stream, url, txt, valid, t->nbad);
+    }
+    cJSON_Delete(j);
+}
+
+/* status of t->stream, asked through url: its length and last ID, the file's
+ * checkpoint at its end (every line, no lag), the mirror file (when mirror
+ * is set) at the last ID with nothing behind. */
+static void ct_check_status(struct ct *t, const char *url, long valid, int mirror)
+{
+    const char *args[] = {"status", "--redis", url, "--stream", t->stream, "--json", NULL};
+    cJSON *j = ct_json_of(args, 0);
+    char last[64];
+    ct_last_id(t->stream, last, sizeof(last));
+    char *txt = cJSON_PrintUnformatted(j);
+    assert_non_null(txt);
+    const cJSON *s = ct_jonly(j, "sources");
+    if (strcmp(ct_jstr(j, "stream"), t->stream) != 0 || ct_jnum(j, "length") != valid ||
+        strcmp(ct_jstr(j, "last_id"), last) != 0 || strcmp(ct_jstr(s, "src"), t->path) != 0 ||
+        ct_jnum(s, "offset") != ct_file_size(t->path) || ct_jnum(s, "line") != valid + t->nbad ||
+        strcmp(ct_jstr(s, "id"), last) != 0 || ct_jnum(s, "size") != ct_file_size(t->path) ||
+        ct_jnum(s, "lag_bytes") != 0)
+        fail_msg("status of %s through %s: %.1500s (expected %ld entries, last %s, %s at %lld "
+                 "after %ld lines)",
+                 t->stream, url, txt, valid, last, t->path, ct_file_size(t->path), valid + t->nbad);
+    if (mirror) {
+        const cJSON *m = ct_jonly(j, "mirrors");
+        if (strcmp(ct_jstr(m, "file"), t->mfile) != 0 || strcmp(ct_jstr(m, "id"), last) != 0 ||
+            ct_jnum(m, "size") != ct_file_size(t->mfile) || ct_jnum(m, "behind") != 0)
+            fail_msg("status of %s through %s: mirror %s: %.1500s (expected at %s, 0 behind)",
+                     t->stream, url, t->mfile, txt, last);
+    }
+    free(txt);
+    cJSON_Delete(j);
+}
+
+/* One `logbridge run`: a tail job and a mirror job for each of two streams
+ * whose slots are on different masters, a writer per file at the same
+ * time; every line once in each stream and each mirror file. Then parity
+ * and status of each stream, asked of the third master (MOVED for every
+ * read). */
+static void cluster_run_jobs_on_different_masters_exactly_once(void **state)
+{
+    struct ct *a = *state;
+    a->seed = tu_seed("cluster_run_jobs_on_different_masters_exactly_once");
+    a->bad_every = BAD_EVERY;
+    struct ct *b = calloc(1, sizeof(*b));
+    assert_non_null(b);
+    a->peer = b;
+    b->seed = a->seed ^ 0xb5ad4eceda1ce2a9ULL;
+    b->bad_every = BAD_EVERY;
+    snprintf(b->dir, sizeof(b->dir), "%.250s/b", a->dir);
+    assert_int_equal(mkdir(b->dir, 0755), 0);
+    snprintf(b->path, sizeof(b->path), "%s/app.log", b->dir);
+    snprintf(b->mfile, sizeof(b->mfile), "%s/mirror.log", b->dir);
+    /* one process: its output holds both jobs of each kind */
+    snprintf(b->log, sizeof(b->log), "%s", a->log);
+    snprintf(b->mlog, sizeof(b->mlog), "%s", a->log);
+    snprintf(a->mlog, sizeof(a->mlog), "%s", a->log);
+    assert_int_equal(lbt_write_file(b->path, "", 0), 0);
+
+    int ms[FXCL_NODES];
+    assert_int_equal(fxcl_masters(&cl, ms), FXCL_MASTERS);
+    char ta[16], tb[16];
+    ct_tag_on(ms[0], "ra", ta, sizeof(ta));
+    ct_tag_on(ms[1], "rb", tb, sizeof(tb));
+    ct_stream(a, ta, "events");
+    ct_stream(b, tb, "events");
+    int oa = fxcl_owner(&cl, a->slot), ob = fxcl_owner(&cl, b->slot);
+    assert_true(oa >= 0 && ob >= 0 && oa != ob);
+
+    char cfg[400];
+    snprintf(cfg, sizeof(cfg), "%s/config.json", a->dir);
+    char json[4096];
+    int n = snprintf(json, sizeof(json),
+                     "{\"redis\": \"%s\",\n"
+                     " \"tail\": [\n"
+                     "  {\"paths\": [\"%s\"], \"stream\": \"%s\", \"batch\": 200},\n"
+                     "  {\"paths\": [\"%s\"], \"stream\": \"%s\", \"batch\": 200}],\n"
+                     " \"mirror\": [\n"
+                     "  {\"stream\": \"%s\", \"file\": \"%s\"},\n"
+                     "  {\"stream\": \"%s\", \"file\": \"%s\"}]}\n",
+                     a->url, a->path, a->stream, b->path, b->stream, a->stream, a->mfile, b->stream,
+                     b->mfile);
+    assert_true(n > 0 && (size_t)n < sizeof(json));
+    assert_int_equal(lbt_write_file(cfg, json, (size_t)n), 0);
+    const char *args[] = {"run", "--config", cfg, NULL};
+    a->tail = lbt_spawn(args, a->log);
+    assert_true(a->tail > 0);
+
+    const long valid = 10000;
+    ct_writer_start(a, 0, valid, 4000);
+    ct_writer_start(b, 0, valid, 4000);
+    ct_writer_done(a);
+    ct_writer_done(b);
+    ct_wait_all(a);
+    ct_wait_all(b);
+    ct_wait_mirror(a);
+    ct_wait_mirror(b);
+    ct_stop_tail(a); /* SIGTERM: run exits 0 */
+    ct_check_exact(a, valid);
+    ct_check_exact(b, valid);
+    ct_check_mirror(a);
+    ct_check_mirror(b);
+    assert_true(a->nbad > 0 && b->nbad > 0);
+
+    int third = ct_master_besides(a->slot, b->slot);
+    assert_true(third >= 0);
+    char url[64];
+    fxcl_node_url(&cl, third, url, sizeof(url));
+    ct_check_parity(a, url, valid);
+    ct_check_parity(b, url, valid);
+    ct_check_status(a, url, valid, 1);
+    ct_check_status(b, url, valid, 1);
+}
+
+/* A template with a hash tag on the cluster: import routes the lines of
+ * three types into {ev}:g0..g2 (one slot); export through the template, asked
+ * of a master that does not own it, merges them back into the file's valid
+ * lines byte for byte; status lists the three and their total. */
+static void cluster_template_import_then_export_byte_identical(void **state)
+{
+    struct ct *t = *state;
+    t->seed = tu_seed("cluster_template_import_then_export_byte_identical");
+    uint64_t rng = t->seed;
+    ct_stream(t, "ev", "g0"); /* the slot of {ev}, flushed; the keys' names */
+    snprintf(t->stream, sizeof(t->stream), "{ev}:%%{type}");
+    const long valid = 6000;
+    long per[3] = {0, 0, 0};
+    size_t cap = (size_t)valid * 160, n = 0;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    for (long i = 0; i < valid; i++) {
+        /* runs of one type, so that a batch holds a few streams' lines */
+        int g = (int)((i / (1 + (long)(tu_rand(&rng) % 4))) % 3);
+        per[g]++;
+        n += tu_line(buf + n, cap - n, g, i, (int)(tu_rand(&rng) % 60));
+        if (i % BAD_EVERY == BAD_EVERY - 1)
+            n += (size_t)snprintf(buf + n, cap - n, "bad %ld\n", t->nbad++);
+    }
+    assert_int_equal(lbt_write_file(t->path, buf, n), 0);
+    free(buf);
+
+    char err[8192];
+    const char *imp[] = {"import",  "--redis", t->url,  "--stream", t->stream,
+                         "--batch", "200",     t->path, NULL};
+    int rc = lbt_run(imp, NULL, 0, err, sizeof(err), NULL, 0);
+    if (rc != 0)
+        fail_msg("import --stream '%s' exited %d: %s", t->stream, rc, err);
+    redisContext *c = fxcl_owner_conn(&cl, "{ev}");
+    assert_non_null(c);
+    for (int g = 0; g < 3; g++) {
+        char s[32];
+        snprintf(s, sizeof(s), "{ev}:g%d", g);
+        if (lbt_xlen(c, s) != per[g])
+            fail_msg("%s holds %lld entries, expected %ld", s, lbt_xlen(c, s), per[g]);
+    }
+    char why[512];
+    if (tu_check_bad(c, t->dlq, t->nbad, why, sizeof(why)) != 0)
+        fail_msg("%s", why);
+    redisFree(c);
+
+    int other = other_master(fxcl_owner(&cl, t->slot));
+    char url[64];
+    fxcl_node_url(&cl, other, url, sizeof(url));
+    snprintf(t->mfile, sizeof(t->mfile), "%s/export.log", t->dir);
+    const char *exp[] = {"export", "--redis", url, "--stream", t->stream, "--file", t->mfile, NULL};
+    rc = lbt_run(exp, NULL, 0, err, sizeof(err), NULL, 0);
+    if (rc != 0)
+        fail_msg("export --stream '%s' through %s exited %d: %s", t->stream, url, rc, err);
+    ct_check_mirror(t); /* the file's valid lines, byte for byte */
+
+    const char *st[] = {"status", "--redis", url, "--stream", t->stream, "--json", NULL};
+    cJSON *j = ct_json_of(st, 0);
+    char *txt = cJSON_PrintUnformatted(j);
+    const cJSON *tot = cJSON_GetObjectItemCaseSensitive(j, "total");
+    const cJSON *streams = cJSON_GetObjectItemCaseSensitive(j, "streams");
+    int ok = cJSON_IsObject(tot) && ct_jnum(tot, "streams") == 3 &&
+             ct_jnum(tot, "length") == valid && cJSON_GetArraySize(streams) == 3;
+    for (int k = 0; ok && k < 3; k++) {
+        const cJSON *e = cJSON_GetArrayItem(streams, k);
+        const char *name = ct_jstr(e, "stream");
+        ok = strncmp(name, "{ev}:g", 6) == 0 && name[6] >= '0' && name[6] <= '2' &&
+             name[7] == '\0' && ct_jnum(e, "length") == per[name[6] - '0'];
+    }
+    if (ok) {
+        const cJSON *s = ct_jonly(j, "sources");
+        ok = strcmp(ct_jstr(s, "src"), t->path) == 0 &&
+             ct_jnum(s, "offset") == ct_file_size(t->path) &&
+             ct_jnum(s, "line") == valid + t->nbad && ct_jnum(s, "lag_bytes") == 0;
+    }
+    if (!ok)
+        fail_msg("status --stream '%s' through %s: %.2000s (expected 3 streams of %ld+%ld+%ld "
+                 "entries, %s at its end)",
+                 t->stream, url, txt, per[0], per[1], per[2], t->path);
+    free(txt);
+    cJSON_Delete(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1006,6 +1316,10 @@ int main(void)
                                         ct_teardown),
         cmocka_unit_test_setup_teardown(cluster_refuses_names_whose_keys_cross_slots, ct_setup,
                                         ct_teardown),
+        cmocka_unit_test_setup_teardown(cluster_run_jobs_on_different_masters_exactly_once,
+                                        ct_setup, ct_teardown),
+        cmocka_unit_test_setup_teardown(cluster_template_import_then_export_byte_identical,
+                                        ct_setup, ct_teardown),
         cmocka_unit_test_setup_teardown(cluster_tail_exactly_once_across_reshards_and_kill9,
                                         ct_setup, ct_teardown),
         cmocka_unit_test_setup_teardown(cluster_manual_migration_without_dlq_keeps_committing,
