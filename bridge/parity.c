@@ -144,6 +144,29 @@ static void lb_parity_window(struct lb_parity *p, const struct lb_stream_info *s
         snprintf(p->range_end, sizeof(p->range_end), "+");
 }
 
+/* Deletions per stream, when several streams through a template have any:
+ * then each line's stream decides whether it may be trimmed. */
+static int lb_parity_stream_budgets(struct lb_parity *p, const struct lb_stream_info *sis,
+                                    struct lb_error *err)
+{
+    const char *tmpl = NULL;
+    for (int i = 0; i < p->o->streams.n && tmpl == NULL; i++)
+        if (lb_stream_is_template(p->o->streams.v[i]))
+            tmpl = p->o->streams.v[i];
+    if (p->names.n < 2 || tmpl == NULL || p->budget == 0)
+        return 0;
+    p->sbudget = calloc((size_t)p->names.n, sizeof(*p->sbudget));
+    p->sfirst = malloc((size_t)p->names.n * (size_t)p->nfiles * sizeof(*p->sfirst));
+    if (p->sbudget == NULL || p->sfirst == NULL)
+        return lb_error_set(err, LB_ENOMEM, "out of memory");
+    for (int i = 0; i < p->names.n; i++)
+        p->sbudget[i] = lb_parity_deleted(&sis[i]);
+    for (size_t k = 0; k < (size_t)p->names.n * (size_t)p->nfiles; k++)
+        p->sfirst[k] = UINT64_MAX;
+    p->line_tmpl = tmpl;
+    return 0;
+}
+
 /* The streams --stream stands for, and XINFO STREAM of each. */
 static int lb_parity_streams(struct lb_parity *p, struct lb_error *err)
 {
@@ -160,6 +183,7 @@ static int lb_parity_streams(struct lb_parity *p, struct lb_error *err)
         rc = lb_stream_info_read(p->r, p->names.v[i], &sis[i], err);
     if (rc == 0) {
         lb_parity_window(p, sis, p->names.n);
+        rc = lb_parity_stream_budgets(p, sis, err);
         if (p->names.n > 1 || lb_stream_is_template(p->o->stream))
             lb_info("parity: %d streams", p->names.n);
     }
@@ -289,6 +313,22 @@ static int lb_parity_mode_decide(struct lb_parity *p, const struct lb_entry *e,
     return lb_parity_groups(p, 0, prov, err);
 }
 
+/* Where stream s starts in each FILE: the first entry routed to group g
+ * (one FILE, by src/off); an entry of a generation older than the FILEs
+ * (g NULL) comes before every line of the route's FILEs. */
+static void lb_parity_stream_first(struct lb_parity *p, const struct lb_route *r, int s,
+                                   const struct lb_group *g, uint64_t off)
+{
+    uint64_t *row = &p->sfirst[(size_t)s * (size_t)p->nfiles];
+    if (g == NULL) {
+        for (int k = 0; k < r->nfiles; k++)
+            if (row[r->files[k]] == UINT64_MAX)
+                row[r->files[k]] = 0;
+    } else if (g->nfiles == 1 && row[g->files[0]] == UINT64_MAX) {
+        row[g->files[0]] = off;
+    }
+}
+
 /* 1 when the entry is compared, 0 when it belongs to a generation older
  * than the FILEs given (not compared), < 0 an error. */
 static int lb_parity_route(struct lb_parity *p, const struct lb_entry *e, int which,
@@ -310,6 +350,8 @@ static int lb_parity_route(struct lb_parity *p, const struct lb_entry *e, int wh
             int older;
             if ((rc = lb_parity_gen_route(p, r, &it, &g, &older, err)) != 0)
                 return rc;
+            if (p->sfirst != NULL)
+                lb_parity_stream_first(p, r, which, older ? NULL : g, it.off);
             if (older)
                 return 0;
         }
@@ -801,6 +843,8 @@ static void lb_parity_free(struct lb_parity *p)
     lb_entry_release(&p->dec);
     lb_redis_destroy(p->r);
     lb_names_free(&p->names);
+    free(p->sbudget);
+    free(p->sfirst);
     for (size_t k = 0; k < p->rep.nexamples; k++) {
         free(p->rep.examples[k].expected);
         free(p->rep.examples[k].actual);

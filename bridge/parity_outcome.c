@@ -7,6 +7,7 @@
 #include "parity_int.h"
 
 #include "log.h"
+#include "stream_set.h"
 #include "stream_id.h"
 
 #include <errno.h>
@@ -279,10 +280,31 @@ void lb_parity_examples_sort(struct lb_parity *p)
 /* HEAD: before the first entry of its group. Outside the window when --from
  * cut the stream's head (or --to left a group with no entry at all); else
  * trimmed while Redis reports deletions to account for it; else missing. */
-static enum lb_outcome lb_parity_head(struct lb_parity *p, int group_has_entries)
+/* Over several streams whose lines know their stream: 1 when that
+ * stream's deletions account for line f (it lies before the stream's first
+ * entry from its FILE), -1 when they do not, 0 when the line's stream is
+ * unknown (the union's rule applies). */
+static int lb_parity_stream_trimmed(struct lb_parity *p, const struct lb_align_item *f)
+{
+    if (p->sfirst == NULL || p->mode != LB_MODE_PROV || f->stream == UINT16_MAX)
+        return 0;
+    uint64_t first = p->sfirst[(size_t)f->stream * (size_t)p->nfiles + f->file];
+    if (p->sbudget[f->stream] == 0 || (first != UINT64_MAX && f->off >= first))
+        return -1;
+    p->sbudget[f->stream]--;
+    if (p->budget > 0)
+        p->budget--;
+    return 1;
+}
+
+static enum lb_outcome lb_parity_head(struct lb_parity *p, int group_has_entries,
+                                      const struct lb_align_item *f)
 {
     if (p->from_cuts || (!group_has_entries && p->to_cuts))
         return LB_OUT_OUTSIDE;
+    int st = lb_parity_stream_trimmed(p, f);
+    if (st != 0)
+        return st > 0 ? LB_OUT_TRIMMED : LB_OUT_MISSING;
     if (p->budget > 0) {
         p->budget--;
         return LB_OUT_TRIMMED;
@@ -334,7 +356,7 @@ void lb_parity_outcome(struct lb_parity *p, int group_has_entries, enum lb_align
         break;
     case LB_ALIGN_HEAD:
         /* Pending first: a line not committed yet is no trimmed one. */
-        k = lb_parity_line_pending(p, f) ? LB_OUT_PENDING : lb_parity_head(p, group_has_entries);
+        k = lb_parity_line_pending(p, f) ? LB_OUT_PENDING : lb_parity_head(p, group_has_entries, f);
         break;
     case LB_ALIGN_TAIL:
         k = p->to_cuts ? LB_OUT_OUTSIDE : LB_OUT_MISSING;
@@ -344,6 +366,9 @@ void lb_parity_outcome(struct lb_parity *p, int group_has_entries, enum lb_align
     }
     if (k == LB_OUT_MISSING && lb_parity_line_pending(p, f))
         k = LB_OUT_PENDING;
+    /* a line of a stream trimmed on its own lies among the other streams' */
+    if (k == LB_OUT_MISSING && kind == LB_ALIGN_MISSING && lb_parity_stream_trimmed(p, f) > 0)
+        k = LB_OUT_TRIMMED;
     if (k == LB_OUT_MISSING)
         lb_parity_diff(p, LB_PK_MISSING, LB_OUT_MISSING, f, NULL);
     else

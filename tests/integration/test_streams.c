@@ -411,6 +411,51 @@ static void streams_parity_two_explicit_streams_merged(void **state)
     cJSON_Delete(r);
 }
 
+/* One type stream trimmed on its own (MAXLEN per stream): its oldest lines
+ * lie among the other streams' entries, and count as trimmed, not missing;
+ * a deletion inside another stream stays missing (its budget is its own). */
+static void streams_parity_template_one_stream_trimmed(void **state)
+{
+    struct fx *f = *state;
+    char file[512];
+    snprintf(file, sizeof(file), "%s/typed.log", f->dir);
+    char *valid;
+    size_t vn;
+    typed_file(file, 8000, &valid, &vn); /* line 5000 is bad */
+    free(valid);
+    int rc = run(f, "import", "--redis", f->r.url, "--stream", "{ev}:%{type}", "--final",
+                 "--no-progress", file, NULL);
+    if (rc != 0)
+        fail_msg("import: exit %d: %s", rc, f->err);
+    long n3 = lbt_xlen(f->c, "{ev}:t3");
+    assert_int_equal(n3, 1000);
+    freeReplyObject(redisCommand(f->c, "XTRIM {ev}:t3 MAXLEN %ld", n3 - 50));
+    assert_int_equal(lbt_xlen(f->c, "{ev}:t3"), n3 - 50);
+    rc = run(f, "parity", "--redis", f->r.url, "--stream", "{ev}:%{type}", "--report", "json",
+             file, NULL);
+    if (rc != 0)
+        fail_msg("parity after XTRIM: exit %d (want 0): %s %s", rc, f->out, f->err);
+    cJSON *r = report(f);
+    assert_int_equal((long)num(r, "trimmed"), 50);
+    assert_int_equal((long)num(r, "missing_in_stream"), 0);
+    assert_int_equal((long)num(r, "matched"), 7999 - 50);
+    cJSON_Delete(r);
+    /* the 10th entry of t5 deleted: missing, whatever t3's deletions */
+    redisReply *x = redisCommand(f->c, "XRANGE {ev}:t5 - + COUNT 10");
+    assert_int_equal(x->elements, 10);
+    freeReplyObject(redisCommand(f->c, "XDEL {ev}:t5 %s", x->element[9]->element[0]->str));
+    freeReplyObject(x);
+    rc = run(f, "parity", "--redis", f->r.url, "--stream", "{ev}:%{type}", "--report", "json",
+             file, NULL);
+    assert_int_equal(rc, 1);
+    r = report(f);
+    assert_int_equal((long)num(r, "trimmed"), 50);
+    assert_int_equal((long)num(r, "missing_in_stream"), 1);
+    cJSON *e0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(r, "examples"), 0);
+    assert_string_equal(cJSON_GetObjectItem(e0, "stream")->valuestring, "{ev}:t5");
+    cJSON_Delete(r);
+}
+
 /* ---- the streams set ------------------------------------------------------------------- */
 
 /* The members of set key, sorted, joined by ','. */
@@ -534,6 +579,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(streams_parity_template_equal_and_one_missing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(streams_parity_two_explicit_streams_merged, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(streams_parity_template_one_stream_trimmed, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(streams_template_import_export_byte_identical, setup,
                                         teardown),
