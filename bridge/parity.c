@@ -49,6 +49,17 @@
  *  - Examples are the first --max-examples differences in report order
  *    (lines by FILE and line number, then extra entries by ID), not in the
  *    order found. stdin is refused as a FILE: examples re-read the FILEs.
+ *  - Several --stream, or a template (DESIGN.md section 8): the union of the
+ *    streams it stands for, read through the merge (stream_merge.c; one
+ *    stream keeps the read-ahead reader). XINFO per stream: the deletion
+ *    budget is their sum, --from/--to cut when they cut any stream, and the
+ *    range ends at the last entry of any. Through a template with deletions
+ *    each line knows its stream (the template rendered with it), and a
+ *    stream trimmed on its own explains its own lines only: trimmed while its
+ *    budget lasts and the line lies before its first entry from that FILE
+ *    (provenance; content alignment keeps the union's rule). An example
+ *    names its stream: the entry's, or the line's by the template. The
+ *    baseline knows entries by ID alone.
  */
 #include "parity_int.h"
 
@@ -677,7 +688,9 @@ static int lb_parity_set_to(void *base, const char *arg, char *why, size_t cap)
 #define LB_P struct lb_parity_opts
 #define LB_PARITY_ID "a stream ID (ms-seq, ms, - or +)"
 static const struct lb_opt lb_parity_opt_table[] = {
-    LB_OPT_SET("stream", lb_parity_set_stream, NULL, "S", "the stream",
+    LB_OPT_SET("stream", lb_parity_set_stream, NULL, "S",
+               "the stream; repeated, or a template such as '{ev}:%{type}':\n"
+               "the union of the streams, merged in entry-ID order",
                LB_OPTF_REQUIRED | LB_OPTF_REPEAT),
     LB_OPT_STR("src", LB_P, src, "a src name", "NAME",
                "only entries whose src is NAME; NAME is then the src of\n"

@@ -128,6 +128,10 @@ import '{tp}:%{type}'
 NTP=$(rcli --scan --pattern '{tp}:*' | wc -l | tr -d ' ')
 best "strict over a template ($NTP streams)" 0 "$LINES" 0 --stream '{tp}:%{type}'
 S_TMPL=$LAST_S
+# the single stream again, right after: the ratio takes the better of the two
+# single-stream figures (the first run after an import is often the slowest)
+best "strict, aligned by src/off (again)" 0 "$LINES" 0 --stream prov
+S_ONE=$(awk -v a="$S_STRICT" -v b="$LAST_S" 'BEGIN { print (b < a ? b : a) }')
 best "--order any over a template" 0 "$LINES" 0 --stream '{tp}:%{type}' --order any
 rcli EVAL "for _, k in ipairs(redis.call('KEYS', '{tp}:*')) do redis.call('DEL', k) end" 0 >/dev/null
 
@@ -153,6 +157,6 @@ echo
 T=$(awk -v s="$S_STRICT" 'BEGIN { print (s <= 2.0 ? "met" : "MISSED") }')
 M=$(awk -v k="$RSS_STRICT" 'BEGIN { print (k > 0 && k <= 65536 ? "met" : "MISSED") }')
 echo "strict parity of $LINES lines: $S_STRICT s (target <= 2 s: $T), peak RSS $RSS_STRICT KiB (target <= 65536 KiB: $M)"
-R=$(awk -v a="$S_TMPL" -v b="$S_STRICT" 'BEGIN { printf "%.2f", a / b }')
+R=$(awk -v a="$S_TMPL" -v b="$S_ONE" 'BEGIN { printf "%.2f", a / b }')
 T=$(awk -v r="$R" 'BEGIN { print (r <= 1.5 ? "met" : "MISSED") }')
-echo "strict parity over a template of $NTP streams: $S_TMPL s = ${R}x the single stream (target <= 1.5x: $T)"
+echo "strict parity over a template of $NTP streams: $S_TMPL s = ${R}x the single stream's $S_ONE s (target <= 1.5x: $T)"
