@@ -889,8 +889,8 @@ int lb_cmd_parity(int argc, char **argv)
     size_t ln = 0;
     label[0] = '\0';
     for (int i = 0; i < o.streams.n && ln < sizeof(label); i++)
-        ln += (size_t)snprintf(label + ln, sizeof(label) - ln, "%s%s", i ? ", " : "",
-                               o.streams.v[i]);
+        ln +=
+            (size_t)snprintf(label + ln, sizeof(label) - ln, "%s%s", i ? ", " : "", o.streams.v[i]);
     p.rep.stream = label;
     p.rep.order_any = o.order_any;
     struct lb_error err = {0};

@@ -69,8 +69,8 @@ struct lb_align_item {
     uint32_t file;   /* file: index of the FILE argument */
     uint16_t flags;  /* set by the aligner */
     uint16_t stream; /* entry: index of its stream (DESIGN.md section 8) */
-    uint64_t n;     /* set by the aligner: position in its own sequence */
-    uint64_t next;  /* set by the aligner */
+    uint64_t n;      /* set by the aligner: position in its own sequence */
+    uint64_t next;   /* set by the aligner */
 };
 
 enum lb_align_kind {

@@ -158,10 +158,10 @@ struct lb_parity {
      * 8): each line knows the stream the template routes it to, and is
      * trimmed when that stream's deletions account for it and it lies before
      * that stream's first entry from its FILE (aligned by src/off). */
-    const char *line_tmpl;    /* the template lines are routed by, or NULL */
-    uint64_t *sbudget;        /* [stream]: its deletions not yet accounted for */
-    uint64_t *sfirst;         /* [stream * nfiles + FILE]: off of its first entry there,
-                               * UINT64_MAX none yet, 0 one from an older generation */
+    const char *line_tmpl; /* the template lines are routed by, or NULL */
+    uint64_t *sbudget;     /* [stream]: its deletions not yet accounted for */
+    uint64_t *sfirst;      /* [stream * nfiles + FILE]: off of its first entry there,
+                            * UINT64_MAX none yet, 0 one from an older generation */
     int from_cuts, to_cuts;
     char range_start[48], range_end[48];
 

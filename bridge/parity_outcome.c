@@ -277,9 +277,6 @@ void lb_parity_examples_sort(struct lb_parity *p)
         qsort(p->rep.examples, p->rep.nexamples, sizeof(*p->rep.examples), lb_ex_qcmp);
 }
 
-/* HEAD: before the first entry of its group. Outside the window when --from
- * cut the stream's head (or --to left a group with no entry at all); else
- * trimmed while Redis reports deletions to account for it; else missing. */
 /* Over several streams whose lines know their stream: 1 when that
  * stream's deletions account for line f (it lies before the stream's first
  * entry from its FILE), -1 when they do not, 0 when the line's stream is
@@ -297,6 +294,9 @@ static int lb_parity_stream_trimmed(struct lb_parity *p, const struct lb_align_i
     return 1;
 }
 
+/* HEAD: before the first entry of its group. Outside the window when --from
+ * cut the stream's head (or --to left a group with no entry at all); else
+ * trimmed while Redis reports deletions to account for it; else missing. */
 static enum lb_outcome lb_parity_head(struct lb_parity *p, int group_has_entries,
                                       const struct lb_align_item *f)
 {
