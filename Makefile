@@ -20,7 +20,7 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 -Wvla
 STD     := -std=c11 -D_GNU_SOURCE
 OPT     ?= -O2 -g
 CFLAGS_ALL = $(STD) $(WARN) $(OPT) -MMD -MP -Iparsers -Ibridge -I$(BUILD)/gen -Itests/support $(CPPFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
-LIBS    := -lhiredis -lssl -lcrypto -lcjson -lz -lm
+LIBS    := -lhiredis -lssl -lcrypto -lcjson -lmicrohttpd -lz -lm
 TLIBS   := -lcmocka
 
 PARSER_SRC  := $(sort $(wildcard parsers/*.c))
@@ -152,7 +152,7 @@ check-deb: deb-deps
 	sh tests/check_deb.sh
 
 # Installs from Debian's packages only what is missing; does nothing otherwise.
-DEPS_PKGS := libhiredis-dev libssl-dev openssl redis-sentinel libcjson-dev zlib1g-dev libcmocka-dev redis-server redis-tools clang libclang-rt-14-dev logrotate libxml2-utils
+DEPS_PKGS := libhiredis-dev libssl-dev openssl redis-sentinel libcjson-dev libmicrohttpd-dev zlib1g-dev libcmocka-dev redis-server redis-tools clang libclang-rt-14-dev logrotate libxml2-utils
 deps:
 	@missing=""; for p in $(DEPS_PKGS); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \

@@ -37,7 +37,8 @@ int lb_cli_error(const struct lb_cli *cli, const char *opt, const char *fmt, ...
         name[0] = '\0';
     } else if (cli->prefix != NULL) {
         /* config keys are the long options with '-' -> '_' */
-        size_t o = (size_t)snprintf(name, sizeof(name), "%s.", cli->prefix);
+        size_t o = (size_t)snprintf(name, sizeof(name), "%s%s", cli->prefix,
+                                    cli->prefix[0] != '\0' ? "." : "");
         for (const char *p = opt; *p && o + 3 < sizeof(name); p++)
             name[o++] = *p == '-' ? '_' : *p;
         name[o++] = ':';
@@ -47,7 +48,41 @@ int lb_cli_error(const struct lb_cli *cli, const char *opt, const char *fmt, ...
         snprintf(name, sizeof(name), "--%s: ", opt);
     }
     fprintf(stderr, "logbridge %s: %s%s\n", cli->cmd, name, msg);
+    lb_cli_try(cli);
     return LB_EXIT_USAGE;
+}
+
+void lb_cli_try(const struct lb_cli *cli)
+{
+    if (cli->prefix == NULL)
+        fprintf(stderr, "Try 'logbridge %s --help'.\n", cli->cmd);
+}
+
+int lb_edit_distance(const char *a, const char *b)
+{
+    enum { N = 64 };
+    size_t n = strlen(a), m = strlen(b);
+    if (n >= N || m >= N)
+        return 99;
+    int d[N][N];
+    for (size_t i = 0; i <= n; i++)
+        d[i][0] = (int)i;
+    for (size_t j = 0; j <= m; j++)
+        d[0][j] = (int)j;
+    for (size_t i = 1; i <= n; i++)
+        for (size_t j = 1; j <= m; j++) {
+            int cost = a[i - 1] != b[j - 1];
+            int v = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < v)
+                v = d[i][j - 1] + 1;
+            if (d[i - 1][j - 1] + cost < v)
+                v = d[i - 1][j - 1] + cost;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < v)
+                v = d[i - 2][j - 2] + 1;
+            d[i][j] = v;
+        }
+    return d[n][m];
 }
 
 int lb_u64_parse(const char *s, size_t n, uint64_t *out)

@@ -44,6 +44,7 @@ struct lb_common {
     enum lb_log_level log_level;
     int log_json;
     const char *metrics_file;
+    const char *http; /* --http ADDR:PORT (tail, mirror, run) */
     const char *log_file;
     size_t max_line;
 };
@@ -51,15 +52,24 @@ struct lb_common {
 /* Where options come from: prefix NULL = the command line. */
 struct lb_cli {
     const char *cmd;    /* "import", ... */
-    const char *prefix; /* "tail[0]" for a config entry */
+    const char *prefix; /* "tail[0]" for a config entry, "" for a config's top level */
 };
 
 void lb_common_defaults(struct lb_common *c);
 
 /* Print "logbridge CMD: --opt: message" (or "tail[0].opt: message") on
- * stderr and return LB_EXIT_USAGE. opt is the long option name. */
+ * stderr and return LB_EXIT_USAGE. opt is the long option name. An error in
+ * a command line ends with the hint "Try 'logbridge CMD --help'." */
 int lb_cli_error(const struct lb_cli *cli, const char *opt, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* The hint alone, after a usage error printed elsewhere (command line only). */
+void lb_cli_try(const struct lb_cli *cli);
+
+/* The edit distance of a and b (insertions, deletions, substitutions and
+ * transpositions of neighbours, each 1), for "did you mean" hints; capped
+ * at 99 for long words. */
+int lb_edit_distance(const char *a, const char *b);
 
 /* The number scanners of every option and config value: the whole string,
  * overflow-checked, within min..max (no sign '+', no leading space; a double

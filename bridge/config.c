@@ -106,6 +106,19 @@ static int lb_key_job(enum lb_config_kind kind, const char *name, struct lb_key 
     return LB_KEY_OK;
 }
 
+/* " (did you mean 'paths'?)" for a key that is a typo of a key of spec (NULL:
+ * the top level), else "". */
+static void lb_config_hint(const struct lb_optspec *spec, const char *key, char *out, size_t cap)
+{
+    static const char *const top[] = {"tail", "mirror", NULL};
+    static const char *const tail[] = {"paths", NULL};
+    const char *const *extra = spec == NULL ? top : spec == &lb_tail_optspec ? tail : NULL;
+    char near[64];
+    out[0] = '\0';
+    if (lb_opts_nearest(spec, key, 1, extra, near, sizeof(near)))
+        snprintf(out, cap, " (did you mean '%s'?)", near);
+}
+
 /* ---- owned strings ---------------------------------------------------------------- */
 
 static char *lb_config_keep(struct lb_config *cfg, char *s)
@@ -309,9 +322,13 @@ static int lb_config_entry(struct lb_config *cfg, const cJSON *root, const cJSON
                                 "%s.%s: is a process-wide option: set it at the top level "
                                 "of the config",
                                 pre, v->string);
-        if (found == LB_KEY_UNKNOWN)
-            return lb_error_set(err, LB_EUSAGE, "%s.%s: unknown key for a %s job", pre, v->string,
-                                kname);
+        if (found == LB_KEY_UNKNOWN) {
+            char hint[96];
+            lb_config_hint(kind == LB_CONFIG_TAIL ? &lb_tail_optspec : &lb_mirror_optspec,
+                           v->string, hint, sizeof(hint));
+            return lb_error_set(err, LB_EUSAGE, "%s.%s: unknown key for a %s job%s", pre, v->string,
+                                kname, hint);
+        }
         if (lb_config_dup_key(e, v))
             return lb_error_set(err, LB_EUSAGE, "%s.%s: duplicate key", pre, v->string);
         const char *why = lb_config_type_error(k.type, v);
@@ -650,7 +667,9 @@ static int lb_config_top_key(struct lb_config *cfg, const cJSON *root, const cJS
             return lb_error_set(err, LB_EUSAGE,
                                 "%s: is an option of a job: set it inside a tail or mirror entry",
                                 v->string);
-        return lb_error_set(err, LB_EUSAGE, "%s: unknown key", v->string);
+        char hint[96];
+        lb_config_hint(NULL, v->string, hint, sizeof(hint));
+        return lb_error_set(err, LB_EUSAGE, "%s: unknown key%s", v->string, hint);
     }
     if (lb_config_dup_key(root, v))
         return lb_error_set(err, LB_EUSAGE, "%s: duplicate key", v->string);

@@ -66,7 +66,8 @@ static int lb_export_set_to(void *base, const char *arg, char *why, size_t cap)
 
 #define LB_EXPORT_ID "-, + or a stream ID (ms-seq)"
 static const struct lb_opt lb_export_opt_table[] = {
-    LB_OPT_SET("stream", lb_export_set_stream, NULL, "S", "the stream to write",
+    LB_OPT_SET("stream", lb_export_set_stream, NULL, "S",
+               "a stream or template to write (repeatable: merged in ID order)",
                LB_OPTF_REQUIRED | LB_OPTF_REPEAT),
     LB_OPT_SET("from", lb_export_set_from, LB_EXPORT_ID, "ID", "first ID (default -)", 0),
     LB_OPT_SET("to", lb_export_set_to, LB_EXPORT_ID, "ID", "last ID (default +)", 0),

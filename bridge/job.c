@@ -1,22 +1,34 @@
 /*
- * job.c - a job's environment, served by the signal thread (job.h).
+ * job.c - a job's environment, served by the signal thread (job.h), and what
+ * every job reports: its connection's counters and how it stands with Redis.
  */
 #include "job.h"
 
-#include "clock.h"
 #include "log.h"
+#include "service.h"
 #include "signals.h"
 
-#include <math.h>
 #include <poll.h>
+#include <stddef.h>
 
-void lb_job_env_init(struct lb_job_env *env, struct lb_metrics *metrics, const char *metrics_file)
+void lb_job_env_init(struct lb_job_env *env, struct lb_metrics *metrics)
 {
     env->stop_fd = lb_signals_stop_fd();
     env->stop = &lb_stop_flag;
     env->hup = &lb_hup_flag;
     env->metrics = metrics;
-    env->metrics_file = metrics_file;
+    env->job = NULL;
+    env->health = NULL;
+    env->health_idx = -1;
+}
+
+int lb_job_env_serve(struct lb_job_env *env, struct lb_service *svc, const char *job)
+{
+    lb_job_env_init(env, lb_service_metrics(svc));
+    env->job = job;
+    env->health = lb_service_health(svc);
+    env->health_idx = lb_health_add(env->health, job);
+    return env->health_idx < 0 ? LB_ENOMEM : 0;
 }
 
 int lb_job_standalone(const struct lb_common *c, const struct lb_cli *cli,
@@ -26,21 +38,22 @@ int lb_job_standalone(const struct lb_common *c, const struct lb_cli *cli,
     if (rc != 0)
         return rc;
     struct lb_error err = {0};
-    struct lb_metrics *metrics = NULL;
+    struct lb_service *svc = NULL;
     if (lb_signals_start(&err) != 0) {
         lb_error_log("%s", err.msg);
         rc = LB_EXIT_RUNTIME;
-    } else if (c->metrics_file != NULL && (metrics = lb_metrics_create(c->metrics_file)) == NULL) {
-        /* without --metrics-file there is no registry at all, so that mirror
-         * skips the XINFO calls that only feed the lag gauge */
-        lb_error_log("out of memory");
-        rc = LB_EXIT_RUNTIME;
-    } else {
+    } else if ((rc = lb_service_open(c, cli, &svc)) == 0) {
+        /* without --metrics-file and --http there is no registry at all, so
+         * that mirror skips the XINFO calls that only feed the lag gauge */
         struct lb_job_env env;
-        lb_job_env_init(&env, metrics, c->metrics_file);
-        rc = job(arg, &env);
+        if (lb_job_env_serve(&env, svc, cli->cmd) != 0) {
+            lb_error_log("out of memory");
+            rc = LB_EXIT_RUNTIME;
+        } else {
+            rc = job(arg, &env);
+        }
     }
-    lb_metrics_destroy(metrics);
+    lb_service_stop(svc);
     lb_log_close();
     return rc;
 }
@@ -84,43 +97,15 @@ void lb_job_redis_metrics(struct lb_metrics *m, const struct lb_redis *r,
                  &seen->ask);
 }
 
-/* ---- the metrics tick ---------------------------------------------------------------------- */
-
-void lb_job_tick_init(struct lb_job_tick *t, struct lb_metrics *m, const char *file)
+const char *lb_job_labels(const struct lb_job_env *env, const char *dflt, char *out, size_t cap)
 {
-    t->m = file != NULL ? m : NULL;
-    t->file = file;
-    t->due = t->m != NULL ? lb_clock_mono() + LB_JOB_METRICS_SEC : INFINITY;
-    t->failing = 0;
+    return lb_metrics_labels(out, cap, "job", env->job != NULL ? env->job : dflt,
+                             (const char *)NULL);
 }
 
-void lb_job_tick_init_env(struct lb_job_tick *t, const struct lb_job_env *env)
+void lb_job_report(const struct lb_job_env *env, const char *labels, enum lb_health_state st,
+                   const char *why)
 {
-    lb_job_tick_init(t, env->metrics, env->metrics_file);
-}
-
-double lb_job_tick_due(const struct lb_job_tick *t)
-{
-    return t->due;
-}
-
-int lb_job_tick_is_due(const struct lb_job_tick *t, double now)
-{
-    return now >= t->due;
-}
-
-void lb_job_tick_write(struct lb_job_tick *t)
-{
-    if (t->m == NULL)
-        return;
-    struct lb_error err = {0};
-    if (lb_metrics_write(t->m, &err) != 0) {
-        if (!t->failing)
-            lb_warn("%s; retrying every %g s", err.msg, LB_JOB_METRICS_SEC);
-        t->failing = 1;
-    } else if (t->failing) {
-        lb_info("metrics file %s written again", t->file);
-        t->failing = 0;
-    }
-    t->due = lb_clock_mono() + LB_JOB_METRICS_SEC;
+    lb_metrics_set(env->metrics, "logbridge_redis_up", labels, st == LB_HEALTH_OK);
+    lb_health_set(env->health, env->health_idx, st, why);
 }

@@ -15,41 +15,51 @@
  *    differs (lb_signals_hup_changed). logbridge's own log is reopened by the
  *    signal thread, never by a job;
  *  - metrics: shared and thread-safe (lb_metrics_* lock internally); NULL
- *    when there is no --metrics-file;
- *  - metrics_file: where the job itself writes metrics (a standalone
- *    command's --metrics-file), or NULL when another thread writes them
- *    (run's main thread writes the file for all its jobs).
- *
- * The metrics file's cadence (DESIGN.md: every 5 s and at exit) is one
- * lb_job_tick, held by whoever writes the file: a standalone tail or mirror,
- * or run's main thread.
+ *    when nobody reads metrics (no --metrics-file, no --http). The job only
+ *    updates it: the process's service (service.h) writes the file every 5 s
+ *    from a thread of its own, and serves --http;
+ *  - job, health, health_idx: the job's name ("tail", "mirror", or the
+ *    config's "tail[0]"), the label of its per-job series, and its slot in
+ *    the process's health table (service.h; health NULL: none). The job says
+ *    how it stands with Redis through lb_job_report.
  */
 #ifndef LB_JOB_H
 #define LB_JOB_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 
 #include "cli.h"
+#include "health.h"
 #include "metrics.h"
 #include "redis.h"
+
+struct lb_service;
 
 struct lb_job_env {
     int stop_fd;
     atomic_int *stop;
     atomic_uint *hup;
     struct lb_metrics *metrics;
-    const char *metrics_file;
+    const char *job; /* NULL: the command's name */
+    struct lb_health *health;
+    int health_idx;
 };
 
 /* The environment the signal thread serves (lb_signals_start must have
- * succeeded), with the given metrics registry (may be NULL) and the file the
- * job writes it to (NULL: not the job's to write). */
-void lb_job_env_init(struct lb_job_env *env, struct lb_metrics *metrics, const char *metrics_file);
+ * succeeded), with the given metrics registry (may be NULL), no name and no
+ * health slot. */
+void lb_job_env_init(struct lb_job_env *env, struct lb_metrics *metrics);
+
+/* The same, with the service's registry and a slot named job in its health
+ * table (job is borrowed: it outlives the job). Returns 0 or LB_ENOMEM. */
+int lb_job_env_serve(struct lb_job_env *env, struct lb_service *svc, const char *job);
 
 /* A standalone command (tail, mirror), its options parsed: start its log
- * (lb_common_start), the signal thread and, with --metrics-file, a registry
- * the job writes itself; then job(arg, env). Logs what fails; closes the
- * log. Returns the job's exit code, or the failed step's. */
+ * (lb_common_start), the signal thread and the service (metrics writer,
+ * --http; a bad --http is exit 2 naming it); then job(arg, env) with a slot
+ * named cli->cmd; then the service's last metrics write. Logs what fails;
+ * closes the log. Returns the job's exit code, or the failed step's. */
 int lb_job_standalone(const struct lb_common *c, const struct lb_cli *cli,
                       int (*job)(void *arg, const struct lb_job_env *env), void *arg);
 
@@ -66,40 +76,18 @@ void lb_job_redis_metrics_init(struct lb_metrics *m);
 void lb_job_redis_metrics(struct lb_metrics *m, const struct lb_redis *r,
                           struct lb_redis_seen *seen);
 
+/* The label string job="NAME" of the job's series (dflt: the name when
+ * env->job is NULL). */
+const char *lb_job_labels(const struct lb_job_env *env, const char *dflt, char *out, size_t cap);
+
+/* Say how the job stands: st LB_HEALTH_OK (connected; committing or idle),
+ * LB_HEALTH_DOWN (Redis unreachable or refusing, why says how), ... Sets
+ * logbridge_redis_up{labels} (1 for OK, else 0) and the health slot. */
+void lb_job_report(const struct lb_job_env *env, const char *labels, enum lb_health_state st,
+                   const char *why);
+
 /* Has a stop been requested? Looks at the flag and the eventfd (without
  * reading it). */
 int lb_job_stopping(const struct lb_job_env *env);
-
-/* ---- the metrics tick ---------------------------------------------------------------------- */
-
-#define LB_JOB_METRICS_SEC 5.0
-
-/* A deadline on the monotonic clock (clock.h): an event loop arms its timer
- * or its poll timeout for lb_job_tick_due(); a loop that wakes anyway (mirror,
- * at least once a second) asks lb_job_tick_is_due(). */
-struct lb_job_tick {
-    struct lb_metrics *m; /* NULL: nothing to write, never due */
-    const char *file;     /* for messages */
-    double due;           /* lb_clock_mono() time of the next write */
-    int failing;          /* warned that writes fail: not again every 5 s */
-};
-
-/* Start the cadence: the first write is due LB_JOB_METRICS_SEC from now.
- * m or file NULL: never due, lb_job_tick_write does nothing. */
-void lb_job_tick_init(struct lb_job_tick *t, struct lb_metrics *m, const char *file);
-
-/* The job's tick: its own when env->metrics_file is set, else never due. */
-void lb_job_tick_init_env(struct lb_job_tick *t, const struct lb_job_env *env);
-
-/* When the next write is due (INFINITY: never). */
-double lb_job_tick_due(const struct lb_job_tick *t);
-
-/* Is a write due at now (lb_clock_mono())? */
-int lb_job_tick_is_due(const struct lb_job_tick *t, double now);
-
-/* Write the file now (due or not: at exit too). A failure is logged once
- * when writes start failing, and once when they work again; the next write
- * is due LB_JOB_METRICS_SEC later either way. */
-void lb_job_tick_write(struct lb_job_tick *t);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,16 +131,61 @@ static size_t lb_log_json_escape(const char *s, char *out, size_t cap)
     return o;
 }
 
-void lb_log(enum lb_log_level level, const char *fmt, ...)
+/* A text value as is, or quoted when a reader could not tell where it ends. */
+static size_t lb_log_text_value(const char *v, char *out, size_t cap)
 {
-    if (!lb_log_enabled(level))
-        return;
+    int quote = *v == '\0' || strpbrk(v, " \"=\\") != NULL;
+    for (const char *p = v; *p && !quote; p++)
+        quote = (unsigned char)*p < 0x20;
+    if (!quote)
+        return (size_t)snprintf(out, cap, "%s", v);
+    size_t o = 0;
+    out[o++] = '"';
+    o += lb_log_json_escape(v, out + o, cap - o - 2);
+    out[o++] = '"';
+    out[o] = '\0';
+    return o;
+}
+
+/* The fields after the message: " key=value" (text) or ,"key":value (JSON). */
+static size_t lb_log_fields(const struct lb_log_field *f, int json, char *out, size_t cap)
+{
+    size_t o = 0;
+    char num[32];
+    for (; f != NULL && f->key != NULL && o + 40 < cap; f++) {
+        if (f->kind == LB_LOG_STR && f->s == NULL)
+            continue;
+        const char *v = f->s;
+        if (f->kind == LB_LOG_U64) {
+            snprintf(num, sizeof(num), "%llu", f->u);
+            v = num;
+        }
+        if (json) {
+            o += (size_t)snprintf(out + o, cap - o, ",\"");
+            o += lb_log_json_escape(f->key, out + o, cap - o);
+            o += (size_t)snprintf(out + o, cap - o, "\":%s", f->kind == LB_LOG_STR ? "\"" : "");
+            o += lb_log_json_escape(v, out + o, cap - o - 2);
+            if (f->kind == LB_LOG_STR)
+                out[o++] = '"';
+        } else {
+            o += (size_t)snprintf(out + o, cap - o, " %s=", f->key);
+            if (o < cap)
+                o += lb_log_text_value(v, out + o, cap - o);
+        }
+        if (o >= cap)
+            o = cap - 1;
+    }
+    out[o] = '\0';
+    return o;
+}
+
+static void lb_log_v(enum lb_log_level level, const struct lb_log_field *f, const char *fmt,
+                     va_list ap)
+{
     int saved = errno;
-    char msg[2048], line[4400];
-    va_list ap;
-    va_start(ap, fmt);
+    char msg[2048], fields[2048], line[8400];
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
+    lb_log_fields(f, lb_logger.json, fields, sizeof(fields));
 
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -153,15 +199,35 @@ void lb_log(enum lb_log_level level, const char *fmt, ...)
     if (lb_logger.json) {
         n = (size_t)snprintf(line, sizeof(line), "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":\"",
                              when, lb_level_names[level]);
-        n += lb_log_json_escape(msg, line + n, sizeof(line) - n - 4);
-        n += (size_t)snprintf(line + n, sizeof(line) - n, "\"}\n");
+        n += lb_log_json_escape(msg, line + n, sizeof(line) - n - 4 - strlen(fields));
+        n += (size_t)snprintf(line + n, sizeof(line) - n, "\"%s}\n", fields);
     } else {
-        n = (size_t)snprintf(line, sizeof(line), "%s logbridge %s: %s\n", when,
-                             lb_level_names[level], msg);
+        n = (size_t)snprintf(line, sizeof(line), "%s logbridge %s: %s%s\n", when,
+                             lb_level_names[level], msg, fields);
     }
     if (n >= sizeof(line))
         n = sizeof(line) - 1;
     ssize_t w = write(lb_logger.fd, line, n);
     (void)w;
     errno = saved;
+}
+
+void lb_log(enum lb_log_level level, const char *fmt, ...)
+{
+    if (!lb_log_enabled(level))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    lb_log_v(level, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void lb_log_kv(enum lb_log_level level, const struct lb_log_field *f, const char *fmt, ...)
+{
+    if (!lb_log_enabled(level))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    lb_log_v(level, f, fmt, ap);
+    va_end(ap);
 }

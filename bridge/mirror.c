@@ -173,6 +173,7 @@ const struct lb_optspec lb_mirror_optspec = {
     .opts = lb_mirror_opt_table,
     .footer = "SIGHUP reopens F (after logrotate); SIGTERM finishes the batch and exits 0.\n",
     .common_off = offsetof(struct lb_mirror_opts, c),
+    .serve = 1,
 };
 
 int lb_mirror_opts_parse(struct lb_mirror_opts *o, int argc, char **argv, const struct lb_cli *cli)
@@ -196,10 +197,14 @@ int lb_mirror_opts_parse(struct lb_mirror_opts *o, int argc, char **argv, const 
 /* A command was accepted: a refusal, if there was one, is over. */
 static void lb_mirror_accepted(struct lb_mirror *m)
 {
+    if (m->down) {
+        lb_job_report(m->env, m->l_job, LB_HEALTH_OK, NULL);
+        m->down = 0;
+    }
     if (!m->refused)
         return;
-    lb_info("%s: redis accepts again after %u retries; carrying on after id=%s", m->what,
-            m->refusals, m->last_id);
+    lb_info_kv(LB_MIRROR_FIELDS(m, LB_F_STR("id", m->last_id)),
+               "mirror: redis accepts again after %u retries; carrying on after id", m->refusals);
     m->refused = 0;
     m->refusals = 0;
 }
@@ -208,14 +213,18 @@ static void lb_mirror_accepted(struct lb_mirror *m)
  * still there) once, until it clears; a lost connection each time. */
 static void lb_mirror_trouble(struct lb_mirror *m, const struct lb_error *err)
 {
+    lb_job_report(m->env, m->l_job, LB_HEALTH_DOWN, err->msg);
+    m->down = 1;
     if (lb_redis_ctx(m->r) == NULL) {
-        lb_warn("%s: %s; reconnecting (resuming after id=%s)", m->what, err->msg, m->last_id);
+        lb_warn_kv(LB_MIRROR_FIELDS(m, LB_F_STR("id", m->last_id)),
+                   "mirror: %s; reconnecting (resuming after id)", err->msg);
         return;
     }
     if (!m->refused)
-        lb_warn("%s: %s; backpressure: waiting with backoff (<= 5 s) until redis accepts again "
-                "(nothing is lost; resuming after id=%s)",
-                m->what, err->msg, m->last_id);
+        lb_warn_kv(LB_MIRROR_FIELDS(m, LB_F_STR("id", m->last_id)),
+                   "mirror: %s; backpressure: waiting with backoff (<= 5 s) until redis accepts "
+                   "again (nothing is lost; resuming after id)",
+                   err->msg);
     m->refused = 1;
 }
 
@@ -379,10 +388,11 @@ static int lb_mirror_batch(struct lb_mirror *m, const redisReply *entries, struc
         } else if (d == LB_DEC_SELF) {
             m->counts.excluded++;
             if (m->self_total++ == 0)
-                lb_warn("%s: entry id=%s has src=%.*s, this very file: not written back (a tail "
-                        "of this file into the stream would read it again, a feedback loop); "
-                        "such entries are counted as excluded from now on",
-                        m->what, idr != NULL ? idr->str : "?", (int)m->dec.src.n, m->dec.src.p);
+                lb_warn_kv(LB_MIRROR_FIELDS(m, LB_F_STR("id", idr != NULL ? idr->str : "?")),
+                           "mirror: an entry has src=%.*s, this very file: not written back (a "
+                           "tail of this file into the stream would read it again, a feedback "
+                           "loop); such entries are counted as excluded from now on",
+                           (int)m->dec.src.n, m->dec.src.p);
         } else {
             m->counts.skipped++;
             m->skipped_total++;
@@ -410,7 +420,7 @@ static int lb_mirror_close_batch(struct lb_mirror *m, struct lb_error *err)
     int rc;
     if (m->o->fsync == LB_FSYNC_BATCH && (rc = lb_mirror_sync(m, err)) != 0)
         return rc;
-    lb_metrics_observe_batch(m->metrics, lb_clock_mono() - m->batch_t0);
+    lb_metrics_observe_batch(m->metrics, m->l_job, lb_clock_mono() - m->batch_t0);
     m->unsynced = 0;
     m->ck_seq++;
     return 0;
@@ -498,8 +508,6 @@ static int lb_mirror_top(struct lb_mirror *m, struct lb_error *err)
     if (m->o->once && lb_sid_cmp(m->last, m->end) >= 0)
         return 1;
     lb_mirror_metrics(m);
-    if (lb_job_tick_is_due(&m->tick, m->top_at))
-        lb_job_tick_write(&m->tick);
     return lb_mirror_observe(m, 0, err);
 }
 
@@ -596,7 +604,6 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
     m.env = env;
     m.metrics = env->metrics;
     m.want_metrics = env->metrics != NULL; /* NULL: no --metrics-file */
-    lb_job_tick_init_env(&m.tick, env);
     lb_entry_decoder_init(&m.dec.ed, o->json_field != NULL ? o->json_field : c->json_field);
     m.dec.exclude = o->exclude;
     m.dec.nexclude = o->nexclude;
@@ -621,7 +628,7 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
 
     struct lb_redis_cfg cfg;
     if (lb_common_redis_cfg(c, &cfg, &err) != 0) {
-        lb_error_log("%s: --redis: %s", m.what, err.msg);
+        lb_error_kv(LB_MIRROR_FIELDS0(&m), "mirror: --redis: %s", err.msg);
         return LB_EXIT_USAGE;
     }
     m.r = lb_redis_create(&cfg);
@@ -630,11 +637,15 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
         return LB_EXIT_RUNTIME;
     }
     lb_redis_set_route(m.r, o->stream);
-    lb_info("%s: following stream %s at %s (checkpoint %s)", m.what, o->stream, lb_redis_addr(m.r),
-            m.key);
+    lb_info_kv(LB_MIRROR_FIELDS0(&m), "mirror: following the stream at %s (checkpoint %s)",
+               lb_redis_addr(m.r), m.key);
     /* Every series exists from the start, so that dashboards see zeros. */
     lb_mirror_metrics(&m);
     lb_job_redis_metrics_init(m.metrics);
+    lb_job_labels(env, "mirror", m.l_job, sizeof(m.l_job));
+    lb_metrics_batch_declare(m.metrics, m.l_job);
+    lb_job_report(env, m.l_job, LB_HEALTH_STARTING, "connecting to redis");
+    m.down = 1;
 
     int rc = lb_mirror_recover(&m, 0, &err);
     while (rc == 0) {
@@ -647,17 +658,19 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
     if (rc == 1 || rc == LB_ESTOP)
         rc = 0;
     if (rc != 0) {
-        lb_error_log("%s: %s", m.what, err.msg);
+        lb_error_kv(LB_MIRROR_FIELDS0(&m), "mirror: %s", err.msg);
         exit_code = lb_exit_for(rc);
     } else {
         lb_mirror_drain(&m, &err);
-        lb_info("%s: stopped after id=%s (size=%" PRIu64 ")%s", m.what, m.last_id, m.size,
-                lb_ck_pending(&m) ? "; its checkpoint could not be recorded: the next start "
-                                    "recognises the lines written since"
-                                  : "");
+        lb_info_kv(LB_MIRROR_FIELDS(&m, LB_F_STR("id", m.last_id), LB_F_U64("size", m.size)),
+                   "mirror: stopped%s",
+                   lb_ck_pending(&m) ? "; its checkpoint could not be recorded: the next start "
+                                       "recognises the lines written since"
+                                     : "");
     }
     lb_mirror_metrics(&m);
-    lb_job_tick_write(&m.tick);
+    lb_job_report(env, m.l_job, exit_code == LB_EXIT_OK ? LB_HEALTH_DONE : LB_HEALTH_FAILED,
+                  exit_code == LB_EXIT_OK ? NULL : err.msg);
     lb_dec_release(&m.dec);
     lb_dec_self_forget(&m.dec);
     free(m.buf.p);

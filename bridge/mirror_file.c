@@ -216,11 +216,11 @@ int lb_mirror_reopen(struct lb_mirror *m, struct lb_error *err)
     if (rc != 0)
         return rc;
     if (odev != m->dev || oino != m->ino)
-        lb_info("mirror %s: reopened after SIGHUP: a new file (dev=%llu ino=%llu, %" PRIu64
-                " bytes), continuing after id=%s",
-                m->path, m->dev, m->ino, m->size, m->last_id);
+        lb_info_kv(LB_MIRROR_FIELDS(m, LB_F_U64("dev", m->dev), LB_F_U64("ino", m->ino),
+                                    LB_F_U64("size", m->size), LB_F_STR("id", m->last_id)),
+                   "mirror: reopened after SIGHUP: a new file, continuing after id");
     else
-        lb_info("mirror %s: reopened after SIGHUP (the same file)", m->path);
+        lb_info_kv(LB_MIRROR_FIELDS0(m), "mirror: reopened after SIGHUP (the same file)");
     m->ck_seq++;
     return 0;
 }

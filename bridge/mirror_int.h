@@ -94,7 +94,6 @@ struct lb_mirror {
     const struct lb_job_env *env;
     struct lb_metrics *metrics;
     int want_metrics;
-    struct lb_job_tick tick; /* writes metrics standalone; under run, run's main thread does */
     struct lb_redis *r;
     struct lb_dec_ctx dec;
     struct lb_buf buf;
@@ -103,6 +102,8 @@ struct lb_mirror {
     char key[LB_KEY_MAX];
     char lbl_file[PATH_MAX + 16];
     char what[PATH_MAX + 16]; /* "mirror /abs/path", for warnings */
+    char l_job[160];          /* job="mirror" */
+    int down;                 /* reported down (or starting) until a command is accepted */
 
     int fd;
     unsigned long long dev, ino;
@@ -154,6 +155,12 @@ struct lb_mirror_ckpt {
 };
 
 #define lb_ck_pending(m) ((m)->ck_seq != (m)->ck_saved)
+
+/* The log fields of a mirror's lines: its file and stream, then more. */
+#define LB_MIRROR_FIELDS(m, ...)                                                                   \
+    LB_FIELDS(LB_F_STR("file", (m)->path), LB_F_STR("stream", (m)->o->stream), __VA_ARGS__)
+#define LB_MIRROR_FIELDS0(m)                                                                       \
+    LB_FIELDS(LB_F_STR("file", (m)->path), LB_F_STR("stream", (m)->o->stream))
 
 /* mirror.c */
 void lb_mirror_set_last(struct lb_mirror *m, const char *id, size_t n);

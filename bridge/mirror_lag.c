@@ -65,19 +65,22 @@ int lb_mirror_observe(struct lb_mirror *m, int force, struct lb_error *err)
          * or deleted before it existed is not its loss. */
         m->lost_quiet = 0;
     } else if (lost > 0) {
-        lb_warn("%s: %lld entries were trimmed or deleted from stream %s before they were "
-                "mirrored (the mirror is at id=%s): they cannot be written",
-                m->what, lost, m->o->stream, m->last_id);
+        lb_warn_kv(LB_MIRROR_FIELDS(m, LB_F_STR("id", m->last_id)),
+                   "mirror: %lld entries were trimmed or deleted from the stream before they "
+                   "were mirrored (the mirror is at id): they cannot be written",
+                   lost);
     } else if (!m->pos_known && gap && lb_sid_cmp(si.first, m->lost_first) > 0) {
-        lb_warn("%s: stream %s now starts at id=%" PRIu64 "-%" PRIu64 ", after the last mirrored "
-                "id=%s: entries between them, if there were any, were trimmed before they were "
-                "mirrored",
-                m->what, m->o->stream, si.first.ms, si.first.seq, m->last_id);
+        lb_warn_kv(LB_MIRROR_FIELDS(m, LB_F_STR("id", m->last_id)),
+                   "mirror: the stream now starts at id=%" PRIu64 "-%" PRIu64
+                   ", after the last mirrored id: entries between them, if there were any, were "
+                   "trimmed before they were mirrored",
+                   si.first.ms, si.first.seq);
     } else if (!m->pos_known && lb_sid_cmp(si.max_deleted, m->last) > 0 &&
                lb_sid_cmp(si.max_deleted, m->lost) > 0) {
-        lb_warn("%s: entries after id=%s were deleted from stream %s before they were mirrored "
-                "(up to id=%" PRIu64 "-%" PRIu64 "): they cannot be written",
-                m->what, m->last_id, m->o->stream, si.max_deleted.ms, si.max_deleted.seq);
+        lb_warn_kv(LB_MIRROR_FIELDS(m, LB_F_STR("id", m->last_id)),
+                   "mirror: entries after id were deleted from the stream before they were "
+                   "mirrored (up to id=%" PRIu64 "-%" PRIu64 "): they cannot be written",
+                   si.max_deleted.ms, si.max_deleted.seq);
     }
     if (lost > 0)
         m->pos += (uint64_t)lost; /* accounted for: said once */

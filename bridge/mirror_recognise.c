@@ -199,10 +199,11 @@ static int lb_recog_torn(struct lb_mirror *m, struct lb_recog *g, uint64_t tail,
     if (fstat(m->fd, &st) != 0)
         return lb_error_set(err, LB_EIO, "fstat %s: %s", m->path, strerror(errno));
     if ((uint64_t)st.st_size != g->end) {
-        lb_warn("%s: the last %" PRIu64 " bytes (at offset %" PRIu64 ") are the start of the "
-                "line of entry id=%s, torn by a kill, and another writer has appended after "
-                "them: kept as they are; the entry is written again whole",
-                m->what, tail, g->line_start, g->x.id);
+        lb_warn_kv(LB_MIRROR_FIELDS(m, LB_F_STR("id", g->x.id), LB_F_U64("off", g->line_start)),
+                   "mirror: the last %" PRIu64 " bytes are the start of the line of entry id, "
+                   "torn by a kill, and another writer has appended after them: kept as they "
+                   "are; the entry is written again whole",
+                   tail);
     } else {
         int wrc = lb_mirror_write(m, g->x.line.p + g->at, g->x.line.n - g->at, err);
         if (wrc == 0)
@@ -210,18 +211,19 @@ static int lb_recog_torn(struct lb_mirror *m, struct lb_recog *g, uint64_t tail,
         if (wrc != 0)
             return wrc;
         if (m->size == g->line_start + g->x.line.n) {
-            lb_info("%s: completed the line of entry id=%s, torn by a kill (%" PRIu64
-                    " of %zu bytes were written)",
-                    m->what, g->x.id, tail, g->x.line.n);
+            lb_info_kv(LB_MIRROR_FIELDS(m, LB_F_STR("id", g->x.id)),
+                       "mirror: completed the line of entry id, torn by a kill (%" PRIu64
+                       " of %zu bytes were written)",
+                       tail, g->x.line.n);
             g->own++;
             g->own_end = m->size;
             snprintf(g->own_id, sizeof(g->own_id), "%s", g->x.id);
         } else {
             /* Another writer appended between the look and the write. */
-            lb_warn("%s: the line of entry id=%s, torn by a kill at offset %" PRIu64
-                    ", could not be completed (another writer appended first): its parts "
-                    "stay as they are; the entry is written again whole",
-                    m->what, g->x.id, g->line_start);
+            lb_warn_kv(LB_MIRROR_FIELDS(m, LB_F_STR("id", g->x.id), LB_F_U64("off", g->line_start)),
+                       "mirror: the line of entry id, torn by a kill, could not be completed "
+                       "(another writer appended first): its parts stay as they are; the entry "
+                       "is written again whole");
             g->own_end = m->size;
         }
     }
@@ -236,16 +238,19 @@ static void lb_recog_report(const struct lb_mirror *m, const struct lb_mirror_ck
 {
     uint64_t foreign = g->end - ck->size - g->own_bytes; /* the caller saw end > ck->size */
     if (g->own > 0)
-        lb_info("%s: %" PRIu64 " lines after the checkpoint (id=%s size=%" PRIu64 ") are its own, "
-                "written before a stop that left them unrecorded: continuing after id=%s",
-                m->what, g->own, ck->id, ck->size, g->own_id);
+        lb_info_kv(LB_MIRROR_FIELDS(m, LB_F_STR("id", g->own_id), LB_F_STR("ckpt_id", ck->id),
+                                    LB_F_U64("ckpt_size", ck->size)),
+                   "mirror: %" PRIu64 " lines after the checkpoint are its own, written before a "
+                   "stop that left them unrecorded: continuing after id",
+                   g->own);
     if (foreign > 0)
-        lb_info("%s: kept %" PRIu64 " bytes after the checkpoint that another writer appended "
-                "(not logbridge's lines; never cut)%s",
-                m->what, foreign,
-                tail > 0 ? "; the file ends in an unterminated line that is not logbridge's: "
-                           "the next line written follows it on the same line"
-                         : "");
+        lb_info_kv(LB_MIRROR_FIELDS0(m),
+                   "mirror: kept %" PRIu64 " bytes after the checkpoint that another writer "
+                   "appended (not logbridge's lines; never cut)%s",
+                   foreign,
+                   tail > 0 ? "; the file ends in an unterminated line that is not logbridge's: "
+                              "the next line written follows it on the same line"
+                            : "");
 }
 
 /*
@@ -312,15 +317,19 @@ int lb_mirror_start(struct lb_mirror *m, struct lb_error *err)
             if ((rc = lb_mirror_recognise(m, &ck, err)) != 0)
                 return rc;
         } else if (ck.dev != m->dev || ck.ino != m->ino) {
-            lb_info("mirror %s: a new generation (the checkpoint was for dev=%llu ino=%llu, the "
-                    "file is dev=%llu ino=%llu, %" PRIu64 " bytes): continuing after id=%s",
-                    m->path, ck.dev, ck.ino, m->dev, m->ino, m->size, ck.id);
+            lb_info_kv(LB_MIRROR_FIELDS(m, LB_F_U64("dev", m->dev), LB_F_U64("ino", m->ino),
+                                        LB_F_U64("size", m->size), LB_F_STR("id", ck.id)),
+                       "mirror: a new generation (the checkpoint was for dev=%llu ino=%llu): "
+                       "continuing after id",
+                       ck.dev, ck.ino);
         } else if (m->size < ck.size) {
-            lb_info("mirror %s: a new generation (%" PRIu64 " bytes, shorter than the %" PRIu64
-                    " recorded: truncated by logrotate?): continuing after id=%s",
-                    m->path, m->size, ck.size, ck.id);
+            lb_info_kv(LB_MIRROR_FIELDS(m, LB_F_U64("size", m->size), LB_F_STR("id", ck.id)),
+                       "mirror: a new generation (shorter than the %" PRIu64
+                       " bytes recorded: truncated by logrotate?): continuing after id",
+                       ck.size);
         } else {
-            lb_info("mirror %s: resuming after id=%s at size=%" PRIu64, m->path, ck.id, m->size);
+            lb_info_kv(LB_MIRROR_FIELDS(m, LB_F_STR("id", ck.id), LB_F_U64("size", m->size)),
+                       "mirror: resuming after id");
         }
         if (ck.dev != m->dev || ck.ino != m->ino || ck.size != m->size ||
             strcmp(ck.id, m->last_id) != 0)
@@ -337,8 +346,8 @@ int lb_mirror_start(struct lb_mirror *m, struct lb_error *err)
         lb_sid_format(sid, id);
         lb_mirror_set_last(m, id, strlen(id));
         m->lost_quiet = 1;
-        lb_info("mirror %s: no checkpoint; starting after id=%s (--from %s), file size=%" PRIu64,
-                m->path, id, m->o->from, m->size);
+        lb_info_kv(LB_MIRROR_FIELDS(m, LB_F_STR("id", id), LB_F_U64("size", m->size)),
+                   "mirror: no checkpoint; starting after id (--from %s)", m->o->from);
         m->ck_seq++;
     }
     if (lb_ck_pending(m) && (rc = lb_mirror_ckpt_save(m, err)) != 0)

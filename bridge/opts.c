@@ -5,6 +5,7 @@
 #include "opts.h"
 
 #include "error.h"
+#include "http.h"
 #include "redis.h"
 
 #include <getopt.h>
@@ -29,6 +30,16 @@ static int lb_common_set_redis(void *base, const char *arg, char *why, size_t ca
     }
     c->redis_url = arg;
     c->redis_from = LB_REDIS_FROM_OPTION; /* config.c says LB_REDIS_FROM_CONFIG itself */
+    return 0;
+}
+
+/* ADDR:PORT; whether it can be bound is known only when it is (service.c) */
+static int lb_common_set_http(void *base, const char *arg, char *why, size_t cap)
+{
+    char host[256], port[8];
+    if (lb_http_addr_parse(arg, host, sizeof(host), port, sizeof(port), why, cap) != 0)
+        return -1;
+    ((struct lb_common *)base)->http = arg;
     return 0;
 }
 
@@ -81,6 +92,9 @@ const struct lb_opt lb_common_opts[] = {
                "log here instead of stderr (SIGHUP reopens it)", LB_OPTF_PROCESS),
     LB_OPT_STR("metrics-file", LB_C, metrics_file, "a path", "PATH",
                "Prometheus text metrics, rewritten every 5 s and at exit", LB_OPTF_PROCESS),
+    LB_OPT_SET("http", lb_common_set_http, NULL, "ADDR:PORT",
+               "serve /metrics and /health over HTTP (e.g. 127.0.0.1:9187)",
+               LB_OPTF_PROCESS | LB_OPTF_SERVE),
     LB_OPT_END,
 };
 #undef LB_C
@@ -212,6 +226,37 @@ const struct lb_opt *lb_opts_find(const struct lb_optspec *spec, const char *key
     return e;
 }
 
+/* Near enough to be a typo: at most 2 edits, and fewer than a third of the
+ * word (so that "to" does not suggest "tls-ca-dir"). */
+static void lb_opts_consider(const char *word, const char *cand, int *best, char *out, size_t cap)
+{
+    int d = lb_edit_distance(word, cand);
+    if (d < *best && d <= 2 && d * 3 <= (int)strlen(word)) {
+        *best = d;
+        snprintf(out, cap, "%s", cand);
+    }
+}
+
+int lb_opts_nearest(const struct lb_optspec *spec, const char *word, int as_key,
+                    const char *const *extra, char *out, size_t cap)
+{
+    int best = 99;
+    char k[64];
+    const struct lb_opt *tables[2] = {
+        spec != NULL ? spec->opts : NULL,
+        spec == NULL || spec->common_off != LB_OPTS_NO_COMMON ? lb_common_opts : NULL};
+    for (int t = 0; t < 2; t++)
+        for (const struct lb_opt *e = tables[t]; e != NULL && e->name != NULL; e++) {
+            if (t == 1 && spec != NULL && (e->flags & LB_OPTF_SERVE) && !spec->serve)
+                continue;
+            lb_opts_consider(word, as_key ? lb_opts_key(e, k, sizeof(k)) : e->name, &best, out,
+                             cap);
+        }
+    for (; extra != NULL && *extra != NULL; extra++)
+        lb_opts_consider(word, *extra, &best, out, cap);
+    return best < 99;
+}
+
 /* ---- --help --------------------------------------------------------------------- */
 
 static void lb_opts_help_line(FILE *out, const char *left, const char *help)
@@ -226,12 +271,15 @@ static void lb_opts_help_line(FILE *out, const char *left, const char *help)
     fputc('\n', out);
 }
 
-static void lb_opts_help_table(FILE *out, const struct lb_opt *t, const struct lb_opt *own)
+static void lb_opts_help_table(FILE *out, const struct lb_opt *t, const struct lb_opt *own,
+                               int serve)
 {
     for (; t->name != NULL; t++) {
         const struct lb_opt *mine = own != NULL ? lb_opts_lookup(own, t->name, 0) : NULL;
         if (t->help == NULL || (mine != NULL && mine->help != NULL))
             continue; /* a command's own line replaces the common one */
+        if ((t->flags & LB_OPTF_SERVE) && !serve)
+            continue;
         char left[96];
         const char *meta = t->meta;
         if (t->label != NULL)
@@ -248,7 +296,7 @@ void lb_opts_usage(const struct lb_optspec *spec, FILE *out)
     fputs(spec->usage, out);
     if (spec->opts[0].name != NULL) {
         fputc('\n', out);
-        lb_opts_help_table(out, spec->opts, NULL);
+        lb_opts_help_table(out, spec->opts, NULL, 1);
     }
     if (spec->common_off == LB_OPTS_NO_COMMON)
         fputs(help_line, out);
@@ -256,16 +304,35 @@ void lb_opts_usage(const struct lb_optspec *spec, FILE *out)
         fputs(spec->footer, out);
     if (spec->common_off != LB_OPTS_NO_COMMON) {
         fputs("\nCommon options:\n", out);
-        lb_opts_help_table(out, lb_common_opts, spec->opts);
+        lb_opts_help_table(out, lb_common_opts, spec->opts, spec->serve);
         fputs(help_line, out);
     }
 }
 
 /* ---- the getopt loop ------------------------------------------------------------- */
 
+/* "unknown option '--strem' (did you mean '--stream'?)" */
+static void lb_opts_unknown(const struct lb_optspec *spec, const char *bad,
+                            const struct lb_cli *cli)
+{
+    char word[64], near[64];
+    const char *name = strncmp(bad, "--", 2) == 0 ? bad + 2 : NULL;
+    size_t n = name != NULL ? strcspn(name, "=") : 0;
+    if (name != NULL && n < sizeof(word)) {
+        snprintf(word, sizeof(word), "%.*s", (int)n, name);
+        if (lb_opts_nearest(spec, word, 0, NULL, near, sizeof(near))) {
+            fprintf(stderr, "logbridge %s: unknown option '%s' (did you mean '--%s'?)\n", cli->cmd,
+                    bad, near);
+            return;
+        }
+    }
+    fprintf(stderr, "logbridge %s: unknown option '%s'\n", cli->cmd, bad);
+}
+
 /* getopt_long: prints "unknown option"/"missing argument" in our form.
  * Returns the option id, -1 at the end, or '?' after an error. */
-static int lb_opts_next(int argc, char **argv, const struct option *opts, const struct lb_cli *cli)
+static int lb_opts_next(const struct lb_optspec *spec, int argc, char **argv,
+                        const struct option *opts, const struct lb_cli *cli)
 {
     int id = getopt_long(argc, argv, ":h", opts, NULL);
     if (id == 'h')
@@ -282,7 +349,7 @@ static int lb_opts_next(int argc, char **argv, const struct option *opts, const 
         else if (optopt != 0)
             fprintf(stderr, "logbridge %s: unknown option '-%c'\n", cli->cmd, optopt);
         else
-            fprintf(stderr, "logbridge %s: unknown option '%s'\n", cli->cmd, bad);
+            lb_opts_unknown(spec, bad, cli);
         return '?';
     }
     if (id == ':') {
@@ -305,6 +372,8 @@ static size_t lb_opts_collect(const struct lb_optspec *spec, const struct lb_opt
         for (const struct lb_opt *e = lb_common_opts; e->name != NULL && n < LB_OPTS_MAX; e++) {
             if (lb_opts_lookup(spec->opts, e->name, 0) != NULL)
                 continue;
+            if ((e->flags & LB_OPTF_SERVE) && !spec->serve)
+                continue; /* --http of a one-shot command would serve nothing */
             all[n] = e;
             base_off[n++] = spec->common_off;
         }
@@ -334,7 +403,7 @@ int lb_opts_parse(const struct lb_optspec *spec, void *o, int argc, char **argv,
     optind = 0;
     opterr = 0; /* lb_opts_next prints the errors in our form */
     int id;
-    while ((id = lb_opts_next(argc, argv, lo, cli)) != -1) {
+    while ((id = lb_opts_next(spec, argc, argv, lo, cli)) != -1) {
         if (id == LB_OPTS_HELP) {
             lb_opts_usage(spec, stdout);
             return -1;
@@ -344,8 +413,7 @@ int lb_opts_parse(const struct lb_optspec *spec, void *o, int argc, char **argv,
             return -1;
         }
         if (id < LB_OPTS_ID0 || (size_t)(id - LB_OPTS_ID0) >= n) {
-            if (cli->prefix == NULL)
-                fprintf(stderr, "Try 'logbridge %s --help'.\n", cli->cmd);
+            lb_cli_try(cli);
             return LB_EXIT_USAGE;
         }
         size_t i = (size_t)(id - LB_OPTS_ID0);

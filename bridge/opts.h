@@ -45,7 +45,9 @@ enum {
     LB_OPTF_INPUT = 4,    /* how lines become entries: a config entry of a job with
                            * spec->input sets it (tail), others cannot (mirror) */
     LB_OPTF_REPEAT = 8,   /* may be repeated: a config value may be an array of strings */
-    LB_OPTF_NUMOK = 16    /* a config value may be a JSON number ("from": 0) */
+    LB_OPTF_NUMOK = 16,   /* a config value may be a JSON number ("from": 0) */
+    LB_OPTF_SERVE = 32    /* only for the commands that run as a service (spec->serve:
+                           * tail, mirror; run's config top level) */
 };
 
 /* set() stores arg into the options struct base, or returns -1 with a whole
@@ -109,6 +111,7 @@ struct lb_optspec {
     size_t common_off;         /* offsetof(T, c), or LB_OPTS_NO_COMMON (run) */
     int operands;              /* 0: an argument that is not an option is an error */
     int input;                 /* a config entry of this job may set the LB_OPTF_INPUT options */
+    int serve;                 /* the command takes the LB_OPTF_SERVE options */
 };
 
 /* The options every command shares; offsets are into struct lb_common. */
@@ -135,6 +138,13 @@ const struct lb_opt *lb_opts_find(const struct lb_optspec *spec, const char *key
 /* Judge and store arg for option e into base (the struct e's table is for):
  * 0, or -1 with why = the message without the option's name. */
 int lb_opts_set(const struct lb_opt *e, void *base, const char *arg, char *why, size_t cap);
+
+/* The option (as_key: config key) of spec (own, then common ones it takes;
+ * spec NULL: common only) or of extra (NULL-terminated names, may be NULL)
+ * nearest to word, when near enough to be a typo of it: 1 with out set, else
+ * 0. For "did you mean" hints. */
+int lb_opts_nearest(const struct lb_optspec *spec, const char *word, int as_key,
+                    const char *const *extra, char *out, size_t cap);
 
 /* The config key of e ('-' -> '_') in out. */
 const char *lb_opts_key(const struct lb_opt *e, char *out, size_t cap);

@@ -3,8 +3,8 @@
  *
  * `run` is the service form: every tail and mirror entry of the config runs
  * in its own thread with its own Redis connection, and the main thread owns
- * the process: the metrics file and the fate of the jobs (signals are the
- * signal thread's).
+ * the process: the fate of the jobs, and the service that serves their
+ * metrics and health (signals are the signal thread's).
  *
  *  1. The config is checked whole before anything starts (config.c for its
  *     shape, then each entry through its job's own option parser), so a bad
@@ -14,33 +14,33 @@
  *     handler. Every job's environment is the signal thread's (job.h).
  *  3. SIGINT/SIGTERM: the signal thread sets the stop flag and the stop
  *     eventfd; each job commits what it has read and returns 0; the main
- *     thread joins them all, writes the metrics, exits 0. SIGHUP: the signal
+ *     thread joins them all, the last metrics are written, exits 0. SIGHUP: the signal
  *     thread reopens logbridge's own log and bumps the hup generation, on
  *     which mirror jobs reopen their files.
  *  4. A job that returns non-zero (a fatal error it has logged) stops the
  *     others the same way (lb_signals_stop), and run exits 3: a supervisor (systemd
  *     Restart=on-failure) restarts the whole set, and every job resumes from
  *     its checkpoint.
- *  5. The metrics file is written by the main thread every 5 s (its
- *     lb_job_tick, the deadline of its poll) and once more after the jobs
- *     are joined; the jobs only count into the registry.
+ *  5. The service (service.h) serves the metrics and the jobs' health: the
+ *     metrics file every 5 s from its writer thread, and --http; it writes
+ *     the file once more after the jobs are joined.
  */
 #include "jobs.h"
 
 #include "cli.h"
-#include "clock.h"
 #include "config.h"
 #include "error.h"
 #include "log.h"
 #include "metrics.h"
 #include "mirror.h"
 #include "opts.h"
+#include "preflight.h"
+#include "service.h"
 #include "signals.h"
 #include "tail.h"
 
 #include <errno.h>
 #include <limits.h>
-#include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -70,53 +70,80 @@ struct lb_run_job {
 
 struct lb_run {
     struct lb_config *cfg;
+    const char *path; /* of the config */
     struct lb_run_job *jobs;
     int njobs;
-    struct lb_metrics *metrics;
-    struct lb_job_tick tick; /* the metrics file: the main thread writes it */
-    int stopping;            /* the main thread has seen the stop (logged it) */
-    int done_fd;             /* eventfd: a job's thread has returned */
+    struct lb_service *svc;
+    int stopping; /* the main thread has seen the stop (logged it) */
+    int done_fd;  /* eventfd: a job's thread has returned */
 };
 
 /* ---- options ------------------------------------------------------------------- */
 
 struct lb_run_opts {
     const char *config;
+    int syntax_only; /* check-config --syntax-only: not the environment */
 };
 
+#define LB_RUN_CONFIG_OPT                                                                          \
+    LB_OPT_STR("config", struct lb_run_opts, config, "a path", "FILE",                             \
+               "the JSON config: top-level common options (redis,\n"                               \
+               "format, encoding, json_field, no_provenance, max_line,\n"                          \
+               "log_level, log_format, log_file, metrics_file, http) and the\n"                    \
+               "arrays \"tail\" and \"mirror\" whose entries hold the long\n"                      \
+               "options of those commands with '-' -> '_' (\"paths\": the\n"                       \
+               "files and globs of a tail entry)",                                                 \
+               LB_OPTF_REQUIRED)
+
 static const struct lb_opt lb_run_opt_table[] = {
-    LB_OPT_STR("config", struct lb_run_opts, config, "a path", "FILE",
-               "the JSON config: top-level common options (redis,\n"
-               "format, encoding, json_field, no_provenance, max_line,\n"
-               "log_level, log_format, log_file, metrics_file) and the\n"
-               "arrays \"tail\" and \"mirror\" whose entries hold the long\n"
-               "options of those commands with '-' -> '_' (\"paths\": the\n"
-               "files and globs of a tail entry)",
-               LB_OPTF_REQUIRED),
+    LB_RUN_CONFIG_OPT,
     LB_OPT_END,
 };
 
+static const struct lb_opt lb_check_opt_table[] = {
+    LB_RUN_CONFIG_OPT,
+    LB_OPT_FLAG("syntax-only", struct lb_run_opts, syntax_only, 1,
+                "check the config alone, not this machine (e.g. in CI)", 0),
+    LB_OPT_END,
+};
+
+#define LB_RUN_USAGE                                                                               \
+    "Usage: logbridge run --config FILE\n"                                                         \
+    "       logbridge check-config [--syntax-only] --config FILE\n"                                \
+    "Run every tail and mirror job of a JSON config in one process (run), or only\n"               \
+    "check the config (check-config: exit 0 and \"config OK: N tail, M mirror jobs\",\n"           \
+    "or exit 2 naming the config path of the first error). Both check this machine\n"              \
+    "too: the directories of tailed paths exist (or the entry sets\n"                              \
+    "\"allow_missing_dirs\"), paths are absolute, and the directories of mirror files,\n"          \
+    "the metrics file and the log file are writable.\n"
+
+#define LB_RUN_FOOTER                                                                              \
+    "\n"                                                                                           \
+    "Signals: SIGHUP reopens the log file and the mirror files; SIGINT/SIGTERM\n"                  \
+    "commit what was read and exit 0. A job that fails stops the others: exit 3.\n"
+
 static const struct lb_optspec lb_run_optspec = {
-    .usage = "Usage: logbridge run --config FILE\n"
-             "       logbridge check-config --config FILE\n"
-             "Run every tail and mirror job of a JSON config in one process (run), or only\n"
-             "check the config (check-config: exit 0 and \"config OK: N tail, M mirror jobs\",\n"
-             "or exit 2 naming the config path of the first error).\n",
+    .usage = LB_RUN_USAGE,
     .opts = lb_run_opt_table,
-    .footer = "\n"
-              "Signals: SIGHUP reopens the log file and the mirror files; SIGINT/SIGTERM\n"
-              "commit what was read and exit 0. A job that fails stops the others: exit 3.\n",
+    .footer = LB_RUN_FOOTER,
     .common_off = LB_OPTS_NO_COMMON,
 };
 
-/* Returns 0 with *path set, -1 after --help/--version, or LB_EXIT_USAGE. */
-static int lb_run_parse(int argc, char **argv, const char *cmd, const char **path)
+static const struct lb_optspec lb_check_optspec = {
+    .usage = LB_RUN_USAGE,
+    .opts = lb_check_opt_table,
+    .footer = LB_RUN_FOOTER,
+    .common_off = LB_OPTS_NO_COMMON,
+};
+
+/* Returns 0 with o set, -1 after --help/--version, or LB_EXIT_USAGE. */
+static int lb_run_parse(int argc, char **argv, const char *cmd, struct lb_run_opts *o)
 {
     struct lb_cli cli = {cmd, NULL};
-    struct lb_run_opts o = {NULL};
-    int rc = lb_opts_parse(&lb_run_optspec, &o, argc, argv, &cli, NULL);
-    *path = o.config;
-    return rc;
+    memset(o, 0, sizeof(*o));
+    const struct lb_optspec *spec =
+        strcmp(cmd, "check-config") == 0 ? &lb_check_optspec : &lb_run_optspec;
+    return lb_opts_parse(spec, o, argc, argv, &cli, NULL);
 }
 
 /* ---- preparing the jobs -------------------------------------------------------------- */
@@ -128,14 +155,34 @@ static void lb_run_destroy(struct lb_run *run)
     free(run->jobs);
     if (run->done_fd >= 0)
         close(run->done_fd);
-    lb_metrics_destroy(run->metrics);
+    lb_service_stop(run->svc);
     lb_config_destroy(run->cfg);
     free(run);
 }
 
-/* Load the config and parse every entry with its job's parser. Returns 0, or
- * LB_EXIT_USAGE after printing "logbridge CMD: FILE: path: message". */
-static int lb_run_prepare(const char *cmd, const char *path, struct lb_run **out)
+/* What the config needs from this machine (preflight.h). 0 or LB_EXIT_USAGE
+ * after printing "logbridge CMD: FILE: path: message". */
+static int lb_run_preflight(const char *cmd, const char *path, const struct lb_run *run)
+{
+    struct lb_error err = {0};
+    int rc = lb_preflight_process(&run->cfg->c, &err);
+    for (int i = 0; i < run->njobs && rc == 0; i++) {
+        const struct lb_run_job *j = &run->jobs[i];
+        if (j->cj->kind == LB_CONFIG_TAIL)
+            rc = lb_preflight_tail(j->cj->prefix, &j->o.tail, &err);
+        else
+            rc = lb_preflight_mirror(j->cj->prefix, &j->o.mirror, &err);
+    }
+    if (rc == 0)
+        return 0;
+    fprintf(stderr, "logbridge %s: %s: %s\n", cmd, path, err.msg);
+    return LB_EXIT_USAGE;
+}
+
+/* Load the config and parse every entry with its job's parser, then check
+ * the environment (unless syntax_only). Returns 0, or LB_EXIT_USAGE after
+ * printing "logbridge CMD: FILE: path: message". */
+static int lb_run_prepare(const char *cmd, const char *path, int syntax_only, struct lb_run **out)
 {
     *out = NULL;
     struct lb_run *run = calloc(1, sizeof(*run));
@@ -144,6 +191,7 @@ static int lb_run_prepare(const char *cmd, const char *path, struct lb_run **out
         return LB_EXIT_RUNTIME;
     }
     run->done_fd = -1;
+    run->path = path;
     struct lb_error err = {0};
     run->cfg = lb_config_load(path, &err);
     if (run->cfg == NULL) {
@@ -164,7 +212,7 @@ static int lb_run_prepare(const char *cmd, const char *path, struct lb_run **out
     snprintf(label, sizeof(label), "%s: %s", cmd, path);
     /* The URL every job without its own "redis" uses: the config's (checked
      * when loaded) or LOGBRIDGE_REDIS (checked only here). */
-    struct lb_cli top = {label, NULL};
+    struct lb_cli top = {label, ""};
     if (lb_common_check_redis(&run->cfg->c, &top) != 0) {
         lb_run_destroy(run);
         return LB_EXIT_USAGE;
@@ -184,6 +232,10 @@ static int lb_run_prepare(const char *cmd, const char *path, struct lb_run **out
             lb_run_destroy(run);
             return LB_EXIT_USAGE;
         }
+    }
+    if (!syntax_only && lb_run_preflight(cmd, path, run) != 0) {
+        lb_run_destroy(run);
+        return LB_EXIT_USAGE;
     }
     *out = run;
     return 0;
@@ -217,7 +269,10 @@ static int lb_run_start(struct lb_run *run)
         return LB_EXIT_RUNTIME;
     }
     for (int i = 0; i < run->njobs; i++)
-        lb_job_env_init(&run->jobs[i].env, run->metrics, NULL); /* the main thread writes it */
+        if (lb_job_env_serve(&run->jobs[i].env, run->svc, run->jobs[i].cj->prefix) != 0) {
+            lb_error_log("out of memory");
+            return LB_EXIT_RUNTIME;
+        }
     for (int i = 0; i < run->njobs; i++) {
         struct lb_run_job *j = &run->jobs[i];
         int e = pthread_create(&j->thread, NULL, lb_run_thread, j);
@@ -237,18 +292,7 @@ static void lb_run_drain(int fd)
         ;
 }
 
-/* Milliseconds to wait in poll until the metrics are due (-1: no metrics),
- * rounded up: a wake-up before the deadline would only wait again. */
-static int lb_run_timeout_ms(const struct lb_run *run)
-{
-    double due = lb_job_tick_due(&run->tick);
-    if (due == INFINITY)
-        return -1;
-    double ms = ceil((due - lb_clock_mono()) * 1000.0);
-    return ms <= 0 ? 0 : ms > INT_MAX ? INT_MAX : (int)ms;
-}
-
-/* The main thread's loop: a stop, the metrics tick, finished jobs.
+/* The main thread's loop: a stop, finished jobs.
  * Returns the exit code once every job has returned. */
 static int lb_run_loop(struct lb_run *run)
 {
@@ -261,7 +305,7 @@ static int lb_run_loop(struct lb_run *run)
          * watched until seen, then left out (fd -1: poll skips it). */
         struct pollfd pf[2] = {{run->stopping ? -1 : lb_signals_stop_fd(), POLLIN, 0},
                                {run->done_fd, POLLIN, 0}};
-        int n = poll(pf, 2, lb_run_timeout_ms(run));
+        int n = poll(pf, 2, -1);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -274,8 +318,6 @@ static int lb_run_loop(struct lb_run *run)
             run->stopping = 1;
             lb_info("run: stopping %d jobs (each commits what it has read)", left);
         }
-        if (lb_job_tick_is_due(&run->tick, lb_clock_mono()))
-            lb_job_tick_write(&run->tick);
         if (pf[1].revents & POLLIN) {
             lb_run_drain(run->done_fd);
             for (int i = 0; i < run->njobs; i++) {
@@ -316,12 +358,13 @@ static void lb_run_join_all(struct lb_run *run)
 
 int lb_cmd_run(int argc, char **argv)
 {
-    const char *path;
-    int rc = lb_run_parse(argc, argv, "run", &path);
+    struct lb_run_opts o;
+    int rc = lb_run_parse(argc, argv, "run", &o);
     if (rc != 0)
         return rc < 0 ? LB_EXIT_OK : rc;
+    const char *path = o.config;
     struct lb_run *run;
-    if ((rc = lb_run_prepare("run", path, &run)) != 0)
+    if ((rc = lb_run_prepare("run", path, 0, &run)) != 0)
         return rc;
     /* The log file first, so that a bad one is named as the config names it. */
     const struct lb_common *c = &run->cfg->c;
@@ -331,7 +374,7 @@ int lb_cmd_run(int argc, char **argv)
         lb_run_destroy(run);
         return LB_EXIT_USAGE;
     }
-    struct lb_cli cli = {"run", NULL};
+    struct lb_cli cli = {"run", ""}; /* the values are the config's */
     if ((rc = lb_common_start(c, &cli)) != 0) {
         lb_run_destroy(run);
         lb_log_close();
@@ -345,14 +388,19 @@ int lb_cmd_run(int argc, char **argv)
         lb_log_close();
         return LB_EXIT_RUNTIME;
     }
-    run->metrics = lb_metrics_create(run->cfg->c.metrics_file);
-    if (run->metrics == NULL) {
-        lb_error_log("out of memory");
+    run->svc = lb_service_start(c, &serr);
+    if (run->svc == NULL) {
+        if (serr.code == LB_EUSAGE) {
+            fprintf(stderr, "logbridge run: %s: http: %s\n", path, serr.msg);
+            rc = LB_EXIT_USAGE;
+        } else {
+            lb_error_log("%s", serr.msg);
+            rc = LB_EXIT_RUNTIME;
+        }
         lb_run_destroy(run);
         lb_log_close();
-        return LB_EXIT_RUNTIME;
+        return rc;
     }
-    lb_job_tick_init(&run->tick, run->metrics, run->cfg->c.metrics_file);
     lb_info("run: %d tail and %d mirror jobs from %s", run->cfg->ntail, run->cfg->nmirror, path);
     rc = lb_run_start(run);
     if (rc == 0) {
@@ -360,7 +408,6 @@ int lb_cmd_run(int argc, char **argv)
     } else {
         lb_run_join_all(run);
     }
-    lb_job_tick_write(&run->tick);
     lb_info("run: stopped (exit %d)", rc);
     lb_run_destroy(run);
     lb_log_close();
@@ -369,12 +416,12 @@ int lb_cmd_run(int argc, char **argv)
 
 int lb_cmd_check_config(int argc, char **argv)
 {
-    const char *path;
-    int rc = lb_run_parse(argc, argv, "check-config", &path);
+    struct lb_run_opts o;
+    int rc = lb_run_parse(argc, argv, "check-config", &o);
     if (rc != 0)
         return rc < 0 ? LB_EXIT_OK : rc;
     struct lb_run *run;
-    if ((rc = lb_run_prepare("check-config", path, &run)) != 0)
+    if ((rc = lb_run_prepare("check-config", o.config, o.syntax_only, &run)) != 0)
         return rc;
     printf("config OK: %d tail, %d mirror jobs\n", run->cfg->ntail, run->cfg->nmirror);
     lb_run_destroy(run);

@@ -79,12 +79,14 @@
 #include <unistd.h>
 
 #define LB_TAIL_TURN_FILES 16 /* turns between two looks at epoll (a stop) */
+#define LB_TAIL_LAG_SEC 1.0   /* how often the lag gauge looks at the files */
 
 /* ---- the loop ------------------------------------------------------------------------------ */
 
-/* The metrics tick (standalone only: under run, run's main thread writes the
- * file): the lag of every route as of now, then the file. */
-static void lb_tail_metrics(struct lb_tail *j)
+/* logbridge_lag_bytes follows the files, also while nothing is read (Redis
+ * away: the file is the buffer and grows): every LB_TAIL_LAG_SEC, the size
+ * of each route's current generation against its checkpoint. */
+static void lb_tail_refresh_lag(struct lb_tail *j)
 {
     for (size_t i = 0; i < j->nf; i++) {
         struct lb_tfile *tf = j->f[i];
@@ -95,7 +97,7 @@ static void lb_tail_metrics(struct lb_tail *j)
             lb_tail_lag(j, tf);
         }
     }
-    lb_job_tick_write(&j->tick);
+    j->lag_next = lb_clock_mono() + LB_TAIL_LAG_SEC;
 }
 
 /* Arm the timerfd for the earliest thing due; disarm it when nothing is. */
@@ -104,8 +106,10 @@ static void lb_tail_arm(struct lb_tail *j)
     double due = INFINITY;
     if (!j->up)
         due = j->next_try;
-    if (lb_job_tick_due(&j->tick) < due)
-        due = lb_job_tick_due(&j->tick);
+    if (j->m != NULL && j->lag_next < due)
+        due = j->lag_next;
+    if (j->nmissing > 0 && j->dirs_next < due)
+        due = j->dirs_next;
     if (j->ndraining > 0)
         for (size_t i = 0; i < j->nf; i++) {
             struct lb_tfile *tf = j->f[i];
@@ -135,8 +139,10 @@ static void lb_tail_due(struct lb_tail *j)
     double now = lb_clock_mono();
     if (!j->up && now >= j->next_try)
         lb_tail_reconnect(j);
-    if (lb_job_tick_is_due(&j->tick, now))
-        lb_tail_metrics(j);
+    if (j->m != NULL && now >= j->lag_next)
+        lb_tail_refresh_lag(j);
+    if (j->nmissing > 0 && now >= j->dirs_next)
+        lb_tail_look_dirs(j);
     if (j->ndraining > 0)
         for (size_t i = 0; i < j->nf; i++) {
             struct lb_tfile *tf = j->f[i];
@@ -261,9 +267,10 @@ static int lb_tail_loop(struct lb_tail *j)
     if (j->up && !j->fatal)
         lb_tail_drain(j);
     if (!j->up && j->cm_tf != NULL && !j->fatal)
-        lb_warn("stopping while redis at %s is unreachable or refusing: src=%s is committed up "
-                "to off=%" PRIu64 "; the rest is read again on the next start",
-                lb_redis_addr(j->r), j->cm_tf->src, j->cm_tf->ck_off);
+        lb_warn_kv(LB_FIELDS(LB_F_STR("src", j->cm_tf->src), LB_F_U64("off", j->cm_tf->ck_off)),
+                   "stopping while redis at %s is unreachable or refusing: committed up to the "
+                   "checkpoint; the rest is read again on the next start",
+                   lb_redis_addr(j->r));
     return j->fatal ? LB_EXIT_RUNTIME : LB_EXIT_OK;
 }
 
@@ -313,9 +320,9 @@ static void lb_tail_free(struct lb_tail *j)
     lb_redis_destroy(j->r);
 }
 
-/* The job's parts: its Redis connection (not connected yet), sink, feed,
- * metrics tick and committer. Returns 0, or LB_ENOMEM
- * (the caller logs it; lb_tail_free frees what was made). */
+/* The job's parts: its Redis connection (not connected yet), sink, feed and
+ * committer, and its series (the counters at 0 from the start). Returns 0,
+ * or LB_ENOMEM (the caller logs it; lb_tail_free frees what was made). */
 static int lb_tail_parts(struct lb_tail *j, const struct lb_redis_cfg *cfg)
 {
     const struct lb_tail_opts *o = j->o;
@@ -337,8 +344,12 @@ static int lb_tail_parts(struct lb_tail *j, const struct lb_redis_cfg *cfg)
     j->sink = lb_sink_create(&so, &j->err);
     j->feed = lb_feed_create(c->jsonl, c->json_encoding, c->max_line + 1 + 256 * 1024, &j->err);
     j->m = j->env->metrics;
-    lb_job_tick_init_env(&j->tick, j->env);
+    j->lag_next = lb_clock_mono() + LB_TAIL_LAG_SEC;
     lb_metrics_labels(j->l_stream, sizeof(j->l_stream), "stream", o->stream, NULL);
+    lb_job_labels(j->env, "tail", j->l_job, sizeof(j->l_job));
+    lb_metrics_batch_declare(j->m, j->l_job);
+    lb_metrics_add(j->m, "logbridge_wait_shortfalls_total", "", 0);
+    lb_job_report(j->env, j->l_job, LB_HEALTH_STARTING, "connecting to redis");
     j->cm = lb_committer_create(j->sink, j->feed, j->r, LB_TAIL_FLIGHTS, lb_tail_on_ckpt, j);
     if (j->r == NULL || j->sink == NULL || j->feed == NULL || j->cm == NULL)
         return LB_ENOMEM;
@@ -352,6 +363,7 @@ static int lb_tail_connect(struct lb_tail *j)
     int rc = lb_redis_connect(j->r, &j->err);
     if (rc == 0) {
         j->up = 1;
+        lb_job_report(j->env, j->l_job, LB_HEALTH_OK, NULL);
         lb_tail_watch_redis(j);
     } else if (rc == LB_EREDIS) {
         lb_tail_down(j, NULL);
@@ -415,12 +427,14 @@ int lb_tail_run(const struct lb_tail_opts *o, const struct lb_common *c,
             rc = LB_EXIT_USAGE;
         goto done;
     }
-    lb_info("tail: following %zu file(s) into stream=%s%s", j.nf, o->stream,
-            o->once ? " (once)" : "");
+    lb_info_kv(LB_FIELDS(LB_F_STR("stream", o->stream)), "tail: following %zu file(s)%s", j.nf,
+               o->once ? " (once)" : "");
     rc = lb_tail_loop(&j);
 done:
-    if (j.tick.m != NULL)
-        lb_tail_metrics(&j);
+    if (j.m != NULL)
+        lb_tail_refresh_lag(&j);
+    lb_job_report(env, j.l_job, rc == LB_EXIT_OK ? LB_HEALTH_DONE : LB_HEALTH_FAILED,
+                  rc == LB_EXIT_OK ? NULL : j.err.msg);
     lb_tail_free(&j);
     return rc;
 }
@@ -449,6 +463,10 @@ static const struct lb_opt lb_tail_opt_table[] = {
     LB_OPT_STR("name", LB_T, name, "a name", "NAME",
                "src name instead of the absolute path (one PATH only)", 0),
     LB_OPT_FLAG("once", LB_T, once, 1, "read what is there now, commit, exit", 0),
+    LB_OPT_FLAG("allow-missing-dirs", LB_T, allow_missing_dirs, 1,
+                "a directory of a PATH or GLOB that does not exist\n"
+                "(yet) is waited for instead of an error",
+                0),
     LB_OPT_END,
 };
 #undef LB_T
@@ -464,6 +482,7 @@ const struct lb_optspec lb_tail_optspec = {
     .common_off = offsetof(struct lb_tail_opts, c),
     .operands = 1,
     .input = 1,
+    .serve = 1,
 };
 
 int lb_tail_opts_parse(struct lb_tail_opts *o, int argc, char **argv, const struct lb_cli *cli)

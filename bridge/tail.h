@@ -29,6 +29,7 @@ struct lb_tail_opts {
     double rotate_wait;     /* --rotate-wait SEC (default 5) */
     const char *name;       /* --name: src of a single file (NULL: the absolute path) */
     int once;               /* --once: read what is there now, commit, return */
+    int allow_missing_dirs; /* --allow-missing-dirs: wait for a directory that does not exist */
     char **paths;           /* PATHs and GLOBs */
     int npaths;
 };
@@ -55,9 +56,8 @@ extern const struct lb_optspec lb_tail_optspec;
  * adds it to its epoll set and never touches signals (the signal thread
  * reopens logbridge's log on SIGHUP; a tail job has no file of its own to
  * reopen).
- * env->metrics NULL: the job creates its own registry from c->metrics_file
- * and writes it every 5 s and at exit; non-NULL: it only updates the shared
- * registry, and the owner writes the file. */
+ * env->metrics: the process's registry (NULL: nobody reads metrics); the
+ * job updates it, and its owner (service.h) writes and serves it. */
 int lb_tail_run(const struct lb_tail_opts *o, const struct lb_common *c,
                 const struct lb_job_env *env);
 

@@ -156,13 +156,15 @@ struct lb_gen *lb_gen_open(struct lb_tail *j, struct lb_tfile *tf, const char *p
                          path, strerror(errno), j->nf, (unsigned long long)rl.rlim_cur, j->nf + 64);
             *fatal = 1;
         } else if (errno != ENOENT && errno != ENOTDIR) {
-            lb_warn("src=%s: cannot open %s: %s", tf->src, path, strerror(errno));
+            lb_warn_kv(LB_FIELDS(LB_F_STR("src", tf->src), LB_F_STR("file", path)),
+                       "cannot open: %s", strerror(errno));
         }
         return NULL;
     }
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        lb_warn("src=%s: %s is not a regular file; not followed", tf->src, path);
+        lb_warn_kv(LB_FIELDS(LB_F_STR("src", tf->src), LB_F_STR("file", path)),
+                   "not a regular file; not followed");
         close(fd);
         return NULL;
     }
@@ -389,25 +391,27 @@ struct lb_gen *lb_tail_gens(struct lb_tail *j, struct lb_tfile *tf, struct lb_ro
                 g->fp_cached = 1;
             }
             if (lb_gen_seek(g, ck->off, &j->err) != 0) {
-                lb_warn("src=%s: %s ends before the checkpoint offset %" PRIu64 ": %s", tf->src,
-                        f[i].path, ck->off, j->err.msg);
+                lb_warn_kv(LB_FIELDS(LB_F_STR("src", tf->src), LB_F_STR("file", f[i].path),
+                                     LB_F_U64("off", ck->off)),
+                           "the file ends before the checkpoint: %s", j->err.msg);
                 lb_gen_free(j, g);
                 continue;
             }
             g->start_off = ck->off;
             g->start_line = ck->line;
-            lb_info("src=%s: the checkpointed generation (dev=%llu ino=%llu) is %s%s: read from "
-                    "off=%" PRIu64 " first",
-                    tf->src, ck->dev, ck->ino, f[i].path,
-                    f[i].gz     ? " (compressed)"
-                    : f[i].copy ? " (a copy)"
-                                : "",
-                    ck->off);
+            lb_info_kv(LB_FIELDS(LB_F_STR("src", tf->src), LB_F_STR("file", f[i].path),
+                                 LB_F_U64("dev", ck->dev), LB_F_U64("ino", ck->ino),
+                                 LB_F_U64("off", ck->off)),
+                       "the checkpointed generation%s is read from the checkpoint first",
+                       f[i].gz     ? " (compressed)"
+                       : f[i].copy ? " (a copy)"
+                                   : "");
         } else {
             g->start_commit = 1;
-            lb_info("src=%s: %s is a generation rotated away before it was read (dev=%llu "
-                    "ino=%llu); it is read whole in its turn",
-                    tf->src, f[i].path, f[i].dev, f[i].ino);
+            lb_info_kv(LB_FIELDS(LB_F_STR("src", tf->src), LB_F_STR("file", f[i].path),
+                                 LB_F_U64("dev", f[i].dev), LB_F_U64("ino", f[i].ino)),
+                       "a generation rotated away before it was read; it is read whole in its "
+                       "turn");
         }
         if (lb_gen_watch(j, g) != 0) {
             lb_gen_free(j, g);

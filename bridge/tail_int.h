@@ -206,8 +206,8 @@ struct lb_tfile {
     struct lb_gen *cur, *queue;
     enum lb_rot_state state; /* changed by lb_tail_enter only */
     double last_change;      /* of a draining cur (monotonic s), for --rotate-wait */
-    int initial;        /* named or matched at start: --from applies */
-    int inited;         /* its checkpoint was loaded */
+    int initial;             /* named or matched at start: --from applies */
+    int inited;              /* its checkpoint was loaded */
 
     /* The checkpoint in Redis. ck_is_cur: it describes cur's position (not
      * an older generation, or the content of the same inode before it was
@@ -229,6 +229,7 @@ struct lb_tfile {
 struct lb_tdir {
     char *path;
     int wd;
+    int missing; /* does not exist (yet): looked for every LB_TAIL_DIR_SEC (--allow-missing-dirs) */
     struct lb_tfile *files;
     char **globs; /* patterns of the file name */
     size_t nglobs;
@@ -247,8 +248,9 @@ struct lb_tail {
     struct lb_committer *cm;
     struct lb_tfile *cm_tf; /* the route and generation the committer carries */
     struct lb_gen *cm_g;
-    struct lb_metrics *m; /* env's (NULL: no --metrics-file) */
-    struct lb_job_tick tick;
+    struct lb_metrics *m; /* the process's (job.h), NULL when nobody reads metrics */
+    double lag_next;      /* when logbridge_lag_bytes is looked at again */
+    char l_job[160];      /* job="tail" */
 
     int ep, tfd;
     struct lb_watchset *ws;
@@ -261,12 +263,14 @@ struct lb_tail {
     size_t ndraining; /* routes in LB_ROT_DRAINING */
 
     int up;
-    unsigned attempt; /* backoff: reset when a batch lands, not on reconnect */
-    int troubled;     /* Redis refused or went away since the last batch landed */
+    unsigned attempt;     /* backoff: reset when a batch lands, not on reconnect */
+    int troubled;         /* Redis refused or went away since the last batch landed */
     unsigned unreachable; /* failed connection attempts in a row */
     unsigned moved_said;  /* checkpoints moved by another process (warned once) */
     double next_try;
     int need_init, rescan;
+    size_t nmissing;                 /* directories waited for (--allow-missing-dirs) */
+    double dirs_next;                /* when they are looked for again */
     struct lb_redis_seen redis_seen; /* counters already in the metrics */
 
     unsigned long long *retired; /* dev, ino pairs of finished generations */
@@ -295,14 +299,16 @@ void lb_tfile_free(struct lb_tail *j, struct lb_tfile *tf);
 void lb_tail_on_event(void *ctx, const struct inotify_event *ev);
 void lb_tail_rescan(struct lb_tail *j);
 int lb_tail_routes(struct lb_tail *j);
+void lb_tail_look_dirs(struct lb_tail *j);
+
+#define LB_TAIL_DIR_SEC 1.0 /* how often a missing directory is looked for */
 
 /* ---- generations (tail_gen.c) --------------------------------------------- */
 
 ssize_t lb_pread_full(int fd, void *buf, size_t n, uint64_t off);
 void lb_gen_free(struct lb_tail *j, struct lb_gen *g);
 int lb_gen_watch(struct lb_tail *j, struct lb_gen *g);
-struct lb_gen *lb_gen_open(struct lb_tail *j, struct lb_tfile *tf, const char *path,
-                                  int *fatal);
+struct lb_gen *lb_gen_open(struct lb_tail *j, struct lb_tfile *tf, const char *path, int *fatal);
 int lb_gen_seek(struct lb_gen *g, uint64_t off, struct lb_error *err);
 int lb_gen_same(const struct lb_gen *g, const struct stat *st);
 int lb_tail_fp(void *ctx, uint64_t off, char hex[LB_FP_HEX]);
@@ -314,10 +320,9 @@ void lb_tail_retire(struct lb_tail *j, const struct lb_gen *g);
 int lb_tail_held(const struct lb_tail *j, const struct stat *st);
 int lb_tail_known(void *ctx, unsigned long long dev, unsigned long long ino);
 double lb_gen_key(const struct lb_gen *g);
-void lb_tail_query(const struct lb_tfile *tf, struct lb_tail_where *w,
-                          struct lb_rot_query *q);
+void lb_tail_query(const struct lb_tfile *tf, struct lb_tail_where *w, struct lb_rot_query *q);
 struct lb_gen *lb_tail_gens(struct lb_tail *j, struct lb_tfile *tf, struct lb_rot_found *f,
-                                   size_t n, int ck_found, const struct lb_ckpt *ck, int *fatal);
+                            size_t n, int ck_found, const struct lb_ckpt *ck, int *fatal);
 void lb_gens_free(struct lb_tail *j, struct lb_gen *g);
 void lb_tail_query_live(struct lb_tail *j, const struct lb_tfile *tf, const struct lb_gen *live,
                         struct lb_tail_where *w, struct lb_rot_query *q);
@@ -344,7 +349,7 @@ int lb_tail_drain(struct lb_tail *j);
 void lb_tail_watch_redis(struct lb_tail *j);
 void lb_tail_on_redis(struct lb_tail *j);
 int lb_tail_line(struct lb_tail *j, struct lb_tfile *tf, struct lb_gen *g,
-                        const struct lb_line *line);
+                 const struct lb_line *line);
 int lb_tail_ckpt_load(struct lb_tail *j, const char *src, struct lb_ckpt *ck);
 void lb_tail_lag(struct lb_tail *j, struct lb_tfile *tf);
 int lb_tail_service(struct lb_tail *j, struct lb_tfile *tf);

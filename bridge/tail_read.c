@@ -45,13 +45,13 @@ static void lb_tail_trim_state(struct lb_tail *j, int blocked)
     if (j->o->maxlen <= 0)
         return;
     if (blocked && !j->trim_blocked)
-        lb_warn("stream=%s: trimming to --maxlen %lld is held back by a consumer group that has "
-                "not read (and acknowledged) the oldest entries; the stream stays longer "
-                "meanwhile",
-                j->o->stream, j->o->maxlen);
+        lb_warn_kv(LB_FIELDS(LB_F_STR("stream", j->o->stream)),
+                   "trimming to --maxlen %lld is held back by a consumer group that has not read "
+                   "(and acknowledged) the oldest entries; the stream stays longer meanwhile",
+                   j->o->maxlen);
     else if (!blocked && j->trim_blocked)
-        lb_info("stream=%s: trimming to --maxlen %lld is no longer held back", j->o->stream,
-                j->o->maxlen);
+        lb_info_kv(LB_FIELDS(LB_F_STR("stream", j->o->stream)),
+                   "trimming to --maxlen %lld is no longer held back", j->o->maxlen);
     j->trim_blocked = blocked;
     lb_metrics_set(j->m, "logbridge_trim_blocked", j->l_stream, blocked);
 }
@@ -68,7 +68,8 @@ void lb_tail_on_ckpt(void *ctx, const struct lb_commit_event *ev)
     lb_metrics_add(j->m, "logbridge_lines_total", tf->l_blank, (double)ev->blank);
     lb_metrics_add(j->m, "logbridge_bytes_read_total", tf->l_src, (double)ev->bytes);
     if (ev->seconds > 0) {
-        lb_metrics_observe_batch(j->m, ev->seconds);
+        lb_metrics_observe_batch(j->m, j->l_job, ev->seconds);
+        lb_metrics_set(j->m, "logbridge_last_commit_timestamp_seconds", tf->l_src, lb_clock_real());
         j->attempt = 0;
         j->troubled = 0;
     }
@@ -81,7 +82,7 @@ void lb_tail_on_ckpt(void *ctx, const struct lb_commit_event *ev)
                     "%s within --wait-timeout (counted in logbridge_wait_shortfalls_total; "
                     "said once)",
                     tf->path);
-        lb_metrics_add(j->m, "logbridge_wait_shortfalls_total", tf->l_src, 1);
+        lb_metrics_add(j->m, "logbridge_wait_shortfalls_total", "", 1);
     }
     tf->ck_present = ev->ck.present;
     tf->ck_dev = ev->ck.dev;
@@ -94,6 +95,9 @@ void lb_tail_on_ckpt(void *ctx, const struct lb_commit_event *ev)
     tf->ck_is_cur = ev->ck.present && ev->ck.dev == g->ck_dev && ev->ck.ino == g->ck_ino;
     if (tf->ck_is_cur)
         g->start_commit = 0;
+    /* the lag shrinks when the batch lands, not when the next read ends */
+    if (g == tf->cur)
+        lb_tail_lag(j, tf);
 }
 
 void lb_tail_down(struct lb_tail *j, struct lb_tfile *tf)
@@ -106,11 +110,12 @@ void lb_tail_down(struct lb_tail *j, struct lb_tfile *tf)
     /* said once per episode (an OOM that lasts is retried quietly) */
     enum lb_log_level level = j->troubled ? LB_LOG_DEBUG : LB_LOG_WARN;
     j->troubled = 1;
+    lb_job_report(j->env, j->l_job, LB_HEALTH_DOWN, j->err.msg);
     if (tf != NULL)
-        lb_log(level,
-               "%s; src=%s off=%" PRIu64 ": reading paused, retrying with backoff (<= 5 s) "
-               "until redis takes batches again",
-               j->err.msg, tf->src, tf->ck_off);
+        lb_log_kv(level, LB_FIELDS(LB_F_STR("src", tf->src), LB_F_U64("off", tf->ck_off)),
+                  "%s; reading paused, retrying with backoff (<= 5 s) until redis takes batches "
+                  "again",
+                  j->err.msg);
     else
         lb_log(level, "%s; reading paused, retrying with backoff (<= 5 s) until redis is back",
                j->err.msg);
@@ -126,7 +131,7 @@ static int lb_tail_result(struct lb_tail *j, struct lb_tfile *tf, int rc)
         lb_tail_down(j, tf);
         return LB_T_BLOCKED;
     }
-    lb_error_log("src=%s off=%" PRIu64 ": %s", tf->src, tf->ck_off, j->err.msg);
+    lb_error_kv(LB_FIELDS(LB_F_STR("src", tf->src), LB_F_U64("off", tf->ck_off)), "%s", j->err.msg);
     j->fatal = 1;
     return LB_T_FATAL;
 }
@@ -311,8 +316,8 @@ int lb_tail_service(struct lb_tail *j, struct lb_tfile *tf)
             return rc;
         long got = lb_source_fill(g->s, &j->err);
         if (got < 0) {
-            lb_error_log("src=%s: reading %s: %s; it is no longer followed", tf->src, g->where,
-                         j->err.msg);
+            lb_error_kv(LB_FIELDS(LB_F_STR("src", tf->src), LB_F_STR("file", g->where)),
+                        "reading: %s; it is no longer followed", j->err.msg);
             if ((rc = lb_tail_commit(j, tf, g)) != LB_T_OK)
                 return rc;
             tf->cur = NULL;
@@ -371,18 +376,19 @@ static int lb_tail_recover(struct lb_tail *j)
     if (rc != 0)
         return rc;
     if (rs.regressed) {
-        lb_warn("src=%s: the checkpoint in Redis went back from off=%" PRIu64 " to off=%" PRIu64
-                " (a failover that lost acknowledged writes?); bytes %" PRIu64 "-%" PRIu64
-                " are sent again",
-                tf->src, was, rs.off, rs.lost_from, was);
+        lb_warn_kv(
+            LB_FIELDS(LB_F_STR("src", tf->src), LB_F_U64("off", rs.off), LB_F_U64("was_off", was)),
+            "the checkpoint in Redis went back (a failover that lost acknowledged "
+            "writes?); bytes %" PRIu64 "-%" PRIu64 " are sent again",
+            rs.lost_from, was);
         lb_metrics_add(j->m, "logbridge_checkpoint_regressions_total", tf->l_src, 1);
     } else if (rs.moved) {
         /* another process commits this src: the fences keep both exact;
          * said once, as they may take turns for as long as both run */
-        lb_log(j->moved_said++ ? LB_LOG_DEBUG : LB_LOG_WARN,
-               "src=%s: the checkpoint was moved to off=%" PRIu64
-               " by someone else (another logbridge following this file?); going on from there",
-               tf->src, rs.off);
+        lb_log_kv(j->moved_said++ ? LB_LOG_DEBUG : LB_LOG_WARN,
+                  LB_FIELDS(LB_F_STR("src", tf->src), LB_F_U64("off", rs.off)),
+                  "the checkpoint was moved by someone else (another logbridge following this "
+                  "file?); going on from there");
     }
     if (rs.restart)
         g->start_commit = 1;
@@ -402,6 +408,7 @@ void lb_tail_reconnect(struct lb_tail *j)
         rc = lb_tail_recover(j);
     if (rc == 0) {
         j->up = 1;
+        lb_job_report(j->env, j->l_job, LB_HEALTH_OK, NULL);
         lb_tail_watch_redis(j);
         lb_job_redis_metrics(j->m, j->r, &j->redis_seen);
         if (j->unreachable > 0)

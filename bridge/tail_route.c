@@ -168,9 +168,12 @@ static struct lb_tfile *lb_tail_add(struct lb_tail *j, const char *path, const c
     }
     tf->initial = initial;
     /* a counter exists at 0 from the moment its labels are known */
+    lb_metrics_add(j->m, "logbridge_lines_total", tf->l_written, 0);
+    lb_metrics_add(j->m, "logbridge_lines_total", tf->l_bad, 0);
+    lb_metrics_add(j->m, "logbridge_lines_total", tf->l_blank, 0);
+    lb_metrics_add(j->m, "logbridge_bytes_read_total", tf->l_src, 0);
     lb_metrics_add(j->m, "logbridge_lost_bytes_total", tf->l_src, 0);
     lb_metrics_add(j->m, "logbridge_checkpoint_regressions_total", tf->l_src, 0);
-    lb_metrics_add(j->m, "logbridge_wait_shortfalls_total", tf->l_src, 0);
     tf->dir_next = tf->dir->files;
     tf->dir->files = tf;
     j->f[j->nf++] = tf;
@@ -196,7 +199,8 @@ static int lb_tail_glob_match(struct lb_tail *j, struct lb_tdir *d, const char *
         return LB_ENOMEM;
     }
     if (!initial)
-        lb_info("src=%s: a new file matches the glob; following it", tf->src);
+        lb_info_kv(LB_FIELDS(LB_F_STR("src", tf->src)),
+                   "a new file matches the glob; following it");
     j->need_init = 1;
     return 0;
 }
@@ -265,14 +269,24 @@ void lb_tail_on_event(void *ctx, const struct inotify_event *ev)
     }
     struct lb_tdir *d = obj;
     if (ev->mask & IN_IGNORED) {
-        lb_warn("directory %s is gone: its files are no longer followed", d->path);
         lb_watchset_forget(j->ws, ev->wd);
         d->wd = -1;
+        if (j->o->allow_missing_dirs) {
+            lb_warn_kv(LB_FIELDS(LB_F_STR("dir", d->path)),
+                       "the directory is gone: waiting for it to come back");
+            d->missing = 1;
+            j->nmissing++;
+            j->dirs_next = lb_clock_mono() + LB_TAIL_DIR_SEC;
+        } else {
+            lb_warn_kv(LB_FIELDS(LB_F_STR("dir", d->path)),
+                       "the directory is gone: its files are no longer followed");
+        }
         return;
     }
     if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF)) {
-        lb_warn("directory %s was %s: new files in it are no longer seen", d->path,
-                ev->mask & IN_MOVE_SELF ? "moved" : "deleted");
+        lb_warn_kv(LB_FIELDS(LB_F_STR("dir", d->path)),
+                   "the directory was %s: new files in it are no longer seen",
+                   ev->mask & IN_MOVE_SELF ? "moved" : "deleted");
         return;
     }
     if (ev->len == 0)
@@ -316,6 +330,86 @@ void lb_tail_rescan(struct lb_tail *j)
         }
 }
 
+/* Watch directory d. Returns 0 (watched), 1 (it does not exist, and
+ * --allow-missing-dirs says to wait for it: d->missing), or an error. */
+static int lb_tail_watch_dir(struct lb_tail *j, struct lb_tdir *d, size_t needed)
+{
+    int wd;
+    int rc = lb_watchset_add(j->ws, d->path, LB_DIR_MASK, LB_WATCH_DIR, d, needed, &wd, &j->err);
+    if (rc < 0) {
+        struct stat st;
+        if (stat(d->path, &st) == 0 || (errno != ENOENT && errno != ENOTDIR))
+            return rc;
+        if (!j->o->allow_missing_dirs)
+            return lb_error_set(&j->err, LB_EIO,
+                                "directory %s does not exist (create it, or let the job wait "
+                                "for it with --allow-missing-dirs)",
+                                d->path);
+        if (!d->missing) {
+            d->missing = 1;
+            j->nmissing++;
+        }
+        return 1;
+    }
+    if (d->missing) {
+        d->missing = 0;
+        j->nmissing--;
+    }
+    if (rc == 1) {
+        /* the same directory under another name: its twin gets the events */
+        lb_warn_kv(LB_FIELDS(LB_F_STR("dir", d->path)),
+                   "the same directory as another one followed; use one name for it");
+        return 0;
+    }
+    d->wd = wd;
+    return 0;
+}
+
+static size_t lb_tail_ndirs(const struct lb_tail *j)
+{
+    size_t n = 0;
+    for (const struct lb_tdir *d = j->dirs; d != NULL; d = d->next)
+        n++;
+    return n;
+}
+
+/* --allow-missing-dirs: look for the directories that did not exist; one
+ * that appeared is watched, and what it holds is followed from its start
+ * (its files are new). */
+void lb_tail_look_dirs(struct lb_tail *j)
+{
+    size_t needed = lb_tail_ndirs(j) + j->nf;
+    for (struct lb_tdir *d = j->dirs; d != NULL && !j->fatal; d = d->next) {
+        if (!d->missing)
+            continue;
+        int rc = lb_tail_watch_dir(j, d, needed);
+        if (rc < 0) {
+            lb_error_log("%s", j->err.msg);
+            j->fatal = 1;
+            return;
+        }
+        if (rc == 1)
+            continue;
+        lb_info_kv(LB_FIELDS(LB_F_STR("dir", d->path)), "the directory appeared; following its "
+                                                        "files");
+        for (struct lb_tfile *tf = d->files; tf != NULL; tf = tf->dir_next) {
+            if (lb_tail_reconcile(j, tf) != 0) {
+                lb_error_log("%s", j->err.msg);
+                j->fatal = 1;
+                return;
+            }
+            if (tf->cur != NULL)
+                lb_tail_dirty(j, tf);
+        }
+        if (lb_tail_glob_scan(j, d, 0) != 0) {
+            lb_error_log("%s", j->err.msg);
+            j->fatal = 1;
+            return;
+        }
+    }
+    j->dirs_next = lb_clock_mono() + LB_TAIL_DIR_SEC;
+}
+
 /* Routes from the PATHs and GLOBs; directories to watch. */
 int lb_tail_routes(struct lb_tail *j)
 {
@@ -345,23 +439,17 @@ int lb_tail_routes(struct lb_tail *j)
         }
     }
     if (j->ws != NULL) {
-        size_t ndirs = 0;
-        for (struct lb_tdir *d = j->dirs; d != NULL; d = d->next)
-            ndirs++;
+        size_t needed = lb_tail_ndirs(j) + j->nf;
         for (struct lb_tdir *d = j->dirs; d != NULL; d = d->next) {
-            int wd;
-            int rc = lb_watchset_add(j->ws, d->path, LB_DIR_MASK, LB_WATCH_DIR, d, ndirs + j->nf,
-                                     &wd, &j->err);
+            int rc = lb_tail_watch_dir(j, d, needed);
             if (rc < 0)
                 return rc;
-            if (rc == 1) {
-                /* the same directory under another name: its twin gets the events */
-                lb_warn("%s is the same directory as another one followed; use one name for it",
-                        d->path);
-                continue;
-            }
-            d->wd = wd;
+            if (rc == 1)
+                lb_info_kv(LB_FIELDS(LB_F_STR("dir", d->path)),
+                           "the directory does not exist yet: waiting for it "
+                           "(--allow-missing-dirs)");
         }
+        j->dirs_next = lb_clock_mono() + LB_TAIL_DIR_SEC;
     }
     for (struct lb_tdir *d = j->dirs; d != NULL; d = d->next)
         if (lb_tail_glob_scan(j, d, 1) != 0)

@@ -69,10 +69,7 @@ static void lb_tail_enter(struct lb_tail *j, struct lb_tfile *tf, enum lb_rot_ev
 /* Log j->err (for tf, when given) and stop the job. */
 static int lb_tail_fatal(struct lb_tail *j, const struct lb_tfile *tf)
 {
-    if (tf != NULL)
-        lb_error_log("src=%s: %s", tf->src, j->err.msg);
-    else
-        lb_error_log("%s", j->err.msg);
+    lb_error_kv(LB_FIELDS(LB_F_STR("src", tf != NULL ? tf->src : NULL)), "%s", j->err.msg);
     j->fatal = 1;
     return LB_T_FATAL;
 }
@@ -147,9 +144,9 @@ static int lb_tail_rotated(struct lb_tail *j, struct lb_tfile *tf, struct lb_gen
     }
     lb_gen_append(&tf->queue, mid);
     lb_gen_append(&tf->queue, g);
-    lb_info("src=%s: rotated: a new file dev=%llu ino=%llu is at the path; the old one "
-            "(ino=%llu) is read to its end first",
-            tf->src, g->dev, g->ino, tf->cur->ino);
+    lb_info_kv(LB_FIELDS(LB_F_STR("src", tf->src), LB_F_U64("dev", g->dev), LB_F_U64("ino", g->ino),
+                         LB_F_U64("old_ino", tf->cur->ino)),
+               "rotated: a new file is at the path; the old one is read to its end first");
     lb_tail_enter(j, tf, LB_ROT_EV_LEFT_PATH, 0);
     return 0;
 }
@@ -235,9 +232,9 @@ int lb_tail_finish(struct lb_tail *j, struct lb_tfile *tf)
         return rc;
     if ((rc = lb_tail_commit(j, tf, g)) != LB_T_OK)
         return rc;
-    lb_info("src=%s: finished %s generation dev=%llu ino=%llu at off=%" PRIu64 " line=%" PRIu64,
-            tf->src, g->is_copy ? "the rotated copy of the" : "the rotated", g->dev, g->ino,
-            tf->ck_off, tf->ck_line);
+    lb_info_kv(LB_FIELDS(LB_F_STR("src", tf->src), LB_F_U64("dev", g->dev), LB_F_U64("ino", g->ino),
+                         LB_F_U64("off", tf->ck_off), LB_F_U64("line", tf->ck_line)),
+               "finished %s generation", g->is_copy ? "the rotated copy of the" : "the rotated");
     lb_tail_retire(j, g); /* a copy too: never read again by a later search */
     tf->cur = NULL;
     lb_gen_free(j, g);
@@ -294,17 +291,20 @@ static void lb_tail_truncation_said(struct lb_tail *j, struct lb_tfile *tf,
                                     int ck_found, uint64_t past)
 {
     if (ck_found) {
-        lb_info("src=%s was truncated; reading what followed off=%" PRIu64
-                " from its rotated copy %s first",
-                tf->src, ck->off, chain->where);
+        lb_info_kv(LB_FIELDS(LB_F_STR("src", tf->src), LB_F_U64("off", ck->off),
+                             LB_F_STR("file", chain->where)),
+                   "truncated; reading what followed the checkpoint from its rotated copy first");
     } else if (past > 0) {
-        lb_warn("src=%s was truncated below what was read, and no rotated copy holding its "
-                "bytes past off=%" PRIu64 " was found in %s: %" PRIu64
-                " bytes are lost; reading it again from the start",
-                tf->src, ck->off, tf->dir->path, past);
+        lb_warn_kv(LB_FIELDS(LB_F_STR("src", tf->src), LB_F_U64("off", ck->off),
+                             LB_F_STR("dir", tf->dir->path), LB_F_U64("lost_bytes", past)),
+                   "truncated below what was read, and no rotated copy holding its bytes past "
+                   "the checkpoint was found: %" PRIu64
+                   " bytes are lost; reading it again from the start",
+                   past);
         lb_metrics_add(j->m, "logbridge_lost_bytes_total", tf->l_src, (double)past);
     } else {
-        lb_info("src=%s was truncated; reading it again from the start", tf->src);
+        lb_info_kv(LB_FIELDS(LB_F_STR("src", tf->src)),
+                   "truncated; reading it again from the start");
     }
 }
 
@@ -389,9 +389,8 @@ int lb_tail_fresh(struct lb_tail *j, struct lb_tfile *tf, struct lb_gen *g)
         g->verify_after = 0;
         return LB_T_GO;
     }
-    lb_info("src=%s: %s was copied away again while older copies were read: those copies come "
-            "first",
-            tf->src, tf->path);
+    lb_info_kv(LB_FIELDS(LB_F_STR("src", tf->src), LB_F_STR("file", tf->path)),
+               "copied away again while older copies were read: those copies come first");
     g->verify_after = searched;
     g->next = tf->queue;
     lb_gen_append(&mid, g);
@@ -412,7 +411,7 @@ static int lb_tail_init_ckpt(struct lb_tail *j, struct lb_tfile *tf, struct lb_c
         return LB_T_BLOCKED;
     }
     if (rc == LB_ECKPT) {
-        lb_warn("src=%s: %s; treating it as absent", tf->src, j->err.msg);
+        lb_warn_kv(LB_FIELDS(LB_F_STR("src", tf->src)), "%s; treating it as absent", j->err.msg);
         memset(ck, 0, sizeof(*ck));
     } else if (rc != 0) {
         return lb_tail_fatal(j, tf);
@@ -503,14 +502,16 @@ static int lb_tail_start_found(struct lb_tail *j, struct lb_tfile *tf, struct lb
     if (ck_found && (chain == NULL || chain->start_off != ck->off || chain->start_commit))
         ck_found = 0;
     if (!ck_found && ck->off > 0)
-        lb_warn(
-            "src=%s: the checkpointed file (dev=%llu ino=%llu%s%s) is no longer in %s (deleted, "
-            "or compressed into a form we cannot match?): anything it held past off=%" PRIu64
-            " is lost (byte count unknown)%s",
-            tf->src, ck->dev, ck->ino, why[0] ? "; " : "", why, tf->dir->path, ck->off,
-            chain != NULL ? "; the generations written since are read"
-            : g != NULL   ? "; reading the file now at the path from the start"
-                          : "");
+        lb_warn_kv(LB_FIELDS(LB_F_STR("src", tf->src), LB_F_U64("dev", ck->dev),
+                             LB_F_U64("ino", ck->ino), LB_F_U64("off", ck->off),
+                             LB_F_STR("dir", tf->dir->path)),
+                   "the checkpointed file%s%s is no longer in its directory (deleted, or "
+                   "compressed into a form we cannot match?): anything it held past the "
+                   "checkpoint is lost (byte count unknown)%s",
+                   why[0] ? ": " : "", why,
+                   chain != NULL ? "; the generations written since are read"
+                   : g != NULL   ? "; reading the file now at the path from the start"
+                                 : "");
     if (g != NULL) {
         g->start_off = g->start_line = 0;
         g->start_commit = 1;

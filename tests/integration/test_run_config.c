@@ -11,10 +11,13 @@
 
 #include "lbtest.h"
 
+#include <fcntl.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 struct fx {
@@ -183,26 +186,30 @@ static void run_config_unwritable_log_file_is_exit_2(void **state)
 static void run_check_config_accepts_a_good_config(void **state)
 {
     struct fx *f = *state;
-    int rc = with_config(
-        f, "check-config",
-        "{" NOREDIS ", \"metrics_file\": \"/tmp/m.prom\", \"log_format\": \"json\",\n"
-        " \"tail\": [{\"paths\": [\"/var/log/a.log\", \"/var/log/b-*.log\"], \"stream\": \"S\",\n"
+    char text[4096];
+    snprintf(
+        text, sizeof(text),
+        "{" NOREDIS ", \"metrics_file\": \"%s/m.prom\", \"log_format\": \"json\",\n"
+        " \"tail\": [{\"paths\": [\"%s/a.log\", \"%s/b-*.log\"], \"stream\": \"S\",\n"
         "            \"maxlen\": 100000, \"rotate_wait\": 2.5, \"trim_ignore_groups\": true},\n"
-        "          {\"paths\": [\"/var/log/c.log\"], \"stream\": \"{x}:%{type}\", \"name\": "
+        "          {\"paths\": [\"%s/c.log\"], \"stream\": \"{x}:%%{type}\", \"name\": "
         "\"c\", \"once\": false}],\n"
-        " \"mirror\": [{\"stream\": \"S\", \"file\": \"/srv/legacy.log\", \"from\": 0,\n"
-        "              \"exclude_src\": [\"/var/log/a.log\"], \"fsync\": \"always\"}]}\n");
+        " \"mirror\": [{\"stream\": \"S\", \"file\": \"%s/legacy.log\", \"from\": 0,\n"
+        "              \"exclude_src\": [\"%s/a.log\"], \"fsync\": \"always\"}]}\n",
+        f->dir, f->dir, f->dir, f->dir, f->dir, f->dir);
+    int rc = with_config(f, "check-config", text);
     if (rc != 0)
         fail_msg("check-config exited %d: %s", rc, err);
     assert_string_equal(out, "config OK: 2 tail, 1 mirror jobs\n");
-    /* the shipped examples are valid too */
+    /* the shipped examples are valid too (their directories are the target
+     * machine's: --syntax-only checks the config alone) */
     static const char *const examples[] = {
         "contrib/config/phase1-tail-parity.json",
         "contrib/config/phase2-mirror.json",
         "contrib/config/phase3-cutover.json",
     };
     for (size_t i = 0; i < sizeof(examples) / sizeof(examples[0]); i++) {
-        const char *args[] = {"check-config", "--config", examples[i], NULL};
+        const char *args[] = {"check-config", "--syntax-only", "--config", examples[i], NULL};
         rc = lbt_run(args, out, sizeof(out), err, sizeof(err), NULL, 0);
         if (rc != 0)
             fail_msg("%s: exit %d: %s", examples[i], rc, err);
@@ -375,6 +382,169 @@ static void run_config_refuses_two_mirrors_on_one_file_through_a_link(void **sta
     refused(f, text, "is already the file of mirror[0]");
 }
 
+/* ---- the environment (preflight.c) ----------------------------------------------- */
+
+/* A tailed directory that does not exist: exit 2 naming the path and the
+ * key that allows it, not exit 3 at runtime; allowed, the config is OK. */
+static void check_config_missing_tail_directory_names_the_path(void **state)
+{
+    struct fx *f = *state;
+    char text[2048], want[1024];
+    snprintf(text, sizeof(text),
+             "{" NOREDIS ", \"tail\": [{\"paths\": [\"%s/a.log\", \"%s/nodir/b.log\"], "
+             "\"stream\": \"S\"}]}\n",
+             f->dir, f->dir);
+    snprintf(want, sizeof(want),
+             "tail[0].paths[1]: directory %s/nodir does not exist (create it, or set "
+             "\"allow_missing_dirs\": true in tail[0] to wait for it)",
+             f->dir);
+    refused(f, text, want);
+    /* a glob's directory too */
+    snprintf(text, sizeof(text),
+             "{" NOREDIS ", \"tail\": [{\"paths\": [\"%s/a.log\"], \"stream\": \"S\"},\n"
+             " {\"paths\": [\"%s/later/*.log\"], \"stream\": \"S\"}]}\n",
+             f->dir, f->dir);
+    snprintf(want, sizeof(want), "tail[1].paths[0]: directory %s/later does not exist", f->dir);
+    refused(f, text, want);
+    /* explicitly allowed to appear later */
+    snprintf(text, sizeof(text),
+             "{" NOREDIS ", \"tail\": [{\"paths\": [\"%s/later/*.log\", \"%s/nodir/b.log\"], "
+             "\"stream\": \"S\", \"allow_missing_dirs\": true}]}\n",
+             f->dir, f->dir);
+    accepted(f, text);
+    /* --syntax-only does not look at the machine */
+    snprintf(text, sizeof(text),
+             "{" NOREDIS ", \"tail\": [{\"paths\": [\"%s/nodir/b.log\"], \"stream\": \"S\"}]}\n",
+             f->dir);
+    assert_int_equal(lbt_write_file(f->cfg, text, strlen(text)), 0);
+    const char *args[] = {"check-config", "--syntax-only", "--config", f->cfg, NULL};
+    assert_int_equal(lbt_run(args, out, sizeof(out), err, sizeof(err), NULL, 0), 0);
+    assert_non_null(strstr(out, "config OK"));
+}
+
+/* Paths relative to the directory check-config ran in mean something else
+ * to a service that starts in /. */
+static void check_config_relative_paths_are_refused(void **state)
+{
+    struct fx *f = *state;
+    char text[2048];
+    snprintf(text, sizeof(text),
+             "{" NOREDIS ", \"tail\": [{\"paths\": [\"%s/a.log\", \"app.log\"], \"stream\": "
+             "\"S\"}]}\n",
+             f->dir);
+    refused(f, text, "tail[0].paths[1]: 'app.log' is not an absolute path");
+    refused(f, "{" NOREDIS ", \"mirror\": [{\"stream\": \"S\", \"file\": \"legacy/m.log\"}]}",
+            "mirror[0].file: 'legacy/m.log' is not an absolute path");
+    snprintf(text, sizeof(text),
+             "{" NOREDIS ", \"metrics_file\": \"m.prom\", \"mirror\": [{\"stream\": \"S\", "
+             "\"file\": \"%s/m.log\"}]}",
+             f->dir);
+    refused(f, text, "metrics_file: 'm.prom' is not an absolute path");
+}
+
+/* Outputs: the metrics file's and a mirror's directory must exist; a tailed
+ * path that is a directory is a mistake. */
+static void check_config_output_directories_must_exist(void **state)
+{
+    struct fx *f = *state;
+    char text[2048], want[1024];
+    snprintf(text, sizeof(text),
+             "{" NOREDIS ", \"metrics_file\": \"%s/prom/m.prom\", \"mirror\": [{\"stream\": "
+             "\"S\", \"file\": \"%s/m.log\"}]}",
+             f->dir, f->dir);
+    snprintf(want, sizeof(want),
+             "metrics_file: cannot create %s/prom/m.prom: directory %s/prom does not exist", f->dir,
+             f->dir);
+    refused(f, text, want);
+    snprintf(text, sizeof(text),
+             "{" NOREDIS ", \"mirror\": [{\"stream\": \"S\", \"file\": \"%s/m.log\"},"
+             " {\"stream\": \"T\", \"file\": \"%s/legacy/t.log\"}]}",
+             f->dir, f->dir);
+    snprintf(want, sizeof(want),
+             "mirror[1].file: cannot create %s/legacy/t.log: directory %s/legacy does not exist",
+             f->dir, f->dir);
+    refused(f, text, want);
+    snprintf(text, sizeof(text),
+             "{" NOREDIS ", \"tail\": [{\"paths\": [\"%s\"], \"stream\": \"S\"}]}", f->dir);
+    snprintf(want, sizeof(want),
+             "tail[0].paths[0]: %s is a directory, not a file (a glob such as %s/*.log", f->dir,
+             f->dir);
+    refused(f, text, want);
+    /* a mirror file that is a symlink is never written through */
+    char target[400], link[400];
+    snprintf(target, sizeof(target), "%s/target.log", f->dir);
+    snprintf(link, sizeof(link), "%s/link.log", f->dir);
+    assert_int_equal(lbt_write_file(target, "", 0), 0);
+    assert_int_equal(symlink(target, link), 0);
+    snprintf(text, sizeof(text),
+             "{" NOREDIS ", \"mirror\": [{\"stream\": \"S\", \"file\": \"%s\"}]}", link);
+    refused(f, text, "mirror[0].file: ");
+    assert_non_null(strstr(err, "is a symlink"));
+}
+
+/* check-config as the service's user (nobody): a directory it cannot write
+ * is named. Root passes every permission check, so the test drops to
+ * nobody when it runs as root. Returns the exit code; stderr in err. */
+static int check_as_nobody(struct fx *f)
+{
+    int pfd[2];
+    assert_int_equal(pipe(pfd), 0);
+    pid_t p = fork();
+    if (p == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 1);
+        dup2(pfd[1], 2);
+        close(pfd[0]);
+        if (geteuid() == 0 && (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0))
+            _exit(99);
+        execl(lbt_bin(), "logbridge", "check-config", "--config", f->cfg, (char *)NULL);
+        _exit(98);
+    }
+    close(pfd[1]);
+    size_t n = 0;
+    ssize_t k;
+    while ((k = read(pfd[0], err + n, sizeof(err) - 1 - n)) > 0)
+        n += (size_t)k;
+    err[n] = '\0';
+    close(pfd[0]);
+    int st;
+    waitpid(p, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static void check_config_unwritable_mirror_directory_is_named(void **state)
+{
+    struct fx *f = *state;
+    char ro[400], text[2048], want[1024];
+    snprintf(ro, sizeof(ro), "%s/ro", f->dir);
+    assert_int_equal(mkdir(ro, 0555), 0);
+    assert_int_equal(chmod(ro, 0555), 0);
+    assert_int_equal(chmod(f->dir, 0755), 0); /* nobody may look inside */
+    snprintf(text, sizeof(text),
+             "{" NOREDIS ", \"mirror\": [{\"stream\": \"S\", \"file\": \"%s/m.log\"}]}", ro);
+    assert_int_equal(lbt_write_file(f->cfg, text, strlen(text)), 0);
+    assert_int_equal(chmod(f->cfg, 0644), 0);
+    int rc = check_as_nobody(f);
+    if (rc == 99)
+        skip(); /* cannot drop to nobody here */
+    snprintf(want, sizeof(want),
+             "mirror[0].file: cannot create %s/m.log: directory %s is not writable: Permission "
+             "denied",
+             ro, ro);
+    if (rc != 2 || strstr(err, want) == NULL)
+        fail_msg("exit %d, stderr:\n%s\nwant: %s", rc, err, want);
+    /* and a tailed directory it cannot read */
+    assert_int_equal(chmod(ro, 0300), 0);
+    snprintf(text, sizeof(text),
+             "{" NOREDIS ", \"tail\": [{\"paths\": [\"%s/*.log\"], \"stream\": \"S\"}]}", ro);
+    assert_int_equal(lbt_write_file(f->cfg, text, strlen(text)), 0);
+    rc = check_as_nobody(f);
+    snprintf(want, sizeof(want), "tail[0].paths[0]: directory %s is not readable", ro);
+    if (rc != 2 || strstr(err, want) == NULL)
+        fail_msg("exit %d, stderr:\n%s\nwant: %s", rc, err, want);
+    chmod(ro, 0755);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -385,6 +555,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(run_config_invalid_json_names_its_line, setup, teardown),
         cmocka_unit_test_setup_teardown(run_config_unreadable_file_is_exit_2, setup, teardown),
         cmocka_unit_test_setup_teardown(run_config_unwritable_log_file_is_exit_2, setup, teardown),
+        cmocka_unit_test_setup_teardown(check_config_missing_tail_directory_names_the_path, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(check_config_relative_paths_are_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(check_config_output_directories_must_exist, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(check_config_unwritable_mirror_directory_is_named, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(run_check_config_accepts_a_good_config, setup, teardown),
         cmocka_unit_test_setup_teardown(run_config_refuses_a_glob_that_matches_the_mirror_file,
                                         setup, teardown),

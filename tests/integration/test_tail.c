@@ -497,6 +497,55 @@ static void tail_usage_errors(void **state)
     assert_non_null(strstr(err, "--stream"));
 }
 
+/* --allow-missing-dirs: a directory that does not exist yet is waited for;
+ * when it appears its files are followed from their start (a literal path
+ * and a glob), and one deleted and created again is waited for again. */
+static void tail_waits_for_a_missing_directory(void **state)
+{
+    struct fx_tail *t = *state;
+    char later[400], other[400], path[500], glob[500], x[500];
+    snprintf(later, sizeof(later), "%s/later", t->dir);
+    snprintf(other, sizeof(other), "%s/other", t->dir);
+    snprintf(path, sizeof(path), "%s/app.log", later);
+    snprintf(glob, sizeof(glob), "%s/*.log", other);
+    snprintf(x, sizeof(x), "%s/x.log", other);
+    fx_tail_spawn(t, "--allow-missing-dirs", path, glob, NULL);
+    assert_true(tu_wait_log(t->log, "does not exist yet", WAIT_MS));
+    assert_int_equal(mkdir(later, 0755), 0);
+    assert_int_equal(tu_append_lines(path, 0, 0, 30, 10), 0);
+    fx_tail_wait_xlen(t, 30, WAIT_MS);
+    assert_int_equal(mkdir(other, 0755), 0);
+    assert_int_equal(tu_append_lines(x, 0, 0, 20, 10), 0);
+    fx_tail_wait_xlen(t, 50, WAIT_MS);
+    /* gone, then back with a new file */
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(rmdir(later), 0);
+    assert_true(tu_wait_log(t->log, "waiting for it to come back", WAIT_MS));
+    assert_int_equal(mkdir(later, 0755), 0);
+    assert_int_equal(tu_append_lines(path, 1, 30, 40, 10), 0);
+    fx_tail_wait_xlen(t, 60, WAIT_MS);
+    assert_int_equal(fx_tail_stop(t, SIGTERM), 0);
+    fx_tail_check_seq(t, path, 40, 1, 3000);
+    fx_tail_check_seq(t, x, 20, 1, 3000);
+}
+
+/* Without it, a missing directory stops the job at once, naming the
+ * directory and the option. */
+static void tail_missing_directory_without_the_option_is_named(void **state)
+{
+    struct fx_tail *t = *state;
+    char path[500], err[4096];
+    snprintf(path, sizeof(path), "%s/nodir/app.log", t->dir);
+    assert_int_equal(fx_tail_run(t, err, sizeof(err), path, NULL), 3);
+    char want[700];
+    snprintf(want, sizeof(want),
+             "directory %s/nodir does not exist (create it, or let the job "
+             "wait for it with --allow-missing-dirs)",
+             t->dir);
+    if (strstr(err, want) == NULL)
+        fail_msg("stderr lacks '%s':\n%s", want, err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -524,6 +573,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(tail_sighup_reopens_log_and_sigterm_exits_0, fx_tail_setup,
                                         fx_tail_teardown),
         cmocka_unit_test_setup_teardown(tail_name_and_metrics, fx_tail_setup, fx_tail_teardown),
+        cmocka_unit_test_setup_teardown(tail_waits_for_a_missing_directory, fx_tail_setup,
+                                        fx_tail_teardown),
+        cmocka_unit_test_setup_teardown(tail_missing_directory_without_the_option_is_named,
+                                        fx_tail_setup, fx_tail_teardown),
         cmocka_unit_test_setup_teardown(tail_long_lines_grow_the_buffer, fx_tail_setup,
                                         fx_tail_teardown),
         cmocka_unit_test_setup_teardown(tail_usage_errors, fx_tail_setup, fx_tail_teardown),

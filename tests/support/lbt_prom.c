@@ -213,7 +213,58 @@ static int lbt_sample(struct lbt_prom *p, int ln, const char *s, char *last_fami
     return 0;
 }
 
+/* "# HELP name docstring": a good name, seen once, the docstring escaped
+ * only as \\ and \n. */
+static int lbt_help(struct lbt_prom *p, int ln, const char *line)
+{
+    const char *q = line + 7;
+    char name[160];
+    if (lbt_read_name(&q, name, sizeof(name), 1) != 0 || (*q != ' ' && *q != '\0'))
+        return lbt_prom_fail(p, ln, "bad # HELP line");
+    for (size_t i = 0; i < p->nhelp; i++)
+        if (strcmp(p->help[i], name) == 0)
+            return lbt_prom_fail(p, ln, "second # HELP for %s", name);
+    for (; *q != '\0'; q++)
+        if (*q == '\\' && q[1] != '\\' && q[1] != 'n')
+            return lbt_prom_fail(p, ln, "bad escape in the # HELP of %s", name);
+        else if (*q == '\\')
+            q++;
+    char(*nh)[160] = realloc(p->help, (p->nhelp + 1) * sizeof(*nh));
+    if (nh == NULL)
+        return lbt_prom_fail(p, ln, "out of memory");
+    p->help = nh;
+    snprintf(p->help[p->nhelp++], 160, "%s", name);
+    return 0;
+}
+
+static int lbt_has_help(const struct lbt_prom *p, const char *name)
+{
+    for (size_t i = 0; i < p->nhelp; i++)
+        if (strcmp(p->help[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+static int lbt_prom_parse_mode(const char *text, struct lbt_prom *p, int strict);
+
 int lbt_prom_parse(const char *text, struct lbt_prom *p)
+{
+    return lbt_prom_parse_mode(text, p, 0);
+}
+
+int lbt_prom_parse_strict(const char *text, struct lbt_prom *p)
+{
+    int rc = lbt_prom_parse_mode(text, p, 1);
+    for (size_t i = 0; rc == 0 && i < p->nt; i++)
+        if (!lbt_has_help(p, p->t[i].name))
+            rc = lbt_prom_fail(p, 0, "family %s has no # HELP", p->t[i].name);
+    for (size_t i = 0; rc == 0 && i < p->nhelp; i++)
+        if (lbt_type_of(p, p->help[i]) == NULL)
+            rc = lbt_prom_fail(p, 0, "# HELP %s names no family with a # TYPE", p->help[i]);
+    return rc;
+}
+
+static int lbt_prom_parse_mode(const char *text, struct lbt_prom *p, int strict)
 {
     memset(p, 0, sizeof(*p));
     size_t cap_closed = 1;
@@ -265,8 +316,11 @@ int lbt_prom_parse(const char *text, struct lbt_prom *p)
                     p->t[p->nt++] = t;
                 }
             }
+        } else if (strncmp(line, "# HELP ", 7) == 0) {
+            if (strict)
+                rc = lbt_help(p, ln, line);
         } else if (line[0] == '#') {
-            /* # HELP and other comments */
+            /* other comments */
         } else {
             rc = lbt_sample(p, ln, line, last_family, closed, &nclosed);
         }
@@ -280,9 +334,11 @@ void lbt_prom_free(struct lbt_prom *p)
 {
     free(p->s);
     free(p->t);
+    free(p->help);
     p->s = NULL;
     p->t = NULL;
-    p->n = p->nt = 0;
+    p->help = NULL;
+    p->n = p->nt = p->nhelp = 0;
 }
 
 /* Is every k=v pair of want in have, and the counts equal? */

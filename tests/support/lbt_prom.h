@@ -34,11 +34,17 @@ struct lbt_prom {
     size_t n;
     struct lbt_prom_type *t;
     size_t nt;
+    char (*help)[160]; /* the names that have a # HELP line */
+    size_t nhelp;
     char err[512]; /* "line N: what is wrong" after a failed parse */
 };
 
 /* Parse text. Returns 0, or -1 with p->err set. Free with lbt_prom_free. */
 int lbt_prom_parse(const char *text, struct lbt_prom *p);
+/* The same, and every family has exactly one # HELP line (docstring escaped
+ * only as \\ and \n) and every # HELP names a family with a # TYPE, as DESIGN.md
+ * section 5 promises. */
+int lbt_prom_parse_strict(const char *text, struct lbt_prom *p);
 void lbt_prom_free(struct lbt_prom *p);
 
 /* The sample of name whose labels are exactly the given (key, value) pairs

@@ -138,6 +138,21 @@ static void config_unknown_keys_name_their_path(void **state)
     parse_bad("{\"tail\": [{\"paths\": [\"a\"], \"stream\": \"s\", \"fsync\": \"always\"}]}",
               "tail[0].fsync: unknown key");
     parse_bad("{\"redis_url\": \"x\", \"tail\": []}", "redis_url: unknown key");
+    /* a typo gets a hint; a word far from every key does not */
+    parse_bad("{\"tail\": [{\"pathz\": [\"a\"], \"stream\": \"s\"}]}",
+              "tail[0].pathz: unknown key for a tail job (did you mean 'paths'?)");
+    parse_bad("{\"mirrors\": []}", "mirrors: unknown key (did you mean 'mirror'?)");
+    parse_bad("{\"metric_file\": \"/m\", \"tail\": []}",
+              "metric_file: unknown key (did you mean 'metrics_file'?)");
+    parse_bad("{\"tail\": [{\"paths\": [\"a\"], \"stream\": \"s\", \"rotatewait\": 3}]}",
+              "tail[0].rotatewait: unknown key for a tail job (did you mean 'rotate_wait'?)");
+    parse_bad("{\"mirror\": [{\"stream\": \"s\", \"file\": \"/f\", \"exclude_scr\": \"x\"}]}",
+              "mirror[0].exclude_scr: unknown key for a mirror job (did you mean "
+              "'exclude_src'?)");
+    struct lb_error err = {0};
+    const char *far = "{\"tail\": [{\"paths\": [\"a\"], \"stream\": \"s\", \"bogus\": 1}]}";
+    assert_null(lb_config_parse(far, strlen(far), &err));
+    assert_string_equal(err.msg, "tail[0].bogus: unknown key for a tail job");
     /* process-wide options only at the top; job options only in entries */
     parse_bad("{\"tail\": [{\"paths\": [\"a\"], \"stream\": \"s\", \"log_level\": \"debug\"}]}",
               "tail[0].log_level: is a process-wide option");

@@ -27,6 +27,8 @@
 
 #include "log.h"
 
+#include <cjson/cJSON.h>
+
 struct fx {
     char dir[64];
     char log[128];
@@ -203,10 +205,73 @@ static void log_reopen_under_threads_keeps_lines_in_the_log(void **state)
     print_message("%d reopens, %ld reopens of the other file\n", gens, r.other_writes);
 }
 
+/* The last line of the log file (NUL-terminated, malloc'ed). */
+static char *last_line(const char *path)
+{
+    FILE *fp = fopen(path, "r");
+    assert_non_null(fp);
+    char buf[8192], *last = NULL;
+    while (fgets(buf, sizeof(buf), fp) != NULL) {
+        free(last);
+        last = strdup(buf);
+    }
+    fclose(fp);
+    assert_non_null(last);
+    return last;
+}
+
+/* Fields: JSON members of their type (strings escaped, numbers bare, a NULL
+ * string left out); in text " key=value" after the message, quoted when a
+ * value has a space, a quote or an '='. */
+static void log_kv_fields_in_json_and_text(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(lb_log_open(LB_LOG_INFO, 1, f->log), 0);
+    lb_warn_kv(LB_FIELDS(LB_F_STR("src", "/var/log/a \"b\"\\c.log"),
+                         LB_F_U64("off", 18446744073709551615ULL), LB_F_STR("none", NULL),
+                         LB_F_STR("stream", "s\n2")),
+               "lost %d bytes", 7);
+    char *l = last_line(f->log);
+    cJSON *o = cJSON_Parse(l);
+    if (!cJSON_IsObject(o))
+        fail_msg("not JSON: %s", l);
+    assert_string_equal(cJSON_GetObjectItem(o, "msg")->valuestring, "lost 7 bytes");
+    assert_string_equal(cJSON_GetObjectItem(o, "level")->valuestring, "warn");
+    assert_string_equal(cJSON_GetObjectItem(o, "src")->valuestring, "/var/log/a \"b\"\\c.log");
+    assert_string_equal(cJSON_GetObjectItem(o, "stream")->valuestring, "s\n2");
+    assert_null(cJSON_GetObjectItem(o, "none"));
+    assert_non_null(strstr(l, "\"off\":18446744073709551615"));
+    cJSON_Delete(o);
+    free(l);
+    /* below the level: nothing */
+    lb_debug("quiet");
+    lb_log_kv(LB_LOG_DEBUG, LB_FIELDS(LB_F_STR("src", "x")), "quiet");
+    l = last_line(f->log);
+    assert_null(strstr(l, "quiet"));
+    free(l);
+
+    assert_int_equal(lb_log_open(LB_LOG_INFO, 0, f->log), 0);
+    lb_info_kv(LB_FIELDS(LB_F_STR("src", "/var/log/a.log"), LB_F_U64("off", 12),
+                         LB_F_STR("file", "/x/my file.log"), LB_F_STR("empty", "")),
+               "rotated");
+    l = last_line(f->log);
+    const char *want = " logbridge info: rotated src=/var/log/a.log off=12 file=\"/x/my file.log\" "
+                       "empty=\"\"\n";
+    if (strstr(l, want) == NULL)
+        fail_msg("'%s' lacks '%s'", l, want);
+    free(l);
+    /* without fields, as before */
+    lb_info("plain %s", "message");
+    l = last_line(f->log);
+    assert_non_null(strstr(l, " logbridge info: plain message\n"));
+    free(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(log_reopen_keeps_the_fd_number, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(log_kv_fields_in_json_and_text, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(log_reopen_under_threads_keeps_lines_in_the_log, fx_setup,
                                         fx_teardown),
     };

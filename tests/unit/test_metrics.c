@@ -53,7 +53,7 @@ static void parse_file(const char *path, struct lbt_prom *p)
 {
     char *text = lbt_read_file(path, NULL);
     assert_non_null(text);
-    int rc = lbt_prom_parse(text, p);
+    int rc = lbt_prom_parse_strict(text, p);
     if (rc != 0)
         fail_msg("%s is not Prometheus text: %s\n%s", path, p->err, text);
     free(text);
@@ -92,9 +92,9 @@ static void metrics_file_parses_as_prometheus_text(void **state)
     lb_metrics_add(
         m, "logbridge_lines_total",
         lb_metrics_labels(l, sizeof(l), "src", "/var/log/b.log", "outcome", "blank", NULL), 1);
-    lb_metrics_observe_batch(m, 0.0007);
-    lb_metrics_observe_batch(m, 0.2);
-    lb_metrics_observe_batch(m, 30);
+    lb_metrics_observe_batch(m, NULL, 0.0007);
+    lb_metrics_observe_batch(m, NULL, 0.2);
+    lb_metrics_observe_batch(m, NULL, 30);
 
     struct lb_error err = {0};
     assert_int_equal(lb_metrics_write(m, &err), 0);
@@ -186,7 +186,7 @@ static void *add_loop(void *arg)
         lb_metrics_add(a->m, "logbridge_lines_total", l, 1);
         lb_metrics_add(a->m, "logbridge_bytes_read_total", "", 3);
         if (i % 1000 == 0)
-            lb_metrics_observe_batch(a->m, 0.001);
+            lb_metrics_observe_batch(a->m, NULL, 0.001);
     }
     return NULL;
 }
@@ -231,12 +231,13 @@ static void metrics_counters_match_what_was_added(void **state)
     lb_metrics_set(m, "logbridge_lag_bytes", "", 5);
     assert_true(lb_metrics_get(m, "logbridge_lag_bytes", "") == 5);
     /* large counters keep every digit (%.17g) */
-    lb_metrics_add(m, "logbridge_big_total", "", 9007199254740000.0);
-    lb_metrics_add(m, "logbridge_big_total", "", 991.0);
+    lb_metrics_add(m, "logbridge_lost_bytes_total", "", 9007199254740000.0);
+    lb_metrics_add(m, "logbridge_lost_bytes_total", "", 991.0);
     assert_int_equal(lb_metrics_write(m, &err), 0);
     lbt_prom_free(&p);
     parse_file(f->path, &p);
-    assert_true(value_of(&p, "logbridge_big_total", NULL, NULL, NULL, NULL) == 9007199254740991.0);
+    assert_true(value_of(&p, "logbridge_lost_bytes_total", NULL, NULL, NULL, NULL) ==
+                9007199254740991.0);
     lbt_prom_free(&p);
     lb_metrics_destroy(m);
 }
@@ -257,8 +258,10 @@ static void *read_loop(void *arg)
         if (text == NULL)
             continue; /* not written yet */
         struct lbt_prom p;
-        if (lbt_prom_parse(text, &p) != 0 ||
-            lbt_prom_find(&p, "logbridge_batch_seconds_count", NULL) == NULL) {
+        /* the last series written: a partial file lacks it */
+        if (lbt_prom_parse_strict(text, &p) != 0 ||
+            lbt_prom_find(&p, "logbridge_lines_total", "src", "/var/log/app-299.log", "outcome",
+                          "written", NULL) == NULL) {
             if (r->bad++ == 0)
                 snprintf(r->err, sizeof(r->err), "%s", p.err);
         }
@@ -373,9 +376,10 @@ static void metrics_without_path_is_a_noop(void **state)
     struct lb_metrics *m = lb_metrics_create(NULL);
     assert_non_null(m);
     lb_metrics_add(m, "logbridge_lines_total", "", 1);
-    lb_metrics_observe_batch(m, 0.1);
+    lb_metrics_observe_batch(m, NULL, 0.1);
     struct lb_error err = {0};
     assert_int_equal(lb_metrics_write(m, &err), 0);
+    assert_null(lb_metrics_render(m, NULL));
     assert_true(lb_metrics_get(m, "logbridge_lines_total", "") == 0);
     lb_metrics_destroy(m);
     lb_metrics_destroy(NULL);
@@ -383,37 +387,60 @@ static void metrics_without_path_is_a_noop(void **state)
     assert_int_not_equal(stat(f->path, &st), 0);
 }
 
-/* The cadence is the job's tick (job.h): due 5 s after it starts and after
- * each write; without a file it is never due and writes nothing. */
-static void metrics_tick_is_due_five_seconds_after_each_write(void **state)
+/* --http without --metrics-file: the registry keeps its series and renders
+ * them; writing has no file to write. */
+static void metrics_on_without_path_renders(void **state)
+{
+    struct fx *f = *state;
+    struct lb_metrics *m = lb_metrics_create_on(NULL);
+    assert_non_null(m);
+    lb_metrics_add(m, "logbridge_lines_total", "src=\"a\",outcome=\"written\"", 3);
+    struct lb_error err = {0};
+    assert_int_equal(lb_metrics_write(m, &err), 0);
+    struct stat st;
+    assert_int_not_equal(stat(f->path, &st), 0);
+    size_t n = 0;
+    char *text = lb_metrics_render(m, &n);
+    assert_non_null(text);
+    assert_int_equal(n, strlen(text));
+    struct lbt_prom p;
+    if (lbt_prom_parse_strict(text, &p) != 0)
+        fail_msg("%s\n%s", p.err, text);
+    const struct lbt_prom_sample *x =
+        lbt_prom_find(&p, "logbridge_lines_total", "src", "a", "outcome", "written", NULL);
+    assert_non_null(x);
+    assert_true(x->value == 3);
+    lbt_prom_free(&p);
+    free(text);
+    lb_metrics_destroy(m);
+}
+
+/* logbridge_batch_seconds: one histogram per job label, each complete,
+ * declared ones at 0. */
+static void metrics_batch_histogram_per_job(void **state)
 {
     struct fx *f = *state;
     struct lb_metrics *m = lb_metrics_create(f->path);
-    assert_non_null(m);
-    struct lb_job_tick t;
-    double t0 = lb_clock_mono();
-    lb_job_tick_init(&t, m, f->path);
-    /* just started: not due yet, due LB_JOB_METRICS_SEC later */
-    assert_false(lb_job_tick_is_due(&t, lb_clock_mono()));
-    assert_true(lb_job_tick_due(&t) >= t0 + LB_JOB_METRICS_SEC);
-    assert_true(lb_job_tick_is_due(&t, lb_job_tick_due(&t)));
-    struct stat st;
-    assert_int_not_equal(stat(f->path, &st), 0);
-    double t1 = lb_clock_mono();
-    lb_job_tick_write(&t);
-    assert_int_equal(stat(f->path, &st), 0);
-    assert_true(lb_job_tick_due(&t) >= t1 + LB_JOB_METRICS_SEC);
-    assert_false(lb_job_tick_is_due(&t, lb_clock_mono()));
-    assert_int_equal(unlink(f->path), 0);
-
-    /* no file (run's jobs, or no --metrics-file): never due, writes nothing */
-    lb_job_tick_init(&t, m, NULL);
-    assert_true(isinf(lb_job_tick_due(&t)));
-    lb_job_tick_write(&t);
-    lb_job_tick_init(&t, NULL, f->path);
-    assert_true(isinf(lb_job_tick_due(&t)));
-    lb_job_tick_write(&t);
-    assert_int_not_equal(stat(f->path, &st), 0);
+    lb_metrics_batch_declare(m, "job=\"mirror[0]\"");
+    lb_metrics_observe_batch(m, "job=\"tail[0]\"", 0.003);
+    lb_metrics_observe_batch(m, "job=\"tail[0]\"", 0.3);
+    lb_metrics_observe_batch(m, "job=\"tail[1]\"", 0.0001);
+    assert_int_equal(lb_metrics_write(m, NULL), 0);
+    struct lbt_prom p;
+    char *text = lbt_read_file(f->path, NULL);
+    assert_non_null(text);
+    if (lbt_prom_parse_strict(text, &p) != 0)
+        fail_msg("%s\n%s", p.err, text);
+    assert_true(value_of(&p, "logbridge_batch_seconds_count", "job", "tail[0]", NULL, NULL) == 2);
+    assert_true(value_of(&p, "logbridge_batch_seconds_bucket", "job", "tail[0]", "le", "0.005") ==
+                1);
+    assert_true(value_of(&p, "logbridge_batch_seconds_bucket", "job", "tail[0]", "le", "+Inf") ==
+                2);
+    assert_true(value_of(&p, "logbridge_batch_seconds_count", "job", "tail[1]", NULL, NULL) == 1);
+    assert_true(value_of(&p, "logbridge_batch_seconds_count", "job", "mirror[0]", NULL, NULL) == 0);
+    assert_true(value_of(&p, "logbridge_batch_seconds_sum", "job", "mirror[0]", NULL, NULL) == 0);
+    lbt_prom_free(&p);
+    free(text);
     lb_metrics_destroy(m);
 }
 
@@ -441,8 +468,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(metrics_labels_escape_quotes_backslashes_newlines, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(metrics_without_path_is_a_noop, setup, teardown),
-        cmocka_unit_test_setup_teardown(metrics_tick_is_due_five_seconds_after_each_write, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(metrics_on_without_path_renders, setup, teardown),
+        cmocka_unit_test_setup_teardown(metrics_batch_histogram_per_job, setup, teardown),
         cmocka_unit_test_setup_teardown(metrics_write_error_is_reported, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

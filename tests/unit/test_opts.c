@@ -70,7 +70,8 @@ static void opts_errors_name_the_option_as_written(void **state)
     assert_int_equal(tail_parse(NULL, 2, "--batch", "x", "--stream", "s", "f", NULL),
                      LB_EXIT_USAGE);
     assert_string_equal(captured,
-                        "logbridge tail: --batch: expected a number from 1 to 100000, got 'x'\n");
+                        "logbridge tail: --batch: expected a number from 1 to 100000, got 'x'\n"
+                        "Try 'logbridge tail --help'.\n");
     assert_int_equal(tail_parse("tail[0]", 2, "--rotate-wait=-1", "--stream", "s", "f", NULL),
                      LB_EXIT_USAGE);
     assert_string_equal(captured,
@@ -78,13 +79,19 @@ static void opts_errors_name_the_option_as_written(void **state)
                         "got '-1'\n");
     assert_int_equal(tail_parse(NULL, 2, "--from", "middle", "--stream", "s", "f", NULL),
                      LB_EXIT_USAGE);
-    assert_string_equal(captured, "logbridge tail: --from: expected start or end, got 'middle'\n");
+    assert_string_equal(captured, "logbridge tail: --from: expected start or end, got 'middle'\n"
+                                  "Try 'logbridge tail --help'.\n");
     assert_int_equal(tail_parse(NULL, 2, "--log-level", "loud", "--stream", "s", "f", NULL),
                      LB_EXIT_USAGE);
     assert_string_equal(captured, "logbridge tail: --log-level: expected error, warn, info or "
-                                  "debug, got 'loud'\n");
+                                  "debug, got 'loud'\n"
+                                  "Try 'logbridge tail --help'.\n");
     assert_int_equal(tail_parse(NULL, 2, "f", NULL), LB_EXIT_USAGE);
-    assert_string_equal(captured, "logbridge tail: --stream: is required\n");
+    assert_string_equal(captured, "logbridge tail: --stream: is required\n"
+                                  "Try 'logbridge tail --help'.\n");
+    assert_int_equal(tail_parse(NULL, 2, "--stream", "s", NULL), LB_EXIT_USAGE);
+    assert_string_equal(captured, "logbridge tail: expected at least one PATH or GLOB\n"
+                                  "Try 'logbridge tail --help'.\n");
     /* unknown options: the hint, on the command line only */
     assert_int_equal(tail_parse(NULL, 2, "--stream", "s", "--bogus", "f", NULL), LB_EXIT_USAGE);
     assert_string_equal(captured, "logbridge tail: unknown option '--bogus'\n"
@@ -92,6 +99,16 @@ static void opts_errors_name_the_option_as_written(void **state)
     assert_int_equal(tail_parse("tail[0]", 2, "--stream", "s", "--bogus", "f", NULL),
                      LB_EXIT_USAGE);
     assert_string_equal(captured, "logbridge tail: unknown option '--bogus'\n");
+    /* a near miss gets a hint */
+    assert_int_equal(tail_parse(NULL, 2, "--strem", "s", "f", NULL), LB_EXIT_USAGE);
+    assert_string_equal(captured, "logbridge tail: unknown option '--strem' (did you mean "
+                                  "'--stream'?)\n"
+                                  "Try 'logbridge tail --help'.\n");
+    assert_int_equal(tail_parse(NULL, 2, "--stream", "s", "--rotate_wait=3", "f", NULL),
+                     LB_EXIT_USAGE);
+    assert_string_equal(captured, "logbridge tail: unknown option '--rotate_wait=3' (did you "
+                                  "mean '--rotate-wait'?)\n"
+                                  "Try 'logbridge tail --help'.\n");
 }
 
 /* The first argument is argv[1]: an error there once named argv[0]. */

@@ -99,7 +99,7 @@ static void signals_sigterm_sets_the_flag_and_the_stop_eventfd(void **state)
     (void)state;
     start();
     struct lb_job_env env;
-    lb_job_env_init(&env, NULL, NULL);
+    lb_job_env_init(&env, NULL);
     assert_true(env.stop_fd >= 0);
     assert_int_equal(lb_job_stopping(&env), 0);
     kill(getpid(), SIGTERM);
