@@ -49,6 +49,17 @@
  *  - Examples are the first --max-examples differences in report order
  *    (lines by FILE and line number, then extra entries by ID), not in the
  *    order found. stdin is refused as a FILE: examples re-read the FILEs.
+ *  - Several --stream, or a template (DESIGN.md section 8): the union of the
+ *    streams it stands for, read through the merge (stream_merge.c; one
+ *    stream keeps the read-ahead reader). XINFO per stream: the deletion
+ *    budget is their sum, --from/--to cut when they cut any stream, and the
+ *    range ends at the last entry of any. Through a template with deletions
+ *    each line knows its stream (the template rendered with it), and a
+ *    stream trimmed on its own explains its own lines only: trimmed while its
+ *    budget lasts and the line lies before its first entry from that FILE
+ *    (provenance; content alignment keeps the union's rule). An example
+ *    names its stream: the entry's, or the line's by the template. The
+ *    baseline knows entries by ID alone.
  */
 #include "parity_int.h"
 
@@ -66,7 +77,9 @@
 #include "source.h"
 #include "stream_id.h"
 #include "stream_info.h"
+#include "stream_merge.h"
 #include "stream_reader.h"
+#include "stream_set.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -90,7 +103,21 @@
  * more of them than were deleted; and when the largest deleted ID is inside
  * the retained range, at least one deletion was not at the head.
  */
-static void lb_parity_window(struct lb_parity *p)
+static uint64_t lb_parity_deleted(const struct lb_stream_info *si)
+{
+    uint64_t n = 0;
+    if (si->has_added && si->added > si->length) {
+        n = si->added - si->length;
+        if (si->has_first && lb_sid_cmp(si->max_deleted, si->first) >= 0)
+            n--;
+    }
+    return n;
+}
+
+/* Over several streams (DESIGN.md section 8) each explains its own
+ * deletions: the budget is their sum; --from/--to cut the union when they
+ * cut any of them; the range ends at the last entry XINFO saw in any. */
+static void lb_parity_window(struct lb_parity *p, const struct lb_stream_info *sis, int n)
 {
     const struct lb_parity_opts *o = p->o;
     struct lb_sid from = {0, 0}, to = {UINT64_MAX, UINT64_MAX};
@@ -99,13 +126,23 @@ static void lb_parity_window(struct lb_parity *p)
     if (o->to != NULL)
         lb_sid_arg(o->to, LB_SID_FORMS_RANGE, 1, &to);
     p->budget = 0;
-    if (p->si.has_added && p->si.added > p->si.length) {
-        p->budget = p->si.added - p->si.length;
-        if (p->si.has_first && lb_sid_cmp(p->si.max_deleted, p->si.first) >= 0)
-            p->budget--;
+    p->from_cuts = p->to_cuts = 0;
+    memset(&p->si, 0, sizeof(p->si));
+    p->si.has_added = 1;
+    for (int i = 0; i < n; i++) {
+        const struct lb_stream_info *si = &sis[i];
+        if (!si->exists)
+            continue;
+        p->si.exists = 1;
+        p->si.has_added &= si->has_added;
+        p->budget += lb_parity_deleted(si);
+        p->from_cuts |= o->from != NULL && si->has_first && lb_sid_cmp(from, si->first) > 0;
+        p->to_cuts |= o->to != NULL && si->has_last && lb_sid_cmp(to, si->last) < 0;
+        if (si->has_last && (!p->si.has_last || lb_sid_cmp(si->last, p->si.last) > 0)) {
+            p->si.has_last = 1;
+            p->si.last = si->last;
+        }
     }
-    p->from_cuts = o->from != NULL && p->si.has_first && lb_sid_cmp(from, p->si.first) > 0;
-    p->to_cuts = o->to != NULL && p->si.has_last && lb_sid_cmp(to, p->si.last) < 0;
     snprintf(p->range_start, sizeof(p->range_start), "%s", o->from != NULL ? o->from : "-");
     /* Without --to (or with one past it), stop at the last entry XINFO saw,
      * so that what we read agrees with what it said about head and deletions. */
@@ -118,6 +155,111 @@ static void lb_parity_window(struct lb_parity *p)
         snprintf(p->range_end, sizeof(p->range_end), "+");
 }
 
+/* Deletions per stream, when several streams through a template have any:
+ * then each line's stream decides whether it may be trimmed. */
+static int lb_parity_stream_budgets(struct lb_parity *p, const struct lb_stream_info *sis,
+                                    struct lb_error *err)
+{
+    const char *tmpl = NULL;
+    for (int i = 0; i < p->o->streams.n && tmpl == NULL; i++)
+        if (lb_stream_is_template(p->o->streams.v[i]))
+            tmpl = p->o->streams.v[i];
+    if (p->names.n < 2 || tmpl == NULL || p->budget == 0)
+        return 0;
+    p->sbudget = calloc((size_t)p->names.n, sizeof(*p->sbudget));
+    p->sfirst = malloc((size_t)p->names.n * (size_t)p->nfiles * sizeof(*p->sfirst));
+    if (p->sbudget == NULL || p->sfirst == NULL)
+        return lb_error_set(err, LB_ENOMEM, "out of memory");
+    for (int i = 0; i < p->names.n; i++)
+        p->sbudget[i] = lb_parity_deleted(&sis[i]);
+    for (size_t k = 0; k < (size_t)p->names.n * (size_t)p->nfiles; k++)
+        p->sfirst[k] = UINT64_MAX;
+    p->line_tmpl = tmpl;
+    return 0;
+}
+
+/* The streams --stream stands for, and XINFO STREAM of each. */
+static int lb_parity_streams(struct lb_parity *p, struct lb_error *err)
+{
+    int rc = lb_streams_resolve(p->r, &p->o->streams, &p->names, err);
+    if (rc != 0)
+        return rc;
+    if (p->names.n > UINT16_MAX)
+        return lb_error_set(err, LB_EUSAGE, "--stream stands for %d streams: at most %d",
+                            p->names.n, UINT16_MAX);
+    struct lb_stream_info *sis = calloc((size_t)p->names.n + 1, sizeof(*sis));
+    if (sis == NULL)
+        return lb_error_set(err, LB_ENOMEM, "out of memory");
+    for (int i = 0; i < p->names.n && rc == 0; i++)
+        rc = lb_stream_info_read(p->r, p->names.v[i], &sis[i], err);
+    if (rc == 0) {
+        lb_parity_window(p, sis, p->names.n);
+        rc = lb_parity_stream_budgets(p, sis, err);
+        if (p->names.n > 1 || lb_stream_is_template(p->o->stream))
+            lb_info("parity: %d streams", p->names.n);
+    }
+    free(sis);
+    return rc;
+}
+
+/* ---- reading the streams -----------------------------------------------------------------------
+ */
+
+/* The entries of every stream in range: one stream through the read-ahead
+ * reader, several merged in entry-ID order (stream_merge.c). */
+struct lb_pscan {
+    int merged;
+    struct lb_xrange pg;
+    const redisReply *page;
+    size_t i;
+    struct lb_merge mg;
+};
+
+static int lb_pscan_begin(struct lb_parity *p, struct lb_pscan *sc, struct lb_error *err)
+{
+    memset(sc, 0, sizeof(*sc));
+    sc->merged = p->names.n != 1;
+    if (sc->merged)
+        return lb_merge_begin(&sc->mg, p->r, (const char *const *)p->names.v, p->names.n,
+                              p->range_start, p->range_end, p->o->c.json_field, err);
+    return lb_xrange_begin(&sc->pg, p->r, p->names.v[0], p->range_start, p->range_end, err);
+}
+
+/* 1 with *e decoded (valid until the next call) and *which its stream, 0 at
+ * the end, or an error. */
+static int lb_pscan_next(struct lb_parity *p, struct lb_pscan *sc, struct lb_entry *e, int *which,
+                         struct lb_error *err)
+{
+    if (sc->merged) {
+        const struct lb_entry *en;
+        int rc = lb_merge_next(&sc->mg, &en, which, err);
+        if (rc == 1)
+            *e = *en;
+        return rc;
+    }
+    while (sc->page == NULL || sc->i >= sc->page->elements) {
+        int rc = lb_xrange_next(&sc->pg, &sc->page, err);
+        if (rc <= 0)
+            return rc;
+        sc->i = 0;
+    }
+    lb_entry_decode(&p->dec, sc->page->element[sc->i++], e);
+    *which = 0;
+    return 1;
+}
+
+/* Stop early with the connection usable. */
+static int lb_pscan_abort(struct lb_pscan *sc, struct lb_error *err)
+{
+    return sc->merged ? 0 : lb_xrange_abort(&sc->pg, err);
+}
+
+static void lb_pscan_free(struct lb_pscan *sc)
+{
+    lb_merge_free(&sc->mg);
+    lb_xrange_free(&sc->pg);
+}
+
 /* ---- entries -------------------------------------------------------------------------------- */
 
 static int lb_slice_is(const struct lb_slice *s, const char *lit, size_t n)
@@ -125,14 +267,14 @@ static int lb_slice_is(const struct lb_slice *s, const char *lit, size_t n)
     return s->n == n && memcmp(s->p, lit, n) == 0;
 }
 
-/* Decode, filter by --src; 1 when the entry is in the comparison. */
-static int lb_parity_entry(struct lb_parity *p, const redisReply *rep, struct lb_entry *e,
+/* Check and filter by --src; 1 when the entry (of stream `which`) is in
+ * the comparison. */
+static int lb_parity_entry(struct lb_parity *p, const struct lb_entry *e, int which,
                            struct lb_error *err)
 {
-    lb_entry_decode(&p->dec, rep, e);
     if (e->malformed)
         return lb_error_set(err, LB_EREPLY, "redis at %s: XRANGE %s: %s", lb_redis_addr(p->r),
-                            p->o->stream, e->why);
+                            p->names.v[which], e->why);
     if (!p->utf8_known) {
         /* The stream's encoding is its first entry's: json cannot carry lines
          * that are not UTF-8, so those lines are bad on the file side too. */
@@ -145,8 +287,8 @@ static int lb_parity_entry(struct lb_parity *p, const redisReply *rep, struct lb
 }
 
 /* The entry as an item: content hash, ID, off (keys are the group's). */
-static int lb_parity_item(struct lb_parity *p, const struct lb_entry *e, struct lb_align_item *it,
-                          struct lb_error *err)
+static int lb_parity_item(struct lb_parity *p, const struct lb_entry *e, int which,
+                          struct lb_align_item *it, struct lb_error *err)
 {
     memset(it, 0, sizeof(*it));
     int rc = lb_parity_text_room(p, lb_parity_text_cap(&e->rec), err);
@@ -156,6 +298,7 @@ static int lb_parity_item(struct lb_parity *p, const struct lb_entry *e, struct 
     it->ms = e->id.ms;
     it->seq = e->id.seq;
     it->off = e->off;
+    it->stream = (uint16_t)which;
     return 0;
 }
 
@@ -181,13 +324,30 @@ static int lb_parity_mode_decide(struct lb_parity *p, const struct lb_entry *e,
     return lb_parity_groups(p, 0, prov, err);
 }
 
+/* Where stream s starts in each FILE: the first entry routed to group g
+ * (one FILE, by src/off); an entry of a generation older than the FILEs
+ * (g NULL) comes before every line of the route's FILEs. */
+static void lb_parity_stream_first(struct lb_parity *p, const struct lb_route *r, int s,
+                                   const struct lb_group *g, uint64_t off)
+{
+    uint64_t *row = &p->sfirst[(size_t)s * (size_t)p->nfiles];
+    if (g == NULL) {
+        for (int k = 0; k < r->nfiles; k++)
+            if (row[r->files[k]] == UINT64_MAX)
+                row[r->files[k]] = 0;
+    } else if (g->nfiles == 1 && row[g->files[0]] == UINT64_MAX) {
+        row[g->files[0]] = off;
+    }
+}
+
 /* 1 when the entry is compared, 0 when it belongs to a generation older
  * than the FILEs given (not compared), < 0 an error. */
-static int lb_parity_route(struct lb_parity *p, const struct lb_entry *e, struct lb_error *err)
+static int lb_parity_route(struct lb_parity *p, const struct lb_entry *e, int which,
+                           struct lb_error *err)
 {
     struct lb_group *g = NULL;
     struct lb_align_item it;
-    int rc = lb_parity_item(p, e, &it, err);
+    int rc = lb_parity_item(p, e, which, &it, err);
     if (rc != 0)
         return rc;
     if (p->mode == LB_MODE_PROV) {
@@ -201,6 +361,8 @@ static int lb_parity_route(struct lb_parity *p, const struct lb_entry *e, struct
             int older;
             if ((rc = lb_parity_gen_route(p, r, &it, &g, &older, err)) != 0)
                 return rc;
+            if (p->sfirst != NULL)
+                lb_parity_stream_first(p, r, which, older ? NULL : g, it.off);
             if (older)
                 return 0;
         }
@@ -239,39 +401,48 @@ static int lb_parity_run_group(struct lb_parity *p, struct lb_group *g, int done
     return 0;
 }
 
+/* Align what the entries queued so far allow. */
+static int lb_parity_run_dirty(struct lb_parity *p, struct lb_error *err)
+{
+    int rc = 0;
+    for (int j = 0; rc == 0 && j < p->ngroups; j++) {
+        if (!p->groups[j].dirty)
+            continue;
+        p->groups[j].dirty = 0;
+        rc = lb_parity_run_group(p, &p->groups[j], 0, err);
+    }
+    return rc;
+}
+
 static int lb_parity_strict(struct lb_parity *p, struct lb_error *err)
 {
-    struct lb_xrange pg;
-    const redisReply *page;
+    struct lb_pscan sc;
     struct lb_entry e;
-    int rc = 0;
+    int rc = 0, which;
     if (p->si.exists) {
-        rc = lb_xrange_begin(&pg, p->r, p->o->stream, p->range_start, p->range_end, err);
-        while (rc == 0 && (rc = lb_xrange_next(&pg, &page, err)) == 1) {
-            rc = 0;
-            for (size_t i = 0; rc == 0 && i < page->elements; i++) {
-                int in = lb_parity_entry(p, page->element[i], &e, err);
-                if (in < 0) {
-                    rc = in;
-                    break;
-                }
-                if (in == 0)
-                    continue;
-                if (p->mode == LB_MODE_UNSET && (rc = lb_parity_mode_decide(p, &e, err)) != 0)
-                    break;
-                rc = lb_parity_route(p, &e, err);
-                if (rc == 1)
-                    p->rep.c.stream_entries++;
-                rc = rc < 0 ? rc : 0;
+        size_t since = 0;
+        rc = lb_pscan_begin(p, &sc, err);
+        while (rc == 0 && (rc = lb_pscan_next(p, &sc, &e, &which, err)) == 1) {
+            int in = lb_parity_entry(p, &e, which, err);
+            if (in <= 0) {
+                rc = in;
+                continue;
             }
-            for (int j = 0; rc == 0 && j < p->ngroups; j++) {
-                if (!p->groups[j].dirty)
-                    continue;
-                p->groups[j].dirty = 0;
-                rc = lb_parity_run_group(p, &p->groups[j], 0, err);
+            if (p->mode == LB_MODE_UNSET && (rc = lb_parity_mode_decide(p, &e, err)) != 0)
+                break;
+            rc = lb_parity_route(p, &e, which, err);
+            if (rc == 1)
+                p->rep.c.stream_entries++;
+            rc = rc < 0 ? rc : 0;
+            /* as often as a page of one stream: the aligner's queues stay short */
+            if (rc == 0 && ++since == LB_XRANGE_PAGE) {
+                since = 0;
+                rc = lb_parity_run_dirty(p, err);
             }
         }
-        lb_xrange_free(&pg);
+        if (rc == 0)
+            rc = lb_parity_run_dirty(p, err);
+        lb_pscan_free(&sc);
         if (rc < 0)
             return rc;
     }
@@ -349,26 +520,22 @@ static int lb_unmatched_add(struct lb_parity *p, struct lb_unmatched *u,
 /* 1. The stream into the multiset: the hash of every entry in range. */
 static int lb_parity_any_fill(struct lb_parity *p, struct lb_mset *m, struct lb_error *err)
 {
-    struct lb_xrange pg;
-    const redisReply *page;
+    struct lb_pscan sc;
     struct lb_entry e;
     struct lb_align_item it;
-    memset(&pg, 0, sizeof(pg));
-    int rc = lb_xrange_begin(&pg, p->r, p->o->stream, p->range_start, p->range_end, err);
-    while (rc == 0 && (rc = lb_xrange_next(&pg, &page, err)) == 1) {
-        rc = 0;
-        for (size_t i = 0; rc == 0 && i < page->elements; i++) {
-            int in = lb_parity_entry(p, page->element[i], &e, err);
-            if (in <= 0) {
-                rc = in;
-                continue;
-            }
-            p->rep.c.stream_entries++;
-            if ((rc = lb_parity_item(p, &e, &it, err)) == 0 && lb_mset_add(m, it.hash) != 0)
-                rc = lb_error_set(err, LB_ENOMEM, "out of memory for the --order any table");
+    int which;
+    int rc = lb_pscan_begin(p, &sc, err);
+    while (rc == 0 && (rc = lb_pscan_next(p, &sc, &e, &which, err)) == 1) {
+        int in = lb_parity_entry(p, &e, which, err);
+        if (in <= 0) {
+            rc = in;
+            continue;
         }
+        p->rep.c.stream_entries++;
+        if ((rc = lb_parity_item(p, &e, which, &it, err)) == 0 && lb_mset_add(m, it.hash) != 0)
+            rc = lb_error_set(err, LB_ENOMEM, "out of memory for the --order any table");
     }
-    lb_xrange_free(&pg);
+    lb_pscan_free(&sc);
     return rc;
 }
 
@@ -435,31 +602,25 @@ done:
  * the rest is counted at once. */
 static int lb_parity_any_extra(struct lb_parity *p, struct lb_mset *m, struct lb_error *err)
 {
-    struct lb_xrange pg;
-    const redisReply *page;
+    struct lb_pscan sc;
     struct lb_entry e;
     struct lb_align_item it;
     int all = p->bl != NULL || p->blw != NULL;
-    memset(&pg, 0, sizeof(pg));
-    int rc = lb_xrange_begin(&pg, p->r, p->o->stream, p->range_start, p->range_end, err);
-    int full = 0;
-    while (rc == 0 && !full && (rc = lb_xrange_next(&pg, &page, err)) == 1) {
-        rc = 0;
-        for (size_t i = 0; rc == 0 && i < page->elements && !full; i++) {
-            int in = lb_parity_entry(p, page->element[i], &e, err);
-            if (in <= 0) {
-                rc = in;
-                continue;
-            }
-            if ((rc = lb_parity_item(p, &e, &it, err)) == 0 && lb_mset_take(m, it.hash))
-                lb_parity_diff(p, LB_PK_EXTRA, LB_OUT_EXTRA, NULL, &it);
-            full = lb_mset_total(m) == 0 ||
-                   (!all && p->rep.nexamples >= (size_t)p->o->max_examples);
+    int which, full = 0;
+    int rc = lb_pscan_begin(p, &sc, err);
+    while (rc == 0 && !full && (rc = lb_pscan_next(p, &sc, &e, &which, err)) == 1) {
+        int in = lb_parity_entry(p, &e, which, err);
+        if (in <= 0) {
+            rc = in;
+            continue;
         }
+        if ((rc = lb_parity_item(p, &e, which, &it, err)) == 0 && lb_mset_take(m, it.hash))
+            lb_parity_diff(p, LB_PK_EXTRA, LB_OUT_EXTRA, NULL, &it);
+        full = lb_mset_total(m) == 0 || (!all && p->rep.nexamples >= (size_t)p->o->max_examples);
     }
     if (rc >= 0)
-        rc = lb_xrange_abort(&pg, err);
-    lb_xrange_free(&pg);
+        rc = lb_pscan_abort(&sc, err);
+    lb_pscan_free(&sc);
     return rc;
 }
 
@@ -527,7 +688,9 @@ static int lb_parity_set_to(void *base, const char *arg, char *why, size_t cap)
 #define LB_P struct lb_parity_opts
 #define LB_PARITY_ID "a stream ID (ms-seq, ms, - or +)"
 static const struct lb_opt lb_parity_opt_table[] = {
-    LB_OPT_SET("stream", lb_parity_set_stream, NULL, "S", "the stream",
+    LB_OPT_SET("stream", lb_parity_set_stream, NULL, "S",
+               "the stream; repeated, or a template such as '{ev}:%{type}':\n"
+               "the union of the streams, merged in entry-ID order",
                LB_OPTF_REQUIRED | LB_OPTF_REPEAT),
     LB_OPT_STR("src", LB_P, src, "a src name", "NAME",
                "only entries whose src is NAME; NAME is then the src of\n"
@@ -596,14 +759,6 @@ static int lb_parity_parse(struct lb_parity_opts *o, int argc, char **argv)
     int rc = lb_opts_parse(&lb_parity_optspec, o, argc, argv, &cli, &first);
     if (rc != 0)
         return rc;
-    if (o->streams.n > 1)
-        return lb_cli_error(&cli, "stream", "several streams ('%s', '%s'): not compared yet",
-                            o->streams.v[0], o->streams.v[1]);
-    if (strstr(o->stream, "%{type}") != NULL || strstr(o->stream, "%{role}") != NULL)
-        return lb_cli_error(&cli, "stream",
-                            "parity compares one stream: give a rendered name, not the template "
-                            "'%s'",
-                            o->stream);
     o->files = argv + first;
     o->nfiles = argc - first;
     if (o->nfiles == 0)
@@ -700,9 +855,13 @@ static void lb_parity_free(struct lb_parity *p)
     lb_feed_destroy(p->feed);
     lb_entry_release(&p->dec);
     lb_redis_destroy(p->r);
+    lb_names_free(&p->names);
+    free(p->sbudget);
+    free(p->sfirst);
     for (size_t k = 0; k < p->rep.nexamples; k++) {
         free(p->rep.examples[k].expected);
         free(p->rep.examples[k].actual);
+        free(p->rep.examples[k].stream);
     }
     free(p->rep.examples);
     free(p->text);
@@ -725,7 +884,14 @@ int lb_cmd_parity(int argc, char **argv)
     memset(&p, 0, sizeof(p));
     p.o = &o;
     lb_entry_decoder_init(&p.dec, o.c.json_field);
-    p.rep.stream = o.stream;
+    /* the report names what was asked for: the --stream values */
+    char label[1024];
+    size_t ln = 0;
+    label[0] = '\0';
+    for (int i = 0; i < o.streams.n && ln < sizeof(label); i++)
+        ln +=
+            (size_t)snprintf(label + ln, sizeof(label) - ln, "%s%s", i ? ", " : "", o.streams.v[i]);
+    p.rep.stream = label;
     p.rep.order_any = o.order_any;
     struct lb_error err = {0};
     int exit_code = LB_EXIT_RUNTIME;
@@ -760,10 +926,8 @@ int lb_cmd_parity(int argc, char **argv)
      * checkpoint's offset has its entry inside the range, and a line after
      * it without one is pending, never missing. */
     if ((rc = lb_redis_connect(p.r, &err)) != 0 || (rc = lb_parity_checkpoints(&p, &err)) != 0 ||
-        (rc = lb_stream_info_read(p.r, o.stream, &p.si, &err)) != 0 ||
-        (rc = lb_parity_blw_open(&p, &err)) != 0)
+        (rc = lb_parity_streams(&p, &err)) != 0 || (rc = lb_parity_blw_open(&p, &err)) != 0)
         goto fail;
-    lb_parity_window(&p);
     if (p.si.exists && !p.si.has_added)
         lb_warn("redis at %s does not report entries-added (Redis < 7): a trimmed stream's "
                 "old lines count as missing, not trimmed",

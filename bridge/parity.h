@@ -66,10 +66,11 @@ struct lb_align_item {
     uint64_t off;  /* file: offset of the line; entry: its off field */
     uint64_t ms;   /* entry: ID */
     uint64_t seq;
-    uint32_t file;  /* file: index of the FILE argument */
-    uint32_t flags; /* set by the aligner */
-    uint64_t n;     /* set by the aligner: position in its own sequence */
-    uint64_t next;  /* set by the aligner */
+    uint32_t file;   /* file: index of the FILE argument */
+    uint16_t flags;  /* set by the aligner */
+    uint16_t stream; /* entry: index of its stream (DESIGN.md section 8) */
+    uint64_t n;      /* set by the aligner: position in its own sequence */
+    uint64_t next;   /* set by the aligner */
 };
 
 enum lb_align_kind {
@@ -145,6 +146,9 @@ struct lb_parity_example {
     size_t expected_n;
     char *actual; /* the entry's comparable text, or NULL; owned */
     size_t actual_n;
+    int sidx;     /* the entry's stream (an index; has_id), else -1 */
+    char *stream; /* the stream of the entry, or the one the line belongs to
+                   * (a template rendered with it), or NULL; owned */
 };
 
 struct lb_parity_counts {

@@ -246,7 +246,7 @@ int lb_parity_blw_open(struct lb_parity *p, struct lb_error *err)
         return lb_error_set(err, LB_EIO, "--write-baseline: %s: %s", p->blw_tmp, strerror(e));
     }
     fputs("# logbridge parity baseline: accepted differences of stream ", p->blw);
-    lb_blw_safe(p->blw, p->o->stream);
+    lb_blw_safe(p->blw, p->rep.stream);
     fputs("\n# Each item accepts one difference; give the file to parity --baseline.\n"
           "# 'line OFFSET HASH SRC' is a file line (its route, offset and content hash),\n"
           "# 'entry ID' a stream entry. Add a comment above an item to say why it is accepted.\n",

@@ -6,6 +6,7 @@
 #include "parity_int.h"
 
 #include "log.h"
+#include "stream_set.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -226,6 +227,7 @@ int lb_parity_reader_next(struct lb_parity *p, struct lb_reader *rd, struct lb_a
         it->line = rd->line_no;
         it->off = line.off;
         it->file = (uint32_t)fi;
+        it->stream = p->line_tmpl != NULL ? lb_parity_line_sidx(p, &rec) : UINT16_MAX;
         *ts = rec.ts_ms;
         return 1;
     }
@@ -363,4 +365,16 @@ void lb_parity_groups_free(struct lb_parity *p)
     free(p->groups);
     p->groups = NULL;
     p->ngroups = 0;
+}
+
+uint16_t lb_parity_line_sidx(const struct lb_parity *p, const struct lb_record *rec)
+{
+    char name[1024];
+    if (strlen(p->line_tmpl) + rec->type.n + rec->role.n > sizeof(name))
+        return UINT16_MAX;
+    size_t n = lb_stream_render(p->line_tmpl, rec, name);
+    for (int i = 0; i < p->names.n; i++)
+        if (strncmp(p->names.v[i], name, n) == 0 && p->names.v[i][n] == '\0')
+            return (uint16_t)i;
+    return UINT16_MAX;
 }

@@ -167,12 +167,22 @@ int lb_parity_checkpoints(struct lb_parity *p, struct lb_error *err)
 {
     if (p->o->no_pending)
         return 0;
-    char key[LB_KEY_MAX];
-    lb_key_derive(p->o->stream, "ckpt", key, sizeof(key));
-    for (int j = 0; j < p->nroutes; j++) {
-        int rc = lb_parity_route_ckpt(p, &p->routes[j], key, err);
-        if (rc != 0)
-            return rc;
+    /* Several --stream values may have several hash tags (a single
+     * server): a route's checkpoint is under the first that holds one. */
+    const struct lb_streams *in = &p->o->streams;
+    for (int i = 0; i < in->n; i++) {
+        char key[LB_KEY_MAX], kj[LB_KEY_MAX];
+        int seen = 0;
+        lb_key_derive(in->v[i], "ckpt", key, sizeof(key));
+        for (int j = 0; j < i && !seen; j++)
+            seen = strcmp(key, (lb_key_derive(in->v[j], "ckpt", kj, sizeof(kj)), kj)) == 0;
+        for (int j = 0; j < p->nroutes && !seen; j++) {
+            if (p->routes[j].ck.present)
+                continue;
+            int rc = lb_parity_route_ckpt(p, &p->routes[j], key, err);
+            if (rc != 0)
+                return rc;
+        }
     }
     return 0;
 }

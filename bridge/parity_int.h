@@ -151,8 +151,17 @@ struct lb_parity {
     enum lb_parity_mode mode;
     int utf8_rule, utf8_known;
 
-    struct lb_stream_info si; /* what XINFO STREAM said */
+    struct lb_names names;    /* the streams compared (what --stream stands for) */
+    struct lb_stream_info si; /* what XINFO STREAM said (summed over the streams) */
     uint64_t budget;          /* lines that may still count as trimmed */
+    /* Several streams with deletions, through a template (DESIGN.md section
+     * 8): each line knows the stream the template routes it to, and is
+     * trimmed when that stream's deletions account for it and it lies before
+     * that stream's first entry from its FILE (aligned by src/off). */
+    const char *line_tmpl; /* the template lines are routed by, or NULL */
+    uint64_t *sbudget;     /* [stream]: its deletions not yet accounted for */
+    uint64_t *sfirst;      /* [stream * nfiles + FILE]: off of its first entry there,
+                            * UINT64_MAX none yet, 0 one from an older generation */
     int from_cuts, to_cuts;
     char range_start[48], range_end[48];
 
@@ -194,6 +203,10 @@ int lb_parity_first_line(struct lb_parity *p, int fi, uint64_t *off, uint64_t *h
  * valid line starts there, < 0 error. */
 int lb_parity_line_at(struct lb_parity *p, int fi, uint64_t off, uint64_t *hash,
                       struct lb_error *err);
+
+/* The index in p->names of the stream p->line_tmpl routes rec to, or
+ * UINT16_MAX. */
+uint16_t lb_parity_line_sidx(const struct lb_parity *p, const struct lb_record *rec);
 
 /* parity_gen.c: routes, checkpoints, generations, pending */
 int lb_parity_routes(struct lb_parity *p, struct lb_error *err);

@@ -7,6 +7,7 @@
 #include "parity_int.h"
 
 #include "log.h"
+#include "stream_set.h"
 #include "stream_id.h"
 
 #include <errno.h>
@@ -242,7 +243,9 @@ void lb_parity_example(struct lb_parity *p, enum lb_parity_kind kind, const stru
     e.file = f != NULL ? (int)f->file : -1;
     e.line = f != NULL ? f->line : 0;
     e.off = f != NULL ? f->off : 0;
+    e.sidx = -1;
     if (s != NULL) {
+        e.sidx = s->stream;
         e.has_id = 1;
         e.ms = s->ms;
         e.seq = s->seq;
@@ -274,13 +277,34 @@ void lb_parity_examples_sort(struct lb_parity *p)
         qsort(p->rep.examples, p->rep.nexamples, sizeof(*p->rep.examples), lb_ex_qcmp);
 }
 
+/* Over several streams whose lines know their stream: 1 when that
+ * stream's deletions account for line f (it lies before the stream's first
+ * entry from its FILE), -1 when they do not, 0 when the line's stream is
+ * unknown (the union's rule applies). */
+static int lb_parity_stream_trimmed(struct lb_parity *p, const struct lb_align_item *f)
+{
+    if (p->sfirst == NULL || p->mode != LB_MODE_PROV || f->stream == UINT16_MAX)
+        return 0;
+    uint64_t first = p->sfirst[(size_t)f->stream * (size_t)p->nfiles + f->file];
+    if (p->sbudget[f->stream] == 0 || (first != UINT64_MAX && f->off >= first))
+        return -1;
+    p->sbudget[f->stream]--;
+    if (p->budget > 0)
+        p->budget--;
+    return 1;
+}
+
 /* HEAD: before the first entry of its group. Outside the window when --from
  * cut the stream's head (or --to left a group with no entry at all); else
  * trimmed while Redis reports deletions to account for it; else missing. */
-static enum lb_outcome lb_parity_head(struct lb_parity *p, int group_has_entries)
+static enum lb_outcome lb_parity_head(struct lb_parity *p, int group_has_entries,
+                                      const struct lb_align_item *f)
 {
     if (p->from_cuts || (!group_has_entries && p->to_cuts))
         return LB_OUT_OUTSIDE;
+    int st = lb_parity_stream_trimmed(p, f);
+    if (st != 0)
+        return st > 0 ? LB_OUT_TRIMMED : LB_OUT_MISSING;
     if (p->budget > 0) {
         p->budget--;
         return LB_OUT_TRIMMED;
@@ -332,7 +356,7 @@ void lb_parity_outcome(struct lb_parity *p, int group_has_entries, enum lb_align
         break;
     case LB_ALIGN_HEAD:
         /* Pending first: a line not committed yet is no trimmed one. */
-        k = lb_parity_line_pending(p, f) ? LB_OUT_PENDING : lb_parity_head(p, group_has_entries);
+        k = lb_parity_line_pending(p, f) ? LB_OUT_PENDING : lb_parity_head(p, group_has_entries, f);
         break;
     case LB_ALIGN_TAIL:
         k = p->to_cuts ? LB_OUT_OUTSIDE : LB_OUT_MISSING;
@@ -342,6 +366,9 @@ void lb_parity_outcome(struct lb_parity *p, int group_has_entries, enum lb_align
     }
     if (k == LB_OUT_MISSING && lb_parity_line_pending(p, f))
         k = LB_OUT_PENDING;
+    /* a line of a stream trimmed on its own lies among the other streams' */
+    if (k == LB_OUT_MISSING && kind == LB_ALIGN_MISSING && lb_parity_stream_trimmed(p, f) > 0)
+        k = LB_OUT_TRIMMED;
     if (k == LB_OUT_MISSING)
         lb_parity_diff(p, LB_PK_MISSING, LB_OUT_MISSING, f, NULL);
     else
@@ -364,6 +391,35 @@ int lb_parity_dup(struct lb_parity *p, const struct lb_record *rec, char **out, 
     (*out)[n] = '\0';
     *outn = n;
     return 0;
+}
+
+/* The stream a line belongs to, for its example (owned, or NULL when it
+ * cannot be told): a --stream template rendered with it (one that names an
+ * existing stream first), else the one stream compared. */
+static char *lb_parity_line_stream(struct lb_parity *p, const struct lb_record *rec)
+{
+    const struct lb_streams *in = &p->o->streams;
+    char *best = NULL;
+    for (int i = 0; i < in->n; i++) {
+        if (!lb_stream_is_template(in->v[i]))
+            continue;
+        char *s = malloc(strlen(in->v[i]) + rec->type.n + rec->role.n + 1);
+        if (s == NULL)
+            break;
+        s[lb_stream_render(in->v[i], rec, s)] = '\0';
+        for (int j = 0; j < p->names.n; j++)
+            if (strcmp(p->names.v[j], s) == 0) {
+                free(best);
+                return s;
+            }
+        if (best == NULL)
+            best = s;
+        else
+            free(s);
+    }
+    if (best == NULL && p->names.n == 1)
+        best = strdup(p->names.v[0]);
+    return best;
 }
 
 /* Read one file again up to its last example; lines are found by offset. */
@@ -407,8 +463,11 @@ static int lb_parity_fill_file(struct lb_parity *p, int fi, struct lb_error *err
                 continue;
             struct lb_record rec;
             enum lb_reason why = lb_feed_classify(p->feed, &line, &rec);
-            if (why == LB_PARSE_OK)
+            if (why == LB_PARSE_OK) {
                 rc = lb_parity_dup(p, &rec, &e->expected, &e->expected_n, err);
+                if (e->sidx < 0 && e->stream == NULL)
+                    e->stream = lb_parity_line_stream(p, &rec);
+            }
             lb_feed_reset(p->feed);
             if (rc != 0)
                 break;
@@ -449,7 +508,7 @@ static int lb_parity_fill_entries(struct lb_parity *p, struct lb_error *err)
                 continue;
             char id[48];
             snprintf(id, sizeof(id), "%" PRIu64 "-%" PRIu64, e->ms, e->seq);
-            const char *argv[6] = {"XRANGE", p->o->stream, id, id, "COUNT", "1"};
+            const char *argv[6] = {"XRANGE", p->names.v[e->sidx], id, id, "COUNT", "1"};
             if (redisAppendCommandArgv(c, 6, argv, NULL) != REDIS_OK)
                 return lb_error_set(err, LB_ENOMEM, "out of memory");
             sent[ns++] = k;
@@ -470,6 +529,12 @@ static int lb_parity_fill_entries(struct lb_parity *p, struct lb_error *err)
 int lb_parity_fill(struct lb_parity *p, struct lb_error *err)
 {
     int rc = 0;
+    for (size_t k = 0; k < p->rep.nexamples; k++) {
+        struct lb_parity_example *e = &p->rep.examples[k];
+        if (e->has_id && e->sidx >= 0 && e->sidx < p->names.n &&
+            (e->stream = strdup(p->names.v[e->sidx])) == NULL)
+            return lb_error_set(err, LB_ENOMEM, "out of memory");
+    }
     for (int fi = 0; fi < p->nfiles && rc == 0; fi++)
         rc = lb_parity_fill_file(p, fi, err);
     return rc != 0 ? rc : lb_parity_fill_entries(p, err);

@@ -130,6 +130,11 @@ int lb_parity_write_json(FILE *out, const struct lb_parity_report *r)
             fprintf(out, ",\"id\":\"%" PRIu64 "-%" PRIu64 "\"", e->ms, e->seq);
         else
             fputs(",\"id\":null", out);
+        fputs(",\"stream\":", out);
+        if (e->stream != NULL)
+            lb_json_cstr(out, e->stream);
+        else
+            fputs("null", out);
         fputs(",\"expected\":", out);
         if (e->expected != NULL)
             lb_json_str(out, e->expected, e->expected_n);
@@ -176,6 +181,10 @@ static void lb_text_example(FILE *out, const struct lb_parity_report *r,
     }
     if (e->has_id)
         fprintf(out, " id=%" PRIu64 "-%" PRIu64, e->ms, e->seq);
+    if (e->stream != NULL) {
+        fputs(" stream=", out);
+        lb_text_line(out, e->stream, strlen(e->stream));
+    }
     fputc('\n', out);
     if (e->expected != NULL) {
         fputs("      expected: ", out);
@@ -339,6 +348,10 @@ static void lb_junit_example(FILE *out, const struct lb_parity_report *r,
     }
     if (e->has_id)
         fprintf(out, " id=%" PRIu64 "-%" PRIu64, e->ms, e->seq);
+    if (e->stream != NULL) {
+        fputs(" stream=", out);
+        lb_xml_cstr(out, e->stream, 0);
+    }
     fputc('\n', out);
     if (e->expected != NULL) {
         fputs("  expected: ", out);

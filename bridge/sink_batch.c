@@ -10,6 +10,7 @@
  * entries.
  */
 #include "sink_int.h"
+#include "stream_set.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -95,20 +96,7 @@ static int lb_sink_key_index(struct lb_sink *k, const struct lb_record *rec)
     char *p = lb_sink_arena(k, need);
     if (p == NULL)
         return LB_ENOMEM;
-    size_t o = 0;
-    for (size_t i = 0; i < tl;) {
-        if (t[i] == '%' && strncmp(t + i, "%{type}", 7) == 0) {
-            memcpy(p + o, rec->type.p, rec->type.n);
-            o += rec->type.n;
-            i += 7;
-        } else if (t[i] == '%' && strncmp(t + i, "%{role}", 7) == 0) {
-            memcpy(p + o, rec->role.p, rec->role.n);
-            o += rec->role.n;
-            i += 7;
-        } else {
-            p[o++] = t[i++];
-        }
-    }
+    size_t o = lb_stream_render(t, rec, p);
     for (size_t j = 0; j < k->nkeys; j++)
         if (k->keys_len[j] == o && memcmp(k->arena + k->keys_aoff[j], p, o) == 0)
             return (int)j + 3;

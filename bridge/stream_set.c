@@ -4,6 +4,7 @@
 #include "stream_set.h"
 
 #include "checkpoint.h"
+#include "record.h"
 #include "reply.h"
 
 #include <stdio.h>
@@ -172,4 +173,23 @@ int lb_streams_resolve(struct lb_redis *r, const struct lb_streams *in, struct l
     if (rc != 0)
         lb_names_free(out);
     return rc;
+}
+
+size_t lb_stream_render(const char *t, const struct lb_record *rec, char *p)
+{
+    size_t o = 0;
+    for (size_t i = 0; t[i] != '\0';) {
+        if (t[i] == '%' && strncmp(t + i, "%{type}", 7) == 0) {
+            memcpy(p + o, rec->type.p, rec->type.n);
+            o += rec->type.n;
+            i += 7;
+        } else if (t[i] == '%' && strncmp(t + i, "%{role}", 7) == 0) {
+            memcpy(p + o, rec->role.p, rec->role.n);
+            o += rec->role.n;
+            i += 7;
+        } else {
+            p[o++] = t[i++];
+        }
+    }
+    return o;
 }

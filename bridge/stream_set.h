@@ -24,6 +24,13 @@ int lb_streams_add(struct lb_streams *s, const char *arg, char *why, size_t cap)
 /* Whether s is a template (holds %{...}). */
 int lb_stream_is_template(const char *s);
 
+/* The stream a template routes rec to (DESIGN.md section 2): %{type} and
+ * %{role} replaced by the record's. out has room for
+ * strlen(tmpl) + rec->type.n + rec->role.n bytes; no NUL is written.
+ * Returns the length. */
+struct lb_record;
+size_t lb_stream_render(const char *tmpl, const struct lb_record *rec, char *out);
+
 
 /* ---- what the values stand for on the server ------------------------------------ */
 

@@ -272,6 +272,190 @@ static void streams_template_import_export_byte_identical(void **state)
     free(valid);
 }
 
+/* ---- parity over several streams ------------------------------------------------------ */
+
+/* The JSON report in f->out, parsed. */
+static cJSON *report(struct fx *f)
+{
+    cJSON *root = cJSON_Parse(f->out);
+    if (root == NULL)
+        fail_msg("not JSON: %.200s (stderr: %s)", f->out, f->err);
+    return root;
+}
+
+static double num(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsNumber(v))
+        fail_msg("no number '%s'", key);
+    return v->valuedouble;
+}
+
+static void streams_parity_template_equal_and_one_missing(void **state)
+{
+    struct fx *f = *state;
+    char file[512];
+    snprintf(file, sizeof(file), "%s/typed.log", f->dir);
+    char *valid;
+    size_t vn;
+    typed_file(file, 200000, &valid, &vn);
+    free(valid);
+    long bad = 200000 / 10007 + (200000 % 10007 > 5000);
+    const char *ids[2] = {"auto", "ts"}, *tmpl[2] = {"{ev}:%{type}", "{evts}:%{type}"};
+    for (int k = 0; k < 2; k++) {
+        int rc = run(f, "import", "--redis", f->r.url, "--stream", tmpl[k], "--id", ids[k],
+                     "--final", "--no-progress", file, NULL);
+        if (rc != 0)
+            fail_msg("import --id %s: exit %d: %s", ids[k], rc, f->err);
+        rc = run(f, "parity", "--redis", f->r.url, "--stream", tmpl[k], "--report", "json", file,
+                 NULL);
+        if (rc != 0)
+            fail_msg("parity --id %s: exit %d: %s %s", ids[k], rc, f->out, f->err);
+        cJSON *r = report(f);
+        assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "equal")));
+        assert_int_equal((long)num(r, "file_lines"), 200000 - bad);
+        assert_int_equal((long)num(r, "stream_entries"), 200000 - bad);
+        assert_int_equal((long)num(r, "matched"), 200000 - bad);
+        assert_int_equal((long)num(r, "bad_lines"), bad);
+        cJSON_Delete(r);
+    }
+    /* --order any over the template */
+    int rc = run(f, "parity", "--redis", f->r.url, "--stream", "{ev}:%{type}", "--order", "any",
+                 "--report", "json", file, NULL);
+    if (rc != 0)
+        fail_msg("parity --order any: exit %d: %s %s", rc, f->out, f->err);
+    cJSON *r = report(f);
+    assert_int_equal((long)num(r, "matched"), 200000 - bad);
+    cJSON_Delete(r);
+
+    /* One entry deleted from one type stream: its 100th entry. */
+    redisReply *x = redisCommand(f->c, "XRANGE {ev}:t3 - + COUNT 100");
+    assert_non_null(x);
+    assert_int_equal(x->elements, 100);
+    const redisReply *ent = x->element[99];
+    char id[64];
+    snprintf(id, sizeof(id), "%s", ent->element[0]->str);
+    long line = -1;
+    for (size_t i = 0; i + 1 < ent->element[1]->elements; i += 2)
+        if (strcmp(ent->element[1]->element[i]->str, "data") == 0)
+            line = strtol(ent->element[1]->element[i + 1]->str + 5, NULL, 10) + 1;
+    freeReplyObject(x);
+    assert_true(line > 0);
+    freeReplyObject(redisCommand(f->c, "XDEL {ev}:t3 %s", id));
+    rc = run(f, "parity", "--redis", f->r.url, "--stream", "{ev}:%{type}", "--report", "json",
+             file, NULL);
+    if (rc != 1)
+        fail_msg("parity after XDEL: exit %d (want 1): %s %s", rc, f->out, f->err);
+    r = report(f);
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(r, "equal")));
+    assert_int_equal((long)num(r, "missing_in_stream"), 1);
+    assert_int_equal((long)num(r, "extra_in_stream"), 0);
+    assert_int_equal((long)num(r, "mismatched"), 0);
+    assert_int_equal((long)num(r, "out_of_order"), 0);
+    assert_int_equal((long)num(r, "trimmed"), 0);
+    assert_int_equal((long)num(r, "matched"), 200000 - bad - 1);
+    cJSON *exs = cJSON_GetObjectItemCaseSensitive(r, "examples");
+    assert_int_equal(cJSON_GetArraySize(exs), 1);
+    cJSON *e0 = cJSON_GetArrayItem(exs, 0);
+    assert_string_equal(cJSON_GetObjectItem(e0, "kind")->valuestring, "missing_in_stream");
+    assert_string_equal(cJSON_GetObjectItem(e0, "stream")->valuestring, "{ev}:t3");
+    assert_int_equal((long)cJSON_GetObjectItem(e0, "line")->valuedouble, line);
+    assert_non_null(strstr(cJSON_GetObjectItem(e0, "expected")->valuestring, "|t3|"));
+    cJSON_Delete(r);
+    /* text and junit name it too */
+    char want[64];
+    snprintf(want, sizeof(want), "typed.log:%ld stream={ev}:t3", line);
+    assert_int_equal(run(f, "parity", "--redis", f->r.url, "--stream", "{ev}:%{type}", file, NULL),
+                     1);
+    if (strstr(f->out, want) == NULL)
+        fail_msg("text report: no '%s' in: %s", want, f->out);
+    assert_int_equal(run(f, "parity", "--redis", f->r.url, "--stream", "{ev}:%{type}", "--report",
+                         "junit", file, NULL),
+                     1);
+    if (strstr(f->out, want) == NULL)
+        fail_msg("junit report: no '%s' in: %s", want, f->out);
+}
+
+static void streams_parity_two_explicit_streams_merged(void **state)
+{
+    struct fx *f = *state;
+    two_streams(f, "{app}:legacy", "{app}:service", 2500);
+    char file[512];
+    snprintf(file, sizeof(file), "%s/legacy.log", f->dir);
+    size_t wn;
+    char *want = lines(2500, &wn);
+    assert_int_equal(lbt_write_file(file, want, wn), 0);
+    free(want);
+    const char *orders[2] = {"strict", "any"};
+    for (int k = 0; k < 2; k++) {
+        int rc = run(f, "parity", "--redis", f->r.url, "--stream", "{app}:legacy", "--stream",
+                     "{app}:service", "--order", orders[k], "--report", "json", file, NULL);
+        if (rc != 0)
+            fail_msg("--order %s: exit %d: %s %s", orders[k], rc, f->out, f->err);
+        cJSON *r = report(f);
+        assert_int_equal((long)num(r, "matched"), 2500);
+        assert_int_equal((long)num(r, "stream_entries"), 2500);
+        cJSON_Delete(r);
+    }
+    /* an entry only in the service stream: extra, named with its stream */
+    xadd_line(f, "{app}:service", "9000-0", 7);
+    int rc = run(f, "parity", "--redis", f->r.url, "--stream", "{app}:legacy", "--stream",
+                 "{app}:service", "--report", "json", file, NULL);
+    assert_int_equal(rc, 1);
+    cJSON *r = report(f);
+    assert_int_equal((long)num(r, "extra_in_stream"), 1);
+    cJSON *e0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(r, "examples"), 0);
+    assert_string_equal(cJSON_GetObjectItem(e0, "stream")->valuestring, "{app}:service");
+    assert_string_equal(cJSON_GetObjectItem(e0, "id")->valuestring, "9000-0");
+    assert_non_null(cJSON_GetObjectItem(e0, "actual")->valuestring);
+    cJSON_Delete(r);
+}
+
+/* One type stream trimmed on its own (MAXLEN per stream): its oldest lines
+ * lie among the other streams' entries, and count as trimmed, not missing;
+ * a deletion inside another stream stays missing (its budget is its own). */
+static void streams_parity_template_one_stream_trimmed(void **state)
+{
+    struct fx *f = *state;
+    char file[512];
+    snprintf(file, sizeof(file), "%s/typed.log", f->dir);
+    char *valid;
+    size_t vn;
+    typed_file(file, 8000, &valid, &vn); /* line 5000 is bad */
+    free(valid);
+    int rc = run(f, "import", "--redis", f->r.url, "--stream", "{ev}:%{type}", "--final",
+                 "--no-progress", file, NULL);
+    if (rc != 0)
+        fail_msg("import: exit %d: %s", rc, f->err);
+    long n3 = lbt_xlen(f->c, "{ev}:t3");
+    assert_int_equal(n3, 1000);
+    freeReplyObject(redisCommand(f->c, "XTRIM {ev}:t3 MAXLEN %ld", n3 - 50));
+    assert_int_equal(lbt_xlen(f->c, "{ev}:t3"), n3 - 50);
+    rc = run(f, "parity", "--redis", f->r.url, "--stream", "{ev}:%{type}", "--report", "json",
+             file, NULL);
+    if (rc != 0)
+        fail_msg("parity after XTRIM: exit %d (want 0): %s %s", rc, f->out, f->err);
+    cJSON *r = report(f);
+    assert_int_equal((long)num(r, "trimmed"), 50);
+    assert_int_equal((long)num(r, "missing_in_stream"), 0);
+    assert_int_equal((long)num(r, "matched"), 7999 - 50);
+    cJSON_Delete(r);
+    /* the 10th entry of t5 deleted: missing, whatever t3's deletions */
+    redisReply *x = redisCommand(f->c, "XRANGE {ev}:t5 - + COUNT 10");
+    assert_int_equal(x->elements, 10);
+    freeReplyObject(redisCommand(f->c, "XDEL {ev}:t5 %s", x->element[9]->element[0]->str));
+    freeReplyObject(x);
+    rc = run(f, "parity", "--redis", f->r.url, "--stream", "{ev}:%{type}", "--report", "json",
+             file, NULL);
+    assert_int_equal(rc, 1);
+    r = report(f);
+    assert_int_equal((long)num(r, "trimmed"), 50);
+    assert_int_equal((long)num(r, "missing_in_stream"), 1);
+    cJSON *e0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(r, "examples"), 0);
+    assert_string_equal(cJSON_GetObjectItem(e0, "stream")->valuestring, "{ev}:t5");
+    cJSON_Delete(r);
+}
+
 /* ---- the streams set ------------------------------------------------------------------- */
 
 /* The members of set key, sorted, joined by ','. */
@@ -391,6 +575,12 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(streams_status_json_over_template, setup, teardown),
         cmocka_unit_test_setup_teardown(streams_export_two_explicit_streams_merged, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(streams_parity_template_equal_and_one_missing, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(streams_parity_two_explicit_streams_merged, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(streams_parity_template_one_stream_trimmed, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(streams_template_import_export_byte_identical, setup,
                                         teardown),

@@ -489,12 +489,13 @@ static void report_fixture(struct lb_parity_report *r, struct lb_parity_file *fi
     r->c.missing = 1;
     r->c.mismatched = 1;
     r->c.extra = 1;
+    static char stream_a[] = "{ev}:a<&>";
     ex[0] = (struct lb_parity_example){LB_PK_MISSING, 0,    3, 120, 0, 0, 0, plain,
-                                       strlen(plain), NULL, 0};
-    ex[1] = (struct lb_parity_example){
-        LB_PK_MISMATCHED, 0, 7, 400, 1, 17, 2, plain, strlen(plain), hostile, sizeof(hostile) - 1};
+                                       strlen(plain), NULL, 0, -1, NULL};
+    ex[1] = (struct lb_parity_example){LB_PK_MISMATCHED, 0, 7, 400, 1, 17, 2, plain,
+                                       strlen(plain), hostile, sizeof(hostile) - 1, 0, stream_a};
     ex[2] = (struct lb_parity_example){LB_PK_EXTRA,        -1, 0, 0, 1, 18, 0, NULL, 0, hostile,
-                                       sizeof(hostile) - 1};
+                                       sizeof(hostile) - 1, 0, stream_a};
     r->examples = ex;
     r->nexamples = 3;
 }
@@ -522,8 +523,10 @@ static void report_json_has_exactly_the_keys(void **state)
     cJSON *exs = cJSON_GetObjectItemCaseSensitive(root, "examples");
     assert_int_equal(cJSON_GetArraySize(exs), 3);
     cJSON *e1 = cJSON_GetArrayItem(exs, 1);
-    assert_int_equal(cJSON_GetArraySize(e1), 6);
+    assert_int_equal(cJSON_GetArraySize(e1), 7);
     assert_string_equal(cJSON_GetObjectItem(e1, "kind")->valuestring, "mismatched");
+    assert_string_equal(cJSON_GetObjectItem(e1, "stream")->valuestring, "{ev}:a<&>");
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetArrayItem(exs, 0), "stream")));
     assert_string_equal(cJSON_GetObjectItem(e1, "file")->valuestring, "dir/a<&>.log");
     assert_int_equal(cJSON_GetObjectItem(e1, "line")->valueint, 7);
     assert_string_equal(cJSON_GetObjectItem(e1, "id")->valuestring, "17-2");
