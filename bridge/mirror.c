@@ -181,9 +181,8 @@ int lb_mirror_one_stream(const char **out, const char *cmd, const char *arg, cha
 static int lb_mirror_set_stream(void *base, const char *arg, char *why, size_t cap)
 {
     struct lb_mirror_opts *o = base;
-    const char *one;
-    if (lb_mirror_one_stream(&one, "mirror follows streams by name", arg, why, cap) != 0 ||
-        lb_streams_add(&o->streams, arg, why, cap) != 0)
+    /* several, or a template: merged in entry-ID order (DESIGN.md section 8) */
+    if (lb_streams_add(&o->streams, arg, why, cap) != 0)
         return -1;
     o->stream = o->streams.v[0];
     return 0;
@@ -242,9 +241,6 @@ int lb_mirror_opts_parse(struct lb_mirror_opts *o, int argc, char **argv, const 
     o->count = 1000;
     o->fsync = LB_FSYNC_BATCH;
     int rc = lb_opts_parse(&lb_mirror_optspec, o, argc, argv, cli, NULL);
-    if (rc == 0 && o->streams.n > 1)
-        return lb_cli_error(cli, "stream", "several streams ('%s', '%s'): not merged yet",
-                            o->streams.v[0], o->streams.v[1]);
     if (rc == 0 && o->json_field != NULL)
         o->c.json_field = o->json_field;
     return rc;
@@ -253,7 +249,7 @@ int lb_mirror_opts_parse(struct lb_mirror_opts *o, int argc, char **argv, const 
 /* ---- mirror: state ------------------------------------------------------------- */
 
 /* A command was accepted: a refusal, if there was one, is over. */
-static void lb_mirror_accepted(struct lb_mirror *m)
+void lb_mirror_accepted(struct lb_mirror *m)
 {
     if (m->down) {
         lb_job_report(m->env, m->l_job, LB_HEALTH_OK, NULL);
@@ -322,7 +318,7 @@ static void lb_mirror_ckpt_await(const cJSON *aw, struct lb_mirror_ckpt *ck)
 }
 
 /* lb_json_raw_u64 (checkpoint.c) reads the numbers exactly. */
-static int lb_mirror_ckpt_parse(const char *s, size_t n, struct lb_mirror_ckpt *ck)
+static int lb_mirror_ckpt_parse(const char *s, size_t n, int want_ids, struct lb_mirror_ckpt *ck)
 {
     memset(ck, 0, sizeof(*ck));
     cJSON *root = cJSON_ParseWithLength(s, n);
@@ -345,6 +341,8 @@ static int lb_mirror_ckpt_parse(const char *s, size_t n, struct lb_mirror_ckpt *
             ck->size = sz;
             if (ok)
                 lb_mirror_ckpt_await(cJSON_GetObjectItemCaseSensitive(root, "await"), ck);
+            if (ok && want_ids && cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(root, "ids")))
+                ck->ids = cJSON_DetachItemFromObjectCaseSensitive(root, "ids");
             ck->present = ok;
         }
     }
@@ -362,7 +360,7 @@ int lb_mirror_ckpt_load(struct lb_mirror *m, struct lb_mirror_ckpt *ck, struct l
     int rc = 0;
     memset(ck, 0, sizeof(*ck));
     if (rep->type == REDIS_REPLY_STRING) {
-        if (lb_mirror_ckpt_parse(rep->str, rep->len, ck) != 0)
+        if (lb_mirror_ckpt_parse(rep->str, rep->len, m->mm != NULL, ck) != 0)
             rc = lb_error_set(err, LB_ECKPT,
                               "checkpoint %s field %s is not {\"id\",\"size\",\"dev\",\"ino\"}: "
                               "fix or HDEL it",
@@ -396,10 +394,31 @@ static int lb_mirror_ckpt_send(struct lb_mirror *m, struct lb_error *err)
     for (size_t i = 0; i < nr; i++)
         n += snprintf(val + n, sizeof(val) - (size_t)n, "%s[%" PRIu64 ",%" PRIu64 "]%s",
                       i == 0 ? ",\"await\":[" : ",", r[i].from, r[i].to, i + 1 == nr ? "]" : "");
-    n += snprintf(val + n, sizeof(val) - (size_t)n, "}");
-    const char *argv[4] = {"HSET", m->key, m->path, val};
+    char *big = NULL;
+    const char *v = val;
+    if (m->mm != NULL) {
+        /* several streams: the last ID handled per stream (DESIGN.md section 8) */
+        cJSON *o = cJSON_CreateObject();
+        int ok = o != NULL;
+        for (int i = 0; ok && i < m->mm->n; i++)
+            ok = cJSON_AddStringToObject(o, m->mm->s[i].key, m->mm->s[i].id) != NULL;
+        char *ids = ok ? cJSON_PrintUnformatted(o) : NULL;
+        cJSON_Delete(o);
+        size_t cap = (size_t)n + (ids != NULL ? strlen(ids) : 0) + 16;
+        if (ids == NULL || (big = malloc(cap)) == NULL) {
+            cJSON_free(ids);
+            return lb_error_set(err, LB_ENOMEM, "out of memory for the checkpoint");
+        }
+        n = snprintf(big, cap, "%.*s,\"ids\":%s}", n, val, ids);
+        cJSON_free(ids);
+        v = big;
+    } else {
+        n += snprintf(val + n, sizeof(val) - (size_t)n, "}");
+    }
+    const char *argv[4] = {"HSET", m->key, m->path, v};
     size_t lens[4] = {4, strlen(m->key), strlen(m->path), (size_t)n};
     int rc = lb_reply_send(m->r, 4, argv, lens, err);
+    free(big);
     if (rc == 0) {
         m->hset_inflight = 1;
         m->hset_seq = m->ck_seq;
@@ -444,6 +463,67 @@ static void lb_mirror_await_over(struct lb_mirror *m)
     lb_await_free(&m->aw);
 }
 
+/* Format one entry into the batch buffer, or count why it gives no line
+ * (mirror_int.h). */
+int lb_mirror_put(struct lb_mirror *m, const redisReply *e, struct lb_error *err)
+{
+    struct lb_buf *b = &m->buf;
+    int rc;
+    struct lb_record rec;
+    const char *why = NULL;
+    enum lb_dec d = lb_mirror_decode(&m->dec, e, &rec, &why);
+    const redisReply *idr =
+        e->type == REDIS_REPLY_ARRAY && e->elements > 0 && e->element[0]->type == REDIS_REPLY_STRING
+            ? e->element[0]
+            : NULL;
+    if (d == LB_DEC_LINE) {
+        size_t len = lb_line_bound(&rec);
+        if (b->n > 0 && b->n + len > LB_MIRROR_CHUNK) {
+            /* Bounded memory: write what we have; the checkpoint still
+             * waits for the end of the batch. */
+            if ((rc = lb_mirror_write(m, b->p, b->n, err)) != 0)
+                return rc;
+            b->n = 0;
+        }
+        if (lb_buf_reserve(b, len) != 0)
+            return lb_error_set(err, LB_ENOMEM, "out of memory for a %zu-byte line", len);
+        size_t esc = 0;
+        size_t n = lb_format_line(&rec, b->p + b->n, b->cap - b->n, &esc);
+        /* After a failover: its line may be in the file already. */
+        if ((rc = lb_await_take(&m->aw, m->fd, b->p + b->n, n, err)) != 0) {
+            if (rc < 0)
+                return rc;
+            m->counts.resent++;
+            lb_mirror_await_over(m);
+            return 0;
+        }
+        b->n += n;
+        m->counts.written++;
+        m->counts.escaped += esc > 0;
+        if (m->o->fsync == LB_FSYNC_ALWAYS) {
+            if ((rc = lb_mirror_write(m, b->p, b->n, err)) != 0 ||
+                (rc = lb_mirror_sync(m, err)) != 0)
+                return rc;
+            b->n = 0;
+        }
+    } else if (d == LB_DEC_EXCLUDED) {
+        m->counts.excluded++;
+    } else if (d == LB_DEC_SELF) {
+        m->counts.excluded++;
+        if (m->self_total++ == 0)
+            lb_warn_kv(LB_MIRROR_FIELDS(m, LB_F_STR("id", idr != NULL ? idr->str : "?")),
+                       "mirror: an entry has src=%.*s, this very file: not written back (a "
+                       "tail of this file into the stream would read it again, a feedback "
+                       "loop); such entries are counted as excluded from now on",
+                       (int)m->dec.src.n, m->dec.src.p);
+    } else {
+        m->counts.skipped++;
+        m->skipped_total++;
+        lb_warn_skipped(m->what, m->skipped_total, idr != NULL ? idr->str : "?", why);
+    }
+    return 0;
+}
+
 /* Write every entry of one XREAD reply and sync them as --fsync says. The
  * checkpoint is the caller's next step. */
 static int lb_mirror_batch(struct lb_mirror *m, const redisReply *entries, struct lb_error *err)
@@ -454,65 +534,14 @@ static int lb_mirror_batch(struct lb_mirror *m, const redisReply *entries, struc
     const redisReply *last = NULL, *last_e = NULL;
     for (size_t i = 0; i < entries->elements; i++) {
         const redisReply *e = entries->element[i];
-        struct lb_record rec;
-        const char *why = NULL;
-        enum lb_dec d = lb_mirror_decode(&m->dec, e, &rec, &why);
-        const redisReply *idr = e->type == REDIS_REPLY_ARRAY && e->elements > 0 &&
-                                        e->element[0]->type == REDIS_REPLY_STRING
-                                    ? e->element[0]
-                                    : NULL;
-        if (idr != NULL) {
-            last = idr;
+        if (e->type == REDIS_REPLY_ARRAY && e->elements > 0 &&
+            e->element[0]->type == REDIS_REPLY_STRING) {
+            last = e->element[0];
             last_e = e;
         }
-        if (d == LB_DEC_LINE) {
-            size_t len = lb_line_bound(&rec);
-            if (b->n > 0 && b->n + len > LB_MIRROR_CHUNK) {
-                /* Bounded memory: write what we have; the checkpoint still
-                 * waits for the end of the batch. */
-                if ((rc = lb_mirror_write(m, b->p, b->n, err)) != 0)
-                    return rc;
-                b->n = 0;
-            }
-            if (lb_buf_reserve(b, len) != 0) {
-                lb_dec_release(&m->dec);
-                return lb_error_set(err, LB_ENOMEM, "out of memory for a %zu-byte line", len);
-            }
-            size_t esc = 0;
-            size_t n = lb_format_line(&rec, b->p + b->n, b->cap - b->n, &esc);
-            /* After a failover: its line may be in the file already. */
-            if ((rc = lb_await_take(&m->aw, m->fd, b->p + b->n, n, err)) != 0) {
-                if (rc < 0) {
-                    lb_dec_release(&m->dec);
-                    return rc;
-                }
-                m->counts.resent++;
-                lb_mirror_await_over(m);
-                continue;
-            }
-            b->n += n;
-            m->counts.written++;
-            m->counts.escaped += esc > 0;
-            if (m->o->fsync == LB_FSYNC_ALWAYS) {
-                if ((rc = lb_mirror_write(m, b->p, b->n, err)) != 0 ||
-                    (rc = lb_mirror_sync(m, err)) != 0)
-                    return rc;
-                b->n = 0;
-            }
-        } else if (d == LB_DEC_EXCLUDED) {
-            m->counts.excluded++;
-        } else if (d == LB_DEC_SELF) {
-            m->counts.excluded++;
-            if (m->self_total++ == 0)
-                lb_warn_kv(LB_MIRROR_FIELDS(m, LB_F_STR("id", idr != NULL ? idr->str : "?")),
-                           "mirror: an entry has src=%.*s, this very file: not written back (a "
-                           "tail of this file into the stream would read it again, a feedback "
-                           "loop); such entries are counted as excluded from now on",
-                           (int)m->dec.src.n, m->dec.src.p);
-        } else {
-            m->counts.skipped++;
-            m->skipped_total++;
-            lb_warn_skipped(m->what, m->skipped_total, idr != NULL ? idr->str : "?", why);
+        if ((rc = lb_mirror_put(m, e, err)) != 0) {
+            lb_dec_release(&m->dec);
+            return rc;
         }
     }
     lb_dec_release(&m->dec);
@@ -531,7 +560,7 @@ static int lb_mirror_batch(struct lb_mirror *m, const redisReply *entries, struc
 }
 
 /* End the open batch: fdatasync (--fsync batch), then the checkpoint is due. */
-static int lb_mirror_close_batch(struct lb_mirror *m, struct lb_error *err)
+int lb_mirror_close_batch(struct lb_mirror *m, struct lb_error *err)
 {
     if (m->unsynced == 0)
         return 0;
@@ -594,7 +623,11 @@ static int lb_mirror_recover(struct lb_mirror *m, int started, struct lb_error *
         if (rc != 0)
             return rc;
         /* started: the stream may have lost what was mirrored (a failover) */
-        rc = started ? lb_mirror_resume(m, err) : lb_mirror_start(m, err);
+        if (m->mm != NULL) /* several streams: no failover check yet (one XRANGE per stream) */
+            rc = started ? (lb_ck_pending(m) ? lb_mirror_ckpt_save(m, err) : 0)
+                         : lb_many_start(m, err);
+        else
+            rc = started ? lb_mirror_resume(m, err) : lb_mirror_start(m, err);
         if (rc != LB_EREDIS)
             return rc;
         lb_mirror_trouble(m, err);
@@ -605,7 +638,7 @@ static int lb_mirror_recover(struct lb_mirror *m, int started, struct lb_error *
  * The top of the loop, with nothing in flight: stop, SIGHUP, a pending
  * checkpoint, metrics. Returns 0 to go on, 1 to stop, or an error code.
  */
-static int lb_mirror_top(struct lb_mirror *m, struct lb_error *err)
+int lb_mirror_top(struct lb_mirror *m, struct lb_error *err)
 {
     const struct lb_job_env *env = m->env;
     int rc;
@@ -621,10 +654,11 @@ static int lb_mirror_top(struct lb_mirror *m, struct lb_error *err)
     }
     if (lb_ck_pending(m) && (rc = lb_mirror_ckpt_save(m, err)) != 0)
         return rc;
-    if (m->o->once && lb_sid_cmp(m->last, m->end) >= 0)
+    if (m->o->once && (m->mm != NULL ? lb_many_done(m) : lb_sid_cmp(m->last, m->end) >= 0))
         return 1;
     lb_mirror_metrics(m);
-    return lb_mirror_observe(m, 0, err);
+    /* the lag gauge follows one stream (XINFO); not over several yet */
+    return m->mm != NULL ? 0 : lb_mirror_observe(m, 0, err);
 }
 
 /* Pipeline the next read while this batch is written? Only when the batch
@@ -753,6 +787,11 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
         return LB_EXIT_RUNTIME;
     }
     lb_redis_set_route(m.r, o->stream);
+    if ((o->streams.n > 1 || lb_stream_is_template(o->stream)) && lb_many_init(&m) != 0) {
+        lb_error_log("out of memory");
+        lb_redis_destroy(m.r);
+        return LB_EXIT_RUNTIME;
+    }
     lb_info_kv(LB_MIRROR_FIELDS0(&m), "mirror: following the stream at %s (checkpoint %s)",
                lb_redis_addr(m.r), m.key);
     /* Every series exists from the start, so that dashboards see zeros. */
@@ -765,7 +804,7 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
 
     int rc = lb_mirror_recover(&m, 0, &err);
     while (rc == 0) {
-        rc = lb_mirror_turn(&m, &err);
+        rc = m.mm != NULL ? lb_many_turn(&m, &err) : lb_mirror_turn(&m, &err);
         if (rc == LB_EREDIS) {
             lb_mirror_trouble(&m, &err);
             rc = lb_mirror_recover(&m, 1, &err);
@@ -790,6 +829,7 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
     lb_dec_release(&m.dec);
     lb_dec_self_forget(&m.dec);
     lb_await_free(&m.aw);
+    lb_many_free(&m);
     free(m.buf.p);
     if (m.fd >= 0)
         close(m.fd);

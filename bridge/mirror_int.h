@@ -21,6 +21,9 @@
  * after they were written, and their producer sent them again). */
 struct lb_mirror_counts {
     uint64_t written, skipped, excluded, escaped, resent;
+    /* several streams: written after an entry with a larger ID (an explicit
+     * older ID, or a stream found by a later SCAN) */
+    uint64_t reordered;
 };
 
 /* Add n to logbridge_mirror_entries_total{file,outcome} and zero it. */
@@ -128,6 +131,33 @@ struct lb_await {
 
 #define lb_await_on(a) ((a)->left > 0)
 
+/*
+ * Several streams, or a template (DESIGN.md section 8; mirror_many.c): the
+ * streams followed, each with the last entry handled, and one XREAD's
+ * entries of each while they are merged.
+ */
+struct lb_many_stream {
+    char *key;           /* owned */
+    char id[LB_SID_BUF]; /* the last entry handled */
+    struct lb_sid last;
+    struct lb_sid end; /* --once: its last ID at start */
+    /* this round */
+    const redisReply *ents;
+    size_t pos;
+    int full;     /* the read returned --batch entries: more may be unread */
+    int head_ok;  /* head holds ents->element[pos], decoded */
+    struct lb_entry_decoder dec;
+    struct lb_entry head;
+};
+
+struct lb_many {
+    struct lb_many_stream *s;
+    int n, cap;
+    int templates; /* some --stream is a template: new streams may appear */
+    int idle;      /* the last read returned nothing: block the next one */
+    double scan_at;
+};
+
 struct lb_mirror {
     const struct lb_mirror_opts *o;
     const struct lb_job_env *env;
@@ -193,6 +223,8 @@ struct lb_mirror {
      * retried with backoff (refusals counts the attempts) until accepted. */
     int refused;
     unsigned refusals;
+
+    struct lb_many *mm; /* several streams (NULL: one, as always) */
 };
 
 struct lb_mirror_ckpt {
@@ -202,6 +234,7 @@ struct lb_mirror_ckpt {
     unsigned long long dev, ino;
     struct lb_await_range await[LB_AWAIT_RANGES]; /* lines awaiting their entries */
     size_t nawait;                                /* (only from and to are set) */
+    struct cJSON *ids; /* several streams: "ids" {"STREAM":"ID",...} (owned; may be NULL) */
 };
 
 #define lb_ck_pending(m) ((m)->ck_seq != (m)->ck_saved)
@@ -213,6 +246,13 @@ struct lb_mirror_ckpt {
     LB_FIELDS(LB_F_STR("file", (m)->path), LB_F_STR("stream", (m)->o->stream))
 
 /* mirror.c */
+/* Format entry e into m->buf (written out when a chunk is full, or at once
+ * with --fsync always) and count it, or count why it gives no line. The
+ * caller releases m->dec and writes what is left. 0 or an error code. */
+int lb_mirror_put(struct lb_mirror *m, const redisReply *e, struct lb_error *err);
+int lb_mirror_top(struct lb_mirror *m, struct lb_error *err);
+int lb_mirror_close_batch(struct lb_mirror *m, struct lb_error *err);
+void lb_mirror_accepted(struct lb_mirror *m);
 void lb_mirror_set_last(struct lb_mirror *m, const char *id, size_t n);
 int lb_mirror_ckpt_load(struct lb_mirror *m, struct lb_mirror_ckpt *ck, struct lb_error *err);
 /* Record the checkpoint and wait for Redis to confirm it. */
@@ -237,6 +277,21 @@ int lb_mirror_observe(struct lb_mirror *m, int force, struct lb_error *err);
 int lb_mirror_start(struct lb_mirror *m, struct lb_error *err);
 int lb_mirror_reconcile(struct lb_mirror *m, const struct lb_mirror_ckpt *ck, uint64_t end,
                         const struct lb_sid *lost, struct lb_error *err);
+
+/* mirror_many.c: several streams (DESIGN.md section 8) */
+int lb_many_init(struct lb_mirror *m);
+void lb_many_free(struct lb_mirror *m);
+/* The start over several streams: streams resolved, each one's last ID from
+ * the checkpoint's "ids" (or --from), the file reconciled as for one. */
+int lb_many_start(struct lb_mirror *m, struct lb_error *err);
+/* One round: TIME (the watermark), XREAD over all, merge, write, checkpoint.
+ * 0, 1 (--once: done) or an error code. */
+int lb_many_turn(struct lb_mirror *m, struct lb_error *err);
+/* --once: every stream is written up to its last ID at start. */
+int lb_many_done(const struct lb_mirror *m);
+/* Each stream's last entry dealt with (ids[i] for stream i, from the
+ * recognition), and m->last the largest of them. */
+void lb_many_set_ids(struct lb_mirror *m, char (*ids)[LB_SID_BUF]);
 
 /* mirror_await.c: lines of ours awaiting their entries, and what a
  * reconnect checks */

@@ -16,9 +16,11 @@
 
 void lb_counts_flush(struct lb_metrics *m, const char *file, struct lb_mirror_counts *n)
 {
-    static const char *const names[] = {"written", "skipped", "excluded", "escaped", "resent"};
-    const uint64_t v[] = {n->written, n->skipped, n->excluded, n->escaped, n->resent};
-    for (int i = 0; i < 5; i++) {
+    static const char *const names[] = {"written", "skipped",  "excluded",
+                                        "escaped", "resent", "reordered"};
+    const uint64_t v[] = {n->written, n->skipped, n->excluded,
+                          n->escaped, n->resent,  n->reordered};
+    for (int i = 0; i < 6; i++) {
         char labels[PATH_MAX + 64];
         /* Create every series at the first flush, so that a 0 is visible. */
         lb_metrics_add(m, "logbridge_mirror_entries_total",

@@ -11,6 +11,7 @@
 
 #include "log.h"
 #include "stream_info.h"
+#include "stream_merge.h"
 #include "stream_reader.h"
 
 #include <errno.h>
@@ -40,6 +41,13 @@ struct lb_expect {
     struct lb_buf line;      /* the line, exactly as lb_mirror_batch formats it */
     char before[LB_SID_BUF]; /* the last entry dealt with before it ("": none) */
     uint64_t resent;         /* entries whose line awaited them (m->aw): taken */
+    /* Several streams (m->mm): the merged entries after each stream's last
+     * ID (stream_merge.c), in the order a live mirror writes them; `which`
+     * is the expected line's stream, `cur` the entry's being looked at, and
+     * bids[i] the last entry of stream i dealt with (as `before`). */
+    struct lb_merge mg;
+    int which, cur;
+    char (*bids)[LB_SID_BUF];
 };
 
 /* Stop reading: a page still on the wire is read and dropped (a reply left
@@ -47,9 +55,14 @@ struct lb_expect {
 static void lb_expect_free(struct lb_expect *x)
 {
     struct lb_error ign;
-    if (x->started && lb_xrange_abort(&x->xr, &ign) != 0 && lb_redis_ctx(x->m->r) != NULL)
+    if (x->started && x->m->mm == NULL && lb_xrange_abort(&x->xr, &ign) != 0 &&
+        lb_redis_ctx(x->m->r) != NULL)
         lb_redis_drop(x->m->r);
+    (void)ign;
     lb_xrange_free(&x->xr);
+    lb_merge_free(&x->mg); /* lazy readers: nothing is left on the wire */
+    free(x->bids);
+    x->bids = NULL;
     free(x->line.p);
     x->line.p = NULL;
 }
@@ -57,6 +70,37 @@ static void lb_expect_free(struct lb_expect *x)
 /* Start after the entry `after` (nothing when it is the largest ID). */
 static int lb_expect_begin(struct lb_expect *x, const char *after, struct lb_error *err)
 {
+    const struct lb_many *mm = x->m->mm;
+    if (mm != NULL) {
+        /* each stream after its own last ID */
+        int n = mm->n;
+        const char **keys = calloc((size_t)n + 1, sizeof(*keys));
+        char(*starts)[LB_SID_BUF] = calloc((size_t)n + 1, sizeof(*starts));
+        const char **sp = calloc((size_t)n + 1, sizeof(*sp));
+        x->bids = calloc((size_t)n + 1, sizeof(*x->bids));
+        int rc = 0;
+        if (keys == NULL || starts == NULL || sp == NULL || x->bids == NULL)
+            rc = lb_error_set(err, LB_ENOMEM, "out of memory");
+        for (int i = 0; rc == 0 && i < n; i++) {
+            struct lb_sid st = mm->s[i].last;
+            keys[i] = mm->s[i].key;
+            snprintf(x->bids[i], LB_SID_BUF, "%s", mm->s[i].id);
+            /* nothing after the largest ID: an empty range */
+            if (lb_sid_next(&st) != 0)
+                snprintf(starts[i], LB_SID_BUF, "+");
+            else
+                lb_sid_format(st, starts[i]);
+            sp[i] = starts[i];
+        }
+        if (rc == 0)
+            rc = lb_merge_begin_each(&x->mg, x->m->r, keys, n, sp, NULL, "+",
+                                     x->m->dec.ed.json_field, err);
+        free(keys);
+        free(starts);
+        free(sp);
+        x->started = rc == 0;
+        return rc;
+    }
     struct lb_sid start = {0, 0};
     char from[LB_SID_BUF];
     lb_sid_parse(after, strlen(after), &start);
@@ -98,6 +142,10 @@ static int lb_expect_line(struct lb_expect *x, const redisReply *e, struct lb_er
     lb_dec_release(&m->dec);
     if (rc == 0 && id != NULL)
         snprintf(x->before, sizeof(x->before), "%s", id);
+    if (rc == 0 && id != NULL && x->bids != NULL)
+        snprintf(x->bids[x->cur], LB_SID_BUF, "%s", id);
+    if (rc == 1)
+        x->which = x->cur;
     return rc;
 }
 
@@ -108,7 +156,19 @@ static int lb_expect_next(struct lb_expect *x, struct lb_error *err)
 {
     if (x->have)
         snprintf(x->before, sizeof(x->before), "%s", x->id);
+    if (x->have && x->bids != NULL)
+        snprintf(x->bids[x->which], LB_SID_BUF, "%s", x->id);
     x->have = 0;
+    while (x->started && x->m->mm != NULL) {
+        const struct lb_entry *en;
+        int rc = lb_merge_next(&x->mg, &en, &x->cur, err);
+        if (rc <= 0)
+            return rc;
+        rc = lb_expect_line(x, x->mg.raw, err);
+        x->have = rc == 1;
+        if (rc != 0)
+            return rc < 0 ? rc : 0;
+    }
     while (x->started) {
         if (x->page != NULL && x->next < x->page->elements) {
             int rc = lb_expect_line(x, x->page->element[x->next++], err);
@@ -338,7 +398,15 @@ static int lb_mirror_recognise(struct lb_mirror *m, const struct lb_mirror_ckpt 
     lb_recog_report(m, ck, &g, tail, own_id);
     *own_end = g.own_end;
     *resent = g.resent + g.x.resent;
-    lb_mirror_set_last(m, own_id, strlen(own_id));
+    if (m->mm != NULL) {
+        /* several streams: each one's last entry dealt with; the largest
+         * is the checkpoint's "id" */
+        if (g.torn_own)
+            snprintf(g.x.bids[g.x.which], LB_SID_BUF, "%s", g.x.id);
+        lb_many_set_ids(m, g.x.bids);
+    } else {
+        lb_mirror_set_last(m, own_id, strlen(own_id));
+    }
     lb_expect_free(&g.x);
     return 0;
 }

@@ -11,6 +11,13 @@ int lb_merge_begin(struct lb_merge *m, struct lb_redis *r, const char *const *ke
                    const char *start, const char *end, const char *json_field,
                    struct lb_error *err)
 {
+    return lb_merge_begin_each(m, r, keys, n, NULL, start, end, json_field, err);
+}
+
+int lb_merge_begin_each(struct lb_merge *m, struct lb_redis *r, const char *const *keys, int n,
+                        const char *const *starts, const char *start, const char *end,
+                        const char *json_field, struct lb_error *err)
+{
     memset(m, 0, sizeof(*m));
     m->last = -1;
     if (n <= 0)
@@ -23,7 +30,7 @@ int lb_merge_begin(struct lb_merge *m, struct lb_redis *r, const char *const *ke
         struct lb_merge_src *s = &m->s[i];
         s->key = keys[i];
         lb_entry_decoder_init(&s->dec, json_field);
-        lb_xrange_begin_lazy(&s->xr, r, keys[i], start, end);
+        lb_xrange_begin_lazy(&s->xr, r, keys[i], starts != NULL ? starts[i] : start, end);
     }
     return 0;
 }
@@ -57,8 +64,7 @@ static int lb_merge_fill(struct lb_merge_src *s, struct lb_error *err)
     return 0;
 }
 
-/* Whether a goes before b (see stream_merge.h for the order). */
-static int lb_merge_before(const struct lb_entry *a, const struct lb_entry *b)
+int lb_merge_before(const struct lb_entry *a, const struct lb_entry *b)
 {
     if (a->has_src && b->has_src && a->has_off && b->has_off && a->src.n == b->src.n &&
         memcmp(a->src.p, b->src.p, a->src.n) == 0)
@@ -98,6 +104,7 @@ int lb_merge_next(struct lb_merge *m, const struct lb_entry **e, int *which,
     if (best < 0)
         return 0;
     m->last = best;
+    m->raw = m->s[best].page->element[m->s[best].pos];
     *e = &m->s[best].head;
     *which = best;
     return 1;

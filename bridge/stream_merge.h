@@ -35,6 +35,7 @@ struct lb_merge {
     struct lb_merge_src *s;
     int n;
     int last; /* the source of the entry returned last (advanced at the next call), or -1 */
+    const redisReply *raw; /* that entry as Redis sent it */
 };
 
 /* Set up readers of keys[0..n) over [start, end] (as XRANGE takes them) on
@@ -42,6 +43,16 @@ struct lb_merge {
 int lb_merge_begin(struct lb_merge *m, struct lb_redis *r, const char *const *keys, int n,
                    const char *start, const char *end, const char *json_field,
                    struct lb_error *err);
+
+/* The same with a start per stream (starts[i] for keys[i]; NULL: start for
+ * all): mirror resumes each stream after its own last ID. */
+int lb_merge_begin_each(struct lb_merge *m, struct lb_redis *r, const char *const *keys, int n,
+                        const char *const *starts, const char *start, const char *end,
+                        const char *json_field, struct lb_error *err);
+
+/* Whether a goes before b in the merged order (above); mirror's live merge
+ * orders its heads by the same rule. */
+int lb_merge_before(const struct lb_entry *a, const struct lb_entry *b);
 
 /* The next entry in merged order: 1 with *e (valid until the next call) and
  * *which (the index of its stream), 0 when every stream is exhausted, or an
