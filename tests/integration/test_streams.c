@@ -372,7 +372,7 @@ static void streams_mirror_live_template_kill9(void **state)
                            "{ev}:%{type}", "--batch", "50", in, NULL};
     pid_t tp = lbt_spawn(targs, tlog);
     assert_true(tp > 0);
-    const int rounds = 12;
+    const int rounds = 20;
     size_t cap = 64 << 20, wn = 0;
     char *want = malloc(cap);
     assert_non_null(want);
@@ -382,7 +382,7 @@ static void streams_mirror_live_template_kill9(void **state)
         for (int a = 0; a < 4; a++) {
             char buf[64 * 1024];
             size_t o = 0;
-            for (int k = 0; k < 150; k++, line++) {
+            for (int k = 0; k < 500; k++, line++) {
                 int types = round >= rounds / 2 ? 5 : 4;
                 int n = snprintf(buf + o, sizeof(buf) - o, "r%ld|%lld|t%ld|data %ld\n", line % 3,
                                  1750240800000LL + line, line % types, line);
@@ -394,11 +394,13 @@ static void streams_mirror_live_template_kill9(void **state)
         }
         char batch[16];
         snprintf(batch, sizeof(batch), "%d", 1 + rand() % 200);
-        const char *margs[] = {"mirror", "--redis", f->r.url, "--stream",
-                               "{ev}:%{type}", "--file", out, "--batch", batch, NULL};
+        /* --fsync always widens the window between a write and its checkpoint */
+        const char *margs[] = {"mirror", "--redis", f->r.url, "--stream", "{ev}:%{type}",
+                               "--file", out, "--batch", batch, "--fsync",
+                               rand() % 2 ? "always" : "batch", NULL};
         pid_t mp = lbt_spawn(margs, mlog);
         assert_true(mp > 0);
-        lbt_sleep_ms(rand() % 400);
+        lbt_sleep_ms(rand() % 150);
         kill(mp, SIGKILL);
         lbt_wait(mp);
     }
