@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lbt_prom.h"
 #include "lbtest.h"
 
 #include <cjson/cJSON.h>
@@ -455,6 +456,55 @@ static void streams_mirror_live_template_kill9(void **state)
     free(want);
 }
 
+/* An entry with an explicit ID older than what was written (history added to
+ * a stream being mirrored live) is written when seen, counted as reordered. */
+static void streams_mirror_live_older_entry_reordered(void **state)
+{
+    struct fx *f = *state;
+    char out[512], prom[512], log[512];
+    snprintf(out, sizeof(out), "%s/mirror.log", f->dir);
+    snprintf(prom, sizeof(prom), "%s/m.prom", f->dir);
+    snprintf(log, sizeof(log), "%s/mirror.out", f->dir);
+    for (long i = 0; i < 10; i++) {
+        char id[48];
+        snprintf(id, sizeof(id), "%ld-0", 2000 + i);
+        xadd_line(f, "{app}:a", id, i);
+    }
+    const char *margs[] = {"mirror", "--redis", f->r.url, "--stream", "{app}:a", "--stream",
+                           "{app}:b", "--file", out, "--metrics-file", prom, NULL};
+    pid_t mp = lbt_spawn(margs, log);
+    assert_true(mp > 0);
+    size_t wn;
+    char *want = lines(11, &wn);
+    char l10[256];
+    struct grow g = {out, wn - lbt_line(l10, sizeof(l10), 10), log}; /* lines 0-9 first */
+    assert_true(lbt_wait_for(caught_up, &g, 20000));
+    xadd_line(f, "{app}:b", "1500-0", 10);
+    g.want = wn;
+    assert_true(lbt_wait_for(caught_up, &g, 20000));
+    kill(mp, SIGTERM);
+    assert_int_equal(lbt_wait(mp), 0);
+    size_t n;
+    char *got = lbt_read_file(out, &n);
+    assert_bytes(got, n, want, wn);
+    free(got);
+    free(want);
+    char *text = lbt_read_file(prom, &n);
+    assert_non_null(text);
+    struct lbt_prom p;
+    assert_int_equal(lbt_prom_parse(text, &p), 0);
+    const struct lbt_prom_sample *smp = lbt_prom_find(&p, "logbridge_mirror_entries_total", "file",
+                                                      out, "outcome", "reordered", NULL);
+    assert_non_null(smp);
+    assert_true(smp->value == 1.0);
+    smp = lbt_prom_find(&p, "logbridge_mirror_entries_total", "file", out, "outcome", "written",
+                        NULL);
+    assert_non_null(smp);
+    assert_true(smp->value == 11.0);
+    lbt_prom_free(&p);
+    free(text);
+}
+
 /* ---- parity over several streams ------------------------------------------------------ */
 
 /* The JSON report in f->out, parsed. */
@@ -770,6 +820,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(streams_mirror_once_template_byte_identical, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(streams_mirror_live_template_kill9, setup, teardown),
+        cmocka_unit_test_setup_teardown(streams_mirror_live_older_entry_reordered, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
