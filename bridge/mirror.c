@@ -109,6 +109,10 @@
  * since the surviving checkpoint: the lost entries' lines are in the old
  * file; what comes back is written into the new one.
  *
+ * Several streams, or a template (DESIGN.md section 8): mirror_many.c, with
+ * the same batch steps, recognition and checkpoint (plus "ids", the last ID
+ * per stream); one stream keeps the loop below and its checkpoint value.
+ *
  * Redis refusing for now (lb_redis_is_transient: OOM under maxmemory,
  * LOADING, READONLY...) is backpressure like an outage (DESIGN.md 4.5): the
  * connection is kept, nothing more is read or written, the command is sent
@@ -168,16 +172,6 @@ static int lb_mirror_set_from(void *base, const char *arg, char *why, size_t cap
     return 0;
 }
 
-int lb_mirror_one_stream(const char **out, const char *cmd, const char *arg, char *why, size_t cap)
-{
-    if (*arg == '\0')
-        return snprintf(why, cap, "expected a stream name"), -1;
-    if (strstr(arg, "%{") != NULL)
-        return snprintf(why, cap, "%s, not a template ('%s')", cmd, arg), -1;
-    *out = arg;
-    return 0;
-}
-
 static int lb_mirror_set_stream(void *base, const char *arg, char *why, size_t cap)
 {
     struct lb_mirror_opts *o = base;
@@ -201,7 +195,9 @@ static int lb_mirror_set_exclude(void *base, const char *arg, char *why, size_t 
 
 #define LB_M struct lb_mirror_opts
 static const struct lb_opt lb_mirror_opt_table[] = {
-    LB_OPT_SET("stream", lb_mirror_set_stream, NULL, "S", "the stream to follow",
+    LB_OPT_SET("stream", lb_mirror_set_stream, NULL, "S",
+               "the stream to follow; repeatable, or a template\n"
+               "('{ev}:%{type}'): merged into F in entry-ID order",
                LB_OPTF_REQUIRED | LB_OPTF_REPEAT),
     LB_OPT_STR("file", LB_M, file, "a path", "F",
                "the legacy file (created if missing; never a symlink)", LB_OPTF_REQUIRED),

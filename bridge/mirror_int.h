@@ -52,10 +52,6 @@ int lb_write_all(int fd, const char *p, size_t n);
 /* Room for the line of rec (an upper bound, see mirror_out.c). */
 size_t lb_line_bound(const struct lb_record *rec);
 
-/* One stream name, never a template (mirror and export read what is there);
- * an option setter's body (opts.h). */
-int lb_mirror_one_stream(const char **out, const char *cmd, const char *arg, char *why, size_t cap);
-
 /* ---- mirror's state (mirror.c and its parts) ------------------------------- */
 
 #include <limits.h>
