@@ -487,29 +487,24 @@ static void lb_config_resolve(const char *path, char *out, size_t cap)
     snprintf(out, cap, "%s", cur);
 }
 
-/* Can tail stream t (a name or a %{type}/%{role} template) write stream s,
- * the one a mirror reads? The same name, or a name the template renders
- * (each placeholder stands for any value). */
+/* Does template t render name s? Each placeholder stands for any value (a
+ * template's own text is matched through the '*' too). */
+static int lb_config_tmpl_matches(const char *t, const char *s)
+{
+    char pat[LB_KEY_MAX * 2];
+    return lb_stream_is_template(t) && lb_stream_glob(t, pat, sizeof(pat)) == 0 &&
+           fnmatch(pat, s, 0) == 0;
+}
+
+/* Can tail stream t write a stream that mirror stream s reads? Each is a
+ * name or a %{type}/%{role} template (a mirror's template stands for every
+ * stream it matches, DESIGN.md section 8): the same text, or one matches the
+ * other. Returns 1 (t renders s), 2 (s matches t), or 0. */
 static int lb_config_stream_feeds(const char *t, const char *s)
 {
-    if (strcmp(t, s) == 0)
+    if (strcmp(t, s) == 0 || lb_config_tmpl_matches(t, s))
         return 1;
-    if (strstr(t, "%{type}") == NULL && strstr(t, "%{role}") == NULL)
-        return 0;
-    char pat[LB_KEY_MAX * 2];
-    size_t o = 0;
-    for (size_t i = 0; t[i] != '\0' && o + 3 < sizeof(pat);) {
-        if (strncmp(t + i, "%{type}", 7) == 0 || strncmp(t + i, "%{role}", 7) == 0) {
-            pat[o++] = '*';
-            i += 7;
-            continue;
-        }
-        if (strchr("*?[\\", t[i]) != NULL)
-            pat[o++] = '\\';
-        pat[o++] = t[i++];
-    }
-    pat[o] = '\0';
-    return fnmatch(pat, s, 0) == 0;
+    return lb_config_tmpl_matches(s, t) ? 2 : 0;
 }
 
 /*
@@ -600,7 +595,8 @@ static int lb_config_cross_check(const cJSON *tails, const cJSON *mirrors, struc
             int ti = 0;
             for (const cJSON *t = tails ? tails->child : NULL; t != NULL; t = t->next, ti++) {
                 const char *ts = lb_config_str(t, "stream");
-                if (!lb_config_stream_feeds(ts, ms))
+                int feeds = lb_config_stream_feeds(ts, ms);
+                if (!feeds)
                     continue;
                 const cJSON *paths = cJSON_GetObjectItemCaseSensitive(t, "paths");
                 int pi = 0;
@@ -614,6 +610,9 @@ static int lb_config_cross_check(const cJSON *tails, const cJSON *mirrors, struc
                     char into[LB_KEY_MAX + 64];
                     if (strcmp(ts, ms) == 0)
                         snprintf(into, sizeof(into), "stream '%s'", ts);
+                    else if (feeds == 2)
+                        snprintf(into, sizeof(into), "'%s' (a stream of the mirror's template '%s')",
+                                 ts, ms);
                     else
                         snprintf(into, sizeof(into), "'%s' (which renders stream '%s')", ts, ms);
                     return lb_error_set(err, LB_EUSAGE,

@@ -344,6 +344,13 @@ static void run_config_refuses_a_loop_through_a_template(void **state)
              "\"%s/m.log\"}]}\n",
              f->dir, f->dir);
     refused(f, text, "into '{ev}:%{type}' (which renders stream '{ev}:good')");
+    /* a mirror over a template reads what a tail writes by name (DESIGN.md section 8) */
+    snprintf(text, sizeof(text),
+             "{" NOREDIS ", \"tail\": [{\"paths\": [\"%s/*.log\"], \"stream\": "
+             "\"{ev}:good\"}],\n \"mirror\": [{\"stream\": [\"{x}:a\", \"{ev}:%%{type}\"], "
+             "\"file\": \"%s/m.log\"}]}\n",
+             f->dir, f->dir);
+    refused(f, text, "into '{ev}:good' (a stream of the mirror's template '{ev}:%{type}')");
     /* a name the template cannot render */
     snprintf(text, sizeof(text),
              "{" NOREDIS ", \"tail\": [{\"paths\": [\"%s/*.log\"], \"stream\": "
