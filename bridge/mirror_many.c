@@ -49,6 +49,7 @@
 
 #define LB_MANY_SCAN_SEC 3.0   /* other streams matching a template: looked for this often */
 #define LB_MANY_BLOCK_MS "500" /* XREAD BLOCK when the last round found nothing */
+#define LB_MANY_AHEAD_MS 200   /* most a round waits for the clock to reach an entry */
 
 int lb_many_init(struct lb_mirror *m)
 {
@@ -363,9 +364,12 @@ static const struct lb_entry *lb_many_head(struct lb_mirror *m, struct lb_many_s
 }
 
 /* Write the merged entries that no stream can still precede (see the
- * header, step 4). Returns how many were handled, or an error code < 0. */
-static long lb_many_merge(struct lb_mirror *m, const struct lb_sid *w, struct lb_error *err)
+ * header, step 4). Returns how many were handled, or an error code < 0;
+ * *ahead: how many ms the next entry is past the watermark (0: none). */
+static long lb_many_merge(struct lb_mirror *m, const struct lb_sid *w, uint64_t *ahead,
+                          struct lb_error *err)
 {
+    *ahead = 0;
     struct lb_many *mm = m->mm;
     long done = 0;
     for (;;) {
@@ -382,8 +386,12 @@ static long lb_many_merge(struct lb_mirror *m, const struct lb_sid *w, struct lb
         if (blocked || best < 0)
             break;
         struct lb_many_stream *s = &mm->s[best];
-        if (!s->head.id_ok || (w != NULL && lb_sid_cmp(s->head.id, *w) > 0))
+        if (!s->head.id_ok)
             break;
+        if (w != NULL && lb_sid_cmp(s->head.id, *w) > 0) {
+            *ahead = s->head.id.ms - w->ms;
+            break;
+        }
         int rc = lb_mirror_put(m, s->ents->element[s->pos], err);
         if (rc != 0)
             return rc;
@@ -434,7 +442,8 @@ int lb_many_turn(struct lb_mirror *m, struct lb_error *err)
     lb_many_assign(mm, rep, m->o->count);
     m->batch_t0 = lb_clock_mono();
     m->buf.n = 0;
-    long done = lb_many_merge(m, m->o->once ? NULL : &w, err);
+    uint64_t ahead;
+    long done = lb_many_merge(m, m->o->once ? NULL : &w, &ahead, err);
     int full = 0;
     for (int i = 0; i < mm->n; i++)
         full |= mm->s[i].full;
@@ -453,5 +462,12 @@ int lb_many_turn(struct lb_mirror *m, struct lb_error *err)
         return rc;
     if (m->o->once && done == 0 && !full)
         return 1; /* nothing up to the ends is left (an entry deleted meanwhile) */
+    if (done == 0 && ahead > 1) {
+        /* Entries with IDs ahead of the server's clock (explicit IDs) wait
+         * for it: not read again at once (a stop is seen at the next top). */
+        long ms = ahead < LB_MANY_AHEAD_MS ? (long)ahead : LB_MANY_AHEAD_MS;
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     return lb_ck_pending(m) ? lb_mirror_ckpt_save(m, err) : 0;
 }

@@ -505,6 +505,57 @@ static void streams_mirror_live_older_entry_reordered(void **state)
     free(text);
 }
 
+/* CPU seconds used by pid so far (utime + stime), or -1. */
+static double cpu_of(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *fp = fopen(path, "r");
+    if (fp == NULL)
+        return -1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    unsigned long ut = 0, st = 0;
+    if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
+                            &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* An entry whose explicit ID is ahead of the server's clock waits for the
+ * clock (the watermark), without the mirror spinning meanwhile. */
+static void streams_mirror_live_entry_ahead_of_clock_waits(void **state)
+{
+    struct fx *f = *state;
+    char out[512], log[512];
+    snprintf(out, sizeof(out), "%s/mirror.log", f->dir);
+    snprintf(log, sizeof(log), "%s/mirror.out", f->dir);
+    const char *margs[] = {"mirror", "--redis", f->r.url, "--stream", "{app}:a", "--stream",
+                           "{app}:b", "--file", out, NULL};
+    pid_t mp = lbt_spawn(margs, log);
+    assert_true(mp > 0);
+    redisReply *t = redisCommand(f->c, "TIME");
+    assert_non_null(t);
+    long long now = atoll(t->element[0]->str) * 1000 + atoll(t->element[1]->str) / 1000;
+    freeReplyObject(t);
+    char id[48];
+    snprintf(id, sizeof(id), "%lld-0", now + 2000);
+    xadd_line(f, "{app}:a", id, 0);
+    char l0[256];
+    struct grow g = {out, lbt_line(l0, sizeof(l0), 0), log};
+    assert_true(lbt_wait_for(caught_up, &g, 1000) == 0); /* not before the clock */
+    double cpu0 = cpu_of(mp);
+    assert_true(lbt_wait_for(caught_up, &g, 20000));
+    double cpu = cpu_of(mp) - cpu0;
+    kill(mp, SIGTERM);
+    assert_int_equal(lbt_wait(mp), 0);
+    print_message("mirror CPU while waiting: %.2f s\n", cpu);
+    if (cpu > 0.25)
+        fail_msg("the mirror used %.2f s of CPU waiting about 1 s for the clock", cpu);
+}
+
 /* ---- parity over several streams ------------------------------------------------------ */
 
 /* The JSON report in f->out, parsed. */
@@ -821,6 +872,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(streams_mirror_live_template_kill9, setup, teardown),
         cmocka_unit_test_setup_teardown(streams_mirror_live_older_entry_reordered, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(streams_mirror_live_entry_ahead_of_clock_waits, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
