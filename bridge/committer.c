@@ -478,3 +478,13 @@ int lb_committer_resync(struct lb_committer *c, struct lb_commit_resync *out,
         c->fp_cached = 0;
     return 0;
 }
+
+void lb_commit_resync_warn(const struct lb_commit_resync *rs, const char *src, uint64_t was)
+{
+    if (!rs->regressed)
+        return;
+    lb_warn_kv(LB_FIELDS(LB_F_STR("src", src), LB_F_U64("off", rs->off), LB_F_U64("was_off", was)),
+               "the checkpoint in Redis went back (a failover that lost acknowledged "
+               "writes?); bytes %" PRIu64 "-%" PRIu64 " are sent again",
+               rs->lost_from, was);
+}

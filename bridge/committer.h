@@ -103,6 +103,12 @@ struct lb_commit_resync {
     int restart;         /* it no longer describes this file: read from the start */
 };
 
+/* Say at warn what a resync found that the operator must know: the
+ * checkpoint went back (a failover lost acknowledged batches: the byte range
+ * sent again; was = where the caller last knew it). The one wording of it,
+ * for tail and import. Nothing when it did not regress. */
+void lb_commit_resync_warn(const struct lb_commit_resync *rs, const char *src, uint64_t was);
+
 /* After LB_EREDIS (and a reconnect): read the checkpoint of src in Redis;
  * report the batches that landed; forget the rest. out says where to read
  * again (the caller repositions its reader there, or, for a source that is

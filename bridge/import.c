@@ -165,11 +165,7 @@ static int lb_import_recover(struct lb_import *im, struct lb_error *err)
         break;
     }
     if (rs.regressed) {
-        lb_warn_kv(
-            LB_FIELDS(LB_F_STR("src", im->src), LB_F_U64("off", rs.off), LB_F_U64("was_off", was)),
-            "the checkpoint in Redis went back (a failover that lost acknowledged "
-            "writes?); bytes %" PRIu64 "-%" PRIu64 " are sent again",
-            rs.lost_from, was);
+        lb_commit_resync_warn(&rs, im->src, was);
         im->st->regressions++;
     } else if (rs.moved)
         lb_warn("src=%s: the checkpoint was moved to off=%" PRIu64

@@ -374,11 +374,7 @@ static int lb_tail_recover_route(struct lb_tail *j)
     if (rc != 0)
         return rc;
     if (rs.regressed) {
-        lb_warn_kv(
-            LB_FIELDS(LB_F_STR("src", tf->src), LB_F_U64("off", rs.off), LB_F_U64("was_off", was)),
-            "the checkpoint in Redis went back (a failover that lost acknowledged "
-            "writes?); bytes %" PRIu64 "-%" PRIu64 " are sent again",
-            rs.lost_from, was);
+        lb_commit_resync_warn(&rs, tf->src, was);
         lb_metrics_add(j->m, "logbridge_checkpoint_regressions_total", tf->l_src, 1);
     } else if (rs.moved) {
         /* another process commits this src: the fences keep both exact;

@@ -310,17 +310,26 @@ void lb_tail_on_event(void *ctx, const struct inotify_event *ev)
             }
 }
 
+/* Look at a file's path again and read what it holds now. 0, or -1 with
+ * the job made fatal (logged). */
+static int lb_tail_refresh(struct lb_tail *j, struct lb_tfile *tf)
+{
+    if (lb_tail_reconcile(j, tf) != 0) {
+        lb_error_log("%s", j->err.msg);
+        j->fatal = 1;
+        return -1;
+    }
+    if (tf->cur != NULL)
+        lb_tail_dirty(j, tf);
+    return 0;
+}
+
 void lb_tail_rescan(struct lb_tail *j)
 {
     for (size_t i = 0; i < j->nf; i++) {
         struct lb_tfile *tf = j->f[i];
-        if (lb_tail_reconcile(j, tf) != 0) {
-            lb_error_log("%s", j->err.msg);
-            j->fatal = 1;
+        if (lb_tail_refresh(j, tf) != 0)
             return;
-        }
-        if (tf->cur != NULL)
-            lb_tail_dirty(j, tf);
     }
     for (struct lb_tdir *d = j->dirs; d != NULL; d = d->next)
         if (lb_tail_glob_scan(j, d, 0) != 0) {
@@ -393,13 +402,8 @@ void lb_tail_look_dirs(struct lb_tail *j)
         lb_info_kv(LB_FIELDS(LB_F_STR("dir", d->path)), "the directory appeared; following its "
                                                         "files");
         for (struct lb_tfile *tf = d->files; tf != NULL; tf = tf->dir_next) {
-            if (lb_tail_reconcile(j, tf) != 0) {
-                lb_error_log("%s", j->err.msg);
-                j->fatal = 1;
+            if (lb_tail_refresh(j, tf) != 0)
                 return;
-            }
-            if (tf->cur != NULL)
-                lb_tail_dirty(j, tf);
         }
         if (lb_tail_glob_scan(j, d, 0) != 0) {
             lb_error_log("%s", j->err.msg);
