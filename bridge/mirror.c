@@ -463,15 +463,18 @@ static void lb_mirror_await_over(struct lb_mirror *m)
  * (mirror_int.h). */
 int lb_mirror_put(struct lb_mirror *m, const redisReply *e, struct lb_error *err)
 {
+    struct lb_entry en;
+    lb_entry_decode(&m->dec.ed, e, &en);
+    return lb_mirror_put_entry(m, &en, err);
+}
+
+int lb_mirror_put_entry(struct lb_mirror *m, struct lb_entry *en, struct lb_error *err)
+{
     struct lb_buf *b = &m->buf;
     int rc;
     struct lb_record rec;
     const char *why = NULL;
-    enum lb_dec d = lb_mirror_decode(&m->dec, e, &rec, &why);
-    const redisReply *idr =
-        e->type == REDIS_REPLY_ARRAY && e->elements > 0 && e->element[0]->type == REDIS_REPLY_STRING
-            ? e->element[0]
-            : NULL;
+    enum lb_dec d = lb_mirror_classify(&m->dec, en, &rec, &why);
     if (d == LB_DEC_LINE) {
         size_t len = lb_line_bound(&rec);
         if (b->n > 0 && b->n + len > LB_MIRROR_CHUNK) {
@@ -507,7 +510,7 @@ int lb_mirror_put(struct lb_mirror *m, const redisReply *e, struct lb_error *err
     } else if (d == LB_DEC_SELF) {
         m->counts.excluded++;
         if (m->self_total++ == 0)
-            lb_warn_kv(LB_MIRROR_FIELDS(m, LB_F_STR("id", idr != NULL ? idr->str : "?")),
+            lb_warn_kv(LB_MIRROR_FIELDS(m, LB_F_STR("id", en->id_str)),
                        "mirror: an entry has src=%.*s, this very file: not written back (a "
                        "tail of this file into the stream would read it again, a feedback "
                        "loop); such entries are counted as excluded from now on",
@@ -515,7 +518,7 @@ int lb_mirror_put(struct lb_mirror *m, const redisReply *e, struct lb_error *err
     } else {
         m->counts.skipped++;
         m->skipped_total++;
-        lb_warn_skipped(m->what, m->skipped_total, idr != NULL ? idr->str : "?", why);
+        lb_warn_skipped(m->what, m->skipped_total, en->id_str, why);
     }
     return 0;
 }
@@ -596,6 +599,8 @@ static int lb_mirror_recover(struct lb_mirror *m, int started, struct lb_error *
     static atomic_int never; /* never set: read-only for every thread */
     atomic_int *stop = m->env->stop != NULL ? m->env->stop : &never;
     m->xread_inflight = m->hset_inflight = 0; /* lost with the connection */
+    if (m->mm != NULL)
+        lb_many_reconnected(m);
     for (unsigned attempt = 0;; attempt++) {
         if (lb_job_stopping(m->env))
             return LB_ESTOP;
@@ -660,15 +665,28 @@ int lb_mirror_top(struct lb_mirror *m, struct lb_error *err)
 /* Pipeline the next read while this batch is written? Only when the batch
  * was full (more is waiting: no BLOCK needed), and not when the top of the
  * loop is due (flags are looked at least every 200 ms). */
-static int lb_mirror_read_ahead(struct lb_mirror *m, size_t got, struct lb_sid next_after)
+int lb_mirror_top_waits(const struct lb_mirror *m)
 {
-    if (got < (size_t)m->o->count || lb_job_stopping(m->env))
+    if (lb_job_stopping(m->env))
         return 0;
     if (m->env->hup != NULL && atomic_load(m->env->hup) != m->hup_seen)
         return 0;
+    return lb_clock_mono() - m->top_at < 0.2;
+}
+
+int lb_mirror_batch_young(const struct lb_mirror *m)
+{
+    return m->unsynced < LB_MIRROR_SYNC_ENTRIES &&
+           lb_clock_mono() - m->batch_t0 < LB_MIRROR_SYNC_SEC;
+}
+
+static int lb_mirror_read_ahead(struct lb_mirror *m, size_t got, struct lb_sid next_after)
+{
+    if (got < (size_t)m->o->count)
+        return 0;
     if (m->o->once && lb_sid_cmp(next_after, m->end) >= 0)
         return 0;
-    return lb_clock_mono() - m->top_at < 0.2;
+    return lb_mirror_top_waits(m);
 }
 
 /*
@@ -714,8 +732,7 @@ static int lb_mirror_turn(struct lb_mirror *m, struct lb_error *err)
         m->batch_t0 = lb_clock_mono();
     if ((rc = lb_mirror_batch(m, entries, err)) != 0)
         return rc;
-    if (m->xread_inflight && m->unsynced < LB_MIRROR_SYNC_ENTRIES &&
-        lb_clock_mono() - m->batch_t0 < LB_MIRROR_SYNC_SEC)
+    if (m->xread_inflight && lb_mirror_batch_young(m))
         return 0; /* more is on its way: keep the batch open */
     if ((rc = lb_mirror_close_batch(m, err)) != 0)
         return rc;

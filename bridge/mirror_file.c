@@ -92,16 +92,22 @@ enum lb_dec lb_mirror_decode(struct lb_dec_ctx *d, const redisReply *e, struct l
 {
     struct lb_entry en;
     lb_entry_decode(&d->ed, e, &en);
-    *rec = en.rec;
-    *why = en.why;
-    if (en.why_first)
+    return lb_mirror_classify(d, &en, rec, why);
+}
+
+enum lb_dec lb_mirror_classify(struct lb_dec_ctx *d, struct lb_entry *en,
+                               struct lb_record *rec, const char **why)
+{
+    *rec = en->rec;
+    *why = en->why;
+    if (en->why_first)
         return LB_DEC_SKIPPED;
-    d->src = en.has_src ? en.src : (struct lb_slice){NULL, 0};
-    if (en.has_src && d->nexclude > 0 && lb_dec_excluded(d, en.src.p, en.src.n))
+    d->src = en->has_src ? en->src : (struct lb_slice){NULL, 0};
+    if (en->has_src && d->nexclude > 0 && lb_dec_excluded(d, en->src.p, en->src.n))
         return LB_DEC_EXCLUDED;
-    if (en.has_src && d->self_on && lb_dec_is_self(d, en.src.p, en.src.n))
+    if (en->has_src && d->self_on && lb_dec_is_self(d, en->src.p, en->src.n))
         return LB_DEC_SELF;
-    *why = lb_entry_verdict(&en);
+    *why = lb_entry_verdict(en);
     return *why != NULL ? LB_DEC_SKIPPED : LB_DEC_LINE;
 }
 

@@ -64,6 +64,7 @@ size_t lb_line_bound(const struct lb_record *rec);
 #include "redis.h"
 #include "reply.h"
 #include "stream_id.h"
+#include "stream_merge.h"
 
 /* LB_DEC_SELF: an entry whose src is the mirror file itself (counted as
  * excluded): written back, it would be read again by a tail of the file. */
@@ -129,29 +130,27 @@ struct lb_await {
 
 /*
  * Several streams, or a template (DESIGN.md section 8; mirror_many.c): the
- * streams followed, each with the last entry handled, and one XREAD's
- * entries of each while they are merged.
+ * streams followed, each with the last entry handled, and the round being
+ * merged (stream_merge.c: each stream read in pages up to the round's end).
  */
 struct lb_many_stream {
     char *key;           /* owned */
     char id[LB_SID_BUF]; /* the last entry handled */
     struct lb_sid last;
     struct lb_sid end; /* --once: its last ID at start */
-    /* this round */
-    const redisReply *ents;
-    size_t pos;
-    int full;     /* the read returned --batch entries: more may be unread */
-    int head_ok;  /* head holds ents->element[pos], decoded */
-    struct lb_entry_decoder dec;
-    struct lb_entry head;
 };
 
 struct lb_many {
     struct lb_many_stream *s;
     int n, cap;
     int templates; /* some --stream is a template: new streams may appear */
-    int idle;      /* the last read returned nothing: block the next one */
+    int idle;      /* the last round handled nothing: wait for an entry before the next */
     double scan_at;
+    struct lb_merge mg; /* the round: streams [0, mg.n) of s, merged */
+    int merging;
+    int once_over; /* --once: the one round is over */
+    uint64_t round_n; /* entries handled in this round */
+    struct lb_arena arena; /* the reply of the wait for an entry */
 };
 
 struct lb_mirror {
@@ -246,7 +245,15 @@ struct lb_mirror_ckpt {
  * with --fsync always) and count it, or count why it gives no line. The
  * caller releases m->dec and writes what is left. 0 or an error code. */
 int lb_mirror_put(struct lb_mirror *m, const redisReply *e, struct lb_error *err);
+/* The same for an entry decoded already (the merge of several streams). */
+int lb_mirror_put_entry(struct lb_mirror *m, struct lb_entry *en, struct lb_error *err);
 int lb_mirror_top(struct lb_mirror *m, struct lb_error *err);
+/* May a backlog go on without passing the top of the loop? Not when a stop
+ * or SIGHUP waits, nor when the top is due (flags every 200 ms). */
+int lb_mirror_top_waits(const struct lb_mirror *m);
+/* Is the open batch young enough to take more before its sync and
+ * checkpoint (LB_MIRROR_SYNC_ENTRIES, LB_MIRROR_SYNC_SEC)? */
+int lb_mirror_batch_young(const struct lb_mirror *m);
 int lb_mirror_close_batch(struct lb_mirror *m, struct lb_error *err);
 void lb_mirror_accepted(struct lb_mirror *m);
 void lb_mirror_set_last(struct lb_mirror *m, const char *id, size_t n);
@@ -257,6 +264,9 @@ int lb_mirror_ckpt_save(struct lb_mirror *m, struct lb_error *err);
 /* mirror_file.c: the file, and the rules about src */
 enum lb_dec lb_mirror_decode(struct lb_dec_ctx *d, const redisReply *e, struct lb_record *rec,
                              const char **why);
+/* The same for an entry decoded already (its slices must stay valid). */
+enum lb_dec lb_mirror_classify(struct lb_dec_ctx *d, struct lb_entry *en,
+                               struct lb_record *rec, const char **why);
 void lb_dec_release(struct lb_dec_ctx *d);
 void lb_dec_self_forget(struct lb_dec_ctx *d);
 int lb_mirror_open(struct lb_mirror *m, struct lb_error *err);
@@ -280,9 +290,13 @@ void lb_many_free(struct lb_mirror *m);
 /* The start over several streams: streams resolved, each one's last ID from
  * the checkpoint's "ids" (or --from), the file reconciled as for one. */
 int lb_many_start(struct lb_mirror *m, struct lb_error *err);
-/* One round: TIME (the watermark), XREAD over all, merge, write, checkpoint.
- * 0, 1 (--once: done) or an error code. */
+/* One batch of the round being merged (a round: TIME, the watermark, then
+ * every stream read up to it and merged), written. 0, 1 (--once: done) or
+ * an error code. */
 int lb_many_turn(struct lb_mirror *m, struct lb_error *err);
+/* After a reconnect: the round is dropped (the next one starts after each
+ * stream's last entry handled). */
+void lb_many_reconnected(struct lb_mirror *m);
 /* --once: every stream is written up to its last ID at start. */
 int lb_many_done(const struct lb_mirror *m);
 /* Each stream's last entry dealt with (ids[i] for stream i, from the

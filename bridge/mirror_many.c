@@ -12,23 +12,28 @@
  * are the merged entries after the per-stream IDs (mirror_recognise.c,
  * stream_merge.c).
  *
- * A round (lb_many_turn):
- *   1. new streams: the members of logbridge:streams:{T} of each template
- *      (tail and import add a name in the batch that first writes to it, so
- *      a stream of ours is known before any of its entries can be read), and
- *      every LB_MANY_SCAN_SEC a SCAN for other matching streams;
+ * A round:
+ *   1. after a round that handled nothing, XREAD BLOCK over the streams
+ *      known (COUNT 1) waits for an entry (a new stream's first entries are
+ *      seen by the round after the BLOCK at the latest);
  *   2. TIME: the watermark W. An XADD with `*` gets an ID >= the server's
- *      clock, so once a read that started after TIME returned, every entry
- *      with an ID in an earlier millisecond has been seen, from every stream;
- *   3. one XREAD over all the streams, each from its last ID;
- *   4. merge the heads (lb_merge_before: one src in `off` order, else the
- *      smaller ID) and write the smallest while it is below W and no stream
- *      whose read came back full (more may be unread) has run out of entries
- *      in this round; the rest is read again in the next round;
- *   5. write, fdatasync, checkpoint (mirror.c).
+ *      clock, so once TIME returned, every entry with an ID in an earlier
+ *      millisecond is in its stream, in every stream;
+ *   3. new streams, after TIME: the members of logbridge:streams:{T} of
+ *      each template (tail and import add a name in the batch that first
+ *      writes to it, so every stream of ours holding an entry below W is
+ *      known), and every LB_MANY_SCAN_SEC a SCAN for other matching streams;
+ *   4. every stream is read from its last ID up to W (XRANGE pages, asked
+ *      for ahead through one pipe: stream_merge.c) and the heads are merged
+ *      (lb_merge_before: one src in `off` order, else the smaller ID). No
+ *      entry is read twice and nothing past W is read at all;
+ *   5. each lb_many_turn writes one batch (--batch entries) of the round;
+ *      the batch is synced and checkpointed as for one stream (mirror.c),
+ *      several batches of a backlog sharing one sync while they are young.
  * An entry older than one already written (an explicit old ID, a stream
  * found by a later SCAN) is written when seen and counted as `reordered`.
- * --once: W is unbounded and each stream stops at its last ID at start.
+ * An entry whose explicit ID is ahead of the server's clock waits for it.
+ * --once: one round, each stream up to its last ID at start.
  *
  * Not over several streams (yet): the check after a reconnect that the last
  * entry survived a failover (mirror_await.c; lines awaiting their entries
@@ -43,6 +48,7 @@
 #include "stream_set.h"
 
 #include <cjson/cJSON.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -61,16 +67,24 @@ int lb_many_init(struct lb_mirror *m)
     return 0;
 }
 
-static void lb_many_round_end(struct lb_many *mm)
+/* Drop the round being merged. Pages asked for ahead may be on the wire:
+ * the connection goes too, unless they can be read off it. */
+static void lb_many_round_drop(struct lb_mirror *m)
 {
-    for (int i = 0; i < mm->n; i++) {
-        struct lb_many_stream *s = &mm->s[i];
-        if (s->head_ok)
-            lb_entry_release(&s->dec);
-        s->ents = NULL;
-        s->pos = 0;
-        s->full = s->head_ok = 0;
-    }
+    struct lb_many *mm = m->mm;
+    if (!mm->merging)
+        return;
+    struct lb_error ign = {0};
+    if (mm->mg.pipe.n > 0 && lb_redis_ctx(m->r) != NULL && lb_merge_drain(&mm->mg, &ign) != 0 &&
+        lb_redis_ctx(m->r) != NULL)
+        lb_redis_drop(m->r);
+    lb_merge_free(&mm->mg);
+    mm->merging = 0;
+}
+
+void lb_many_reconnected(struct lb_mirror *m)
+{
+    lb_many_round_drop(m);
 }
 
 void lb_many_free(struct lb_mirror *m)
@@ -78,10 +92,11 @@ void lb_many_free(struct lb_mirror *m)
     struct lb_many *mm = m->mm;
     if (mm == NULL)
         return;
-    lb_many_round_end(mm);
+    lb_merge_free(&mm->mg);
     for (int i = 0; i < mm->n; i++)
         free(mm->s[i].key);
     free(mm->s);
+    lb_arena_free(&mm->arena);
     free(mm);
     m->mm = NULL;
 }
@@ -113,7 +128,6 @@ static int lb_many_add(struct lb_mirror *m, const char *key, const char *id, int
     memset(s, 0, sizeof(*s));
     if ((s->key = strdup(key)) == NULL)
         return lb_error_set(err, LB_ENOMEM, "out of memory");
-    lb_entry_decoder_init(&s->dec, m->dec.ed.json_field);
     lb_many_set_id(s, id);
     mm->n++;
     if (added != NULL)
@@ -223,7 +237,8 @@ int lb_many_start(struct lb_mirror *m, struct lb_error *err)
     if (rc != 0)
         return rc;
     /* a start redone after a lost connection begins from scratch */
-    lb_many_round_end(m->mm);
+    lb_many_round_drop(m);
+    m->mm->once_over = 0;
     for (int i = 0; i < m->mm->n; i++)
         free(m->mm->s[i].key);
     m->mm->n = 0;
@@ -297,177 +312,214 @@ static int lb_many_watermark(struct lb_mirror *m, struct lb_sid *w, struct lb_er
     return rc;
 }
 
-/* XREAD COUNT --batch [BLOCK] STREAMS k1..kn id1..idn. The reply, or NULL
- * (err set). */
-static redisReply *lb_many_xread(struct lb_mirror *m, int block, struct lb_error *err)
+/* Wait (XREAD COUNT 1 BLOCK) for an entry after some stream's last ID.
+ * 0 with *first the smallest ID that came, 1 when none came, or an error. */
+static int lb_many_wait(struct lb_mirror *m, struct lb_sid *first, struct lb_error *err)
 {
     struct lb_many *mm = m->mm;
-    int argc = 0;
     const char **argv = calloc((size_t)(2 * mm->n + 6), sizeof(*argv));
-    if (argv == NULL) {
-        lb_error_set(err, LB_ENOMEM, "out of memory");
-        return NULL;
-    }
-    char cnt[24];
-    snprintf(cnt, sizeof(cnt), "%lld", m->o->count);
+    if (argv == NULL)
+        return lb_error_set(err, LB_ENOMEM, "out of memory");
+    int argc = 0;
     argv[argc++] = "XREAD";
     argv[argc++] = "COUNT";
-    argv[argc++] = cnt;
-    if (block) {
-        argv[argc++] = "BLOCK";
-        argv[argc++] = LB_MANY_BLOCK_MS;
-    }
+    argv[argc++] = "1";
+    argv[argc++] = "BLOCK";
+    argv[argc++] = LB_MANY_BLOCK_MS;
     argv[argc++] = "STREAMS";
     for (int i = 0; i < mm->n; i++)
         argv[argc++] = mm->s[i].key;
     for (int i = 0; i < mm->n; i++)
         argv[argc++] = mm->s[i].id;
-    redisReply *rep = lb_redis_cmd(m->r, argc, argv, NULL, err);
+    int rc = lb_reply_send(m->r, argc, argv, NULL, err);
     free(argv);
-    return rep;
-}
-
-/* Spread the reply's entries over the streams. */
-static void lb_many_assign(struct lb_many *mm, const redisReply *rep, long long count)
-{
+    if (rc != 0)
+        return rc;
+    const redisReply *rep = lb_reply_read(m->r, &mm->arena, err);
+    if (rep == NULL)
+        return err->code;
+    if (rep->type == REDIS_REPLY_ERROR)
+        return lb_reply_error(m->r, "XREAD", m->o->stream, rep->str, err);
+    lb_mirror_accepted(m);
+    int got = 0;
+    *first = (struct lb_sid){UINT64_MAX, UINT64_MAX};
+    /* [[key, [[id, fields]]], ...]; nil when nothing came within BLOCK */
     for (size_t k = 0; rep->type == REDIS_REPLY_ARRAY && k < rep->elements; k++) {
         const redisReply *sr = rep->element[k];
         if (sr->type != REDIS_REPLY_ARRAY || sr->elements != 2 ||
-            sr->element[0]->type != REDIS_REPLY_STRING ||
-            sr->element[1]->type != REDIS_REPLY_ARRAY)
+            sr->element[1]->type != REDIS_REPLY_ARRAY || sr->element[1]->elements == 0)
             continue;
-        for (int i = 0; i < mm->n; i++) {
-            if (strlen(mm->s[i].key) == sr->element[0]->len &&
-                memcmp(mm->s[i].key, sr->element[0]->str, sr->element[0]->len) == 0) {
-                mm->s[i].ents = sr->element[1];
-                mm->s[i].full = sr->element[1]->elements >= (size_t)count;
-                break;
-            }
-        }
+        const redisReply *e = sr->element[1]->element[0];
+        struct lb_sid id;
+        got = 1;
+        if (e->type == REDIS_REPLY_ARRAY && e->elements > 0 &&
+            e->element[0]->type == REDIS_REPLY_STRING &&
+            lb_sid_parse(e->element[0]->str, e->element[0]->len, &id) == 0 &&
+            lb_sid_cmp(id, *first) < 0)
+            *first = id;
     }
+    return got ? 0 : 1;
 }
 
-/* Stream i's head, decoded (NULL: none in this round, or --once past its end). */
-static const struct lb_entry *lb_many_head(struct lb_mirror *m, struct lb_many_stream *s)
+/* Begin a merge of every stream after its last entry handled, up to end
+ * (ends: per stream, --once). 0 or an error code. */
+static int lb_many_merge_begin(struct lb_mirror *m, const char *end, struct lb_error *err)
 {
-    if (s->ents == NULL || s->pos >= s->ents->elements)
-        return NULL;
-    if (!s->head_ok) {
-        lb_entry_decode(&s->dec, s->ents->element[s->pos], &s->head);
-        s->head_ok = 1;
-    }
-    if (m->o->once && s->head.id_ok && lb_sid_cmp(s->head.id, s->end) > 0) {
-        s->full = 0; /* nothing more for --once */
-        return NULL;
-    }
-    return &s->head;
-}
-
-/* Write the merged entries that no stream can still precede (see the
- * header, step 4). Returns how many were handled, or an error code < 0;
- * *ahead: how many ms the next entry is past the watermark (0: none). */
-static long lb_many_merge(struct lb_mirror *m, const struct lb_sid *w, uint64_t *ahead,
-                          struct lb_error *err)
-{
-    *ahead = 0;
     struct lb_many *mm = m->mm;
-    long done = 0;
-    for (;;) {
-        int best = -1, blocked = 0;
-        for (int i = 0; i < mm->n; i++) {
-            const struct lb_entry *h = lb_many_head(m, &mm->s[i]);
-            if (h == NULL) {
-                blocked |= mm->s[i].full;
-                continue;
-            }
-            if (best < 0 || lb_merge_before(h, &mm->s[best].head))
-                best = i;
-        }
-        if (blocked || best < 0)
-            break;
-        struct lb_many_stream *s = &mm->s[best];
-        if (!s->head.id_ok)
-            break;
-        if (w != NULL && lb_sid_cmp(s->head.id, *w) > 0) {
-            *ahead = s->head.id.ms - w->ms;
-            break;
-        }
-        int rc = lb_mirror_put(m, s->ents->element[s->pos], err);
-        if (rc != 0)
-            return rc;
-        if (lb_sid_cmp(s->head.id, m->last) < 0) {
-            m->counts.reordered++;
-        } else {
-            lb_mirror_set_last(m, s->head.id_str, strlen(s->head.id_str));
-        }
-        lb_many_set_id(s, s->head.id_str);
-        lb_entry_release(&s->dec);
-        s->head_ok = 0;
-        s->pos++;
-        done++;
+    int n = mm->n, rc = 0;
+    const char **keys = calloc((size_t)n, sizeof(*keys));
+    const char **sp = calloc((size_t)n, sizeof(*sp));
+    const char **ep = calloc((size_t)n, sizeof(*ep));
+    char(*starts)[LB_SID_BUF] = calloc((size_t)n, sizeof(*starts));
+    char(*ends)[LB_SID_BUF] = calloc((size_t)n, sizeof(*ends));
+    if (keys == NULL || sp == NULL || ep == NULL || starts == NULL || ends == NULL)
+        rc = lb_error_set(err, LB_ENOMEM, "out of memory");
+    for (int i = 0; rc == 0 && i < n; i++) {
+        struct lb_sid st = mm->s[i].last;
+        keys[i] = mm->s[i].key;
+        /* after the largest ID nothing can follow: an empty range */
+        if (lb_sid_next(&st) != 0)
+            snprintf(starts[i], LB_SID_BUF, "+");
+        else
+            lb_sid_format(st, starts[i]);
+        sp[i] = starts[i];
+        ep[i] = end != NULL ? end : lb_sid_format(mm->s[i].end, ends[i]);
     }
-    return done;
+    if (rc == 0)
+        rc = lb_merge_begin_each(&mm->mg, m->r, keys, n, sp, NULL, ep, NULL, m->dec.ed.json_field,
+                                 err);
+    free(keys);
+    free(sp);
+    free(ep);
+    free(starts);
+    free(ends);
+    if (rc == 0) {
+        mm->merging = 1;
+        mm->round_n = 0;
+    }
+    return rc;
+}
+
+/* Start a live round (the header's steps 1-4). 0 (merging), 1 (nothing to
+ * do now: the caller comes back), or an error code. */
+static int lb_many_round(struct lb_mirror *m, struct lb_error *err)
+{
+    struct lb_many *mm = m->mm;
+    int rc;
+    struct lb_sid first = {0, 0}, w;
+    if (mm->idle && mm->n > 0 && (rc = lb_many_wait(m, &first, err)) != 0)
+        return rc;
+    if ((rc = lb_many_watermark(m, &w, err)) != 0)
+        return rc;
+    /* After TIME: a batch that wrote an entry below W had finished, and the
+     * name of a new stream it wrote to is in the set with it. */
+    if (mm->templates &&
+        (rc = lb_many_refresh(m, lb_clock_mono() - mm->scan_at >= LB_MANY_SCAN_SEC, err)) != 0)
+        return rc;
+    if (mm->n == 0) {
+        struct timespec ts = {0, 200 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        return 1;
+    }
+    if (lb_sid_cmp(first, w) > 0) {
+        /* The next entry's ID is ahead of the server's clock (an explicit
+         * ID): it waits for the clock, without spinning (a stop is seen at
+         * the next top). */
+        uint64_t ahead = first.ms - w.ms;
+        long ms = ahead < LB_MANY_AHEAD_MS ? (long)ahead : LB_MANY_AHEAD_MS;
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        return 1;
+    }
+    char end[24];
+    snprintf(end, sizeof(end), "%" PRIu64, w.ms); /* every ID of that millisecond */
+    return lb_many_merge_begin(m, end, err);
+}
+
+/* Handle one merged entry: its line into the batch buffer, its stream's
+ * last ID on. */
+static int lb_many_put(struct lb_mirror *m, const struct lb_entry *en, int which,
+                       struct lb_error *err)
+{
+    struct lb_many_stream *s = &m->mm->s[which];
+    struct lb_entry e = *en; /* its verdict is cached in it */
+    int rc = lb_mirror_put_entry(m, &e, err);
+    if (rc != 0)
+        return rc;
+    if (!en->id_ok)
+        return 0; /* not [id, fields]: nothing to move on from (cannot be, from XRANGE) */
+    /* per entry: the parsed ID is copied, not parsed again */
+    size_t n = strlen(en->id_str);
+    if (n >= LB_SID_BUF)
+        n = LB_SID_BUF - 1;
+    memcpy(s->id, en->id_str, n);
+    s->id[n] = '\0';
+    s->last = en->id;
+    if (lb_sid_cmp(en->id, m->last) < 0) {
+        m->counts.reordered++;
+    } else {
+        memcpy(m->last_id, s->id, n + 1);
+        m->last = en->id;
+    }
+    return 0;
 }
 
 int lb_many_turn(struct lb_mirror *m, struct lb_error *err)
 {
     struct lb_many *mm = m->mm;
-    int rc = lb_mirror_top(m, err);
-    if (rc != 0)
-        return rc;
-    struct lb_sid w;
-    if (!m->o->once) {
-        if (mm->templates &&
-            (rc = lb_many_refresh(m, lb_clock_mono() - mm->scan_at >= LB_MANY_SCAN_SEC, err)) != 0)
+    int rc;
+    /* A backlog goes on merging past the top of the loop while its batch
+     * is young (as one stream's read-ahead does): one sync for several. */
+    if (!mm->merging || !lb_mirror_batch_young(m) || !lb_mirror_top_waits(m)) {
+        /* pages asked for ahead off the wire: the top sends its own commands */
+        if (mm->merging && (rc = lb_merge_drain(&mm->mg, err)) != 0)
             return rc;
-        if ((rc = lb_many_watermark(m, &w, err)) != 0)
+        if ((rc = lb_mirror_top(m, err)) != 0)
             return rc;
     }
-    if (mm->n == 0) {
+    if (!mm->merging) {
         if (m->o->once)
-            return 1;
-        struct timespec ts = {0, 200 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-        return 0;
+            rc = mm->once_over ? 1 : lb_many_merge_begin(m, NULL, err);
+        else
+            rc = lb_many_round(m, err);
+        if (rc != 0)
+            return rc == 1 ? m->o->once : rc;
     }
-    redisReply *rep = lb_many_xread(m, mm->idle && !m->o->once, err);
-    if (rep == NULL)
-        return err->code;
-    if (rep->type == REDIS_REPLY_ERROR) {
-        rc = lb_reply_error(m->r, "XREAD", m->o->stream, rep->str, err);
-        freeReplyObject(rep);
-        return rc;
-    }
-    lb_mirror_accepted(m);
-    lb_many_assign(mm, rep, m->o->count);
-    m->batch_t0 = lb_clock_mono();
+    if (m->unsynced == 0)
+        m->batch_t0 = lb_clock_mono();
     m->buf.n = 0;
-    uint64_t ahead;
-    long done = lb_many_merge(m, m->o->once ? NULL : &w, &ahead, err);
-    int full = 0;
-    for (int i = 0; i < mm->n; i++)
-        full |= mm->s[i].full;
-    lb_many_round_end(mm);
-    lb_dec_release(&m->dec);
-    mm->idle = rep->type != REDIS_REPLY_ARRAY; /* nil: nothing new within BLOCK */
-    freeReplyObject(rep);
-    if (done < 0)
-        return (int)done;
-    if ((rc = lb_mirror_write(m, m->buf.p, m->buf.n, err)) != 0)
-        return rc;
+    uint64_t done = 0;
+    int got = 1;
+    rc = 0;
+    while (done < (uint64_t)m->o->count) {
+        const struct lb_entry *en;
+        int which;
+        if ((got = lb_merge_next(&mm->mg, &en, &which, err)) <= 0)
+            break;
+        lb_mirror_accepted(m);
+        if ((rc = lb_many_put(m, en, which, err)) != 0)
+            break;
+        done++;
+    }
+    /* What was handled is written even when the round failed: each
+     * stream's last ID has moved past it already. */
+    int wrc = lb_mirror_write(m, m->buf.p, m->buf.n, err);
     m->buf.n = 0;
     lb_buf_shrink(&m->buf);
-    m->unsynced += (uint64_t)done;
-    if ((rc = lb_mirror_close_batch(m, err)) != 0)
-        return rc;
-    if (m->o->once && done == 0 && !full)
-        return 1; /* nothing up to the ends is left (an entry deleted meanwhile) */
-    if (done == 0 && ahead > 1) {
-        /* Entries with IDs ahead of the server's clock (explicit IDs) wait
-         * for it: not read again at once (a stop is seen at the next top). */
-        long ms = ahead < LB_MANY_AHEAD_MS ? (long)ahead : LB_MANY_AHEAD_MS;
-        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
+    m->unsynced += done;
+    mm->round_n += done;
+    if (wrc != 0 || rc != 0 || got < 0) {
+        lb_many_round_drop(m);
+        return wrc != 0 ? wrc : rc != 0 ? rc : got;
     }
-    return lb_ck_pending(m) ? lb_mirror_ckpt_save(m, err) : 0;
+    if (got == 0) { /* the round is over */
+        mm->idle = mm->round_n == 0;
+        lb_merge_free(&mm->mg);
+        mm->merging = 0;
+        if (m->o->once) {
+            mm->once_over = 1;
+            return 1;
+        }
+    }
+    return 0;
 }

@@ -55,12 +55,13 @@ struct lb_expect {
 static void lb_expect_free(struct lb_expect *x)
 {
     struct lb_error ign;
-    if (x->started && x->m->mm == NULL && lb_xrange_abort(&x->xr, &ign) != 0 &&
+    if (x->started &&
+        (x->m->mm == NULL ? lb_xrange_abort(&x->xr, &ign) : lb_merge_drain(&x->mg, &ign)) != 0 &&
         lb_redis_ctx(x->m->r) != NULL)
         lb_redis_drop(x->m->r);
     (void)ign;
     lb_xrange_free(&x->xr);
-    lb_merge_free(&x->mg); /* lazy readers: nothing is left on the wire */
+    lb_merge_free(&x->mg);
     free(x->bids);
     x->bids = NULL;
     free(x->line.p);
@@ -93,7 +94,7 @@ static int lb_expect_begin(struct lb_expect *x, const char *after, struct lb_err
             sp[i] = starts[i];
         }
         if (rc == 0)
-            rc = lb_merge_begin_each(&x->mg, x->m->r, keys, n, sp, NULL, "+",
+            rc = lb_merge_begin_each(&x->mg, x->m->r, keys, n, sp, NULL, NULL, "+",
                                      x->m->dec.ed.json_field, err);
         free(keys);
         free(starts);

@@ -251,7 +251,7 @@ static int lb_pscan_next(struct lb_parity *p, struct lb_pscan *sc, struct lb_ent
 /* Stop early with the connection usable. */
 static int lb_pscan_abort(struct lb_pscan *sc, struct lb_error *err)
 {
-    return sc->merged ? 0 : lb_xrange_abort(&sc->pg, err);
+    return sc->merged ? lb_merge_drain(&sc->mg, err) : lb_xrange_abort(&sc->pg, err);
 }
 
 static void lb_pscan_free(struct lb_pscan *sc)

@@ -7,32 +7,50 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define LB_MERGE_BUDGET 2000  /* entries per page, over all the streams */
+#define LB_MERGE_PAGE_MIN 50 /* ... but at least this many each */
+
 int lb_merge_begin(struct lb_merge *m, struct lb_redis *r, const char *const *keys, int n,
                    const char *start, const char *end, const char *json_field,
                    struct lb_error *err)
 {
-    return lb_merge_begin_each(m, r, keys, n, NULL, start, end, json_field, err);
+    return lb_merge_begin_each(m, r, keys, n, NULL, start, NULL, end, json_field, err);
 }
 
 int lb_merge_begin_each(struct lb_merge *m, struct lb_redis *r, const char *const *keys, int n,
-                        const char *const *starts, const char *start, const char *end,
-                        const char *json_field, struct lb_error *err)
+                        const char *const *starts, const char *start,
+                        const char *const *ends, const char *end, const char *json_field,
+                        struct lb_error *err)
 {
     memset(m, 0, sizeof(*m));
     m->last = -1;
+    m->r = r;
     if (n <= 0)
         return 0;
     m->s = calloc((size_t)n, sizeof(*m->s));
-    if (m->s == NULL)
+    if (m->s == NULL || lb_xpipe_init(&m->pipe, n, err) != 0) {
+        free(m->s);
+        m->s = NULL;
         return lb_error_set(err, LB_ENOMEM, "out of memory");
+    }
     m->n = n;
+    /* a budget of pages, not a page each: memory stays near one reader's
+     * however many streams there are (two pages each are held at most) */
+    int count = LB_MERGE_BUDGET / n;
+    count = count < LB_MERGE_PAGE_MIN ? LB_MERGE_PAGE_MIN : count;
     for (int i = 0; i < n; i++) {
         struct lb_merge_src *s = &m->s[i];
         s->key = keys[i];
         lb_entry_decoder_init(&s->dec, json_field);
-        lb_xrange_begin_lazy(&s->xr, r, keys[i], starts != NULL ? starts[i] : start, end);
+        lb_xrange_begin_piped(&s->xr, &m->pipe, r, keys[i], starts != NULL ? starts[i] : start,
+                              ends != NULL ? ends[i] : end, count);
     }
     return 0;
+}
+
+int lb_merge_drain(struct lb_merge *m, struct lb_error *err)
+{
+    return m->s != NULL ? lb_xpipe_drain(&m->pipe, m->r, err) : 0;
 }
 
 /* Read s's next page and make its first entry the head. 0 (a head, or
@@ -88,6 +106,13 @@ int lb_merge_next(struct lb_merge *m, const struct lb_entry **e, int *which,
             s->page = NULL; /* the next page is read below (again after an error) */
         }
     }
+    /* every stream's first page in one round trip */
+    for (int i = 0; !m->asked && i < m->n; i++) {
+        int rc = lb_xrange_ask(&m->s[i].xr, err);
+        if (rc != 0)
+            return rc;
+    }
+    m->asked = 1;
     int best = -1;
     for (int i = 0; i < m->n; i++) {
         struct lb_merge_src *s = &m->s[i];
@@ -121,4 +146,5 @@ void lb_merge_free(struct lb_merge *m)
     free(m->s);
     m->s = NULL;
     m->n = 0;
+    lb_xpipe_free(&m->pipe);
 }

@@ -2,9 +2,11 @@
  * stream_merge.h - the entries of several streams as one sequence in
  * entry-ID order (DESIGN.md section 8), for export, parity and status.
  *
- * One lazy XRANGE reader per stream (stream_reader.c: one page of at most
- * LB_XRANGE_PAGE entries per stream in memory, the replies in each reader's
- * arena), all on one connection, and a k-way merge of their heads. Order:
+ * One XRANGE reader per stream, all on one connection through a pipe
+ * (stream_reader.c: each reader's next page is asked for ahead of its use,
+ * so Redis builds it while the merge works; at most two pages of
+ * LB_XRANGE_PAGE entries per stream in memory, in each reader's arenas), and
+ * a k-way merge of their heads. Order:
  *  - two heads with the same src (provenance) go in `off` order, so lines of
  *    one file keep their file order even when their IDs do not (--id ts on a
  *    file whose clock stepped back);
@@ -34,6 +36,9 @@ struct lb_merge_src {
 struct lb_merge {
     struct lb_merge_src *s;
     int n;
+    struct lb_redis *r;
+    struct lb_xpipe pipe;
+    int asked; /* every reader's first page was asked for */
     int last; /* the source of the entry returned last (advanced at the next call), or -1 */
     const redisReply *raw; /* that entry as Redis sent it */
 };
@@ -44,11 +49,13 @@ int lb_merge_begin(struct lb_merge *m, struct lb_redis *r, const char *const *ke
                    const char *start, const char *end, const char *json_field,
                    struct lb_error *err);
 
-/* The same with a start per stream (starts[i] for keys[i]; NULL: start for
- * all): mirror resumes each stream after its own last ID. */
+/* The same with a start and an end per stream (starts[i], ends[i] for
+ * keys[i]; NULL: start or end for all): mirror resumes each stream after its
+ * own last ID, and --once stops each at its own last ID. */
 int lb_merge_begin_each(struct lb_merge *m, struct lb_redis *r, const char *const *keys, int n,
-                        const char *const *starts, const char *start, const char *end,
-                        const char *json_field, struct lb_error *err);
+                        const char *const *starts, const char *start,
+                        const char *const *ends, const char *end, const char *json_field,
+                        struct lb_error *err);
 
 /* Whether a goes before b in the merged order (above); mirror's live merge
  * orders its heads by the same rule. */
@@ -61,7 +68,14 @@ int lb_merge_before(const struct lb_entry *a, const struct lb_entry *b);
 int lb_merge_next(struct lb_merge *m, const struct lb_entry **e, int *which,
                   struct lb_error *err);
 
-/* Free everything (not the connection). NULL-safe on a zeroed m. */
+/* Read every page asked for ahead off the wire (kept for the merge), so
+ * that the caller can send other commands on the connection between two
+ * lb_merge_next. 0 or an error code (LB_EREDIS: asked again later). */
+int lb_merge_drain(struct lb_merge *m, struct lb_error *err);
+
+/* Free everything (not the connection). Pages asked for ahead may still be
+ * on the wire: lb_merge_drain first when the connection is used on, or drop
+ * it. NULL-safe on a zeroed m. */
 void lb_merge_free(struct lb_merge *m);
 
 #endif

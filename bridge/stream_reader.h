@@ -20,15 +20,45 @@
 
 #define LB_XRANGE_PAGE 1000 /* entries per XRANGE page */
 
+struct lb_xpipe;
+
 struct lb_xrange {
     struct lb_redis *r;
     const char *key;
     char start[LB_SID_BUF], end[LB_SID_BUF]; /* start: of the page asked for next */
     int inflight;                            /* the request for `start` is on the wire */
     int more;                                /* the range may hold more after the last page */
-    int lazy; /* no read-ahead: several readers share one connection (stream_merge.c) */
-    struct lb_arena arena;
+    int count;                               /* entries per page (LB_XRANGE_PAGE) */
+    struct lb_arena arena;                   /* the page returned last */
+    /* Several readers on one connection (lb_xrange_begin_piped): */
+    struct lb_xpipe *pipe;
+    struct lb_arena ahead;    /* the next page, read off the wire before its turn */
+    const redisReply *ready;  /* that page (in `ahead`), or NULL */
 };
+
+/*
+ * Several readers sharing one connection, each with its next page asked for
+ * ahead of its use (stream_merge.c: k streams merged). Replies come back in
+ * the order asked, so the pipe keeps that order: when a reader needs its
+ * page, the replies before it are read into their own readers' `ahead`
+ * arenas (each reader has at most one request in flight). Memory: two pages
+ * per reader.
+ */
+struct lb_xpipe {
+    struct lb_xrange **q; /* readers with a request in flight, in wire order (a ring) */
+    int head, n, cap;
+};
+
+/* Room for cap readers. 0 or LB_ENOMEM. */
+int lb_xpipe_init(struct lb_xpipe *p, int cap, struct lb_error *err);
+
+/* Read every reply in flight into its reader (nothing of the pipe is left on
+ * the wire: the connection can carry other commands). 0 or an error code
+ * (a lost connection: LB_EREDIS; every request is then asked again). */
+int lb_xpipe_drain(struct lb_xpipe *p, struct lb_redis *r, struct lb_error *err);
+
+/* Free the ring (not the readers). NULL-safe. */
+void lb_xpipe_free(struct lb_xpipe *p);
 
 /* Ask for the first page of XRANGE key start end (as XRANGE takes them:
  * -, +, ms, ms-seq). x is set up even on error (lb_xrange_free it). 0,
@@ -36,12 +66,16 @@ struct lb_xrange {
 int lb_xrange_begin(struct lb_xrange *x, struct lb_redis *r, const char *key, const char *start,
                     const char *end, struct lb_error *err);
 
-/* The same without read-ahead: nothing is sent until lb_xrange_next, which
- * then sends and reads one page. Several such readers can share a connection
- * (replies arrive in the order asked; a reader's page stays in its own arena
- * while the others read theirs). Never fails (0). */
-int lb_xrange_begin_lazy(struct lb_xrange *x, struct lb_redis *r, const char *key,
-                         const char *start, const char *end);
+/* A reader of a pipe (above), with pages of `count` entries (the pipe's
+ * readers share a memory budget): nothing is sent until lb_xrange_ask or
+ * lb_xrange_next. Never fails (0). */
+int lb_xrange_begin_piped(struct lb_xrange *x, struct lb_xpipe *p, struct lb_redis *r,
+                          const char *key, const char *start, const char *end, int count);
+
+/* A piped reader: ask for the next page now, unless it is asked for, read
+ * ahead, or the range is over (so that k readers' first pages cost one round
+ * trip). 0 or an error code. */
+int lb_xrange_ask(struct lb_xrange *x, struct lb_error *err);
 
 /*
  * Receive the next page and, when it was full, ask for the one after it
@@ -55,10 +89,11 @@ int lb_xrange_begin_lazy(struct lb_xrange *x, struct lb_redis *r, const char *ke
 int lb_xrange_next(struct lb_xrange *x, const redisReply **page, struct lb_error *err);
 
 /* Stop early: read and drop the reply in flight, so the connection stays
- * usable. 0 or an error code. */
+ * usable (a piped reader: lb_xpipe_drain, for all of them). 0 or an error
+ * code. */
 int lb_xrange_abort(struct lb_xrange *x, struct lb_error *err);
 
-/* Free the arena (not the connection). NULL-safe, and safe on a zeroed x. */
+/* Free the arenas (not the connection). NULL-safe, and safe on a zeroed x. */
 void lb_xrange_free(struct lb_xrange *x);
 
 /* Send XREAD COUNT count [BLOCK block_ms] STREAMS key after, without waiting

@@ -3,8 +3,9 @@
 # bench_redis_start NAME: start a throwaway redis-server on a unix socket in
 #   $TMP (no persistence), wait until it answers, set SOCK, URL and RPID.
 #   The caller's cleanup trap stops it by RPID.
-# bench_gen_lines N FILE: N valid legacy lines (roles, ISO-8601 ms timestamps,
-#   60-200 byte DATA with '|' now and then), the same for every seed run.
+# bench_gen_lines N FILE [TYPES]: N valid legacy lines (roles, ISO-8601 ms
+#   timestamps, 60-200 byte DATA with '|' now and then), the same for every
+#   run; TYPES: the event types, space-separated (default 7 of them).
 # bench_tls_certs DIR: a CA (ca.crt) and a server certificate for 127.0.0.1
 #   and localhost (server.crt, server.key) made with the openssl CLI in DIR:
 #   EC P-256, no network.
@@ -36,10 +37,10 @@ bench_redis_start() {
 }
 
 bench_gen_lines() {
-    LC_ALL=C awk -v n="$1" 'BEGIN {
+    LC_ALL=C awk -v n="$1" -v tl="${3:-login click pay logout error view search}" 'BEGIN {
         srand(20250618);
         split("web worker billing api-7 batch_job cron", roles, " ");
-        split("login click pay logout error view search", types, " ");
+        nt = split(tl, types, " ");
         alpha = "abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789=:,.-_/";
         al = length(alpha);
         # a pool of random text to cut DATA from (cheaper than a char at a time)
@@ -55,7 +56,7 @@ bench_gen_lines() {
             # 2025-06-18 plus the seconds of the day (the fixture spans < 1 day)
             d = s - 1750204800;
             printf "%s|2025-06-18T%02d:%02d:%02d.%03dZ|%s|", roles[int(rand() * 6) + 1],
-                   int(d / 3600) % 24, int(d / 60) % 60, d % 60, ms, types[int(rand() * 7) + 1];
+                   int(d / 3600) % 24, int(d / 60) % 60, d % 60, ms, types[int(rand() * nt) + 1];
             len = 60 + int(rand() * 141);
             print substr(pool, int(rand() * (4096 - len)) + 1, len);
         }

@@ -456,6 +456,103 @@ static void streams_mirror_live_template_kill9(void **state)
     free(want);
 }
 
+/* The file has grown to at least `want` bytes. */
+struct grown {
+    const char *path;
+    off_t want;
+};
+
+static int has_grown(void *ctx)
+{
+    const struct grown *g = ctx;
+    struct stat st;
+    return stat(g->path, &st) == 0 && st.st_size >= g->want;
+}
+
+static off_t file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? st.st_size : 0;
+}
+
+/* A backlog of 8 type streams mirrored live while faults combine: kill -9
+ * of the mirror, kill -9 of Redis (AOF, fsync always) with the mirror
+ * reconnecting, and both at once. Each fault lands in the middle of the
+ * merge (after the file grew by a seeded part of what is left), when pages
+ * of several streams are asked for ahead on the connection that dies. The
+ * file ends as the valid lines, exactly once, in order. */
+static void streams_mirror_template_backlog_redis_and_mirror_kill9(void **state)
+{
+    struct fx *f = *state;
+    const char *env = getenv("LB_TEST_SEED");
+    unsigned seed = env != NULL ? (unsigned)strtoul(env, NULL, 10) : (unsigned)time(NULL);
+    print_message("seed %u (LB_TEST_SEED repeats it)\n", seed);
+    srand(seed);
+    struct lbt_redis r;
+    assert_int_equal(lbt_redis_start(&r, 1), 0);
+    char file[512], out[512], mlog[512];
+    snprintf(file, sizeof(file), "%s/typed.log", f->dir);
+    snprintf(out, sizeof(out), "%s/mirror.log", f->dir);
+    snprintf(mlog, sizeof(mlog), "%s/mirror.out", f->dir);
+    char *valid;
+    size_t vn;
+    typed_file(file, 300000, &valid, &vn);
+    int rc = run(f, "import", "--redis", r.url, "--stream", "{ev}:%{type}", "--final",
+                 "--no-progress", file, NULL);
+    if (rc != 0)
+        fail_msg("import: exit %d: %s", rc, f->err);
+    const char *margs[] = {"mirror", "--redis", r.url, "--stream", "{ev}:%{type}", "--file", out,
+                           "--batch", "100", NULL};
+    int faults[3] = {0, 0, 0};
+    for (int round = 0; round < 10; round++) {
+        pid_t mp = lbt_spawn(margs, mlog);
+        assert_true(mp > 0);
+        off_t at = file_size(out);
+        struct grown g = {out, at + 1 + (off_t)((size_t)rand() % ((vn - (size_t)at) / 5 + 1))};
+        lbt_wait_for(has_grown, &g, 10000);
+        int kind = rand() % 3;
+        faults[kind]++;
+        if (kind == 0) {
+            kill(mp, SIGKILL);
+            lbt_wait(mp);
+            continue;
+        }
+        lbt_redis_kill(&r, SIGKILL);
+        if (kind == 2) { /* the mirror dies while Redis is down */
+            lbt_sleep_ms(rand() % 100);
+            kill(mp, SIGKILL);
+            lbt_wait(mp);
+        } else {
+            lbt_sleep_ms(rand() % 300);
+        }
+        assert_int_equal(lbt_redis_restart(&r), 0);
+        if (kind == 1) { /* it carries on over a new connection */
+            g.want = file_size(out) + 1 + (off_t)((size_t)rand() % ((vn - (size_t)at) / 5 + 1));
+            lbt_wait_for(has_grown, &g, 10000);
+            kill(mp, SIGKILL);
+            lbt_wait(mp);
+        }
+    }
+    print_message("faults: %d mirror kills, %d Redis kills with the mirror on, %d both\n",
+                  faults[0], faults[1], faults[2]);
+    pid_t mp = lbt_spawn(margs, mlog);
+    assert_true(mp > 0);
+    struct grown g = {out, (off_t)vn};
+    int ok = lbt_wait_for(has_grown, &g, 60000);
+    lbt_sleep_ms(200); /* nothing more may come */
+    kill(mp, SIGTERM);
+    int mrc = lbt_wait(mp);
+    lbt_redis_stop(&r, 1);
+    size_t n;
+    char *got = lbt_read_file(out, &n);
+    assert_non_null(got);
+    if (!ok || mrc != 0)
+        fail_msg("mirror exit %d; the mirror file has %zu bytes, expected %zu", mrc, n, vn);
+    assert_bytes(got, n, valid, vn);
+    free(got);
+    free(valid);
+}
+
 /* An entry with an explicit ID older than what was written (history added to
  * a stream being mirrored live) is written when seen, counted as reordered. */
 static void streams_mirror_live_older_entry_reordered(void **state)
@@ -871,10 +968,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(streams_mirror_once_template_byte_identical, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(streams_mirror_live_template_kill9, setup, teardown),
+        cmocka_unit_test_setup_teardown(streams_mirror_template_backlog_redis_and_mirror_kill9,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(streams_mirror_live_older_entry_reordered, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(streams_mirror_live_entry_ahead_of_clock_waits, setup,
                                         teardown),
     };
+    /* LB_TEST_FILTER=streams_mirror_* runs the matching tests alone */
+    if (getenv("LB_TEST_FILTER") != NULL)
+        cmocka_set_test_filter(getenv("LB_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
