@@ -624,9 +624,8 @@ static int lb_mirror_recover(struct lb_mirror *m, int started, struct lb_error *
         if (rc != 0)
             return rc;
         /* started: the stream may have lost what was mirrored (a failover) */
-        if (m->mm != NULL) /* several streams: no failover check yet (one XRANGE per stream) */
-            rc = started ? (lb_ck_pending(m) ? lb_mirror_ckpt_save(m, err) : 0)
-                         : lb_many_start(m, err);
+        if (m->mm != NULL)
+            rc = started ? lb_many_resume(m, err) : lb_many_start(m, err);
         else
             rc = started ? lb_mirror_resume(m, err) : lb_mirror_start(m, err);
         if (rc != LB_EREDIS)

@@ -283,20 +283,19 @@ uint64_t lb_mirror_entry_sum(const redisReply *e)
     return h | 1; /* never 0 (unknown) */
 }
 
-/* Is the last entry handled gone from the stream (or another entry under
- * its ID)? 0 with *gone set, or an error code. */
-static int lb_mirror_last_gone(struct lb_mirror *m, int *gone, struct lb_error *err)
+int lb_mirror_entry_gone(struct lb_mirror *m, const char *key, const char *id, uint64_t sum,
+                         int *gone, struct lb_error *err)
 {
-    const char *argv[4] = {"XRANGE", m->o->stream, m->last_id, m->last_id};
+    const char *argv[4] = {"XRANGE", key, id, id};
     redisReply *rep = lb_redis_cmd(m->r, 4, argv, NULL, err);
     if (rep == NULL)
         return err->code;
     int rc = 0;
     if (rep->type == REDIS_REPLY_ERROR)
-        rc = lb_reply_error(m->r, "XRANGE", m->o->stream, rep->str, err);
+        rc = lb_reply_error(m->r, "XRANGE", key, rep->str, err);
     else
         *gone = !(rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 &&
-                  (m->last_sum == 0 || lb_mirror_entry_sum(rep->element[0]) == m->last_sum));
+                  (sum == 0 || lb_mirror_entry_sum(rep->element[0]) == sum));
     freeReplyObject(rep);
     return rc;
 }
@@ -343,7 +342,8 @@ static int lb_mirror_fall_back(struct lb_mirror *m, struct lb_error *err)
 int lb_mirror_resume(struct lb_mirror *m, struct lb_error *err)
 {
     int rc, gone = 0;
-    if ((m->last.ms != 0 || m->last.seq != 0) && (rc = lb_mirror_last_gone(m, &gone, err)) != 0)
+    if ((m->last.ms != 0 || m->last.seq != 0) &&
+        (rc = lb_mirror_entry_gone(m, m->o->stream, m->last_id, m->last_sum, &gone, err)) != 0)
         return rc;
     if (gone && (rc = lb_mirror_fall_back(m, err)) != 0)
         return rc;

@@ -137,7 +137,10 @@ struct lb_many_stream {
     char *key;           /* owned */
     char id[LB_SID_BUF]; /* the last entry handled */
     struct lb_sid last;
-    struct lb_sid end; /* --once: its last ID at start */
+    uint64_t sum;        /* lb_mirror_entry_sum of that entry (0: not known) */
+    const redisReply *raw; /* that entry, its sum not taken yet (in the merge's page) */
+    char base[LB_SID_BUF]; /* its ID in the checkpoint this process started from */
+    struct lb_sid end;   /* --once: its last ID at start */
 };
 
 struct lb_many {
@@ -297,6 +300,11 @@ int lb_many_turn(struct lb_mirror *m, struct lb_error *err);
 /* After a reconnect: the round is dropped (the next one starts after each
  * stream's last entry handled). */
 void lb_many_reconnected(struct lb_mirror *m);
+/* After a reconnect, as lb_mirror_resume for one stream: if a stream's last
+ * entry handled is gone (a failover), go back to the checkpoint in Redis
+ * (each stream to its ID there) and reconcile; then record the checkpoint
+ * if it is pending. 0 or an error code. */
+int lb_many_resume(struct lb_mirror *m, struct lb_error *err);
 /* --once: every stream is written up to its last ID at start. */
 int lb_many_done(const struct lb_mirror *m);
 /* Each stream's last entry dealt with (ids[i] for stream i, from the
@@ -323,6 +331,11 @@ void lb_await_free(struct lb_await *a);
 /* A sum of an entry's ID and fields: the entry at last_id is the one we
  * read, not another that was given the same ID after a failover. */
 uint64_t lb_mirror_entry_sum(const redisReply *e);
+/* Is entry `id` of stream key gone (or another entry under its ID: its sum
+ * differs; sum 0: not known, not compared)? 0 with *gone set, or an error
+ * code. */
+int lb_mirror_entry_gone(struct lb_mirror *m, const char *key, const char *id, uint64_t sum,
+                         int *gone, struct lb_error *err);
 /* After a reconnect: if the last entry handled is no longer in the stream
  * (a failover lost it), go back to the checkpoint in Redis and reconcile;
  * then record the checkpoint if it is pending. 0 or an error code. */

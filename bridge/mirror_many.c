@@ -35,9 +35,11 @@
  * An entry whose explicit ID is ahead of the server's clock waits for it.
  * --once: one round, each stream up to its last ID at start.
  *
- * Not over several streams (yet): the check after a reconnect that the last
- * entry survived a failover (mirror_await.c; lines awaiting their entries
- * recorded in a checkpoint are still honoured), and the lag gauge.
+ * After a reconnect (lb_many_resume), as for one stream (mirror.c's header,
+ * "After a failover"): each stream's last entry handled must still be there
+ * with the same fields (its sum); if one is not, every stream goes back to
+ * its ID in the checkpoint that survived, and the file is reconciled with it
+ * (lines of lost entries await them: mirror_await.c).
  */
 #include "mirror_int.h"
 
@@ -67,6 +69,20 @@ int lb_many_init(struct lb_mirror *m)
     return 0;
 }
 
+/* The sum of stream s's last entry handled, while its page is there. */
+static void lb_many_seal(struct lb_many_stream *s)
+{
+    if (s->raw != NULL)
+        s->sum = lb_mirror_entry_sum(s->raw);
+    s->raw = NULL;
+}
+
+static void lb_many_seal_all(struct lb_many *mm)
+{
+    for (int i = 0; i < mm->n; i++)
+        lb_many_seal(&mm->s[i]);
+}
+
 /* Drop the round being merged. Pages asked for ahead may be on the wire:
  * the connection goes too, unless they can be read off it. */
 static void lb_many_round_drop(struct lb_mirror *m)
@@ -74,6 +90,7 @@ static void lb_many_round_drop(struct lb_mirror *m)
     struct lb_many *mm = m->mm;
     if (!mm->merging)
         return;
+    lb_many_seal_all(mm);
     struct lb_error ign = {0};
     if (mm->mg.pipe.n > 0 && lb_redis_ctx(m->r) != NULL && lb_merge_drain(&mm->mg, &ign) != 0 &&
         lb_redis_ctx(m->r) != NULL)
@@ -106,6 +123,8 @@ static void lb_many_set_id(struct lb_many_stream *s, const char *id)
     snprintf(s->id, sizeof(s->id), "%s", id);
     if (lb_sid_parse(s->id, strlen(s->id), &s->last) != 0)
         s->last = (struct lb_sid){0, 0};
+    s->sum = 0; /* not known: the entry was not read by us */
+    s->raw = NULL;
 }
 
 /* Add stream key after `id` unless it is followed already. 0 or LB_ENOMEM. */
@@ -129,6 +148,7 @@ static int lb_many_add(struct lb_mirror *m, const char *key, const char *id, int
     if ((s->key = strdup(key)) == NULL)
         return lb_error_set(err, LB_ENOMEM, "out of memory");
     lb_many_set_id(s, id);
+    memcpy(s->base, s->id, sizeof(s->base));
     mm->n++;
     if (added != NULL)
         *added = 1;
@@ -255,8 +275,10 @@ int lb_many_start(struct lb_mirror *m, struct lb_error *err)
     lb_mirror_set_last(m, id, strlen(id));
     if (!ck.present) {
         char (*ids)[LB_SID_BUF] = calloc((size_t)m->mm->n + 1, LB_SID_BUF);
-        if (ids == NULL)
+        if (ids == NULL) {
+            cJSON_Delete(ck.ids);
             return lb_error_set(err, LB_ENOMEM, "out of memory");
+        }
         for (int i = 0; i < m->mm->n; i++)
             memcpy(ids[i], m->mm->s[i].id, LB_SID_BUF);
         lb_many_set_ids(m, ids);
@@ -278,6 +300,8 @@ int lb_many_start(struct lb_mirror *m, struct lb_error *err)
         return rc;
     snprintf(m->base_id, sizeof(m->base_id), "%s", m->last_id);
     m->base_size = m->size;
+    for (int i = 0; i < m->mm->n; i++)
+        memcpy(m->mm->s[i].base, m->mm->s[i].id, sizeof(m->mm->s[i].base));
     m->ck_seq++;
     if ((rc = lb_mirror_ckpt_save(m, err)) != 0)
         return rc;
@@ -285,6 +309,83 @@ int lb_many_start(struct lb_mirror *m, struct lb_error *err)
         if ((rc = lb_stream_last_id(m->r, m->mm->s[i].key, &m->mm->s[i].end, err)) != 0)
             return rc;
     return 0;
+}
+
+/* ---- after a reconnect ------------------------------------------------------------ */
+
+/* A stream lost what was mirrored: every stream goes back to its ID in the
+ * checkpoint in Redis (a failover took it back with the entries: a
+ * consistent prefix), or, when none survived, in the one this process
+ * started from; the file is reconciled with it up to the end of our last
+ * write (mirror.c's header, "After a failover"). */
+static int lb_many_fall_back(struct lb_mirror *m, const char *key, struct lb_error *err)
+{
+    struct lb_many *mm = m->mm;
+    struct lb_mirror_ckpt ck;
+    int rc = lb_mirror_ckpt_load(m, &ck, err);
+    if (rc != 0)
+        return rc;
+    if (!ck.present) {
+        memset(&ck, 0, sizeof(ck));
+        ck.present = 1;
+        snprintf(ck.id, sizeof(ck.id), "%s", m->base_id);
+        ck.size = m->base_size;
+        ck.dev = m->dev;
+        ck.ino = m->ino;
+        ck.ids = cJSON_CreateObject();
+        for (int i = 0; ck.ids != NULL && i < mm->n; i++)
+            if (cJSON_AddStringToObject(ck.ids, mm->s[i].key, mm->s[i].base) == NULL)
+                break;
+        if (ck.ids == NULL || cJSON_GetArraySize(ck.ids) != mm->n) {
+            cJSON_Delete(ck.ids);
+            return lb_error_set(err, LB_ENOMEM, "out of memory");
+        }
+    }
+    lb_warn_kv(LB_MIRROR_FIELDS(m, LB_F_STR("id", m->last_id)),
+               "mirror: the last entry handled of stream %s is no longer in it (a failover lost "
+               "acknowledged writes?): every stream goes back to the checkpoint id=%s size=%" PRIu64
+               "; lines written since that come back are not written again",
+               key, ck.id, ck.size);
+    struct lb_sid lost = m->last;
+    m->pos_known = 0;
+    m->ck_seq++;
+    /* each stream from its ID in that checkpoint (one not in it: from its start) */
+    rc = lb_many_ids(m, &ck, err);
+    if (rc == 0) {
+        memset(&m->last, 0, sizeof(m->last));
+        lb_mirror_set_last(m, ck.id, strlen(ck.id));
+    }
+    if (rc == 0 && (ck.dev != m->dev || ck.ino != m->ino || ck.size > m->size)) {
+        /* reopened (logrotate) since: the lost lines are in another file */
+        lb_warn("%s: that checkpoint is of another file (dev=%llu ino=%llu size=%" PRIu64
+                "): what the failover lost is written again, into this one",
+                m->what, ck.dev, ck.ino, ck.size);
+        lb_await_free(&m->aw);
+    } else if (rc == 0) {
+        rc = lb_mirror_reconcile(m, &ck, m->size, &lost, err);
+    }
+    cJSON_Delete(ck.ids);
+    return rc;
+}
+
+int lb_many_resume(struct lb_mirror *m, struct lb_error *err)
+{
+    struct lb_many *mm = m->mm;
+    int rc, gone = 0, i;
+    /* A failover keeps a prefix of each stream: the last entry handled of
+     * each one tells whether its stream lost what was mirrored. */
+    for (i = 0; i < mm->n; i++) {
+        const struct lb_many_stream *s = &mm->s[i];
+        if (s->last.ms == 0 && s->last.seq == 0)
+            continue;
+        if ((rc = lb_mirror_entry_gone(m, s->key, s->id, s->sum, &gone, err)) != 0)
+            return rc;
+        if (gone)
+            break;
+    }
+    if (gone && (rc = lb_many_fall_back(m, mm->s[i].key, err)) != 0)
+        return rc;
+    return lb_ck_pending(m) ? lb_mirror_ckpt_save(m, err) : 0;
 }
 
 /* The server's clock as a watermark: every entry with an ID in an earlier
@@ -455,6 +556,12 @@ static int lb_many_put(struct lb_mirror *m, const struct lb_entry *en, int which
     memcpy(s->id, en->id_str, n);
     s->id[n] = '\0';
     s->last = en->id;
+    /* Its sum is what a reconnect looks for; taken once per page and turn,
+     * not per entry (lb_many_seal), while the entry is still in the page. */
+    s->raw = m->mm->mg.raw;
+    s->sum = 0;
+    if (lb_merge_raw_ends_page(&m->mm->mg))
+        lb_many_seal(s);
     if (lb_sid_cmp(en->id, m->last) < 0) {
         m->counts.reordered++;
     } else {
@@ -501,6 +608,7 @@ int lb_many_turn(struct lb_mirror *m, struct lb_error *err)
             break;
         done++;
     }
+    lb_many_seal_all(mm); /* the pages may go at the next turn */
     /* What was handled is written even when the round failed: each
      * stream's last ID has moved past it already. */
     int wrc = lb_mirror_write(m, m->buf.p, m->buf.n, err);

@@ -135,6 +135,14 @@ int lb_merge_next(struct lb_merge *m, const struct lb_entry **e, int *which,
     return 1;
 }
 
+int lb_merge_raw_ends_page(const struct lb_merge *m)
+{
+    if (m->last < 0)
+        return 0;
+    const struct lb_merge_src *s = &m->s[m->last];
+    return s->page == NULL || s->pos + 1 >= s->page->elements;
+}
+
 void lb_merge_free(struct lb_merge *m)
 {
     if (m == NULL || m->s == NULL)

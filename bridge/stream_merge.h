@@ -68,6 +68,11 @@ int lb_merge_before(const struct lb_entry *a, const struct lb_entry *b);
 int lb_merge_next(struct lb_merge *m, const struct lb_entry **e, int *which,
                   struct lb_error *err);
 
+/* Is the entry returned last (m->raw) the last of its page? Then the next
+ * lb_merge_next may reuse its memory; else it lives until its stream moves
+ * on again. */
+int lb_merge_raw_ends_page(const struct lb_merge *m);
+
 /* Read every page asked for ahead off the wire (kept for the merge), so
  * that the caller can send other commands on the connection between two
  * lb_merge_next. 0 or an error code (LB_EREDIS: asked again later). */

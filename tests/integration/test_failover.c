@@ -17,6 +17,9 @@
  * - mirror_exactly_once_across_a_rollback_and_kill9: the rollback at a
  *   seeded random point while the writer runs, then mirror killed with -9 at
  *   seeded random moments while tail resends.
+ * - mirror_template_skips_what_tail_resends_after_a_rollback and
+ *   mirror_template_exactly_once_across_a_rollback_and_kill9: the same two
+ *   over a template (four type streams merged back into one file).
  * - mirror_keeps_another_writers_lines_across_rollbacks: another writer
  *   appends to mirror's file all the time, through two rollbacks (mirror
  *   running through one, stopped through the other).
@@ -92,6 +95,7 @@ static int regression_warning(const char *logpath, const char *src, unsigned lon
 
 #define STREAM "ev"
 #define TAIL_CK "logbridge:ckpt:{ev}"
+#define TEMPLATE "{ev}:%{type}" /* the same keys: its tag is ev too */
 #define WAIT_MS 30000
 
 /* ---- tail and mirror together ------------------------------------------------------ */
@@ -106,6 +110,8 @@ struct fo {
     long total;         /* lines the writer appends */
     int per_ms;         /* pace: lines per ms */
     uint64_t seed;
+    const char *stream; /* STREAM, or TEMPLATE (one stream per type) */
+    int types;          /* with TEMPLATE: line i has type g(i % types) */
 };
 
 static int setup(void **state)
@@ -117,6 +123,7 @@ static int setup(void **state)
     snprintf(t->tail_log, sizeof(t->tail_log), "%s/tail.out", t->m.dir);
     snprintf(t->tail_metrics, sizeof(t->tail_metrics), "%s/tail.prom", t->m.dir);
     snprintf(t->mirror_metrics, sizeof(t->mirror_metrics), "%s/mirror.prom", t->m.dir);
+    t->stream = STREAM;
     return 0;
 }
 
@@ -149,7 +156,8 @@ static int writer_main(void *ctx)
     size_t n = 0;
     long run = 1 + (long)(tu_rand(&rng) % 20);
     for (long i = 0; i < t->total; i++) {
-        n += tu_line(buf + n, sizeof(buf) - n, 0, i, (int)(tu_rand(&rng) % 60));
+        n += tu_line(buf + n, sizeof(buf) - n, t->types > 0 ? (int)(i % t->types) : 0, i,
+                     (int)(tu_rand(&rng) % 60));
         if (--run == 0 || i + 1 == t->total || n > sizeof(buf) - 512) {
             if (tu_write_all(fd, buf, n) != 0)
                 return 2;
@@ -165,7 +173,7 @@ static int writer_main(void *ctx)
 
 static void start_tail(struct fo *t)
 {
-    const char *args[] = {"tail", "--redis",        t->m.r.url,      "--stream", STREAM, "--batch",
+    const char *args[] = {"tail", "--redis",        t->m.r.url,      "--stream", t->stream, "--batch",
                           "200",  "--metrics-file", t->tail_metrics, t->input,   NULL};
     t->tail = lbt_spawn(args, t->tail_log);
     assert_true(t->tail > 0);
@@ -173,8 +181,8 @@ static void start_tail(struct fo *t)
 
 static void start_mirror(struct fo *t)
 {
-    mu_spawn(&t->m, "--stream", STREAM, "--file", t->m.file, "--batch", "100", "--metrics-file",
-             t->mirror_metrics, NULL);
+    mu_spawn(&t->m, "--stream", t->stream, "--file", t->m.file, "--batch", "100",
+             "--metrics-file", t->mirror_metrics, NULL);
 }
 
 static int stop(pid_t *pid, int sig)
@@ -260,13 +268,40 @@ static void finish_writer(struct fo *t)
     t->m.writer = 0;
 }
 
+/* Entries in the stream, or in all the type streams of TEMPLATE. */
+static long long entries(const struct fo *t)
+{
+    if (t->types == 0)
+        return lbt_xlen(t->m.c, STREAM);
+    long long n = 0;
+    for (int g = 0; g < t->types; g++) {
+        char key[32];
+        snprintf(key, sizeof(key), "{ev}:g%d", g);
+        n += lbt_xlen(t->m.c, key);
+    }
+    return n;
+}
+
 /* Every line of the input is in the stream exactly once, in order, and
- * mirror's file equals the input. Stops mirror (SIGTERM: its metrics). */
+ * mirror's file equals the input. Stops mirror (SIGTERM: its metrics). With
+ * TEMPLATE: as many entries as lines over the type streams, and the file
+ * (merged back from them) equals the input. */
 static void check_end(struct fo *t)
 {
     wait_caught_up(t);
     assert_int_equal(stop(&t->m.pid, SIGTERM), 0);
     char why[512];
+    if (t->types > 0) {
+        assert_int_equal(entries(t), t->total);
+        size_t n = 0;
+        char *want = lbt_read_file(t->input, &n);
+        assert_non_null(want);
+        if (size_of(t->m.file) != (long long)n)
+            tu_dump(t->m.log, 4000);
+        mu_assert_file_equals(t->m.file, want, n);
+        free(want);
+        return;
+    }
     if (tu_check_seq(t->m.c, STREAM, t->input, t->total, 1, why, sizeof(why)) != 0) {
         tu_dump(t->tail_log, 3000);
         fail_msg("%s", why);
@@ -386,6 +421,71 @@ static void mirror_exactly_once_across_a_rollback_and_kill9(void **state)
     wait_input_lines(t, 1000 + (long)(tu_rand(&rng) % 1000));
     assert_int_equal(lbt_redis_save(&t->m.r), 0);
     /* mirror writes what is lost: wait until it has gone well past the save */
+    long long at_save = size_of(t->input);
+    mu_wait_size(t->m.file, (size_t)at_save + 20000 + tu_rand(&rng) % 40000);
+    kill(t->tail, SIGSTOP);
+    rollback(t);
+    if (!lbt_wait_for(mirror_reading, t, WAIT_MS))
+        fail_msg("mirror did not read again after the rollback");
+    kill(t->tail, SIGCONT);
+    for (int round = 0; round < 3; round++) {
+        lbt_sleep_ms((int)(tu_rand(&rng) % 300));
+        assert_int_equal(stop(&t->m.pid, SIGKILL), 128 + SIGKILL);
+        start_mirror(t);
+    }
+    finish_writer(t);
+    check_end(t);
+    assert_int_equal(stop(&t->tail, SIGTERM), 0);
+    assert_true(tail_regressions(t) == 1);
+}
+
+/* The same over a template (DESIGN.md section 8): tail routes the lines to
+ * four type streams, mirror merges them back; the rollback takes entries of
+ * every stream back, tail sends them again, and mirror, running through it,
+ * writes none of them twice (it notices that a stream lost its last entry
+ * handled, goes back to the surviving checkpoint's ID of each stream). */
+static void mirror_template_skips_what_tail_resends_after_a_rollback(void **state)
+{
+    struct fo *t = *state;
+    t->seed = tu_seed("mirror_template_skips_what_tail_resends_after_a_rollback");
+    t->total = 6000;
+    t->per_ms = 3;
+    t->stream = TEMPLATE;
+    t->types = 4;
+    start_tail(t);
+    start_mirror(t);
+    t->m.writer = tu_fork(writer_main, t);
+    pause_at(t, 1500);
+    assert_int_equal(lbt_redis_save(&t->m.r), 0);
+    long long k = entries(t);
+    kill(t->m.writer, SIGCONT);
+    pause_at(t, 3000);
+    long long m = entries(t);
+    rollback(t);
+    finish_writer(t);
+    check_end(t);
+    assert_true(mirror_outcome(t, "resent") == (double)(m - k));
+    assert_true(mirror_outcome(t, "written") == (double)t->total);
+    assert_int_equal(stop(&t->tail, SIGTERM), 0);
+    assert_true(tail_regressions(t) == 1);
+}
+
+/* Over a template: the rollback at a random point while the writer runs,
+ * then mirror killed with -9 at random moments while tail resends. */
+static void mirror_template_exactly_once_across_a_rollback_and_kill9(void **state)
+{
+    struct fo *t = *state;
+    t->seed = tu_seed("mirror_template_exactly_once_across_a_rollback_and_kill9");
+    uint64_t rng = t->seed;
+    t->total = 8000 * tu_scale();
+    t->per_ms = 2;
+    t->stream = TEMPLATE;
+    t->types = 4;
+    start_tail(t);
+    start_mirror(t);
+    t->m.writer = tu_fork(writer_main, t);
+    wait_input_lines(t, 1000 + (long)(tu_rand(&rng) % 1000));
+    assert_int_equal(lbt_redis_save(&t->m.r), 0);
     long long at_save = size_of(t->input);
     mu_wait_size(t->m.file, (size_t)at_save + 20000 + tu_rand(&rng) % 40000);
     kill(t->tail, SIGSTOP);
@@ -859,6 +959,10 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(mirror_exactly_once_across_a_rollback_and_kill9, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(mirror_template_skips_what_tail_resends_after_a_rollback,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(mirror_template_exactly_once_across_a_rollback_and_kill9,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(mirror_keeps_another_writers_lines_across_rollbacks, setup,
                                         teardown),
     };
