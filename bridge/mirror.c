@@ -552,8 +552,8 @@ static int lb_mirror_batch(struct lb_mirror *m, const redisReply *entries, struc
         lb_mirror_set_last(m, last->str, last->len);
         m->last_sum = lb_mirror_entry_sum(last_e);
     }
-    if (m->pos_known)
-        m->pos += entries->elements;
+    if (m->lag.pos_known)
+        m->lag.pos += entries->elements;
     m->unsynced += entries->elements;
     return 0;
 }
@@ -657,8 +657,7 @@ int lb_mirror_top(struct lb_mirror *m, struct lb_error *err)
     if (m->o->once && (m->mm != NULL ? lb_many_done(m) : lb_sid_cmp(m->last, m->end) >= 0))
         return 1;
     lb_mirror_metrics(m);
-    /* the lag gauge follows one stream (XINFO); not over several yet */
-    return m->mm != NULL ? 0 : lb_mirror_observe(m, 0, err);
+    return lb_mirror_observe(m, 0, err);
 }
 
 /* Pipeline the next read while this batch is written? Only when the batch

@@ -323,7 +323,7 @@ static int lb_mirror_fall_back(struct lb_mirror *m, struct lb_error *err)
             "; lines of it written since that come back are not written again",
             m->what, m->last_id, m->o->stream, ck.id, ck.size);
     struct lb_sid lost = m->last;
-    m->pos_known = 0;
+    m->lag.pos_known = 0;
     m->ck_seq++;
     if (ck.dev != m->dev || ck.ino != m->ino || ck.size > m->size) {
         /* The file was reopened (logrotate) since that checkpoint: its lines

@@ -128,6 +128,15 @@ struct lb_await {
 
 #define lb_await_on(a) ((a)->left > 0)
 
+/* What lb_mirror_observe knows of one stream: pos = the entries-added
+ * index of the last entry handled (see mirror_lag.c). */
+struct lb_lag {
+    int pos_known;
+    uint64_t pos;
+    struct lb_sid lost;       /* the largest max-deleted-entry-id seen */
+    struct lb_sid lost_first; /* the first retained ID seen past the last handled */
+};
+
 /*
  * Several streams, or a template (DESIGN.md section 8; mirror_many.c): the
  * streams followed, each with the last entry handled, and the round being
@@ -141,6 +150,7 @@ struct lb_many_stream {
     const redisReply *raw; /* that entry, its sum not taken yet (in the merge's page) */
     char base[LB_SID_BUF]; /* its ID in the checkpoint this process started from */
     struct lb_sid end;   /* --once: its last ID at start */
+    struct lb_lag lag;
 };
 
 struct lb_many {
@@ -203,13 +213,9 @@ struct lb_mirror {
 
     struct lb_sid end; /* --once: the stream's last ID at start */
 
-    /* Lag: pos = the entries-added index of last (see lb_mirror_observe). */
-    int pos_known;
-    uint64_t pos;
+    struct lb_lag lag; /* of the stream (several: each stream's own) */
     double lag_at;
-    struct lb_sid lost;       /* the largest max-deleted-entry-id seen */
-    struct lb_sid lost_first; /* the first retained ID seen past last_id */
-    int lost_quiet;           /* no checkpoint: the first look only records it */
+    int lost_quiet; /* no checkpoint: the first look only records it */
 
     struct lb_mirror_counts counts;
     uint64_t skipped_total;
@@ -277,7 +283,8 @@ int lb_mirror_write(struct lb_mirror *m, const char *p, size_t n, struct lb_erro
 int lb_mirror_sync(struct lb_mirror *m, struct lb_error *err);
 int lb_mirror_reopen(struct lb_mirror *m, struct lb_error *err);
 
-/* mirror_lag.c: XINFO -> lag gauge and loss warnings (force: now) */
+/* mirror_lag.c: XINFO -> lag gauge and loss warnings (force: now); over
+ * several streams, the sum of their lags (set once every stream's is known) */
 int lb_mirror_observe(struct lb_mirror *m, int force, struct lb_error *err);
 
 /* mirror_recognise.c: reconcile the file with its checkpoint, at start and

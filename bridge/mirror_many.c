@@ -125,6 +125,7 @@ static void lb_many_set_id(struct lb_many_stream *s, const char *id)
         s->last = (struct lb_sid){0, 0};
     s->sum = 0; /* not known: the entry was not read by us */
     s->raw = NULL;
+    s->lag.pos_known = 0;
 }
 
 /* Add stream key after `id` unless it is followed already. 0 or LB_ENOMEM. */
@@ -347,7 +348,8 @@ static int lb_many_fall_back(struct lb_mirror *m, const char *key, struct lb_err
                "; lines written since that come back are not written again",
                key, ck.id, ck.size);
     struct lb_sid lost = m->last;
-    m->pos_known = 0;
+    for (int i = 0; i < mm->n; i++)
+        mm->s[i].lag.pos_known = 0;
     m->ck_seq++;
     /* each stream from its ID in that checkpoint (one not in it: from its start) */
     rc = lb_many_ids(m, &ck, err);
@@ -556,6 +558,8 @@ static int lb_many_put(struct lb_mirror *m, const struct lb_entry *en, int which
     memcpy(s->id, en->id_str, n);
     s->id[n] = '\0';
     s->last = en->id;
+    if (s->lag.pos_known)
+        s->lag.pos++;
     /* Its sum is what a reconnect looks for; taken once per page and turn,
      * not per entry (lb_many_seal), while the entry is still in the page. */
     s->raw = m->mm->mg.raw;

@@ -544,6 +544,6 @@ int lb_mirror_start(struct lb_mirror *m, struct lb_error *err)
         if ((rc = lb_stream_last_id(m->r, m->o->stream, &m->end, err)) != 0)
             return rc;
     }
-    m->pos_known = 0;
+    m->lag.pos_known = 0;
     return lb_mirror_observe(m, 1, err);
 }

@@ -602,6 +602,86 @@ static void streams_mirror_live_older_entry_reordered(void **state)
     free(text);
 }
 
+/* The value of metric name{file=file} in a metrics file (-1: none). */
+static double prom_value(const char *path, const char *name, const char *file)
+{
+    size_t n;
+    char *text = lbt_read_file(path, &n);
+    if (text == NULL)
+        return -1;
+    struct lbt_prom p;
+    double v = -1;
+    if (lbt_prom_parse(text, &p) == 0) {
+        const struct lbt_prom_sample *smp = lbt_prom_find(&p, name, "file", file, NULL);
+        v = smp != NULL ? smp->value : -1;
+        lbt_prom_free(&p);
+    }
+    free(text);
+    return v;
+}
+
+static long count_nl(const char *path)
+{
+    size_t n;
+    char *s = lbt_read_file(path, &n);
+    long lines = 0;
+    for (size_t i = 0; s != NULL && i < n; i++)
+        lines += s[i] == '\n';
+    free(s);
+    return lines;
+}
+
+/* logbridge_mirror_lag_entries over a template: the entries after each
+ * stream's last one handled, summed. A slow mirror (a sync per entry) is
+ * stopped while behind: its last metrics say how many entries of the 8
+ * streams it had not written; resumed, it catches up: 0. */
+static void streams_mirror_lag_counts_entries_behind_over_a_template(void **state)
+{
+    struct fx *f = *state;
+    char file[512], out[512], prom[512], mlog[512];
+    snprintf(file, sizeof(file), "%s/typed.log", f->dir);
+    snprintf(out, sizeof(out), "%s/mirror.log", f->dir);
+    snprintf(prom, sizeof(prom), "%s/m.prom", f->dir);
+    snprintf(mlog, sizeof(mlog), "%s/mirror.out", f->dir);
+    char *valid;
+    size_t vn;
+    typed_file(file, 20000, &valid, &vn);
+    long long nvalid = 0;
+    for (size_t i = 0; i < vn; i++)
+        nvalid += valid[i] == '\n';
+    free(valid);
+    int rc = run(f, "import", "--redis", f->r.url, "--stream", "{ev}:%{type}", "--final",
+                 "--no-progress", file, NULL);
+    if (rc != 0)
+        fail_msg("import: exit %d: %s", rc, f->err);
+    long long total = 0;
+    for (int t = 0; t < 8; t++) {
+        char s[32];
+        snprintf(s, sizeof(s), "{ev}:t%d", t);
+        total += lbt_xlen(f->c, s);
+    }
+    assert_int_equal(total, nvalid); /* the file's lines that are not lines are in the DLQ */
+    const char *margs[] = {"mirror", "--redis", f->r.url, "--stream", "{ev}:%{type}", "--file",
+                           out, "--batch", "50", "--fsync", "always", "--metrics-file", prom,
+                           NULL};
+    pid_t mp = lbt_spawn(margs, mlog);
+    assert_true(mp > 0);
+    struct grown g = {out, 2000};
+    assert_true(lbt_wait_for(has_grown, &g, 20000));
+    kill(mp, SIGTERM);
+    assert_int_equal(lbt_wait(mp), 0);
+    long lines = count_nl(out);
+    assert_true(lines > 0 && lines < total);
+    double lag = prom_value(prom, "logbridge_mirror_lag_entries", out);
+    if (lag != (double)(total - lines))
+        fail_msg("lag %.0f, expected %lld - %ld = %lld", lag, total, lines, total - lines);
+    const char *once[] = {"mirror", "--redis", f->r.url, "--stream", "{ev}:%{type}", "--file",
+                          out, "--once", "--metrics-file", prom, NULL};
+    assert_int_equal(lbt_run(once, NULL, 0, f->err, sizeof(f->err), NULL, 0), 0);
+    assert_int_equal(count_nl(out), total);
+    assert_true(prom_value(prom, "logbridge_mirror_lag_entries", out) == 0);
+}
+
 /* CPU seconds used by pid so far (utime + stime), or -1. */
 static double cpu_of(pid_t pid)
 {
@@ -969,6 +1049,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(streams_mirror_live_template_kill9, setup, teardown),
         cmocka_unit_test_setup_teardown(streams_mirror_template_backlog_redis_and_mirror_kill9,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(streams_mirror_lag_counts_entries_behind_over_a_template,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(streams_mirror_live_older_entry_reordered, setup,
                                         teardown),
