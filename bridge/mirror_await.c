@@ -10,6 +10,8 @@
  */
 #include "mirror_int.h"
 
+#include <cjson/cJSON.h>
+
 #include "log.h"
 #include "parity.h"
 
@@ -300,24 +302,41 @@ int lb_mirror_entry_gone(struct lb_mirror *m, const char *key, const char *id, u
     return rc;
 }
 
-/* The stream lost what was mirrored: go back to the checkpoint in Redis
- * (which a failover took back with the entries, a consistent prefix; or,
- * when none survived, the one this process started from) and reconcile the
- * file with it, up to the end of our last write. */
+int lb_mirror_ckpt_surviving(struct lb_mirror *m, struct lb_mirror_ckpt *ck, struct lb_error *err)
+{
+    int rc = lb_mirror_ckpt_load(m, ck, err);
+    if (rc != 0 || ck->present)
+        return rc;
+    memset(ck, 0, sizeof(*ck));
+    ck->present = 1;
+    snprintf(ck->id, sizeof(ck->id), "%s", m->base_id);
+    ck->size = m->base_size;
+    ck->dev = m->dev;
+    ck->ino = m->ino;
+    if (m->mm == NULL)
+        return 0;
+    /* several streams: each one's ID at that start */
+    ck->ids = cJSON_CreateObject();
+    for (int i = 0; ck->ids != NULL && i < m->mm->n; i++)
+        if (cJSON_AddStringToObject(ck->ids, m->mm->s[i].key, m->mm->s[i].base) == NULL)
+            break;
+    if (ck->ids == NULL || cJSON_GetArraySize(ck->ids) != m->mm->n) {
+        cJSON_Delete(ck->ids);
+        ck->ids = NULL;
+        return lb_error_set(err, LB_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+/* The stream lost what was mirrored: go back to the checkpoint that
+ * survived and reconcile the file with it, up to the end of our last
+ * write. */
 static int lb_mirror_fall_back(struct lb_mirror *m, struct lb_error *err)
 {
     struct lb_mirror_ckpt ck;
-    int rc = lb_mirror_ckpt_load(m, &ck, err);
+    int rc = lb_mirror_ckpt_surviving(m, &ck, err);
     if (rc != 0)
         return rc;
-    if (!ck.present) {
-        memset(&ck, 0, sizeof(ck));
-        ck.present = 1;
-        snprintf(ck.id, sizeof(ck.id), "%s", m->base_id);
-        ck.size = m->base_size;
-        ck.dev = m->dev;
-        ck.ino = m->ino;
-    }
     lb_warn("%s: entry id=%s, the last one handled, is no longer in stream %s (a failover lost "
             "acknowledged writes?): going back to the checkpoint id=%s size=%" PRIu64
             "; lines of it written since that come back are not written again",

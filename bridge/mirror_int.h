@@ -338,6 +338,10 @@ void lb_await_free(struct lb_await *a);
 /* A sum of an entry's ID and fields: the entry at last_id is the one we
  * read, not another that was given the same ID after a failover. */
 uint64_t lb_mirror_entry_sum(const redisReply *e);
+/* The checkpoint that survived a failover: the one in Redis, or when none
+ * did, the one this process started from (base_id, base_size, and with
+ * several streams each one's base). 0 or an error code. */
+int lb_mirror_ckpt_surviving(struct lb_mirror *m, struct lb_mirror_ckpt *ck, struct lb_error *err);
 /* Is entry `id` of stream key gone (or another entry under its ID: its sum
  * differs; sum 0: not known, not compared)? 0 with *gone set, or an error
  * code. */

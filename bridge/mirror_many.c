@@ -177,8 +177,7 @@ static int lb_many_refresh(struct lb_mirror *m, int scan, struct lb_error *err)
                 return err->code;
             if (rep->type == REDIS_REPLY_ERROR)
                 rc = lb_reply_error(m->r, "SMEMBERS", key, rep->str, err);
-            for (size_t k = 0; rc == 0 && rep->type == REDIS_REPLY_ARRAY && k < rep->elements;
-                 k++)
+            for (size_t k = 0; rc == 0 && rep->type == REDIS_REPLY_ARRAY && k < rep->elements; k++)
                 if (rep->element[k]->type == REDIS_REPLY_STRING)
                     rc = lb_many_add(m, rep->element[k]->str, "0-0", &added, err);
             freeReplyObject(rep);
@@ -224,7 +223,8 @@ static int lb_many_ids(struct lb_mirror *m, const struct lb_mirror_ckpt *ck, str
     const cJSON *it;
     cJSON_ArrayForEach(it, ck->ids)
     {
-        if (cJSON_IsString(it) && it->string != NULL && (rc = lb_many_add(m, it->string, "0-0", NULL, err)) != 0)
+        if (cJSON_IsString(it) && it->string != NULL &&
+            (rc = lb_many_add(m, it->string, "0-0", NULL, err)) != 0)
             return rc;
     }
     for (int i = 0; i < mm->n; i++) {
@@ -233,11 +233,11 @@ static int lb_many_ids(struct lb_mirror *m, const struct lb_mirror_ckpt *ck, str
             const cJSON *v = cJSON_GetObjectItemCaseSensitive(ck->ids, s->key);
             struct lb_sid sid;
             /* not recorded: it appeared while mirror was down (from its start) */
-            lb_many_set_id(s, cJSON_IsString(v) && strlen(v->valuestring) < LB_SID_BUF &&
-                                      lb_sid_parse(v->valuestring, strlen(v->valuestring),
-                                                   &sid) == 0
-                                  ? v->valuestring
-                                  : "0-0");
+            lb_many_set_id(s,
+                           cJSON_IsString(v) && strlen(v->valuestring) < LB_SID_BUF &&
+                                   lb_sid_parse(v->valuestring, strlen(v->valuestring), &sid) == 0
+                               ? v->valuestring
+                               : "0-0");
             continue;
         }
         struct lb_sid sid;
@@ -275,7 +275,7 @@ int lb_many_start(struct lb_mirror *m, struct lb_error *err)
     memset(&m->last, 0, sizeof(m->last));
     lb_mirror_set_last(m, id, strlen(id));
     if (!ck.present) {
-        char (*ids)[LB_SID_BUF] = calloc((size_t)m->mm->n + 1, LB_SID_BUF);
+        char(*ids)[LB_SID_BUF] = calloc((size_t)m->mm->n + 1, LB_SID_BUF);
         if (ids == NULL) {
             cJSON_Delete(ck.ids);
             return lb_error_set(err, LB_ENOMEM, "out of memory");
@@ -286,8 +286,7 @@ int lb_many_start(struct lb_mirror *m, struct lb_error *err)
         free(ids);
         m->lost_quiet = 1;
         lb_info_kv(LB_MIRROR_FIELDS(m, LB_F_U64("size", m->size)),
-                   "mirror: no checkpoint; %d streams, each after --from %s", m->mm->n,
-                   m->o->from);
+                   "mirror: no checkpoint; %d streams, each after --from %s", m->mm->n, m->o->from);
     } else if (ck.dev == m->dev && ck.ino == m->ino && m->size >= ck.size) {
         /* our lines written after the checkpoint, and another writer's */
         rc = lb_mirror_reconcile(m, &ck, m->size, NULL, err);
@@ -323,25 +322,9 @@ static int lb_many_fall_back(struct lb_mirror *m, const char *key, struct lb_err
 {
     struct lb_many *mm = m->mm;
     struct lb_mirror_ckpt ck;
-    int rc = lb_mirror_ckpt_load(m, &ck, err);
+    int rc = lb_mirror_ckpt_surviving(m, &ck, err);
     if (rc != 0)
         return rc;
-    if (!ck.present) {
-        memset(&ck, 0, sizeof(ck));
-        ck.present = 1;
-        snprintf(ck.id, sizeof(ck.id), "%s", m->base_id);
-        ck.size = m->base_size;
-        ck.dev = m->dev;
-        ck.ino = m->ino;
-        ck.ids = cJSON_CreateObject();
-        for (int i = 0; ck.ids != NULL && i < mm->n; i++)
-            if (cJSON_AddStringToObject(ck.ids, mm->s[i].key, mm->s[i].base) == NULL)
-                break;
-        if (ck.ids == NULL || cJSON_GetArraySize(ck.ids) != mm->n) {
-            cJSON_Delete(ck.ids);
-            return lb_error_set(err, LB_ENOMEM, "out of memory");
-        }
-    }
     lb_warn_kv(LB_MIRROR_FIELDS(m, LB_F_STR("id", m->last_id)),
                "mirror: the last entry handled of stream %s is no longer in it (a failover lost "
                "acknowledged writes?): every stream goes back to the checkpoint id=%s size=%" PRIu64
@@ -404,7 +387,8 @@ static int lb_many_watermark(struct lb_mirror *m, struct lb_sid *w, struct lb_er
     } else if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
                rep->element[0]->type != REDIS_REPLY_STRING ||
                rep->element[1]->type != REDIS_REPLY_STRING) {
-        rc = lb_error_set(err, LB_EREPLY, "redis at %s: TIME: unexpected reply", lb_redis_addr(m->r));
+        rc = lb_error_set(err, LB_EREPLY, "redis at %s: TIME: unexpected reply",
+                          lb_redis_addr(m->r));
     } else {
         unsigned long long sec = strtoull(rep->element[0]->str, NULL, 10);
         unsigned long long usec = strtoull(rep->element[1]->str, NULL, 10);

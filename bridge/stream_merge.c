@@ -7,20 +7,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LB_MERGE_BUDGET 2000  /* entries per page, over all the streams */
+#define LB_MERGE_BUDGET 2000 /* entries per page, over all the streams */
 #define LB_MERGE_PAGE_MIN 50 /* ... but at least this many each */
 
 int lb_merge_begin(struct lb_merge *m, struct lb_redis *r, const char *const *keys, int n,
-                   const char *start, const char *end, const char *json_field,
-                   struct lb_error *err)
+                   const char *start, const char *end, const char *json_field, struct lb_error *err)
 {
     return lb_merge_begin_each(m, r, keys, n, NULL, start, NULL, end, json_field, err);
 }
 
 int lb_merge_begin_each(struct lb_merge *m, struct lb_redis *r, const char *const *keys, int n,
-                        const char *const *starts, const char *start,
-                        const char *const *ends, const char *end, const char *json_field,
-                        struct lb_error *err)
+                        const char *const *starts, const char *start, const char *const *ends,
+                        const char *end, const char *json_field, struct lb_error *err)
 {
     memset(m, 0, sizeof(*m));
     m->last = -1;
@@ -92,8 +90,7 @@ int lb_merge_before(const struct lb_entry *a, const struct lb_entry *b)
     return lb_sid_cmp(x, y) < 0;
 }
 
-int lb_merge_next(struct lb_merge *m, const struct lb_entry **e, int *which,
-                  struct lb_error *err)
+int lb_merge_next(struct lb_merge *m, const struct lb_entry **e, int *which, struct lb_error *err)
 {
     if (m->last >= 0) {
         /* the entry returned last is used: its stream moves on */

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 /* ---- a pipe: several readers on one connection ------------------------------- */
 
 int lb_xpipe_init(struct lb_xpipe *p, int cap, struct lb_error *err)

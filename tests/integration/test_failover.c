@@ -77,8 +77,8 @@ static int regression_warning(const char *logpath, const char *src, unsigned lon
     char tail[1200];
     snprintf(tail, sizeof(tail), " are sent again src=%s off=", src);
     int rc = -1;
-    for (const char *w = log; rc != 0 && (w = strstr(w, " warn: the checkpoint in Redis went back"));
-         w++) {
+    for (const char *w = log;
+         rc != 0 && (w = strstr(w, " warn: the checkpoint in Redis went back")); w++) {
         const char *b = strstr(w, "bytes ");
         const char *e = strchr(w, '\n');
         const char *t = strstr(w, tail);
@@ -173,16 +173,17 @@ static int writer_main(void *ctx)
 
 static void start_tail(struct fo *t)
 {
-    const char *args[] = {"tail", "--redis",        t->m.r.url,      "--stream", t->stream, "--batch",
-                          "200",  "--metrics-file", t->tail_metrics, t->input,   NULL};
+    const char *args[] = {"tail",          "--redis", t->m.r.url, "--stream",
+                          t->stream,       "--batch", "200",      "--metrics-file",
+                          t->tail_metrics, t->input,  NULL};
     t->tail = lbt_spawn(args, t->tail_log);
     assert_true(t->tail > 0);
 }
 
 static void start_mirror(struct fo *t)
 {
-    mu_spawn(&t->m, "--stream", t->stream, "--file", t->m.file, "--batch", "100",
-             "--metrics-file", t->mirror_metrics, NULL);
+    mu_spawn(&t->m, "--stream", t->stream, "--file", t->m.file, "--batch", "100", "--metrics-file",
+             t->mirror_metrics, NULL);
 }
 
 static int stop(pid_t *pid, int sig)
@@ -199,17 +200,6 @@ static long long size_of(const char *path)
     return stat(path, &st) == 0 ? (long long)st.st_size : -1;
 }
 
-static long count_lines(const char *path)
-{
-    size_t n = 0;
-    char *s = lbt_read_file(path, &n);
-    long lines = 0;
-    for (size_t i = 0; s != NULL && i < n; i++)
-        lines += s[i] == '\n';
-    free(s);
-    return lines;
-}
-
 struct lines_wait {
     const char *path;
     long n;
@@ -218,14 +208,14 @@ struct lines_wait {
 static int has_lines(void *p)
 {
     struct lines_wait *w = p;
-    return count_lines(w->path) >= w->n;
+    return lbt_count_lines(w->path) >= w->n;
 }
 
 static void wait_input_lines(struct fo *t, long n)
 {
     struct lines_wait w = {t->input, n};
     if (!lbt_wait_for(has_lines, &w, WAIT_MS))
-        fail_msg("the writer did not reach %ld lines (%ld)", n, count_lines(t->input));
+        fail_msg("the writer did not reach %ld lines (%ld)", n, lbt_count_lines(t->input));
 }
 
 /* Wait until tail has committed all of its input and mirror has written
@@ -334,10 +324,9 @@ static double tail_regressions(const struct fo *t)
 /* Mirror and tail run through the rollback. Exact: the writer is paused
  * around the save and the kill, so that k entries survive of the m that
  * mirror wrote; tail sends m - k again, mirror skips exactly those. */
-static void mirror_skips_what_tail_resends_after_a_rollback(void **state)
+static void skips_what_tail_resends(struct fo *t, const char *name)
 {
-    struct fo *t = *state;
-    t->seed = tu_seed("mirror_skips_what_tail_resends_after_a_rollback");
+    t->seed = tu_seed(name);
     t->total = 6000;
     t->per_ms = 3;
     start_tail(t);
@@ -345,10 +334,10 @@ static void mirror_skips_what_tail_resends_after_a_rollback(void **state)
     t->m.writer = tu_fork(writer_main, t);
     pause_at(t, 1500);
     assert_int_equal(lbt_redis_save(&t->m.r), 0);
-    long long k = lbt_xlen(t->m.c, STREAM);
+    long long k = entries(t);
     kill(t->m.writer, SIGCONT);
     pause_at(t, 3000);
-    long long m = lbt_xlen(t->m.c, STREAM);
+    long long m = entries(t);
     rollback(t);
     finish_writer(t);
     check_end(t);
@@ -356,6 +345,11 @@ static void mirror_skips_what_tail_resends_after_a_rollback(void **state)
     assert_true(mirror_outcome(t, "written") == (double)t->total);
     assert_int_equal(stop(&t->tail, SIGTERM), 0);
     assert_true(tail_regressions(t) == 1);
+}
+
+static void mirror_skips_what_tail_resends_after_a_rollback(void **state)
+{
+    skips_what_tail_resends(*state, "mirror_skips_what_tail_resends_after_a_rollback");
 }
 
 /* Whether a client of the server is blocked in XREAD (mirror is past its
@@ -408,10 +402,9 @@ static void mirror_down_during_a_rollback_skips_what_tail_resends_later(void **s
  * mirror has noticed the loss, then sends the lost lines again while mirror
  * is killed with -9 at random moments (the awaited lines must survive in its
  * checkpoint). */
-static void mirror_exactly_once_across_a_rollback_and_kill9(void **state)
+static void once_across_a_rollback_and_kill9(struct fo *t, const char *name)
 {
-    struct fo *t = *state;
-    t->seed = tu_seed("mirror_exactly_once_across_a_rollback_and_kill9");
+    t->seed = tu_seed(name);
     uint64_t rng = t->seed;
     t->total = 8000 * tu_scale();
     t->per_ms = 2;
@@ -439,6 +432,11 @@ static void mirror_exactly_once_across_a_rollback_and_kill9(void **state)
     assert_true(tail_regressions(t) == 1);
 }
 
+static void mirror_exactly_once_across_a_rollback_and_kill9(void **state)
+{
+    once_across_a_rollback_and_kill9(*state, "mirror_exactly_once_across_a_rollback_and_kill9");
+}
+
 /* The same over a template (DESIGN.md section 8): tail routes the lines to
  * four type streams, mirror merges them back; the rollback takes entries of
  * every stream back, tail sends them again, and mirror, running through it,
@@ -447,27 +445,9 @@ static void mirror_exactly_once_across_a_rollback_and_kill9(void **state)
 static void mirror_template_skips_what_tail_resends_after_a_rollback(void **state)
 {
     struct fo *t = *state;
-    t->seed = tu_seed("mirror_template_skips_what_tail_resends_after_a_rollback");
-    t->total = 6000;
-    t->per_ms = 3;
     t->stream = TEMPLATE;
     t->types = 4;
-    start_tail(t);
-    start_mirror(t);
-    t->m.writer = tu_fork(writer_main, t);
-    pause_at(t, 1500);
-    assert_int_equal(lbt_redis_save(&t->m.r), 0);
-    long long k = entries(t);
-    kill(t->m.writer, SIGCONT);
-    pause_at(t, 3000);
-    long long m = entries(t);
-    rollback(t);
-    finish_writer(t);
-    check_end(t);
-    assert_true(mirror_outcome(t, "resent") == (double)(m - k));
-    assert_true(mirror_outcome(t, "written") == (double)t->total);
-    assert_int_equal(stop(&t->tail, SIGTERM), 0);
-    assert_true(tail_regressions(t) == 1);
+    skips_what_tail_resends(t, "mirror_template_skips_what_tail_resends_after_a_rollback");
 }
 
 /* Over a template: the rollback at a random point while the writer runs,
@@ -475,33 +455,9 @@ static void mirror_template_skips_what_tail_resends_after_a_rollback(void **stat
 static void mirror_template_exactly_once_across_a_rollback_and_kill9(void **state)
 {
     struct fo *t = *state;
-    t->seed = tu_seed("mirror_template_exactly_once_across_a_rollback_and_kill9");
-    uint64_t rng = t->seed;
-    t->total = 8000 * tu_scale();
-    t->per_ms = 2;
     t->stream = TEMPLATE;
     t->types = 4;
-    start_tail(t);
-    start_mirror(t);
-    t->m.writer = tu_fork(writer_main, t);
-    wait_input_lines(t, 1000 + (long)(tu_rand(&rng) % 1000));
-    assert_int_equal(lbt_redis_save(&t->m.r), 0);
-    long long at_save = size_of(t->input);
-    mu_wait_size(t->m.file, (size_t)at_save + 20000 + tu_rand(&rng) % 40000);
-    kill(t->tail, SIGSTOP);
-    rollback(t);
-    if (!lbt_wait_for(mirror_reading, t, WAIT_MS))
-        fail_msg("mirror did not read again after the rollback");
-    kill(t->tail, SIGCONT);
-    for (int round = 0; round < 3; round++) {
-        lbt_sleep_ms((int)(tu_rand(&rng) % 300));
-        assert_int_equal(stop(&t->m.pid, SIGKILL), 128 + SIGKILL);
-        start_mirror(t);
-    }
-    finish_writer(t);
-    check_end(t);
-    assert_int_equal(stop(&t->tail, SIGTERM), 0);
-    assert_true(tail_regressions(t) == 1);
+    once_across_a_rollback_and_kill9(t, "mirror_template_exactly_once_across_a_rollback_and_kill9");
 }
 
 static void hold_tail_and_roll_back(struct fo *t)

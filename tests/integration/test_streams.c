@@ -20,6 +20,7 @@
 
 #include "lbt_prom.h"
 #include "lbtest.h"
+#include "tail_util.h"
 
 #include <cjson/cJSON.h>
 
@@ -236,8 +237,8 @@ static void typed_file(const char *path, long n, char **valid, size_t *vn)
             o += (size_t)k;
             continue;
         }
-        k = snprintf(all + o, cap - o, "r%ld|%lld|t%ld|data %ld x|y\n", i % 3,
-                     1750240800000LL + i, (i * 7) % 8, i);
+        k = snprintf(all + o, cap - o, "r%ld|%lld|t%ld|data %ld x|y\n", i % 3, 1750240800000LL + i,
+                     (i * 7) % 8, i);
         memcpy(good + w, all + o, (size_t)k);
         o += (size_t)k;
         w += (size_t)k;
@@ -369,8 +370,8 @@ static void streams_mirror_live_template_kill9(void **state)
     snprintf(tlog, sizeof(tlog), "%s/tail.out", f->dir);
     snprintf(mlog, sizeof(mlog), "%s/mirror.out", f->dir);
     assert_int_equal(lbt_write_file(in, "", 0), 0);
-    const char *targs[] = {"tail",    "--redis", f->r.url, "--stream",
-                           "{ev}:%{type}", "--batch", "50", in, NULL};
+    const char *targs[] = {"tail",    "--redis", f->r.url, "--stream", "{ev}:%{type}",
+                           "--batch", "50",      in,       NULL};
     pid_t tp = lbt_spawn(targs, tlog);
     assert_true(tp > 0);
     const int rounds = 20;
@@ -396,9 +397,18 @@ static void streams_mirror_live_template_kill9(void **state)
         char batch[16];
         snprintf(batch, sizeof(batch), "%d", 1 + rand() % 200);
         /* --fsync always widens the window between a write and its checkpoint */
-        const char *margs[] = {"mirror", "--redis", f->r.url, "--stream", "{ev}:%{type}",
-                               "--file", out, "--batch", batch, "--fsync",
-                               rand() % 2 ? "always" : "batch", NULL};
+        const char *margs[] = {"mirror",
+                               "--redis",
+                               f->r.url,
+                               "--stream",
+                               "{ev}:%{type}",
+                               "--file",
+                               out,
+                               "--batch",
+                               batch,
+                               "--fsync",
+                               rand() % 2 ? "always" : "batch",
+                               NULL};
         pid_t mp = lbt_spawn(margs, mlog);
         assert_true(mp > 0);
         lbt_sleep_ms(rand() % 150);
@@ -418,8 +428,8 @@ static void streams_mirror_live_template_kill9(void **state)
     /* the last mirror catches up (its own log: it is ready when it says so) */
     char flog[512];
     snprintf(flog, sizeof(flog), "%s/final.out", f->dir);
-    const char *margs[] = {"mirror", "--redis", f->r.url, "--stream", "{ev}:%{type}",
-                           "--file", out, NULL};
+    const char *margs[] = {"mirror",       "--redis", f->r.url, "--stream",
+                           "{ev}:%{type}", "--file",  out,      NULL};
     pid_t mp = lbt_spawn(margs, flog);
     assert_true(mp > 0);
     struct grow g = {out, wn, flog};
@@ -484,10 +494,7 @@ static off_t file_size(const char *path)
 static void streams_mirror_template_backlog_redis_and_mirror_kill9(void **state)
 {
     struct fx *f = *state;
-    const char *env = getenv("LB_TEST_SEED");
-    unsigned seed = env != NULL ? (unsigned)strtoul(env, NULL, 10) : (unsigned)time(NULL);
-    print_message("seed %u (LB_TEST_SEED repeats it)\n", seed);
-    srand(seed);
+    uint64_t rng = tu_seed("streams_mirror_template_backlog_redis_and_mirror_kill9");
     struct lbt_redis r;
     assert_int_equal(lbt_redis_start(&r, 1), 0);
     char file[512], out[512], mlog[512];
@@ -501,16 +508,17 @@ static void streams_mirror_template_backlog_redis_and_mirror_kill9(void **state)
                  "--no-progress", file, NULL);
     if (rc != 0)
         fail_msg("import: exit %d: %s", rc, f->err);
-    const char *margs[] = {"mirror", "--redis", r.url, "--stream", "{ev}:%{type}", "--file", out,
-                           "--batch", "100", NULL};
+    const char *margs[] = {"mirror", "--redis", r.url,     "--stream", "{ev}:%{type}",
+                           "--file", out,       "--batch", "100",      NULL};
     int faults[3] = {0, 0, 0};
     for (int round = 0; round < 10; round++) {
         pid_t mp = lbt_spawn(margs, mlog);
         assert_true(mp > 0);
         off_t at = file_size(out);
-        struct grown g = {out, at + 1 + (off_t)((size_t)rand() % ((vn - (size_t)at) / 5 + 1))};
+        struct grown g = {out,
+                          at + 1 + (off_t)((size_t)tu_rand(&rng) % ((vn - (size_t)at) / 5 + 1))};
         lbt_wait_for(has_grown, &g, 10000);
-        int kind = rand() % 3;
+        int kind = (int)(tu_rand(&rng) % 3);
         faults[kind]++;
         if (kind == 0) {
             kill(mp, SIGKILL);
@@ -519,15 +527,16 @@ static void streams_mirror_template_backlog_redis_and_mirror_kill9(void **state)
         }
         lbt_redis_kill(&r, SIGKILL);
         if (kind == 2) { /* the mirror dies while Redis is down */
-            lbt_sleep_ms(rand() % 100);
+            lbt_sleep_ms((int)(tu_rand(&rng) % 100));
             kill(mp, SIGKILL);
             lbt_wait(mp);
         } else {
-            lbt_sleep_ms(rand() % 300);
+            lbt_sleep_ms((int)(tu_rand(&rng) % 300));
         }
         assert_int_equal(lbt_redis_restart(&r), 0);
         if (kind == 1) { /* it carries on over a new connection */
-            g.want = file_size(out) + 1 + (off_t)((size_t)rand() % ((vn - (size_t)at) / 5 + 1));
+            g.want =
+                file_size(out) + 1 + (off_t)((size_t)tu_rand(&rng) % ((vn - (size_t)at) / 5 + 1));
             lbt_wait_for(has_grown, &g, 10000);
             kill(mp, SIGKILL);
             lbt_wait(mp);
@@ -567,8 +576,8 @@ static void streams_mirror_live_older_entry_reordered(void **state)
         snprintf(id, sizeof(id), "%ld-0", 2000 + i);
         xadd_line(f, "{app}:a", id, i);
     }
-    const char *margs[] = {"mirror", "--redis", f->r.url, "--stream", "{app}:a", "--stream",
-                           "{app}:b", "--file", out, "--metrics-file", prom, NULL};
+    const char *margs[] = {"mirror",  "--redis", f->r.url, "--stream",       "{app}:a", "--stream",
+                           "{app}:b", "--file",  out,      "--metrics-file", prom,      NULL};
     pid_t mp = lbt_spawn(margs, log);
     assert_true(mp > 0);
     size_t wn;
@@ -620,17 +629,6 @@ static double prom_value(const char *path, const char *name, const char *file)
     return v;
 }
 
-static long count_nl(const char *path)
-{
-    size_t n;
-    char *s = lbt_read_file(path, &n);
-    long lines = 0;
-    for (size_t i = 0; s != NULL && i < n; i++)
-        lines += s[i] == '\n';
-    free(s);
-    return lines;
-}
-
 /* logbridge_mirror_lag_entries over a template: the entries after each
  * stream's last one handled, summed. A slow mirror (a sync per entry) is
  * stopped while behind: its last metrics say how many entries of the 8
@@ -661,24 +659,25 @@ static void streams_mirror_lag_counts_entries_behind_over_a_template(void **stat
         total += lbt_xlen(f->c, s);
     }
     assert_int_equal(total, nvalid); /* the file's lines that are not lines are in the DLQ */
-    const char *margs[] = {"mirror", "--redis", f->r.url, "--stream", "{ev}:%{type}", "--file",
-                           out, "--batch", "50", "--fsync", "always", "--metrics-file", prom,
-                           NULL};
+    const char *margs[] = {
+        "mirror",  "--redis", f->r.url,  "--stream", "{ev}:%{type}",   "--file", out,
+        "--batch", "50",      "--fsync", "always",   "--metrics-file", prom,     NULL};
     pid_t mp = lbt_spawn(margs, mlog);
     assert_true(mp > 0);
     struct grown g = {out, 2000};
     assert_true(lbt_wait_for(has_grown, &g, 20000));
     kill(mp, SIGTERM);
     assert_int_equal(lbt_wait(mp), 0);
-    long lines = count_nl(out);
+    long lines = lbt_count_lines(out);
     assert_true(lines > 0 && lines < total);
     double lag = prom_value(prom, "logbridge_mirror_lag_entries", out);
     if (lag != (double)(total - lines))
         fail_msg("lag %.0f, expected %lld - %ld = %lld", lag, total, lines, total - lines);
-    const char *once[] = {"mirror", "--redis", f->r.url, "--stream", "{ev}:%{type}", "--file",
-                          out, "--once", "--metrics-file", prom, NULL};
+    const char *once[] = {"mirror",         "--redis", f->r.url, "--stream",
+                          "{ev}:%{type}",   "--file",  out,      "--once",
+                          "--metrics-file", prom,      NULL};
     assert_int_equal(lbt_run(once, NULL, 0, f->err, sizeof(f->err), NULL, 0), 0);
-    assert_int_equal(count_nl(out), total);
+    assert_int_equal(lbt_count_lines(out), total);
     assert_true(prom_value(prom, "logbridge_mirror_lag_entries", out) == 0);
 }
 
@@ -695,8 +694,8 @@ static double cpu_of(pid_t pid)
     buf[n] = '\0';
     const char *p = strrchr(buf, ')');
     unsigned long ut = 0, st = 0;
-    if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
-                            &st) != 2)
+    if (p == NULL ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
         return -1;
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
@@ -709,8 +708,8 @@ static void streams_mirror_live_entry_ahead_of_clock_waits(void **state)
     char out[512], log[512];
     snprintf(out, sizeof(out), "%s/mirror.log", f->dir);
     snprintf(log, sizeof(log), "%s/mirror.out", f->dir);
-    const char *margs[] = {"mirror", "--redis", f->r.url, "--stream", "{app}:a", "--stream",
-                           "{app}:b", "--file", out, NULL};
+    const char *margs[] = {"mirror",   "--redis", f->r.url, "--stream", "{app}:a",
+                           "--stream", "{app}:b", "--file", out,        NULL};
     pid_t mp = lbt_spawn(margs, log);
     assert_true(mp > 0);
     redisReply *t = redisCommand(f->c, "TIME");
@@ -803,8 +802,8 @@ static void streams_parity_template_equal_and_one_missing(void **state)
     freeReplyObject(x);
     assert_true(line > 0);
     freeReplyObject(redisCommand(f->c, "XDEL {ev}:t3 %s", id));
-    rc = run(f, "parity", "--redis", f->r.url, "--stream", "{ev}:%{type}", "--report", "json",
-             file, NULL);
+    rc = run(f, "parity", "--redis", f->r.url, "--stream", "{ev}:%{type}", "--report", "json", file,
+             NULL);
     if (rc != 1)
         fail_msg("parity after XDEL: exit %d (want 1): %s %s", rc, f->out, f->err);
     r = report(f);
@@ -892,8 +891,8 @@ static void streams_parity_template_one_stream_trimmed(void **state)
     assert_int_equal(n3, 1000);
     freeReplyObject(redisCommand(f->c, "XTRIM {ev}:t3 MAXLEN %ld", n3 - 50));
     assert_int_equal(lbt_xlen(f->c, "{ev}:t3"), n3 - 50);
-    rc = run(f, "parity", "--redis", f->r.url, "--stream", "{ev}:%{type}", "--report", "json",
-             file, NULL);
+    rc = run(f, "parity", "--redis", f->r.url, "--stream", "{ev}:%{type}", "--report", "json", file,
+             NULL);
     if (rc != 0)
         fail_msg("parity after XTRIM: exit %d (want 0): %s %s", rc, f->out, f->err);
     cJSON *r = report(f);
@@ -906,8 +905,8 @@ static void streams_parity_template_one_stream_trimmed(void **state)
     assert_int_equal(x->elements, 10);
     freeReplyObject(redisCommand(f->c, "XDEL {ev}:t5 %s", x->element[9]->element[0]->str));
     freeReplyObject(x);
-    rc = run(f, "parity", "--redis", f->r.url, "--stream", "{ev}:%{type}", "--report", "json",
-             file, NULL);
+    rc = run(f, "parity", "--redis", f->r.url, "--stream", "{ev}:%{type}", "--report", "json", file,
+             NULL);
     assert_int_equal(rc, 1);
     r = report(f);
     assert_int_equal((long)num(r, "trimmed"), 50);
@@ -961,10 +960,11 @@ static void streams_template_batch_records_streams_set(void **state)
         fail_msg("tail: exit %d: %s", rc, f->err);
     smembers(f, "logbridge:streams:{tl}", got, sizeof(got));
     assert_string_equal(got, "{tl}:r0,{tl}:r1,{tl}:r2");
-    rc = run(f, "import", "--redis", f->r.url, "--stream", "{pl}:plain", "--final",
-             "--no-progress", file, NULL);
+    rc = run(f, "import", "--redis", f->r.url, "--stream", "{pl}:plain", "--final", "--no-progress",
+             file, NULL);
     assert_int_equal(rc, 0);
-    redisReply *r = redisCommand(f->c, "EXISTS logbridge:streams:{pl}:plain logbridge:streams:{pl}");
+    redisReply *r =
+        redisCommand(f->c, "EXISTS logbridge:streams:{pl}:plain logbridge:streams:{pl}");
     assert_int_equal(r->integer, 0);
     freeReplyObject(r);
 }
@@ -984,9 +984,8 @@ static void streams_status_json_over_template(void **state)
                          "--no-progress", file, NULL),
                      0);
     freeReplyObject(redisCommand(f->c, "XGROUP CREATE {ev}:t3 g 0"));
-    assert_int_equal(run(f, "status", "--redis", f->r.url, "--stream", "{ev}:%{type}", "--json",
-                         NULL),
-                     0);
+    assert_int_equal(
+        run(f, "status", "--redis", f->r.url, "--stream", "{ev}:%{type}", "--json", NULL), 0);
     cJSON *root = cJSON_Parse(f->out);
     assert_non_null(root);
     const cJSON *streams = cJSON_GetObjectItemCaseSensitive(root, "streams");
@@ -1015,8 +1014,7 @@ static void streams_status_json_over_template(void **state)
     assert_int_equal(cJSON_GetObjectItemCaseSensitive(root, "length")->valuedouble, sum);
     const cJSON *sources = cJSON_GetObjectItemCaseSensitive(root, "sources");
     assert_int_equal(cJSON_GetArraySize(sources), 1);
-    assert_string_equal(cJSON_GetObjectItemCaseSensitive(sources->child, "src")->valuestring,
-                        file);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(sources->child, "src")->valuestring, file);
     assert_int_equal(cJSON_GetObjectItemCaseSensitive(sources->child, "line")->valuedouble, 3000);
     cJSON_Delete(root);
     /* the table lists each stream and the total */
@@ -1052,8 +1050,7 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(streams_mirror_lag_counts_entries_behind_over_a_template,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(streams_mirror_live_older_entry_reordered, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(streams_mirror_live_older_entry_reordered, setup, teardown),
         cmocka_unit_test_setup_teardown(streams_mirror_live_entry_ahead_of_clock_waits, setup,
                                         teardown),
     };

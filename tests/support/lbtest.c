@@ -450,6 +450,17 @@ char *lbt_read_file(const char *path, size_t *n)
     return buf;
 }
 
+long lbt_count_lines(const char *path)
+{
+    size_t n = 0;
+    char *s = lbt_read_file(path, &n);
+    long lines = 0;
+    for (size_t i = 0; s != NULL && i < n; i++)
+        lines += s[i] == '\n';
+    free(s);
+    return lines;
+}
+
 /* ---- streams ---------------------------------------------------------------------- */
 
 long long lbt_xlen(redisContext *c, const char *key)

@@ -90,6 +90,8 @@ int lbt_write_file(const char *path, const void *data, size_t n);
 int lbt_append_file(const char *path, const void *data, size_t n);
 /* Read a whole file (malloc'ed, NUL-terminated; *n = its size). */
 char *lbt_read_file(const char *path, size_t *n);
+/* Its '\n's (0 when it cannot be read). */
+long lbt_count_lines(const char *path);
 
 /* XLEN of key (-1 on error). */
 long long lbt_xlen(redisContext *c, const char *key);
