@@ -109,29 +109,14 @@ echo "binary: $BIN"
 echo
 
 # ---- one logbridge run: prints "lines/s seconds peak_rss_kib"
-TIMEV=
-[ -x /usr/bin/time ] && TIMEV=/usr/bin/time
 run_logbridge() { # bin stream batch [extra args...]
     lbin=$1; stream=$2; batch=$3; shift 3
     rcli FLUSHALL >/dev/null
     [ "$CMDSTATS" != 1 ] || rcli CONFIG RESETSTAT >/dev/null
     t0=$(now)
-    if [ -n "$TIMEV" ]; then
-        "$TIMEV" -f '%M' -o "$TMP/time.out" "$lbin" import --redis "$LB_URL" --stream "$stream" \
-            --batch "$batch" --no-progress "$@" "$FIX" >"$TMP/lb.out" 2>"$TMP/lb.err" || true
-        rss=$(tail -n 1 "$TMP/time.out")
-    else
-        "$lbin" import --redis "$LB_URL" --stream "$stream" --batch "$batch" --no-progress \
-            "$@" "$FIX" >"$TMP/lb.out" 2>"$TMP/lb.err" &
-        lp=$!
-        rss=0
-        while kill -0 "$lp" 2>/dev/null; do
-            r=$(awk '/^VmHWM/ { print $2 }' "/proc/$lp/status" 2>/dev/null || echo 0)
-            [ -n "$r" ] && [ "$r" -gt "$rss" ] && rss=$r
-            sleep 0.01
-        done
-        wait "$lp" || true
-    fi
+    bench_rss "$TMP/rss" "$lbin" import --redis "$LB_URL" --stream "$stream" --batch "$batch" \
+        --no-progress "$@" "$FIX" >"$TMP/lb.out" 2>"$TMP/lb.err" || true
+    rss=$(cat "$TMP/rss")
     t1=$(now)
     [ "$CMDSTATS" != 1 ] || rcli INFO commandstats >"$TMP/cmdstats.last"
     got=$(rcli XLEN "$stream")

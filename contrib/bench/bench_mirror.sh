@@ -58,23 +58,9 @@ run_mirror() {
     out="$TMP/out.$1.log"
     rm -f "$out"
     t0=$(now)
-    if [ -x /usr/bin/time ]; then
-        /usr/bin/time -f '%M' -o "$TMP/rss" "$BIN" mirror --redis "$URL" --stream "$2" \
-            --file "$out" --fsync "$3" --once --log-level warn
-        rss_kib=$(tail -n 1 "$TMP/rss")
-    else
-        # No GNU time: sample VmHWM (the kernel's peak) until the process ends.
-        "$BIN" mirror --redis "$URL" --stream "$2" --file "$out" --fsync "$3" --once \
-            --log-level warn &
-        pid=$!
-        rss_kib=0
-        while kill -0 "$pid" 2>/dev/null; do
-            h=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
-            [ -n "$h" ] && rss_kib=$h
-            sleep 0.02
-        done
-        wait "$pid"
-    fi
+    bench_rss "$TMP/rss" "$BIN" mirror --redis "$URL" --stream "$2" --file "$out" \
+        --fsync "$3" --once --log-level warn
+    rss_kib=$(cat "$TMP/rss")
     t1=$(now)
     lines=$(wc -l <"$out")
     secs=$(echo "$t1 - $t0" | bc)

@@ -46,8 +46,6 @@ done
 NS=$(redis-cli -s "$SOCK" --scan --pattern '{mt}:*' | wc -l | tr -d ' ')
 echo "fixture: $LINES lines imported into one stream and into $NS type streams"
 
-TIMEV=
-[ -x /usr/bin/time ] && TIMEV=/usr/bin/time
 # run LABEL STREAM: prints "seconds peak_rss_kib", or FAILED when the file
 # does not equal FIX
 run() {
@@ -55,21 +53,9 @@ run() {
     rm -f "$out"
     redis-cli -s "$SOCK" DEL 'logbridge:mirror:{mt}' 'logbridge:mirror:{one}' >/dev/null
     t0=$(now)
-    if [ -n "$TIMEV" ]; then
-        "$TIMEV" -f '%M' -o "$TMP/rss" "$BIN" mirror --redis "$URL" --stream "$2" --file "$out" \
-            --once --log-level warn
-        rss=$(tail -n 1 "$TMP/rss")
-    else
-        "$BIN" mirror --redis "$URL" --stream "$2" --file "$out" --once --log-level warn &
-        lp=$!
-        rss=0
-        while kill -0 "$lp" 2>/dev/null; do
-            r=$(awk '/^VmHWM/ { print $2 }' "/proc/$lp/status" 2>/dev/null || echo 0)
-            [ -n "$r" ] && [ "$r" -gt "$rss" ] && rss=$r
-            sleep 0.01
-        done
-        wait "$lp"
-    fi
+    bench_rss "$TMP/rss" "$BIN" mirror --redis "$URL" --stream "$2" --file "$out" --once \
+        --log-level warn >&2
+    rss=$(cat "$TMP/rss")
     t1=$(now)
     if ! cmp -s "$out" "$FIX"; then
         echo "bench_mirror_many: $1: the mirror file differs from the imported file" >&2

@@ -63,26 +63,12 @@ import() { # stream [extra args]
 }
 
 # ---- one parity run: prints "seconds peak_rss_kib exit_code"
-TIMEV=
-[ -x /usr/bin/time ] && TIMEV=/usr/bin/time
 run_parity() { # args...
     t0=$(now)
     rc=0
-    if [ -n "$TIMEV" ]; then
-        "$TIMEV" -f '%M' -o "$TMP/time.out" "$BIN" parity --redis "$URL" --report json "$@" \
-            "$FIX" >"$TMP/par.out" 2>"$TMP/par.err" || rc=$?
-        rss=$(tail -n 1 "$TMP/time.out")
-    else
-        "$BIN" parity --redis "$URL" --report json "$@" "$FIX" >"$TMP/par.out" 2>"$TMP/par.err" &
-        lp=$!
-        rss=0
-        while kill -0 "$lp" 2>/dev/null; do
-            r=$(awk '/^VmHWM/ { print $2 }' "/proc/$lp/status" 2>/dev/null || echo 0)
-            [ -n "$r" ] && [ "$r" -gt "$rss" ] && rss=$r
-            sleep 0.01
-        done
-        wait "$lp" || rc=$?
-    fi
+    bench_rss "$TMP/rss" "$BIN" parity --redis "$URL" --report json "$@" "$FIX" \
+        >"$TMP/par.out" 2>"$TMP/par.err" || rc=$?
+    rss=$(cat "$TMP/rss")
     t1=$(now)
     echo "$(elapsed "$t0" "$t1") $rss $rc"
 }

@@ -6,6 +6,9 @@
 # bench_gen_lines N FILE [TYPES]: N valid legacy lines (roles, ISO-8601 ms
 #   timestamps, 60-200 byte DATA with '|' now and then), the same for every
 #   run; TYPES: the event types, space-separated (default 7 of them).
+# bench_rss RSSFILE CMD [ARGS...]: run CMD (its output goes where the
+#   caller's does) and write its peak RSS in KiB to RSSFILE (GNU time, else
+#   the kernel's VmHWM sampled every 10 ms); returns CMD's exit status.
 # bench_tls_certs DIR: a CA (ca.crt) and a server certificate for 127.0.0.1
 #   and localhost (server.crt, server.key) made with the openssl CLI in DIR:
 #   EC P-256, no network.
@@ -61,6 +64,28 @@ bench_gen_lines() {
             print substr(pool, int(rand() * (4096 - len)) + 1, len);
         }
     }' >"$2"
+}
+
+bench_rss() {
+    _rf=$1
+    shift
+    _rc=0
+    if [ -x /usr/bin/time ]; then
+        /usr/bin/time -f '%M' -o "$_rf.time" "$@" || _rc=$?
+        tail -n 1 "$_rf.time" >"$_rf"
+        return $_rc
+    fi
+    "$@" &
+    _lp=$!
+    _rss=0
+    while kill -0 "$_lp" 2>/dev/null; do
+        _r=$(awk '/^VmHWM/ { print $2 }' "/proc/$_lp/status" 2>/dev/null || echo 0)
+        [ -n "$_r" ] && [ "$_r" -gt "$_rss" ] && _rss=$_r
+        sleep 0.01
+    done
+    wait "$_lp" || _rc=$?
+    echo "$_rss" >"$_rf"
+    return $_rc
 }
 
 bench_tls_certs() {
