@@ -281,22 +281,12 @@ static void check_end(struct fo *t)
     wait_caught_up(t);
     assert_int_equal(stop(&t->m.pid, SIGTERM), 0);
     char why[512];
-    if (t->types > 0) {
-        assert_int_equal(entries(t), t->total);
-        size_t n = 0;
-        char *want = lbt_read_file(t->input, &n);
-        assert_non_null(want);
-        if (size_of(t->m.file) != (long long)n)
-            tu_dump(t->m.log, 4000);
-        mu_assert_file_equals(t->m.file, want, n);
-        free(want);
-        return;
-    }
-    if (tu_check_seq(t->m.c, STREAM, t->input, t->total, 1, why, sizeof(why)) != 0) {
+    if (t->types == 0 &&
+        tu_check_seq(t->m.c, STREAM, t->input, t->total, 1, why, sizeof(why)) != 0) {
         tu_dump(t->tail_log, 3000);
         fail_msg("%s", why);
     }
-    assert_int_equal(lbt_xlen(t->m.c, STREAM), t->total);
+    assert_int_equal(entries(t), t->total);
     size_t n = 0;
     char *want = lbt_read_file(t->input, &n);
     assert_non_null(want);
@@ -304,6 +294,8 @@ static void check_end(struct fo *t)
         tu_dump(t->m.log, 4000);
     mu_assert_file_equals(t->m.file, want, n);
     free(want);
+    if (t->types > 0)
+        return; /* the checkpoint's "ids": test_streams */
     char last[64];
     mu_last_id(&t->m, last, sizeof(last));
     mu_assert_ckpt(&t->m, last);
