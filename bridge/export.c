@@ -32,8 +32,8 @@
 
 struct lb_export_opts {
     struct lb_common c;
-    const char *stream, *from, *to, *file;
-    struct lb_streams streams; /* every --stream; stream = streams.v[0] */
+    const char *from, *to, *file;
+    struct lb_streams streams; /* every --stream; v[0] names the job */
 };
 
 /* "-", "+", "ms" or "ms-seq" (as XRANGE takes them). */
@@ -41,15 +41,6 @@ static int lb_range_ok(const char *s)
 {
     struct lb_sid id;
     return lb_sid_arg(s, LB_SID_FORMS_RANGE, 0, &id) > 0;
-}
-
-static int lb_export_set_stream(void *base, const char *arg, char *why, size_t cap)
-{
-    struct lb_export_opts *o = base;
-    if (lb_streams_add(&o->streams, arg, why, cap) != 0)
-        return -1;
-    o->stream = o->streams.v[0];
-    return 0;
 }
 
 static int lb_export_set_from(void *base, const char *arg, char *why, size_t cap)
@@ -66,9 +57,9 @@ static int lb_export_set_to(void *base, const char *arg, char *why, size_t cap)
 
 #define LB_EXPORT_ID "-, + or a stream ID (ms-seq)"
 static const struct lb_opt lb_export_opt_table[] = {
-    LB_OPT_SET("stream", lb_export_set_stream, NULL, "S",
-               "a stream or template to write (repeatable: merged in ID order)",
-               LB_OPTF_REQUIRED | LB_OPTF_REPEAT),
+    LB_OPT_STREAMS("stream", struct lb_export_opts, streams,
+                   "a stream or template to write (repeatable: merged in ID order)",
+                   LB_OPTF_REQUIRED),
     LB_OPT_SET("from", lb_export_set_from, LB_EXPORT_ID, "ID", "first ID (default -)", 0),
     LB_OPT_SET("to", lb_export_set_to, LB_EXPORT_ID, "ID", "last ID (default +)", 0),
     LB_OPT_STR("file", struct lb_export_opts, file, "a path", "F",
@@ -156,7 +147,7 @@ static int lb_export_setup(const struct lb_export_opts *o, struct lb_export *x,
         lb_error_log("out of memory");
         return LB_EXIT_RUNTIME;
     }
-    lb_redis_set_route(*r, o->stream);
+    lb_redis_set_route(*r, o->streams.v[0]);
     if (o->file != NULL) {
         if (lb_abs_path(o->file, x->label, sizeof(x->label)) != 0)
             snprintf(x->label, sizeof(x->label), "%s", o->file);
@@ -185,7 +176,7 @@ static int lb_export_range(struct lb_export *x, struct lb_redis *r, const struct
     struct lb_xrange xr;
     memset(&xr, 0, sizeof(xr));
     const redisReply *page;
-    int rc = lb_xrange_begin(&xr, r, o->stream, o->from, o->to, &err);
+    int rc = lb_xrange_begin(&xr, r, o->streams.v[0], o->from, o->to, &err);
     for (;;) {
         if (rc == 0)
             rc = lb_xrange_next(&xr, &page, &err);
@@ -318,7 +309,7 @@ int lb_cmd_export(int argc, char **argv)
     /* A failed setup has counted nothing: no metrics are written. */
     int exit_code = lb_export_setup(&o, &x, metrics, &r);
     if (exit_code == LB_EXIT_OK) {
-        if (o.streams.n > 1 || lb_stream_is_template(o.stream))
+        if (o.streams.n > 1 || lb_stream_is_template(o.streams.v[0]))
             exit_code = lb_export_merged(&x, r, &o);
         else
             exit_code = lb_export_range(&x, r, &o);

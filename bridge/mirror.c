@@ -172,16 +172,6 @@ static int lb_mirror_set_from(void *base, const char *arg, char *why, size_t cap
     return 0;
 }
 
-static int lb_mirror_set_stream(void *base, const char *arg, char *why, size_t cap)
-{
-    struct lb_mirror_opts *o = base;
-    /* several, or a template: merged in entry-ID order (DESIGN.md section 8) */
-    if (lb_streams_add(&o->streams, arg, why, cap) != 0)
-        return -1;
-    o->stream = o->streams.v[0];
-    return 0;
-}
-
 static int lb_mirror_set_exclude(void *base, const char *arg, char *why, size_t cap)
 {
     struct lb_mirror_opts *o = base;
@@ -195,10 +185,10 @@ static int lb_mirror_set_exclude(void *base, const char *arg, char *why, size_t 
 
 #define LB_M struct lb_mirror_opts
 static const struct lb_opt lb_mirror_opt_table[] = {
-    LB_OPT_SET("stream", lb_mirror_set_stream, NULL, "S",
-               "the stream to follow; repeatable, or a template\n"
-               "('{ev}:%{type}'): merged into F in entry-ID order",
-               LB_OPTF_REQUIRED | LB_OPTF_REPEAT),
+    LB_OPT_STREAMS("stream", LB_M, streams,
+                   "the stream to follow; repeatable, or a template\n"
+                   "('{ev}:%{type}'): merged into F in entry-ID order",
+                   LB_OPTF_REQUIRED),
     LB_OPT_STR("file", LB_M, file, "a path", "F",
                "the legacy file (created if missing; never a symlink)", LB_OPTF_REQUIRED),
     LB_OPT_SET("from", lb_mirror_set_from, "0, $ or a stream ID (ms-seq)", "0|$|ID",
@@ -584,8 +574,8 @@ static void lb_mirror_metrics(struct lb_mirror *m)
 static int lb_mirror_xread_send(struct lb_mirror *m, const char *after, int block,
                                 struct lb_error *err)
 {
-    int rc =
-        lb_xread_send(m->r, m->o->stream, after, m->o->count, block ? LB_MIRROR_BLOCK_MS : -1, err);
+    int rc = lb_xread_send(m->r, m->o->streams.v[0], after, m->o->count,
+                           block ? LB_MIRROR_BLOCK_MS : -1, err);
     m->xread_inflight = rc == 0;
     return rc;
 }
@@ -710,7 +700,7 @@ static int lb_mirror_turn(struct lb_mirror *m, struct lb_error *err)
     if (m->hset_inflight && (rc = lb_mirror_ckpt_reply(m, err)) != 0)
         return rc;
     if (rep->type == REDIS_REPLY_ERROR)
-        return lb_reply_error(m->r, "XREAD", m->o->stream, rep->str, err);
+        return lb_reply_error(m->r, "XREAD", m->o->streams.v[0], rep->str, err);
     lb_mirror_accepted(m);
     const redisReply *entries = lb_xread_entries(rep);
     if (entries == NULL) /* nil: nothing new within BLOCK (or, with --once, nothing at all) */
@@ -784,7 +774,7 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
     char real[PATH_MAX];
     m.dec.self[0] = m.path;
     m.dec.self[1] = realpath(o->file, real) != NULL ? real : NULL;
-    lb_key_derive(o->stream, "mirror", m.key, sizeof(m.key));
+    lb_key_derive(o->streams.v[0], "mirror", m.key, sizeof(m.key));
     lb_metrics_labels(m.lbl_file, sizeof(m.lbl_file), "file", m.path, (const char *)NULL);
 
     struct lb_redis_cfg cfg;
@@ -797,8 +787,8 @@ int lb_mirror_run(const struct lb_mirror_opts *o, const struct lb_common *c,
         lb_error_log("out of memory");
         return LB_EXIT_RUNTIME;
     }
-    lb_redis_set_route(m.r, o->stream);
-    if ((o->streams.n > 1 || lb_stream_is_template(o->stream)) && lb_many_init(&m) != 0) {
+    lb_redis_set_route(m.r, o->streams.v[0]);
+    if ((o->streams.n > 1 || lb_stream_is_template(o->streams.v[0])) && lb_many_init(&m) != 0) {
         lb_error_log("out of memory");
         lb_redis_destroy(m.r);
         return LB_EXIT_RUNTIME;

@@ -37,8 +37,7 @@ enum lb_mirror_fsync {
  */
 struct lb_mirror_opts {
     struct lb_common c;
-    const char *stream;        /* streams.v[0] */
-    struct lb_streams streams; /* every --stream (DESIGN.md section 8) */
+    struct lb_streams streams; /* every --stream (DESIGN.md section 8); v[0] names the job */
     const char *file;
     const char *from;       /* "0" (default), "$" or an ID; used only without a checkpoint */
     const char *json_field; /* NULL: the struct lb_common's */

@@ -340,7 +340,7 @@ static int lb_mirror_fall_back(struct lb_mirror *m, struct lb_error *err)
     lb_warn("%s: entry id=%s, the last one handled, is no longer in stream %s (a failover lost "
             "acknowledged writes?): going back to the checkpoint id=%s size=%" PRIu64
             "; lines of it written since that come back are not written again",
-            m->what, m->last_id, m->o->stream, ck.id, ck.size);
+            m->what, m->last_id, m->o->streams.v[0], ck.id, ck.size);
     struct lb_sid lost = m->last;
     m->lag.pos_known = 0;
     m->ck_seq++;
@@ -362,7 +362,8 @@ int lb_mirror_resume(struct lb_mirror *m, struct lb_error *err)
 {
     int rc, gone = 0;
     if ((m->last.ms != 0 || m->last.seq != 0) &&
-        (rc = lb_mirror_entry_gone(m, m->o->stream, m->last_id, m->last_sum, &gone, err)) != 0)
+        (rc = lb_mirror_entry_gone(m, m->o->streams.v[0], m->last_id, m->last_sum, &gone, err)) !=
+            0)
         return rc;
     if (gone && (rc = lb_mirror_fall_back(m, err)) != 0)
         return rc;

@@ -146,10 +146,10 @@ struct lb_many_stream {
     char *key;           /* owned */
     char id[LB_SID_BUF]; /* the last entry handled */
     struct lb_sid last;
-    uint64_t sum;        /* lb_mirror_entry_sum of that entry (0: not known) */
+    uint64_t sum;          /* lb_mirror_entry_sum of that entry (0: not known) */
     const redisReply *raw; /* that entry, its sum not taken yet (in the merge's page) */
     char base[LB_SID_BUF]; /* its ID in the checkpoint this process started from */
-    struct lb_sid end;   /* --once: its last ID at start */
+    struct lb_sid end;     /* --once: its last ID at start */
     struct lb_lag lag;
 };
 
@@ -161,8 +161,8 @@ struct lb_many {
     double scan_at;
     struct lb_merge mg; /* the round: streams [0, mg.n) of s, merged */
     int merging;
-    int once_over; /* --once: the one round is over */
-    uint64_t round_n; /* entries handled in this round */
+    int once_over;         /* --once: the one round is over */
+    uint64_t round_n;      /* entries handled in this round */
     struct lb_arena arena; /* the reply of the wait for an entry */
 };
 
@@ -219,9 +219,9 @@ struct lb_mirror {
 
     struct lb_mirror_counts counts;
     uint64_t skipped_total;
-    uint64_t self_total; /* entries whose src is this file (warned about once) */
+    uint64_t self_total;             /* entries whose src is this file (warned about once) */
     struct lb_redis_seen redis_seen; /* counters already in the metrics */
-    unsigned hup_seen; /* the SIGHUP generation last acted on */
+    unsigned hup_seen;               /* the SIGHUP generation last acted on */
 
     /* Redis refuses for now (OOM, LOADING...): said once at warn, then
      * retried with backoff (refusals counts the attempts) until accepted. */
@@ -245,9 +245,9 @@ struct lb_mirror_ckpt {
 
 /* The log fields of a mirror's lines: its file and stream, then more. */
 #define LB_MIRROR_FIELDS(m, ...)                                                                   \
-    LB_FIELDS(LB_F_STR("file", (m)->path), LB_F_STR("stream", (m)->o->stream), __VA_ARGS__)
+    LB_FIELDS(LB_F_STR("file", (m)->path), LB_F_STR("stream", (m)->o->streams.v[0]), __VA_ARGS__)
 #define LB_MIRROR_FIELDS0(m)                                                                       \
-    LB_FIELDS(LB_F_STR("file", (m)->path), LB_F_STR("stream", (m)->o->stream))
+    LB_FIELDS(LB_F_STR("file", (m)->path), LB_F_STR("stream", (m)->o->streams.v[0]))
 
 /* mirror.c */
 /* Format entry e into m->buf (written out when a chunk is full, or at once
@@ -274,8 +274,8 @@ int lb_mirror_ckpt_save(struct lb_mirror *m, struct lb_error *err);
 enum lb_dec lb_mirror_decode(struct lb_dec_ctx *d, const redisReply *e, struct lb_record *rec,
                              const char **why);
 /* The same for an entry decoded already (its slices must stay valid). */
-enum lb_dec lb_mirror_classify(struct lb_dec_ctx *d, struct lb_entry *en,
-                               struct lb_record *rec, const char **why);
+enum lb_dec lb_mirror_classify(struct lb_dec_ctx *d, struct lb_entry *en, struct lb_record *rec,
+                               const char **why);
 void lb_dec_release(struct lb_dec_ctx *d);
 void lb_dec_self_forget(struct lb_dec_ctx *d);
 int lb_mirror_open(struct lb_mirror *m, struct lb_error *err);

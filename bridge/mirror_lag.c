@@ -120,7 +120,7 @@ int lb_mirror_observe(struct lb_mirror *m, int force, struct lb_error *err)
     int quiet = m->lost_quiet, rc = 0;
     long long lag = -1;
     if (m->mm == NULL) {
-        rc = lb_lag_observe(m, m->o->stream, m->last, m->last_id, &m->lag, quiet, &lag, err);
+        rc = lb_lag_observe(m, m->o->streams.v[0], m->last, m->last_id, &m->lag, quiet, &lag, err);
     } else {
         /* several streams: the entries after each one's last handled, summed;
          * one XINFO each (O(1)) */

@@ -426,7 +426,7 @@ static int lb_many_wait(struct lb_mirror *m, struct lb_sid *first, struct lb_err
     if (rep == NULL)
         return err->code;
     if (rep->type == REDIS_REPLY_ERROR)
-        return lb_reply_error(m->r, "XREAD", m->o->stream, rep->str, err);
+        return lb_reply_error(m->r, "XREAD", m->o->streams.v[0], rep->str, err);
     lb_mirror_accepted(m);
     int got = 0;
     *first = (struct lb_sid){UINT64_MAX, UINT64_MAX};

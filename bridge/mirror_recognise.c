@@ -108,7 +108,8 @@ static int lb_expect_begin(struct lb_expect *x, const char *after, struct lb_err
     if (lb_sid_next(&start) != 0)
         return 0;
     x->started = 1;
-    return lb_xrange_begin(&x->xr, x->m->r, x->m->o->stream, lb_sid_format(start, from), "+", err);
+    return lb_xrange_begin(&x->xr, x->m->r, x->m->o->streams.v[0], lb_sid_format(start, from), "+",
+                           err);
 }
 
 /* The line of entry e in x->line, if it gives one (skipped, excluded and
@@ -526,7 +527,7 @@ int lb_mirror_start(struct lb_mirror *m, struct lb_error *err)
          * the first XREAD is missed; recorded below, so a restart keeps it. */
         if (lb_sid_arg(m->o->from, LB_SID_FORM_ID | LB_SID_FORM_LAST, 0, &sid) ==
                 LB_SID_FORM_LAST &&
-            (rc = lb_stream_last_id(m->r, m->o->stream, &sid, err)) != 0)
+            (rc = lb_stream_last_id(m->r, m->o->streams.v[0], &sid, err)) != 0)
             return rc;
         lb_sid_format(sid, id);
         lb_mirror_set_last(m, id, strlen(id));
@@ -541,7 +542,7 @@ int lb_mirror_start(struct lb_mirror *m, struct lb_error *err)
     if (lb_ck_pending(m) && (rc = lb_mirror_ckpt_save(m, err)) != 0)
         return rc;
     if (m->o->once) {
-        if ((rc = lb_stream_last_id(m->r, m->o->stream, &m->end, err)) != 0)
+        if ((rc = lb_stream_last_id(m->r, m->o->streams.v[0], &m->end, err)) != 0)
             return rc;
     }
     m->lag.pos_known = 0;

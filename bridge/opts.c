@@ -4,6 +4,8 @@
  */
 #include "opts.h"
 
+#include "stream_set.h"
+
 #include "error.h"
 #include "http.h"
 #include "redis.h"
@@ -193,6 +195,8 @@ int lb_opts_set(const struct lb_opt *e, void *base, const char *arg, char *why, 
         if (why[0] == '\0')
             lb_opts_bad(e, arg, why, cap);
         return -1;
+    case LB_ARG_STREAMS:
+        return lb_streams_add((struct lb_streams *)t, arg, why, cap);
     }
     return -1;
 }

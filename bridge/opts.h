@@ -36,7 +36,9 @@ enum lb_arg {
     LB_ARG_INT,    /* an integer from min to max: *(long long *)target */
     LB_ARG_SIZE,   /* an integer from min to max: *(size_t *)target */
     LB_ARG_DOUBLE, /* a finite number from min to max: *(double *)target */
-    LB_ARG_SET     /* judged and stored by set(), which gets the whole options struct */
+    LB_ARG_SET,    /* judged and stored by set(), which gets the whole options struct */
+    LB_ARG_STREAMS /* a --stream value of a reader (repeatable, a template allowed): added to
+                    * *(struct lb_streams *)target (stream_set.h) */
 };
 
 enum {
@@ -94,6 +96,11 @@ struct lb_opt {
     {                                                                                              \
         .name = n, .kind = LB_ARG_SET, .set = fn, .what = what_, .meta = meta_, .help = help_,     \
         .flags = fl                                                                                \
+    }
+#define LB_OPT_STREAMS(n, T, m, help_, fl)                                                         \
+    {                                                                                              \
+        .name = n, .kind = LB_ARG_STREAMS, .off = offsetof(T, m), .meta = "S", .help = help_,      \
+        .flags = (fl) | LB_OPTF_REPEAT                                                             \
     }
 #define LB_OPT_END                                                                                 \
     {                                                                                              \

@@ -195,7 +195,7 @@ static int lb_parity_streams(struct lb_parity *p, struct lb_error *err)
     if (rc == 0) {
         lb_parity_window(p, sis, p->names.n);
         rc = lb_parity_stream_budgets(p, sis, err);
-        if (p->names.n > 1 || lb_stream_is_template(p->o->stream))
+        if (p->names.n > 1 || lb_stream_is_template(p->o->streams.v[0]))
             lb_info("parity: %d streams", p->names.n);
     }
     free(sis);
@@ -664,15 +664,6 @@ static int lb_parity_id_ok(const char *arg, int is_end)
     return strlen(arg) < 44 && lb_sid_arg(arg, LB_SID_FORMS_RANGE, is_end, &x) >= 0;
 }
 
-static int lb_parity_set_stream(void *base, const char *arg, char *why, size_t cap)
-{
-    struct lb_parity_opts *o = base;
-    if (lb_streams_add(&o->streams, arg, why, cap) != 0)
-        return -1;
-    o->stream = o->streams.v[0];
-    return 0;
-}
-
 static int lb_parity_set_from(void *base, const char *arg, char *why, size_t cap)
 {
     (void)why, (void)cap;
@@ -688,10 +679,10 @@ static int lb_parity_set_to(void *base, const char *arg, char *why, size_t cap)
 #define LB_P struct lb_parity_opts
 #define LB_PARITY_ID "a stream ID (ms-seq, ms, - or +)"
 static const struct lb_opt lb_parity_opt_table[] = {
-    LB_OPT_SET("stream", lb_parity_set_stream, NULL, "S",
-               "the stream; repeated, or a template such as '{ev}:%{type}':\n"
-               "the union of the streams, merged in entry-ID order",
-               LB_OPTF_REQUIRED | LB_OPTF_REPEAT),
+    LB_OPT_STREAMS("stream", LB_P, streams,
+                   "the stream; repeated, or a template such as '{ev}:%{type}':\n"
+                   "the union of the streams, merged in entry-ID order",
+                   LB_OPTF_REQUIRED),
     LB_OPT_STR("src", LB_P, src, "a src name", "NAME",
                "only entries whose src is NAME; NAME is then the src of\n"
                "every FILE (a rotated chain written by tail)",
@@ -729,22 +720,21 @@ static const struct lb_optspec lb_parity_optspec = {
              "Compare the lines of FILE... (oldest first; .gz read through zlib) with the\n"
              "entries of stream S. Exit 0 when equal, 1 when they differ.\n",
     .opts = lb_parity_opt_table,
-    .footer =
-        "\n"
-        "Entries in either encoding are read without being told. Blank lines are\n"
-        "ignored; bad lines are counted in bad_lines and not compared. Lines older than\n"
-        "the stream's first entry count as trimmed (not missing) as far as Redis\n"
-        "reports deleted entries; trimmed lines do not make the result different.\n"
-        "Alignment uses src/off when the entries carry them (and --no-provenance is\n"
-        "not given), else the content of the lines. A rotated chain written by tail\n"
-        "has every generation under the live path's name: give its files with --src\n"
-        "and the live path; each run of entries is matched to the FILE it was read\n"
-        "from, generations older than the FILEs are not compared, and one missing\n"
-        "from the chain is named. When the stream holds a checkpoint for a FILE, its\n"
-        "lines past the committed offset (and the FILEs after it that no entry is\n"
-        "from yet) are pending, not missing (--no-pending: missing). With --encoding\n"
-        "json, or a json stream, lines that are not UTF-8 are bad lines (import sent\n"
-        "them to the DLQ).\n",
+    .footer = "\n"
+              "Entries in either encoding are read without being told. Blank lines are\n"
+              "ignored; bad lines are counted in bad_lines and not compared. Lines older than\n"
+              "the stream's first entry count as trimmed (not missing) as far as Redis\n"
+              "reports deleted entries; trimmed lines do not make the result different.\n"
+              "Alignment uses src/off when the entries carry them (and --no-provenance is\n"
+              "not given), else the content of the lines. A rotated chain written by tail\n"
+              "has every generation under the live path's name: give its files with --src\n"
+              "and the live path; each run of entries is matched to the FILE it was read\n"
+              "from, generations older than the FILEs are not compared, and one missing\n"
+              "from the chain is named. When the stream holds a checkpoint for a FILE, its\n"
+              "lines past the committed offset (and the FILEs after it that no entry is\n"
+              "from yet) are pending, not missing (--no-pending: missing). With --encoding\n"
+              "json, or a json stream, lines that are not UTF-8 are bad lines (import sent\n"
+              "them to the DLQ).\n",
     .common_off = offsetof(struct lb_parity_opts, c),
     .operands = 1,
 };
@@ -919,7 +909,7 @@ int lb_cmd_parity(int argc, char **argv)
         lb_error_set(&err, LB_ENOMEM, "out of memory");
         goto fail;
     }
-    lb_redis_set_route(p.r, o.stream);
+    lb_redis_set_route(p.r, o.streams.v[0]);
     /* One attempt: a CI step wants a clear failure now, not a retry loop.
      * The checkpoints are read before XINFO fixes the end of the range: a
      * batch and its checkpoint land together, so every line before a

@@ -39,8 +39,7 @@ enum lb_parity_mode { LB_MODE_UNSET = 0, LB_MODE_CONTENT, LB_MODE_PROV };
 
 struct lb_parity_opts {
     struct lb_common c;
-    const char *stream;        /* streams.v[0] */
-    struct lb_streams streams; /* every --stream (DESIGN.md section 8) */
+    struct lb_streams streams; /* every --stream (DESIGN.md section 8); v[0] names the job */
     const char *src;
     const char *from, *to;
     int order_any;
@@ -86,10 +85,10 @@ struct lb_group {
  * whose offsets go back is the next generation (parity_gen.c).
  */
 enum lb_run_state {
-    LB_RUN_NONE,    /* no entry yet */
-    LB_RUN_FILE,    /* the run is the generation of FILE `cur` */
-    LB_RUN_OLDER,   /* before the first run that is a FILE's: not compared */
-    LB_RUN_UNKNOWN  /* after one: a generation none of the FILEs holds (extra) */
+    LB_RUN_NONE,   /* no entry yet */
+    LB_RUN_FILE,   /* the run is the generation of FILE `cur` */
+    LB_RUN_OLDER,  /* before the first run that is a FILE's: not compared */
+    LB_RUN_UNKNOWN /* after one: a generation none of the FILEs holds (extra) */
 };
 
 struct lb_run_note { /* runs of one kind, for the message at the end */
@@ -144,8 +143,8 @@ struct lb_parity {
     struct lb_route *routes;
     int nroutes;
     struct lb_route *last_route;
-    struct lb_baseline *bl;  /* --baseline, or NULL */
-    FILE *blw;               /* --write-baseline: the temp file being written */
+    struct lb_baseline *bl; /* --baseline, or NULL */
+    FILE *blw;              /* --write-baseline: the temp file being written */
     char blw_tmp[PATH_MAX];
     uint64_t blw_n;
     enum lb_parity_mode mode;

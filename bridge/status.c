@@ -50,24 +50,13 @@
 
 struct lb_status_opts {
     struct lb_common c;
-    const char *stream;        /* streams.v[0] */
-    struct lb_streams streams; /* every --stream (DESIGN.md section 8) */
+    struct lb_streams streams; /* every --stream (DESIGN.md section 8); v[0] names the job */
     int json;
 };
 
-static int lb_status_set_stream(void *base, const char *arg, char *why, size_t cap)
-{
-    struct lb_status_opts *o = base;
-    if (lb_streams_add(&o->streams, arg, why, cap) != 0)
-        return -1;
-    o->stream = o->streams.v[0];
-    return 0;
-}
-
 static const struct lb_opt lb_status_opt_table[] = {
-    LB_OPT_SET("stream", lb_status_set_stream, NULL, "S",
-               "the stream (or the template a tail writes with)",
-               LB_OPTF_REQUIRED | LB_OPTF_REPEAT),
+    LB_OPT_STREAMS("stream", struct lb_status_opts, streams,
+                   "the stream (or the template a tail writes with)", LB_OPTF_REQUIRED),
     LB_OPT_FLAG("json", struct lb_status_opts, json, 1,
                 "one JSON object instead of tables:\n"
                 "{\"stream\",\"length\",\"last_id\",\"groups\":[{\"name\",\"lag\",\n"
@@ -505,8 +494,8 @@ static void lb_status_table(const cJSON *root)
     if (many != NULL) {
         int w = lb_status_width(many, "stream", 6);
         printf("streams of %s:\n  %-*s %12s  %s\n",
-               cJSON_GetObjectItemCaseSensitive(root, "stream")->valuestring, w, "STREAM",
-               "LENGTH", "LAST_ID");
+               cJSON_GetObjectItemCaseSensitive(root, "stream")->valuestring, w, "STREAM", "LENGTH",
+               "LAST_ID");
         for (const cJSON *s = many->child; s; s = s->next) {
             printf("  %-*s %12s  %s\n", w, lb_status_cell(s, "stream", b1, sizeof(b1)),
                    lb_status_cell(s, "length", b2, sizeof(b2)),
@@ -586,16 +575,16 @@ int lb_cmd_status(int argc, char **argv)
     lb_common_redis_cfg(&o.c, &cfg, NULL);
     struct lb_redis *r = lb_redis_create(&cfg);
     if (r != NULL)
-        lb_redis_set_route(r, o.stream);
+        lb_redis_set_route(r, o.streams.v[0]);
     cJSON *root = cJSON_CreateObject();
     int exit_code = LB_EXIT_OK;
     if (r == NULL || root == NULL) {
         fprintf(stderr, "logbridge status: out of memory\n");
         exit_code = LB_EXIT_RUNTIME;
     } else if (lb_redis_connect(r, &err) != 0 ||
-               ((o.streams.n > 1 || lb_stream_is_template(o.stream))
+               ((o.streams.n > 1 || lb_stream_is_template(o.streams.v[0]))
                     ? lb_status_collect_many(r, &o.streams, root, &err)
-                    : lb_status_collect(r, o.stream, root, &err)) != 0) {
+                    : lb_status_collect(r, o.streams.v[0], root, &err)) != 0) {
         /* one line naming the address (the messages of redis.c start with it) */
         fprintf(stderr, "logbridge status: %s\n", err.msg);
         exit_code = lb_exit_for(err.code);

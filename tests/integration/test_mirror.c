@@ -485,7 +485,7 @@ static void mirror_opts_parse_names_config_keys(void **state)
                                     "--file", "f", "--exclude-src", "a", "--exclude-src", "b",
                                     "--json-field", "jf", NULL),
                      0);
-    assert_string_equal(o.stream, "s");
+    assert_string_equal(o.streams.v[0], "s");
     assert_string_equal(o.file, "f");
     assert_string_equal(o.from, "0");
     assert_int_equal(o.fsync, LB_FSYNC_BATCH);
