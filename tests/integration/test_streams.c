@@ -328,6 +328,20 @@ static void streams_mirror_once_template_byte_identical(void **state)
     got = lbt_read_file(out, &n);
     assert_bytes(got, n, valid, vn);
     free(got);
+    /* the same file imported with --id ts (IDs from the lines' timestamps) */
+    rc = run(f, "import", "--redis", f->r.url, "--stream", "{evts}:%{type}", "--id", "ts",
+             "--final", "--no-progress", file, NULL);
+    if (rc != 0)
+        fail_msg("import --id ts: exit %d: %s", rc, f->err);
+    snprintf(out, sizeof(out), "%s/mirror-ts.log", f->dir);
+    rc = run(f, "mirror", "--redis", f->r.url, "--stream", "{evts}:%{type}", "--file", out,
+             "--once", NULL);
+    if (rc != 0)
+        fail_msg("mirror of the --id ts streams: exit %d: %s", rc, f->err);
+    got = lbt_read_file(out, &n);
+    assert_non_null(got);
+    assert_bytes(got, n, valid, vn);
+    free(got);
     free(valid);
 }
 
@@ -375,6 +389,7 @@ static void streams_mirror_live_template_kill9(void **state)
     pid_t tp = lbt_spawn(targs, tlog);
     assert_true(tp > 0);
     const int rounds = 20;
+    int tail_kills = 0;
     size_t cap = 64 << 20, wn = 0;
     char *want = malloc(cap);
     assert_non_null(want);
@@ -411,10 +426,20 @@ static void streams_mirror_live_template_kill9(void **state)
                                NULL};
         pid_t mp = lbt_spawn(margs, mlog);
         assert_true(mp > 0);
+        if (rand() % 2) {
+            /* tail too, while it commits this round's lines */
+            lbt_sleep_ms(rand() % 100);
+            kill(tp, SIGKILL);
+            lbt_wait(tp);
+            tail_kills++;
+            tp = lbt_spawn(targs, tlog);
+            assert_true(tp > 0);
+        }
         lbt_sleep_ms(rand() % 150);
         kill(mp, SIGKILL);
         lbt_wait(mp);
     }
+    print_message("%d rounds, tail killed in %d of them\n", rounds, tail_kills);
     {
         /* how often a kill left lines unrecorded (recognised at the next start) */
         size_t ln;
