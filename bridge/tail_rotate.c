@@ -15,6 +15,20 @@
  * one and not after the file at the path: birth times (statx; for gzip,
  * whose birth is the compression, the modification time that gzip keeps)
  * order them.
+ *
+ * The search races the rotation it looks for: logrotate renames app.log.N to
+ * app.log.N+1 (every N) just as tail restarts or notices a truncation. A
+ * listing of a directory that is renamed in meanwhile may name a file that
+ * has since moved, or miss a file altogether (POSIX leaves unspecified
+ * whether readdir returns an entry renamed during the listing, and glibc
+ * returns the names of its first getdents); a name listed may be another
+ * file by the time it is opened. Either would drop a generation from the
+ * chain, and with it every line it holds. So each search lists the
+ * directories twice and takes every file either listing saw; when the two
+ * disagree (a file under another name, a name on another file) or a listed
+ * name no longer leads to its file, the search is made again, a moment
+ * later, until a rotation going on meanwhile is over (at most
+ * LB_ROT_SEARCHES times; the last one is taken as it is).
  */
 #include "tail_int.h"
 
@@ -26,7 +40,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+#define LB_ROT_SEARCHES 20 /* searches, at most, while files move under them */
+#define LB_ROT_PAUSE_MS 1  /* between two: a rotation's renames take a moment */
+
+/* A search found a listed name leading to another file, or to none. */
+#define LB_ROT_MOVED (-1)
 
 struct lb_rot_cand {
     char *path;
@@ -108,18 +129,27 @@ static int lb_rot_family(const struct lb_rot_query *q, const char *name)
     return 0;
 }
 
-/* Open c as a plain file and check it against id (fp_len bytes, off). */
+/* Open c as a plain file and check it against id (fp_len bytes, off): 1,
+ * 0 (not it), or LB_ROT_MOVED (its name leads to another file now, or to
+ * none). */
 static int lb_rot_open_plain(const struct lb_rot_cand *c, const struct lb_rot_ident *id,
                              size_t max_line, struct lb_rot_found *out)
 {
     int fd = open(c->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
-        return 0;
+        return errno == ENOENT ? LB_ROT_MOVED : 0;
     struct stat st;
     char hex[LB_FP_HEX];
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        return 0;
+    }
     /* Check the file we opened, not the name we listed: it may have moved. */
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_dev != c->st.st_dev ||
-        st.st_ino != c->st.st_ino || lb_rot_is_gz(fd) ||
+    if (st.st_dev != c->st.st_dev || st.st_ino != c->st.st_ino) {
+        close(fd);
+        return LB_ROT_MOVED;
+    }
+    if (!S_ISREG(st.st_mode) || lb_rot_is_gz(fd) ||
         (id != NULL && ((uint64_t)st.st_size < id->off ||
                         (id->fp_len > 0 && (lb_rot_fp_plain(fd, id->fp_len, hex) != 0 ||
                                             strcmp(hex, id->fp) != 0))))) {
@@ -139,12 +169,23 @@ static int lb_rot_open_plain(const struct lb_rot_cand *c, const struct lb_rot_id
     return 1;
 }
 
+/* As lb_rot_open_plain, for a .gz (the fingerprint of what it holds). */
 static int lb_rot_open_gz(const struct lb_rot_cand *c, const struct lb_rot_ident *id,
                           size_t max_line, struct lb_rot_found *out)
 {
+    struct stat st;
+    if (stat(c->path, &st) != 0)
+        return errno == ENOENT ? LB_ROT_MOVED : 0;
+    if (st.st_dev != c->st.st_dev || st.st_ino != c->st.st_ino)
+        return LB_ROT_MOVED;
     struct lb_source *s = lb_source_open(c->path, max_line, NULL);
     if (s == NULL)
         return 0;
+    /* (moved between the stat and the open) */
+    if (lb_source_dev(s) != c->st.st_dev || lb_source_ino(s) != c->st.st_ino) {
+        lb_source_close(s);
+        return LB_ROT_MOVED;
+    }
     char hex[LB_FP_HEX];
     if (lb_source_kind(s) != LB_SOURCE_GZ ||
         (id != NULL &&
@@ -164,11 +205,45 @@ static int lb_rot_open_gz(const struct lb_rot_cand *c, const struct lb_rot_ident
     return 1;
 }
 
-/* Every regular file of the directories, once per inode. */
-static size_t lb_rot_list(const struct lb_rot_query *q, struct lb_rot_cand **out)
+static void lb_rot_cands_free(struct lb_rot_cand *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(c[i].path);
+    free(c);
+}
+
+/* The index of the file (dev, ino) in c, or n. */
+static size_t lb_rot_find_ino(const struct lb_rot_cand *c, size_t n, const struct stat *st)
+{
+    size_t i = 0;
+    while (i < n && (c[i].st.st_dev != st->st_dev || c[i].st.st_ino != st->st_ino))
+        i++;
+    return i;
+}
+
+/* Append e to c (its path is then c's). 0, or -1 out of memory. */
+static int lb_rot_push(struct lb_rot_cand **c, size_t *n, size_t *cap, const struct lb_rot_cand *e)
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 32;
+        struct lb_rot_cand *x = realloc(*c, nc * sizeof(*x));
+        if (x == NULL)
+            return -1;
+        *c = x;
+        *cap = nc;
+    }
+    (*c)[(*n)++] = *e;
+    return 0;
+}
+
+/* One listing of the directories: every regular file, once per inode, with
+ * its path and what fstatat said of it then. Returns the count (*cap: the
+ * room of *out). */
+static size_t lb_rot_scan(const struct lb_rot_query *q, struct lb_rot_cand **out, size_t *cap)
 {
     struct lb_rot_cand *c = NULL;
-    size_t n = 0, cap = 0;
+    size_t n = 0;
+    *cap = 0;
     for (size_t k = 0; k < q->ndirs; k++) {
         DIR *d = opendir(q->dirs[k]);
         if (d == NULL)
@@ -177,54 +252,96 @@ static size_t lb_rot_list(const struct lb_rot_query *q, struct lb_rot_cand **out
         while ((de = readdir(d)) != NULL) {
             if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
                 continue;
-            struct stat st;
-            if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-                !S_ISREG(st.st_mode))
+            struct lb_rot_cand e;
+            memset(&e, 0, sizeof(e));
+            if (fstatat(dirfd(d), de->d_name, &e.st, AT_SYMLINK_NOFOLLOW) != 0 ||
+                !S_ISREG(e.st.st_mode) || lb_rot_find_ino(c, n, &e.st) < n)
                 continue;
-            int dup = 0;
-            for (size_t i = 0; i < n && !dup; i++)
-                dup = c[i].st.st_dev == st.st_dev && c[i].st.st_ino == st.st_ino;
-            if (dup)
-                continue;
-            if (n == cap) {
-                size_t nc = cap ? cap * 2 : 32;
-                struct lb_rot_cand *x = realloc(c, nc * sizeof(*x));
-                if (x == NULL)
-                    break;
-                c = x;
-                cap = nc;
-            }
-            struct lb_rot_cand *e = &c[n];
-            memset(e, 0, sizeof(*e));
             size_t plen = strlen(q->dirs[k]) + strlen(de->d_name) + 2;
-            e->path = malloc(plen);
-            if (e->path == NULL)
+            if ((e.path = malloc(plen)) == NULL)
                 break;
-            snprintf(e->path, plen, "%s/%s", q->dirs[k], de->d_name);
-            e->name = e->path + strlen(q->dirs[k]) + 1;
-            e->st = st;
-            e->family = lb_rot_family(q, de->d_name);
-            int fd = open(e->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-            double bt = -1;
-            if (fd >= 0 && lb_rot_is_foreign(fd)) {
-                close(fd);
-                free(e->path);
-                continue;
+            snprintf(e.path, plen, "%s/%s", q->dirs[k], de->d_name);
+            e.name = e.path + strlen(q->dirs[k]) + 1;
+            if (lb_rot_push(&c, &n, cap, &e) != 0) {
+                free(e.path);
+                break;
             }
-            if (fd >= 0) {
-                e->gz = lb_rot_is_gz(fd);
-                bt = e->gz ? -1 : lb_rot_btime(fd);
-                close(fd);
-            }
-            /* gzip's birth is the compression: the time it kept (the last
-             * write of what it compressed) orders it instead */
-            e->key = bt > 0 ? bt : lb_rot_ts(&st.st_mtim);
-            n++;
         }
         closedir(d);
     }
     *out = c;
     return n;
+}
+
+/* Do two listings agree: no file under another name, no name on another
+ * file? (A file in one of them only was created or deleted in between, or
+ * missed by the other: the union takes it.) */
+static int lb_rot_agree(const struct lb_rot_cand *a, size_t na, const struct lb_rot_cand *b,
+                        size_t nb)
+{
+    for (size_t i = 0; i < na; i++) {
+        size_t j = lb_rot_find_ino(b, nb, &a[i].st);
+        if (j < nb && strcmp(a[i].path, b[j].path) != 0)
+            return 0;
+        for (j = 0; j < nb; j++)
+            if (strcmp(a[i].path, b[j].path) == 0 &&
+                (a[i].st.st_dev != b[j].st.st_dev || a[i].st.st_ino != b[j].st.st_ino))
+                return 0;
+    }
+    return 1;
+}
+
+/* Every regular file of the directories, once per inode: the union of two
+ * listings (each file under the name the second one saw, if it saw it),
+ * with what the search needs of each. *moved: the listings disagree, or a
+ * name no longer leads to its file (see the top of this file). */
+static size_t lb_rot_list(const struct lb_rot_query *q, struct lb_rot_cand **out, int *moved)
+{
+    size_t cap_a, cap, na, n;
+    struct lb_rot_cand *a, *c;
+    na = lb_rot_scan(q, &a, &cap_a);
+    n = lb_rot_scan(q, &c, &cap);
+    *moved = !lb_rot_agree(a, na, c, n);
+    for (size_t i = 0; i < na; i++)
+        if (lb_rot_find_ino(c, n, &a[i].st) == n && lb_rot_push(&c, &n, &cap, &a[i]) == 0)
+            a[i].path = NULL;
+    lb_rot_cands_free(a, na);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct lb_rot_cand *e = &c[i];
+        e->family = lb_rot_family(q, e->name);
+        int fd = open(e->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        struct stat st;
+        double bt = -1;
+        if (fd < 0 && errno == ENOENT) {
+            *moved = 1;
+            free(e->path);
+            continue;
+        }
+        if (fd >= 0 &&
+            (fstat(fd, &st) != 0 || st.st_dev != e->st.st_dev || st.st_ino != e->st.st_ino)) {
+            *moved = 1; /* the name is another file's now */
+            close(fd);
+            free(e->path);
+            continue;
+        }
+        if (fd >= 0 && lb_rot_is_foreign(fd)) {
+            close(fd);
+            free(e->path);
+            continue;
+        }
+        if (fd >= 0) {
+            e->gz = lb_rot_is_gz(fd);
+            bt = e->gz ? -1 : lb_rot_btime(fd);
+            close(fd);
+        }
+        /* gzip's birth is the compression: the time it kept (the last
+         * write of what it compressed) orders it instead */
+        e->key = bt > 0 ? bt : lb_rot_ts(&e->st.st_mtim);
+        c[k++] = *e;
+    }
+    *out = c;
+    return k;
 }
 
 /* Newest first: the most likely copy of a just-rotated file. */
@@ -257,21 +374,25 @@ static int lb_rot_is_live(const struct lb_rot_query *q, const struct stat *st)
            (unsigned long long)st->st_ino == q->live_ino;
 }
 
-/* Locate the checkpointed generation among c. */
+/* Locate the checkpointed generation among c: 1, 0 (not there), or
+ * LB_ROT_MOVED (not found, and a name listed led to another file). */
 static int lb_rot_locate(const struct lb_rot_query *q, struct lb_rot_cand *c, size_t n,
                          size_t max_line, struct lb_rot_found *out)
 {
     const struct lb_rot_ident *id = q->ck;
+    int r, moved = 0;
     /* 1. its inode, with its fingerprint (a rename keeps both) */
     for (size_t i = 0; i < n; i++)
         if ((unsigned long long)c[i].st.st_dev == id->dev &&
-            (unsigned long long)c[i].st.st_ino == id->ino && !lb_rot_is_live(q, &c[i].st) &&
-            lb_rot_open_plain(&c[i], id, max_line, out)) {
-            c[i].taken = 1;
-            return 1;
+            (unsigned long long)c[i].st.st_ino == id->ino && !lb_rot_is_live(q, &c[i].st)) {
+            if ((r = lb_rot_open_plain(&c[i], id, max_line, out)) == 1) {
+                c[i].taken = 1;
+                return 1;
+            }
+            moved |= r == LB_ROT_MOVED;
         }
     if (id->fp_len == 0)
-        return 0;
+        return moved ? LB_ROT_MOVED : 0;
     struct lb_rot_cand **v = malloc(n * sizeof(*v) + 1);
     if (v == NULL)
         return 0;
@@ -284,26 +405,24 @@ static int lb_rot_locate(const struct lb_rot_query *q, struct lb_rot_cand *c, si
     /* 2. a plain file with its first bytes (copytruncate's copy) */
     for (size_t i = 0; !found && i < m; i++)
         if (!v[i]->gz && (uint64_t)v[i]->st.st_size >= id->off &&
-            (uint64_t)v[i]->st.st_size >= id->fp_len &&
-            lb_rot_open_plain(v[i], id, max_line, out)) {
-            out->copy = 1;
-            v[i]->taken = found = 1;
+            (uint64_t)v[i]->st.st_size >= id->fp_len) {
+            if ((r = lb_rot_open_plain(v[i], id, max_line, out)) == 1) {
+                out->copy = 1;
+                v[i]->taken = found = 1;
+            }
+            moved |= r == LB_ROT_MOVED;
         }
     /* 3. a compressed copy of it (of the family: each one is decompressed) */
     for (size_t i = 0; !found && i < m; i++)
-        if (v[i]->gz && v[i]->family && lb_rot_open_gz(v[i], id, max_line, out)) {
-            out->copy = 1;
-            v[i]->taken = found = 1;
+        if (v[i]->gz && v[i]->family) {
+            if ((r = lb_rot_open_gz(v[i], id, max_line, out)) == 1) {
+                out->copy = 1;
+                v[i]->taken = found = 1;
+            }
+            moved |= r == LB_ROT_MOVED;
         }
     free(v);
-    return found;
-}
-
-static void lb_rot_cands_free(struct lb_rot_cand *c, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(c[i].path);
-    free(c);
+    return found ? 1 : moved ? LB_ROT_MOVED : 0;
 }
 
 /* Whether candidate x cannot be a generation between the checkpoint's
@@ -353,23 +472,36 @@ static size_t lb_rot_drop_compressing(struct lb_rot_found *f, size_t nf, struct 
     return k;
 }
 
-/* See tail_int.h: the checkpoint's generation (f[0], when found), then
- * those of the family after it (mid), each opened once. */
-size_t lb_rot_chain(const struct lb_rot_query *q, size_t max_line, struct lb_rot_found **out,
-                    int *ck_found)
+static void lb_rot_found_free(struct lb_rot_found *f, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        lb_source_close(f[i].s);
+    free(f);
+}
+
+/* One search: the checkpoint's generation (f[0], when found), then those of
+ * the family after it (mid), each opened once. Returns their count, or,
+ * unless it is the last one, LB_ROT_MOVED when files moved under it
+ * (nothing is returned then). */
+static long lb_rot_search(const struct lb_rot_query *q, size_t max_line, int last,
+                          struct lb_rot_found **out, int *ck_found)
 {
     *out = NULL;
     *ck_found = 0;
     struct lb_rot_cand *c = NULL;
-    size_t n = lb_rot_list(q, &c);
+    int moved;
+    size_t n = lb_rot_list(q, &c, &moved);
     struct lb_rot_found *f = calloc(n + 1, sizeof(*f));
-    if (f == NULL) {
+    if (f == NULL || (moved && !last)) {
+        free(f);
         lb_rot_cands_free(c, n);
-        return 0;
+        return f == NULL ? 0 : LB_ROT_MOVED;
     }
     size_t nf = 0;
     double after = q->after;
-    if (q->ck != NULL && lb_rot_locate(q, c, n, max_line, &f[0])) {
+    int r = q->ck != NULL ? lb_rot_locate(q, c, n, max_line, &f[0]) : 0;
+    moved = r == LB_ROT_MOVED;
+    if (r == 1) {
         *ck_found = 1;
         /* A .gz made by a tool that does not keep the time (logrotate pipes
          * through gzip) is younger than what followed it: the time of the
@@ -385,24 +517,45 @@ size_t lb_rot_chain(const struct lb_rot_query *q, size_t max_line, struct lb_rot
     double before = q->has_live && q->live_key > after ? q->live_key : -1;
     struct lb_rot_found *mid = f + nf;
     size_t nm = 0;
-    for (size_t i = 0; after > 0 && i < n; i++) {
+    for (size_t i = 0; after > 0 && i < n && !(moved && !last); i++) {
         struct lb_rot_cand *x = &c[i];
         if (lb_rot_not_between(q, x, after, before, by_mtime))
             continue;
-        if ((x->gz ? lb_rot_open_gz(x, NULL, max_line, &mid[nm])
-                   : lb_rot_open_plain(x, NULL, max_line, &mid[nm])))
+        r = x->gz ? lb_rot_open_gz(x, NULL, max_line, &mid[nm])
+                  : lb_rot_open_plain(x, NULL, max_line, &mid[nm]);
+        if (r == 1)
             nm++;
+        moved |= r == LB_ROT_MOVED;
+    }
+    lb_rot_cands_free(c, n);
+    if (moved && !last) {
+        lb_rot_found_free(f, nf + nm);
+        *ck_found = 0;
+        return LB_ROT_MOVED;
     }
     nm = lb_rot_drop_compressing(f, nf, mid, nm);
     if (nm > 1)
         qsort(mid, nm, sizeof(*mid), lb_rot_key_cmp);
-    lb_rot_cands_free(c, n);
     if (nf + nm == 0) {
         free(f);
         return 0;
     }
     *out = f;
-    return nf + nm;
+    return (long)(nf + nm);
+}
+
+/* See tail_int.h; a search that files moved under is made again (see the
+ * top of this file). */
+size_t lb_rot_chain(const struct lb_rot_query *q, size_t max_line, struct lb_rot_found **out,
+                    int *ck_found)
+{
+    for (int k = 1;; k++) {
+        long n = lb_rot_search(q, max_line, k == LB_ROT_SEARCHES, out, ck_found);
+        if (n != LB_ROT_MOVED)
+            return (size_t)n;
+        struct timespec ts = {0, LB_ROT_PAUSE_MS * 1000000L};
+        nanosleep(&ts, NULL);
+    }
 }
 
 double lb_rot_btime(int fd)

@@ -379,5 +379,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(tail_rotation_backlog_drained_at_full_speed, setup,
                                         fx_tail_teardown),
     };
+    /* LB_TEST_FILTER=tail_rotation_backlog* runs the matching tests alone */
+    if (getenv("LB_TEST_FILTER") != NULL)
+        cmocka_set_test_filter(getenv("LB_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -378,5 +378,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(tail_copytruncate_across_kill9, setup, fx_tail_teardown),
         cmocka_unit_test_setup_teardown(tail_symlink_switch_across_kill9, setup, fx_tail_teardown),
     };
+    /* LB_TEST_FILTER=tail_copytruncate* runs the matching tests alone */
+    if (getenv("LB_TEST_FILTER") != NULL)
+        cmocka_set_test_filter(getenv("LB_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,11 +2,21 @@
  * test_tail_rotate.c - the rotation finder (lb_rot_chain) on real files in a
  * temp dir, and the rotation state of a route (lb_rot_next), one transition
  * at a time.
+ *
+ * A rotation that happens while the finder looks (logrotate shifting
+ * app.log.N to app.log.N+1 while tail restarts or handles a truncation) is
+ * forced by interposing readdir and open in this binary (its own
+ * definitions win over libc's for the logbridge objects linked into it, as
+ * in test_faults): armed, they run the rotation once at the moment a test
+ * chooses, and otherwise pass through.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +33,76 @@ struct t {
     char dir[256];
     char stem[64];
 };
+
+/* ---- interposed functions ------------------------------------------------------ */
+
+/* A rotation to run once (armed), and when: */
+static void (*rotate_fn)(void *ctx);
+static void *rotate_ctx;
+/* inside the first readdir of a listing: the entries are those of before it
+ * (glibc reads a small directory whole with the first getdents; POSIX
+ * leaves unspecified whether a file renamed meanwhile is listed) */
+static int rotate_in_listing;
+/* at the first open after a listing has ended (the names listed have moved
+ * by the time the finder opens them) */
+static int rotate_after_listing;
+static int listing_ended;
+
+static struct dirent snap[64];
+static size_t nsnap, isnap;
+static DIR *snap_dir;
+
+static void rotate_now(void)
+{
+    void (*fn)(void *) = rotate_fn;
+    rotate_fn = NULL;
+    rotate_in_listing = rotate_after_listing = 0;
+    fn(rotate_ctx);
+}
+
+struct dirent *readdir(DIR *d)
+{
+    static struct dirent *(*real)(DIR *);
+    if (real == NULL)
+        real = (struct dirent * (*)(DIR *)) dlsym(RTLD_NEXT, "readdir");
+    if (rotate_fn != NULL && rotate_in_listing && snap_dir == NULL) {
+        struct dirent *e;
+        nsnap = isnap = 0;
+        while (nsnap < sizeof(snap) / sizeof(snap[0]) && (e = real(d)) != NULL)
+            snap[nsnap++] = *e;
+        snap_dir = d;
+        rotate_now();
+    }
+    if (snap_dir == d) {
+        if (isnap < nsnap)
+            return &snap[isnap++];
+        snap_dir = NULL;
+        listing_ended = 1;
+        return NULL;
+    }
+    struct dirent *e = real(d);
+    listing_ended = e == NULL;
+    return e;
+}
+
+int open(const char *path, int flags, ...)
+{
+    static int (*real)(const char *, int, ...);
+    if (real == NULL)
+        real = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open");
+    mode_t mode = 0;
+    if (flags & (O_CREAT | O_TMPFILE)) {
+        va_list ap;
+        va_start(ap, flags);
+        mode = (mode_t)va_arg(ap, int);
+        va_end(ap);
+    }
+    if (rotate_fn != NULL && rotate_after_listing && listing_ended)
+        rotate_now();
+    return real(path, flags, mode);
+}
+
+/* ---- fixture ------------------------------------------------------------------- */
 
 static int setup(void **state)
 {
@@ -311,6 +391,82 @@ static void rot_chain_skips_held(void **state)
     assert_string_equal(got, "app.log.2");
 }
 
+/* copytruncate with logrotate's numbering: app.log.N -> app.log.N+1 from
+ * the highest (have copies exist), the live file copied to app.log.1, then
+ * emptied and written with next. */
+struct shift {
+    struct t *t;
+    int have;
+    const char *next;
+};
+
+static void copytruncate(void *ctx)
+{
+    struct shift *sh = ctx;
+    for (int k = sh->have; k >= 1; k--) {
+        char a[32], b[32];
+        snprintf(a, sizeof(a), "app.log.%d", k);
+        snprintf(b, sizeof(b), "app.log.%d", k + 1);
+        mv(sh->t, a, b);
+    }
+    char p[512];
+    snprintf(p, sizeof(p), "%s/app.log", sh->t->dir);
+    char *all = lbt_read_file(p, NULL);
+    assert_non_null(all);
+    put(sh->t, "app.log.1", all);
+    free(all);
+    assert_int_equal(truncate(p, 0), 0);
+    assert_int_equal(lbt_append_file(p, sh->next, strlen(sh->next)), 0);
+}
+
+/* Checkpointed in A at the live inode; copytruncated twice since (A and B
+ * in app.log.2 and app.log.1, C live); a third copytruncate runs as the
+ * finder looks (when: see the interposed functions). Every copy is found,
+ * the checkpointed one by its first bytes, in order. */
+static void copies_shifted(struct t *t, int *when)
+{
+    need_btime(t);
+    put(t, "app.log", A);
+    struct lb_rot_ident id = ident(t, "app.log", A, 30);
+    struct shift sh = {t, 0, B};
+    copytruncate(&sh);
+    sh.have = 1;
+    sh.next = C;
+    copytruncate(&sh);
+    struct lb_rot_query q;
+    query(t, &q, &id, "app.log");
+    sh.have = 2;
+    sh.next = "app|2025-06-18T13:00:00Z|d|1\n";
+    rotate_fn = copytruncate;
+    rotate_ctx = &sh;
+    listing_ended = 0;
+    *when = 1;
+    struct lb_rot_found *f;
+    int found;
+    size_t n = lb_rot_chain(&q, 1 << 20, &f, &found);
+    assert_null(rotate_fn); /* it did run */
+    assert_int_equal(found, 1);
+    assert_true(n >= 1 && f[0].copy);
+    char got[512];
+    names(f, n, got, sizeof(got));
+    assert_string_equal(got, "app.log.3 app.log.2 app.log.1");
+}
+
+/* The names were read before the rotation, the files looked at after it
+ * (before: the checkpointed copy, renamed from app.log.2 to app.log.3
+ * meanwhile, was not found, nor anything after it: found 0, no chain). */
+static void rot_chain_copies_shifted_while_listed(void **state)
+{
+    copies_shifted(*state, &rotate_in_listing);
+}
+
+/* The listing was complete; the files moved before they were opened
+ * (before: the same). */
+static void rot_chain_copies_shifted_after_listing(void **state)
+{
+    copies_shifted(*state, &rotate_after_listing);
+}
+
 static void rot_stem(void **state)
 {
     (void)state;
@@ -356,6 +512,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(rot_chain_not_found_uses_commit_time, setup, teardown),
         cmocka_unit_test_setup_teardown(rot_chain_foreign_and_duplicate_gz, setup, teardown),
         cmocka_unit_test_setup_teardown(rot_chain_skips_held, setup, teardown),
+        cmocka_unit_test_setup_teardown(rot_chain_copies_shifted_while_listed, setup, teardown),
+        cmocka_unit_test_setup_teardown(rot_chain_copies_shifted_after_listing, setup, teardown),
         cmocka_unit_test(rot_stem),
         cmocka_unit_test(rot_state_transitions),
     };
