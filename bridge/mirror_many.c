@@ -158,7 +158,7 @@ static int lb_many_add(struct lb_mirror *m, const char *key, const char *id, int
 
 /* The streams the --stream values stand for now (scan: SCAN as well, else
  * only the templates' sets); a new one is followed from its start. */
-static int lb_many_refresh(struct lb_mirror *m, int scan, struct lb_error *err)
+static int lb_many_refresh(struct lb_mirror *m, int scan, int *any, struct lb_error *err)
 {
     struct lb_names names = {0};
     int rc = 0, added = 0;
@@ -188,6 +188,8 @@ static int lb_many_refresh(struct lb_mirror *m, int scan, struct lb_error *err)
     lb_names_free(&names);
     if (rc == 0 && added)
         lb_info_kv(LB_MIRROR_FIELDS0(m), "mirror: following %d streams", m->mm->n);
+    if (any != NULL)
+        *any = added;
     return rc;
 }
 
@@ -263,7 +265,7 @@ int lb_many_start(struct lb_mirror *m, struct lb_error *err)
     for (int i = 0; i < m->mm->n; i++)
         free(m->mm->s[i].key);
     m->mm->n = 0;
-    if ((rc = lb_many_refresh(m, 1, err)) == 0)
+    if ((rc = lb_many_refresh(m, 1, NULL, err)) == 0)
         rc = lb_many_ids(m, &ck, err);
     if (rc == 0 && m->fd < 0)
         rc = lb_mirror_open(m, err);
@@ -494,15 +496,25 @@ static int lb_many_round(struct lb_mirror *m, struct lb_error *err)
     struct lb_many *mm = m->mm;
     int rc;
     struct lb_sid first = {0, 0}, w;
-    if (mm->idle && mm->n > 0 && (rc = lb_many_wait(m, &first, err)) != 0)
-        return rc;
+    int quiet = 0, added = 0;
+    if (mm->idle && mm->n > 0) {
+        if ((rc = lb_many_wait(m, &first, err)) < 0 || rc > 1)
+            return rc;
+        quiet = rc == 1; /* nothing in the streams known */
+        if (quiet)
+            first = (struct lb_sid){0, 0};
+    }
     if ((rc = lb_many_watermark(m, &w, err)) != 0)
         return rc;
     /* After TIME: a batch that wrote an entry below W had finished, and the
-     * name of a new stream it wrote to is in the set with it. */
+     * name of a new stream it wrote to is in the set with it (also when the
+     * streams known were quiet: a new one may be all that is written to). */
     if (mm->templates &&
-        (rc = lb_many_refresh(m, lb_clock_mono() - mm->scan_at >= LB_MANY_SCAN_SEC, err)) != 0)
+        (rc = lb_many_refresh(m, lb_clock_mono() - mm->scan_at >= LB_MANY_SCAN_SEC, &added,
+                              err)) != 0)
         return rc;
+    if (quiet && !added)
+        return 1;
     if (mm->n == 0) {
         struct timespec ts = {0, 200 * 1000 * 1000};
         nanosleep(&ts, NULL);

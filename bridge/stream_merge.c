@@ -120,7 +120,10 @@ int lb_merge_next(struct lb_merge *m, const struct lb_entry **e, int *which, str
         }
         if (s->done)
             continue;
-        if (best < 0 || lb_merge_before(&s->head, &m->s[best].head))
+        /* equal IDs (neither goes before the other): by stream name, not
+         * by place in s, which depends on when each stream was found */
+        if (best < 0 || lb_merge_before(&s->head, &m->s[best].head) ||
+            (!lb_merge_before(&m->s[best].head, &s->head) && strcmp(s->key, m->s[best].key) < 0))
             best = i;
     }
     if (best < 0)

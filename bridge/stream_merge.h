@@ -10,8 +10,9 @@
  *  - two heads with the same src (provenance) go in `off` order, so lines of
  *    one file keep their file order even when their IDs do not (--id ts on a
  *    file whose clock stepped back);
- *  - otherwise the smaller entry ID first; equal IDs in the order the
- *    streams were given.
+ *  - otherwise the smaller entry ID first; equal IDs by stream name (a
+ *    mirror finds streams at different times, and a restart must expect
+ *    the order a live mirror wrote).
  * Each head is decoded once (entry.c, one decoder per stream); the caller
  * gets the decoded entry.
  */

@@ -94,7 +94,8 @@ static void xadd_line(struct fx *f, const char *stream, const char *id, long i)
                           parts[1], "type", parts[2], "data", parts[3]};
     redisReply *r = redisCommandArgv(f->c, 11, argv, NULL);
     assert_non_null(r);
-    if (r->type != REDIS_REPLY_STRING)
+    /* its ID, or QUEUED inside MULTI */
+    if (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS)
         fail_msg("XADD %s %s: %s", stream, id, r->type == REDIS_REPLY_ERROR ? r->str : "?");
     freeReplyObject(r);
 }
@@ -589,6 +590,128 @@ static void streams_mirror_template_backlog_redis_and_mirror_kill9(void **state)
 
 /* An entry with an explicit ID older than what was written (history added to
  * a stream being mirrored live) is written when seen, counted as reordered. */
+/* The file has `line` (a whole line) somewhere. */
+struct has_line {
+    const char *path;
+    const char *line;
+};
+
+static int file_has_line(void *ctx)
+{
+    const struct has_line *h = ctx;
+    size_t n;
+    char *s = lbt_read_file(h->path, &n);
+    int yes = s != NULL && strstr(s, h->line) != NULL;
+    free(s);
+    return yes;
+}
+
+static void sadd(struct fx *f, const char *set, const char *member)
+{
+    redisReply *r = redisCommand(f->c, "SADD %s %s", set, member);
+    assert_non_null(r);
+    freeReplyObject(r);
+}
+
+/* A new type stream of the template is followed while the streams already
+ * followed stay quiet: found through logbridge:streams:{T} after the wait
+ * for an entry of the known ones timed out (never, before: only an entry in
+ * a known stream ended the wait, and the set was looked at after it). */
+static void streams_mirror_live_new_stream_while_the_others_are_quiet(void **state)
+{
+    struct fx *f = *state;
+    char out[512], log[512];
+    snprintf(out, sizeof(out), "%s/mirror.log", f->dir);
+    snprintf(log, sizeof(log), "%s/mirror.out", f->dir);
+    xadd_line(f, "{app}:a", "*", 0);
+    sadd(f, "logbridge:streams:{app}", "{app}:a");
+    const char *margs[] = {"mirror", "--redis", f->r.url, "--stream", "{app}:%{type}",
+                           "--file", out,       NULL};
+    pid_t mp = lbt_spawn(margs, log);
+    assert_true(mp > 0);
+    char l0[256], l1[256];
+    lbt_line(l0, sizeof(l0), 0);
+    lbt_line(l1, sizeof(l1), 1);
+    struct has_line h = {out, l0};
+    assert_true(lbt_wait_for(file_has_line, &h, 20000));
+    lbt_sleep_ms(1200); /* the mirror waits on {app}:a alone now */
+    xadd_line(f, "{app}:b", "*", 1);
+    sadd(f, "logbridge:streams:{app}", "{app}:b");
+    h.line = l1;
+    int ok = lbt_wait_for(file_has_line, &h, 10000);
+    kill(mp, SIGTERM);
+    assert_int_equal(lbt_wait(mp), 0);
+    if (!ok)
+        fail_msg("the entry of the new stream {app}:b was not mirrored within 10 s");
+    size_t n, wn;
+    char *got = lbt_read_file(out, &n);
+    char *want = lines(2, &wn);
+    assert_bytes(got, n, want, wn);
+    free(got);
+    free(want);
+}
+
+/* Entries with equal IDs in two streams, one of them found while mirror
+ * runs: the live mirror writes them in the order a restart expects (by
+ * stream name). A kill -9 after the write and before the checkpoint is
+ * emulated by putting the checkpoint back; the restart recognises both lines
+ * as its own (before: it expected {ev}:a's first, took {ev}:b's line for
+ * another writer's and wrote it again). */
+static void streams_mirror_equal_ids_same_order_live_and_at_restart(void **state)
+{
+    struct fx *f = *state;
+    char out[512], log[512];
+    snprintf(out, sizeof(out), "%s/mirror.log", f->dir);
+    snprintf(log, sizeof(log), "%s/mirror.out", f->dir);
+    xadd_line(f, "{ev}:b", "1000-0", 0);
+    sadd(f, "logbridge:streams:{ev}", "{ev}:b");
+    const char *margs[] = {"mirror", "--redis", f->r.url, "--stream", "{ev}:%{type}",
+                           "--file", out,       NULL};
+    pid_t mp = lbt_spawn(margs, log);
+    assert_true(mp > 0);
+    char l0[256], l1[256], l2[256];
+    lbt_line(l0, sizeof(l0), 0);
+    lbt_line(l1, sizeof(l1), 1);
+    lbt_line(l2, sizeof(l2), 2);
+    struct has_line h = {out, l0};
+    assert_true(lbt_wait_for(file_has_line, &h, 20000));
+    lbt_sleep_ms(300); /* its checkpoint is recorded */
+    redisReply *ck = redisCommand(f->c, "HGET logbridge:mirror:{ev} %s", out);
+    assert_non_null(ck);
+    assert_int_equal(ck->type, REDIS_REPLY_STRING);
+    char *before = strdup(ck->str);
+    freeReplyObject(ck);
+    /* one transaction: a new stream {ev}:a, and the same ID in both */
+    redisReply *r = redisCommand(f->c, "MULTI");
+    freeReplyObject(r);
+    xadd_line(f, "{ev}:b", "2000-0", 2);
+    xadd_line(f, "{ev}:a", "2000-0", 1);
+    sadd(f, "logbridge:streams:{ev}", "{ev}:a");
+    r = redisCommand(f->c, "EXEC");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    freeReplyObject(r);
+    h.line = l2;
+    assert_true(lbt_wait_for(file_has_line, &h, 20000));
+    h.line = l1;
+    assert_true(lbt_wait_for(file_has_line, &h, 20000));
+    kill(mp, SIGTERM);
+    assert_int_equal(lbt_wait(mp), 0);
+    /* as if killed before recording the two lines */
+    r = redisCommand(f->c, "HSET logbridge:mirror:{ev} %s %s", out, before);
+    freeReplyObject(r);
+    free(before);
+    const char *once[] = {"mirror", "--redis", f->r.url, "--stream", "{ev}:%{type}",
+                          "--file", out,       "--once", NULL};
+    assert_int_equal(lbt_run(once, NULL, 0, f->err, sizeof(f->err), NULL, 0), 0);
+    size_t n;
+    char *got = lbt_read_file(out, &n);
+    char want[1024];
+    snprintf(want, sizeof(want), "%s%s%s", l0, l1, l2); /* {ev}:a's before {ev}:b's */
+    assert_bytes(got, n, want, strlen(want));
+    free(got);
+}
+
 static void streams_mirror_live_older_entry_reordered(void **state)
 {
     struct fx *f = *state;
@@ -1074,6 +1197,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(streams_mirror_template_backlog_redis_and_mirror_kill9,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(streams_mirror_lag_counts_entries_behind_over_a_template,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(streams_mirror_live_new_stream_while_the_others_are_quiet,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(streams_mirror_equal_ids_same_order_live_and_at_restart,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(streams_mirror_live_older_entry_reordered, setup, teardown),
         cmocka_unit_test_setup_teardown(streams_mirror_live_entry_ahead_of_clock_waits, setup,
