@@ -304,7 +304,7 @@ static void lb_mirror_ckpt_await(const cJSON *aw, struct lb_mirror_ckpt *ck)
 }
 
 /* lb_json_raw_u64 (checkpoint.c) reads the numbers exactly. */
-static int lb_mirror_ckpt_parse(const char *s, size_t n, int want_ids, struct lb_mirror_ckpt *ck)
+static int lb_mirror_ckpt_parse(const char *s, size_t n, struct lb_mirror_ckpt *ck)
 {
     memset(ck, 0, sizeof(*ck));
     cJSON *root = cJSON_ParseWithLength(s, n);
@@ -327,7 +327,7 @@ static int lb_mirror_ckpt_parse(const char *s, size_t n, int want_ids, struct lb
             ck->size = sz;
             if (ok)
                 lb_mirror_ckpt_await(cJSON_GetObjectItemCaseSensitive(root, "await"), ck);
-            if (ok && want_ids && cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(root, "ids")))
+            if (ok && cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(root, "ids")))
                 ck->ids = cJSON_DetachItemFromObjectCaseSensitive(root, "ids");
             ck->present = ok;
         }
@@ -346,11 +346,22 @@ int lb_mirror_ckpt_load(struct lb_mirror *m, struct lb_mirror_ckpt *ck, struct l
     int rc = 0;
     memset(ck, 0, sizeof(*ck));
     if (rep->type == REDIS_REPLY_STRING) {
-        if (lb_mirror_ckpt_parse(rep->str, rep->len, m->mm != NULL, ck) != 0)
+        if (lb_mirror_ckpt_parse(rep->str, rep->len, ck) != 0)
             rc = lb_error_set(err, LB_ECKPT,
                               "checkpoint %s field %s is not {\"id\",\"size\",\"dev\",\"ino\"}: "
                               "fix or HDEL it",
                               m->key, m->path);
+        if (rc == 0 && m->mm == NULL) {
+            /* a checkpoint of a mirror of several streams: "id" is the
+             * largest of theirs; this stream's own is in "ids" */
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(ck->ids, m->o->streams.v[0]);
+            struct lb_sid sid;
+            if (cJSON_IsString(v) && strlen(v->valuestring) < LB_SID_BUF &&
+                lb_sid_parse(v->valuestring, strlen(v->valuestring), &sid) == 0)
+                snprintf(ck->id, sizeof(ck->id), "%s", v->valuestring);
+            cJSON_Delete(ck->ids);
+            ck->ids = NULL;
+        }
     } else if (rep->type == REDIS_REPLY_ERROR) {
         rc = lb_reply_error(m->r, "HGET", m->key, rep->str, err);
     }

@@ -221,11 +221,14 @@ static int lb_many_ids(struct lb_mirror *m, const struct lb_mirror_ckpt *ck, str
 {
     struct lb_many *mm = m->mm;
     int rc = 0;
-    /* streams recorded but not found now (deleted, or not matched any more) stay followed */
+    /* Streams recorded but not found now stay followed while a --stream
+     * still stands for them (a type stream deleted for a while); one no
+     * --stream names any more is the operator's choice: not followed. */
     const cJSON *it;
     cJSON_ArrayForEach(it, ck->ids)
     {
         if (cJSON_IsString(it) && it->string != NULL &&
+            lb_streams_match(&m->o->streams, it->string) &&
             (rc = lb_many_add(m, it->string, "0-0", NULL, err)) != 0)
             return rc;
     }
@@ -234,12 +237,17 @@ static int lb_many_ids(struct lb_mirror *m, const struct lb_mirror_ckpt *ck, str
         if (ck->present) {
             const cJSON *v = cJSON_GetObjectItemCaseSensitive(ck->ids, s->key);
             struct lb_sid sid;
+            const char *id = cJSON_IsString(v) && strlen(v->valuestring) < LB_SID_BUF &&
+                                     lb_sid_parse(v->valuestring, strlen(v->valuestring), &sid) == 0
+                                 ? v->valuestring
+                                 : NULL;
+            /* A checkpoint of a mirror of one stream (no "ids"; the key is
+             * the first --stream's): its "id" is that stream's, when the
+             * first --stream is a stream and not a template. */
+            if (id == NULL && ck->ids == NULL && strcmp(s->key, m->o->streams.v[0]) == 0)
+                id = ck->id;
             /* not recorded: it appeared while mirror was down (from its start) */
-            lb_many_set_id(s,
-                           cJSON_IsString(v) && strlen(v->valuestring) < LB_SID_BUF &&
-                                   lb_sid_parse(v->valuestring, strlen(v->valuestring), &sid) == 0
-                               ? v->valuestring
-                               : "0-0");
+            lb_many_set_id(s, id != NULL ? id : "0-0");
             continue;
         }
         struct lb_sid sid;

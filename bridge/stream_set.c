@@ -9,6 +9,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <fnmatch.h>
 #include <string.h>
 
 int lb_streams_add(struct lb_streams *s, const char *arg, char *why, size_t cap)
@@ -192,4 +193,18 @@ size_t lb_stream_render(const char *t, const struct lb_record *rec, char *p)
         }
     }
     return o;
+}
+
+int lb_streams_match(const struct lb_streams *s, const char *name)
+{
+    for (int i = 0; i < s->n; i++) {
+        char glob[1024];
+        if (strcmp(s->v[i], name) == 0)
+            return 1;
+        /* Redis's glob escapes (\* \? \[ \]) are fnmatch's too */
+        if (lb_stream_is_template(s->v[i]) && lb_stream_glob(s->v[i], glob, sizeof(glob)) == 0 &&
+            fnmatch(glob, name, 0) == 0)
+            return 1;
+    }
+    return 0;
 }

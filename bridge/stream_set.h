@@ -24,6 +24,10 @@ int lb_streams_add(struct lb_streams *s, const char *arg, char *why, size_t cap)
 /* Whether s is a template (holds %{...}). */
 int lb_stream_is_template(const char *s);
 
+/* Whether the --stream values s stand for stream `name`: one of them is
+ * name, or a template whose pattern (lb_stream_glob) matches it. */
+int lb_streams_match(const struct lb_streams *s, const char *name);
+
 /* The stream a template routes rec to (DESIGN.md section 2): %{type} and
  * %{role} replaced by the record's. out has room for
  * strlen(tmpl) + rec->type.n + rec->role.n bytes; no NUL is written.

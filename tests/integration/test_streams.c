@@ -712,6 +712,62 @@ static void streams_mirror_equal_ids_same_order_live_and_at_restart(void **state
     free(got);
 }
 
+/* The legacy stream mirrored alone, then with a new service's stream added
+ * (the checkpoint of one stream has no "ids": its "id" is the first
+ * --stream's), then alone again (the checkpoint's "id" is the largest of
+ * both; the legacy stream's own is in "ids"), then the new one dropped for
+ * good: nothing is written twice, nothing skipped, and a stream no --stream
+ * names is not followed (before: the second run wrote the legacy lines
+ * again). */
+static void streams_mirror_add_and_drop_a_stream(void **state)
+{
+    struct fx *f = *state;
+    char out[512];
+    snprintf(out, sizeof(out), "%s/mirror.log", f->dir);
+    for (long i = 0; i < 3; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "%ld-0", 1000 + i);
+        xadd_line(f, "legacy", id, i);
+    }
+    const char *one[] = {"mirror", "--redis", f->r.url, "--stream", "legacy",
+                         "--file", out,       "--once", NULL};
+    const char *two[] = {"mirror",   "--redis", f->r.url, "--stream", "legacy", "--stream",
+                         "newsvc", "--file",  out,      "--once",   NULL};
+    assert_int_equal(lbt_run(one, NULL, 0, f->err, sizeof(f->err), NULL, 0), 0);
+    xadd_line(f, "newsvc", "1500-0", 3);
+    xadd_line(f, "legacy", "1600-0", 4);
+    xadd_line(f, "newsvc", "2000-0", 5);
+    if (lbt_run(two, NULL, 0, f->err, sizeof(f->err), NULL, 0) != 0)
+        fail_msg("mirror of two streams: %s", f->err);
+    size_t n, wn;
+    char *got = lbt_read_file(out, &n);
+    char *want = lines(6, &wn);
+    assert_bytes(got, n, want, wn);
+    free(got);
+    /* newsvc dropped, another added: newsvc's new entry is not written */
+    const char *other[] = {"mirror",  "--redis", f->r.url, "--stream", "legacy", "--stream",
+                           "another", "--file",  out,      "--once",   NULL};
+    xadd_line(f, "newsvc", "2100-0", 99);
+    xadd_line(f, "another", "2200-0", 6);
+    if (lbt_run(other, NULL, 0, f->err, sizeof(f->err), NULL, 0) != 0)
+        fail_msg("mirror of legacy and another: %s", f->err);
+    free(want);
+    want = lines(7, &wn);
+    got = lbt_read_file(out, &n);
+    assert_bytes(got, n, want, wn);
+    free(got);
+    /* alone again: the legacy stream goes on from its own last entry (1600),
+     * not from the largest of all (2200) */
+    xadd_line(f, "legacy", "1700-0", 7);
+    assert_int_equal(lbt_run(one, NULL, 0, f->err, sizeof(f->err), NULL, 0), 0);
+    free(want);
+    want = lines(8, &wn);
+    got = lbt_read_file(out, &n);
+    assert_bytes(got, n, want, wn);
+    free(got);
+    free(want);
+}
+
 static void streams_mirror_live_older_entry_reordered(void **state)
 {
     struct fx *f = *state;
@@ -1202,6 +1258,7 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(streams_mirror_equal_ids_same_order_live_and_at_restart,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(streams_mirror_add_and_drop_a_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(streams_mirror_live_older_entry_reordered, setup, teardown),
         cmocka_unit_test_setup_teardown(streams_mirror_live_entry_ahead_of_clock_waits, setup,
                                         teardown),
