@@ -327,6 +327,10 @@ static int lb_mirror_ckpt_parse(const char *s, size_t n, struct lb_mirror_ckpt *
             ck->size = sz;
             if (ok)
                 lb_mirror_ckpt_await(cJSON_GetObjectItemCaseSensitive(root, "await"), ck);
+            const cJSON *w = cJSON_GetObjectItemCaseSensitive(root, "w");
+            if (ok && cJSON_IsString(w) && strlen(w->valuestring) < sizeof(ck->w) &&
+                strspn(w->valuestring, "0123456789") == strlen(w->valuestring))
+                snprintf(ck->w, sizeof(ck->w), "%s", w->valuestring);
             if (ok && cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(root, "ids")))
                 ck->ids = cJSON_DetachItemFromObjectCaseSensitive(root, "ids");
             ck->present = ok;
@@ -401,12 +405,14 @@ static int lb_mirror_ckpt_send(struct lb_mirror *m, struct lb_error *err)
             ok = cJSON_AddStringToObject(o, m->mm->s[i].key, m->mm->s[i].id) != NULL;
         char *ids = ok ? cJSON_PrintUnformatted(o) : NULL;
         cJSON_Delete(o);
-        size_t cap = (size_t)n + (ids != NULL ? strlen(ids) : 0) + 16;
+        size_t cap = (size_t)n + (ids != NULL ? strlen(ids) : 0) + 48;
         if (ids == NULL || (big = malloc(cap)) == NULL) {
             cJSON_free(ids);
             return lb_error_set(err, LB_ENOMEM, "out of memory for the checkpoint");
         }
-        n = snprintf(big, cap, "%.*s,\"ids\":%s}", n, val, ids);
+        n = snprintf(big, cap, "%.*s,\"ids\":%s%s%s%s}", n, val, ids,
+                     m->mm->w[0] != '\0' ? ",\"w\":\"" : "", m->mm->w,
+                     m->mm->w[0] != '\0' ? "\"" : "");
         cJSON_free(ids);
         v = big;
     } else {
@@ -653,7 +659,10 @@ int lb_mirror_top(struct lb_mirror *m, struct lb_error *err)
         if ((rc = lb_mirror_reopen(m, err)) != 0)
             return rc;
     }
-    if (lb_ck_pending(m) && (rc = lb_mirror_ckpt_save(m, err)) != 0)
+    /* Several streams between two rounds: the next one records it with its
+     * watermark, before its first line (lb_many_round). */
+    int defer = m->mm != NULL && !m->mm->merging && !m->o->once;
+    if (lb_ck_pending(m) && !defer && (rc = lb_mirror_ckpt_save(m, err)) != 0)
         return rc;
     if (m->o->once && (m->mm != NULL ? lb_many_done(m) : lb_sid_cmp(m->last, m->end) >= 0))
         return 1;

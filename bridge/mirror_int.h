@@ -162,6 +162,11 @@ struct lb_many {
     struct lb_merge mg; /* the round: streams [0, mg.n) of s, merged */
     int merging;
     int once_over;         /* --once: the one round is over */
+    /* The round's watermark (XRANGE end, ms), recorded in every checkpoint
+     * saved while it runs (from its start, before its first line): a
+     * recognition after a kill merges up to it, and so expects exactly the
+     * order the round wrote ("" between rounds and with --once). */
+    char w[24];
     uint64_t round_n;      /* entries handled in this round */
     struct lb_arena arena; /* the reply of the wait for an entry */
 };
@@ -239,6 +244,7 @@ struct lb_mirror_ckpt {
     struct lb_await_range await[LB_AWAIT_RANGES]; /* lines awaiting their entries */
     size_t nawait;                                /* (only from and to are set) */
     struct cJSON *ids; /* several streams: "ids" {"STREAM":"ID",...} (owned; may be NULL) */
+    char w[24];        /* several streams: "w", the watermark of the round after it ("": none) */
 };
 
 #define lb_ck_pending(m) ((m)->ck_seq != (m)->ck_saved)

@@ -97,6 +97,7 @@ static void lb_many_round_drop(struct lb_mirror *m)
         lb_redis_drop(m->r);
     lb_merge_free(&mm->mg);
     mm->merging = 0;
+    mm->w[0] = '\0';
 }
 
 void lb_many_reconnected(struct lb_mirror *m)
@@ -538,9 +539,12 @@ static int lb_many_round(struct lb_mirror *m, struct lb_error *err)
         nanosleep(&ts, NULL);
         return 1;
     }
-    char end[24];
-    snprintf(end, sizeof(end), "%" PRIu64, w.ms); /* every ID of that millisecond */
-    return lb_many_merge_begin(m, end, err);
+    /* every ID of that millisecond; recorded before the round's first line */
+    snprintf(mm->w, sizeof(mm->w), "%" PRIu64, w.ms);
+    m->ck_seq++;
+    if ((rc = lb_mirror_ckpt_save(m, err)) != 0)
+        return rc;
+    return lb_many_merge_begin(m, mm->w, err);
 }
 
 /* Handle one merged entry: its line into the batch buffer, its stream's
@@ -597,6 +601,8 @@ int lb_many_turn(struct lb_mirror *m, struct lb_error *err)
             rc = mm->once_over ? 1 : lb_many_merge_begin(m, NULL, err);
         else
             rc = lb_many_round(m, err);
+        if (rc == 1 && lb_ck_pending(m) && (rc = lb_mirror_ckpt_save(m, err)) == 0)
+            rc = 1; /* nothing to do now: what was written is recorded */
         if (rc != 0)
             return rc == 1 ? m->o->once : rc;
     }
@@ -630,6 +636,7 @@ int lb_many_turn(struct lb_mirror *m, struct lb_error *err)
     }
     if (got == 0) { /* the round is over */
         mm->idle = mm->round_n == 0;
+        mm->w[0] = '\0';
         lb_merge_free(&mm->mg);
         mm->merging = 0;
         if (m->o->once) {

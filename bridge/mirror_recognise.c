@@ -32,6 +32,7 @@
  * read in XRANGE pages (bounded memory). */
 struct lb_expect {
     struct lb_mirror *m;
+    const char *end; /* several streams: the last ID of a merge ("+", or the checkpoint's "w") */
     struct lb_xrange xr;
     const redisReply *page;
     size_t next;             /* the next entry of page */
@@ -94,7 +95,7 @@ static int lb_expect_begin(struct lb_expect *x, const char *after, struct lb_err
             sp[i] = starts[i];
         }
         if (rc == 0)
-            rc = lb_merge_begin_each(&x->mg, x->m->r, keys, n, sp, NULL, NULL, "+",
+            rc = lb_merge_begin_each(&x->mg, x->m->r, keys, n, sp, NULL, NULL, x->end,
                                      x->m->dec.ed.json_field, err);
         free(keys);
         free(starts);
@@ -381,6 +382,7 @@ static int lb_mirror_recognise(struct lb_mirror *m, const struct lb_mirror_ckpt 
     g.lost = lost;
     g.off = g.line_start = g.own_end = ck->size;
     g.ok = 1;
+    g.x.end = ck->w[0] != '\0' ? ck->w : "+";
     int rc = lb_expect_begin(&g.x, ck->id, err);
     if (rc == 0)
         rc = lb_expect_next(&g.x, err);

@@ -768,6 +768,115 @@ static void streams_mirror_add_and_drop_a_stream(void **state)
     free(want);
 }
 
+/* XADD line i to stream at id with provenance src/off. */
+static void xadd_prov(struct fx *f, const char *stream, const char *id, long i, const char *src,
+                      long off)
+{
+    char line[512], parts[4][256], offs[32];
+    lbt_line(line, sizeof(line), i);
+    const char *p = line;
+    for (int k = 0; k < 3; k++) {
+        const char *bar = strchr(p, '|');
+        snprintf(parts[k], 256, "%.*s", (int)(bar - p), p);
+        p = bar + 1;
+    }
+    snprintf(parts[3], 256, "%.*s", (int)strcspn(p, "\n"), p);
+    snprintf(offs, sizeof(offs), "%ld", off);
+    const char *argv[] = {"XADD",    stream, id,     "role", parts[0], "timestamp", parts[1],
+                          "type",    parts[2], "data", parts[3], "src",   src,       "off",
+                          offs};
+    redisReply *r = redisCommandArgv(f->c, 15, argv, NULL);
+    assert_non_null(r);
+    if (r->type != REDIS_REPLY_STRING)
+        fail_msg("XADD %s %s: %s", stream, id, r->type == REDIS_REPLY_ERROR ? r->str : "?");
+    freeReplyObject(r);
+}
+
+/* A round writes what is below its watermark; a restart after a kill must
+ * expect the same order. With a src whose IDs do not follow its offsets
+ * (--id ts and a clock that stepped back), "one src in off order" and "the
+ * smaller ID first" disagree, and which entries a merge sees decides the
+ * order: x1 (src /f, off 100) is past the live round's watermark, y1 (src
+ * /f, off 200) and z1 (src /g) below it, so the round writes y1, z1. The
+ * checkpoint records the round's watermark ("w"); a recognition merges up
+ * to it and takes y1, z1 as its own (before: it merged to the end, expected
+ * z1 first, kept y1 as another writer's line and wrote it again). */
+static void streams_mirror_recognition_stops_at_the_rounds_watermark(void **state)
+{
+    struct fx *f = *state;
+    char out[512], log[512];
+    snprintf(out, sizeof(out), "%s/mirror.log", f->dir);
+    snprintf(log, sizeof(log), "%s/mirror.out", f->dir);
+    redisReply *t = redisCommand(f->c, "TIME");
+    assert_non_null(t);
+    long long now = atoll(t->element[0]->str) * 1000 + atoll(t->element[1]->str) / 1000;
+    freeReplyObject(t);
+    char idx[32], idy[32], idz[32], w[32];
+    snprintf(idx, sizeof(idx), "%lld-0", now + 4000);
+    snprintf(idy, sizeof(idy), "%lld-0", now + 500);
+    snprintf(idz, sizeof(idz), "%lld-0", now + 600);
+    snprintf(w, sizeof(w), "%lld", now + 1000); /* a watermark of the live round */
+    xadd_prov(f, "x", idx, 1, "/f", 100);
+    xadd_prov(f, "y", idy, 2, "/f", 200);
+    xadd_prov(f, "z", idz, 3, "/g", 0);
+    const char *margs[] = {"mirror", "--redis", f->r.url, "--stream", "x", "--stream", "y",
+                           "--stream", "z", "--file", out, NULL};
+    pid_t mp = lbt_spawn(margs, log);
+    assert_true(mp > 0);
+    char l1[256], l2[256], l3[256];
+    lbt_line(l1, sizeof(l1), 1);
+    lbt_line(l2, sizeof(l2), 2);
+    lbt_line(l3, sizeof(l3), 3);
+    struct has_line h = {out, l3};
+    assert_true(lbt_wait_for(file_has_line, &h, 20000));
+    kill(mp, SIGTERM);
+    assert_int_equal(lbt_wait(mp), 0);
+    size_t n;
+    char *got = lbt_read_file(out, &n);
+    char want[1024];
+    snprintf(want, sizeof(want), "%s%s", l2, l3); /* x1 waits for the clock */
+    assert_bytes(got, n, want, strlen(want));
+    free(got);
+    /* the checkpoint as the live round recorded it before its first line:
+     * every stream at its start, the round's watermark */
+    redisReply *ck = redisCommand(f->c, "HGET logbridge:mirror:{x} %s", out);
+    assert_non_null(ck);
+    assert_int_equal(ck->type, REDIS_REPLY_STRING);
+    cJSON *v = cJSON_Parse(ck->str);
+    freeReplyObject(ck);
+    assert_non_null(v);
+    /* the live mirror records its rounds' watermarks */
+    assert_true(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(v, "w")));
+    cJSON_ReplaceItemInObjectCaseSensitive(v, "id", cJSON_CreateString("0-0"));
+    cJSON_ReplaceItemInObjectCaseSensitive(v, "size", cJSON_CreateNumber(0));
+    cJSON *ids = cJSON_CreateObject();
+    cJSON_AddStringToObject(ids, "x", "0-0");
+    cJSON_AddStringToObject(ids, "y", "0-0");
+    cJSON_AddStringToObject(ids, "z", "0-0");
+    cJSON_ReplaceItemInObjectCaseSensitive(v, "ids", ids);
+    cJSON_DeleteItemFromObjectCaseSensitive(v, "w");
+    cJSON_AddStringToObject(v, "w", w);
+    char *val = cJSON_PrintUnformatted(v);
+    cJSON_Delete(v);
+    redisReply *r = redisCommand(f->c, "HSET logbridge:mirror:{x} %s %s", out, val);
+    freeReplyObject(r);
+    free(val);
+    /* the clock reaches x1; the restart recognises y1, z1, then writes x1 */
+    t = redisCommand(f->c, "TIME");
+    long long at = atoll(t->element[0]->str) * 1000 + atoll(t->element[1]->str) / 1000;
+    freeReplyObject(t);
+    if (at < now + 4100)
+        lbt_sleep_ms((int)(now + 4100 - at));
+    const char *once[] = {"mirror", "--redis", f->r.url, "--stream", "x", "--stream", "y",
+                          "--stream", "z", "--file", out, "--once", NULL};
+    if (lbt_run(once, NULL, 0, f->err, sizeof(f->err), NULL, 0) != 0)
+        fail_msg("mirror --once: %s", f->err);
+    got = lbt_read_file(out, &n);
+    snprintf(want, sizeof(want), "%s%s%s", l2, l3, l1);
+    assert_bytes(got, n, want, strlen(want));
+    free(got);
+}
+
 static void streams_mirror_live_older_entry_reordered(void **state)
 {
     struct fx *f = *state;
@@ -1259,6 +1368,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(streams_mirror_equal_ids_same_order_live_and_at_restart,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(streams_mirror_add_and_drop_a_stream, setup, teardown),
+        cmocka_unit_test_setup_teardown(streams_mirror_recognition_stops_at_the_rounds_watermark,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(streams_mirror_live_older_entry_reordered, setup, teardown),
         cmocka_unit_test_setup_teardown(streams_mirror_live_entry_ahead_of_clock_waits, setup,
                                         teardown),
