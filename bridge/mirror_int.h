@@ -135,6 +135,7 @@ struct lb_lag {
     uint64_t pos;
     struct lb_sid lost;       /* the largest max-deleted-entry-id seen */
     struct lb_sid lost_first; /* the first retained ID seen past the last handled */
+    int seen;                 /* looked at once: a stream new to the mirror only records */
 };
 
 /*
@@ -162,6 +163,7 @@ struct lb_many {
     struct lb_merge mg; /* the round: streams [0, mg.n) of s, merged */
     int merging;
     int once_over;         /* --once: the one round is over */
+    int ahead_warned;      /* an entry ahead of the clock was warned about */
     /* The round's watermark (XRANGE end, ms), recorded in every checkpoint
      * saved while it runs (from its start, before its first line): a
      * recognition after a kill merges up to it, and so expects exactly the

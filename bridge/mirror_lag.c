@@ -128,7 +128,11 @@ int lb_mirror_observe(struct lb_mirror *m, int force, struct lb_error *err)
         for (int i = 0; rc == 0 && i < m->mm->n; i++) {
             struct lb_many_stream *s = &m->mm->s[i];
             long long one;
-            rc = lb_lag_observe(m, s->key, s->last, s->id, &s->lag, quiet, &one, err);
+            /* a stream followed from its start (new to this mirror): what was
+             * trimmed before it was found is not the mirror's loss */
+            int q = quiet || (!s->lag.seen && s->last.ms == 0 && s->last.seq == 0);
+            rc = lb_lag_observe(m, s->key, s->last, s->id, &s->lag, q, &one, err);
+            s->lag.seen = 1;
             lag = lag < 0 || one < 0 ? -1 : lag + one;
         }
     }

@@ -58,6 +58,7 @@
 #define LB_MANY_SCAN_SEC 3.0   /* other streams matching a template: looked for this often */
 #define LB_MANY_BLOCK_MS "500" /* XREAD BLOCK when the last round found nothing */
 #define LB_MANY_AHEAD_MS 200   /* most a round waits for the clock to reach an entry */
+#define LB_MANY_AHEAD_WARN_MS 5000 /* an entry this far ahead of the clock is warned about */
 
 int lb_many_init(struct lb_mirror *m)
 {
@@ -412,7 +413,8 @@ static int lb_many_watermark(struct lb_mirror *m, struct lb_sid *w, struct lb_er
 
 /* Wait (XREAD COUNT 1 BLOCK) for an entry after some stream's last ID.
  * 0 with *first the smallest ID that came, 1 when none came, or an error. */
-static int lb_many_wait(struct lb_mirror *m, struct lb_sid *first, struct lb_error *err)
+static int lb_many_wait(struct lb_mirror *m, struct lb_sid *first, int *which,
+                        struct lb_error *err)
 {
     struct lb_many *mm = m->mm;
     const char **argv = calloc((size_t)(2 * mm->n + 6), sizeof(*argv));
@@ -453,8 +455,13 @@ static int lb_many_wait(struct lb_mirror *m, struct lb_sid *first, struct lb_err
         if (e->type == REDIS_REPLY_ARRAY && e->elements > 0 &&
             e->element[0]->type == REDIS_REPLY_STRING &&
             lb_sid_parse(e->element[0]->str, e->element[0]->len, &id) == 0 &&
-            lb_sid_cmp(id, *first) < 0)
+            lb_sid_cmp(id, *first) < 0) {
             *first = id;
+            for (int i = 0; i < mm->n; i++) /* the reply names its stream */
+                if (sr->element[0]->type == REDIS_REPLY_STRING &&
+                    strcmp(mm->s[i].key, sr->element[0]->str) == 0)
+                    *which = i;
+        }
     }
     return got ? 0 : 1;
 }
@@ -505,9 +512,9 @@ static int lb_many_round(struct lb_mirror *m, struct lb_error *err)
     struct lb_many *mm = m->mm;
     int rc;
     struct lb_sid first = {0, 0}, w;
-    int quiet = 0, added = 0;
+    int quiet = 0, added = 0, which = -1;
     if (mm->idle && mm->n > 0) {
-        if ((rc = lb_many_wait(m, &first, err)) < 0 || rc > 1)
+        if ((rc = lb_many_wait(m, &first, &which, err)) < 0 || rc > 1)
             return rc;
         quiet = rc == 1; /* nothing in the streams known */
         if (quiet)
@@ -534,6 +541,15 @@ static int lb_many_round(struct lb_mirror *m, struct lb_error *err)
          * ID): it waits for the clock, without spinning (a stop is seen at
          * the next top). */
         uint64_t ahead = first.ms - w.ms;
+        if (ahead > LB_MANY_AHEAD_WARN_MS && which >= 0 && which < mm->n && !mm->ahead_warned) {
+            mm->ahead_warned = 1;
+            lb_warn_kv(LB_MIRROR_FIELDS(m, LB_F_STR("id", mm->s[which].id)),
+                       "mirror: the next entry of stream %s has an ID %" PRIu64
+                       " ms ahead of the server's clock (an explicit ID, e.g. --id ts of a "
+                       "timestamp in the future): it and every later entry of that stream "
+                       "wait for the clock (said once)",
+                       mm->s[which].key, ahead);
+        }
         long ms = ahead < LB_MANY_AHEAD_MS ? (long)ahead : LB_MANY_AHEAD_MS;
         struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);

@@ -75,8 +75,11 @@ static int lb_xrange_send(struct lb_xrange *x, struct lb_error *err)
     x->inflight = rc == 0;
     if (x->pipe != NULL) {
         struct lb_xpipe *p = x->pipe;
-        if (rc != 0)
-            lb_xpipe_lost(p); /* the connection was dropped */
+        if (rc != 0) { /* replies may still be owed on it: the connection goes */
+            if (lb_redis_ctx(x->r) != NULL)
+                lb_redis_drop(x->r);
+            lb_xpipe_lost(p);
+        }
         else
             p->q[(p->head + p->n++) % p->cap] = x; /* at most one each: n <= cap */
     }
