@@ -32,8 +32,9 @@ int lb_merge_begin_each(struct lb_merge *m, struct lb_redis *r, const char *cons
         return lb_error_set(err, LB_ENOMEM, "out of memory");
     }
     m->n = n;
-    /* a budget of pages, not a page each: memory stays near one reader's
-     * however many streams there are (two pages each are held at most) */
+    /* A budget of entries shared by the pages, so that the entries held do
+     * not grow with the number of streams; each reader still keeps two
+     * arenas with their read buffers (about 1 MiB per stream). */
     int count = LB_MERGE_BUDGET / n;
     count = count < LB_MERGE_PAGE_MIN ? LB_MERGE_PAGE_MIN : count;
     for (int i = 0; i < n; i++) {
