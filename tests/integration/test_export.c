@@ -65,15 +65,8 @@ static void add(struct fx *f, long n, long long id_ms)
 {
     f->ids = realloc(f->ids, (size_t)(f->n + n) * sizeof(*f->ids));
     for (long i = f->n; i < f->n + n; i++) {
-        char line[512], parts[4][256], id[64];
-        lbt_line(line, sizeof(line), i);
-        const char *p = line;
-        for (int k = 0; k < 3; k++) {
-            const char *bar = strchr(p, '|');
-            snprintf(parts[k], 256, "%.*s", (int)(bar - p), p);
-            p = bar + 1;
-        }
-        snprintf(parts[3], 256, "%.*s", (int)strcspn(p, "\n"), p);
+        char parts[4][256], id[64];
+        lbt_line_fields(i, parts);
         if (id_ms > 0)
             snprintf(id, sizeof(id), "%lld-%ld", id_ms + i / 3, i % 3);
         else

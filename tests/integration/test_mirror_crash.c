@@ -45,15 +45,8 @@ static void add_entries(struct fx_mirror *f, long from, long n)
     for (long base = from; base < from + n; base += chunk) {
         long end = base + chunk < from + n ? base + chunk : from + n;
         for (long i = base; i < end; i++) {
-            char line[512], parts[4][256], off[32];
-            lbt_line(line, sizeof(line), i);
-            const char *p = line;
-            for (int k = 0; k < 3; k++) {
-                const char *bar = strchr(p, '|');
-                snprintf(parts[k], 256, "%.*s", (int)(bar - p), p);
-                p = bar + 1;
-            }
-            snprintf(parts[3], 256, "%.*s", (int)strcspn(p, "\n"), p);
+            char parts[4][256], off[32];
+            lbt_line_fields(i, parts);
             snprintf(off, sizeof(off), "%ld", i * 64);
             if (i % 7 == 0) {
                 cJSON *o = cJSON_CreateObject();

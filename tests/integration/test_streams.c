@@ -78,26 +78,28 @@ static int run(struct fx *f, ...)
     return lbt_run(args, f->out, OUTCAP, f->err, sizeof(f->err), NULL, 0);
 }
 
-/* XADD the standard line i to stream at id (fields encoding, no provenance). */
-static void xadd_line(struct fx *f, const char *stream, const char *id, long i)
+/* XADD the standard line i to stream at id (fields encoding), with the
+ * provenance src/off when src is not NULL. Inside MULTI the reply is QUEUED. */
+static void xadd_prov(struct fx *f, const char *stream, const char *id, long i, const char *src,
+                      long off)
 {
-    char line[512], parts[4][256];
-    lbt_line(line, sizeof(line), i);
-    const char *p = line;
-    for (int k = 0; k < 3; k++) {
-        const char *bar = strchr(p, '|');
-        snprintf(parts[k], 256, "%.*s", (int)(bar - p), p);
-        p = bar + 1;
-    }
-    snprintf(parts[3], 256, "%.*s", (int)strcspn(p, "\n"), p);
-    const char *argv[] = {"XADD",   stream, id,       "role", parts[0], "timestamp",
-                          parts[1], "type", parts[2], "data", parts[3]};
-    redisReply *r = redisCommandArgv(f->c, 11, argv, NULL);
+    char parts[4][256], offs[32];
+    lbt_line_fields(i, parts);
+    snprintf(offs, sizeof(offs), "%ld", off);
+    const char *argv[] = {"XADD",      stream,   id,     "role",   parts[0],
+                          "timestamp", parts[1], "type", parts[2], "data",
+                          parts[3],    "src",    src,    "off",    offs};
+    redisReply *r = redisCommandArgv(f->c, src != NULL ? 15 : 11, argv, NULL);
     assert_non_null(r);
-    /* its ID, or QUEUED inside MULTI */
     if (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS)
         fail_msg("XADD %s %s: %s", stream, id, r->type == REDIS_REPLY_ERROR ? r->str : "?");
     freeReplyObject(r);
+}
+
+/* The same without provenance. */
+static void xadd_line(struct fx *f, const char *stream, const char *id, long i)
+{
+    xadd_prov(f, stream, id, i, NULL, 0);
 }
 
 /* The standard lines [0, n) as one text. */
@@ -625,8 +627,8 @@ static void streams_mirror_live_new_stream_while_the_others_are_quiet(void **sta
     snprintf(log, sizeof(log), "%s/mirror.out", f->dir);
     xadd_line(f, "{app}:a", "*", 0);
     sadd(f, "logbridge:streams:{app}", "{app}:a");
-    const char *margs[] = {"mirror", "--redis", f->r.url, "--stream", "{app}:%{type}",
-                           "--file", out,       NULL};
+    const char *margs[] = {"mirror",        "--redis", f->r.url, "--stream",
+                           "{app}:%{type}", "--file",  out,      NULL};
     pid_t mp = lbt_spawn(margs, log);
     assert_true(mp > 0);
     char l0[256], l1[256];
@@ -665,8 +667,8 @@ static void streams_mirror_equal_ids_same_order_live_and_at_restart(void **state
     snprintf(log, sizeof(log), "%s/mirror.out", f->dir);
     xadd_line(f, "{ev}:b", "1000-0", 0);
     sadd(f, "logbridge:streams:{ev}", "{ev}:b");
-    const char *margs[] = {"mirror", "--redis", f->r.url, "--stream", "{ev}:%{type}",
-                           "--file", out,       NULL};
+    const char *margs[] = {"mirror",       "--redis", f->r.url, "--stream",
+                           "{ev}:%{type}", "--file",  out,      NULL};
     pid_t mp = lbt_spawn(margs, log);
     assert_true(mp > 0);
     char l0[256], l1[256], l2[256];
@@ -731,7 +733,7 @@ static void streams_mirror_add_and_drop_a_stream(void **state)
     }
     const char *one[] = {"mirror", "--redis", f->r.url, "--stream", "legacy",
                          "--file", out,       "--once", NULL};
-    const char *two[] = {"mirror",   "--redis", f->r.url, "--stream", "legacy", "--stream",
+    const char *two[] = {"mirror", "--redis", f->r.url, "--stream", "legacy", "--stream",
                          "newsvc", "--file",  out,      "--once",   NULL};
     assert_int_equal(lbt_run(one, NULL, 0, f->err, sizeof(f->err), NULL, 0), 0);
     xadd_line(f, "newsvc", "1500-0", 3);
@@ -771,30 +773,6 @@ static void streams_mirror_add_and_drop_a_stream(void **state)
     free(want);
 }
 
-/* XADD line i to stream at id with provenance src/off. */
-static void xadd_prov(struct fx *f, const char *stream, const char *id, long i, const char *src,
-                      long off)
-{
-    char line[512], parts[4][256], offs[32];
-    lbt_line(line, sizeof(line), i);
-    const char *p = line;
-    for (int k = 0; k < 3; k++) {
-        const char *bar = strchr(p, '|');
-        snprintf(parts[k], 256, "%.*s", (int)(bar - p), p);
-        p = bar + 1;
-    }
-    snprintf(parts[3], 256, "%.*s", (int)strcspn(p, "\n"), p);
-    snprintf(offs, sizeof(offs), "%ld", off);
-    const char *argv[] = {"XADD",    stream, id,     "role", parts[0], "timestamp", parts[1],
-                          "type",    parts[2], "data", parts[3], "src",   src,       "off",
-                          offs};
-    redisReply *r = redisCommandArgv(f->c, 15, argv, NULL);
-    assert_non_null(r);
-    if (r->type != REDIS_REPLY_STRING)
-        fail_msg("XADD %s %s: %s", stream, id, r->type == REDIS_REPLY_ERROR ? r->str : "?");
-    freeReplyObject(r);
-}
-
 /* A round writes what is below its watermark; a restart after a kill must
  * expect the same order. With a src whose IDs do not follow its offsets
  * (--id ts and a clock that stepped back), "one src in off order" and "the
@@ -822,8 +800,8 @@ static void streams_mirror_recognition_stops_at_the_rounds_watermark(void **stat
     xadd_prov(f, "x", idx, 1, "/f", 100);
     xadd_prov(f, "y", idy, 2, "/f", 200);
     xadd_prov(f, "z", idz, 3, "/g", 0);
-    const char *margs[] = {"mirror", "--redis", f->r.url, "--stream", "x", "--stream", "y",
-                           "--stream", "z", "--file", out, NULL};
+    const char *margs[] = {"mirror", "--redis",  f->r.url, "--stream", "x", "--stream",
+                           "y",      "--stream", "z",      "--file",   out, NULL};
     pid_t mp = lbt_spawn(margs, log);
     assert_true(mp > 0);
     char l1[256], l2[256], l3[256];
@@ -870,8 +848,8 @@ static void streams_mirror_recognition_stops_at_the_rounds_watermark(void **stat
     freeReplyObject(t);
     if (at < now + 4100)
         lbt_sleep_ms((int)(now + 4100 - at));
-    const char *once[] = {"mirror", "--redis", f->r.url, "--stream", "x", "--stream", "y",
-                          "--stream", "z", "--file", out, "--once", NULL};
+    const char *once[] = {"mirror",   "--redis", f->r.url, "--stream", "x",      "--stream", "y",
+                          "--stream", "z",       "--file", out,        "--once", NULL};
     if (lbt_run(once, NULL, 0, f->err, sizeof(f->err), NULL, 0) != 0)
         fail_msg("mirror --once: %s", f->err);
     got = lbt_read_file(out, &n);
@@ -930,7 +908,8 @@ static void streams_mirror_warns_of_an_entry_far_ahead_of_the_clock(void **state
     size_t n;
     char *s = lbt_read_file(log, &n);
     assert_non_null(strstr(s, "stream {app}:a"));
-    assert_null(strstr(strstr(s, "ahead of the server's clock") + 1, "ahead of the server's clock"));
+    assert_null(
+        strstr(strstr(s, "ahead of the server's clock") + 1, "ahead of the server's clock"));
     free(s);
     char *got = lbt_read_file(out, &n);
     assert_bytes(got, n, l1, strlen(l1)); /* the far entry waits */

@@ -554,3 +554,16 @@ size_t lbt_line(char *out, size_t cap, long i)
                      roles[i % 3], hour, min, sec, ms, types[i % 5], i, i * 7);
     return n < 0 ? 0 : (size_t)n;
 }
+
+void lbt_line_fields(long i, char parts[4][256])
+{
+    char line[512];
+    lbt_line(line, sizeof(line), i);
+    const char *p = line;
+    for (int k = 0; k < 3; k++) {
+        const char *bar = strchr(p, '|');
+        snprintf(parts[k], 256, "%.*s", (int)(bar - p), p);
+        p = bar + 1;
+    }
+    snprintf(parts[3], 256, "%.*s", (int)strcspn(p, "\n"), p);
+}

@@ -112,5 +112,8 @@ const char *lbt_field(const struct lbt_entry *e, const char *name);
 
 /* The standard test line i: "role<i%3>|<iso ts>|type<i%5>|data-<i> ...". */
 size_t lbt_line(char *out, size_t cap, long i);
+/* Its role, timestamp, type and data, each NUL-terminated (the fields of
+ * its entry). */
+void lbt_line_fields(long i, char parts[4][256]);
 
 #endif
