@@ -615,6 +615,23 @@ static void sadd(struct fx *f, const char *set, const char *member)
     freeReplyObject(r);
 }
 
+/* A live mirror of template tmpl into <dir>/mirror.log (its log in
+ * <dir>/mirror.out), once standard line `first` is in the file. */
+static pid_t mirror_following(struct fx *f, const char *tmpl, long first, char *out, size_t cap,
+                              char *log, size_t lcap)
+{
+    snprintf(out, cap, "%s/mirror.log", f->dir);
+    snprintf(log, lcap, "%s/mirror.out", f->dir);
+    const char *margs[] = {"mirror", "--redis", f->r.url, "--stream", tmpl, "--file", out, NULL};
+    pid_t mp = lbt_spawn(margs, log);
+    assert_true(mp > 0);
+    char l[256];
+    lbt_line(l, sizeof(l), first);
+    struct has_line h = {out, l};
+    assert_true(lbt_wait_for(file_has_line, &h, 20000));
+    return mp;
+}
+
 /* A new type stream of the template is followed while the streams already
  * followed stay quiet: found through logbridge:streams:{T} after the wait
  * for an entry of the known ones timed out (never, before: only an entry in
@@ -623,23 +640,15 @@ static void streams_mirror_live_new_stream_while_the_others_are_quiet(void **sta
 {
     struct fx *f = *state;
     char out[512], log[512];
-    snprintf(out, sizeof(out), "%s/mirror.log", f->dir);
-    snprintf(log, sizeof(log), "%s/mirror.out", f->dir);
     xadd_line(f, "{app}:a", "*", 0);
     sadd(f, "logbridge:streams:{app}", "{app}:a");
-    const char *margs[] = {"mirror",        "--redis", f->r.url, "--stream",
-                           "{app}:%{type}", "--file",  out,      NULL};
-    pid_t mp = lbt_spawn(margs, log);
-    assert_true(mp > 0);
-    char l0[256], l1[256];
-    lbt_line(l0, sizeof(l0), 0);
+    pid_t mp = mirror_following(f, "{app}:%{type}", 0, out, sizeof(out), log, sizeof(log));
+    char l1[256];
     lbt_line(l1, sizeof(l1), 1);
-    struct has_line h = {out, l0};
-    assert_true(lbt_wait_for(file_has_line, &h, 20000));
+    struct has_line h = {out, l1};
     lbt_sleep_ms(1200); /* the mirror waits on {app}:a alone now */
     xadd_line(f, "{app}:b", "*", 1);
     sadd(f, "logbridge:streams:{app}", "{app}:b");
-    h.line = l1;
     int ok = lbt_wait_for(file_has_line, &h, 10000);
     kill(mp, SIGTERM);
     assert_int_equal(lbt_wait(mp), 0);
@@ -663,20 +672,14 @@ static void streams_mirror_equal_ids_same_order_live_and_at_restart(void **state
 {
     struct fx *f = *state;
     char out[512], log[512];
-    snprintf(out, sizeof(out), "%s/mirror.log", f->dir);
-    snprintf(log, sizeof(log), "%s/mirror.out", f->dir);
     xadd_line(f, "{ev}:b", "1000-0", 0);
     sadd(f, "logbridge:streams:{ev}", "{ev}:b");
-    const char *margs[] = {"mirror",       "--redis", f->r.url, "--stream",
-                           "{ev}:%{type}", "--file",  out,      NULL};
-    pid_t mp = lbt_spawn(margs, log);
-    assert_true(mp > 0);
+    pid_t mp = mirror_following(f, "{ev}:%{type}", 0, out, sizeof(out), log, sizeof(log));
     char l0[256], l1[256], l2[256];
     lbt_line(l0, sizeof(l0), 0);
     lbt_line(l1, sizeof(l1), 1);
     lbt_line(l2, sizeof(l2), 2);
     struct has_line h = {out, l0};
-    assert_true(lbt_wait_for(file_has_line, &h, 20000));
     lbt_sleep_ms(300); /* its checkpoint is recorded */
     redisReply *ck = redisCommand(f->c, "HGET logbridge:mirror:{ev} %s", out);
     assert_non_null(ck);
