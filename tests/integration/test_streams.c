@@ -523,7 +523,7 @@ static void streams_mirror_template_backlog_redis_and_mirror_kill9(void **state)
 {
     struct fx *f = *state;
     uint64_t rng = tu_seed("streams_mirror_template_backlog_redis_and_mirror_kill9");
-    struct lbt_redis r;
+    struct lbt_redis r = {0}; /* lbt_redis_start keeps r.extra: it must be set or empty */
     assert_int_equal(lbt_redis_start(&r, 1), 0);
     char file[512], out[512], mlog[512];
     snprintf(file, sizeof(file), "%s/typed.log", f->dir);
