@@ -29,7 +29,18 @@ struct lb_arena_blk {
 };
 
 #define LB_ARENA_BLK (256 * 1024)
+#define LB_ARENA_BLK_MIN (8 * 1024)
 #define LB_ARENA_KEEP 16 /* blocks kept across resets (4 MiB) */
+#define LB_ARENA_TREE 3  /* bytes of reply tree per byte on the wire (XRANGE) */
+
+/* The size of a block: the tree of one expected reply, or LB_ARENA_BLK. */
+static size_t lb_arena_blk_size(const struct lb_arena *a)
+{
+    if (a->want == 0 || a->want >= LB_ARENA_BLK / LB_ARENA_TREE)
+        return LB_ARENA_BLK;
+    size_t n = a->want * LB_ARENA_TREE;
+    return n < LB_ARENA_BLK_MIN ? LB_ARENA_BLK_MIN : n;
+}
 
 /* A new block for n bytes (a spare one if it is big enough). */
 static struct lb_arena_blk *lb_arena_grow(struct lb_arena *a, size_t n)
@@ -39,7 +50,8 @@ static struct lb_arena_blk *lb_arena_grow(struct lb_arena *a, size_t n)
         b = a->spare;
         a->spare = b->next;
     } else {
-        size_t cap = n > LB_ARENA_BLK ? n : LB_ARENA_BLK;
+        size_t blk = lb_arena_blk_size(a);
+        size_t cap = n > blk ? n : blk;
         if ((b = malloc(sizeof(*b) + cap)) == NULL)
             return NULL;
         b->cap = cap;
@@ -69,12 +81,13 @@ static void lb_arena_reset(struct lb_arena *a)
 {
     lb_seg_release(a);
     int kept = 0;
+    size_t blk = lb_arena_blk_size(a);
     for (struct lb_arena_blk *b = a->spare; b != NULL; b = b->next)
         kept++;
     while (a->head != NULL) {
         struct lb_arena_blk *b = a->head;
         a->head = b->next;
-        if (kept < LB_ARENA_KEEP && b->cap == LB_ARENA_BLK) {
+        if (kept < LB_ARENA_KEEP && b->cap == blk) {
             b->next = a->spare;
             a->spare = b;
             kept++;
@@ -82,6 +95,11 @@ static void lb_arena_reset(struct lb_arena *a)
             free(b);
         }
     }
+}
+
+void lb_arena_expect(struct lb_arena *a, size_t want)
+{
+    a->want = want;
 }
 
 void lb_arena_free(struct lb_arena *a)
@@ -118,10 +136,20 @@ void lb_arena_free(struct lb_arena *a)
  * Bytes that do not fit continue in a new segment (the full one goes to the
  * arena: strings never move).
  */
-#define LB_SEG_WANT (512 * 1024)      /* asked of sdsMakeRoomFor, which doubles it: 1 MiB */
 #define LB_SEG_READ (256 * 1024)      /* bytes per read() at most */
-#define LB_SEG_ROOM (32 * 1024)       /* less room than this left: a new segment */
+#define LB_SEG_READ_MIN (4 * 1024)   /* ... and at least, whatever the arena expects */
 #define LB_SEG_KEEP (4 * 1024 * 1024) /* a bigger spare is freed, not kept */
+
+/* Bytes per read() into the arena's segments: its expected reply, within
+ * [LB_SEG_READ_MIN, LB_SEG_READ]. A segment holds a gap and twice that (so
+ * 1 MiB for the default), and one with less than an eighth of it left is
+ * full. */
+static size_t lb_seg_read_size(const struct lb_arena *a)
+{
+    if (a->want == 0 || a->want >= LB_SEG_READ)
+        return LB_SEG_READ;
+    return a->want < LB_SEG_READ_MIN ? LB_SEG_READ_MIN : a->want;
+}
 
 /* The arena's segments to its spare (one) or freed. */
 static void lb_seg_release(struct lb_arena *a)
@@ -145,15 +173,14 @@ static void lb_seg_retire(struct lb_arena *a, char *s)
 }
 
 /* Make the reader's buffer a segment: its unparsed bytes at the gap's end,
- * with room for at least LB_SEG_READ after them. It is reused when it is big
+ * with room for at least a read after them. It is reused when it is big
  * enough (rd->buf is kept only if keep). 0 or LB_ENOMEM (reader unchanged). */
 static int lb_seg_enter(redisReader *rd, struct lb_arena *a, int keep)
 {
-    size_t left = rd->len - rd->pos, need = 2 * (left + LB_SEG_READ);
+    /* sdsMakeRoomFor doubles what is asked (below 1 MiB): 2 * need. */
+    size_t left = rd->len - rd->pos, need = 2 * (left + lb_seg_read_size(a));
     char *s = rd->buf;
     if (keep || sdsalloc(s) < need) {
-        if (need < LB_SEG_WANT)
-            need = LB_SEG_WANT;
         s = NULL;
         if (a->seg_spare != NULL && sdsalloc(a->seg_spare) >= need) {
             s = a->seg_spare;
@@ -350,14 +377,14 @@ redisReply *lb_reply_read(struct lb_redis *r, struct lb_arena *a, struct lb_erro
         }
         if (rep != NULL)
             break;
-        size_t room = lb_seg_room(rd, a);
-        if (room < LB_SEG_ROOM) {
+        size_t room = lb_seg_room(rd, a), most = lb_seg_read_size(a);
+        if (room < most / 8) {
             if (lb_seg_enter(rd, a, 1) != 0)
                 goto oom;
             room = lb_seg_room(rd, a);
         }
-        if (room > LB_SEG_READ)
-            room = LB_SEG_READ;
+        if (room > most)
+            room = most;
         long n = lb_redis_read_into(r, rd->buf + rd->len, room, err);
         if (n <= 0)
             return NULL; /* dropped, with the arena functions still installed */

@@ -27,7 +27,15 @@ struct lb_arena {
     char *segs;          /* those buffers (sds), linked through their first bytes */
     char *seg_spare;     /* one kept for the next reply */
     const char *lo, *hi; /* the reader's buffer while a reply is read into the arena */
+    /* Bytes a reply is expected to take on the wire (0: up to 256 KiB per
+     * read, as a single reader of big pages wants). Reads and blocks are
+     * sized to it, so that a thousand readers of small pages do not each
+     * hold a megabyte; a bigger reply still fits (more reads, more blocks). */
+    size_t want;
 };
+
+/* The expected size of a reply: `want` bytes on the wire. */
+void lb_arena_expect(struct lb_arena *a, size_t want);
 
 /* Free every block (the arena may be zeroed or used). */
 void lb_arena_free(struct lb_arena *a);

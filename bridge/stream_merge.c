@@ -8,7 +8,7 @@
 #include <string.h>
 
 #define LB_MERGE_BUDGET 2000 /* entries per page, over all the streams */
-#define LB_MERGE_PAGE_MIN 50 /* ... but at least this many each */
+#define LB_MERGE_PAGE_MIN 16 /* ... but at least this many each */
 
 int lb_merge_begin(struct lb_merge *m, struct lb_redis *r, const char *const *keys, int n,
                    const char *start, const char *end, const char *json_field, struct lb_error *err)
@@ -33,8 +33,9 @@ int lb_merge_begin_each(struct lb_merge *m, struct lb_redis *r, const char *cons
     }
     m->n = n;
     /* A budget of entries shared by the pages, so that the entries held do
-     * not grow with the number of streams; each reader still keeps two
-     * arenas with their read buffers (about 1 MiB per stream). */
+     * not grow with the number of streams (but for the minimum); each
+     * reader's two arenas are sized to its page (lb_xrange_begin_piped):
+     * about 100 KiB per stream of 16-entry pages. */
     int count = LB_MERGE_BUDGET / n;
     count = count < LB_MERGE_PAGE_MIN ? LB_MERGE_PAGE_MIN : count;
     for (int i = 0; i < n; i++) {

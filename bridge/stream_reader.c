@@ -108,6 +108,10 @@ int lb_xrange_begin_piped(struct lb_xrange *x, struct lb_xpipe *p, struct lb_red
     x->more = 1;
     x->count = count > 0 && count <= LB_XRANGE_PAGE ? count : LB_XRANGE_PAGE;
     x->pipe = p;
+    /* Many readers of small pages: each reads and carves what a page of its
+     * own takes, not the megabyte a single reader of big pages is given. */
+    lb_arena_expect(&x->arena, (size_t)x->count * LB_XRANGE_ENTRY_WIRE);
+    lb_arena_expect(&x->ahead, (size_t)x->count * LB_XRANGE_ENTRY_WIRE);
     snprintf(x->start, sizeof(x->start), "%s", start);
     snprintf(x->end, sizeof(x->end), "%s", end);
     return 0;

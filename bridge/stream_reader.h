@@ -19,6 +19,7 @@
 #include "stream_id.h"
 
 #define LB_XRANGE_PAGE 1000 /* entries per XRANGE page */
+#define LB_XRANGE_ENTRY_WIRE 512 /* bytes of a typical entry in an XRANGE reply (a guess: bigger ones fit, in more reads) */
 
 struct lb_xpipe;
 

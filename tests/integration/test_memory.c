@@ -12,6 +12,13 @@
  *   tail of 1,000 files        16 MiB + 8 KiB per file: a 4 KiB starting
  *                              buffer, its route and source state.
  *   mirror of a 1M backlog     16 MiB: one page of 1000 entries at a time.
+ *   mirror of 1,000 streams    16 MiB + 128 KiB per stream: a merge holds
+ *                              two pages of 16 entries per stream (the one
+ *                              being merged and the next), each in a read
+ *                              buffer sized to the page (half of it a gap
+ *                              that is never touched) and a reply tree of
+ *                              three times the page's bytes: 2 x (32 + 24)
+ *                              KiB, and slack.
  *   parity of 1M lines         64 MiB for --order any: a multiset of 12-byte
  *                              slots per distinct entry (12 MB for 1M), its
  *                              hash table's slack, one page of entries.
@@ -233,6 +240,53 @@ static void memory_mirror_of_a_1m_backlog_is_bounded(void **state)
     expect_within("mirror of a 1M-entry backlog", kib, 16 * MIB, log);
 }
 
+#define MANY_STREAMS 1000
+#define MANY_LINES 100000L
+
+/* 100 entries in each of 1000 type streams, merged back into one file
+ * (before: every stream's reader had 1 MiB read buffers and 256 KiB blocks,
+ * about 400 KiB of them resident: 400 MiB for a thousand streams). */
+static void memory_mirror_of_1000_streams_is_bounded(void **state)
+{
+    struct group *g = *state;
+    char src[600], file[600], log[600];
+    snprintf(src, sizeof(src), "%s/many.log", g->dir);
+    snprintf(file, sizeof(file), "%s/many-mirror.log", g->dir);
+    FILE *f = fopen(src, "w");
+    assert_non_null(f);
+    for (long i = 0; i < MANY_LINES; i++)
+        fprintf(f, "web|2025-06-18T10:%02ld:%02ld.%03ldZ|t%ld|data-%ld k=v\n", i / 60000 % 60,
+                i / 1000 % 60, i % 1000, i % MANY_STREAMS, i);
+    assert_int_equal(fclose(f), 0);
+    log_path(g, "many-import", log, sizeof(log));
+    const char *imp[] = {"import", "--redis", g->r.url, "--stream", "{ms}:%{type}", "--no-progress",
+                         src,      NULL};
+    long kib = 0;
+    if (run_measured(imp, log, &kib) != 0) {
+        tu_dump(log, 2000);
+        fail_msg("import through the template failed");
+    }
+    assert_int_equal(lbt_xlen(g->c, "{ms}:t999"), MANY_LINES / MANY_STREAMS);
+    log_path(g, "many-mirror", log, sizeof(log));
+    const char *args[] = {"mirror", "--redis", g->r.url, "--stream", "{ms}:%{type}", "--file",
+                          file,     "--fsync", "never",   "--once",   NULL};
+    int rc = run_measured(args, log, &kib);
+    if (rc != 0) {
+        tu_dump(log, 2000);
+        fail_msg("mirror exited %d", rc);
+    }
+    size_t na, nb;
+    char *a = lbt_read_file(src, &na), *b = lbt_read_file(file, &nb);
+    assert_non_null(a);
+    assert_non_null(b);
+    int same = na == nb && memcmp(a, b, na) == 0; /* every entry, in the file's order */
+    free(a);
+    free(b);
+    assert_true(same);
+    unlink(file);
+    expect_within("mirror of 1000 streams", kib, 16 * MIB + MANY_STREAMS * 128L * 1024, log);
+}
+
 static void memory_parity_of_1m_lines_is_bounded(void **state)
 {
     struct group *g = *state;
@@ -257,6 +311,7 @@ int main(void)
         cmocka_unit_test(memory_tail_of_1000_files_is_bounded),
         cmocka_unit_test(memory_mirror_of_a_1m_backlog_is_bounded),
         cmocka_unit_test(memory_parity_of_1m_lines_is_bounded),
+        cmocka_unit_test(memory_mirror_of_1000_streams_is_bounded),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
