@@ -26,9 +26,12 @@ int lb_merge_begin_each(struct lb_merge *m, struct lb_redis *r, const char *cons
     if (n <= 0)
         return 0;
     m->s = calloc((size_t)n, sizeof(*m->s));
-    if (m->s == NULL || lb_xpipe_init(&m->pipe, n, err) != 0) {
+    m->heap = calloc((size_t)n, sizeof(*m->heap));
+    if (m->s == NULL || m->heap == NULL || lb_xpipe_init(&m->pipe, n, err) != 0) {
         free(m->s);
+        free(m->heap);
         m->s = NULL;
+        m->heap = NULL;
         return lb_error_set(err, LB_ENOMEM, "out of memory");
     }
     m->n = n;
@@ -92,19 +95,39 @@ int lb_merge_before(const struct lb_entry *a, const struct lb_entry *b)
     return lb_sid_cmp(x, y) < 0;
 }
 
-int lb_merge_next(struct lb_merge *m, const struct lb_entry **e, int *which, struct lb_error *err)
+/* Stream i's head goes before stream j's. Equal IDs (neither goes before
+ * the other): by stream name, not by place in s, which depends on when each
+ * stream was found. */
+static int lb_merge_less(const struct lb_merge *m, int i, int j)
 {
-    if (m->last >= 0) {
-        /* the entry returned last is used: its stream moves on */
-        struct lb_merge_src *s = &m->s[m->last];
-        m->last = -1;
-        if (++s->pos < s->page->elements) {
-            lb_entry_release(&s->dec);
-            lb_entry_decode(&s->dec, s->page->element[s->pos], &s->head);
-        } else {
-            s->page = NULL; /* the next page is read below (again after an error) */
-        }
+    const struct lb_merge_src *a = &m->s[i], *b = &m->s[j];
+    if (lb_merge_before(&a->head, &b->head))
+        return 1;
+    return !lb_merge_before(&b->head, &a->head) && strcmp(a->key, b->key) < 0;
+}
+
+static void lb_merge_sift_down(struct lb_merge *m, int at)
+{
+    int *h = m->heap;
+    for (;;) {
+        int c = 2 * at + 1;
+        if (c >= m->nheap)
+            return;
+        if (c + 1 < m->nheap && lb_merge_less(m, h[c + 1], h[c]))
+            c++;
+        if (!lb_merge_less(m, h[c], h[at]))
+            return;
+        int t = h[c];
+        h[c] = h[at];
+        h[at] = t;
+        at = c;
     }
+}
+
+/* Every stream's first page (or its end), then the heap of those with a
+ * head. An error leaves the streams filled so far as they are. */
+static int lb_merge_build(struct lb_merge *m, struct lb_error *err)
+{
     /* every stream's first page in one round trip */
     for (int i = 0; !m->asked && i < m->n; i++) {
         int rc = lb_xrange_ask(&m->s[i].xr, err);
@@ -112,24 +135,51 @@ int lb_merge_next(struct lb_merge *m, const struct lb_entry **e, int *which, str
             return rc;
     }
     m->asked = 1;
-    int best = -1;
     for (int i = 0; i < m->n; i++) {
-        struct lb_merge_src *s = &m->s[i];
-        if (!s->done && s->page == NULL) {
-            int rc = lb_merge_fill(s, err);
-            if (rc != 0)
-                return rc;
-        }
-        if (s->done)
-            continue;
-        /* equal IDs (neither goes before the other): by stream name, not
-         * by place in s, which depends on when each stream was found */
-        if (best < 0 || lb_merge_before(&s->head, &m->s[best].head) ||
-            (!lb_merge_before(&m->s[best].head, &s->head) && strcmp(s->key, m->s[best].key) < 0))
-            best = i;
+        int rc = m->s[i].page == NULL ? lb_merge_fill(&m->s[i], err) : 0;
+        if (rc != 0)
+            return rc;
     }
-    if (best < 0)
+    m->nheap = 0;
+    for (int i = 0; i < m->n; i++)
+        if (!m->s[i].done)
+            m->heap[m->nheap++] = i;
+    for (int at = m->nheap / 2 - 1; at >= 0; at--)
+        lb_merge_sift_down(m, at);
+    m->built = 1;
+    return 0;
+}
+
+int lb_merge_next(struct lb_merge *m, const struct lb_entry **e, int *which, struct lb_error *err)
+{
+    if (m->last >= 0) {
+        /* the entry returned last (the heap's top) is used: its stream moves on */
+        struct lb_merge_src *s = &m->s[m->last];
+        m->last = -1;
+        if (++s->pos < s->page->elements) {
+            lb_entry_release(&s->dec);
+            lb_entry_decode(&s->dec, s->page->element[s->pos], &s->head);
+            lb_merge_sift_down(m, 0);
+        } else {
+            s->page = NULL; /* the next page is read below (again after an error) */
+        }
+    }
+    if (!m->built) {
+        int rc = lb_merge_build(m, err);
+        if (rc != 0)
+            return rc;
+    } else if (m->nheap > 0 && m->s[m->heap[0]].page == NULL) {
+        struct lb_merge_src *s = &m->s[m->heap[0]];
+        int rc = lb_merge_fill(s, err);
+        if (rc != 0)
+            return rc;
+        if (s->done)
+            m->heap[0] = m->heap[--m->nheap];
+        lb_merge_sift_down(m, 0);
+    }
+    if (m->nheap == 0)
         return 0;
+    int best = m->heap[0];
     m->last = best;
     m->raw = m->s[best].page->element[m->s[best].pos];
     *e = &m->s[best].head;
@@ -154,7 +204,9 @@ void lb_merge_free(struct lb_merge *m)
         lb_xrange_free(&m->s[i].xr);
     }
     free(m->s);
+    free(m->heap);
     m->s = NULL;
+    m->heap = NULL;
     m->n = 0;
     lb_xpipe_free(&m->pipe);
 }

@@ -6,7 +6,7 @@
  * (stream_reader.c: each reader's next page is asked for ahead of its use,
  * so Redis builds it while the merge works; at most two pages of
  * LB_XRANGE_PAGE entries per stream in memory, in each reader's arenas), and
- * a k-way merge of their heads. Order:
+ * a k-way merge of their heads (a heap). Order:
  *  - two heads with the same src (provenance) go in `off` order, so lines of
  *    one file keep their file order even when their IDs do not (--id ts on a
  *    file whose clock stepped back);
@@ -40,6 +40,12 @@ struct lb_merge {
     struct lb_redis *r;
     struct lb_xpipe pipe;
     int asked; /* every reader's first page was asked for */
+    /* The streams with a head, as a binary min-heap in merged order (so an
+     * entry costs log n comparisons, not n); built once every stream has
+     * its first page or is done. A stream done is out of it. */
+    int *heap;
+    int nheap;
+    int built;
     int last; /* the source of the entry returned last (advanced at the next call), or -1 */
     const redisReply *raw; /* that entry as Redis sent it */
 };

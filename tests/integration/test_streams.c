@@ -224,6 +224,72 @@ static void streams_export_two_explicit_streams_merged(void **state)
     assert_bytes(f->out, strlen(f->out), exp, o);
 }
 
+/* 300 streams with IDs drawn from a narrow range (many equal across streams,
+ * some streams of several pages, some of one entry): export and mirror --once
+ * over the template give them in ID order, equal IDs by stream name. The
+ * merge picks each entry among 300 heads (a heap since 2026-12; this holds
+ * its order to the rule of one pick among all). */
+struct many_ent {
+    long ms, seq, stream, i;
+};
+
+static int many_ent_cmp(const void *a, const void *b)
+{
+    const struct many_ent *x = a, *y = b;
+    if (x->ms != y->ms)
+        return x->ms < y->ms ? -1 : 1;
+    if (x->seq != y->seq)
+        return x->seq < y->seq ? -1 : 1;
+    return x->stream < y->stream ? -1 : x->stream > y->stream;
+}
+
+static void streams_export_and_mirror_300_streams_in_id_order(void **state)
+{
+    struct fx *f = *state;
+    enum { NS = 300, MAXE = 70 };
+    struct many_ent *ents = malloc(sizeof(*ents) * NS * MAXE);
+    assert_non_null(ents);
+    long n = 0;
+    unsigned seed = 20261204;
+    for (long k = 0; k < NS; k++) {
+        char key[64], id[64];
+        snprintf(key, sizeof(key), "{many}:s%03ld", k);
+        long e = 1 + (long)(rand_r(&seed) % MAXE), ms = 1000 + (long)(rand_r(&seed) % 50), seq = 0;
+        for (long j = 0; j < e; j++) {
+            snprintf(id, sizeof(id), "%ld-%ld", ms, seq);
+            xadd_line(f, key, id, n);
+            ents[n] = (struct many_ent){ms, seq, k, n};
+            n++;
+            if (rand_r(&seed) % 4 == 0) {
+                seq++;
+            } else {
+                ms += 1 + (long)(rand_r(&seed) % 3);
+                seq = 0;
+            }
+        }
+    }
+    qsort(ents, (size_t)n, sizeof(*ents), many_ent_cmp);
+    size_t cap = (size_t)n * 128 + 1, wn = 0;
+    char *want = malloc(cap);
+    assert_non_null(want);
+    for (long x = 0; x < n; x++)
+        wn += lbt_line(want + wn, cap - wn, ents[x].i);
+    free(ents);
+    assert_int_equal(run(f, "export", "--redis", f->r.url, "--stream", "{many}:%{type}", NULL), 0);
+    assert_bytes(f->out, strlen(f->out), want, wn);
+    char out[512];
+    snprintf(out, sizeof(out), "%s/many.log", f->dir);
+    assert_int_equal(run(f, "mirror", "--redis", f->r.url, "--stream", "{many}:%{type}", "--file",
+                         out, "--once", NULL),
+                     0);
+    size_t gn;
+    char *got = lbt_read_file(out, &gn);
+    assert_non_null(got);
+    assert_bytes(got, gn, want, wn);
+    free(got);
+    free(want);
+}
+
 /* A file of n lines with 8 types ("t0".."t7"), epoch-ms timestamps rising by
  * 1 ms per line, and a bad line every 10007 lines (sent to the DLQ); *valid
  * gets the valid lines only. */
@@ -590,9 +656,7 @@ static void streams_mirror_template_backlog_redis_and_mirror_kill9(void **state)
     free(valid);
 }
 
-/* An entry with an explicit ID older than what was written (history added to
- * a stream being mirrored live) is written when seen, counted as reordered. */
-/* The file has `line` (a whole line) somewhere. */
+/* The file has `line` (or any text) somewhere. */
 struct has_line {
     const char *path;
     const char *line;
@@ -861,22 +925,6 @@ static void streams_mirror_recognition_stops_at_the_rounds_watermark(void **stat
     free(got);
 }
 
-/* The log has `what` in it. */
-struct log_has {
-    const char *path;
-    const char *what;
-};
-
-static int log_has(void *ctx)
-{
-    const struct log_has *l = ctx;
-    size_t n;
-    char *s = lbt_read_file(l->path, &n);
-    int yes = s != NULL && strstr(s, l->what) != NULL;
-    free(s);
-    return yes;
-}
-
 /* An entry a minute ahead of the server's clock holds its stream back: said
  * once at warn, naming the stream (before: nothing was said, and the stream
  * stood still). The other stream goes on. */
@@ -902,8 +950,8 @@ static void streams_mirror_warns_of_an_entry_far_ahead_of_the_clock(void **state
     lbt_line(l1, sizeof(l1), 1);
     struct has_line h = {out, l1};
     assert_true(lbt_wait_for(file_has_line, &h, 20000));
-    struct log_has w = {log, "ahead of the server's clock"};
-    int said = lbt_wait_for(log_has, &w, 10000);
+    struct has_line w = {log, "ahead of the server's clock"};
+    int said = lbt_wait_for(file_has_line, &w, 10000);
     kill(mp, SIGTERM);
     assert_int_equal(lbt_wait(mp), 0);
     if (!said)
@@ -919,6 +967,8 @@ static void streams_mirror_warns_of_an_entry_far_ahead_of_the_clock(void **state
     free(got);
 }
 
+/* An entry with an explicit ID older than what was written (history added to
+ * a stream being mirrored live) is written when seen, counted as reordered. */
 static void streams_mirror_live_older_entry_reordered(void **state)
 {
     struct fx *f = *state;
@@ -1389,6 +1439,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(streams_status_json_over_template, setup, teardown),
         cmocka_unit_test_setup_teardown(streams_export_two_explicit_streams_merged, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(streams_export_and_mirror_300_streams_in_id_order, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(streams_parity_template_equal_and_one_missing, setup,
                                         teardown),
