@@ -152,6 +152,12 @@ struct lb_many_stream {
     char base[LB_SID_BUF]; /* its ID in the checkpoint this process started from */
     struct lb_sid end;     /* --once: its last ID at start */
     struct lb_lag lag;
+    /* The first entry after `last` when the round's XREAD looked (next_ok),
+     * and whether the round reads the stream: that entry is at or below
+     * the watermark. */
+    struct lb_sid next;
+    int next_ok;
+    int active;
 };
 
 struct lb_many {
@@ -171,6 +177,10 @@ struct lb_many {
     char w[24];
     uint64_t round_n;      /* entries handled in this round */
     struct lb_arena arena; /* the reply of the wait for an entry */
+    /* A thousand streams cost a round what a few do: */
+    int *byname;        /* indices of s sorted by key: a name is found in log n */
+    int *map;           /* the merge's stream j is s[map[j]] (the round's active ones) */
+    long long *set_n;   /* per --stream: the size of its template's set when last read */
 };
 
 struct lb_mirror {

@@ -22,11 +22,15 @@
  *   3. new streams, after TIME: the members of logbridge:streams:{T} of
  *      each template (tail and import add a name in the batch that first
  *      writes to it, so every stream of ours holding an entry below W is
- *      known), and every LB_MANY_SCAN_SEC a SCAN for other matching streams;
- *   4. every stream is read from its last ID up to W (XRANGE pages, asked
- *      for ahead through one pipe: stream_merge.c) and the heads are merged
- *      (lb_merge_before: one src in `off` order, else the smaller ID). No
- *      entry is read twice and nothing past W is read at all;
+ *      known; the set is read again only when SCARD changed, and after
+ *      every reconnect: a failover may take names back), and every
+ *      LB_MANY_SCAN_SEC a SCAN for other matching streams;
+ *   4. one XREAD COUNT 1 over every stream (after TIME: it sees every entry
+ *      below W) says which have an entry at or below W: only those (the
+ *      active ones) are read, from their last ID up to W (XRANGE pages,
+ *      asked for ahead through one pipe: stream_merge.c), and the heads are
+ *      merged (lb_merge_before: one src in `off` order, else the smaller
+ *      ID). No entry is read twice and nothing past W is read at all;
  *   5. each lb_many_turn writes one batch (--batch entries) of the round;
  *      the batch is synced and checkpointed as for one stream (mirror.c),
  *      several batches of a backlog sharing one sync while they are young.
@@ -67,6 +71,14 @@ int lb_many_init(struct lb_mirror *m)
         return -1;
     for (int i = 0; i < m->o->streams.n; i++)
         m->mm->templates |= lb_stream_is_template(m->o->streams.v[i]);
+    m->mm->set_n = malloc((size_t)(m->o->streams.n + 1) * sizeof(*m->mm->set_n));
+    if (m->mm->set_n == NULL) {
+        free(m->mm);
+        m->mm = NULL;
+        return -1;
+    }
+    for (int i = 0; i < m->o->streams.n; i++)
+        m->mm->set_n[i] = -1;
     return 0;
 }
 
@@ -104,6 +116,10 @@ static void lb_many_round_drop(struct lb_mirror *m)
 void lb_many_reconnected(struct lb_mirror *m)
 {
     lb_many_round_drop(m);
+    /* A failover may have taken names back with their batches: a set of the
+     * same size may hold others now. Read it again. */
+    for (int i = 0; i < m->o->streams.n; i++)
+        m->mm->set_n[i] = -1;
 }
 
 void lb_many_free(struct lb_mirror *m)
@@ -115,6 +131,9 @@ void lb_many_free(struct lb_mirror *m)
     for (int i = 0; i < mm->n; i++)
         free(mm->s[i].key);
     free(mm->s);
+    free(mm->byname);
+    free(mm->map);
+    free(mm->set_n);
     lb_arena_free(&mm->arena);
     free(mm);
     m->mm = NULL;
@@ -130,20 +149,47 @@ static void lb_many_set_id(struct lb_many_stream *s, const char *id)
     s->lag.pos_known = 0;
 }
 
+/* Where key is in mm->byname: 1 (found) or 0 (*at: where it goes). */
+static int lb_many_find(const struct lb_many *mm, const char *key, int *at)
+{
+    int lo = 0, hi = mm->n;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2, c = strcmp(mm->s[mm->byname[mid]].key, key);
+        if (c == 0) {
+            *at = mid;
+            return 1;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *at = lo;
+    return 0;
+}
+
 /* Add stream key after `id` unless it is followed already. 0 or LB_ENOMEM. */
 static int lb_many_add(struct lb_mirror *m, const char *key, const char *id, int *added,
                        struct lb_error *err)
 {
     struct lb_many *mm = m->mm;
-    for (int i = 0; i < mm->n; i++)
-        if (strcmp(mm->s[i].key, key) == 0)
-            return 0;
+    int at;
+    if (lb_many_find(mm, key, &at))
+        return 0;
     if (mm->n == mm->cap) {
         int cap = mm->cap > 0 ? mm->cap * 2 : 16;
         struct lb_many_stream *v = realloc(mm->s, (size_t)cap * sizeof(*v));
         if (v == NULL)
             return lb_error_set(err, LB_ENOMEM, "out of memory");
         mm->s = v;
+        int *b = realloc(mm->byname, (size_t)cap * sizeof(*b));
+        if (b == NULL)
+            return lb_error_set(err, LB_ENOMEM, "out of memory");
+        mm->byname = b;
+        int *p = realloc(mm->map, (size_t)cap * sizeof(*p));
+        if (p == NULL)
+            return lb_error_set(err, LB_ENOMEM, "out of memory");
+        mm->map = p;
         mm->cap = cap;
     }
     struct lb_many_stream *s = &mm->s[mm->n];
@@ -152,6 +198,8 @@ static int lb_many_add(struct lb_mirror *m, const char *key, const char *id, int
         return lb_error_set(err, LB_ENOMEM, "out of memory");
     lb_many_set_id(s, id);
     memcpy(s->base, s->id, sizeof(s->base));
+    memmove(mm->byname + at + 1, mm->byname + at, (size_t)(mm->n - at) * sizeof(*mm->byname));
+    mm->byname[at] = mm->n;
     mm->n++;
     if (added != NULL)
         *added = 1;
@@ -173,8 +221,22 @@ static int lb_many_refresh(struct lb_mirror *m, int scan, int *any, struct lb_er
                 continue;
             char key[LB_KEY_MAX];
             lb_key_derive(m->o->streams.v[i], "streams", key, sizeof(key));
+            /* Names are only ever added to the set (tail and import, with
+             * the batch): while its size is the same, so are its members,
+             * and a round does not read a thousand names again (a failover
+             * may take names back: lb_many_reconnected forgets the size). */
+            const char *cargv[2] = {"SCARD", key};
+            redisReply *rep = lb_redis_cmd(m->r, 2, cargv, NULL, err);
+            if (rep == NULL)
+                return err->code;
+            long long card = rep->type == REDIS_REPLY_INTEGER ? rep->integer : -1;
+            if (rep->type == REDIS_REPLY_ERROR)
+                rc = lb_reply_error(m->r, "SCARD", key, rep->str, err);
+            freeReplyObject(rep);
+            if (rc != 0 || (card >= 0 && card == m->mm->set_n[i]))
+                continue;
             const char *argv[2] = {"SMEMBERS", key};
-            redisReply *rep = lb_redis_cmd(m->r, 2, argv, NULL, err);
+            rep = lb_redis_cmd(m->r, 2, argv, NULL, err);
             if (rep == NULL)
                 return err->code;
             if (rep->type == REDIS_REPLY_ERROR)
@@ -182,6 +244,8 @@ static int lb_many_refresh(struct lb_mirror *m, int scan, int *any, struct lb_er
             for (size_t k = 0; rc == 0 && rep->type == REDIS_REPLY_ARRAY && k < rep->elements; k++)
                 if (rep->element[k]->type == REDIS_REPLY_STRING)
                     rc = lb_many_add(m, rep->element[k]->str, "0-0", &added, err);
+            if (rc == 0 && rep->type == REDIS_REPLY_ARRAY)
+                m->mm->set_n[i] = (long long)rep->elements;
             freeReplyObject(rep);
         }
     }
@@ -275,6 +339,8 @@ int lb_many_start(struct lb_mirror *m, struct lb_error *err)
     for (int i = 0; i < m->mm->n; i++)
         free(m->mm->s[i].key);
     m->mm->n = 0;
+    for (int i = 0; i < m->o->streams.n; i++)
+        m->mm->set_n[i] = -1;
     if ((rc = lb_many_refresh(m, 1, NULL, err)) == 0)
         rc = lb_many_ids(m, &ck, err);
     if (rc == 0 && m->fd < 0)
@@ -411,10 +477,10 @@ static int lb_many_watermark(struct lb_mirror *m, struct lb_sid *w, struct lb_er
     return rc;
 }
 
-/* Wait (XREAD COUNT 1 BLOCK) for an entry after some stream's last ID.
- * 0 with *first the smallest ID that came, 1 when none came, or an error. */
-static int lb_many_wait(struct lb_mirror *m, struct lb_sid *first, int *which,
-                        struct lb_error *err)
+/* XREAD COUNT 1 over every stream known, after its last ID (BLOCK
+ * block_ms unless NULL): each stream's next_ok/next say what came. 0, or an
+ * error code. */
+static int lb_many_xread(struct lb_mirror *m, const char *block_ms, struct lb_error *err)
 {
     struct lb_many *mm = m->mm;
     const char **argv = calloc((size_t)(2 * mm->n + 6), sizeof(*argv));
@@ -424,8 +490,10 @@ static int lb_many_wait(struct lb_mirror *m, struct lb_sid *first, int *which,
     argv[argc++] = "XREAD";
     argv[argc++] = "COUNT";
     argv[argc++] = "1";
-    argv[argc++] = "BLOCK";
-    argv[argc++] = LB_MANY_BLOCK_MS;
+    if (block_ms != NULL) {
+        argv[argc++] = "BLOCK";
+        argv[argc++] = block_ms;
+    }
     argv[argc++] = "STREAMS";
     for (int i = 0; i < mm->n; i++)
         argv[argc++] = mm->s[i].key;
@@ -441,37 +509,91 @@ static int lb_many_wait(struct lb_mirror *m, struct lb_sid *first, int *which,
     if (rep->type == REDIS_REPLY_ERROR)
         return lb_reply_error(m->r, "XREAD", m->o->streams.v[0], rep->str, err);
     lb_mirror_accepted(m);
-    int got = 0;
-    *first = (struct lb_sid){UINT64_MAX, UINT64_MAX};
-    /* [[key, [[id, fields]]], ...]; nil when nothing came within BLOCK */
+    for (int i = 0; i < mm->n; i++)
+        mm->s[i].next_ok = 0;
+    /* [[key, [[id, fields]]], ...] in the order asked; nil when nothing came */
+    int i = 0;
     for (size_t k = 0; rep->type == REDIS_REPLY_ARRAY && k < rep->elements; k++) {
         const redisReply *sr = rep->element[k];
         if (sr->type != REDIS_REPLY_ARRAY || sr->elements != 2 ||
+            sr->element[0]->type != REDIS_REPLY_STRING ||
             sr->element[1]->type != REDIS_REPLY_ARRAY || sr->element[1]->elements == 0)
             continue;
         const redisReply *e = sr->element[1]->element[0];
         struct lb_sid id;
+        if (e->type != REDIS_REPLY_ARRAY || e->elements == 0 ||
+            e->element[0]->type != REDIS_REPLY_STRING ||
+            lb_sid_parse(e->element[0]->str, e->element[0]->len, &id) != 0)
+            continue;
+        int at, j = -1;
+        while (i < mm->n && strcmp(mm->s[i].key, sr->element[0]->str) != 0)
+            i++;
+        if (i < mm->n)
+            j = i++;
+        else if (lb_many_find(mm, sr->element[0]->str, &at)) /* not in order: cannot be */
+            j = mm->byname[at];
+        if (j >= 0) {
+            mm->s[j].next = id;
+            mm->s[j].next_ok = 1;
+        }
+    }
+    return 0;
+}
+
+/* Wait (XREAD COUNT 1 BLOCK) for an entry after some stream's last ID.
+ * 0 with *first the smallest ID that came (*which: its stream), 1 when none
+ * came, or an error. */
+static int lb_many_wait(struct lb_mirror *m, struct lb_sid *first, int *which,
+                        struct lb_error *err)
+{
+    struct lb_many *mm = m->mm;
+    int rc = lb_many_xread(m, LB_MANY_BLOCK_MS, err);
+    if (rc != 0)
+        return rc;
+    int got = 0;
+    *first = (struct lb_sid){UINT64_MAX, UINT64_MAX};
+    for (int i = 0; i < mm->n; i++) {
+        if (!mm->s[i].next_ok)
+            continue;
         got = 1;
-        if (e->type == REDIS_REPLY_ARRAY && e->elements > 0 &&
-            e->element[0]->type == REDIS_REPLY_STRING &&
-            lb_sid_parse(e->element[0]->str, e->element[0]->len, &id) == 0 &&
-            lb_sid_cmp(id, *first) < 0) {
-            *first = id;
-            for (int i = 0; i < mm->n; i++) /* the reply names its stream */
-                if (sr->element[0]->type == REDIS_REPLY_STRING &&
-                    strcmp(mm->s[i].key, sr->element[0]->str) == 0)
-                    *which = i;
+        if (lb_sid_cmp(mm->s[i].next, *first) < 0) {
+            *first = mm->s[i].next;
+            *which = i;
         }
     }
     return got ? 0 : 1;
 }
 
-/* Begin a merge of every stream after its last entry handled, up to end
- * (ends: per stream, --once). 0 or an error code. */
+/* The streams the round reads (active): those with an entry at or below w
+ * after their last one. The XREAD comes after TIME, so it sees every entry
+ * below w: a stream it shows none in has nothing for this round, and a
+ * round over a thousand mostly quiet streams asks a few of them for pages.
+ * 0 with *n_active, or an error code. */
+static int lb_many_active(struct lb_mirror *m, struct lb_sid w, int *n_active,
+                          struct lb_error *err)
+{
+    struct lb_many *mm = m->mm;
+    int rc = lb_many_xread(m, NULL, err);
+    if (rc != 0)
+        return rc;
+    *n_active = 0;
+    for (int i = 0; i < mm->n; i++) {
+        struct lb_many_stream *st = &mm->s[i];
+        st->active = st->next_ok && lb_sid_cmp(st->next, w) <= 0;
+        *n_active += st->active;
+    }
+    return 0;
+}
+
+/* Begin a merge of the active streams after their last entries handled, up
+ * to end (--once: every stream, each up to its own end). 0 or an error code. */
 static int lb_many_merge_begin(struct lb_mirror *m, const char *end, struct lb_error *err)
 {
     struct lb_many *mm = m->mm;
-    int n = mm->n, rc = 0;
+    int n = 0, rc = 0;
+    for (int i = 0; i < mm->n; i++)
+        if (end == NULL || mm->s[i].active)
+            mm->map[n++] = i;
     const char **keys = calloc((size_t)n, sizeof(*keys));
     const char **sp = calloc((size_t)n, sizeof(*sp));
     const char **ep = calloc((size_t)n, sizeof(*ep));
@@ -479,16 +601,17 @@ static int lb_many_merge_begin(struct lb_mirror *m, const char *end, struct lb_e
     char(*ends)[LB_SID_BUF] = calloc((size_t)n, sizeof(*ends));
     if (keys == NULL || sp == NULL || ep == NULL || starts == NULL || ends == NULL)
         rc = lb_error_set(err, LB_ENOMEM, "out of memory");
-    for (int i = 0; rc == 0 && i < n; i++) {
+    for (int j = 0; rc == 0 && j < n; j++) {
+        int i = mm->map[j];
         struct lb_sid st = mm->s[i].last;
-        keys[i] = mm->s[i].key;
+        keys[j] = mm->s[i].key;
         /* after the largest ID nothing can follow: an empty range */
         if (lb_sid_next(&st) != 0)
-            snprintf(starts[i], LB_SID_BUF, "+");
+            snprintf(starts[j], LB_SID_BUF, "+");
         else
-            lb_sid_format(st, starts[i]);
-        sp[i] = starts[i];
-        ep[i] = end != NULL ? end : lb_sid_format(mm->s[i].end, ends[i]);
+            lb_sid_format(st, starts[j]);
+        sp[j] = starts[j];
+        ep[j] = end != NULL ? end : lb_sid_format(mm->s[i].end, ends[j]);
     }
     if (rc == 0)
         rc = lb_merge_begin_each(&mm->mg, m->r, keys, n, sp, NULL, ep, NULL, m->dec.ed.json_field,
@@ -514,7 +637,7 @@ static int lb_many_round(struct lb_mirror *m, struct lb_error *err)
     struct lb_sid first = {0, 0}, w;
     int quiet = 0, added = 0, which = -1;
     if (mm->idle && mm->n > 0) {
-        if ((rc = lb_many_wait(m, &first, &which, err)) < 0 || rc > 1)
+        if ((rc = lb_many_wait(m, &first, &which, err)) != 0 && rc != 1)
             return rc;
         quiet = rc == 1; /* nothing in the streams known */
         if (quiet)
@@ -553,6 +676,13 @@ static int lb_many_round(struct lb_mirror *m, struct lb_error *err)
         long ms = ahead < LB_MANY_AHEAD_MS ? (long)ahead : LB_MANY_AHEAD_MS;
         struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
+        return 1;
+    }
+    int n_active = 0;
+    if ((rc = lb_many_active(m, w, &n_active, err)) != 0)
+        return rc;
+    if (n_active == 0) {
+        mm->idle = 1; /* the next round waits for an entry */
         return 1;
     }
     /* every ID of that millisecond; recorded before the round's first line */
@@ -634,7 +764,7 @@ int lb_many_turn(struct lb_mirror *m, struct lb_error *err)
         if ((got = lb_merge_next(&mm->mg, &en, &which, err)) <= 0)
             break;
         lb_mirror_accepted(m);
-        if ((rc = lb_many_put(m, en, which, err)) != 0)
+        if ((rc = lb_many_put(m, en, mm->map[which], err)) != 0)
             break;
         done++;
     }
