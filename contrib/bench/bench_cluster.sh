@@ -42,18 +42,8 @@ done
 TIMEV=
 [ -x /usr/bin/time ] && TIMEV=/usr/bin/time
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench_cluster.XXXXXX")
-PIDS=
-cleanup() {
-    for p in $PIDS; do kill "$p" 2>/dev/null || true; done
-    for p in $PIDS; do wait "$p" 2>/dev/null || true; done
-    if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
-}
-trap cleanup EXIT INT TERM
+bench_tmp bench_cluster
 
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
-rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 CLK=$(getconf CLK_TCK 2>/dev/null || echo 100)
 # cpu_s PID...: the CPU seconds (user + system) the processes spent so far

@@ -60,15 +60,7 @@ if [ "$TLS" = 1 ] && ! command -v openssl >/dev/null 2>&1; then
     TLS=0
 fi
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench_import.XXXXXX")
-RPID=
-TPID=
-cleanup() {
-    if [ -n "$RPID" ]; then kill "$RPID" 2>/dev/null || true; wait "$RPID" 2>/dev/null || true; fi
-    if [ -n "$TPID" ]; then kill "$TPID" 2>/dev/null || true; wait "$TPID" 2>/dev/null || true; fi
-    if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
-}
-trap cleanup EXIT INT TERM
+bench_tmp bench_import
 
 bench_redis_start bench_import
 # the server that rcli and run_logbridge talk to (the TLS row switches both)
@@ -76,10 +68,6 @@ RSOCK=$SOCK
 LB_URL=unix://$SOCK
 rcli() { redis-cli -s "$RSOCK" "$@"; }
 
-now() { date +%s.%N; }
-# elapsed START END -> seconds
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
-rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }'; }
 
 # ---- the fixture: roles, ISO-8601 ms timestamps, 60-200 byte DATA with '|' now and then
 FIX=$TMP/history.log

@@ -11,17 +11,10 @@ set -eu
 cd "$(dirname "$0")/../.."
 BIN=${LOGBRIDGE_BIN:-$(pwd)/build/logbridge}
 N=${BENCH_LINES:-1000000}
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/lbbench.XXXXXX")
-RPID=
-cleanup() {
-    [ -n "$RPID" ] && kill "$RPID" 2>/dev/null && wait "$RPID" 2>/dev/null
-    rm -rf "$TMP"
-}
-trap cleanup EXIT INT TERM
+bench_tmp bench_mirror
 
 bench_redis_start bench_mirror
 
-now() { date +%s.%N; }
 
 # The standard test line (as tests/support/lbtest.c lbt_line).
 awk -v n="$N" 'BEGIN {

@@ -11,30 +11,25 @@
 # the two mirrors, interleaved (the machine is shared: a ratio within a round
 # is what counts); each output must equal the file byte for byte.
 #
+# Then many streams (no target; memory and speed per stream): BENCH_MANY_LINES
+# lines over BENCH_MANY types (default 200000 over 1000), mirrored from one
+# stream and through a template, once each; and a live mirror of each, caught
+# up, fed BENCH_TRICKLE entries at 200/s (default 2000; into random type
+# streams for the template): the CPU time Redis and the mirror spent on them.
+#
 #   BENCH_LINES    lines (default 1000000)
 #   BENCH_RUNS     rounds (default 3); the best time of each kind is kept
+#   BENCH_MANY, BENCH_MANY_LINES  the many-streams row (BENCH_MANY=0: none)
 #   BENCH_KEEP=1   keep the temp dir
 #   LOGBRIDGE_BIN  the binary (default build/logbridge)
 set -eu
 . "$(dirname "$0")/lib.sh"
 
-LINES=${BENCH_LINES:-1000000}
-RUNS=${BENCH_RUNS:-3}
-BIN=${LOGBRIDGE_BIN:-build/logbridge}
-case $BIN in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
-[ -x "$BIN" ] || { echo "bench_mirror_many: $BIN is missing (make first)" >&2; exit 1; }
+bench_params bench_mirror_many
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench_mirror_many.XXXXXX")
-RPID=
-cleanup() {
-    if [ -n "$RPID" ]; then kill "$RPID" 2>/dev/null || true; wait "$RPID" 2>/dev/null || true; fi
-    if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
-}
-trap cleanup EXIT INT TERM
+bench_tmp bench_mirror_many
 
 bench_redis_start bench_mirror_many
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 
 FIX=$TMP/app.log
 bench_gen_lines "$LINES" "$FIX" \
@@ -51,14 +46,15 @@ echo "fixture: $LINES lines imported into one stream and into $NS type streams"
 run() {
     out=$TMP/out.log
     rm -f "$out"
-    redis-cli -s "$SOCK" DEL 'logbridge:mirror:{mt}' 'logbridge:mirror:{one}' >/dev/null
+    redis-cli -s "$SOCK" DEL 'logbridge:mirror:{mt}' 'logbridge:mirror:{one}' \
+        'logbridge:mirror:{many}' 'logbridge:mirror:{manyone}' >/dev/null
     t0=$(now)
     bench_rss "$TMP/rss" "$BIN" mirror --redis "$URL" --stream "$2" --file "$out" --once \
         --log-level warn >&2
     rss=$(cat "$TMP/rss")
     t1=$(now)
     if ! cmp -s "$out" "$FIX"; then
-        echo "bench_mirror_many: $1: the mirror file differs from the imported file" >&2
+        echo "bench_mirror_many: $1: the mirror file differs from $FIX" >&2
         echo FAILED
         return
     fi
@@ -85,3 +81,55 @@ R=$(awk -v a="$B1" -v b="$BT" 'BEGIN { printf "%.2f", a / b }')
 T=$(awk -v r="$R" 'BEGIN { print (r >= 0.8 ? "met" : "MISSED") }')
 echo "mirror over a template of $NS streams: $BT s, one stream: $B1 s: speed ${R}x (target >= 0.8x: $T)"
 echo "peak RSS: template $RT KiB, one stream $R1 KiB"
+
+MANY=${BENCH_MANY:-1000}
+[ "$MANY" -gt 0 ] || exit 0
+MLINES=${BENCH_MANY_LINES:-200000}
+FIX=$TMP/many.log
+bench_gen_lines "$MLINES" "$FIX" "$(seq 1 "$MANY" | sed 's/^/t/' | tr '\n' ' ')"
+for s in '{manyone}' '{many}:%{type}'; do
+    "$BIN" import --redis "$URL" --stream "$s" --final --no-progress "$FIX" >/dev/null \
+        2>"$TMP/imp.err" || { echo "bench_mirror_many: import into $s failed:" >&2; cat "$TMP/imp.err" >&2; exit 1; }
+done
+NM=$(redis-cli -s "$SOCK" --scan --pattern '{many}:*' | wc -l | tr -d ' ')
+set -- $(run "one stream" '{manyone}')
+[ "$1" != FAILED ] || exit 1
+M1=$1; MR1=$2
+set -- $(run "template" '{many}:%{type}')
+[ "$1" != FAILED ] || exit 1
+echo "$MLINES lines over $NM streams: template $1 s, one stream $M1 s ($(awk -v a="$M1" -v b="$1" 'BEGIN { printf "%.2f", a / b }')x); peak RSS template $2 KiB, one stream $MR1 KiB"
+
+# live STREAM KEYFMT: a live mirror of STREAM caught up with the fixture, then
+# the trickle into KEYFMT (awk printf format of the key, given a type number);
+# prints "redis_cpu_ms mirror_cpu_ms"
+cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%d", ($14 + $15) * 1000 / hz }' "/proc/$1/stat"; }
+live() {
+    out=$TMP/live.log
+    rm -f "$out"
+    redis-cli -s "$SOCK" DEL 'logbridge:mirror:{many}' 'logbridge:mirror:{manyone}' >/dev/null
+    "$BIN" mirror --redis "$URL" --stream "$1" --file "$out" --log-level warn &
+    LPID=$!
+    want=$(wc -l <"$FIX")
+    until [ "$(cat "$out" 2>/dev/null | wc -l)" -ge "$want" ]; do sleep 0.2; done
+    r0=$(cpu_ms "$RPID"); m0=$(cpu_ms "$LPID")
+    awk -v n="$TRICKLE" -v ns="$MANY" -v fmt="$2" 'BEGIN {
+        srand(11);
+        for (i = 0; i < n; i++) {
+            t = int(rand() * ns) + 1;
+            key = index(fmt, "%d") ? sprintf(fmt, t) : fmt;
+            printf "XADD %s * role web timestamp 2025-06-18T10:00:01.193Z type t%d data trickle-%d\n", key, t, i;
+            fflush();
+            if (i % 10 == 9) system("sleep 0.05");
+        }
+    }' | redis-cli -s "$SOCK" >/dev/null
+    want=$((want + TRICKLE))
+    until [ "$(wc -l <"$out")" -ge "$want" ]; do sleep 0.1; done
+    r1=$(cpu_ms "$RPID"); m1=$(cpu_ms "$LPID")
+    kill "$LPID"; wait "$LPID" || true; LPID=
+    echo "$((r1 - r0)) $((m1 - m0))"
+}
+TRICKLE=${BENCH_TRICKLE:-2000}
+set -- $(live '{manyone}' '{manyone}')
+L1R=$1; L1M=$2
+set -- $(live '{many}:%{type}' '{many}:t%d')
+echo "live, $TRICKLE entries at 200/s: over $NM streams Redis $1 ms and mirror $2 ms of CPU; one stream: Redis $L1R ms, mirror $L1M ms"

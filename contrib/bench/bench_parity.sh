@@ -24,28 +24,16 @@
 set -eu
 . "$(dirname "$0")/lib.sh"
 
-LINES=${BENCH_LINES:-1000000}
-RUNS=${BENCH_RUNS:-3}
-BIN=${LOGBRIDGE_BIN:-build/logbridge}
-case $BIN in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
+bench_params bench_parity
 
 for tool in redis-server redis-cli awk; do
     command -v "$tool" >/dev/null 2>&1 || { echo "bench_parity: $tool is missing" >&2; exit 1; }
 done
-[ -x "$BIN" ] || { echo "bench_parity: $BIN is missing (make first)" >&2; exit 1; }
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench_parity.XXXXXX")
-RPID=
-cleanup() {
-    if [ -n "$RPID" ]; then kill "$RPID" 2>/dev/null || true; wait "$RPID" 2>/dev/null || true; fi
-    if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
-}
-trap cleanup EXIT INT TERM
+bench_tmp bench_parity
 
 bench_redis_start bench_parity
 rcli() { redis-cli -s "$SOCK" "$@"; }
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 
 # ---- the fixture: realistic lines, 60-200 bytes of DATA with '|' now and then
 FIX=$TMP/app.log

@@ -27,21 +27,12 @@ BIN=${LOGBRIDGE_BIN:-$(pwd)/build/logbridge}
 N=${BENCH_LINES:-1000000}
 SECS=${BENCH_TAIL_SECONDS:-10}
 RATES=${BENCH_TAIL_RATES:-"100000 200000 300000 400000 500000 600000"}
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/lbbench.XXXXXX")
-RPID=
-LPID=
-cleanup() {
-    [ -n "$LPID" ] && kill "$LPID" 2>/dev/null && wait "$LPID" 2>/dev/null
-    [ -n "$RPID" ] && kill "$RPID" 2>/dev/null && wait "$RPID" 2>/dev/null
-    rm -rf "$TMP"
-}
-trap cleanup EXIT INT TERM
+bench_tmp bench_tail
 
 cc -O2 -pthread -o "$TMP/tail_probe" contrib/bench/tail_probe.c -lhiredis
 
 bench_redis_start bench_tail
 R() { redis-cli -s "$SOCK" "$@"; }
-now() { date +%s.%N; }
 
 # Start a following tail (into stream $1, files $2...) and wait until it runs.
 start_tail() {

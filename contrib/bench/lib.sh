@@ -1,5 +1,12 @@
 # contrib/bench/lib.sh - sourced by the bench_*.sh scripts (not run alone).
 #
+# bench_tmp NAME: a temp dir in TMP, removed at exit (kept with
+#   BENCH_KEEP=1), and a trap that stops the processes whose PIDs are in
+#   RPID, TPID, LPID and PIDS (a space-separated list) by PID.
+# now, elapsed START END (seconds, 3 decimals), rate N SECONDS (per second).
+# bench_params NAME: LINES (BENCH_LINES, default 1000000), RUNS (BENCH_RUNS,
+#   default 3) and BIN (LOGBRIDGE_BIN, default build/logbridge, made
+#   absolute; it must exist).
 # bench_redis_start NAME: start a throwaway redis-server on a unix socket in
 #   $TMP (no persistence), wait until it answers, set SOCK, URL and RPID.
 #   The caller's cleanup trap stops it by RPID.
@@ -24,6 +31,33 @@
 #   --cluster-port, the bus of a cluster node). Sets BPORT and BPID (the
 #   caller's cleanup stops it). Ports are tried from a pid-derived start
 #   (BENCH_PORT_NEXT carries on from the last call) until a pair binds.
+
+bench_cleanup() {
+    for _p in ${RPID:-} ${TPID:-} ${LPID:-} ${PIDS:-}; do kill "$_p" 2>/dev/null || true; done
+    for _p in ${RPID:-} ${TPID:-} ${LPID:-} ${PIDS:-}; do wait "$_p" 2>/dev/null || true; done
+    if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
+}
+
+bench_params() {
+    LINES=${BENCH_LINES:-1000000}
+    RUNS=${BENCH_RUNS:-3}
+    BIN=${LOGBRIDGE_BIN:-build/logbridge}
+    case $BIN in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
+    [ -x "$BIN" ] || { echo "$1: $BIN is missing (make first)" >&2; exit 1; }
+}
+
+bench_tmp() {
+    TMP=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+    RPID=
+    TPID=
+    LPID=
+    PIDS=
+    trap bench_cleanup EXIT INT TERM
+}
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }'; }
 
 bench_redis_start() {
     SOCK=$TMP/redis.sock
