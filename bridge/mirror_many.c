@@ -64,6 +64,13 @@
 #define LB_MANY_AHEAD_MS 200   /* most a round waits for the clock to reach an entry */
 #define LB_MANY_AHEAD_WARN_MS 5000 /* an entry this far ahead of the clock is warned about */
 
+/* The templates' sets are read whole at the next refresh. */
+static void lb_many_sets_unread(struct lb_mirror *m)
+{
+    for (int i = 0; i < m->o->streams.n; i++)
+        m->mm->set_n[i] = -1;
+}
+
 int lb_many_init(struct lb_mirror *m)
 {
     m->mm = calloc(1, sizeof(*m->mm));
@@ -77,8 +84,7 @@ int lb_many_init(struct lb_mirror *m)
         m->mm = NULL;
         return -1;
     }
-    for (int i = 0; i < m->o->streams.n; i++)
-        m->mm->set_n[i] = -1;
+    lb_many_sets_unread(m);
     return 0;
 }
 
@@ -117,9 +123,8 @@ void lb_many_reconnected(struct lb_mirror *m)
 {
     lb_many_round_drop(m);
     /* A failover may have taken names back with their batches: a set of the
-     * same size may hold others now. Read it again. */
-    for (int i = 0; i < m->o->streams.n; i++)
-        m->mm->set_n[i] = -1;
+     * same size may hold others now. */
+    lb_many_sets_unread(m);
 }
 
 void lb_many_free(struct lb_mirror *m)
@@ -339,8 +344,7 @@ int lb_many_start(struct lb_mirror *m, struct lb_error *err)
     for (int i = 0; i < m->mm->n; i++)
         free(m->mm->s[i].key);
     m->mm->n = 0;
-    for (int i = 0; i < m->o->streams.n; i++)
-        m->mm->set_n[i] = -1;
+    lb_many_sets_unread(m);
     if ((rc = lb_many_refresh(m, 1, NULL, err)) == 0)
         rc = lb_many_ids(m, &ck, err);
     if (rc == 0 && m->fd < 0)
@@ -511,8 +515,7 @@ static int lb_many_xread(struct lb_mirror *m, const char *block_ms, struct lb_er
     lb_mirror_accepted(m);
     for (int i = 0; i < mm->n; i++)
         mm->s[i].next_ok = 0;
-    /* [[key, [[id, fields]]], ...] in the order asked; nil when nothing came */
-    int i = 0;
+    /* [[key, [[id, fields]]], ...]; nil when nothing came */
     for (size_t k = 0; rep->type == REDIS_REPLY_ARRAY && k < rep->elements; k++) {
         const redisReply *sr = rep->element[k];
         if (sr->type != REDIS_REPLY_ARRAY || sr->elements != 2 ||
@@ -525,16 +528,10 @@ static int lb_many_xread(struct lb_mirror *m, const char *block_ms, struct lb_er
             e->element[0]->type != REDIS_REPLY_STRING ||
             lb_sid_parse(e->element[0]->str, e->element[0]->len, &id) != 0)
             continue;
-        int at, j = -1;
-        while (i < mm->n && strcmp(mm->s[i].key, sr->element[0]->str) != 0)
-            i++;
-        if (i < mm->n)
-            j = i++;
-        else if (lb_many_find(mm, sr->element[0]->str, &at)) /* not in order: cannot be */
-            j = mm->byname[at];
-        if (j >= 0) {
-            mm->s[j].next = id;
-            mm->s[j].next_ok = 1;
+        int at;
+        if (lb_many_find(mm, sr->element[0]->str, &at)) {
+            mm->s[mm->byname[at]].next = id;
+            mm->s[mm->byname[at]].next_ok = 1;
         }
     }
     return 0;

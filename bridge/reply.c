@@ -30,7 +30,7 @@ struct lb_arena_blk {
 
 #define LB_ARENA_BLK (256 * 1024)
 #define LB_ARENA_BLK_MIN (8 * 1024)
-#define LB_ARENA_KEEP 16 /* blocks kept across resets (4 MiB) */
+#define LB_ARENA_KEEP 16 /* blocks kept across resets (4 MiB of default blocks) */
 #define LB_ARENA_TREE 3  /* bytes of reply tree per byte on the wire (XRANGE) */
 
 /* The size of a block: the tree of one expected reply, or LB_ARENA_BLK. */

@@ -19,7 +19,8 @@
 #
 #   BENCH_LINES    lines (default 1000000)
 #   BENCH_RUNS     rounds (default 3); the best time of each kind is kept
-#   BENCH_MANY, BENCH_MANY_LINES  the many-streams row (BENCH_MANY=0: none)
+#   BENCH_MANY, BENCH_MANY_LINES, BENCH_TRICKLE  the many-streams rows
+#                  (BENCH_MANY=0: none)
 #   BENCH_KEEP=1   keep the temp dir
 #   LOGBRIDGE_BIN  the binary (default build/logbridge)
 set -eu
@@ -34,10 +35,14 @@ bench_redis_start bench_mirror_many
 FIX=$TMP/app.log
 bench_gen_lines "$LINES" "$FIX" \
     "workflow.started workflow.finished step.started step.finished login logout pay error"
-for s in one '{mt}:%{type}'; do
-    "$BIN" import --redis "$URL" --stream "$s" --final --no-progress "$FIX" >/dev/null \
-        2>"$TMP/imp.err" || { echo "bench_mirror_many: import into $s failed:" >&2; cat "$TMP/imp.err" >&2; exit 1; }
-done
+# import_into STREAM...: FIX imported into each STREAM (a name or a template)
+import_into() {
+    for s in "$@"; do
+        "$BIN" import --redis "$URL" --stream "$s" --final --no-progress "$FIX" >/dev/null \
+            2>"$TMP/imp.err" || { echo "bench_mirror_many: import into $s failed:" >&2; cat "$TMP/imp.err" >&2; exit 1; }
+    done
+}
+import_into one '{mt}:%{type}'
 NS=$(redis-cli -s "$SOCK" --scan --pattern '{mt}:*' | wc -l | tr -d ' ')
 echo "fixture: $LINES lines imported into one stream and into $NS type streams"
 
@@ -87,10 +92,7 @@ MANY=${BENCH_MANY:-1000}
 MLINES=${BENCH_MANY_LINES:-200000}
 FIX=$TMP/many.log
 bench_gen_lines "$MLINES" "$FIX" "$(seq 1 "$MANY" | sed 's/^/t/' | tr '\n' ' ')"
-for s in '{manyone}' '{many}:%{type}'; do
-    "$BIN" import --redis "$URL" --stream "$s" --final --no-progress "$FIX" >/dev/null \
-        2>"$TMP/imp.err" || { echo "bench_mirror_many: import into $s failed:" >&2; cat "$TMP/imp.err" >&2; exit 1; }
-done
+import_into '{manyone}' '{many}:%{type}'
 NM=$(redis-cli -s "$SOCK" --scan --pattern '{many}:*' | wc -l | tr -d ' ')
 set -- $(run "one stream" '{manyone}')
 [ "$1" != FAILED ] || exit 1
