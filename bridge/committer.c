@@ -153,8 +153,8 @@ int lb_committer_dirty(const struct lb_committer *c)
     if (lb_committer_describes(c, &c->ck))
         return c->end_off != c->ck.off || c->end_line != c->ck.line;
     /* nothing committed for this file yet: worth a batch unless there is
-     * nothing to say (no checkpoint, nothing read) */
-    return c->ck.present || c->end_off != 0 || c->end_line != 0;
+     * nothing to say (no checkpoint, nothing read, no start to record) */
+    return c->ck.present || c->s.record_start || c->end_off != 0 || c->end_line != 0;
 }
 
 /* The batch fl (or the open one, dry run) is in Redis with its checkpoint. */

@@ -56,6 +56,9 @@ struct lb_commit_source {
     lb_sink_fp_fn fp;             /* fingerprint of the first min(off, 1 KiB) bytes */
     void *fp_ctx;
     int rereadable;               /* 0: stdin: a batch is kept until it lands */
+    int record_start;             /* a batch even before anything is read: where reading
+                                   * starts is recorded (tail: the file is known as
+                                   * followed, and parity counts its lines as pending) */
 };
 
 struct lb_committer;

@@ -160,6 +160,7 @@ static int lb_tail_bind(struct lb_tail *j, struct lb_tfile *tf, struct lb_gen *g
         .fp = lb_tail_fp,
         .fp_ctx = g,
         .rereadable = 1,
+        .record_start = g->start_commit,
     };
     cs.ck.present = tf->ck_present;
     cs.ck.dev = tf->ck_dev;

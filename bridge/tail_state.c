@@ -118,7 +118,7 @@ static void lb_tail_place_new(struct lb_tail *j, struct lb_tfile *tf, struct lb_
         lb_gen_seek(g, 0, &j->err);
     }
     g->start_off = g->start_line = 0;
-    g->start_commit = tf->ck_present;
+    g->start_commit = 1; /* recorded at once, as lb_tail_start_new says why */
 }
 
 /* A new file g is at the path while tf reads an older generation: it is
@@ -443,9 +443,11 @@ static int lb_tail_start_new(struct lb_tail *j, struct lb_tfile *tf, struct lb_g
         return lb_tail_fatal(j, tf);
     }
     g->start_off = start;
-    /* --from end: the start is recorded at once, so that a restart does
-     * not skip what was written meanwhile. */
-    g->start_commit = start > 0;
+    /* The start is recorded at once: with --from end, so that a restart
+     * does not skip what was written meanwhile; from byte 0 too, so that
+     * the file is known as followed (status lists it, and parity counts
+     * its lines as pending, not missing) before its first batch lands. */
+    g->start_commit = 1;
     lb_tail_make_current(j, tf, g);
     lb_tail_enter(j, tf, LB_ROT_EV_CURRENT, 1);
     return LB_T_OK;

@@ -128,6 +128,9 @@ static void parity_pending_while_tail_appends(void **state)
     struct fx_tail *t = *state;
     assert_int_equal(lbt_write_file(t->path, "", 0), 0);
     start_tail(t, "1");
+    /* "following" comes before tail records where it starts: from then on
+     * (parity_pending_from_the_moment_tail_follows) the file is green. */
+    assert_true(tu_wait_ckpt(t->c, CKPT, t->path, 0, 10000));
     struct tu_writer w = {t->path, 20000, 30, 4, tu_seed("writer")};
     t->writer = tu_fork(tu_writer_main, &w);
     struct prep r = {0};
@@ -170,6 +173,58 @@ static void parity_pending_while_tail_appends(void **state)
     assert_int_equal(r.rc, 1);
     assert_int_equal(pnum(&r, "missing_in_stream"), 123);
     assert_int_equal(pnum(&r, "pending"), 0);
+    cJSON_Delete(r.root);
+}
+
+static long long file_size(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return (long long)st.st_size;
+}
+
+/* tail records where it starts before it has a line to send, so a file it
+ * follows is never red while its first batch is on its way: tail is stopped
+ * (SIGSTOP) before it can send anything, lines arrive, parity says pending.
+ * Both ways a file comes to be followed: at start (empty), and appearing at
+ * the path later. Before the fix a file got a checkpoint with its first
+ * batch only, and these lines were missing. */
+static void parity_pending_from_the_moment_tail_follows(void **state)
+{
+    struct fx_tail *t = *state;
+    char late[600];
+    snprintf(late, sizeof(late), "%s/late.log", t->dir);
+    assert_int_equal(lbt_write_file(t->path, "", 0), 0);
+    const char *v[] = {"tail", "--redis", t->r.url, "--stream", STREAM, t->path, late, NULL};
+    t->pid = lbt_spawn(v, t->log);
+    assert_true(t->pid > 0);
+    if (!tu_wait_ckpt(t->c, CKPT, t->path, 0, 10000)) {
+        tu_dump(t->log, 2000);
+        fail_msg("tail follows %s and has recorded no checkpoint for it", t->path);
+    }
+    assert_int_equal(lbt_write_file(late, "", 0), 0);
+    if (!tu_wait_ckpt(t->c, CKPT, late, 0, 10000)) {
+        tu_dump(t->log, 2000);
+        fail_msg("tail follows %s (it appeared) and has recorded no checkpoint for it", late);
+    }
+    assert_int_equal(tu_ckpt_off(t->c, CKPT, t->path, NULL), 0);
+    assert_int_equal(kill(t->pid, SIGSTOP), 0);
+    assert_int_equal(tu_append_lines(t->path, 0, 0, 40, 10), 0);
+    assert_int_equal(tu_append_lines(late, 1, 0, 25, 10), 0);
+    struct prep r = {0};
+    run_parity(t, &r, t->path, late, NULL);
+    expect_live_equal(&r);
+    assert_int_equal(pnum(&r, "pending"), 65);
+    assert_int_equal(pnum(&r, "matched"), 0);
+    assert_int_equal(kill(t->pid, SIGCONT), 0);
+    assert_true(tu_wait_xlen(t->c, STREAM, 65, 30000));
+    assert_true(tu_wait_ckpt(t->c, CKPT, late, file_size(late), 30000));
+    assert_true(tu_wait_ckpt(t->c, CKPT, t->path, file_size(t->path), 30000));
+    run_parity(t, &r, t->path, late, NULL);
+    expect_live_equal(&r);
+    assert_int_equal(pnum(&r, "matched"), 65);
+    assert_int_equal(pnum(&r, "pending"), 0);
+    stop_tail(t);
     cJSON_Delete(r.root);
 }
 
@@ -411,6 +466,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(parity_pending_while_tail_appends, fx_tail_setup,
                                         fx_tail_teardown),
+        cmocka_unit_test_setup_teardown(parity_pending_from_the_moment_tail_follows,
+                                        fx_tail_setup, fx_tail_teardown),
         cmocka_unit_test_setup_teardown(parity_logrotate_create_compress, fx_tail_setup,
                                         fx_tail_teardown),
         cmocka_unit_test_setup_teardown(parity_logrotate_copytruncate, fx_tail_setup,
