@@ -5,7 +5,9 @@
  * between, two copytruncates, a symlink whose target was switched twice, all
  * while logbridge was stopped; `--once` drains every generation it knows;
  * a rotation backlog is drained at full speed; what cannot be recovered is
- * said at warn and counted. Each count is exact; each wait has a deadline.
+ * said at warn and counted; a tail killed before its first batch finds the
+ * generations rotated while it was down. Each count is exact; each wait has
+ * a deadline.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -363,6 +365,45 @@ static void tail_rotation_backlog_drained_at_full_speed(void **state)
     assert_true(maxfd < 25);
 }
 
+/* tail records where it starts in a file with no checkpoint before it has a
+ * line to send. Killed (-9) before its first batch, the file rotated twice
+ * (rename) while it is down, a new file appearing at the path each time:
+ * the restart finds the generation it was following by its inode and reads
+ * all three, oldest first. Before, nothing was recorded until the first
+ * batch, and the restart read only the file at the path: the 200 lines of
+ * the two rotated generations were lost. */
+static void tail_killed_before_its_first_batch_then_rotated_twice(void **state)
+{
+    struct t *t = *state;
+    char r1[600], r2[600];
+    snprintf(r1, sizeof(r1), "%s.1", t->fx.path);
+    snprintf(r2, sizeof(r2), "%s.2", t->fx.path);
+    assert_int_equal(lbt_write_file(t->fx.path, "", 0), 0);
+    fx_tail_spawn(&t->fx, "--rotate-wait", "0", t->fx.path, NULL);
+    if (!tu_wait_ckpt(t->fx.c, CK, t->fx.path, 0, 10000)) {
+        tu_dump(t->fx.log, 3000);
+        fail_msg("tail follows %s and has recorded no checkpoint for it", t->fx.path);
+    }
+    fx_tail_stop(&t->fx, SIGKILL);
+    assert_int_equal(tu_append_lines(t->fx.path, 0, 0, 100, 10), 0);
+    assert_int_equal(rename(t->fx.path, r1), 0);
+    lbt_sleep_ms(20); /* generations are born apart: file times tick coarsely */
+    assert_int_equal(tu_append_lines(t->fx.path, 1, 100, 200, 10), 0);
+    assert_int_equal(rename(r1, r2), 0);
+    assert_int_equal(rename(t->fx.path, r1), 0);
+    lbt_sleep_ms(20);
+    assert_int_equal(tu_append_lines(t->fx.path, 2, 200, 300, 10), 0);
+    fx_tail_spawn(&t->fx, "--rotate-wait", "0", "--metrics-file", t->fx.metrics, t->fx.path,
+                  NULL);
+    fx_tail_wait_xlen(&t->fx, 300, 30000);
+    struct stat st;
+    assert_int_equal(stat(t->fx.path, &st), 0);
+    assert_true(tu_wait_ckpt(t->fx.c, CK, t->fx.path, (long long)st.st_size, 30000));
+    assert_int_equal(fx_tail_stop(&t->fx, SIGTERM), 0);
+    check_seq(t, t->fx.path, 300);
+    assert_int_equal(metric(t, "logbridge_lost_bytes_total", t->fx.path), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -378,6 +419,8 @@ int main(void)
                                         fx_tail_teardown),
         cmocka_unit_test_setup_teardown(tail_rotation_backlog_drained_at_full_speed, setup,
                                         fx_tail_teardown),
+        cmocka_unit_test_setup_teardown(tail_killed_before_its_first_batch_then_rotated_twice,
+                                        setup, fx_tail_teardown),
     };
     /* LB_TEST_FILTER=tail_rotation_backlog* runs the matching tests alone */
     if (getenv("LB_TEST_FILTER") != NULL)
