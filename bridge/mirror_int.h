@@ -164,7 +164,6 @@ struct lb_many {
     struct lb_many_stream *s;
     int n, cap;
     int templates; /* some --stream is a template: new streams may appear */
-    int idle;      /* the last round handled nothing: wait for an entry before the next */
     double scan_at;
     struct lb_merge mg; /* the round: streams [0, mg.n) of s, merged */
     int merging;
@@ -175,7 +174,6 @@ struct lb_many {
      * recognition after a kill merges up to it, and so expects exactly the
      * order the round wrote ("" between rounds and with --once). */
     char w[24];
-    uint64_t round_n;      /* entries handled in this round */
     struct lb_arena arena; /* the reply of the wait for an entry */
     /* A thousand streams cost a round what a few do: */
     int *byname;        /* indices of s sorted by key: a name is found in log n */

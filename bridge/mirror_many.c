@@ -13,24 +13,26 @@
  * stream_merge.c).
  *
  * A round:
- *   1. after a round that handled nothing, XREAD BLOCK over the streams
- *      known (COUNT 1) waits for an entry (a new stream's first entries are
- *      seen by the round after the BLOCK at the latest);
- *   2. TIME: the watermark W. An XADD with `*` gets an ID >= the server's
+ *   1. TIME: the watermark W. An XADD with `*` gets an ID >= the server's
  *      clock, so once TIME returned, every entry with an ID in an earlier
  *      millisecond is in its stream, in every stream;
+ *   2. in the same round trip, XREAD COUNT 1 BLOCK over every stream known,
+ *      after its last entry: Redis runs it after TIME, so when it does not
+ *      block it sees every entry below W, and says which streams have an
+ *      entry at or below W (the active ones); when it blocks, none had one,
+ *      and what it brings is read by a round at once;
  *   3. new streams, after TIME: the members of logbridge:streams:{T} of
  *      each template (tail and import add a name in the batch that first
  *      writes to it, so every stream of ours holding an entry below W is
  *      known; the set is read again only when SCARD changed, and after
  *      every reconnect: a failover may take names back), and every
- *      LB_MANY_SCAN_SEC a SCAN for other matching streams;
- *   4. one XREAD COUNT 1 over every stream (after TIME: it sees every entry
- *      below W) says which have an entry at or below W: only those (the
- *      active ones) are read, from their last ID up to W (XRANGE pages,
- *      asked for ahead through one pipe: stream_merge.c), and the heads are
- *      merged (lb_merge_before: one src in `off` order, else the smaller
- *      ID). No entry is read twice and nothing past W is read at all;
+ *      LB_MANY_SCAN_SEC a SCAN for other matching streams; a stream found
+ *      now was not in the XREAD: a round again, at once;
+ *   4. only the active streams are read, from their last ID up to W (XRANGE
+ *      pages, asked for ahead through one pipe: stream_merge.c), and the
+ *      heads are merged (lb_merge_before: one src in `off` order, else the
+ *      smaller ID). No entry is read twice and nothing past W is read at
+ *      all;
  *   5. each lb_many_turn writes one batch (--batch entries) of the round;
  *      the batch is synced and checkpointed as for one stream (mirror.c),
  *      several batches of a backlog sharing one sync while they are young.
@@ -455,67 +457,35 @@ int lb_many_resume(struct lb_mirror *m, struct lb_error *err)
     return lb_ck_pending(m) ? lb_mirror_ckpt_save(m, err) : 0;
 }
 
-/* The server's clock as a watermark: every entry with an ID in an earlier
- * millisecond. 0 or an error code. */
-static int lb_many_watermark(struct lb_mirror *m, struct lb_sid *w, struct lb_error *err)
+/* TIME's reply as a watermark: every entry with an ID in an earlier
+ * millisecond; *us: the time itself. 0 or an error code. */
+static int lb_many_watermark(struct lb_mirror *m, const redisReply *rep, struct lb_sid *w,
+                             uint64_t *us, struct lb_error *err)
 {
-    const char *argv[1] = {"TIME"};
-    redisReply *rep = lb_redis_cmd(m->r, 1, argv, NULL, err);
-    if (rep == NULL)
-        return err->code;
-    int rc = 0;
-    if (rep->type == REDIS_REPLY_ERROR) {
-        rc = lb_reply_error(m->r, "TIME", "", rep->str, err);
-    } else if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
-               rep->element[0]->type != REDIS_REPLY_STRING ||
-               rep->element[1]->type != REDIS_REPLY_STRING) {
-        rc = lb_error_set(err, LB_EREPLY, "redis at %s: TIME: unexpected reply",
-                          lb_redis_addr(m->r));
-    } else {
-        unsigned long long sec = strtoull(rep->element[0]->str, NULL, 10);
-        unsigned long long usec = strtoull(rep->element[1]->str, NULL, 10);
-        uint64_t ms = (uint64_t)sec * 1000u + (uint64_t)usec / 1000u;
-        *w = (struct lb_sid){ms > 0 ? ms - 1 : 0, UINT64_MAX};
-    }
-    freeReplyObject(rep);
-    return rc;
+    if (rep->type == REDIS_REPLY_ERROR)
+        return lb_reply_error(m->r, "TIME", "", rep->str, err);
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+        rep->element[0]->type != REDIS_REPLY_STRING ||
+        rep->element[1]->type != REDIS_REPLY_STRING)
+        return lb_error_set(err, LB_EREPLY, "redis at %s: TIME: unexpected reply",
+                            lb_redis_addr(m->r));
+    unsigned long long sec = strtoull(rep->element[0]->str, NULL, 10);
+    unsigned long long usec = strtoull(rep->element[1]->str, NULL, 10);
+    *us = (uint64_t)sec * 1000000u + (uint64_t)usec;
+    uint64_t ms = *us / 1000u;
+    *w = (struct lb_sid){ms > 0 ? ms - 1 : 0, UINT64_MAX};
+    return 0;
 }
 
-/* XREAD COUNT 1 over every stream known, after its last ID (BLOCK
- * block_ms unless NULL): each stream's next_ok/next say what came. 0, or an
- * error code. */
-static int lb_many_xread(struct lb_mirror *m, const char *block_ms, struct lb_error *err)
+/* The XREAD's reply, [[key, [[id, fields]]], ...] or nil: each stream's
+ * next_ok/next say what came. 0 or an error code. */
+static int lb_many_nexts(struct lb_mirror *m, const redisReply *rep, struct lb_error *err)
 {
     struct lb_many *mm = m->mm;
-    const char **argv = calloc((size_t)(2 * mm->n + 6), sizeof(*argv));
-    if (argv == NULL)
-        return lb_error_set(err, LB_ENOMEM, "out of memory");
-    int argc = 0;
-    argv[argc++] = "XREAD";
-    argv[argc++] = "COUNT";
-    argv[argc++] = "1";
-    if (block_ms != NULL) {
-        argv[argc++] = "BLOCK";
-        argv[argc++] = block_ms;
-    }
-    argv[argc++] = "STREAMS";
-    for (int i = 0; i < mm->n; i++)
-        argv[argc++] = mm->s[i].key;
-    for (int i = 0; i < mm->n; i++)
-        argv[argc++] = mm->s[i].id;
-    int rc = lb_reply_send(m->r, argc, argv, NULL, err);
-    free(argv);
-    if (rc != 0)
-        return rc;
-    const redisReply *rep = lb_reply_read(m->r, &mm->arena, err);
-    if (rep == NULL)
-        return err->code;
     if (rep->type == REDIS_REPLY_ERROR)
         return lb_reply_error(m->r, "XREAD", m->o->streams.v[0], rep->str, err);
-    lb_mirror_accepted(m);
     for (int i = 0; i < mm->n; i++)
         mm->s[i].next_ok = 0;
-    /* [[key, [[id, fields]]], ...]; nil when nothing came */
     for (size_t k = 0; rep->type == REDIS_REPLY_ARRAY && k < rep->elements; k++) {
         const redisReply *sr = rep->element[k];
         if (sr->type != REDIS_REPLY_ARRAY || sr->elements != 2 ||
@@ -537,49 +507,102 @@ static int lb_many_xread(struct lb_mirror *m, const char *block_ms, struct lb_er
     return 0;
 }
 
-/* Wait (XREAD COUNT 1 BLOCK) for an entry after some stream's last ID.
- * 0 with *first the smallest ID that came (*which: its stream), 1 when none
- * came, or an error. */
-static int lb_many_wait(struct lb_mirror *m, struct lb_sid *first, int *which,
+/* Steps 1-2 in one round trip: TIME (the watermark *w), then XREAD COUNT 1
+ * BLOCK over every stream known, after its last entry (each stream's
+ * next_ok/next). Redis runs them in order, so an XREAD that did not block
+ * saw every entry below *w; one that blocked saw none below it when TIME
+ * ran (what it brings came later). *now_us: the server's clock when the
+ * replies came, about (TIME plus how long the two took). 0 or an error
+ * code. */
+static int lb_many_look(struct lb_mirror *m, struct lb_sid *w, uint64_t *now_us,
                         struct lb_error *err)
 {
     struct lb_many *mm = m->mm;
-    int rc = lb_many_xread(m, LB_MANY_BLOCK_MS, err);
+    double t0 = lb_clock_mono();
+    const char **argv = calloc((size_t)(2 * mm->n + 6), sizeof(*argv));
+    if (argv == NULL)
+        return lb_error_set(err, LB_ENOMEM, "out of memory");
+    int argc = 0;
+    argv[argc++] = "XREAD";
+    argv[argc++] = "COUNT";
+    argv[argc++] = "1";
+    argv[argc++] = "BLOCK";
+    argv[argc++] = LB_MANY_BLOCK_MS;
+    argv[argc++] = "STREAMS";
+    for (int i = 0; i < mm->n; i++)
+        argv[argc++] = mm->s[i].key;
+    for (int i = 0; i < mm->n; i++)
+        argv[argc++] = mm->s[i].id;
+    redisContext *c = lb_redis_ctx(m->r);
+    const char *targv[1] = {"TIME"};
+    int rc = 0;
+    if (c == NULL)
+        rc = lb_error_set(err, LB_EREDIS, "redis at %s: not connected", lb_redis_addr(m->r));
+    else if (redisAppendCommandArgv(c, 1, targv, NULL) != REDIS_OK ||
+             (mm->n > 0 && redisAppendCommandArgv(c, argc, argv, NULL) != REDIS_OK)) {
+        lb_redis_drop(m->r); /* half a pipeline must not reach the server */
+        rc = lb_error_set(err, LB_ENOMEM, "out of memory");
+    } else {
+        rc = lb_redis_flush(m->r, err);
+    }
+    free(argv);
     if (rc != 0)
         return rc;
-    int got = 0;
-    *first = (struct lb_sid){UINT64_MAX, UINT64_MAX};
-    for (int i = 0; i < mm->n; i++) {
-        if (!mm->s[i].next_ok)
-            continue;
-        got = 1;
-        if (lb_sid_cmp(mm->s[i].next, *first) < 0) {
-            *first = mm->s[i].next;
-            *which = i;
-        }
+    /* Both replies are read before either is judged: none stays on the wire. */
+    const redisReply *rep = lb_reply_read(m->r, &mm->arena, err);
+    if (rep == NULL)
+        return err->code;
+    struct lb_error terr = {0};
+    uint64_t t_us = 0;
+    int trc = lb_many_watermark(m, rep, w, &t_us, &terr);
+    if (mm->n > 0) {
+        if ((rep = lb_reply_read(m->r, &mm->arena, err)) == NULL)
+            return err->code;
+        if (trc == 0 && (rc = lb_many_nexts(m, rep, err)) != 0)
+            return rc;
     }
-    return got ? 0 : 1;
+    if (trc != 0) {
+        *err = terr;
+        return trc;
+    }
+    lb_mirror_accepted(m);
+    *now_us = t_us + (uint64_t)((lb_clock_mono() - t0) * 1e6);
+    return 0;
 }
 
-/* The streams the round reads (active): those with an entry at or below w
- * after their last one. The XREAD comes after TIME, so it sees every entry
- * below w: a stream it shows none in has nothing for this round, and a
- * round over a thousand mostly quiet streams asks a few of them for pages.
- * 0 with *n_active, or an error code. */
-static int lb_many_active(struct lb_mirror *m, struct lb_sid w, int *n_active,
-                          struct lb_error *err)
+/* Only entries after the watermark came: the first one can be merged once
+ * the server's clock has left its millisecond (another stream may still get
+ * an entry in it). Until then the round waits, without spinning: about a
+ * millisecond for an entry the XREAD waited for, at most LB_MANY_AHEAD_MS
+ * at a time for an explicit ID ahead of the clock (a stop is seen at the
+ * next top). */
+static void lb_many_ahead(struct lb_mirror *m, struct lb_sid w, uint64_t now_us)
 {
     struct lb_many *mm = m->mm;
-    int rc = lb_many_xread(m, NULL, err);
-    if (rc != 0)
-        return rc;
-    *n_active = 0;
-    for (int i = 0; i < mm->n; i++) {
-        struct lb_many_stream *st = &mm->s[i];
-        st->active = st->next_ok && lb_sid_cmp(st->next, w) <= 0;
-        *n_active += st->active;
+    int which = -1;
+    for (int i = 0; i < mm->n; i++)
+        if (mm->s[i].next_ok && (which < 0 || lb_sid_cmp(mm->s[i].next, mm->s[which].next) < 0))
+            which = i;
+    if (which < 0 || mm->s[which].next.ms <= w.ms)
+        return;
+    uint64_t until_us = (mm->s[which].next.ms + 1) * 1000u;
+    if (until_us <= now_us)
+        return;
+    double ahead = (double)(until_us - now_us) / 1000.0;
+    if (ahead > LB_MANY_AHEAD_WARN_MS && !mm->ahead_warned) {
+        mm->ahead_warned = 1;
+        lb_warn_kv(LB_MIRROR_FIELDS(m, LB_F_STR("id", mm->s[which].id)),
+                   "mirror: the next entry of stream %s has an ID %.0f ms ahead of the "
+                   "server's clock (an explicit ID, e.g. --id ts of a timestamp in the "
+                   "future): it and every later entry of that stream wait for the clock "
+                   "(said once)",
+                   mm->s[which].key, ahead);
     }
-    return 0;
+    uint64_t us = until_us - now_us;
+    if (us > LB_MANY_AHEAD_MS * 1000u)
+        us = LB_MANY_AHEAD_MS * 1000u;
+    struct timespec ts = {(time_t)(us / 1000000u), (long)(us % 1000000u) * 1000L};
+    nanosleep(&ts, NULL);
 }
 
 /* Begin a merge of the active streams after their last entries handled, up
@@ -620,7 +643,6 @@ static int lb_many_merge_begin(struct lb_mirror *m, const char *end, struct lb_e
     free(ends);
     if (rc == 0) {
         mm->merging = 1;
-        mm->round_n = 0;
     }
     return rc;
 }
@@ -630,56 +652,35 @@ static int lb_many_merge_begin(struct lb_mirror *m, const char *end, struct lb_e
 static int lb_many_round(struct lb_mirror *m, struct lb_error *err)
 {
     struct lb_many *mm = m->mm;
-    int rc;
-    struct lb_sid first = {0, 0}, w;
-    int quiet = 0, added = 0, which = -1;
-    if (mm->idle && mm->n > 0) {
-        if ((rc = lb_many_wait(m, &first, &which, err)) != 0 && rc != 1)
-            return rc;
-        quiet = rc == 1; /* nothing in the streams known */
-        if (quiet)
-            first = (struct lb_sid){0, 0};
-    }
-    if ((rc = lb_many_watermark(m, &w, err)) != 0)
+    int rc, added = 0;
+    struct lb_sid w;
+    uint64_t now_us = 0;
+    if ((rc = lb_many_look(m, &w, &now_us, err)) != 0)
         return rc;
     /* After TIME: a batch that wrote an entry below W had finished, and the
-     * name of a new stream it wrote to is in the set with it (also when the
-     * streams known were quiet: a new one may be all that is written to). */
+     * name of a new stream it wrote to is in the set with it. The XREAD did
+     * not look at a stream found now: a round again, at once. */
     if (mm->templates &&
         (rc = lb_many_refresh(m, lb_clock_mono() - mm->scan_at >= LB_MANY_SCAN_SEC, &added,
                               err)) != 0)
         return rc;
-    if (quiet && !added)
+    if (added)
         return 1;
     if (mm->n == 0) {
         struct timespec ts = {0, 200 * 1000 * 1000};
         nanosleep(&ts, NULL);
         return 1;
     }
-    if (lb_sid_cmp(first, w) > 0) {
-        /* The next entry's ID is ahead of the server's clock (an explicit
-         * ID): it waits for the clock, without spinning (a stop is seen at
-         * the next top). */
-        uint64_t ahead = first.ms - w.ms;
-        if (ahead > LB_MANY_AHEAD_WARN_MS && which >= 0 && which < mm->n && !mm->ahead_warned) {
-            mm->ahead_warned = 1;
-            lb_warn_kv(LB_MIRROR_FIELDS(m, LB_F_STR("id", mm->s[which].id)),
-                       "mirror: the next entry of stream %s has an ID %" PRIu64
-                       " ms ahead of the server's clock (an explicit ID, e.g. --id ts of a "
-                       "timestamp in the future): it and every later entry of that stream "
-                       "wait for the clock (said once)",
-                       mm->s[which].key, ahead);
-        }
-        long ms = ahead < LB_MANY_AHEAD_MS ? (long)ahead : LB_MANY_AHEAD_MS;
-        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
-        return 1;
-    }
+    /* The active streams: those with an entry at or below W. A round over
+     * a thousand mostly quiet streams asks a few of them for pages. */
     int n_active = 0;
-    if ((rc = lb_many_active(m, w, &n_active, err)) != 0)
-        return rc;
+    for (int i = 0; i < mm->n; i++) {
+        struct lb_many_stream *st = &mm->s[i];
+        st->active = st->next_ok && lb_sid_cmp(st->next, w) <= 0;
+        n_active += st->active;
+    }
     if (n_active == 0) {
-        mm->idle = 1; /* the next round waits for an entry */
+        lb_many_ahead(m, w, now_us);
         return 1;
     }
     /* every ID of that millisecond; recorded before the round's first line */
@@ -772,13 +773,11 @@ int lb_many_turn(struct lb_mirror *m, struct lb_error *err)
     m->buf.n = 0;
     lb_buf_shrink(&m->buf);
     m->unsynced += done;
-    mm->round_n += done;
     if (wrc != 0 || rc != 0 || got < 0) {
         lb_many_round_drop(m);
         return wrc != 0 ? wrc : rc != 0 ? rc : got;
     }
     if (got == 0) { /* the round is over */
-        mm->idle = mm->round_n == 0;
         mm->w[0] = '\0';
         lb_merge_free(&mm->mg);
         mm->merging = 0;

@@ -733,7 +733,7 @@ static void streams_mirror_live_new_stream_while_the_others_are_quiet(void **sta
  * read again only when it grew. Counted in Redis's command statistics
  * (before: every round sent an XRANGE to each of the 200 streams and read
  * the 200 names of the set: over 8000 XRANGE and 40 SMEMBERS for 40
- * entries). */
+ * entries). The XREADs over all 200 are counted too: two an entry. */
 static void streams_mirror_live_round_reads_only_streams_with_entries(void **state)
 {
     struct fx *f = *state;
@@ -746,7 +746,9 @@ static void streams_mirror_live_round_reads_only_streams_with_entries(void **sta
     }
     pid_t mp = mirror_following(f, "{q}:%{type}", NS - 1, out, sizeof(out), log, sizeof(log));
     long long xr0 = iu_cmd_calls(f->c, "xrange"), sm0 = iu_cmd_calls(f->c, "smembers");
-    assert_true(xr0 >= 0 && sm0 >= 0);
+    long long xd0 = iu_cmd_calls(f->c, "xread");
+    assert_true(xr0 >= 0 && sm0 >= 0 && xd0 >= 0);
+    int64_t t0 = lbt_now_ms();
     for (long i = NS; i < NS + LATE; i++) {
         char l[256];
         lbt_line(l, sizeof(l), i);
@@ -759,6 +761,8 @@ static void streams_mirror_live_round_reads_only_streams_with_entries(void **sta
         }
     }
     long long xr = iu_cmd_calls(f->c, "xrange") - xr0, sm = iu_cmd_calls(f->c, "smembers") - sm0;
+    long long xd = iu_cmd_calls(f->c, "xread") - xd0;
+    int64_t took = lbt_now_ms() - t0;
     kill(mp, SIGTERM);
     assert_int_equal(lbt_wait(mp), 0);
     size_t n, wn;
@@ -767,12 +771,18 @@ static void streams_mirror_live_round_reads_only_streams_with_entries(void **sta
     assert_bytes(got, n, want, wn);
     free(got);
     free(want);
-    print_message("%d entries in one of %d streams: %lld XRANGE, %lld SMEMBERS\n", LATE, NS, xr,
-                  sm);
+    print_message("%d entries in one of %d streams: %lld XRANGE, %lld SMEMBERS, %lld XREAD over "
+                  "them all in %lld ms\n",
+                  LATE, NS, xr, sm, xd, (long long)took);
     if (xr > 4 * LATE) /* a round per entry at most, each one page */
         fail_msg("%lld XRANGE for %d entries in one stream of %d", xr, LATE, NS);
     if (sm > 2)
         fail_msg("%lld SMEMBERS of a set that did not change", sm);
+    /* TIME and the XREAD go together: one XREAD waits for an entry, one
+     * after its millisecond finds it (and each idle 500 ms one more); before
+     * a non-blocking XREAD followed each round: about 150 here */
+    if (xd > 2 * LATE + took / 500 + 4)
+        fail_msg("%lld XREAD over all %d streams for %d entries in one of them", xd, NS, LATE);
 }
 
 /* The SCARD shortcut under a failover that rolls the set back (found by a
