@@ -512,8 +512,8 @@ static int lb_many_nexts(struct lb_mirror *m, const redisReply *rep, struct lb_e
  * next_ok/next). Redis runs them in order, so an XREAD that did not block
  * saw every entry below *w; one that blocked saw none below it when TIME
  * ran (what it brings came later). *now_us: the server's clock when the
- * replies came, about (TIME plus how long the two took). 0 or an error
- * code. */
+ * replies came, at the earliest (TIME plus how long the two took, less a
+ * margin). 0 or an error code. */
 static int lb_many_look(struct lb_mirror *m, struct lb_sid *w, uint64_t *now_us,
                         struct lb_error *err)
 {
@@ -566,7 +566,10 @@ static int lb_many_look(struct lb_mirror *m, struct lb_sid *w, uint64_t *now_us,
         return trc;
     }
     lb_mirror_accepted(m);
-    *now_us = t_us + (uint64_t)((lb_clock_mono() - t0) * 1e6);
+    /* less the way here (taken as up to 1 ms): a clock taken as later than
+     * it is would cost a round that finds the entry still ahead */
+    double us = (lb_clock_mono() - t0) * 1e6 - 1000.0;
+    *now_us = t_us + (us > 0 ? (uint64_t)us : 0);
     return 0;
 }
 
