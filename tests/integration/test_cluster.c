@@ -1086,13 +1086,6 @@ static const cJSON *ct_jonly(const cJSON *o, const char *k)
     return cJSON_GetArrayItem(a, 0);
 }
 
-static long long ct_file_size(const char *path)
-{
-    struct stat st;
-    assert_int_equal(stat(path, &st), 0);
-    return (long long)st.st_size;
-}
-
 /* parity of t->path with t->stream, asked through url: EQUAL, every valid
  * line matched, every bad line counted. */
 static void ct_check_parity(struct ct *t, const char *url, long valid)
@@ -1126,16 +1119,16 @@ static void ct_check_status(struct ct *t, const char *url, long valid, int mirro
     const cJSON *s = ct_jonly(j, "sources");
     if (strcmp(ct_jstr(j, "stream"), t->stream) != 0 || ct_jnum(j, "length") != valid ||
         strcmp(ct_jstr(j, "last_id"), last) != 0 || strcmp(ct_jstr(s, "src"), t->path) != 0 ||
-        ct_jnum(s, "offset") != ct_file_size(t->path) || ct_jnum(s, "line") != valid + t->nbad ||
-        strcmp(ct_jstr(s, "id"), last) != 0 || ct_jnum(s, "size") != ct_file_size(t->path) ||
+        ct_jnum(s, "offset") != lbt_file_size(t->path) || ct_jnum(s, "line") != valid + t->nbad ||
+        strcmp(ct_jstr(s, "id"), last) != 0 || ct_jnum(s, "size") != lbt_file_size(t->path) ||
         ct_jnum(s, "lag_bytes") != 0)
         fail_msg("status of %s through %s: %.1500s (expected %ld entries, last %s, %s at %lld "
                  "after %ld lines)",
-                 t->stream, url, txt, valid, last, t->path, ct_file_size(t->path), valid + t->nbad);
+                 t->stream, url, txt, valid, last, t->path, lbt_file_size(t->path), valid + t->nbad);
     if (mirror) {
         const cJSON *m = ct_jonly(j, "mirrors");
         if (strcmp(ct_jstr(m, "file"), t->mfile) != 0 || strcmp(ct_jstr(m, "id"), last) != 0 ||
-            ct_jnum(m, "size") != ct_file_size(t->mfile) || ct_jnum(m, "behind") != 0)
+            ct_jnum(m, "size") != lbt_file_size(t->mfile) || ct_jnum(m, "behind") != 0)
             fail_msg("status of %s through %s: mirror %s: %.1500s (expected at %s, 0 behind)",
                      t->stream, url, t->mfile, txt, last);
     }
@@ -1295,7 +1288,7 @@ static void cluster_template_import_then_export_byte_identical(void **state)
     if (ok) {
         const cJSON *s = ct_jonly(j, "sources");
         ok = strcmp(ct_jstr(s, "src"), t->path) == 0 &&
-             ct_jnum(s, "offset") == ct_file_size(t->path) &&
+             ct_jnum(s, "offset") == lbt_file_size(t->path) &&
              ct_jnum(s, "line") == valid + t->nbad && ct_jnum(s, "lag_bytes") == 0;
     }
     if (!ok)

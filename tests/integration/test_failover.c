@@ -194,12 +194,6 @@ static int stop(pid_t *pid, int sig)
     return rc;
 }
 
-static long long size_of(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 ? (long long)st.st_size : -1;
-}
-
 struct lines_wait {
     const char *path;
     long n;
@@ -222,7 +216,7 @@ static void wait_input_lines(struct fo *t, long n)
  * all of it (its file is as long as the input). */
 static void wait_caught_up(struct fo *t)
 {
-    long long size = size_of(t->input);
+    long long size = lbt_file_size(t->input);
     if (!tu_wait_ckpt(t->m.c, TAIL_CK, t->input, size, WAIT_MS)) {
         tu_dump(t->tail_log, 3000);
         fail_msg("tail's checkpoint at %lld, its input has %lld bytes",
@@ -231,7 +225,7 @@ static void wait_caught_up(struct fo *t)
     struct mu_file_wait w = {t->m.file, (size_t)size};
     if (!lbt_wait_for(mu_file_has_size, &w, WAIT_MS)) {
         tu_dump(t->m.log, 3000);
-        fail_msg("mirror's file has %lld bytes, the input %lld", size_of(t->m.file), size);
+        fail_msg("mirror's file has %lld bytes, the input %lld", lbt_file_size(t->m.file), size);
     }
 }
 
@@ -290,7 +284,7 @@ static void check_end(struct fo *t)
     size_t n = 0;
     char *want = lbt_read_file(t->input, &n);
     assert_non_null(want);
-    if (size_of(t->m.file) != (long long)n)
+    if (lbt_file_size(t->m.file) != (long long)n)
         tu_dump(t->m.log, 4000);
     mu_assert_file_equals(t->m.file, want, n);
     free(want);
@@ -406,7 +400,7 @@ static void once_across_a_rollback_and_kill9(struct fo *t, const char *name)
     wait_input_lines(t, 1000 + (long)(tu_rand(&rng) % 1000));
     assert_int_equal(lbt_redis_save(&t->m.r), 0);
     /* mirror writes what is lost: wait until it has gone well past the save */
-    long long at_save = size_of(t->input);
+    long long at_save = lbt_file_size(t->input);
     mu_wait_size(t->m.file, (size_t)at_save + 20000 + tu_rand(&rng) % 40000);
     kill(t->tail, SIGSTOP);
     rollback(t);
@@ -462,7 +456,7 @@ static void hold_tail_and_roll_back(struct fo *t)
  * than the input: another writer appends to it too). */
 static void wait_mirror_at_last(struct fo *t)
 {
-    long long size = size_of(t->input);
+    long long size = lbt_file_size(t->input);
     assert_true(tu_wait_ckpt(t->m.c, TAIL_CK, t->input, size, WAIT_MS));
     struct mu_ck_wait w = {&t->m, ""};
     mu_last_id(&t->m, w.want, sizeof(w.want));
@@ -704,7 +698,7 @@ static void rollback_tail(struct fx_tail *t)
 
 static void wait_ckpt(struct fx_tail *t, const char *path)
 {
-    long long size = size_of(path);
+    long long size = lbt_file_size(path);
     if (!tu_wait_ckpt(t->c, CK, path, size, WAIT_MS)) {
         tu_dump(t->log, 3000);
         fail_msg("the checkpoint of %s at %lld, the file has %lld bytes", path,
@@ -718,11 +712,11 @@ static void tail_reports_and_counts_a_checkpoint_regression(void **state)
     assert_int_equal(tu_append_lines(t->path, 0, 0, 1000, 20), 0);
     fx_tail_spawn(t, "--metrics-file", t->metrics, t->path, NULL);
     wait_ckpt(t, t->path);
-    long long saved = size_of(t->path);
+    long long saved = lbt_file_size(t->path);
     assert_int_equal(lbt_redis_save(&t->r), 0);
     assert_int_equal(tu_append_lines(t->path, 0, 1000, 2500, 20), 0);
     wait_ckpt(t, t->path);
-    long long acked = size_of(t->path);
+    long long acked = lbt_file_size(t->path);
     rollback_tail(t);
     assert_int_equal(tu_ckpt_off(t->c, CK, t->path, NULL), saved);
     assert_int_equal(lbt_xlen(t->c, "s"), 1000);

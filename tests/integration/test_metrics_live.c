@@ -114,12 +114,6 @@ static int steady_writer(void *ctx)
     return 0;
 }
 
-static long long file_size(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 ? (long long)st.st_size : -1;
-}
-
 static void write_steadily(struct fx_tail *t, long from, long to)
 {
     struct steady s = {t->path, from, to};
@@ -135,7 +129,7 @@ static void outage(struct fx_tail *t, const char *prom, const char *job)
 {
     /* before: lines committed, the checkpoint at the end of the file */
     write_steadily(t, 0, 200);
-    long long f0 = file_size(t->path);
+    long long f0 = lbt_file_size(t->path);
     if (!tu_wait_ckpt(t->c, CK, t->path, f0, 20000)) {
         tu_dump(t->log, 3000);
         fail_msg("the checkpoint did not reach %lld", f0);
@@ -145,7 +139,7 @@ static void outage(struct fx_tail *t, const char *prom, const char *job)
     /* Redis away; the file grows at a steady rate for 5 s */
     lbt_redis_kill(&t->r, SIGTERM);
     write_steadily(t, 200, 2200);
-    long long f1 = file_size(t->path);
+    long long f1 = lbt_file_size(t->path);
     assert_true(f1 - f0 > 200000);
     wait_metrics(t, prom, job, (double)(f1 - f0), 0, "while Redis is down");
 

@@ -176,13 +176,6 @@ static void parity_pending_while_tail_appends(void **state)
     cJSON_Delete(r.root);
 }
 
-static long long file_size(const char *path)
-{
-    struct stat st;
-    assert_int_equal(stat(path, &st), 0);
-    return (long long)st.st_size;
-}
-
 /* tail records where it starts before it has a line to send, so a file it
  * follows is never red while its first batch is on its way: tail is stopped
  * (SIGSTOP) before it can send anything, lines arrive, parity says pending.
@@ -218,8 +211,8 @@ static void parity_pending_from_the_moment_tail_follows(void **state)
     assert_int_equal(pnum(&r, "matched"), 0);
     assert_int_equal(kill(t->pid, SIGCONT), 0);
     assert_true(tu_wait_xlen(t->c, STREAM, 65, 30000));
-    assert_true(tu_wait_ckpt(t->c, CKPT, late, file_size(late), 30000));
-    assert_true(tu_wait_ckpt(t->c, CKPT, t->path, file_size(t->path), 30000));
+    assert_true(tu_wait_ckpt(t->c, CKPT, late, lbt_file_size(late), 30000));
+    assert_true(tu_wait_ckpt(t->c, CKPT, t->path, lbt_file_size(t->path), 30000));
     run_parity(t, &r, t->path, late, NULL);
     expect_live_equal(&r);
     assert_int_equal(pnum(&r, "matched"), 65);

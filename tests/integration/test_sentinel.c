@@ -258,12 +258,6 @@ static int mirror_at_end(struct until *u)
 
 /* ---- the run ---------------------------------------------------------------------------- */
 
-static long long file_size(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 ? (long long)st.st_size : -1;
-}
-
 /* Start the writer: valid lines (x LB_TEST_SCALE), about 6 a millisecond, so
  * that it still writes while the failover happens. */
 static void start_writer(struct t *t, const char *name, long valid)
@@ -294,7 +288,7 @@ static void wait_all_committed(struct t *t)
 {
     assert_int_equal(lbt_wait(t->writer), 0);
     t->writer = 0;
-    wait_until(t, ckpt_at_least, file_size(t->path), FX_SENT_WAIT_MS, "the whole file committed");
+    wait_until(t, ckpt_at_least, lbt_file_size(t->path), FX_SENT_WAIT_MS, "the whole file committed");
 }
 
 /* Every valid line exactly once and in order in the stream, every bad line
@@ -465,7 +459,7 @@ static void tail_sentinel_acknowledged_write_loss(void **state)
     assert_regression_logged(t, kept, &to);
     /* tail's own last acknowledged offset: not necessarily `acked` (a reply
      * may have been lost with the connection), but past what survived */
-    assert_true(to <= file_size(t->path));
+    assert_true(to <= lbt_file_size(t->path));
     assert_true(mu_metric(t->metrics, "logbridge_checkpoint_regressions_total", "src", t->path,
                           NULL) == 1.0);
 }

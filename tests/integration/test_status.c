@@ -140,13 +140,6 @@ static cJSON *ckpt(struct fx *f, const char *stream, const char *src)
     return j;
 }
 
-static long long file_size(const char *path)
-{
-    struct stat st;
-    assert_int_equal(stat(path, &st), 0);
-    return (long long)st.st_size;
-}
-
 static void status_json_matches_checkpoints(void **state)
 {
     struct fx *f = *state;
@@ -162,10 +155,10 @@ static void status_json_matches_checkpoints(void **state)
     import_file(f, "S", b, "otherhost:/var/log/b.log");
 
     /* unread bytes: three complete lines and a partial one */
-    long long before = file_size(a);
+    long long before = lbt_file_size(a);
     write_lines(a, 50, 3);
     assert_int_equal(lbt_append_file(a, "web|2025", 8), 0);
-    long long unread = file_size(a) - before;
+    long long unread = lbt_file_size(a) - before;
 
     /* two groups: one has read 7 entries without acking them */
     freeReplyObject(redisCommand(f->c, "XGROUP CREATE S g1 0"));
@@ -211,7 +204,7 @@ static void status_json_matches_checkpoints(void **state)
     assert_true(num(sa, "line") == 52); /* 50 valid + bad + blank */
     assert_string_equal(str(sa, "id"), str(ca, "id"));
     assert_string_equal(str(sa, "id"), e[49].id);
-    assert_true(num(sa, "size") == file_size(a));
+    assert_true(num(sa, "size") == lbt_file_size(a));
     assert_true(num(sa, "lag_bytes") == unread);
     cJSON_Delete(ca);
     const cJSON *sb = find_by(sources, "src", "otherhost:/var/log/b.log");
@@ -228,7 +221,7 @@ static void status_json_matches_checkpoints(void **state)
     const cJSON *mm1 = find_by(mirrors, "file", m1);
     assert_string_equal(keys_of(mm1), "file,id,size,behind");
     assert_string_equal(str(mm1, "id"), e[59].id);
-    assert_true(num(mm1, "size") == file_size(m1));
+    assert_true(num(mm1, "size") == lbt_file_size(m1));
     assert_true(num(mm1, "behind") == 0);
     const cJSON *mm2 = find_by(mirrors, "file", "/elsewhere/m2.log");
     assert_string_equal(str(mm2, "id"), e[9].id);
@@ -266,8 +259,8 @@ static void status_lag_after_rotation_counts_the_new_file(void **state)
     write_lines(a, 20, 2);
     j = status_json(f, "R");
     s = find_by(cJSON_GetObjectItemCaseSensitive(j, "sources"), "src", a);
-    assert_true(num(s, "size") == file_size(a));
-    assert_true(num(s, "lag_bytes") == file_size(a));
+    assert_true(num(s, "size") == lbt_file_size(a));
+    assert_true(num(s, "lag_bytes") == lbt_file_size(a));
     cJSON_Delete(j);
     /* copytruncate: the same inode, shorter than the checkpoint */
     assert_int_equal(rename(a1, a), 0);
@@ -290,7 +283,7 @@ static void status_gzip_source_has_null_size(void **state)
     const cJSON *s = find_by(cJSON_GetObjectItemCaseSensitive(j, "sources"), "src", gz);
     cJSON *c = ckpt(f, "G", gz);
     assert_true(num(s, "offset") == num(c, "off"));
-    assert_true(num(s, "offset") > (double)file_size(gz)); /* decompressed bytes */
+    assert_true(num(s, "offset") > (double)lbt_file_size(gz)); /* decompressed bytes */
     assert_true(is_null(s, "size"));
     assert_true(is_null(s, "lag_bytes"));
     cJSON_Delete(c);

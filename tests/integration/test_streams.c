@@ -574,12 +574,6 @@ static int has_grown(void *ctx)
     return stat(g->path, &st) == 0 && st.st_size >= g->want;
 }
 
-static off_t file_size(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 ? st.st_size : 0;
-}
-
 /* A backlog of 8 type streams mirrored live while faults combine: kill -9
  * of the mirror, kill -9 of Redis (AOF, fsync always) with the mirror
  * reconnecting, and both at once. Each fault lands in the middle of the
@@ -609,7 +603,7 @@ static void streams_mirror_template_backlog_redis_and_mirror_kill9(void **state)
     for (int round = 0; round < 10; round++) {
         pid_t mp = lbt_spawn(margs, mlog);
         assert_true(mp > 0);
-        off_t at = file_size(out);
+        off_t at = lbt_file_size(out) > 0 ? (off_t)lbt_file_size(out) : 0;
         struct grown g = {out,
                           at + 1 + (off_t)((size_t)tu_rand(&rng) % ((vn - (size_t)at) / 5 + 1))};
         lbt_wait_for(has_grown, &g, 10000);
@@ -631,7 +625,7 @@ static void streams_mirror_template_backlog_redis_and_mirror_kill9(void **state)
         assert_int_equal(lbt_redis_restart(&r), 0);
         if (kind == 1) { /* it carries on over a new connection */
             g.want =
-                file_size(out) + 1 + (off_t)((size_t)tu_rand(&rng) % ((vn - (size_t)at) / 5 + 1));
+                (off_t)lbt_file_size(out) + 1 + (off_t)((size_t)tu_rand(&rng) % ((vn - (size_t)at) / 5 + 1));
             lbt_wait_for(has_grown, &g, 10000);
             kill(mp, SIGKILL);
             lbt_wait(mp);

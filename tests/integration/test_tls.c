@@ -126,12 +126,6 @@ static void tls_ca_dir_and_db_in_the_url(void **state)
     verify(t, "dbs");
 }
 
-static long long file_size(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 ? (long long)st.st_size : -1;
-}
-
 /* What a spawned tail must reach: XLEN of stream >= xlen, or (when ckpt is
  * not NULL) its checkpoint of t->fx.path at off. */
 struct reach {
@@ -174,7 +168,7 @@ static void finish_tail(struct fxt *t, pid_t tail, const char *stream, long n, l
 {
     char ck[96];
     snprintf(ck, sizeof(ck), "logbridge:ckpt:{%s}", stream);
-    struct reach r = {t, tail, stream, ck, 0, file_size(t->fx.path), 0, 0};
+    struct reach r = {t, tail, stream, ck, 0, lbt_file_size(t->fx.path), 0, 0};
     wait_reach(&r, "the checkpoint at the end of the file");
     kill(tail, SIGTERM);
     int rc = fx_import_wait_exit(tail, 30000);
@@ -354,7 +348,7 @@ static void expect_refused(struct fxt *t, const char *phrase, const char *const 
 {
     char mfile[600];
     snprintf(mfile, sizeof(mfile), "%s/mirror.log", t->fx.dir);
-    if (file_size(t->fx.path) < 0)
+    if (lbt_file_size(t->fx.path) < 0)
         assert_int_equal(lbt_write_file(t->fx.path, "a|2025-06-18T10:00:00Z|t|1\n", 27), 0);
     const char *const cmds[][10] = {
         {"import", "--stream", "S", "--retry-for", "30", "--no-progress", t->fx.path, NULL},

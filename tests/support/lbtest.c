@@ -461,6 +461,12 @@ long lbt_count_lines(const char *path)
     return lines;
 }
 
+long long lbt_file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
+
 /* ---- streams ---------------------------------------------------------------------- */
 
 long long lbt_xlen(redisContext *c, const char *key)

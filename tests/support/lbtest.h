@@ -92,6 +92,8 @@ int lbt_append_file(const char *path, const void *data, size_t n);
 char *lbt_read_file(const char *path, size_t *n);
 /* Its '\n's (0 when it cannot be read). */
 long lbt_count_lines(const char *path);
+/* Its size in bytes (-1 when it cannot be stat'ed). */
+long long lbt_file_size(const char *path);
 
 /* XLEN of key (-1 on error). */
 long long lbt_xlen(redisContext *c, const char *key);
