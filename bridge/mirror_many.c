@@ -26,8 +26,11 @@
  *      writes to it, so every stream of ours holding an entry below W is
  *      known; the set is read again only when SCARD changed, and after
  *      every reconnect: a failover may take names back), and every
- *      LB_MANY_SCAN_SEC a SCAN for other matching streams; a stream found
- *      now was not in the XREAD: a round again, at once;
+ *      LB_MANY_SCAN_SEC a SCAN for other matching streams; the streams
+ *      found now were not in that XREAD: one XREAD COUNT 1 (no BLOCK) over
+ *      them alone, after TIME too, says which of them are active (starting
+ *      the round again instead would let a steady flow of new names hold
+ *      every round back);
  *   4. only the active streams are read, from their last ID up to W (XRANGE
  *      pages, asked for ahead through one pipe: stream_merge.c), and the
  *      heads are merged (lb_merge_before: one src in `off` order, else the
@@ -477,14 +480,15 @@ static int lb_many_watermark(struct lb_mirror *m, const redisReply *rep, struct 
     return 0;
 }
 
-/* The XREAD's reply, [[key, [[id, fields]]], ...] or nil: each stream's
- * next_ok/next say what came. 0 or an error code. */
-static int lb_many_nexts(struct lb_mirror *m, const redisReply *rep, struct lb_error *err)
+/* The reply of an XREAD over the streams [from, n), [[key, [[id, fields]]],
+ * ...] or nil: each one's next_ok/next say what came. 0 or an error code. */
+static int lb_many_nexts(struct lb_mirror *m, const redisReply *rep, int from,
+                         struct lb_error *err)
 {
     struct lb_many *mm = m->mm;
     if (rep->type == REDIS_REPLY_ERROR)
         return lb_reply_error(m->r, "XREAD", m->o->streams.v[0], rep->str, err);
-    for (int i = 0; i < mm->n; i++)
+    for (int i = from; i < mm->n; i++)
         mm->s[i].next_ok = 0;
     for (size_t k = 0; rep->type == REDIS_REPLY_ARRAY && k < rep->elements; k++) {
         const redisReply *sr = rep->element[k];
@@ -558,7 +562,7 @@ static int lb_many_look(struct lb_mirror *m, struct lb_sid *w, uint64_t *now_us,
     if (mm->n > 0) {
         if ((rep = lb_reply_read(m->r, &mm->arena, err)) == NULL)
             return err->code;
-        if (trc == 0 && (rc = lb_many_nexts(m, rep, err)) != 0)
+        if (trc == 0 && (rc = lb_many_nexts(m, rep, 0, err)) != 0)
             return rc;
     }
     if (trc != 0) {
@@ -571,6 +575,35 @@ static int lb_many_look(struct lb_mirror *m, struct lb_sid *w, uint64_t *now_us,
     double us = (lb_clock_mono() - t0) * 1e6 - 1000.0;
     *now_us = t_us + (us > 0 ? (uint64_t)us : 0);
     return 0;
+}
+
+/* Streams [from, n) found after lb_many_look's XREAD: one XREAD COUNT 1
+ * without BLOCK over them alone (sent after TIME's reply, so it sees every
+ * entry of theirs below W). 0 or an error code. */
+static int lb_many_look_new(struct lb_mirror *m, int from, struct lb_error *err)
+{
+    struct lb_many *mm = m->mm;
+    int k = mm->n - from;
+    const char **argv = calloc((size_t)(2 * k + 4), sizeof(*argv));
+    if (argv == NULL)
+        return lb_error_set(err, LB_ENOMEM, "out of memory");
+    int argc = 0;
+    argv[argc++] = "XREAD";
+    argv[argc++] = "COUNT";
+    argv[argc++] = "1";
+    argv[argc++] = "STREAMS";
+    for (int i = from; i < mm->n; i++)
+        argv[argc++] = mm->s[i].key;
+    for (int i = from; i < mm->n; i++)
+        argv[argc++] = mm->s[i].id;
+    int rc = lb_reply_send(m->r, argc, argv, NULL, err);
+    free(argv);
+    if (rc != 0)
+        return rc;
+    const redisReply *rep = lb_reply_read(m->r, &mm->arena, err);
+    if (rep == NULL)
+        return err->code;
+    return lb_many_nexts(m, rep, from, err);
 }
 
 /* Only entries after the watermark came: the first one can be merged once
@@ -662,13 +695,16 @@ static int lb_many_round(struct lb_mirror *m, struct lb_error *err)
         return rc;
     /* After TIME: a batch that wrote an entry below W had finished, and the
      * name of a new stream it wrote to is in the set with it. The XREAD did
-     * not look at a stream found now: a round again, at once. */
+     * not look at a stream found now: one more XREAD over those alone (not
+     * the round again: new names found at every refresh would hold every
+     * round back). */
+    int known = mm->n;
     if (mm->templates &&
         (rc = lb_many_refresh(m, lb_clock_mono() - mm->scan_at >= LB_MANY_SCAN_SEC, &added,
                               err)) != 0)
         return rc;
-    if (added)
-        return 1;
+    if (added && mm->n > known && (rc = lb_many_look_new(m, known, err)) != 0)
+        return rc;
     if (mm->n == 0) {
         struct timespec ts = {0, 200 * 1000 * 1000};
         nanosleep(&ts, NULL);
