@@ -659,10 +659,10 @@ int lb_mirror_top(struct lb_mirror *m, struct lb_error *err)
         if ((rc = lb_mirror_reopen(m, err)) != 0)
             return rc;
     }
-    /* Several streams between two rounds: the next one records it with its
-     * watermark, before its first line (lb_many_round). */
-    int defer = m->mm != NULL && !m->mm->merging && !m->o->once;
-    if (lb_ck_pending(m) && !defer && (rc = lb_mirror_ckpt_save(m, err)) != 0)
+    /* Several streams between two rounds too: the next round may first wait
+     * for an entry (its XREAD BLOCK), and status and parity must see the
+     * mirror where its file is meanwhile. */
+    if (lb_ck_pending(m) && (rc = lb_mirror_ckpt_save(m, err)) != 0)
         return rc;
     if (m->o->once && (m->mm != NULL ? lb_many_done(m) : lb_sid_cmp(m->last, m->end) >= 0))
         return 1;

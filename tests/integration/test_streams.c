@@ -1210,6 +1210,55 @@ static pid_t mirror_ab_live(struct fx *f, char *out, size_t ocap, char *log, siz
     return mp;
 }
 
+/* A round's checkpoint is recorded before the next round waits for an
+ * entry (its XREAD ... BLOCK), so that status and parity see the mirror
+ * where its file is. Found by a review: it was left to the round after,
+ * which first waited up to 500 ms. In MONITOR's order: the HSET naming the
+ * entry comes before the first BLOCK after the XRANGE that read it. */
+static void streams_mirror_checkpoint_recorded_before_the_next_round_waits(void **state)
+{
+    struct fx *f = *state;
+    char out[512], log[512];
+    long long now;
+    pid_t mp = mirror_ab_live(f, out, sizeof(out), log, sizeof(log), &now);
+    lbt_sleep_ms(300); /* nothing to read: it waits */
+    redisContext *mon = monitor_open(f);
+    char id[48];
+    snprintf(id, sizeof(id), "%lld-7", now + 1);
+    xadd_line(f, "{app}:a", id, 0);
+    char l0[256];
+    lbt_line(l0, sizeof(l0), 0);
+    struct has_line h = {out, l0};
+    assert_true(lbt_wait_for(file_has_line, &h, 10000));
+    lbt_sleep_ms(800); /* a round that waits 500 ms has saved it by now too */
+    kill(mp, SIGTERM);
+    assert_int_equal(lbt_wait(mp), 0);
+    struct timeval tv = {0, 300 * 1000};
+    redisSetTimeout(mon, tv);
+    long at = 0, xrange = -1, hset = -1, block = -1;
+    void *rep;
+    while (redisGetReply(mon, &rep) == REDIS_OK) {
+        redisReply *r = rep;
+        if (r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_STRING) {
+            if (xrange < 0 && strstr(r->str, "\"XRANGE\" \"{app}:a\"") != NULL)
+                xrange = at;
+            if (xrange >= 0 && hset < 0 && strstr(r->str, "\"HSET\"") != NULL &&
+                strstr(r->str, id) != NULL)
+                hset = at;
+            if (xrange >= 0 && block < 0 && strstr(r->str, "\"BLOCK\"") != NULL)
+                block = at;
+        }
+        freeReplyObject(r);
+        at++;
+    }
+    redisFree(mon);
+    print_message("MONITOR: XRANGE at %ld, its checkpoint (HSET) at %ld, the next BLOCK at %ld\n",
+                  xrange, hset, block);
+    assert_true(xrange >= 0 && hset >= 0 && block >= 0);
+    if (hset > block)
+        fail_msg("the checkpoint naming %s was saved after the next round began to wait", id);
+}
+
 /* An entry a minute ahead of the server's clock holds its stream back: said
  * once at warn, naming the stream (before: nothing was said, and the stream
  * stood still). The other stream goes on. */
@@ -1741,6 +1790,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(streams_mirror_warns_of_an_entry_far_ahead_of_the_clock,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            streams_mirror_checkpoint_recorded_before_the_next_round_waits, setup, teardown),
         cmocka_unit_test_setup_teardown(streams_mirror_live_older_entry_reordered, setup, teardown),
         cmocka_unit_test_setup_teardown(streams_mirror_live_entry_ahead_of_clock_waits, setup,
                                         teardown),
