@@ -511,6 +511,31 @@ static int lb_many_nexts(struct lb_mirror *m, const redisReply *rep, int from,
     return 0;
 }
 
+/* XREAD COUNT 1 [BLOCK block_ms] STREAMS over the streams [from, n), each
+ * after its last entry: argv (free it; NULL when out of memory), *argc. */
+static const char **lb_many_xread_argv(const struct lb_many *mm, int from, const char *block_ms,
+                                       int *argc)
+{
+    const char **argv = calloc((size_t)(2 * (mm->n - from) + 6), sizeof(*argv));
+    if (argv == NULL)
+        return NULL;
+    int n = 0;
+    argv[n++] = "XREAD";
+    argv[n++] = "COUNT";
+    argv[n++] = "1";
+    if (block_ms != NULL) {
+        argv[n++] = "BLOCK";
+        argv[n++] = block_ms;
+    }
+    argv[n++] = "STREAMS";
+    for (int i = from; i < mm->n; i++)
+        argv[n++] = mm->s[i].key;
+    for (int i = from; i < mm->n; i++)
+        argv[n++] = mm->s[i].id;
+    *argc = n;
+    return argv;
+}
+
 /* Steps 1-2 in one round trip: TIME (the watermark *w), then XREAD COUNT 1
  * BLOCK over every stream known, after its last entry (each stream's
  * next_ok/next). Redis runs them in order, so an XREAD that did not block
@@ -523,20 +548,10 @@ static int lb_many_look(struct lb_mirror *m, struct lb_sid *w, uint64_t *now_us,
 {
     struct lb_many *mm = m->mm;
     double t0 = lb_clock_mono();
-    const char **argv = calloc((size_t)(2 * mm->n + 6), sizeof(*argv));
+    int argc;
+    const char **argv = lb_many_xread_argv(mm, 0, LB_MANY_BLOCK_MS, &argc);
     if (argv == NULL)
         return lb_error_set(err, LB_ENOMEM, "out of memory");
-    int argc = 0;
-    argv[argc++] = "XREAD";
-    argv[argc++] = "COUNT";
-    argv[argc++] = "1";
-    argv[argc++] = "BLOCK";
-    argv[argc++] = LB_MANY_BLOCK_MS;
-    argv[argc++] = "STREAMS";
-    for (int i = 0; i < mm->n; i++)
-        argv[argc++] = mm->s[i].key;
-    for (int i = 0; i < mm->n; i++)
-        argv[argc++] = mm->s[i].id;
     redisContext *c = lb_redis_ctx(m->r);
     const char *targv[1] = {"TIME"};
     int rc = 0;
@@ -583,19 +598,10 @@ static int lb_many_look(struct lb_mirror *m, struct lb_sid *w, uint64_t *now_us,
 static int lb_many_look_new(struct lb_mirror *m, int from, struct lb_error *err)
 {
     struct lb_many *mm = m->mm;
-    int k = mm->n - from;
-    const char **argv = calloc((size_t)(2 * k + 4), sizeof(*argv));
+    int argc;
+    const char **argv = lb_many_xread_argv(mm, from, NULL, &argc);
     if (argv == NULL)
         return lb_error_set(err, LB_ENOMEM, "out of memory");
-    int argc = 0;
-    argv[argc++] = "XREAD";
-    argv[argc++] = "COUNT";
-    argv[argc++] = "1";
-    argv[argc++] = "STREAMS";
-    for (int i = from; i < mm->n; i++)
-        argv[argc++] = mm->s[i].key;
-    for (int i = from; i < mm->n; i++)
-        argv[argc++] = mm->s[i].id;
     int rc = lb_reply_send(m->r, argc, argv, NULL, err);
     free(argv);
     if (rc != 0)
