@@ -138,7 +138,7 @@ RUN_PID=$!
 say "logbridge run pid $RUN_PID (its JSON log: logbridge.log)"
 SRC="$TMP/logs/app.log"
 wait_for 15 "the tail to catch up with app.log" \
-    "$LB" parity --stream "$STREAM" --src "$SRC" logs/app.log
+    "$LB" parity --no-pending --stream "$STREAM" --src "$SRC" logs/app.log
 
 step "4. Both worlds write: the legacy app appends, a new service XADDs"
 say "the legacy app appends 20 lines (one malformed, one blank) to logs/app.log"
@@ -160,7 +160,7 @@ done
 
 step "5. Proof: parity (file == stream), export (mirror == stream), status"
 wait_for 15 "the live lines to reach the stream" \
-    "$LB" parity --stream "$STREAM" --src "$SRC" logs/app.log
+    "$LB" parity --no-pending --stream "$STREAM" --src "$SRC" logs/app.log
 mirror_caught_up() {
     [ -f legacy/app-events.log ] &&
         [ "$(wc -l <legacy/app-events.log)" -eq "$(redis-cli -s "$SOCK" XLEN "$STREAM")" ]

@@ -111,6 +111,21 @@ static double metrics_value(int port, const char *name, const char *k, const cha
     return x;
 }
 
+/* Wait until a sample of /metrics is at least min: XLEN shows a batch once
+ * Redis ran its EXEC, a little before logbridge has read the reply and
+ * counted it. */
+static void wait_metric_at_least(int port, const char *name, const char *k, const char *v,
+                                 double min)
+{
+    int64_t end = lbt_now_ms() + WAIT_MS;
+    double x;
+    while ((x = metrics_value(port, name, k, v)) < min) {
+        if (lbt_now_ms() > end)
+            fail_msg("%s{%s=\"%s\"} is %g, expected at least %g", name, k, v, x, min);
+        lbt_sleep_ms(20);
+    }
+}
+
 /* Every series of a parsed text, as "name{labels}" lines (to compare sets). */
 static char *series_set(const char *text)
 {
@@ -139,7 +154,7 @@ static void http_tail_health_follows_redis(void **state)
     fx_tail_wait_xlen(t, 50, WAIT_MS);
     wait_health(t, port, 200, "tail", "ok");
     assert_true(metrics_value(port, "logbridge_redis_up", "job", "tail") == 1);
-    assert_true(metrics_value(port, "logbridge_bytes_read_total", "src", t->path) > 0);
+    wait_metric_at_least(port, "logbridge_bytes_read_total", "src", t->path, 1);
 
     /* the same series as the file (written at exit or every 5 s: compare sets) */
     struct lbt_http_resp r;
@@ -237,7 +252,7 @@ static void http_run_health_names_each_job(void **state)
     fx_tail_wait_xlen(t, 20, WAIT_MS);
     wait_health(t, port, 200, "tail[0]", "ok");
     wait_health(t, port, 200, "mirror[0]", "ok");
-    assert_true(metrics_value(port, "logbridge_batch_seconds_count", "job", "tail[0]") >= 1);
+    wait_metric_at_least(port, "logbridge_batch_seconds_count", "job", "tail[0]", 1);
     lbt_redis_kill(&t->r, SIGTERM);
     wait_health(t, port, 503, "tail[0]", "down");
     wait_health(t, port, 503, "mirror[0]", "down");

@@ -111,6 +111,12 @@ static pid_t start_tail(struct fx_tail *t, const char *rotate_wait)
         tu_dump(t->log, 2000);
         fail_msg("tail did not start");
     }
+    /* "following" comes before tail records where it starts: from then on
+     * (parity_pending_from_the_moment_tail_follows) the file is green. */
+    if (!tu_wait_ckpt(t->c, CKPT, t->path, 0, 10000)) {
+        tu_dump(t->log, 2000);
+        fail_msg("tail recorded no start checkpoint");
+    }
     return pid;
 }
 
@@ -128,9 +134,6 @@ static void parity_pending_while_tail_appends(void **state)
     struct fx_tail *t = *state;
     assert_int_equal(lbt_write_file(t->path, "", 0), 0);
     start_tail(t, "1");
-    /* "following" comes before tail records where it starts: from then on
-     * (parity_pending_from_the_moment_tail_follows) the file is green. */
-    assert_true(tu_wait_ckpt(t->c, CKPT, t->path, 0, 10000));
     struct tu_writer w = {t->path, 20000, 30, 4, tu_seed("writer")};
     t->writer = tu_fork(tu_writer_main, &w);
     struct prep r = {0};

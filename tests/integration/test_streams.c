@@ -667,6 +667,22 @@ static int file_has_line(void *ctx)
     return yes;
 }
 
+/* A reply of c to a command has `text` somewhere (HGET of a checkpoint,
+ * CLIENT LIST). */
+struct reply_has {
+    redisContext *c;
+    const char *cmd, *arg, *text;
+};
+
+static int reply_has(void *ctx)
+{
+    const struct reply_has *w = ctx;
+    redisReply *r = w->arg != NULL ? redisCommand(w->c, w->cmd, w->arg) : redisCommand(w->c, w->cmd);
+    int yes = r != NULL && r->type == REDIS_REPLY_STRING && strstr(r->str, w->text) != NULL;
+    freeReplyObject(r);
+    return yes;
+}
+
 static void sadd(struct fx *f, const char *set, const char *member)
 {
     redisReply *r = redisCommand(f->c, "SADD %s %s", set, member);
@@ -977,7 +993,8 @@ static void streams_mirror_equal_ids_same_order_live_and_at_restart(void **state
     lbt_line(l1, sizeof(l1), 1);
     lbt_line(l2, sizeof(l2), 2);
     struct has_line h = {out, l0};
-    lbt_sleep_ms(300); /* its checkpoint is recorded */
+    struct reply_has recorded = {f->c, "HGET logbridge:mirror:{ev} %s", out, "\"1000-0\""};
+    assert_true(lbt_wait_for(reply_has, &recorded, 10000));
     redisReply *ck = redisCommand(f->c, "HGET logbridge:mirror:{ev} %s", out);
     assert_non_null(ck);
     assert_int_equal(ck->type, REDIS_REPLY_STRING);
@@ -1221,7 +1238,9 @@ static void streams_mirror_checkpoint_recorded_before_the_next_round_waits(void 
     char out[512], log[512];
     long long now;
     pid_t mp = mirror_ab_live(f, out, sizeof(out), log, sizeof(log), &now);
-    lbt_sleep_ms(300); /* nothing to read: it waits */
+    /* nothing to read: it waits */
+    struct reply_has waits = {f->c, "CLIENT LIST", NULL, "cmd=xread"};
+    assert_true(lbt_wait_for(reply_has, &waits, 10000));
     redisContext *mon = monitor_open(f);
     char id[48];
     snprintf(id, sizeof(id), "%lld-7", now + 1);
