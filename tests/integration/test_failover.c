@@ -547,7 +547,8 @@ static void mirror_keeps_another_writers_lines_across_rollbacks(void **state)
     size_t n = 0;
     char *want = lbt_read_file(t->input, &n);
     assert_non_null(want);
-    mu_assert_own_and_legacy(t->m.file, want, n, wrote);
+    /* mirror is killed once: a write(2) it tore may have a legacy line after it */
+    assert_true(mu_assert_own_and_legacy(t->m.file, want, n, wrote) <= 1);
     free(want);
     assert_true(mirror_outcome(t, "resent") > 0);
     assert_int_equal(stop(&t->tail, SIGTERM), 0);

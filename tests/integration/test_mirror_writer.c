@@ -168,21 +168,10 @@ struct log_wait {
     int times;
 };
 
-static int count_in_file(const char *path, const char *needle)
-{
-    size_t n = 0;
-    char *text = lbt_read_file(path, &n);
-    int c = 0;
-    for (const char *p = text; p != NULL && (p = strstr(p, needle)) != NULL; p += strlen(needle))
-        c++;
-    free(text);
-    return c;
-}
-
 static int log_has(void *ctx)
 {
     struct log_wait *w = ctx;
-    return count_in_file(w->path, w->needle) >= w->times;
+    return lbt_count_in_file(w->path, w->needle) >= w->times;
 }
 
 static void wait_log(const char *path, const char *needle, int times)
@@ -234,7 +223,7 @@ static void mirror_keeps_another_writers_lines_across_kill9(void **state)
         kill(p, SIGKILL);
         lbt_wait(p);
         f->pid = 0;
-        own_seen += count_in_file(log, "are its own") > 0;
+        own_seen += lbt_count_in_file(log, "are its own") > 0;
     }
     char err[16384];
     int rc = run_once(f, err, sizeof(err));
@@ -248,8 +237,14 @@ static void mirror_keeps_another_writers_lines_across_kill9(void **state)
     assert_true(wrote > 0);
     size_t wn = 0;
     char *want = mu_std_lines(0, total, &wn);
-    mu_assert_own_and_legacy(f->file, want, wn, wrote);
+    /* A kill in the middle of a write(2) can leave the start of a line,
+     * and the legacy writer appends after it while mirror is down: the line
+     * is written again whole (the checker demands it), at most one such
+     * start per kill. */
+    long torn = mu_assert_own_and_legacy(f->file, want, wn, wrote);
     free(want);
+    printf("%ld torn lines left by %d kills\n", torn, round);
+    assert_true(torn <= round);
     assert_true(own_seen >= 3);
 }
 
@@ -312,6 +307,37 @@ static void mirror_recognises_its_lines_among_foreign_ones(void **state)
     assert_int_equal(run_once(f, err, sizeof(err)), 0);
     mu_assert_file_equals(f->file, was, before);
     free(was);
+}
+
+/* A kill -9 in the middle of a write(2) leaves the start of a line; when
+ * another writer appends after it while mirror is down, the start cannot be
+ * completed (nor cut: the other writer's line follows it): it stays, and
+ * mirror writes that entry's line again whole (docs/REFERENCE.md, "Not
+ * promised"). What mirror_keeps_another_writers_lines_across_kill9 accepts,
+ * made on purpose, and its checker's count of torn lines with it. */
+static void mirror_torn_line_with_another_writers_line_after_it(void **state)
+{
+    struct fx_mirror *f = *state;
+    char err[8192], buf[512];
+    size_t n;
+    add_std(f, 0, 100);
+    assert_int_equal(run_once(f, err, sizeof(err)), 0);
+    char *own = mu_std_lines(100, 10, &n);
+    assert_int_equal(lbt_append_file(f->file, own, n), 0);
+    free(own);
+    size_t ln = lbt_line(buf, sizeof(buf), 110);
+    assert_int_equal(lbt_append_file(f->file, buf, ln / 3), 0);
+    const char *legacy = MU_LEGACY_PREFIX "0\n" MU_LEGACY_PREFIX "1\n";
+    assert_int_equal(lbt_append_file(f->file, legacy, strlen(legacy)), 0);
+    add_std(f, 100, 100);
+    assert_int_equal(run_once(f, err, sizeof(err)), 0);
+    assert_non_null(strstr(err, "10 lines after the checkpoint"));
+    /* the torn start cannot be told from another writer's line that looks
+     * like ours: kept with the legacy lines, which await their entries */
+    assert_non_null(strstr(err, "2 lines (bytes"));
+    char *want = mu_std_lines(0, 200, &n);
+    assert_int_equal(mu_assert_own_and_legacy(f->file, want, n, 2), 1);
+    free(want);
 }
 
 static void mirror_refuses_entries_whose_src_is_its_file(void **state)
@@ -452,7 +478,7 @@ static void mirror_waits_out_oom_refusals(void **state)
     wait_log(f->log, "HSET logbridge:mirror:{ev} refused for now: OOM", 1);
     lbt_sleep_ms(300); /* a few refused retries (not a wait for a result) */
     assert_true(mirror_alive(f));
-    assert_int_equal(count_in_file(f->log, "refused for now"), 1);
+    assert_int_equal(lbt_count_in_file(f->log, "refused for now"), 1);
     set_maxmemory(f, "0");
     wait_ckpt(f, f->ids[f->nids - 1]);
     wait_log(f->log, "redis accepts again", 1);
@@ -527,6 +553,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(mirror_recognises_its_lines_among_foreign_ones, setup,
+                                        fx_mirror_teardown),
+        cmocka_unit_test_setup_teardown(mirror_torn_line_with_another_writers_line_after_it, setup,
                                         fx_mirror_teardown),
         cmocka_unit_test_setup_teardown(mirror_refuses_entries_whose_src_is_its_file, setup,
                                         fx_mirror_teardown),

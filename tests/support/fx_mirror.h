@@ -100,8 +100,13 @@ int mu_ckpt_exists(void *ctx);
 void mu_legacy_start(struct fx_mirror *f, int *rd);
 long mu_legacy_stop(struct fx_mirror *f, int rd);
 /* Fail unless path holds exactly the lines own[0..on) in order and the
- * legacy writer's lines 0..wrote-1 in order, interleaved, nothing else. */
-void mu_assert_own_and_legacy(const char *path, const char *own, size_t on, long wrote);
+ * legacy writer's lines 0..wrote-1 in order, interleaved, nothing else but
+ * torn lines: the start of our next line, cut by a kill -9 in the middle of
+ * a write(2), with a legacy line appended right after it while mirror was
+ * down (that line of ours must then come again whole; docs/REFERENCE.md,
+ * "Not promised"). Returns how many torn lines it found: at most one per
+ * kill of mirror. */
+long mu_assert_own_and_legacy(const char *path, const char *own, size_t on, long wrote);
 
 /* A sample of the metrics file: name, then up to two label (name, value)
  * pairs, NULL-terminated. Fails when absent. */

@@ -461,6 +461,17 @@ long lbt_count_lines(const char *path)
     return lines;
 }
 
+int lbt_count_in_file(const char *path, const char *needle)
+{
+    size_t n = 0;
+    char *text = lbt_read_file(path, &n);
+    int c = 0;
+    for (const char *p = text; p != NULL && (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        c++;
+    free(text);
+    return c;
+}
+
 long long lbt_file_size(const char *path)
 {
     struct stat st;

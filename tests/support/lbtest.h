@@ -92,6 +92,8 @@ int lbt_append_file(const char *path, const void *data, size_t n);
 char *lbt_read_file(const char *path, size_t *n);
 /* Its '\n's (0 when it cannot be read). */
 long lbt_count_lines(const char *path);
+/* How many times needle occurs in it (0 when it cannot be read). */
+int lbt_count_in_file(const char *path, const char *needle);
 /* Its size in bytes (-1 when it cannot be stat'ed). */
 long long lbt_file_size(const char *path);
 
