@@ -179,7 +179,7 @@ static int lb_many_find(const struct lb_many *mm, const char *key, int *at)
 }
 
 /* Add stream key after `id` unless it is followed already. 0 or LB_ENOMEM. */
-static int lb_many_add(struct lb_mirror *m, const char *key, const char *id, int *added,
+static int lb_many_add(struct lb_mirror *m, const char *key, const char *id,
                        struct lb_error *err)
 {
     struct lb_many *mm = m->mm;
@@ -211,17 +211,16 @@ static int lb_many_add(struct lb_mirror *m, const char *key, const char *id, int
     memmove(mm->byname + at + 1, mm->byname + at, (size_t)(mm->n - at) * sizeof(*mm->byname));
     mm->byname[at] = mm->n;
     mm->n++;
-    if (added != NULL)
-        *added = 1;
     return 0;
 }
 
 /* The streams the --stream values stand for now (scan: SCAN as well, else
- * only the templates' sets); a new one is followed from its start. */
-static int lb_many_refresh(struct lb_mirror *m, int scan, int *any, struct lb_error *err)
+ * only the templates' sets); a new one is followed from its start, appended
+ * to mm->s (those found are mm->s[n before, n)). */
+static int lb_many_refresh(struct lb_mirror *m, int scan, struct lb_error *err)
 {
     struct lb_names names = {0};
-    int rc = 0, added = 0;
+    int rc = 0, known = m->mm->n;
     if (scan) {
         rc = lb_streams_resolve(m->r, &m->o->streams, &names, err);
         m->mm->scan_at = lb_clock_mono();
@@ -253,19 +252,17 @@ static int lb_many_refresh(struct lb_mirror *m, int scan, int *any, struct lb_er
                 rc = lb_reply_error(m->r, "SMEMBERS", key, rep->str, err);
             for (size_t k = 0; rc == 0 && rep->type == REDIS_REPLY_ARRAY && k < rep->elements; k++)
                 if (rep->element[k]->type == REDIS_REPLY_STRING)
-                    rc = lb_many_add(m, rep->element[k]->str, "0-0", &added, err);
+                    rc = lb_many_add(m, rep->element[k]->str, "0-0", err);
             if (rc == 0 && rep->type == REDIS_REPLY_ARRAY)
                 m->mm->set_n[i] = (long long)rep->elements;
             freeReplyObject(rep);
         }
     }
     for (int i = 0; rc == 0 && i < names.n; i++)
-        rc = lb_many_add(m, names.v[i], "0-0", &added, err);
+        rc = lb_many_add(m, names.v[i], "0-0", err);
     lb_names_free(&names);
-    if (rc == 0 && added)
+    if (rc == 0 && m->mm->n > known)
         lb_info_kv(LB_MIRROR_FIELDS0(m), "mirror: following %d streams", m->mm->n);
-    if (any != NULL)
-        *any = added;
     return rc;
 }
 
@@ -305,7 +302,7 @@ static int lb_many_ids(struct lb_mirror *m, const struct lb_mirror_ckpt *ck, str
     {
         if (cJSON_IsString(it) && it->string != NULL &&
             lb_streams_match(&m->o->streams, it->string) &&
-            (rc = lb_many_add(m, it->string, "0-0", NULL, err)) != 0)
+            (rc = lb_many_add(m, it->string, "0-0", err)) != 0)
             return rc;
     }
     for (int i = 0; i < mm->n; i++) {
@@ -350,7 +347,7 @@ int lb_many_start(struct lb_mirror *m, struct lb_error *err)
         free(m->mm->s[i].key);
     m->mm->n = 0;
     lb_many_sets_unread(m);
-    if ((rc = lb_many_refresh(m, 1, NULL, err)) == 0)
+    if ((rc = lb_many_refresh(m, 1, err)) == 0)
         rc = lb_many_ids(m, &ck, err);
     if (rc == 0 && m->fd < 0)
         rc = lb_mirror_open(m, err);
@@ -694,7 +691,7 @@ static int lb_many_merge_begin(struct lb_mirror *m, const char *end, struct lb_e
 static int lb_many_round(struct lb_mirror *m, struct lb_error *err)
 {
     struct lb_many *mm = m->mm;
-    int rc, added = 0;
+    int rc;
     struct lb_sid w;
     uint64_t now_us = 0;
     if ((rc = lb_many_look(m, &w, &now_us, err)) != 0)
@@ -706,10 +703,9 @@ static int lb_many_round(struct lb_mirror *m, struct lb_error *err)
      * round back). */
     int known = mm->n;
     if (mm->templates &&
-        (rc = lb_many_refresh(m, lb_clock_mono() - mm->scan_at >= LB_MANY_SCAN_SEC, &added,
-                              err)) != 0)
+        (rc = lb_many_refresh(m, lb_clock_mono() - mm->scan_at >= LB_MANY_SCAN_SEC, err)) != 0)
         return rc;
-    if (added && mm->n > known && (rc = lb_many_look_new(m, known, err)) != 0)
+    if (mm->n > known && (rc = lb_many_look_new(m, known, err)) != 0)
         return rc;
     if (mm->n == 0) {
         struct timespec ts = {0, 200 * 1000 * 1000};
