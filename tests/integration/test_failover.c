@@ -338,17 +338,6 @@ static void mirror_skips_what_tail_resends_after_a_rollback(void **state)
     skips_what_tail_resends(*state, "mirror_skips_what_tail_resends_after_a_rollback");
 }
 
-/* Whether a client of the server is blocked in XREAD (mirror is past its
- * start and following the stream). */
-static int mirror_reading(void *p)
-{
-    struct fo *t = p;
-    redisReply *r = redisCommand(t->m.c, "CLIENT LIST");
-    int yes = r != NULL && r->type == REDIS_REPLY_STRING && strstr(r->str, "cmd=xread") != NULL;
-    freeReplyObject(r);
-    return yes;
-}
-
 /* Mirror stopped across the rollback and started again before tail sends
  * the lost lines again (tail is held with SIGSTOP meanwhile). */
 static void mirror_down_during_a_rollback_skips_what_tail_resends_later(void **state)
@@ -371,7 +360,7 @@ static void mirror_down_during_a_rollback_skips_what_tail_resends_later(void **s
     rollback(t);
     unlink(t->mirror_metrics);
     start_mirror(t);
-    if (!lbt_wait_for(mirror_reading, t, WAIT_MS)) {
+    if (!lbt_wait_for(lbt_xread_client, t->m.c, WAIT_MS)) {
         tu_dump(t->m.log, 3000);
         fail_msg("mirror did not start reading");
     }
@@ -404,7 +393,7 @@ static void once_across_a_rollback_and_kill9(struct fo *t, const char *name)
     mu_wait_size(t->m.file, (size_t)at_save + 20000 + tu_rand(&rng) % 40000);
     kill(t->tail, SIGSTOP);
     rollback(t);
-    if (!lbt_wait_for(mirror_reading, t, WAIT_MS))
+    if (!lbt_wait_for(lbt_xread_client, t->m.c, WAIT_MS))
         fail_msg("mirror did not read again after the rollback");
     kill(t->tail, SIGCONT);
     for (int round = 0; round < 3; round++) {
@@ -466,21 +455,6 @@ static void wait_mirror_at_last(struct fo *t)
     }
 }
 
-/* Whether mirror's checkpoint is at or past the entry w->want (IDs of one
- * stream compare as ms, then seq). */
-static int mirror_ckpt_past(void *p)
-{
-    struct mu_ck_wait *w = p;
-    cJSON *j = mu_ckpt(w->f, NULL);
-    const cJSON *id = j != NULL ? cJSON_GetObjectItem(j, "id") : NULL;
-    unsigned long long ms = 0, seq = 0, wms = 0, wseq = 0;
-    int ok = cJSON_IsString(id) && sscanf(id->valuestring, "%llu-%llu", &ms, &seq) == 2 &&
-             sscanf(w->want, "%llu-%llu", &wms, &wseq) == 2 &&
-             (ms > wms || (ms == wms && seq >= wseq));
-    cJSON_Delete(j);
-    return ok;
-}
-
 /* Tail has committed lines written after the SAVE that left the input at
  * at_save bytes, and mirror has written them: a rollback to that SAVE then
  * takes back lines both had handled (under a slow run, the writer's pace
@@ -493,7 +467,7 @@ static void wait_past_save(struct fo *t, long long at_save)
     }
     struct mu_ck_wait w = {&t->m, ""};
     mu_last_id(&t->m, w.want, sizeof(w.want));
-    if (!lbt_wait_for(mirror_ckpt_past, &w, WAIT_MS)) {
+    if (!lbt_wait_for(mu_ckpt_past, &w, WAIT_MS)) {
         tu_dump(t->m.log, 3000);
         fail_msg("mirror's checkpoint did not reach id=%s", w.want);
     }
@@ -522,7 +496,7 @@ static void mirror_keeps_another_writers_lines_across_rollbacks(void **state)
     wait_input_lines(t, 2500 + (long)(tu_rand(&rng) % 500));
     wait_past_save(t, at_save);
     hold_tail_and_roll_back(t);
-    if (!lbt_wait_for(mirror_reading, t, WAIT_MS))
+    if (!lbt_wait_for(lbt_xread_client, t->m.c, WAIT_MS))
         fail_msg("mirror did not read again after the rollback");
     kill(t->tail, SIGCONT);
     wait_input_lines(t, 4000 + (long)(tu_rand(&rng) % 500));
@@ -533,7 +507,7 @@ static void mirror_keeps_another_writers_lines_across_rollbacks(void **state)
     assert_int_equal(stop(&t->m.pid, SIGKILL), 128 + SIGKILL);
     hold_tail_and_roll_back(t);
     start_mirror(t);
-    if (!lbt_wait_for(mirror_reading, t, WAIT_MS))
+    if (!lbt_wait_for(lbt_xread_client, t->m.c, WAIT_MS))
         fail_msg("mirror did not start reading");
     kill(t->tail, SIGCONT);
     assert_int_equal(lbt_wait(t->input_writer), 0);

@@ -667,17 +667,16 @@ static int file_has_line(void *ctx)
     return yes;
 }
 
-/* A reply of c to a command has `text` somewhere (HGET of a checkpoint,
- * CLIENT LIST). */
-struct reply_has {
+/* The checkpoint of mirror file `file` over {ev} has `text` somewhere. */
+struct ckpt_has {
     redisContext *c;
-    const char *cmd, *arg, *text;
+    const char *file, *text;
 };
 
-static int reply_has(void *ctx)
+static int ckpt_has(void *ctx)
 {
-    const struct reply_has *w = ctx;
-    redisReply *r = w->arg != NULL ? redisCommand(w->c, w->cmd, w->arg) : redisCommand(w->c, w->cmd);
+    const struct ckpt_has *w = ctx;
+    redisReply *r = redisCommand(w->c, "HGET logbridge:mirror:{ev} %s", w->file);
     int yes = r != NULL && r->type == REDIS_REPLY_STRING && strstr(r->str, w->text) != NULL;
     freeReplyObject(r);
     return yes;
@@ -993,8 +992,8 @@ static void streams_mirror_equal_ids_same_order_live_and_at_restart(void **state
     lbt_line(l1, sizeof(l1), 1);
     lbt_line(l2, sizeof(l2), 2);
     struct has_line h = {out, l0};
-    struct reply_has recorded = {f->c, "HGET logbridge:mirror:{ev} %s", out, "\"1000-0\""};
-    assert_true(lbt_wait_for(reply_has, &recorded, 10000));
+    struct ckpt_has recorded = {f->c, out, "\"1000-0\""};
+    assert_true(lbt_wait_for(ckpt_has, &recorded, 10000));
     redisReply *ck = redisCommand(f->c, "HGET logbridge:mirror:{ev} %s", out);
     assert_non_null(ck);
     assert_int_equal(ck->type, REDIS_REPLY_STRING);
@@ -1239,8 +1238,7 @@ static void streams_mirror_checkpoint_recorded_before_the_next_round_waits(void 
     long long now;
     pid_t mp = mirror_ab_live(f, out, sizeof(out), log, sizeof(log), &now);
     /* nothing to read: it waits */
-    struct reply_has waits = {f->c, "CLIENT LIST", NULL, "cmd=xread"};
-    assert_true(lbt_wait_for(reply_has, &waits, 10000));
+    assert_true(lbt_wait_for(lbt_xread_client, f->c, 10000));
     redisContext *mon = monitor_open(f);
     char id[48];
     snprintf(id, sizeof(id), "%lld-7", now + 1);

@@ -296,6 +296,19 @@ int mu_ckpt_is(void *ctx)
     return ok;
 }
 
+int mu_ckpt_past(void *ctx)
+{
+    struct mu_ck_wait *w = ctx;
+    cJSON *j = mu_ckpt(w->f, NULL);
+    const cJSON *id = j != NULL ? cJSON_GetObjectItem(j, "id") : NULL;
+    unsigned long long ms = 0, seq = 0, wms = 0, wseq = 0;
+    int ok = cJSON_IsString(id) && sscanf(id->valuestring, "%llu-%llu", &ms, &seq) == 2 &&
+             sscanf(w->want, "%llu-%llu", &wms, &wseq) == 2 &&
+             (ms > wms || (ms == wms && seq >= wseq));
+    cJSON_Delete(j);
+    return ok;
+}
+
 int mu_ckpt_exists(void *ctx)
 {
     struct fx_mirror *f = ctx;

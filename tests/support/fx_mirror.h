@@ -84,6 +84,8 @@ struct mu_ck_wait {
     char want[64];
 };
 int mu_ckpt_is(void *ctx);
+/* ... the checkpoint's id is want or a later one (IDs of one stream). */
+int mu_ckpt_past(void *ctx);
 /* ... and the file path has at least size bytes (ctx: struct mu_file_wait). */
 struct mu_file_wait {
     const char *path;

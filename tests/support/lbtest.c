@@ -47,6 +47,14 @@ int lbt_wait_for(int (*cond)(void *), void *ctx, int timeout_ms)
     }
 }
 
+int lbt_xread_client(void *redis_ctx)
+{
+    redisReply *r = redisCommand(redis_ctx, "CLIENT LIST");
+    int yes = r != NULL && r->type == REDIS_REPLY_STRING && strstr(r->str, "cmd=xread") != NULL;
+    freeReplyObject(r);
+    return yes;
+}
+
 int lbt_mkdtemp(char *out, size_t cap)
 {
     const char *base = getenv("TMPDIR");

@@ -80,6 +80,9 @@ void lbt_sleep_ms(int ms);
 
 /* Wait until cond(ctx) != 0 or timeout_ms passes. Returns 1 when it held. */
 int lbt_wait_for(int (*cond)(void *), void *ctx, int timeout_ms);
+/* An lbt_wait_for condition (ctx: a redisContext of the server): a client
+ * of the server is in XREAD (a mirror past its start, following). */
+int lbt_xread_client(void *redis_ctx);
 
 /* A temp dir for a test's files (removed by lbt_rmdir). */
 int lbt_mkdtemp(char *out, size_t cap);
